@@ -1,0 +1,127 @@
+/* hubspot.h - typed HubSpot CRM API calls over one shared, rate-limited client.
+ *
+ * Knows nothing of FUSE. Thread-safe: any number of threads may call into one
+ * struct hs_client at once. Every call goes through the one rate limiter
+ * (client/ratelimit.h) in the priority class given by the caller, retries
+ * 429/5xx/timeouts with the policies of DESIGN.md §5 until the call's deadline,
+ * and maps the outcome to 0 or -errno in exactly one place:
+ *
+ *   2xx (incl. 207) -> 0        404 -> -ENOENT      401/403 -> -EACCES
+ *   409 -> -EEXIST              400 -> -EINVAL      429 (after deadline) -> -EAGAIN
+ *   network failure / timeout / other -> -EIO       deadline passed while waiting -> -EAGAIN
+ *
+ * On failure the HubSpot error body (category, message, correlationId) is copied
+ * into call->err, for the caller's error log. Tokens never reach call->err or a log.
+ *
+ * Response bodies are returned as json-c trees owned by the caller
+ * (json_object_put() when done). Record ids are decimal strings.
+ */
+#ifndef HUBFS_HUBSPOT_H
+#define HUBFS_HUBSPOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "client/ratelimit.h" /* enum rl_prio */
+
+struct hs_client;
+
+struct hs_client_opts {
+	const char *api_url;     /* default "https://api.hubapi.com"; http:// only to loopback */
+	const char *token;       /* bearer token; copied; never logged */
+	const char *ca_file;     /* optional CA bundle for TLS verification */
+	int rate_max;            /* requests per window; default 100 */
+	int rate_interval_ms;    /* window; default 10000 */
+	int search_per_sec;      /* default 5 */
+	int transfer_timeout_ms; /* one HTTP transfer; default 20000 */
+};
+
+struct hs_error {
+	int http_status;         /* 0 if no HTTP response */
+	char category[64];       /* e.g. "VALIDATION_ERROR", "" if none */
+	char message[512];
+	char correlation_id[64];
+};
+
+/* Per-call context: priority class, absolute deadline (hs_now_ms() clock; 0 = no
+ * deadline, retry forever), and the error filled on failure. */
+struct hs_call {
+	enum rl_prio prio;
+	int64_t deadline_ms;
+	struct hs_error err;
+	long http_status;        /* status of the final attempt (e.g. 200 vs 207) */
+};
+
+/* Monotonic milliseconds, the clock of deadlines. */
+int64_t hs_now_ms(void);
+
+/* Create a client. Returns 0 and *out, or -EINVAL with a reason in *why (static
+ * string) for a bad URL (non-https to a non-loopback host) or missing token. */
+int hs_client_new(const struct hs_client_opts *opts, struct hs_client **out, const char **why);
+void hs_client_free(struct hs_client *c); /* accepts NULL */
+
+/* Generic request: method, path with query (already encoded, e.g.
+ * "/crm/v3/objects/contacts?limit=100"), optional JSON body (not consumed).
+ * *out receives the parsed body (NULL for 204/empty). Used by the typed calls
+ * below and by anything not yet typed. Search paths (ending in "/search") use
+ * the separate search budget. */
+int hs_request(struct hs_client *c, struct hs_call *call, const char *method,
+	       const char *path, json_object *body, json_object **out);
+
+/* --- typed reads ------------------------------------------------------ */
+
+/* GET /crm/v3/objects/{type}?limit=100&properties=<props_csv>[&after=<after>]
+ * [&archived=true]. *out = {results:[…], paging?}. after may be NULL. */
+int hs_list_page(struct hs_client *c, struct hs_call *call, const char *type,
+		 const char *props_csv, const char *after, bool archived, json_object **out);
+
+/* POST /crm/v3/objects/{type}/batch/read with inputs [{id}] (n <= 100) and
+ * properties. *out = {status, results:[…], errors?}; ids that do not exist
+ * are simply missing from results (207 is success). */
+int hs_batch_read(struct hs_client *c, struct hs_call *call, const char *type,
+		  const char *const *ids, size_t n, const char *const *props, size_t nprops,
+		  json_object **out);
+
+/* POST /crm/v3/objects/{type}/search with the given request body. */
+int hs_search(struct hs_client *c, struct hs_call *call, const char *type,
+	      json_object *request, json_object **out);
+
+/* GET /crm/v3/properties/{type}  -> {results:[Property]} */
+int hs_properties(struct hs_client *c, struct hs_call *call, const char *type, json_object **out);
+/* GET /crm/v3/pipelines/{type}   -> {results:[Pipeline]} */
+int hs_pipelines(struct hs_client *c, struct hs_call *call, const char *type, json_object **out);
+/* GET /crm/v3/owners?limit=100[&after=] -> {results, paging?} */
+int hs_owners_page(struct hs_client *c, struct hs_call *call, const char *after, json_object **out);
+/* GET /account-info/v3/details -> {portalId, …} */
+int hs_account_info(struct hs_client *c, struct hs_call *call, json_object **out);
+
+/* POST /crm/v4/associations/{from}/{to}/batch/read, inputs [{id[, after]}]
+ * (n <= 1000; afters may be NULL or hold NULLs). *out = {results:[{from:{id},
+ * to:[{toObjectId, associationTypes}], paging?}], errors?}. */
+int hs_assoc_batch_read(struct hs_client *c, struct hs_call *call, const char *from,
+			const char *to, const char *const *ids, const char *const *afters,
+			size_t n, json_object **out);
+
+/* --- typed writes (all inputs arrays are json arrays, not consumed) ----- */
+
+/* POST …/batch/{verb} with {"inputs": inputs}; verb in update|create|upsert|archive. */
+int hs_batch_write(struct hs_client *c, struct hs_call *call, const char *type,
+		   const char *verb, json_object *inputs, json_object **out);
+/* POST /crm/v4/associations/{from}/{to}/batch/{verb}; verb in create|archive|associate/default. */
+int hs_assoc_batch_write(struct hs_client *c, struct hs_call *call, const char *from,
+			 const char *to, const char *verb, json_object *inputs, json_object **out);
+
+/* --- status --------------------------------------------------------- */
+
+/* Add client statistics to obj: "online" (bool), "api_calls" {endpoint: n},
+ * "http_429" (n), "rate" {window_max, window_ms, used_in_window, left_in_window,
+ * daily_remaining (or null)}, "last_error" (string or null). Thread-safe. */
+void hs_client_stats(struct hs_client *c, json_object *obj);
+
+/* True if the last transfer attempt failed at the network level (no answer). */
+bool hs_client_offline(struct hs_client *c);
+
+#endif
