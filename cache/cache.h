@@ -1,0 +1,117 @@
+/* cache.h - records, listings and associations of a HubSpot account, with TTLs
+ * and a byte budget. Knows nothing of FUSE.
+ *
+ * Every function is thread-safe. A function that may have to fetch takes an
+ * absolute deadline (hs_now_ms() clock) and never blocks past it; it returns
+ * -EAGAIN or -EIO then. HTTP is never done while holding the cache lock.
+ *
+ * Freshness: a record or listing is fresh for ttl after it was fetched (or
+ * after the type was last synced as a whole). A miss on a record fetches it
+ * with one batch/read together with up to 99 other known-but-uncached (or stale)
+ * records of the same type; an association miss fetches up to 1,000 records'
+ * associations in one v4 batch/read the same way.
+ */
+#ifndef HUBFS_CACHE_H
+#define HUBFS_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "cache/schema.h"
+#include "client/hubspot.h"
+
+struct cache;
+struct listing;
+
+struct cache_opts {
+	int64_t ttl_ms;            /* default 60 000 */
+	size_t max_bytes;          /* budget for rendered records; default 512 MiB */
+	const char *shown[4];      /* per type: NULL/"default", "all", or a csv list */
+	int64_t (*now)(void);      /* clock; default hs_now_ms (tests inject) */
+};
+
+/* Called (without the cache lock held) when the bytes of a record the cache
+ * already had change, or a record disappears. Used to invalidate kernel caches. */
+struct cache_hooks {
+	void (*record_changed)(void *ud, int type, uint64_t id);
+	void *ud;
+};
+
+struct rec_attr {
+	uint64_t size;
+	int64_t mtime_ms;          /* updatedAt */
+};
+
+/* Returns NULL only on allocation failure. hc is borrowed and must outlive the cache. */
+struct cache *cache_new(struct hs_client *hc, const struct cache_opts *opts,
+			const struct cache_hooks *hooks);
+void cache_free(struct cache *c); /* accepts NULL */
+
+/* Schema of a type, fetched on first use and kept. *out is borrowed for the
+ * life of the cache. */
+int cache_schema(struct cache *c, int type, int64_t deadline, const struct schema **out);
+
+/* Attributes of a record, fetching it if missing or stale. -ENOENT if HubSpot
+ * has no such (unarchived) record. */
+int cache_record_stat(struct cache *c, int type, uint64_t id, int64_t deadline, struct rec_attr *a);
+
+/* Copy up to size bytes at off into buf; *n is set to the bytes copied. */
+int cache_record_read(struct cache *c, int type, uint64_t id, uint64_t off, size_t size,
+		      char *buf, size_t *n, int64_t deadline);
+
+/* A g_malloc'd copy of the whole record file. */
+int cache_record_text(struct cache *c, int type, uint64_t id, int64_t deadline,
+		      char **text, size_t *len);
+
+/* Store an API object as fetched at write epoch `epoch` (see cache_epoch). Newer
+ * local data wins: the object is dropped if the record was written locally after
+ * epoch, or if the cached record has a later updatedAt. Returns 0, 1 if dropped,
+ * or -EINVAL for a malformed object. */
+int cache_store(struct cache *c, int type, json_object *obj, uint64_t epoch);
+
+/* Current write epoch; take it before a fetch and hand it to cache_store. */
+uint64_t cache_epoch(struct cache *c);
+
+/* Replace a record's bytes with a local write (read-your-writes) and move the
+ * epoch, so that fetches started before it cannot overwrite it. */
+int cache_record_put_local(struct cache *c, int type, uint64_t id, const char *text, size_t len,
+			   int64_t mtime_ms);
+
+/* --- listings -------------------------------------------------------- */
+
+/* A listing of a type, shared by everyone reading it: the current one if it is
+ * fresh or still being fetched, else a new one. Pages are fetched on demand by
+ * cache_listing_entry, so readers stream entries as pages arrive. */
+struct listing *cache_listing_open(struct cache *c, int type);
+void cache_listing_close(struct cache *c, struct listing *l); /* accepts NULL */
+
+/* Entry i of the listing: returns 0 with *id (and *a, if a is not NULL), 1 at the
+ * end, or -errno if fetching the page failed. */
+int cache_listing_entry(struct cache *c, struct listing *l, size_t i, int64_t deadline,
+			uint64_t *id, struct rec_attr *a);
+
+/* --- associations ---------------------------------------------------- */
+
+/* Sorted ids of the `to` records associated with from/id (g_free *ids). */
+int cache_assoc_list(struct cache *c, int from, uint64_t id, int to, int64_t deadline,
+		     uint64_t **ids, size_t *n);
+
+/* --- read-only account data -------------------------------------------- */
+
+/* g_malloc'd text of pipelines/<type>.json. */
+int cache_pipelines_text(struct cache *c, int type, int64_t deadline, char **text, size_t *len);
+/* Sorted owner ids (g_free). */
+int cache_owner_ids(struct cache *c, int64_t deadline, uint64_t **ids, size_t *n);
+/* g_malloc'd text of owners/<id>.json. */
+int cache_owner_text(struct cache *c, uint64_t id, int64_t deadline, char **text, size_t *len);
+
+/* --- status ---------------------------------------------------------- */
+
+/* Add "cache" {records, bytes, max_bytes, hits, misses, hit_rate} and
+ * "types" {<type>: {listed, complete, last_refresh}} to obj. */
+void cache_stats(struct cache *c, json_object *obj);
+
+#endif

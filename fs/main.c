@@ -1,0 +1,200 @@
+/* main.c - hubfs command line: mount, status. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cache/objtype.h"
+#include "client/log.h"
+#include "fs/hubfs.h"
+
+static int cmd_status(const char *mnt)
+{
+	g_autofree char *path = g_build_filename(mnt, ".hubfs", "status.json", NULL);
+	g_autofree char *text = NULL;
+	json_object *o, *v, *calls, *rate, *cache, *types, *q;
+	GError *err = NULL;
+
+	if (!g_file_get_contents(path, &text, NULL, &err)) {
+		fprintf(stderr, "hubfs status: %s\n", err->message);
+		g_error_free(err);
+		return 1;
+	}
+	o = json_tokener_parse(text);
+	if (!o) {
+		fprintf(stderr, "hubfs status: %s is not JSON\n", path);
+		return 1;
+	}
+	printf("hubfs on %s  portal %s  %s\n", mnt,
+	       json_object_get_string(json_object_object_get(o, "portal_id")),
+	       json_object_object_get_ex(o, "online", &v) && !json_object_get_boolean(v) ? "OFFLINE" : "online");
+	if (json_object_object_get_ex(o, "rate", &rate))
+		printf("rate budget: %s of %s used in the %s ms window, daily remaining %s\n",
+		       json_object_get_string(json_object_object_get(rate, "used_in_window")),
+		       json_object_get_string(json_object_object_get(rate, "window_max")),
+		       json_object_get_string(json_object_object_get(rate, "window_ms")),
+		       json_object_get_string(json_object_object_get(rate, "daily_remaining")));
+	printf("429 responses: %s\n", json_object_get_string(json_object_object_get(o, "http_429")));
+	if (json_object_object_get_ex(o, "api_calls", &calls)) {
+		printf("API calls:\n");
+		json_object_object_foreach(calls, k, n)
+			printf("  %6s  %s\n", json_object_get_string(n), k);
+	}
+	if (json_object_object_get_ex(o, "cache", &cache))
+		printf("cache: %s records, %s bytes, hit rate %.1f%%\n",
+		       json_object_get_string(json_object_object_get(cache, "records")),
+		       json_object_get_string(json_object_object_get(cache, "bytes")),
+		       100 * json_object_get_double(json_object_object_get(cache, "hit_rate")));
+	if (json_object_object_get_ex(o, "types", &types)) {
+		json_object_object_foreach(types, k, t)
+			printf("  %-10s listed %s%s\n", k,
+			       json_object_get_string(json_object_object_get(t, "listed")),
+			       json_object_get_boolean(json_object_object_get(t, "listing_complete"))
+				       ? " (complete)" : json_object_get_boolean(json_object_object_get(
+							 t, "listing_in_progress")) ? " (listing…)" : "");
+	}
+	if (json_object_object_get_ex(o, "queue", &q))
+		printf("queue: %s pending, %s in flight, %s failed, %s conflict, %s in doubt\n",
+		       json_object_get_string(json_object_object_get(q, "pending")),
+		       json_object_get_string(json_object_object_get(q, "in_flight")),
+		       json_object_get_string(json_object_object_get(q, "failed")),
+		       json_object_get_string(json_object_object_get(q, "conflict")),
+		       json_object_get_string(json_object_object_get(q, "in_doubt")));
+	json_object_put(o);
+	return 0;
+}
+
+static int portal_of(struct hubfs *h)
+{
+	struct hs_call call = { .prio = RL_PRIO_USER,
+				.deadline_ms = hs_now_ms() + (int64_t)h->o.op_timeout_s * 1000 };
+	json_object *resp = NULL, *v;
+	int rc = hs_account_info(h->hc, &call, &resp);
+
+	if (rc == 0 && json_object_object_get_ex(resp, "portalId", &v))
+		h->portal_id = (uint64_t)json_object_get_int64(v);
+	else if (rc == 0)
+		rc = -EPROTO;
+	else
+		fprintf(stderr, "hubfs: cannot reach HubSpot at %s: %s (%s)\n", h->o.api_url,
+			strerror(-rc), call.err.message[0] ? call.err.message : "no answer");
+	json_object_put(resp);
+	return rc;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts copts = { 0 };
+	struct fuse_loop_config lc = { 0 };
+	struct hs_client_opts co = { 0 };
+	struct cache_opts cao = { 0 };
+	struct cache_hooks hooks = { 0 };
+	struct hubfs h = { 0 };
+	const char *why = NULL;
+	char mopts[256];
+	int ret = 1;
+
+	if (argc == 3 && !strcmp(argv[1], "status"))
+		return cmd_status(argv[2]);
+
+	if (hubfs_opts_parse(&args, &h) != 0) {
+		for (int i = 1; i < argc; i++)
+			if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+				hubfs_opts_usage();
+				return 0;
+			}
+		goto out_args;
+	}
+	if (fuse_parse_cmdline(&args, &copts) != 0)
+		goto out_args;
+	if (copts.show_help) {
+		hubfs_opts_usage();
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		ret = 0;
+		goto out_args;
+	}
+	if (copts.show_version) {
+		printf("hubfs 0.1.0\n");
+		fuse_lowlevel_version();
+		ret = 0;
+		goto out_args;
+	}
+	if (!copts.mountpoint) {
+		hubfs_opts_usage();
+		goto out_args;
+	}
+	log_set_level(copts.debug ? LOG_DEBUG : h.o.log_level);
+	h.o.foreground = copts.foreground;
+	h.uid = getuid();
+	h.gid = getgid();
+	g_mutex_init(&h.lock);
+
+	co.api_url = h.o.api_url;
+	co.token = h.token;
+	co.ca_file = h.o.ca_file;
+	co.rate_max = h.o.rate_max;
+	co.rate_interval_ms = h.o.rate_interval_ms;
+	co.search_per_sec = h.o.search_per_sec;
+	if (hs_client_new(&co, &h.hc, &why) != 0) {
+		fprintf(stderr, "hubfs: %s: %s\n", h.o.api_url, why ? why : "cannot create client");
+		goto out_args;
+	}
+	if (portal_of(&h) != 0)
+		goto out_client;
+
+	cao.ttl_ms = (int64_t)h.o.ttl_s * 1000;
+	cao.max_bytes = (size_t)h.o.cache_mb << 20;
+	for (int t = 0; t < OT_COUNT; t++)
+		cao.shown[t] = h.o.shown[t];
+	hooks.record_changed = hubfs_record_changed;
+	hooks.ud = &h;
+	h.cache = cache_new(h.hc, &cao, &hooks);
+	h.inval = g_async_queue_new();
+
+	snprintf(mopts, sizeof(mopts), "-ofsname=hubspot:%" G_GUINT64_FORMAT
+		 ",subtype=hubfs,default_permissions,noatime", h.portal_id);
+	fuse_opt_add_arg(&args, mopts);
+	h.se = fuse_session_new(&args, &hubfs_ops, sizeof(hubfs_ops), &h);
+	if (!h.se)
+		goto out_cache;
+	if (fuse_set_signal_handlers(h.se) != 0)
+		goto out_session;
+	if (fuse_session_mount(h.se, copts.mountpoint) != 0)
+		goto out_signals;
+	clock_gettime(CLOCK_REALTIME, &h.mount_time);
+	h.mounted_ms = hs_now_ms();
+	log_info("mounted portal %" G_GUINT64_FORMAT " on %s", h.portal_id, copts.mountpoint);
+	fuse_daemonize(copts.foreground);
+	hubfs_inval_start(&h);
+
+	lc.clone_fd = copts.clone_fd;
+	lc.max_idle_threads = copts.max_idle_threads;
+	ret = fuse_session_loop_mt(h.se, &lc) ? 1 : 0;
+
+	hubfs_inval_stop(&h);
+	fuse_session_unmount(h.se);
+out_signals:
+	fuse_remove_signal_handlers(h.se);
+out_session:
+	fuse_session_destroy(h.se);
+out_cache:
+	cache_free(h.cache);
+	if (h.inval)
+		g_async_queue_unref(h.inval);
+out_client:
+	hs_client_free(h.hc);
+	g_mutex_clear(&h.lock);
+	g_free(h.status_snap);
+out_args:
+	if (h.token) {
+		memset(h.token, 0, strlen(h.token));
+		g_free(h.token);
+	}
+	hubfs_opts_free(&h.o);
+	free(copts.mountpoint);
+	fuse_opt_free_args(&args);
+	return ret;
+}

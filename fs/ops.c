@@ -1,0 +1,814 @@
+/* ops.c - the FUSE low-level handlers: decode, call a do_ function that
+ * returns 0 or -errno, reply exactly once. */
+#include <errno.h>
+#include <stdio.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache/objtype.h"
+#include "cache/record.h"
+#include "client/log.h"
+#include "fs/hubfs.h"
+#include "fs/inode.h"
+
+#define XATTR_URL "user.hubspot.url"
+#define XATTR_STATE "user.hubfs.state"
+
+struct snode {
+	fuse_ino_t ino, parent;
+	const char *name;
+	mode_t type;
+};
+
+static const struct snode stree[] = {
+	{ INO_ROOT, INO_ROOT, "", S_IFDIR },
+	{ INO_TYPEDIR + OT_CONTACTS, INO_ROOT, "contacts", S_IFDIR },
+	{ INO_TYPEDIR + OT_COMPANIES, INO_ROOT, "companies", S_IFDIR },
+	{ INO_TYPEDIR + OT_DEALS, INO_ROOT, "deals", S_IFDIR },
+	{ INO_TYPEDIR + OT_TICKETS, INO_ROOT, "tickets", S_IFDIR },
+	{ INO_SCHEMA_DIR, INO_ROOT, "schema", S_IFDIR },
+	{ INO_SCHEMA_FILE + OT_CONTACTS, INO_SCHEMA_DIR, "contacts.json", S_IFREG },
+	{ INO_SCHEMA_FILE + OT_COMPANIES, INO_SCHEMA_DIR, "companies.json", S_IFREG },
+	{ INO_SCHEMA_FILE + OT_DEALS, INO_SCHEMA_DIR, "deals.json", S_IFREG },
+	{ INO_SCHEMA_FILE + OT_TICKETS, INO_SCHEMA_DIR, "tickets.json", S_IFREG },
+	{ INO_PIPE_DIR, INO_ROOT, "pipelines", S_IFDIR },
+	{ INO_PIPE_DEALS, INO_PIPE_DIR, "deals.json", S_IFREG },
+	{ INO_PIPE_TICKETS, INO_PIPE_DIR, "tickets.json", S_IFREG },
+	{ INO_OWNERS_DIR, INO_ROOT, "owners", S_IFDIR },
+	{ INO_CTL_DIR, INO_ROOT, ".hubfs", S_IFDIR },
+	{ INO_STATUS, INO_CTL_DIR, "status.json", S_IFREG },
+	{ INO_README, INO_CTL_DIR, "README.md", S_IFREG },
+};
+#define NSTATIC (sizeof(stree) / sizeof(stree[0]))
+
+/* Open directory state, in fi->fh. */
+struct dirh {
+	struct listing *l;   /* type directories */
+	uint64_t *ids;       /* association directories, owners/ */
+	size_t n;
+};
+
+static struct hubfs *H(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static int64_t deadline_of(struct hubfs *h)
+{
+	return hs_now_ms() + (int64_t)h->o.op_timeout_s * 1000;
+}
+
+static const struct snode *snode_find(fuse_ino_t ino)
+{
+	for (size_t i = 0; i < NSTATIC; i++)
+		if (stree[i].ino == ino)
+			return &stree[i];
+	return NULL;
+}
+
+static void link_target(int t, uint64_t id, char *buf, size_t size)
+{
+	snprintf(buf, size, "../../../%s/%" PRIu64 ".json", objtype_name(t), id);
+}
+
+/* Text of a static or owner file (g_malloc'd). */
+static int file_text(struct hubfs *h, fuse_ino_t ino, bool fresh_status, char **text, size_t *len)
+{
+	int64_t deadline = deadline_of(h);
+	const struct schema *s;
+	const char *t;
+	int rc;
+
+	if (INO_KIND(ino) == K_OWNER)
+		return cache_owner_text(h->cache, INO_ID(ino), deadline, text, len);
+	switch (ino) {
+	case INO_SCHEMA_FILE + OT_CONTACTS:
+	case INO_SCHEMA_FILE + OT_COMPANIES:
+	case INO_SCHEMA_FILE + OT_DEALS:
+	case INO_SCHEMA_FILE + OT_TICKETS:
+		rc = cache_schema(h->cache, (int)(ino - INO_SCHEMA_FILE), deadline, &s);
+		if (rc)
+			return rc;
+		t = schema_text(s, len);
+		*text = g_memdup2(t, *len + 1);
+		return 0;
+	case INO_PIPE_DEALS:
+		return cache_pipelines_text(h->cache, OT_DEALS, deadline, text, len);
+	case INO_PIPE_TICKETS:
+		return cache_pipelines_text(h->cache, OT_TICKETS, deadline, text, len);
+	case INO_README:
+		t = hubfs_readme_text(len);
+		*text = g_memdup2(t, *len + 1);
+		return 0;
+	case INO_STATUS:
+		/* A snapshot taken at stat time and served to the reads that follow,
+		 * so st_size always matches what read returns. */
+		g_mutex_lock(&h->lock);
+		if (fresh_status || !h->status_snap) {
+			g_free(h->status_snap);
+			h->status_snap = hubfs_status_json(h, &h->status_len);
+		}
+		*text = g_memdup2(h->status_snap, h->status_len + 1);
+		*len = h->status_len;
+		g_mutex_unlock(&h->lock);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static void fill_times(struct stat *st, int64_t ms)
+{
+	st->st_mtim.tv_sec = ms / 1000;
+	st->st_mtim.tv_nsec = (ms % 1000) * 1000000;
+	st->st_atim = st->st_mtim;
+	st->st_ctim = st->st_mtim;
+}
+
+/* Attributes of any inode; *timeout is how long the kernel may cache them. */
+static int do_getattr(struct hubfs *h, fuse_ino_t ino, struct stat *st, double *timeout)
+{
+	mode_t wbit = h->o.ro ? 0 : 0200;
+	int64_t deadline = deadline_of(h);
+	struct rec_attr a;
+	char *text = NULL;
+	size_t len;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_uid = h->uid;
+	st->st_gid = h->gid;
+	st->st_blksize = 4096;
+	st->st_mtim = st->st_atim = st->st_ctim = h->mount_time;
+	*timeout = h->o.ttl_s;
+
+	switch (INO_KIND(ino)) {
+	case K_STATIC: {
+		const struct snode *sn = snode_find(ino);
+
+		if (!sn)
+			return -ENOENT;
+		if (sn->type == S_IFDIR) {
+			st->st_mode = S_IFDIR | 0555 | (ino >= INO_TYPEDIR && ino < INO_TYPEDIR + OT_COUNT ? wbit : 0);
+			st->st_nlink = 2;
+			return 0;
+		}
+		rc = file_text(h, ino, true, &text, &len);
+		if (rc)
+			return rc;
+		g_free(text);
+		st->st_mode = S_IFREG | 0444;
+		st->st_nlink = 1;
+		st->st_size = (off_t)len;
+		if (ino == INO_STATUS) {
+			struct timespec now;
+
+			/* Always new: AUTO_INVAL_DATA drops the pages of the last snapshot. */
+			clock_gettime(CLOCK_REALTIME, &now);
+			st->st_mtim = st->st_ctim = now;
+			*timeout = 0;
+		}
+		return 0;
+	}
+	case K_RECORD:
+		rc = cache_record_stat(h->cache, INO_TYPE(ino), INO_ID(ino), deadline, &a);
+		if (rc)
+			return rc;
+		st->st_mode = S_IFREG | 0444 | wbit;
+		st->st_nlink = 1;
+		st->st_size = (off_t)a.size;
+		fill_times(st, a.mtime_ms);
+		return 0;
+	case K_ASSOC_ROOT:
+		rc = cache_record_stat(h->cache, INO_TYPE(ino), INO_ID(ino), deadline, &a);
+		if (rc)
+			return rc;
+		st->st_mode = S_IFDIR | 0555;
+		st->st_nlink = 2 + OT_COUNT - 1;
+		return 0;
+	case K_ASSOC_DIR:
+		st->st_mode = S_IFDIR | 0555 | wbit;
+		st->st_nlink = 2;
+		return 0;
+	case K_LINK: {
+		char target[64];
+
+		link_target(INO_TYPE(ino), INO_ID(ino), target, sizeof(target));
+		st->st_mode = S_IFLNK | 0777;
+		st->st_nlink = 1;
+		st->st_size = (off_t)strlen(target);
+		return 0;
+	}
+	case K_OWNER:
+		rc = file_text(h, ino, false, &text, &len);
+		if (rc)
+			return rc;
+		g_free(text);
+		st->st_mode = S_IFREG | 0444;
+		st->st_nlink = 1;
+		st->st_size = (off_t)len;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/* Is name "<digits>.json"? Sets *id. */
+static bool name_json_id(const char *name, uint64_t *id)
+{
+	size_t n = strlen(name);
+
+	return n > 5 && strcmp(name + n - 5, ".json") == 0 && record_parse_id(name, n - 5, id) == 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static bool assoc_contains(struct hubfs *h, int from, uint64_t id, int to, uint64_t toid)
+{
+	uint64_t *ids = NULL;
+	size_t n = 0;
+	bool found = false;
+
+	if (cache_assoc_list(h->cache, from, id, to, deadline_of(h), &ids, &n) == 0)
+		found = bsearch(&toid, ids, n, sizeof(uint64_t), cmp_u64) != NULL;
+	g_free(ids);
+	return found;
+}
+
+static int do_lookup(struct hubfs *h, fuse_ino_t parent, const char *name, struct fuse_entry_param *e)
+{
+	fuse_ino_t ino = 0;
+	uint64_t id;
+	int rc;
+
+	if (strlen(name) > 255)
+		return -ENAMETOOLONG;
+	switch (INO_KIND(parent)) {
+	case K_STATIC:
+		if (parent >= INO_TYPEDIR && parent < INO_TYPEDIR + OT_COUNT) {
+			int t = (int)(parent - INO_TYPEDIR);
+
+			if (name_json_id(name, &id))
+				ino = INO_MAKE(K_RECORD, t, 0, id);
+			else if (record_parse_id(name, strlen(name), &id) == 0)
+				ino = INO_MAKE(K_ASSOC_ROOT, t, 0, id);
+			else
+				return -ENOENT;
+		} else if (parent == INO_OWNERS_DIR) {
+			if (!name_json_id(name, &id))
+				return -ENOENT;
+			ino = INO_MAKE(K_OWNER, 0, 0, id);
+		} else {
+			for (size_t i = 0; i < NSTATIC && !ino; i++)
+				if (stree[i].parent == parent && stree[i].ino != INO_ROOT &&
+				    strcmp(stree[i].name, name) == 0)
+					ino = stree[i].ino;
+			if (!ino)
+				return -ENOENT;
+		}
+		break;
+	case K_ASSOC_ROOT: {
+		int to = objtype_from_name(name, strlen(name));
+
+		if (to < 0 || to == INO_TYPE(parent))
+			return -ENOENT;
+		ino = INO_MAKE(K_ASSOC_DIR, INO_TYPE(parent), to, INO_ID(parent));
+		break;
+	}
+	case K_ASSOC_DIR:
+		if (!name_json_id(name, &id) ||
+		    !assoc_contains(h, INO_TYPE(parent), INO_ID(parent), INO_TYPE2(parent), id))
+			return -ENOENT;
+		ino = INO_MAKE(K_LINK, INO_TYPE2(parent), 0, id);
+		break;
+	default:
+		return -ENOTDIR;
+	}
+	memset(e, 0, sizeof(*e));
+	rc = do_getattr(h, ino, &e->attr, &e->attr_timeout);
+	if (rc)
+		return rc;
+	e->ino = ino;
+	e->entry_timeout = h->o.ttl_s;
+	return 0;
+}
+
+static void hubfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fuse_entry_param e;
+	int rc = do_lookup(H(req), parent, name, &e);
+
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void hubfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct stat st;
+	double timeout;
+	int rc = do_getattr(H(req), ino, &st, &timeout);
+
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &st, timeout);
+}
+
+static void hubfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+			  struct fuse_file_info *fi)
+{
+	struct hubfs *h = H(req);
+	struct stat st;
+	double timeout;
+	int rc;
+
+	/* Writes come with the write path; chmod/chown/utimens are accepted as
+	 * no-ops so editors and cp -p do not trip (DESIGN.md §2). */
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	rc = do_getattr(h, ino, &st, &timeout);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &st, timeout);
+}
+
+static void hubfs_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	char target[64];
+
+	if (INO_KIND(ino) != K_LINK) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	link_target(INO_TYPE(ino), INO_ID(ino), target, sizeof(target));
+	fuse_reply_readlink(req, target);
+}
+
+static void hubfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	/* No per-open state: ENOSYS tells the kernel to stop sending open and
+	 * release altogether and to keep the page cache (FUSE_CAP_NO_OPEN_SUPPORT).
+	 * That round trip is the cost that dominates a warm grep -r. */
+	struct hubfs *h = H(req);
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY && h->o.ro) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (h->o.ro || (fi->flags & O_ACCMODE) == O_RDONLY) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	fuse_reply_err(req, EROFS);
+}
+
+static void hubfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct hubfs *h = H(req);
+	char *text = NULL, *buf;
+	size_t len, n = 0;
+	int rc;
+
+	if (INO_KIND(ino) == K_RECORD) {
+		buf = g_malloc(size ? size : 1);
+		rc = cache_record_read(h->cache, INO_TYPE(ino), INO_ID(ino), (uint64_t)off, size, buf, &n,
+				       deadline_of(h));
+		if (rc)
+			fuse_reply_err(req, -rc);
+		else
+			fuse_reply_buf(req, buf, n);
+		g_free(buf);
+		return;
+	}
+	rc = file_text(h, ino, false, &text, &len);
+	if (rc) {
+		fuse_reply_err(req, rc == -ENOENT ? EISDIR : -rc);
+		return;
+	}
+	if ((size_t)off < len)
+		n = MIN(size, len - (size_t)off);
+	fuse_reply_buf(req, text + (n ? off : 0), n);
+	g_free(text);
+}
+
+static void hubfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+			struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void hubfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);
+}
+
+static void hubfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0); /* never fail just for being unsupported (vim E667) */
+}
+
+/* --- directories -------------------------------------------------------- */
+
+static void hubfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct hubfs *h = H(req);
+	struct dirh *d;
+	struct stat st;
+	double timeout;
+	int rc;
+
+	rc = do_getattr(h, ino, &st, &timeout);
+	if (rc == 0 && !S_ISDIR(st.st_mode))
+		rc = -ENOTDIR;
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	d = g_new0(struct dirh, 1);
+	if (ino >= INO_TYPEDIR && ino < INO_TYPEDIR + OT_COUNT)
+		d->l = cache_listing_open(h->cache, (int)(ino - INO_TYPEDIR));
+	else if (INO_KIND(ino) == K_ASSOC_DIR)
+		rc = cache_assoc_list(h->cache, INO_TYPE(ino), INO_ID(ino), INO_TYPE2(ino),
+				      deadline_of(h), &d->ids, &d->n);
+	else if (ino == INO_OWNERS_DIR)
+		rc = cache_owner_ids(h->cache, deadline_of(h), &d->ids, &d->n);
+	if (rc) {
+		g_free(d);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uintptr_t)d;
+	fuse_reply_open(req, fi);
+}
+
+static void hubfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+
+	if (d) {
+		cache_listing_close(H(req)->cache, d->l);
+		g_free(d->ids);
+		g_free(d);
+	}
+	fuse_reply_err(req, 0);
+}
+
+/* Entry i (from 2; 0 and 1 are . and ..) of directory ino: returns 0 with a
+ * name and inode, 1 past the end, -errno on failure. For type directories the
+ * record's attributes are returned too (*have_attr). */
+static int dir_entry(struct hubfs *h, fuse_ino_t ino, struct dirh *d, size_t i, char *name,
+		     size_t namesz, fuse_ino_t *child, struct rec_attr *a, bool *have_attr)
+{
+	size_t k = i - 2;
+	uint64_t id;
+	int rc;
+
+	*have_attr = false;
+	if (d && d->l) {
+		int t = (int)(ino - INO_TYPEDIR);
+
+		rc = cache_listing_entry(h->cache, d->l, k, deadline_of(h), &id, a);
+		if (rc)
+			return rc;
+		snprintf(name, namesz, "%" PRIu64 ".json", id);
+		*child = INO_MAKE(K_RECORD, t, 0, id);
+		*have_attr = true;
+		return 0;
+	}
+	switch (INO_KIND(ino)) {
+	case K_STATIC:
+		if (ino == INO_OWNERS_DIR) {
+			if (!d || k >= d->n)
+				return 1;
+			snprintf(name, namesz, "%" PRIu64 ".json", d->ids[k]);
+			*child = INO_MAKE(K_OWNER, 0, 0, d->ids[k]);
+			return 0;
+		}
+		for (size_t j = 0; j < NSTATIC; j++) {
+			if (stree[j].parent != ino || stree[j].ino == INO_ROOT)
+				continue;
+			if (k-- == 0) {
+				snprintf(name, namesz, "%s", stree[j].name);
+				*child = stree[j].ino;
+				return 0;
+			}
+		}
+		return 1;
+	case K_ASSOC_ROOT:
+		for (int t = 0; t < OT_COUNT; t++) {
+			if (t == INO_TYPE(ino))
+				continue;
+			if (k-- == 0) {
+				snprintf(name, namesz, "%s", objtype_name(t));
+				*child = INO_MAKE(K_ASSOC_DIR, INO_TYPE(ino), t, INO_ID(ino));
+				return 0;
+			}
+		}
+		return 1;
+	case K_ASSOC_DIR:
+		if (!d || k >= d->n)
+			return 1;
+		snprintf(name, namesz, "%" PRIu64 ".json", d->ids[k]);
+		*child = INO_MAKE(K_LINK, INO_TYPE2(ino), 0, d->ids[k]);
+		return 0;
+	}
+	return 1;
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi, bool plus)
+{
+	struct hubfs *h = H(req);
+	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+	char *buf = g_malloc(size);
+	size_t pos = 0;
+	int rc = 0;
+
+	for (size_t i = (size_t)off;; i++) {
+		struct fuse_entry_param e;
+		struct rec_attr a;
+		bool have_attr;
+		char name[300];
+		size_t n;
+
+		memset(&e, 0, sizeof(e));
+		if (i < 2) {
+			snprintf(name, sizeof(name), "%s", i == 0 ? "." : "..");
+			e.attr.st_mode = S_IFDIR;
+		} else {
+			rc = dir_entry(h, ino, d, i, name, sizeof(name), &e.ino, &a, &have_attr);
+			if (rc)
+				break;
+			if (have_attr) {
+				e.attr.st_ino = e.ino;
+				e.attr.st_mode = S_IFREG | 0444 | (h->o.ro ? 0 : 0200);
+				e.attr.st_nlink = 1;
+				e.attr.st_uid = h->uid;
+				e.attr.st_gid = h->gid;
+				e.attr.st_size = (off_t)a.size;
+				e.attr.st_blksize = 4096;
+				fill_times(&e.attr, a.mtime_ms);
+				e.attr_timeout = e.entry_timeout = h->o.ttl_s;
+			} else if (plus) {
+				if (do_getattr(h, e.ino, &e.attr, &e.attr_timeout) != 0)
+					continue; /* vanished meanwhile: skip */
+				e.entry_timeout = h->o.ttl_s;
+			} else {
+				e.attr.st_ino = e.ino;
+				e.attr.st_mode = INO_KIND(e.ino) == K_LINK ? S_IFLNK :
+						 INO_KIND(e.ino) == K_RECORD || INO_KIND(e.ino) == K_OWNER ? S_IFREG :
+						 (snode_find(e.ino) && snode_find(e.ino)->type == S_IFREG) ? S_IFREG :
+						 S_IFDIR;
+			}
+		}
+		if (plus)
+			n = fuse_add_direntry_plus(req, buf + pos, size - pos, name, &e, (off_t)i + 1);
+		else
+			n = fuse_add_direntry(req, buf + pos, size - pos, name, &e.attr, (off_t)i + 1);
+		if (n > size - pos)
+			break;
+		pos += n;
+	}
+	if (rc < 0 && pos == 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_buf(req, buf, pos);
+	g_free(buf);
+}
+
+static void hubfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			  struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, false);
+}
+
+static void hubfs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			      struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, true);
+}
+
+/* --- xattrs ---------------------------------------------------------------- */
+
+static int xattr_value(struct hubfs *h, fuse_ino_t ino, const char *name, char *buf, size_t size)
+{
+	if (INO_KIND(ino) != K_RECORD)
+		return -ENODATA;
+	if (!strcmp(name, XATTR_URL))
+		return snprintf(buf, size, "https://app.hubspot.com/contacts/%" PRIu64 "/record/%s/%" PRIu64,
+				h->portal_id, objtype_id(INO_TYPE(ino)), INO_ID(ino));
+	if (!strcmp(name, XATTR_STATE))
+		return snprintf(buf, size, "%s", hs_client_offline(h->hc) ? "stale" : "clean");
+	return -ENODATA; /* never ENOENT/EIO: older vim turns those into E342 */
+}
+
+static void hubfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	char val[256];
+	int n = xattr_value(H(req), ino, name, val, sizeof(val));
+
+	if (n < 0)
+		fuse_reply_err(req, -n);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else if ((size_t)n > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, val, (size_t)n);
+}
+
+static void hubfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	static const char names[] = XATTR_STATE "\0" XATTR_URL;
+	size_t n = INO_KIND(ino) == K_RECORD ? sizeof(names) : 0;
+
+	if (size == 0)
+		fuse_reply_xattr(req, n);
+	else if (n > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, names, n);
+}
+
+static void hubfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			   size_t size, int flags)
+{
+	fuse_reply_err(req, ENOTSUP);
+}
+
+static void hubfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	fuse_reply_err(req, ENOTSUP);
+}
+
+/* --- namespace changes: the write path's, read-only here -------------------- */
+
+static void hubfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void hubfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+			 struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void hubfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	fuse_reply_err(req, H(req)->o.ro ? EROFS : EPERM);
+}
+
+static void hubfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, H(req)->o.ro ? EROFS : EPERM);
+}
+
+static void hubfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void hubfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void hubfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+			 const char *newname, unsigned int flags)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void hubfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	fuse_reply_err(req, EPERM);
+}
+
+static void hubfs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs s;
+
+	memset(&s, 0, sizeof(s));
+	s.f_bsize = 4096;
+	s.f_frsize = 4096;
+	s.f_blocks = 1 << 20;
+	s.f_bfree = 1 << 20;
+	s.f_bavail = 1 << 20;
+	s.f_files = 1 << 24;
+	s.f_ffree = 1 << 24;
+	s.f_favail = 1 << 24;
+	s.f_namemax = 255;
+	fuse_reply_statfs(req, &s);
+}
+
+static void hubfs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	/* readdirplus always (ls -l and grep -r need no lookup per file); the
+	 * kernel keeps pages until mtime/size change; symlink targets cached. */
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
+		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	/* O_TRUNC must reach us as a setattr (write path with no-open). */
+	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
+	if (!(conn->capable & FUSE_CAP_NO_OPEN_SUPPORT))
+		log_warn("kernel lacks FUSE_CAP_NO_OPEN_SUPPORT: every open costs a round trip");
+}
+
+/* --- kernel cache invalidation ----------------------------------------------- */
+
+#define INVAL_STOP ((gpointer)(uintptr_t)1)
+
+static gpointer inval_main(gpointer p)
+{
+	struct hubfs *h = p;
+
+	for (;;) {
+		gpointer v = g_async_queue_pop(h->inval);
+		uint64_t ino;
+
+		if (v == INVAL_STOP)
+			break;
+		ino = (uint64_t)(uintptr_t)v;
+		/* Not from a request handler: libfuse warns that deadlocks. */
+		fuse_lowlevel_notify_inval_inode(h->se, ino, 0, 0);
+	}
+	return NULL;
+}
+
+void hubfs_record_changed(void *ud, int type, uint64_t id)
+{
+	struct hubfs *h = ud;
+
+	if (h->inval)
+		g_async_queue_push(h->inval, (gpointer)(uintptr_t)INO_MAKE(K_RECORD, type, 0, id));
+}
+
+void hubfs_inval_start(struct hubfs *h)
+{
+	h->inval_thread = g_thread_new("hubfs-inval", inval_main, h);
+}
+
+void hubfs_inval_stop(struct hubfs *h)
+{
+	if (!h->inval_thread)
+		return;
+	g_async_queue_push(h->inval, INVAL_STOP);
+	g_thread_join(h->inval_thread);
+	h->inval_thread = NULL;
+}
+
+const struct fuse_lowlevel_ops hubfs_ops = {
+	.init = hubfs_init,
+	.lookup = hubfs_lookup,
+	.getattr = hubfs_getattr,
+	.setattr = hubfs_setattr,
+	.readlink = hubfs_readlink,
+	.mknod = hubfs_mknod,
+	.mkdir = hubfs_mkdir,
+	.unlink = hubfs_unlink,
+	.rmdir = hubfs_rmdir,
+	.symlink = hubfs_symlink,
+	.rename = hubfs_rename,
+	.link = hubfs_link,
+	.open = hubfs_open,
+	.read = hubfs_read,
+	.write = hubfs_write,
+	.flush = hubfs_flush,
+	.fsync = hubfs_fsync,
+	.opendir = hubfs_opendir,
+	.readdir = hubfs_readdir,
+	.readdirplus = hubfs_readdirplus,
+	.releasedir = hubfs_releasedir,
+	.fsyncdir = hubfs_fsync,
+	.statfs = hubfs_statfs,
+	.setxattr = hubfs_setxattr,
+	.getxattr = hubfs_getxattr,
+	.listxattr = hubfs_listxattr,
+	.removexattr = hubfs_removexattr,
+	.create = hubfs_create,
+};
