@@ -1,0 +1,304 @@
+"""The read path: layout, record files, listings, associations, names, xattrs,
+status — all through real syscalls on a real mount, API calls counted from the
+sandbox's request log."""
+import errno
+import glob
+import json
+import os
+import stat
+import subprocess
+import time
+from datetime import datetime, timezone
+
+import pytest
+
+from tests.mount.util import api_calls, api_get, count, shown_props
+
+LIST = r"^/crm/v3/objects/contacts$"
+
+
+def test_root_layout(sandbox, hubfs):
+    m = hubfs()
+    names = sorted(os.listdir(m.path))
+    assert names == [".hubfs", "companies", "contacts", "deals", "owners", "pipelines",
+                     "schema", "tickets"]
+    assert sorted(os.listdir(m.p("schema"))) == ["companies.json", "contacts.json", "deals.json",
+                                                 "tickets.json"]
+    assert sorted(os.listdir(m.p("pipelines"))) == ["deals.json", "tickets.json"]
+    st = os.stat(m.p("contacts"))
+    assert stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid()
+
+
+def test_cold_ls_then_cat_and_grep_cost(sandbox, hubfs):
+    sandbox.reset(contacts=1000, companies=50, deals=50, tickets=10)
+    m = hubfs()
+    sandbox.clear_log()
+
+    out = m.run(["ls", "-l", "contacts/"]).stdout
+    files = [l.split()[-1] for l in out.splitlines() if l.endswith(".json")]
+    assert len(files) == 1000
+    lists = count(sandbox, "GET", LIST)
+    assert lists == 10, api_calls(sandbox)
+    assert count(sandbox, "GET", r"^/crm/v3/properties/contacts$") == 1
+    assert count(sandbox, "POST", r"/batch/read$") == 0
+    total = len(sandbox.log())
+    assert total <= 10 + 1 + 1, api_calls(sandbox)  # lists + schema (+ nothing else)
+
+    # Every size ls reported is exact, and cat/grep cost nothing more.
+    sizes = {l.split()[-1]: int(l.split()[4]) for l in out.splitlines() if l.endswith(".json")}
+    cat = m.run("cat contacts/*.json").stdout
+    assert len(cat.encode()) == sum(sizes.values())
+    m.run(["grep", "-rl", "@", "contacts/"])
+    m.run("find . -name '*.json' -path './contacts/*' | wc -l")
+    assert len(sandbox.log()) == total, api_calls(sandbox)
+
+    # Every file is JSON and matches the sandbox's record, value for value.
+    props = shown_props(sandbox, "contacts")
+    for name in files[:1000:37]:
+        with open(m.p("contacts", name), "rb") as f:
+            data = f.read()
+        assert len(data) == sizes[name]
+        rec = json.loads(data)
+        assert list(rec) == ["id", "properties", "createdAt", "updatedAt", "archived"]
+        assert list(rec["properties"]) == sorted(rec["properties"])
+        assert data.endswith(b"}\n")
+        truth = api_get(sandbox, f"/crm/v3/objects/contacts/{rec['id']}?properties={','.join(props)}")
+        assert rec["id"] == truth["id"] and name == f"{truth['id']}.json"
+        for p in props:
+            assert rec["properties"][p] == truth["properties"].get(p), p
+        assert rec["createdAt"] == truth["createdAt"]
+        assert rec["updatedAt"] == truth["updatedAt"]
+        assert rec["archived"] is False
+
+
+def test_record_stat_matches_content(sandbox, hubfs):
+    m = hubfs()
+    name = sorted(os.listdir(m.p("contacts")))[0]
+    path = m.p("contacts", name)
+    st = os.stat(path)
+    with open(path, "rb") as f:
+        data = f.read()
+    assert st.st_size == len(data)
+    rec = json.loads(data)
+    upd = datetime.strptime(rec["updatedAt"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    assert abs(st.st_mtime - upd.timestamp()) < 0.002
+    assert stat.S_IMODE(st.st_mode) == 0o644
+    assert st.st_uid == os.getuid()
+    # Every shown property appears, null when unset.
+    for p in shown_props(sandbox, "contacts"):
+        assert p in rec["properties"]
+
+
+def test_uncached_record_fetches_neighbours(sandbox, hubfs):
+    """A record read before any listing costs one batch/read, which takes up to
+    99 known neighbours along (here: the targets of an association dir)."""
+    m = hubfs()
+    deal = sorted(os.listdir(m.p("deals")))[0][:-5]
+    sandbox.clear_log()
+    links = os.listdir(m.p("deals", deal, "contacts"))
+    assert links
+    for l in links:
+        with open(m.p("deals", deal, "contacts", l)) as f:
+            assert json.load(f)["id"] == l[:-5]
+    reads = count(sandbox, "POST", r"^/crm/v3/objects/contacts/batch/read$")
+    assert reads == 1, api_calls(sandbox)
+
+
+def test_associations(sandbox, hubfs):
+    sandbox.reset(contacts=300, companies=60, deals=200, tickets=20)
+    m = hubfs()
+    deals = sorted(f[:-5] for f in os.listdir(m.p("deals")))
+    assert len(deals) == 200
+    d = deals[3]
+    # resolvable but not listed
+    assert d not in os.listdir(m.p("deals"))
+    assert stat.S_ISDIR(os.stat(m.p("deals", d)).st_mode)
+    assert sorted(os.listdir(m.p("deals", d))) == ["companies", "contacts", "tickets"]
+    truth = api_get(sandbox, f"/crm/v4/objects/deals/{d}/associations/contacts")
+    want = sorted(f"{r['toObjectId']}.json" for r in truth["results"])
+    got = sorted(os.listdir(m.p("deals", d, "contacts")))
+    assert got == want and got
+    link = m.p("deals", d, "contacts", got[0])
+    assert os.readlink(link) == f"../../../contacts/{got[0]}"
+    assert os.path.islink(link)
+    with open(link) as f:
+        assert json.load(f)["id"] == got[0][:-5]
+
+    sandbox.clear_log()
+    script = "for d in deals/*.json; do cat deals/${d#deals/}; " \
+             "id=${d#deals/}; cat deals/${id%.json}/contacts/*.json; done > /dev/null"
+    m.run(["bash", "-c", script])
+    assoc = count(sandbox, "POST", r"^/crm/v4/associations/deals/contacts/batch/read$")
+    assert 1 <= assoc <= 3, api_calls(sandbox)
+    # the contacts themselves came in batches of 100, not one call each
+    assert count(sandbox, "POST", r"^/crm/v3/objects/contacts/batch/read$") <= 4, api_calls(sandbox)
+    assert count(sandbox, "GET", r"^/crm/v3/objects/contacts/\d+") == 0
+
+
+def test_find_L_does_not_loop(sandbox, hubfs):
+    sandbox.reset(contacts=20, companies=5, deals=10, tickets=3)
+    m = hubfs()
+    d = sorted(os.listdir(m.p("deals")))[0][:-5]
+    r = m.run(["find", "-L", f"deals/{d}"])
+    assert "loop" not in r.stderr
+    assert any(l.endswith(".json") for l in r.stdout.splitlines())
+
+
+@pytest.mark.parametrize("name,err", [
+    ("contacts/abc.json", errno.ENOENT),
+    ("contacts/0101.json", errno.ENOENT),
+    ("contacts/99999999.json", errno.ENOENT),
+    ("contacts/101.txt", errno.ENOENT),
+    ("contacts/nosuchdir/x", errno.ENOENT),
+    ("nosuch", errno.ENOENT),
+    ("contacts/" + "1" * 300 + ".json", errno.ENAMETOOLONG),
+    ("contacts/" + "9" * 40 + ".json", errno.ENOENT),
+    ("schema/nosuch.json", errno.ENOENT),
+    (".hubfs/nosuch", errno.ENOENT),
+    ("owners/abc.json", errno.ENOENT),
+])
+def test_bad_names(sandbox, hubfs, name, err):
+    m = hubfs()
+    with pytest.raises(OSError) as e:
+        os.stat(m.p(name))
+    assert e.value.errno == err
+    assert os.path.ismount(m.path) and m.proc.poll() is None
+
+
+def test_dotdot_and_deep_names(sandbox, hubfs):
+    m = hubfs()
+    ids = sorted(os.listdir(m.p("contacts")))
+    # .. resolves in the kernel, staying inside the mount
+    assert os.path.realpath(m.p("contacts", "..", "x")) == m.p("x")
+    with pytest.raises(FileNotFoundError):
+        os.stat(m.p("contacts", "..", "x"))
+    with pytest.raises(NotADirectoryError):
+        os.stat(m.p("contacts", ids[0], "x"))
+    c = ids[0][:-5]
+    with pytest.raises(FileNotFoundError):
+        os.stat(m.p("contacts", c, "contacts"))  # no self-type association dir
+    with pytest.raises(FileNotFoundError):
+        os.stat(m.p("contacts", c, "companies", "1.json"))
+
+
+def test_readonly_mount_and_writes(sandbox, hubfs):
+    m = hubfs("ro")
+    name = sorted(os.listdir(m.p("contacts")))[0]
+    assert stat.S_IMODE(os.stat(m.p("contacts", name)).st_mode) == 0o444
+    with pytest.raises(OSError) as e:
+        open(m.p("contacts", "new.json"), "w")
+    assert e.value.errno in (errno.EROFS, errno.EACCES)
+    with pytest.raises(OSError) as e:
+        os.mkdir(m.p("contacts", "x"))
+    assert e.value.errno == errno.EROFS
+    with open(m.p("contacts", name)) as f:
+        json.load(f)
+
+
+def test_xattrs(sandbox, hubfs):
+    m = hubfs()
+    name = sorted(os.listdir(m.p("contacts")))[0]
+    path = m.p("contacts", name)
+    url = os.getxattr(path, "user.hubspot.url").decode()
+    assert url.endswith(f"/record/0-1/{name[:-5]}") and str(sandbox.portal_id) in url
+    assert os.getxattr(path, "user.hubfs.state") == b"clean"
+    assert sorted(os.listxattr(path)) == ["user.hubfs.state", "user.hubspot.url"]
+    with pytest.raises(OSError) as e:
+        os.getxattr(path, "user.nosuch")
+    assert e.value.errno == errno.ENODATA
+    with pytest.raises(OSError) as e:
+        os.getxattr(path, "security.selinux")
+    assert e.value.errno == errno.ENODATA
+
+
+def test_chmod_utime_are_noops(sandbox, hubfs):
+    m = hubfs()
+    path = m.p("contacts", sorted(os.listdir(m.p("contacts")))[0])
+    before = os.stat(path)
+    os.chmod(path, 0o600)
+    os.utime(path, (1, 1))
+    after = os.stat(path)
+    assert stat.S_IMODE(after.st_mode) == 0o644 and after.st_mtime == before.st_mtime
+
+
+def test_schema_pipelines_owners(sandbox, hubfs):
+    m = hubfs()
+    for t in ("contacts", "companies", "deals", "tickets"):
+        with open(m.p("schema", f"{t}.json")) as f:
+            defs = json.load(f)
+        names = [d["name"] for d in defs]
+        assert names == sorted(names) and "hubspot_owner_id" in names
+        st = os.stat(m.p("schema", f"{t}.json"))
+        assert stat.S_IMODE(st.st_mode) == 0o444
+        assert st.st_size == len(open(m.p("schema", f"{t}.json"), "rb").read())
+    deals = json.load(open(m.p("pipelines", "deals.json")))
+    assert any(s["id"] == "closedwon" for p in deals for s in p["stages"])
+    owners = os.listdir(m.p("owners"))
+    assert owners and all(o.endswith(".json") for o in owners)
+    o = json.load(open(m.p("owners", owners[0])))
+    assert f"{o['id']}.json" == owners[0]
+
+
+def test_status_file_and_command(sandbox, hubfs):
+    m = hubfs()
+    os.listdir(m.p("contacts"))
+    st = m.status()
+    assert st["online"] is True
+    assert st["portal_id"] == sandbox.portal_id
+    assert sum(st["api_calls"].values()) >= 2
+    assert st["cache"]["records"] >= 1
+    assert st["types"]["contacts"]["listing_complete"] is True
+    size = os.stat(m.p(".hubfs", "status.json")).st_size
+    assert size > 0
+    hubfs_bin = m.proc.args[0] if "valgrind" not in m.proc.args[0] else m.proc.args[-5]
+    out = subprocess.run([os.environ.get("HUBFS_BIN", hubfs_bin), "status", m.path],
+                         capture_output=True, text=True, check=True).stdout
+    assert "online" in out and "API calls" in out and "contacts" in out
+
+
+def test_token_never_in_argv_status_or_logs(sandbox, hubfs):
+    m = hubfs("log_level=debug")
+    os.listdir(m.p("contacts"))
+    with open(f"/proc/{m.proc.pid}/cmdline", "rb") as f:
+        assert sandbox.token.encode() not in f.read()
+    assert sandbox.token not in open(m.p(".hubfs", "status.json")).read()
+    m.unmount()
+    assert sandbox.token not in m.stderr()
+
+
+def test_token_file_must_be_private(sandbox, hubfs, tmp_path):
+    tf = tmp_path / "token"
+    tf.write_text(sandbox.token + "\n")
+    os.chmod(tf, 0o644)
+    m = hubfs(f"token_file={tf}", token="", wait=False)
+    assert m.proc.wait(timeout=30) != 0
+    m.unmounted = True
+    assert "0600" in m.stderr()
+    os.chmod(tf, 0o600)
+    m2 = hubfs(f"token_file={tf}", token="")
+    assert len(os.listdir(m2.p("contacts"))) > 0
+
+
+def test_remote_change_seen_after_ttl(sandbox, hubfs):
+    m = hubfs("ttl=2")
+    name = sorted(os.listdir(m.p("contacts")))[0]
+    rid = name[:-5]
+    old = json.load(open(m.p("contacts", name)))
+    sandbox.update("contacts", rid, {"jobtitle": "Chief Tester"})
+    assert json.load(open(m.p("contacts", name)))["properties"]["jobtitle"] == old["properties"]["jobtitle"]
+    time.sleep(2.5)
+    with open(m.p("contacts", name)) as f:
+        assert json.load(f)["properties"]["jobtitle"] == "Chief Tester"
+
+
+def test_mount_fails_cleanly_without_server(sandbox, hubfs):
+    m = hubfs("api_url=http://127.0.0.1:9", "op_timeout=3", wait=False)
+    assert m.proc.wait(timeout=60) != 0
+    m.unmounted = True
+    assert "cannot reach HubSpot" in m.stderr()
+
+
+def test_refuses_plain_http_to_remote_host(sandbox, hubfs):
+    m = hubfs("api_url=http://api.hubapi.com", wait=False)
+    assert m.proc.wait(timeout=30) != 0
+    m.unmounted = True

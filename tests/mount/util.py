@@ -1,0 +1,61 @@
+"""Helpers for mount tests: API call counts from the sandbox's request log."""
+import json
+import re
+import urllib.request
+
+DEFAULTS = {
+    "contacts": ["email", "firstname", "lastname", "phone", "company", "jobtitle", "lifecyclestage",
+                 "hs_lead_status", "hubspot_owner_id", "createdate", "lastmodifieddate"],
+    "companies": ["name", "domain", "industry", "city", "country", "phone", "numberofemployees",
+                  "annualrevenue", "lifecyclestage", "hubspot_owner_id", "createdate",
+                  "hs_lastmodifieddate"],
+    "deals": ["dealname", "amount", "dealstage", "pipeline", "closedate", "hubspot_owner_id",
+              "createdate", "hs_lastmodifieddate"],
+    "tickets": ["subject", "content", "hs_pipeline", "hs_pipeline_stage", "hs_ticket_priority",
+                "hubspot_owner_id", "createdate", "hs_lastmodifieddate"],
+}
+
+
+def calls(sandbox, method=None, path_re=None, status=None, since=None):
+    """API requests in the sandbox log matching method / path regex / status."""
+    rx = re.compile(path_re) if path_re else None
+    out = []
+    for e in sandbox.log(since=since) if since is not None else sandbox.log():
+        if method and e["method"] != method:
+            continue
+        if rx and not rx.search(e["path"]):
+            continue
+        if status is not None and e["status"] != status:
+            continue
+        out.append(e)
+    return out
+
+
+def count(sandbox, method=None, path_re=None, status=None):
+    return len(calls(sandbox, method, path_re, status))
+
+
+def api_calls(sandbox):
+    """A readable summary for assertion messages."""
+    lines = {}
+    for e in sandbox.log():
+        k = f"{e['method']} {e['path']} -> {e['status']}"
+        lines[k] = lines.get(k, 0) + 1
+    return "\n".join(f"{n:5d} {k}" for k, n in sorted(lines.items()))
+
+
+def api_get(sandbox, path):
+    """GET an API path as a plain client would (counts in the log)."""
+    req = urllib.request.Request(sandbox.url + path,
+                                 headers={"Authorization": f"Bearer {sandbox.token}"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.load(r)
+
+
+def shown_props(sandbox, t):
+    """The properties hubfs shows by default: the curated list plus custom ones."""
+    defs = api_get(sandbox, f"/crm/v3/properties/{t}")["results"]
+    names = {d["name"] for d in defs}
+    shown = {p for p in DEFAULTS[t] if p in names}
+    shown |= {d["name"] for d in defs if not d.get("hubspotDefined", True)}
+    return sorted(shown)
