@@ -325,13 +325,6 @@ static GArray *render_results(json_object *results, const struct schema *s)
 	return out;
 }
 
-static void rendered_free(GArray *a)
-{
-	for (guint i = 0; i < a->len; i++)
-		g_free(g_array_index(a, struct rendered, i).text);
-	g_array_free(a, TRUE);
-}
-
 static void call_init(struct hs_call *call, enum rl_prio prio, int64_t deadline)
 {
 	memset(call, 0, sizeof(*call));

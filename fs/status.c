@@ -15,7 +15,7 @@ int64_t hubfs_wall_ms(void)
 
 static json_object *iso_time(int64_t wall_ms)
 {
-	char buf[40];
+	char buf[64];
 	time_t s = (time_t)(wall_ms / 1000);
 	struct tm tm;
 

@@ -1,0 +1,263 @@
+/* cache: TTL, neighbour prefetch, byte budget and eviction, the write-epoch
+ * guard, listings and association batching — against the sandbox (started on
+ * port 0), with a fake clock for freshness. API calls are counted from the
+ * client's own per-endpoint statistics. */
+#include <errno.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <glib.h>
+
+#include "cache/cache.h"
+#include "cache/objtype.h"
+#include "client/hubspot.h"
+#include "tests/unit/test.h"
+
+static int64_t fake_now = 1000000;
+static int64_t clock_now(void)
+{
+	return fake_now;
+}
+
+static pid_t sandbox_pid;
+static char url[64];
+
+static void sandbox_start(const char *srcroot)
+{
+	g_autofree char *dir = g_dir_make_tmp("hubfs-test-XXXXXX", NULL);
+	g_autofree char *portfile = g_build_filename(dir, "port", NULL);
+	char *port = NULL;
+
+	sandbox_pid = fork();
+	ASSERT(sandbox_pid >= 0);
+	if (sandbox_pid == 0) {
+		if (chdir(srcroot) != 0)
+			_exit(127);
+		execl("/usr/bin/python3", "python3", "-m", "tests.sandbox", "--port", "0", "--port-file",
+		      portfile, "--token", "unit-token", "--rate-limit", "off", "--contacts", "250",
+		      "--companies", "10", "--deals", "120", "--tickets", "5", (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 300 && !port; i++) {
+		usleep(50000);
+		if (!g_file_get_contents(portfile, &port, NULL, NULL) || !*g_strstrip(port)) {
+			g_free(port);
+			port = NULL;
+		}
+	}
+	if (!port) {
+		kill(sandbox_pid, SIGKILL);
+		fprintf(stderr, "sandbox did not start; skipping\n");
+		exit(77);
+	}
+	snprintf(url, sizeof(url), "http://127.0.0.1:%s", port);
+	g_free(port);
+	unlink(portfile);
+	rmdir(dir);
+}
+
+static void sandbox_stop(void)
+{
+	kill(sandbox_pid, SIGTERM);
+	waitpid(sandbox_pid, NULL, 0);
+}
+
+static struct hs_client *client(void)
+{
+	struct hs_client_opts o = { .api_url = url, .token = "unit-token" };
+	struct hs_client *hc = NULL;
+	const char *why = NULL;
+
+	ASSERT_EQ(hs_client_new(&o, &hc, &why), 0);
+	return hc;
+}
+
+static int64_t calls(struct hs_client *hc, const char *endpoint)
+{
+	json_object *o = json_object_new_object(), *ac, *v;
+	int64_t n = 0;
+
+	hs_client_stats(hc, o);
+	if (json_object_object_get_ex(o, "api_calls", &ac) && json_object_object_get_ex(ac, endpoint, &v))
+		n = json_object_get_int64(v);
+	json_object_put(o);
+	return n;
+}
+
+static int64_t dl(void)
+{
+	return hs_now_ms() + 20000;
+}
+
+#define LIST "GET /crm/v3/objects/contacts"
+#define BREAD "POST /crm/v3/objects/contacts/batch/read"
+
+/* Walk a whole listing; returns the number of entries. */
+static size_t list_all(struct cache *c, int t, uint64_t *first)
+{
+	struct listing *l = cache_listing_open(c, t);
+	struct rec_attr a;
+	uint64_t id;
+	size_t i = 0;
+	int rc;
+
+	while ((rc = cache_listing_entry(c, l, i, dl(), &id, &a)) == 0) {
+		if (i == 0 && first)
+			*first = id;
+		ASSERT_GT(a.size, 0);
+		i++;
+	}
+	ASSERT_EQ(rc, 1);
+	cache_listing_close(c, l);
+	return i;
+}
+
+static void test_listing_and_ttl(void)
+{
+	struct hs_client *hc = client();
+	struct cache_opts o = { .ttl_ms = 60000, .now = clock_now };
+	struct cache *c = cache_new(hc, &o, NULL);
+	struct rec_attr a;
+	uint64_t first = 0;
+	char buf[64];
+	size_t n;
+
+	ASSERT_EQ(list_all(c, OT_CONTACTS, &first), 250);
+	ASSERT_EQ(calls(hc, LIST), 3);
+	/* Listed records are fresh: no call. Unknown ids of a complete listing: no call. */
+	ASSERT_EQ(cache_record_stat(c, OT_CONTACTS, first, dl(), &a), 0);
+	ASSERT_EQ(cache_record_read(c, OT_CONTACTS, first, 0, 2, buf, &n, dl()), 0);
+	ASSERT_EQ(n, 2);
+	ASSERT(memcmp(buf, "{\n", 2) == 0);
+	ASSERT_EQ(cache_record_stat(c, OT_CONTACTS, 99999999, dl(), &a), -ENOENT);
+	ASSERT_EQ(calls(hc, BREAD), 0);
+	/* A second listing within ttl reuses the first. */
+	ASSERT_EQ(list_all(c, OT_CONTACTS, NULL), 250);
+	ASSERT_EQ(calls(hc, LIST), 3);
+
+	/* After ttl, one stat refreshes 100 stale records in one batch read. */
+	fake_now += 60001;
+	ASSERT_EQ(cache_record_stat(c, OT_CONTACTS, first, dl(), &a), 0);
+	ASSERT_EQ(calls(hc, BREAD), 1);
+	ASSERT_EQ(cache_record_stat(c, OT_CONTACTS, first, dl(), &a), 0);
+	ASSERT_EQ(calls(hc, BREAD), 1);
+	/* A stale listing is fetched again. */
+	ASSERT_EQ(list_all(c, OT_CONTACTS, NULL), 250);
+	ASSERT_EQ(calls(hc, LIST), 6);
+	cache_free(c);
+	hs_client_free(hc);
+}
+
+static void test_budget_and_eviction(void)
+{
+	struct hs_client *hc = client();
+	struct cache_opts o = { .ttl_ms = 60000, .max_bytes = 30000, .now = clock_now };
+	struct cache *c = cache_new(hc, &o, NULL);
+	json_object *st = json_object_new_object(), *jc;
+	struct rec_attr a;
+	uint64_t first = 0;
+
+	ASSERT_EQ(list_all(c, OT_CONTACTS, &first), 250);
+	cache_stats(c, st);
+	ASSERT(json_object_object_get_ex(st, "cache", &jc));
+	ASSERT_LE(json_object_get_int64(json_object_object_get(jc, "bytes")), 30000);
+	ASSERT_LT(json_object_get_int64(json_object_object_get(jc, "records")), 250);
+	json_object_put(st);
+	/* The first record was evicted; reading it costs one batch read that takes
+	 * evicted neighbours along. */
+	ASSERT_EQ(cache_record_stat(c, OT_CONTACTS, first, dl(), &a), 0);
+	ASSERT_EQ(calls(hc, BREAD), 1);
+	cache_free(c);
+	hs_client_free(hc);
+}
+
+static void test_epoch_guard(void)
+{
+	struct hs_client *hc = client();
+	struct cache_opts o = { .ttl_ms = 60000, .now = clock_now };
+	struct cache *c = cache_new(hc, &o, NULL);
+	uint64_t first = 0, epoch;
+	char *text = NULL;
+	size_t len;
+	json_object *obj;
+
+	ASSERT_EQ(list_all(c, OT_CONTACTS, &first), 250);
+	epoch = cache_epoch(c); /* a fetch starts here … */
+	ASSERT_EQ(cache_record_put_local(c, OT_CONTACTS, first, "local\n", 6, 0), 0);
+	/* … and its answer arrives after the local write: dropped. */
+	obj = json_tokener_parse("{\"id\": \"1\", \"properties\": {\"email\": \"x@y\"},"
+				 "\"createdAt\": \"2020-01-01T00:00:00.000Z\","
+				 "\"updatedAt\": \"2030-01-01T00:00:00.000Z\", \"archived\": false}");
+	json_object_object_add(obj, "id", json_object_new_string(g_strdup_printf("%" PRIu64, first)));
+	ASSERT_EQ(cache_store(c, OT_CONTACTS, obj, epoch), 1);
+	ASSERT_EQ(cache_record_text(c, OT_CONTACTS, first, dl(), &text, &len), 0);
+	ASSERT_STR(text, "local\n");
+	g_free(text);
+	/* A fetch that started after the write is taken. */
+	ASSERT_EQ(cache_store(c, OT_CONTACTS, obj, cache_epoch(c)), 0);
+	ASSERT_EQ(cache_record_text(c, OT_CONTACTS, first, dl(), &text, &len), 0);
+	ASSERT(strstr(text, "\"email\": \"x@y\"") != NULL);
+	g_free(text);
+	/* An older server version never replaces a newer one. */
+	json_object_object_add(obj, "updatedAt", json_object_new_string("2021-01-01T00:00:00.000Z"));
+	json_object_object_add(obj, "properties", json_tokener_parse("{\"email\": \"old@y\"}"));
+	ASSERT_EQ(cache_store(c, OT_CONTACTS, obj, cache_epoch(c)), 1);
+	json_object_put(obj);
+	cache_free(c);
+	hs_client_free(hc);
+}
+
+static void test_assoc_batching(void)
+{
+	struct hs_client *hc = client();
+	struct cache_opts o = { .ttl_ms = 60000, .now = clock_now };
+	struct cache *c = cache_new(hc, &o, NULL);
+	struct listing *l = cache_listing_open(c, OT_DEALS);
+	size_t total = 0;
+	uint64_t id;
+	int rc;
+
+	for (size_t i = 0; (rc = cache_listing_entry(c, l, i, dl(), &id, NULL)) == 0; i++) {
+		uint64_t *ids = NULL;
+		size_t n = 0;
+
+		ASSERT_EQ(cache_assoc_list(c, OT_DEALS, id, OT_CONTACTS, dl(), &ids, &n), 0);
+		for (size_t j = 1; j < n; j++)
+			ASSERT_LT(ids[j - 1], ids[j]);
+		total += n;
+		g_free(ids);
+	}
+	ASSERT_EQ(rc, 1);
+	cache_listing_close(c, l);
+	ASSERT_GT(total, 0);
+	ASSERT_EQ(calls(hc, "POST /crm/v4/associations/deals/contacts/batch/read"), 1);
+	/* The targets are known: the first read of one fetches 100 in one call. */
+	{
+		struct rec_attr a;
+		uint64_t *ids = NULL;
+		size_t n = 0;
+
+		l = cache_listing_open(c, OT_DEALS);
+		ASSERT_EQ(cache_listing_entry(c, l, 0, dl(), &id, NULL), 0);
+		cache_listing_close(c, l);
+		ASSERT_EQ(cache_assoc_list(c, OT_DEALS, id, OT_CONTACTS, dl(), &ids, &n), 0);
+		ASSERT_GT(n, 0);
+		ASSERT_EQ(cache_record_stat(c, OT_CONTACTS, ids[0], dl(), &a), 0);
+		ASSERT_EQ(calls(hc, BREAD), 1);
+		g_free(ids);
+	}
+	cache_free(c);
+	hs_client_free(hc);
+}
+
+int main(int argc, char **argv)
+{
+	sandbox_start(argc > 1 ? argv[1] : ".");
+	RUN(test_listing_and_ttl);
+	RUN(test_budget_and_eviction);
+	RUN(test_epoch_guard);
+	RUN(test_assoc_batching);
+	sandbox_stop();
+	return 0;
+}
