@@ -37,6 +37,7 @@ struct hs_client_opts {
 	int rate_interval_ms;    /* window; default 10000 */
 	int search_per_sec;      /* default 5 */
 	int transfer_timeout_ms; /* one HTTP transfer; default 20000 */
+	int search_interval_ms;  /* search budget window; default 1000 (tests shorten it) */
 };
 
 struct hs_error {
@@ -53,6 +54,10 @@ struct hs_call {
 	int64_t deadline_ms;
 	struct hs_error err;
 	long http_status;        /* status of the final attempt (e.g. 200 vs 207) */
+	/* Set on failure when a non-idempotent request (a create) may have been
+	 * applied: it was sent but its answer was lost or was a 5xx. Such a
+	 * request is never retried here; the caller looks the record up first. */
+	bool in_doubt;
 };
 
 /* Monotonic milliseconds, the clock of deadlines. */
@@ -61,7 +66,30 @@ int64_t hs_now_ms(void);
 /* Create a client. Returns 0 and *out, or -EINVAL with a reason in *why (static
  * string) for a bad URL (non-https to a non-loopback host) or missing token. */
 int hs_client_new(const struct hs_client_opts *opts, struct hs_client **out, const char **why);
-void hs_client_free(struct hs_client *c); /* accepts NULL */
+void hs_client_free(struct hs_client *c); /* accepts NULL; no call may be running */
+
+/* Replace the bearer token (e.g. after an OAuth refresh); copied. Calls
+ * already sent keep the old one. Returns 0 or -ENOMEM (old token kept). */
+int hs_client_set_token(struct hs_client *c, const char *token);
+
+/* The one HTTP-outcome-to-errno mapping: 2xx -> 0, 400 -> -EINVAL,
+ * 401/403 -> -EACCES, 404 -> -ENOENT, 409 -> -EEXIST, 429 -> -EAGAIN,
+ * anything else, and any network_error (no answer, timeout), -> -EIO. */
+int hs_errno_from_status(long status, bool network_error);
+
+/* Fill *err from an error response: HubSpot's "category" (or "errorType"
+ * when there is no category, as in 429 bodies), "message" and
+ * "correlationId" (else the x-hubspot-correlation-id header value, may be
+ * NULL). Non-JSON and empty bodies are tolerated: the message then says so
+ * (with a short excerpt of a plain-text body). Strings are truncated to fit,
+ * never mid-UTF-8-sequence. If policy is not NULL it receives the 429
+ * policy named by "policyName", or guessed from "message". */
+void hs_error_parse(struct hs_error *err, long status, const char *body, size_t len,
+		    const char *correlation_header, enum rl_policy *policy);
+
+/* Parse a JSON text of len bytes with the client's depth bound (64). Returns 0 and *out (NULL for an empty or
+ * all-whitespace text), or -EINVAL for malformed JSON or trailing garbage. */
+int hs_json_parse(const char *buf, size_t len, json_object **out);
 
 /* Generic request: method, path with query (already encoded, e.g.
  * "/crm/v3/objects/contacts?limit=100"), optional JSON body (not consumed).

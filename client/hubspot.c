@@ -1,0 +1,779 @@
+/* hubspot.c - the client core of hubspot.h: lifecycle, the request loop
+ * (rate limiter, retries, deadlines), error parsing and errno mapping, stats.
+ * The typed calls that build URLs and bodies live in hubspot_calls.c.
+ *
+ * Lock rules: c->lock guards the limiter, the counters and the token. It is
+ * never held across a transfer, a JSON parse or a backoff sleep; waiting for
+ * the limiter happens on c->cond (CLOCK_MONOTONIC), which is broadcast
+ * whenever a transfer ends or a 429 changes the budget.
+ */
+#include "client/hubspot.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <glib.h>
+
+#include "client/http.h"
+#include "client/log.h"
+
+#define DEFAULT_API_URL "https://api.hubapi.com"
+#define DEFAULT_TRANSFER_TIMEOUT_MS 20000
+#define JSON_MAX_DEPTH 64
+#define MAX_ENDPOINTS 256        /* distinct endpoint counters; more go to "other" */
+#define MAX_TOKEN_LEN 8192
+#define LOCKED_RETRY_MS 2000     /* 423: HubSpot's record lock lasts 2 s */
+
+struct hs_client {
+	char *base_url;                /* no trailing '/'; immutable */
+	int64_t transfer_timeout_ms;   /* immutable */
+	struct http *http;             /* thread-safe itself */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;           /* slot may have freed; waits on c->lock */
+	char *token;                   /* protected by lock */
+	struct ratelimit *rl;          /* protected by lock */
+	GHashTable *calls;             /* endpoint -> uint64_t *; protected by lock */
+	uint64_t http_429;             /* protected by lock */
+	uint64_t retries;              /* protected by lock */
+	int net_state;                 /* protected by lock: 0 no attempt yet, 1 answered, -1 no answer */
+	char last_error[1024];         /* protected by lock; "" if none */
+};
+
+/* libcurl's global state is process-wide by nature; count the clients that
+ * need it so the last hs_client_free() releases it (LeakSanitizer clean). */
+static pthread_mutex_t curl_global_lock = PTHREAD_MUTEX_INITIALIZER;
+static int curl_global_users; /* protected by curl_global_lock */
+
+int64_t hs_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- errors ------------------------------------------------------------ */
+
+int hs_errno_from_status(long status, bool network_error)
+{
+	if (network_error)
+		return -EIO;
+	if (status >= 200 && status <= 299)
+		return 0;
+	switch (status) {
+	case 400: return -EINVAL;
+	case 401:
+	case 403: return -EACCES;
+	case 404: return -ENOENT;
+	case 409: return -EEXIST;
+	case 429: return -EAGAIN;
+	default: return -EIO;
+	}
+}
+
+/* Cut a truncated string back to the last complete UTF-8 sequence. */
+static void utf8_trim(char *s)
+{
+	size_t n = strlen(s), i = n, need;
+	unsigned char c;
+
+	while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80 && n - i < 3)
+		i--;
+	if (i == 0)
+		return;
+	c = (unsigned char)s[i - 1];
+	if (c < 0x80)
+		return;
+	need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+	if (n - (i - 1) < need)
+		s[i - 1] = '\0';
+}
+
+static void copy_field(char *dst, size_t dstlen, const char *src)
+{
+	if ((size_t)snprintf(dst, dstlen, "%s", src ? src : "") >= dstlen)
+		utf8_trim(dst);
+}
+
+static const char *obj_str(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+int hs_json_parse(const char *buf, size_t len, json_object **out)
+{
+	json_tokener *tok;
+	json_object *o;
+	size_t i, end;
+	int rc = -EINVAL;
+
+	*out = NULL;
+	for (i = 0; i < len && isspace((unsigned char)buf[i]); i++)
+		;
+	if (i == len)
+		return 0;
+	if (len > INT32_MAX - 1)
+		return -EFBIG;
+	tok = json_tokener_new_ex(JSON_MAX_DEPTH);
+	if (!tok)
+		return -ENOMEM;
+	o = json_tokener_parse_ex(tok, buf, (int)len);
+	end = json_tokener_get_parse_end(tok);
+	/* A bare number at the very end may still "continue": say it ended. */
+	if (!o && json_tokener_get_error(tok) == json_tokener_continue)
+		o = json_tokener_parse_ex(tok, "", 1);
+	if (!o || json_tokener_get_error(tok) != json_tokener_success)
+		goto out;
+	for (i = end; i < len && isspace((unsigned char)buf[i]); i++)
+		;
+	if (i != len) {
+		json_object_put(o);
+		goto out;
+	}
+	*out = o;
+	rc = 0;
+out:
+	json_tokener_free(tok);
+	return rc;
+}
+
+static enum rl_policy policy_from_message(const char *msg)
+{
+	if (!msg)
+		return RL_POLICY_UNKNOWN;
+	if (strstr(msg, "ten_secondly"))
+		return RL_POLICY_TEN_SECONDLY;
+	if (strstr(msg, "secondly limit"))
+		return RL_POLICY_SECONDLY;
+	if (strstr(msg, "daily limit"))
+		return RL_POLICY_DAILY;
+	return RL_POLICY_UNKNOWN;
+}
+
+/* A short, printable excerpt of a plain-text body; HTML is not worth it. */
+static void text_excerpt(char *dst, size_t dstlen, long status, const char *body, size_t len)
+{
+	char ex[121];
+	size_t i, n = 0;
+
+	if (len == 0 || !body) {
+		snprintf(dst, dstlen, "HTTP %ld with an empty body", status);
+		return;
+	}
+	if (memchr(body, '<', len < 512 ? len : 512)) {
+		snprintf(dst, dstlen, "HTTP %ld with a non-JSON body", status);
+		return;
+	}
+	for (i = 0; i < len && n < sizeof(ex) - 1; i++) {
+		unsigned char ch = (unsigned char)body[i];
+
+		ex[n++] = (ch < 0x20 || ch == 0x7f) ? ' ' : (char)ch;
+	}
+	ex[n] = '\0';
+	utf8_trim(ex);
+	while (n > 0 && ex[n - 1] == ' ')
+		ex[--n] = '\0';
+	if ((size_t)snprintf(dst, dstlen, "HTTP %ld: %s", status, ex) >= dstlen)
+		utf8_trim(dst);
+}
+
+void hs_error_parse(struct hs_error *err, long status, const char *body, size_t len,
+		    const char *correlation_header, enum rl_policy *policy)
+{
+	json_object *o = NULL;
+	const char *cat = NULL, *msg = NULL, *corr = NULL;
+
+	memset(err, 0, sizeof(*err));
+	err->http_status = (int)status;
+	if (policy)
+		*policy = RL_POLICY_UNKNOWN;
+	if (body && len > 0 && hs_json_parse(body, len, &o) == 0 && o &&
+	    json_object_is_type(o, json_type_object)) {
+		cat = obj_str(o, "category");
+		if (!cat)
+			cat = obj_str(o, "errorType");
+		msg = obj_str(o, "message");
+		corr = obj_str(o, "correlationId");
+		if (policy) {
+			*policy = ratelimit_policy_from_name(obj_str(o, "policyName"));
+			if (*policy == RL_POLICY_UNKNOWN)
+				*policy = policy_from_message(msg);
+		}
+		copy_field(err->category, sizeof(err->category), cat);
+		if (msg)
+			copy_field(err->message, sizeof(err->message), msg);
+		else
+			snprintf(err->message, sizeof(err->message), "HTTP %ld", status);
+	} else {
+		text_excerpt(err->message, sizeof(err->message), status, body, len);
+	}
+	if (!corr || !*corr)
+		corr = correlation_header;
+	copy_field(err->correlation_id, sizeof(err->correlation_id), corr);
+	json_object_put(o);
+}
+
+/* ---- client lifecycle ---------------------------------------------------- */
+
+static int curl_global_get(void)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&curl_global_lock);
+	if (curl_global_users == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		rc = -EIO;
+	else
+		curl_global_users++;
+	pthread_mutex_unlock(&curl_global_lock);
+	return rc;
+}
+
+static void curl_global_put(void)
+{
+	pthread_mutex_lock(&curl_global_lock);
+	if (curl_global_users > 0 && --curl_global_users == 0)
+		curl_global_cleanup();
+	pthread_mutex_unlock(&curl_global_lock);
+}
+
+static bool token_ok(const char *t)
+{
+	size_t n;
+
+	if (!t || !*t)
+		return false;
+	n = strnlen(t, MAX_TOKEN_LEN + 1);
+	if (n > MAX_TOKEN_LEN)
+		return false;
+	/* It goes into a header line: no CR, LF or other control characters. */
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)t[i] < 0x21 || t[i] == 0x7f)
+			return false;
+	return true;
+}
+
+static void token_free(char *t)
+{
+	if (t) {
+		explicit_bzero(t, strlen(t));
+		free(t);
+	}
+}
+
+int hs_client_new(const struct hs_client_opts *opts, struct hs_client **out, const char **why)
+{
+	struct http_opts hopts = { 0 };
+	const char *url = opts->api_url && *opts->api_url ? opts->api_url : DEFAULT_API_URL;
+	const char *dummy;
+	struct hs_client *c = NULL;
+	pthread_condattr_t ca;
+	size_t n;
+	int rc;
+
+	*out = NULL;
+	if (!why)
+		why = &dummy;
+	*why = NULL;
+	if (!token_ok(opts->token)) {
+		*why = "missing or malformed token";
+		return -EINVAL;
+	}
+	rc = http_url_allowed(url, why);
+	if (rc < 0)
+		return rc;
+	rc = curl_global_get();
+	if (rc < 0) {
+		*why = "libcurl initialisation failed";
+		return rc;
+	}
+	rc = -ENOMEM;
+	*why = "out of memory";
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		curl_global_put();
+		return rc;
+	}
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	c->base_url = strdup(url);
+	c->token = strdup(opts->token);
+	c->rl = ratelimit_new(opts->rate_max, opts->rate_interval_ms, opts->search_per_sec);
+	c->calls = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	if (!c->base_url || !c->token || !c->rl)
+		goto fail;
+	n = strlen(c->base_url);
+	while (n > 0 && c->base_url[n - 1] == '/')
+		c->base_url[--n] = '\0';
+	if (opts->search_interval_ms > 0)
+		ratelimit_set_search_interval(c->rl, opts->search_interval_ms);
+	c->transfer_timeout_ms = opts->transfer_timeout_ms > 0 ? opts->transfer_timeout_ms :
+				 DEFAULT_TRANSFER_TIMEOUT_MS;
+	hopts.ca_file = opts->ca_file;
+	rc = http_new(&hopts, &c->http);
+	if (rc < 0) {
+		*why = rc == -ENOMEM ? "out of memory" : "libcurl share setup failed";
+		goto fail;
+	}
+	*why = NULL;
+	*out = c;
+	return 0;
+fail:
+	hs_client_free(c);
+	return rc;
+}
+
+void hs_client_free(struct hs_client *c)
+{
+	if (!c)
+		return;
+	http_free(c->http);
+	ratelimit_free(c->rl);
+	if (c->calls)
+		g_hash_table_destroy(c->calls);
+	token_free(c->token);
+	free(c->base_url);
+	pthread_cond_destroy(&c->cond);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+	curl_global_put();
+}
+
+int hs_client_set_token(struct hs_client *c, const char *token)
+{
+	char *t, *old;
+
+	if (!token_ok(token))
+		return -EINVAL;
+	t = strdup(token);
+	if (!t)
+		return -ENOMEM;
+	pthread_mutex_lock(&c->lock);
+	old = c->token;
+	c->token = t;
+	pthread_mutex_unlock(&c->lock);
+	token_free(old);
+	return 0;
+}
+
+/* ---- request loop ----------------------------------------------------------- */
+
+/* "GET /crm/v3/objects/contacts/{id}" from "GET" + "/crm/v3/objects/contacts/123?x=y":
+ * the query goes, and segments that are ids (all digits, or escaped or
+ * e-mail-like values) become {id}, so counters stay few and hold no PII. */
+static void endpoint_key(const char *method, const char *path, char *buf, size_t buflen)
+{
+	size_t n = (size_t)snprintf(buf, buflen, "%s ", method);
+	const char *p = path;
+
+	while (*p && *p != '?' && n + 1 < buflen) {
+		const char *seg = p + 1, *e = seg;
+		bool digits = true, idlike = false;
+
+		while (*e && *e != '/' && *e != '?') {
+			if (!isdigit((unsigned char)*e))
+				digits = false;
+			if (*e == '%' || *e == '@')
+				idlike = true;
+			e++;
+		}
+		if (e > seg && (digits || idlike))
+			n += (size_t)snprintf(buf + n, buflen - n, "/{id}");
+		else
+			n += (size_t)snprintf(buf + n, buflen - n, "/%.*s", (int)(e - seg), seg);
+		if (n >= buflen)
+			n = buflen - 1;
+		p = e;
+	}
+	buf[n < buflen ? n : buflen - 1] = '\0';
+}
+
+static bool path_is_search(const char *path)
+{
+	size_t n = strcspn(path, "?");
+
+	return n >= 7 && memcmp(path + n - 7, "/search", 7) == 0;
+}
+
+static bool path_ends_with(const char *path, const char *suffix)
+{
+	size_t n = strcspn(path, "?"), m = strlen(suffix);
+
+	return n >= m && memcmp(path + n - m, suffix, m) == 0;
+}
+
+/* May this request be sent again when its first sending may have reached
+ * the server? Everything but creating records: GET/PUT/PATCH/DELETE, and the
+ * POSTs that read (search, batch/read) or set state (update, upsert,
+ * archive, associations). A record create sent twice is a duplicate record. */
+static bool request_idempotent(const char *method, const char *path)
+{
+	if (strcmp(method, "POST") != 0)
+		return true;
+	if (strncmp(path, "/crm/v4/associations/", 21) == 0)
+		return true;
+	return path_ends_with(path, "/search") || path_ends_with(path, "/batch/read") ||
+	       path_ends_with(path, "/batch/update") || path_ends_with(path, "/batch/upsert") ||
+	       path_ends_with(path, "/batch/archive");
+}
+
+static bool status_retryable(long status)
+{
+	return (status >= 500 && status <= 599 && status != 501 && status != 505) ||
+	       status == 423 || status == 477 || status == 408;
+}
+
+static struct timespec abs_ms(int64_t t)
+{
+	struct timespec ts = { .tv_sec = t / 1000, .tv_nsec = (long)(t % 1000) * 1000000 };
+
+	return ts;
+}
+
+static void sleep_ms(int64_t ms)
+{
+	struct timespec ts = abs_ms(hs_now_ms() + ms);
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
+/* Wait until the limiter grants a slot. Returns 0 (slot taken), or -EAGAIN
+ * as soon as the wait would pass the call's deadline. */
+static int acquire_slot(struct hs_client *c, struct hs_call *call, bool search)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		int64_t now = hs_now_ms();
+		int64_t wait;
+		struct timespec until;
+
+		if (call->deadline_ms > 0 && now >= call->deadline_ms) {
+			rc = -EAGAIN;
+			break;
+		}
+		wait = ratelimit_acquire(c->rl, call->prio, search, now);
+		if (wait == 0)
+			break;
+		if (call->deadline_ms > 0 && now + wait > call->deadline_ms) {
+			rc = -EAGAIN;
+			break;
+		}
+		until = abs_ms(now + wait);
+		pthread_cond_timedwait(&c->cond, &c->lock, &until);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+static void count_call(struct hs_client *c, const char *endpoint)
+{
+	uint64_t *n = g_hash_table_lookup(c->calls, endpoint);
+
+	if (!n && g_hash_table_size(c->calls) >= MAX_ENDPOINTS)
+		n = g_hash_table_lookup(c->calls, (endpoint = "other"));
+	if (!n) {
+		n = g_new0(uint64_t, 1);
+		g_hash_table_insert(c->calls, g_strdup(endpoint), n);
+	}
+	(*n)++;
+}
+
+/* Book the end of one attempt: limiter, counters, online state. */
+static void attempt_done(struct hs_client *c, bool search, const char *endpoint,
+			 const struct http_resp *resp, bool answered, enum rl_policy policy)
+{
+	int64_t now = hs_now_ms();
+
+	pthread_mutex_lock(&c->lock);
+	ratelimit_done(c->rl, search, resp->status, now);
+	if (answered) {
+		ratelimit_note_headers(c->rl, &resp->rl, now);
+		if (resp->status == 429) {
+			c->http_429++;
+			ratelimit_note_429(c->rl, policy, search, resp->rl.retry_after_ms, now);
+		}
+	}
+	count_call(c, endpoint);
+	c->net_state = resp->status > 0 ? 1 : -1;
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void set_last_error(struct hs_client *c, const char *endpoint, const struct hs_error *e)
+{
+	pthread_mutex_lock(&c->lock);
+	if (e->http_status > 0)
+		snprintf(c->last_error, sizeof(c->last_error), "%s: HTTP %d %s%s%s%s%s", endpoint,
+			 e->http_status, e->category, e->category[0] ? ": " : "", e->message,
+			 e->correlation_id[0] ? " correlationId=" : "", e->correlation_id);
+	else
+		snprintf(c->last_error, sizeof(c->last_error), "%s: %s", endpoint, e->message);
+	utf8_trim(c->last_error);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* The 401 EXPIRED_AUTHENTICATION hook: an OAuth client refreshes its access
+ * token here once per call (hs_client_set_token) and the call is retried.
+ * Private-app tokens do not expire, so there is nothing to refresh yet. */
+static int auth_refresh(struct hs_client *c)
+{
+	(void)c;
+	return -ENOTSUP;
+}
+
+static char *token_copy(struct hs_client *c)
+{
+	char *t;
+
+	pthread_mutex_lock(&c->lock);
+	t = strdup(c->token);
+	pthread_mutex_unlock(&c->lock);
+	return t;
+}
+
+/* Delay before the next attempt, or -1 if it would pass the deadline. */
+static int64_t retry_delay(struct hs_client *c, struct hs_call *call, unsigned *attempt,
+			   long status, int64_t retry_after_ms)
+{
+	int64_t d = ratelimit_backoff_ms((*attempt)++, g_random_int());
+
+	if (retry_after_ms > d)
+		d = retry_after_ms;
+	if (status == 423 && d < LOCKED_RETRY_MS)
+		d = LOCKED_RETRY_MS;
+	if (call->deadline_ms > 0 && hs_now_ms() + d >= call->deadline_ms)
+		return -1;
+	pthread_mutex_lock(&c->lock);
+	c->retries++;
+	pthread_mutex_unlock(&c->lock);
+	return d;
+}
+
+int hs_request(struct hs_client *c, struct hs_call *call, const char *method,
+	       const char *path, json_object *body, json_object **out)
+{
+	char endpoint[160];
+	char *url = NULL, *body_str = NULL, *token = NULL;
+	size_t body_len = 0;
+	bool search, idempotent, refreshed = false;
+	unsigned attempt = 0;
+	struct http_resp resp = { 0 };
+	int rc;
+
+	if (out)
+		*out = NULL;
+	if (!call)
+		return -EINVAL;
+	memset(&call->err, 0, sizeof(call->err));
+	call->http_status = 0;
+	call->in_doubt = false;
+	if (!c || !method || !path || path[0] != '/') {
+		copy_field(call->err.message, sizeof(call->err.message), "invalid request");
+		return -EINVAL;
+	}
+	search = path_is_search(path);
+	idempotent = request_idempotent(method, path);
+	endpoint_key(method, path, endpoint, sizeof(endpoint));
+	url = g_strconcat(c->base_url, path, NULL);
+	if (body) {
+		const char *s = json_object_to_json_string_length(body,
+			JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &body_len);
+
+		body_str = s ? g_strndup(s, body_len) : NULL;
+		if (!body_str) {
+			rc = -ENOMEM;
+			goto out;
+		}
+	}
+
+	for (;;) {
+		struct http_req req = { .method = method, .url = url, .body = body_str,
+					.body_len = body_len };
+		enum rl_policy policy = RL_POLICY_UNKNOWN;
+		int64_t now, delay;
+		bool answered;
+		int hrc;
+
+		http_resp_clear(&resp);
+		rc = acquire_slot(c, call, search);
+		if (rc < 0) {
+			/* Keep the last attempt's error if there was one. */
+			if (!call->err.message[0])
+				copy_field(call->err.message, sizeof(call->err.message),
+					   "rate limited: no request slot before the deadline");
+			rc = -EAGAIN;
+			break;
+		}
+		now = hs_now_ms();
+		req.timeout_ms = c->transfer_timeout_ms;
+		if (call->deadline_ms > 0 && call->deadline_ms - now < req.timeout_ms)
+			req.timeout_ms = call->deadline_ms - now > 1 ? call->deadline_ms - now : 1;
+		token = token_copy(c);
+		req.bearer = token;
+		hrc = token ? http_perform(c->http, &req, &resp) : -ENOMEM;
+		token_free(token);
+		token = NULL;
+		answered = hrc == 0;
+		if (answered && resp.status == 429)
+			hs_error_parse(&call->err, resp.status, resp.body, resp.len,
+				       resp.correlation_id, &policy);
+		attempt_done(c, search, endpoint, &resp, answered, policy);
+
+		if (!answered) {
+			memset(&call->err, 0, sizeof(call->err));
+			call->err.http_status = 0;
+			copy_field(call->err.message, sizeof(call->err.message),
+				   resp.error[0] ? resp.error : "request failed");
+			call->http_status = 0;
+			rc = hrc == -ENOMEM ? -ENOMEM : hs_errno_from_status(0, true);
+			if (hrc == -EFBIG || hrc == -ENOMEM)
+				break;
+			if (!idempotent && resp.sent) {
+				call->in_doubt = true;
+				break;
+			}
+			delay = retry_delay(c, call, &attempt, 0, -1);
+			if (delay < 0)
+				break;
+			log_info("%s: %s; retrying in %lld ms", endpoint, call->err.message,
+				 (long long)delay);
+			sleep_ms(delay);
+			continue;
+		}
+
+		call->http_status = resp.status;
+		if (resp.status >= 200 && resp.status <= 299) {
+			json_object *o = NULL;
+
+			if (out && hs_json_parse(resp.body ? resp.body : "", resp.len, &o) < 0) {
+				hs_error_parse(&call->err, resp.status, NULL, 0, resp.correlation_id, NULL);
+				snprintf(call->err.message, sizeof(call->err.message),
+					 "HTTP %ld with an unparseable JSON body", resp.status);
+				rc = -EIO;
+				break;
+			}
+			if (out)
+				*out = o;
+			memset(&call->err, 0, sizeof(call->err));
+			rc = 0;
+			break;
+		}
+		if (resp.status != 429)
+			hs_error_parse(&call->err, resp.status, resp.body, resp.len,
+				       resp.correlation_id, &policy);
+		rc = hs_errno_from_status(resp.status, false);
+
+		if (resp.status == 429) {
+			log_warn("%s: HTTP 429 (%s policy) correlationId=%s", endpoint,
+				 ratelimit_policy_name(policy), call->err.correlation_id);
+			/* DAILY is not retried: nothing will change for hours. The
+			 * other policies paused the limiter; acquire_slot waits. */
+			if (policy == RL_POLICY_DAILY)
+				break;
+			continue;
+		}
+		if (resp.status == 401 && !refreshed &&
+		    strcmp(call->err.category, "EXPIRED_AUTHENTICATION") == 0 &&
+		    auth_refresh(c) == 0) {
+			refreshed = true;
+			continue;
+		}
+		if (!status_retryable(resp.status))
+			break;
+		/* 423 and 477 say the request was not applied; a 5xx may have
+		 * been, so a create is not sent again. */
+		if (!idempotent && resp.status >= 500) {
+			call->in_doubt = true;
+			break;
+		}
+		delay = retry_delay(c, call, &attempt, resp.status, resp.rl.retry_after_ms);
+		if (delay < 0)
+			break;
+		log_info("%s: HTTP %ld; retrying in %lld ms", endpoint, resp.status, (long long)delay);
+		sleep_ms(delay);
+	}
+	if (rc < 0)
+		set_last_error(c, endpoint, &call->err);
+out:
+	http_resp_clear(&resp);
+	g_free(body_str);
+	g_free(url);
+	return rc;
+}
+
+/* ---- status ----------------------------------------------------------------- */
+
+static json_object *int_or_null(int64_t v)
+{
+	return v >= 0 ? json_object_new_int64(v) : NULL;
+}
+
+void hs_client_stats(struct hs_client *c, json_object *obj)
+{
+	json_object *calls = json_object_new_object();
+	json_object *rate = json_object_new_object();
+	struct rl_stats st;
+	GHashTableIter it;
+	gpointer k, v;
+	uint64_t n429, retries;
+	char last_error[sizeof(c->last_error)];
+	bool online;
+
+	pthread_mutex_lock(&c->lock);
+	ratelimit_stats(c->rl, hs_now_ms(), &st);
+	g_hash_table_iter_init(&it, c->calls);
+	while (g_hash_table_iter_next(&it, &k, &v))
+		json_object_object_add(calls, k, json_object_new_uint64(*(uint64_t *)v));
+	n429 = c->http_429;
+	retries = c->retries;
+	online = c->net_state == 1;
+	memcpy(last_error, c->last_error, sizeof(last_error));
+	pthread_mutex_unlock(&c->lock);
+
+	json_object_object_add(rate, "window_max", json_object_new_int(st.window_max));
+	json_object_object_add(rate, "window_ms", json_object_new_int64(st.window_ms));
+	json_object_object_add(rate, "used_in_window", json_object_new_int(st.used_in_window));
+	json_object_object_add(rate, "left_in_window", json_object_new_int(st.left_in_window));
+	json_object_object_add(rate, "in_flight", json_object_new_int(st.inflight));
+	json_object_object_add(rate, "search_per_window", json_object_new_int(st.search_max));
+	json_object_object_add(rate, "search_used", json_object_new_int(st.search_used));
+	json_object_object_add(rate, "daily_limit", int_or_null(st.daily_limit));
+	json_object_object_add(rate, "daily_remaining", int_or_null(st.daily_remaining));
+	json_object_object_add(rate, "daily_paused", json_object_new_boolean(st.daily_paused));
+	json_object_object_add(rate, "paused_ms", json_object_new_int64(st.paused_ms));
+	json_object_object_add(rate, "search_paused_ms", json_object_new_int64(st.search_paused_ms));
+	json_object_object_add(rate, "external_requests", json_object_new_uint64(st.external));
+
+	json_object_object_add(obj, "online", json_object_new_boolean(online));
+	json_object_object_add(obj, "api_calls", calls);
+	json_object_object_add(obj, "http_429", json_object_new_uint64(n429));
+	json_object_object_add(obj, "retries", json_object_new_uint64(retries));
+	json_object_object_add(obj, "rate", rate);
+	json_object_object_add(obj, "last_error",
+			       last_error[0] ? json_object_new_string(last_error) : NULL);
+}
+
+bool hs_client_offline(struct hs_client *c)
+{
+	bool off;
+
+	pthread_mutex_lock(&c->lock);
+	off = c->net_state == -1;
+	pthread_mutex_unlock(&c->lock);
+	return off;
+}
