@@ -598,6 +598,14 @@ int cache_store(struct cache *c, int type, json_object *obj, uint64_t epoch)
 int cache_record_put_local(struct cache *c, int type, uint64_t id, const char *text, size_t len,
 			   int64_t mtime_ms)
 {
+	cache_record_put_local_epoch(c, type, id, text, len, mtime_ms);
+	return 0;
+}
+
+uint64_t cache_record_put_local_epoch(struct cache *c, int type, uint64_t id, const char *text,
+				      size_t len, int64_t mtime_ms)
+{
+	uint64_t epoch;
 	struct tcache *tc = &c->t[type];
 	struct rec *r;
 
@@ -621,14 +629,74 @@ int cache_record_put_local(struct cache *c, int type, uint64_t id, const char *t
 	r->len = (uint32_t)len;
 	r->mtime_ms = mtime_ms;
 	r->fetched_ms = now_ms(c);
-	r->local_epoch = ++c->epoch;
+	r->local_epoch = epoch = ++c->epoch;
 	c->bytes += len;
 	g_hash_table_remove(tc->wanted, KEY(id));
 	g_hash_table_remove(tc->missing, KEY(id));
 	note_changed(c, type, id);
 	evict(c, r);
 	unlock_and_notify(c);
-	return 0;
+	return epoch;
+}
+
+int cache_land(struct cache *c, int type, json_object *obj, uint64_t sent_epoch)
+{
+	const struct schema *s;
+	struct rendered x;
+	struct rec *r;
+	int rc;
+
+	g_mutex_lock(&c->lock);
+	s = c->t[type].schema;
+	g_mutex_unlock(&c->lock);
+	if (!s)
+		return -EINVAL;
+	rc = record_render(obj, s, &x.text, &x.len, &x.id, &x.mtime_ms);
+	if (rc)
+		return rc;
+	g_mutex_lock(&c->lock);
+	r = g_hash_table_lookup(c->t[type].recs, KEY(x.id));
+	if (r && r->local_epoch > sent_epoch) {
+		g_free(x.text);
+		rc = 1;
+	} else {
+		if (r)
+			r->local_epoch = 0;
+		/* Our own write: the server's version replaces the local rendering
+		 * even when its updatedAt equals what we showed. */
+		if (r)
+			r->mtime_ms = INT64_MIN;
+		rc = store_locked(c, type, &x, c->epoch, now_ms(c));
+	}
+	unlock_and_notify(c);
+	return rc;
+}
+
+uint64_t cache_record_local_epoch(struct cache *c, int type, uint64_t id)
+{
+	struct rec *r;
+	uint64_t e = 0;
+
+	g_mutex_lock(&c->lock);
+	r = g_hash_table_lookup(c->t[type].recs, KEY(id));
+	if (r)
+		e = r->local_epoch;
+	g_mutex_unlock(&c->lock);
+	return e;
+}
+
+void cache_record_forget(struct cache *c, int type, uint64_t id)
+{
+	struct rec *r;
+
+	g_mutex_lock(&c->lock);
+	r = g_hash_table_lookup(c->t[type].recs, KEY(id));
+	if (r) {
+		rec_remove(c, r);
+		note_changed(c, type, id);
+	}
+	g_hash_table_remove(c->t[type].wanted, KEY(id));
+	unlock_and_notify(c);
 }
 
 /* --- listings --------------------------------------------------------- */

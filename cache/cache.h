@@ -79,6 +79,20 @@ uint64_t cache_epoch(struct cache *c);
  * epoch, so that fetches started before it cannot overwrite it. */
 int cache_record_put_local(struct cache *c, int type, uint64_t id, const char *text, size_t len,
 			   int64_t mtime_ms);
+/* Same, returning the epoch of this write (hand it to the writeback). */
+uint64_t cache_record_put_local_epoch(struct cache *c, int type, uint64_t id, const char *text,
+				      size_t len, int64_t mtime_ms);
+
+/* A write landed: store the server's answer obj for the record unless a newer
+ * local write (epoch > sent_epoch) happened meanwhile; when stored, the record
+ * is clean again (its local epoch cleared). Returns 0, 1 if kept local, -EINVAL. */
+int cache_land(struct cache *c, int type, json_object *obj, uint64_t sent_epoch);
+
+/* Epoch of the last local write of a record (0 if clean or not cached). */
+uint64_t cache_record_local_epoch(struct cache *c, int type, uint64_t id);
+
+/* Drop a record from the cache (archived, or to force a re-fetch). */
+void cache_record_forget(struct cache *c, int type, uint64_t id);
 
 /* --- listings -------------------------------------------------------- */
 

@@ -1,0 +1,58 @@
+/* edit.h - turning the bytes a writer closed into property changes.
+ *
+ * Pure functions, no I/O, no FUSE: parse the edited record file, validate it
+ * against the account's schema and pipelines (DESIGN.md §2 "Edit semantics"),
+ * and diff it against the version the writer started from.
+ */
+#ifndef HUBFS_EDIT_H
+#define HUBFS_EDIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <json-c/json.h>
+
+#include "cache/schema.h"
+
+struct edit_ctx {
+	int type;                   /* enum objtype */
+	const struct schema *schema;
+	json_object *pipelines;     /* results array of GET /crm/v3/pipelines/{type}, or NULL
+				     * (deals/tickets: stages are then not checked) */
+	json_object *owner_ids;     /* json array of owner id strings, or NULL (not checked) */
+};
+
+struct edit_error {
+	char property[128];         /* property at fault, "" if none */
+	char reason[512];           /* one readable sentence, no trailing newline */
+};
+
+/* Parse and validate buf (len bytes) as an edit of the record whose current file
+ * is base (base_len bytes; the rendered record file). Accepts the full record
+ * shape or a bare {"properties": {...}}; properties absent from the edit are
+ * left alone; null or "" clears. On success returns 0 and:
+ *   *changes: object name -> new value (string; "" = clear), only the
+ *             properties whose value differs from base (empty object: no change);
+ *   *bases:   object name -> the base value (string or null) of each change.
+ * On failure returns -EINVAL with *err filled (nothing allocated): empty file,
+ * invalid JSON (with line/column), not an object, unknown top-level key, id /
+ * createdAt / updatedAt / archived changed, unknown property, read-only property
+ * changed, value not a string/number/bool/null, bad number/date/datetime/bool,
+ * enumeration value not an option, pipeline or stage not in the pipelines,
+ * owner not an owner, a string over 65,536 characters. */
+int edit_parse(const struct edit_ctx *ctx, const char *buf, size_t len, const char *base,
+	       size_t base_len, json_object **changes, json_object **bases, struct edit_error *err);
+
+/* Parse and validate buf as a new record (for <type>/_new/). System fields
+ * (id, createdAt, updatedAt, archived) and read-only properties are ignored so
+ * a copied record file works as a template; null/"" values are dropped. On
+ * success returns 0 and *props (name -> string). Empty result -> -EINVAL. */
+int edit_parse_new(const struct edit_ctx *ctx, const char *buf, size_t len, json_object **props,
+		   struct edit_error *err);
+
+/* Apply changes to a base record file, producing the file every reader sees
+ * until the server's version arrives (read-your-writes). g_malloc'd, *len set. */
+int edit_apply(const struct schema *s, const char *base, size_t base_len, json_object *changes,
+	       char **text, size_t *len);
+
+#endif

@@ -1,0 +1,86 @@
+/* writeback.h - the durable journal and the batcher that sends queued edits.
+ *
+ * Knows nothing of FUSE. Every queued operation is in the SQLite journal
+ * ($state_dir/journal.db, dir 0700, file 0600) before the queueing call returns.
+ * A batcher thread coalesces operations per record (a later edit supersedes
+ * earlier values of the same property; the earliest base value is kept), waits
+ * for delay_ms of quiet or 100 pending records of a type, and sends batch calls
+ * of at most 100 inputs at RL_PRIO_WRITE (DESIGN.md §3).
+ */
+#ifndef HUBFS_WRITEBACK_H
+#define HUBFS_WRITEBACK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "cache/cache.h"
+#include "client/hubspot.h"
+
+struct writeback;
+
+struct writeback_opts {
+	const char *state_dir;      /* e.g. $XDG_STATE_HOME/hubfs/<portal-id> */
+	int64_t delay_ms;           /* writeback_delay, default 2000 */
+	int64_t index_delay_ms;     /* search indexing delay, default 10000 (in-doubt lookups) */
+};
+
+struct writeback_hooks {
+	/* A create landed: key (the _new/ file name) now is record id. */
+	void (*created)(void *ud, int type, const char *key, const char *id);
+	/* A line for .hubfs/errors.log (a JSON object: time, op, type, id or key,
+	 * property, reason, category, message, correlationId). Borrowed. */
+	void (*error)(void *ud, json_object *line);
+	/* The local version of a record that lost a conflict or was rejected, for
+	 * .hubfs/rejected/ (name like "contacts-101.json"). */
+	void (*rejected)(void *ud, const char *name, const char *text, size_t len);
+	void *ud;
+};
+
+/* Open the journal (creating it), replay what an earlier mount left (in-flight
+ * updates become pending again; in-flight creates become in doubt and are looked
+ * up before any re-send), and start the batcher thread. The cache is borrowed:
+ * landed writes are stored with cache_land; rejected ones revert the cached
+ * record to the server's version. Returns 0 or -errno. */
+int writeback_new(struct hs_client *hc, struct cache *c, const struct writeback_opts *o,
+		  const struct writeback_hooks *hooks, struct writeback **out);
+
+/* Stop the batcher after draining for at most drain_ms; what is left stays in
+ * the journal for the next mount and is logged loudly. Accepts NULL. */
+void writeback_free(struct writeback *wb, int64_t drain_ms);
+
+/* Queue changed properties of a record (changes: name -> string, "" clears;
+ * bases: name -> base string or null), made at cache write epoch `epoch`.
+ * Durable on return. 0 or -errno (-EIO if the journal cannot be written). */
+int writeback_update(struct writeback *wb, int type, uint64_t id, json_object *changes,
+		     json_object *bases, uint64_t epoch);
+/* Queue a create of props under the local name key; contacts with an email go
+ * through batch/upsert on email. */
+int writeback_create(struct writeback *wb, int type, const char *key, json_object *props);
+/* Queue an archive (DELETE) of a record. */
+int writeback_archive(struct writeback *wb, int type, uint64_t id);
+/* Queue adding/removing the default association from/id -> to/to_id. */
+int writeback_assoc(struct writeback *wb, bool add, int from, uint64_t id, int to, uint64_t to_id);
+
+/* Wait until nothing is pending or in flight (or the deadline). Returns 0 if all
+ * landed, -EIO if some failed or conflict (each listed as a line in *report,
+ * g_malloc'd, may be NULL), -EAGAIN on deadline. */
+int writeback_sync(struct writeback *wb, int64_t deadline, char **report);
+
+/* ctl commands: make failed operations pending again / drop failed ones. */
+int writeback_retry(struct writeback *wb);
+int writeback_forget(struct writeback *wb);
+
+/* "clean", "pending", "conflict" or "failed" for a record (user.hubfs.state). */
+const char *writeback_record_state(struct writeback *wb, int type, uint64_t id);
+/* Pending property changes of a record (name -> value, borrowed copy owned by
+ * the caller: json_object_put), NULL if none. Used to overlay refreshed data. */
+json_object *writeback_pending_changes(struct writeback *wb, int type, uint64_t id);
+
+/* .hubfs/queue: one line per queued record, g_malloc'd. */
+char *writeback_queue_text(struct writeback *wb, size_t *len);
+/* Add "queue" {pending, in_flight, failed, conflict, in_doubt} to obj. */
+void writeback_stats(struct writeback *wb, json_object *obj);
+
+#endif
