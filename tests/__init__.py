@@ -1,0 +1,2 @@
+# Makes tests/ a package so `from tests.sandbox.client import Sandbox` works
+# from the repository root.

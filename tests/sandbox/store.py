@@ -1,0 +1,760 @@
+"""The sandbox's in-memory CRM: records, validation, associations and the
+search-visibility history.  Thread safe: every public method takes
+``self.lock``.  Nothing here knows about HTTP except the ApiError it raises.
+"""
+
+import bisect
+import threading
+import time
+
+from . import schema as S
+from .util import (ApiError, iso_ms, iso_date, parse_iso, parse_number,
+                   normalize_number, validation_error, dumps)
+
+MAX_STRING = 65536
+
+
+class Rec(object):
+    """One record.  props holds only non-empty values (strings), including
+    createdate and the last-modified property; hs_object_id is computed."""
+    __slots__ = ('id', 'props', 'c_ms', 'u_ms', 'archived', 'archived_ms', 'hist')
+
+    def __init__(self, rid, props, c_ms, u_ms):
+        self.id = rid
+        self.props = props
+        self.c_ms = c_ms
+        self.u_ms = u_ms
+        self.archived = False
+        self.archived_ms = None
+        # search visibility history: None (current version is indexed) or a
+        # list of (monotonic write time, Snap or None) oldest first.
+        self.hist = None
+
+
+class Snap(object):
+    """A frozen version of a record as search sees it."""
+    __slots__ = ('props', 'c_ms', 'u_ms', 'archived')
+
+    def __init__(self, rec):
+        self.props = dict(rec.props)
+        self.c_ms = rec.c_ms
+        self.u_ms = rec.u_ms
+        self.archived = rec.archived
+
+
+class PropError(Exception):
+    """Collected property validation failures of one input."""
+
+    def __init__(self, items):
+        Exception.__init__(self, 'invalid properties')
+        self.items = items  # [(code, message, name, value)]
+
+
+def prop_error_to_api(items, portal_id):
+    inner = []
+    errors = []
+    for code, msg, name, value in items:
+        d = {'isValid': False, 'message': msg, 'error': code, 'name': name,
+             'localizedErrorMessage': msg}
+        if value is not None:
+            d['propertyValue'] = value
+        d['portalId'] = portal_id
+        inner.append(d)
+        errors.append({'message': msg, 'code': code,
+                       'context': {'propertyName': [name]}})
+    return validation_error('Property values were not valid: ' + dumps(inner),
+                            errors=errors)
+
+
+def not_found_error(rid):
+    return ApiError(404, 'Object not found.  objectId are usually numeric.',
+                    'OBJECT_NOT_FOUND', context={'id': [str(rid)]})
+
+
+def conflict_error(existing_id):
+    return ApiError(409, 'Contact already exists. Existing ID: %d' % existing_id,
+                    'CONFLICT')
+
+
+class Store(object):
+    def __init__(self, portal_id=12345678):
+        self.lock = threading.RLock()
+        self.portal_id = portal_id
+        self.index_delay = 10.0
+        self._last_ms = 0
+        self.clear()
+
+    # ------------------------------------------------------------ setup
+
+    def clear(self):
+        with self.lock:
+            self.tables = {t: {} for t in S.TYPES}
+            self.active = {t: [] for t in S.TYPES}     # sorted int ids
+            self.archived_ids = {t: [] for t in S.TYPES}
+            self.next_id = {t: S.ID_BASE[t] + 1 for t in S.TYPES}
+            self.emails = {}                            # lower email -> id
+            self.assoc = {}                             # (ft, tt) -> {fid: {tid: types}}
+            self._tuple_cache = {}
+
+    def tick_ms(self):
+        """Wall-clock ms, strictly increasing across writes."""
+        ms = int(time.time() * 1000)
+        if ms <= self._last_ms:
+            ms = self._last_ms + 1
+        self._last_ms = ms
+        return ms
+
+    def types_tuple(self, types):
+        key = frozenset(types)
+        t = self._tuple_cache.get(key)
+        if t is None:
+            t = tuple(sorted(key, key=lambda x: S.TYPE_ORDER.get(x, (2, x))))
+            self._tuple_cache[key] = t
+        return t
+
+    # bulk insertion used by the seeder: ids must be given ascending
+    def seed_record(self, t, props, c_ms, u_ms):
+        rid = self.next_id[t]
+        self.next_id[t] = rid + 1
+        props['createdate'] = iso_ms(c_ms)
+        props[S.MODIFIED_PROP[t]] = iso_ms(u_ms)
+        rec = Rec(rid, props, c_ms, u_ms)
+        self.tables[t][rid] = rec
+        self.active[t].append(rid)
+        if t == 'contacts':
+            email = props.get('email')
+            if email:
+                self.emails[email.lower()] = rid
+        return rid
+
+    def seed_assoc(self, ft, fid, tt, tid, types):
+        inv = tuple(S.ASSOC_TYPES[x][5] for x in types)
+        self.assoc.setdefault((ft, tt), {}).setdefault(fid, {})[tid] = \
+            self.types_tuple(types)
+        self.assoc.setdefault((tt, ft), {}).setdefault(tid, {})[fid] = \
+            self.types_tuple(inv)
+
+    # ------------------------------------------------------------ lookup
+
+    def get(self, t, rid, archived=False):
+        """Record by int/str id, active (or archived when archived=True)."""
+        try:
+            rid = int(rid)
+        except (TypeError, ValueError):
+            return None
+        rec = self.tables[t].get(rid)
+        if rec is None or rec.archived != archived:
+            return None
+        return rec
+
+    def find_by(self, t, prop, value, archived=False):
+        """Lookup by a unique property (email for contacts, hs_object_id)."""
+        if prop in (None, '', 'hs_object_id', 'id'):
+            return self.get(t, value, archived)
+        if t == 'contacts' and prop == 'email' and isinstance(value, str):
+            if not archived:
+                rid = self.emails.get(value.lower())
+                return self.tables[t].get(rid) if rid else None
+            low = value.lower()
+            for rid in self.archived_ids[t]:
+                rec = self.tables[t][rid]
+                if rec.props.get('email', '').lower() == low:
+                    return rec
+            return None
+        raise validation_error(
+            'Unable to perform lookup by non-unique %s property %s in portal ID %d'
+            % (S.TYPE_ID[t], prop, self.portal_id))
+
+    def id_list(self, t, archived=False):
+        return self.archived_ids[t] if archived else self.active[t]
+
+    def count(self, t, archived=False):
+        return len(self.id_list(t, archived))
+
+    # ------------------------------------------------------------ values
+
+    def value(self, t, rec, name, props=None):
+        """The string value of a property (computed ones included) or None."""
+        if props is None:
+            props = rec.props
+        v = props.get(name)
+        if v is not None:
+            return v
+        if name in S.CALCULATED_ALL[t] or name == 'associatedcompanyid':
+            return self._computed(t, rec, name, props)
+        return None
+
+    def _n_assoc(self, t, rec, other, only_type=None):
+        m = self.assoc.get((t, other), {}).get(rec.id)
+        if not m:
+            return 0
+        tab = self.tables[other]
+        n = 0
+        for oid, types in m.items():
+            r = tab.get(oid)
+            if r is not None and not r.archived and (only_type is None or only_type in types):
+                n += 1
+        return n
+
+    def _computed(self, t, rec, name, props):
+        if name == 'hs_object_id':
+            return str(rec.id)
+        if name == 'hs_ticket_id':
+            return str(rec.id)
+        if name == 'num_associated_deals':
+            return str(self._n_assoc(t, rec, 'deals'))
+        if name == 'num_associated_contacts':
+            return str(self._n_assoc(t, rec, 'contacts'))
+        if name == 'hs_num_child_companies':
+            return str(self._n_assoc(t, rec, 'companies', 13))
+        if name == 'associatedcompanyid':
+            m = self.assoc.get(('contacts', 'companies'), {}).get(rec.id) or {}
+            for oid, types in m.items():
+                if 1 in types and self.get('companies', oid):
+                    return str(oid)
+            return None
+        if t == 'deals' and name in ('hs_is_closed', 'hs_is_closed_won',
+                                     'hs_deal_stage_probability'):
+            meta = S.DEAL_STAGE_META.get(props.get('dealstage'))
+            if meta is None:
+                return None
+            if name == 'hs_is_closed':
+                return meta['isClosed']
+            if name == 'hs_is_closed_won':
+                return 'true' if meta['isClosed'] == 'true' and \
+                    meta['probability'] == '1.0' else 'false'
+            return normalize_number(meta['probability'])
+        return None
+
+    def render(self, t, rec, names, search=False, snap=None, with_history=None):
+        """The API shape of a record.  names=None gives the default set.
+        GET/list omit empty requested properties; search returns them null."""
+        props = snap.props if snap is not None else rec.props
+        if names is None:
+            names = S.DEFAULT_GET[t]
+        known = S.PROPERTIES[t]
+        out = {}
+        for n in names:
+            if n in out:
+                continue
+            v = self.value(t, rec, n, props)
+            if v is not None:
+                out[n] = v
+            elif search and n in known:
+                out[n] = None
+        modp = S.MODIFIED_PROP[t]
+        out['createdate'] = props['createdate']
+        out[modp] = props[modp]
+        out['hs_object_id'] = str(rec.id)
+        r = {'id': str(rec.id), 'properties': out,
+             'createdAt': props['createdate'], 'updatedAt': props[modp],
+             'archived': rec.archived if snap is None else False}
+        if rec.archived and snap is None:
+            r['archivedAt'] = iso_ms(rec.archived_ms)
+        if with_history:
+            hist = {}
+            for n in with_history:
+                v = self.value(t, rec, n, props)
+                if v is not None and n in known:
+                    hist[n] = [{'value': v, 'timestamp': props[modp],
+                                'sourceType': 'API', 'sourceId': 'sandbox',
+                                'sourceLabel': None, 'updatedByUserId': None}]
+            r['propertiesWithHistory'] = hist
+        return r
+
+    # ------------------------------------------------------------ validation
+
+    def _check_value(self, t, name, value, pdef, errs):
+        """Validate and normalise one value; returns the stored string or
+        '' for a clear, or None after appending an error."""
+        ptype = pdef['type']
+        if value == '':
+            return ''
+        if ptype == 'string':
+            if len(value) > MAX_STRING:
+                errs.append(('INVALID_STRING_LENGTH',
+                             'Property value for %s is %d characters long; the '
+                             'maximum is %d.' % (name, len(value), MAX_STRING),
+                             name, None))
+                return None
+            if t == 'contacts' and name == 'email':
+                at = value.find('@')
+                if (value.strip() != value or ' ' in value or at <= 0
+                        or value.count('@') != 1 or '.' not in value[at:]
+                        or value.endswith('.')):
+                    errs.append(('INVALID_EMAIL', 'Email address %s is invalid' % value,
+                                 name, value))
+                    return None
+            return value
+        if value != value.strip():
+            code = {'number': 'INVALID_INTEGER', 'bool': 'INVALID_BOOLEAN',
+                    'datetime': 'INVALID_LONG', 'date': 'INVALID_DATE'}.get(
+                        ptype, 'INVALID_OPTION')
+            errs.append((code, '%s has leading or trailing whitespace, which is not '
+                         'allowed for %s properties.' % (dumps(value), ptype),
+                         name, value))
+            return None
+        if ptype == 'number':
+            if parse_number(value) is None:
+                errs.append(('INVALID_INTEGER', '%s was not a valid number.' % value,
+                             name, value))
+                return None
+            return normalize_number(value)
+        if ptype == 'bool':
+            low = value.lower()
+            if low not in ('true', 'false'):
+                errs.append(('INVALID_BOOLEAN', '%s was not a valid boolean.' % value,
+                             name, value))
+                return None
+            return low
+        if ptype == 'datetime':
+            if value.lstrip('-').isdigit() and len(value) <= 15:
+                return iso_ms(int(value))
+            r = parse_iso(value)
+            if r is None or not r[1]:
+                errs.append(('INVALID_LONG', '%s was not a valid long.' % value,
+                             name, value))
+                return None
+            return iso_ms(r[0])
+        if ptype == 'date':
+            if value.lstrip('-').isdigit() and len(value) <= 15:
+                ms = int(value)
+            else:
+                r = parse_iso(value)
+                if r is None:
+                    errs.append(('INVALID_DATE', '%s was not a valid date.' % value,
+                                 name, value))
+                    return None
+                ms = r[0]
+            rem = ms % 86400000
+            if rem:
+                h, rem = divmod(rem, 3600000)
+                m, rem = divmod(rem, 60000)
+                s, frac = divmod(rem, 1000)
+                errs.append(('INVALID_DATE', '%s is at %d:%d:%d.%d UTC, not midnight!'
+                             % (value, h, m, s, frac), name, value))
+                return None
+            return iso_date(ms)
+        if ptype == 'enumeration':
+            if name == 'hubspot_owner_id':
+                if not value.isdigit():
+                    errs.append(('INVALID_INTEGER', '%s was not a valid integer (for '
+                                 'owner ID).' % value, name, value))
+                    return None
+                if value not in S.ACTIVE_OWNER_IDS:
+                    errs.append(('INVALID_OWNER_ID', '%s is not a valid owner id' % value,
+                                 name, value))
+                    return None
+                return value
+            if not pdef['options']:
+                return value  # pipeline/stage: checked against pipelines later
+            allowed = [o['value'] for o in pdef['options']]
+            if pdef['fieldType'] == 'checkbox':
+                parts = [p for p in value.split(';') if p != '']
+                bad = [p for p in parts if p not in allowed]
+                if bad or not parts:
+                    errs.append(('INVALID_OPTION', '%s was not one of the allowed '
+                                 'options: [%s]' % (bad[0] if bad else value,
+                                                    ', '.join(allowed)), name, value))
+                    return None
+                return value  # leading ';' (append) resolved by the caller
+            if value not in allowed:
+                errs.append(('INVALID_OPTION', '%s was not one of the allowed options: '
+                             '[%s]' % (value, ', '.join(allowed)), name, value))
+                return None
+            return value
+        return value
+
+    def prepare(self, t, props_in, rec=None, validate=True):
+        """Check an input `properties` object against the schema.
+
+        Returns {name: normalised value, '' meaning clear}.  Raises ApiError
+        (400) for shape problems and PropError for property failures."""
+        if props_in is None:
+            props_in = {}
+        if not isinstance(props_in, dict):
+            raise validation_error('Invalid input JSON on line 1, column 1: Cannot '
+                                   'deserialize value of type `java.util.LinkedHashMap` '
+                                   'from non-object value (`properties` must be an '
+                                   'object)')
+        schema = S.PROPERTIES[t]
+        errs = []
+        out = {}
+        for name, value in props_in.items():
+            if value is None:
+                value = ''
+            elif isinstance(value, bool):
+                value = 'true' if value else 'false'
+            elif isinstance(value, int):
+                value = str(value)
+            elif isinstance(value, float):
+                value = repr(value)
+                if value.endswith('.0'):
+                    value = value[:-2]
+            elif not isinstance(value, str):
+                raise validation_error(
+                    'Invalid input JSON on line 1, column 1: Cannot deserialize value '
+                    'of type `java.lang.String` from %s value (property %s)'
+                    % ('Array' if isinstance(value, list) else 'Object', name))
+            pdef = schema.get(name)
+            if pdef is None:
+                if validate:
+                    errs.append(('PROPERTY_DOESNT_EXIST',
+                                 'Property "%s" does not exist' % name, name, None))
+                continue
+            if not validate:
+                out[name] = value
+                continue
+            if pdef['modificationMetadata']['readOnlyValue'] or pdef['calculated']:
+                errs.append(('READ_ONLY_VALUE', '"%s" is a read only property; its '
+                             'value cannot be set.' % name, name, value))
+                continue
+            v = self._check_value(t, name, value, pdef, errs)
+            if v is None:
+                continue
+            if (pdef['fieldType'] == 'checkbox' and v.startswith(';') and rec is not None):
+                cur = [p for p in rec.props.get(name, '').split(';') if p]
+                for p in v.split(';'):
+                    if p and p not in cur:
+                        cur.append(p)
+                v = ';'.join(cur)
+            elif pdef['fieldType'] == 'checkbox' and v:
+                seen = []
+                for p in v.split(';'):
+                    if p and p not in seen:
+                        seen.append(p)
+                v = ';'.join(seen)
+            out[name] = v
+        if validate and not errs:
+            self._check_rules(t, out, rec, errs)
+        if errs:
+            raise PropError(errs)
+        return out
+
+    def _check_rules(self, t, out, rec, errs):
+        cur = rec.props if rec is not None else {}
+        # lifecycle stage only moves forward (contacts and companies)
+        if t in ('contacts', 'companies') and out.get('lifecyclestage'):
+            new = out['lifecyclestage']
+            old = cur.get('lifecyclestage')
+            if old and S.LIFECYCLE_STAGES.index(new) < S.LIFECYCLE_STAGES.index(old):
+                errs.append(('INVALID_LIFECYCLE_STAGE',
+                             'lifecyclestage can only be moved forward through the '
+                             'API: the current stage is %s, the requested stage %s '
+                             'is earlier. Clear the property (set it to "") first, '
+                             'then set %s in a later request.' % (old, new, new),
+                             'lifecyclestage', new))
+        # pipeline / stage
+        if t in S.PIPELINE_PROP:
+            pprop, sprop, pdefault = S.PIPELINE_PROP[t]
+            if pprop in out or sprop in out:
+                pipe = out.get(pprop, cur.get(pprop)) or pdefault
+                stage = out.get(sprop, cur.get(sprop))
+                stages = S.STAGES[t]
+                if pprop in out and out[pprop] not in stages:
+                    errs.append(('INVALID_OPTION', '%s was not one of the allowed '
+                                 'options: [%s]' % (out[pprop] or '""', ', '.join(stages)),
+                                 pprop, out[pprop]))
+                elif stage is not None and stage not in stages[pipe] or \
+                        (sprop in out and not out[sprop]):
+                    errs.append(('INVALID_OPTION', '%s was not one of the allowed '
+                                 'options: [%s]' % (stage or '""', ', '.join(stages[pipe])),
+                                 sprop, stage))
+        if rec is None and t in S.REQUIRED_ON_CREATE:
+            for name in S.REQUIRED_ON_CREATE[t]:
+                if not out.get(name):
+                    errs.append(('REQUIRED_PROPERTY', 'Property "%s" is required when '
+                                 'creating a %s' % (name, S.SINGULAR[t]), name, None))
+
+    def api_error(self, exc):
+        if isinstance(exc, PropError):
+            return prop_error_to_api(exc.items, self.portal_id)
+        return exc
+
+    # ------------------------------------------------------------ search history
+
+    def _pre_write(self, rec, is_new=False):
+        if self.index_delay <= 0:
+            rec.hist = None
+            return
+        if rec.hist is None:
+            rec.hist = [(-1.0, None if is_new else Snap(rec))]
+
+    def _post_write(self, rec):
+        if self.index_delay <= 0:
+            rec.hist = None
+            return
+        now = time.monotonic()
+        rec.hist.append((now, Snap(rec)))
+        # drop versions that a newer, already visible one supersedes
+        cut = now - self.index_delay
+        h = rec.hist
+        i = len(h) - 1
+        while i > 0 and h[i][0] > cut:
+            i -= 1
+        if i > 0:
+            del h[:i]
+
+    def search_view(self, rec, now):
+        """The version of rec search sees at monotonic time now (Snap, rec
+        itself for "current", or None)."""
+        h = rec.hist
+        if h is None:
+            return rec
+        cut = now - self.index_delay
+        if h[-1][0] <= cut:
+            rec.hist = None
+            return rec
+        for i in range(len(h) - 1, -1, -1):
+            if h[i][0] <= cut:
+                return h[i][1]
+        return h[0][1]
+
+    def flush_index(self):
+        with self.lock:
+            for t in S.TYPES:
+                for rec in self.tables[t].values():
+                    rec.hist = None
+
+    # ------------------------------------------------------------ writes
+
+    def _apply(self, t, rec, changes):
+        """Apply prepared changes to rec; returns True when anything changed."""
+        changed = False
+        p = rec.props
+        for name, v in changes.items():
+            if name == 'createdate':
+                if v:
+                    ms = parse_iso(v)[0]
+                    if ms != rec.c_ms:
+                        rec.c_ms = ms
+                        p['createdate'] = v
+                        changed = True
+                continue
+            old = p.get(name)
+            if v == '':
+                if old is not None:
+                    del p[name]
+                    changed = True
+            elif old != v:
+                p[name] = v
+                changed = True
+        return changed
+
+    def _email_conflict(self, t, changes, rec):
+        if t != 'contacts':
+            return
+        email = changes.get('email')
+        if email:
+            other = self.emails.get(email.lower())
+            if other is not None and (rec is None or other != rec.id):
+                raise conflict_error(other)
+
+    def _reindex_email(self, t, rec, old_email):
+        if t != 'contacts':
+            return
+        new_email = rec.props.get('email')
+        if old_email and (rec.archived or not new_email or
+                          old_email.lower() != new_email.lower()):
+            if self.emails.get(old_email.lower()) == rec.id:
+                del self.emails[old_email.lower()]
+        if new_email and not rec.archived:
+            self.emails[new_email.lower()] = rec.id
+
+    def create(self, t, props_in, validate=True, prepared=None):
+        """Create a record; returns it.  Raises ApiError / PropError."""
+        with self.lock:
+            changes = prepared if prepared is not None else \
+                self.prepare(t, props_in, None, validate)
+            self._email_conflict(t, changes, None)
+            ms = self.tick_ms()
+            props = {}
+            c_ms = ms
+            if changes.get('createdate'):
+                c_ms = parse_iso(changes['createdate'])[0]
+            for k, v in changes.items():
+                if v != '' and k != 'createdate':
+                    props[k] = v
+            if t in S.PIPELINE_PROP:
+                pprop, sprop, pdefault = S.PIPELINE_PROP[t]
+                props.setdefault(pprop, pdefault)
+            rid = self.next_id[t]
+            self.next_id[t] = rid + 1
+            props['createdate'] = iso_ms(c_ms)
+            props[S.MODIFIED_PROP[t]] = iso_ms(ms)
+            rec = Rec(rid, props, c_ms, ms)
+            self._pre_write(rec, is_new=True)
+            self.tables[t][rid] = rec
+            ids = self.active[t]
+            if not ids or ids[-1] < rid:
+                ids.append(rid)
+            else:
+                bisect.insort(ids, rid)
+            self._reindex_email(t, rec, None)
+            self._post_write(rec)
+            return rec
+
+    def update(self, t, rec, props_in, validate=True, prepared=None):
+        with self.lock:
+            changes = prepared if prepared is not None else \
+                self.prepare(t, props_in, rec, validate)
+            self._email_conflict(t, changes, rec)
+            old_email = rec.props.get('email')
+            self._pre_write(rec)
+            if self._apply(t, rec, changes):
+                ms = self.tick_ms()
+                rec.u_ms = ms
+                rec.props[S.MODIFIED_PROP[t]] = iso_ms(ms)
+                self._reindex_email(t, rec, old_email)
+                self._post_write(rec)
+            elif rec.hist is not None and len(rec.hist) == 1 and rec.hist[0][0] < 0:
+                rec.hist = None
+            return rec
+
+    def archive(self, t, rec):
+        with self.lock:
+            if rec.archived:
+                return
+            self._pre_write(rec)
+            ms = self.tick_ms()
+            rec.archived = True
+            rec.archived_ms = ms
+            self._move(t, rec.id, self.active[t], self.archived_ids[t])
+            self._reindex_email(t, rec, rec.props.get('email'))
+            self._post_write(rec)
+
+    def restore(self, t, rec):
+        with self.lock:
+            if not rec.archived:
+                return
+            self._email_conflict(t, {'email': rec.props.get('email')}, rec)
+            self._pre_write(rec)
+            ms = self.tick_ms()
+            rec.archived = False
+            rec.archived_ms = None
+            rec.u_ms = ms
+            rec.props[S.MODIFIED_PROP[t]] = iso_ms(ms)
+            self._move(t, rec.id, self.archived_ids[t], self.active[t])
+            self._reindex_email(t, rec, None)
+            self._post_write(rec)
+
+    @staticmethod
+    def _move(t, rid, src, dst):
+        i = bisect.bisect_left(src, rid)
+        if i < len(src) and src[i] == rid:
+            del src[i]
+        bisect.insort(dst, rid)
+
+    # ------------------------------------------------------------ associations
+
+    def assoc_of(self, ft, fid, tt):
+        """{to_id: types} of fid toward type tt, live targets only, sorted."""
+        m = self.assoc.get((ft, tt), {}).get(fid)
+        if not m:
+            return []
+        tab = self.tables[tt]
+        out = []
+        for oid in sorted(m):
+            r = tab.get(oid)
+            if r is not None and not r.archived:
+                out.append((oid, m[oid]))
+        return out
+
+    def _set_pair(self, ft, fid, tt, tid, types):
+        fwd = self.assoc.setdefault((ft, tt), {})
+        back = self.assoc.setdefault((tt, ft), {})
+        if types:
+            fwd.setdefault(fid, {})[tid] = self.types_tuple(types)
+            inv = [S.ASSOC_TYPES[x][5] for x in types]
+            back.setdefault(tid, {})[fid] = self.types_tuple(inv)
+        else:
+            m = fwd.get(fid)
+            if m is not None:
+                m.pop(tid, None)
+                if not m:
+                    del fwd[fid]
+            m = back.get(tid)
+            if m is not None:
+                m.pop(fid, None)
+                if not m:
+                    del back[tid]
+        if ft == tt and fid == tid:
+            # self association: keep the forward view authoritative
+            if types:
+                fwd.setdefault(fid, {})[tid] = self.types_tuple(types)
+
+    def pair_types(self, ft, fid, tt, tid):
+        return self.assoc.get((ft, tt), {}).get(fid, {}).get(tid, ())
+
+    def check_types(self, ft, tt, specs):
+        """specs: [{associationCategory, associationTypeId}] -> set of type ids.
+        Raises ApiError(400) for a type that does not fit the pair."""
+        if not isinstance(specs, list):
+            raise validation_error('Invalid input JSON on line 1, column 1: Cannot '
+                                   'deserialize value of type `java.util.ArrayList` '
+                                   'from non-array value (association types must be '
+                                   'an array)')
+        out = set()
+        for s in specs:
+            if not isinstance(s, dict):
+                raise validation_error('association type must be an object with '
+                                       'associationCategory and associationTypeId')
+            tidv = s.get('associationTypeId', s.get('typeId'))
+            cat = s.get('associationCategory', s.get('category'))
+            try:
+                tidv = int(tidv)
+            except (TypeError, ValueError):
+                raise validation_error('associationTypeId %r is not a valid integer'
+                                       % (tidv,))
+            d = S.ASSOC_TYPES.get(tidv)
+            if d is None or d[0] != ft or d[1] != tt or (cat is not None and cat != d[2]):
+                raise validation_error(
+                    '%s %s is not a valid association type between %s and %s'
+                    % (cat or 'association type', tidv, S.SINGULAR[ft], S.SINGULAR[tt]),
+                    sub_category='crm.associations.INVALID_ASSOCIATION_TYPE')
+            out.add(tidv)
+        return out
+
+    def associate(self, ft, fid, tt, tid, types=None, replace=False):
+        """Add (or with replace=True set) association types fid->tid; the
+        unlabeled type and the inverse side are always maintained.
+        Returns the resulting type tuple."""
+        with self.lock:
+            unl = S.UNLABELED[(ft, tt)]
+            cur = set(self.pair_types(ft, fid, tt, tid))
+            want = set(types or ())
+            new = (want if replace else cur | want) | {unl}
+            self._set_pair(ft, fid, tt, tid, new)
+            self._enforce_primary(ft, fid, tt, tid, new)
+            return self.pair_types(ft, fid, tt, tid)
+
+    def _enforce_primary(self, ft, fid, tt, tid, new):
+        # a contact/deal/ticket has one primary company
+        for p in S.PRIMARY_SINGLE:
+            d = S.ASSOC_TYPES[p]
+            inv = d[5]
+            if d[0] == ft and d[1] == tt and p in new:
+                owner, keep = fid, tid
+            elif d[0] == tt and d[1] == ft and inv in new:
+                owner, keep = tid, fid
+            else:
+                continue
+            m = self.assoc.get((d[0], d[1]), {}).get(owner, {})
+            for other, types in list(m.items()):
+                if other != keep and p in types:
+                    self._set_pair(d[0], owner, d[1], other,
+                                   [x for x in types if x != p])
+
+    def unassociate(self, ft, fid, tt, tid, types=None):
+        """Remove all types (types=None) or the given ones; removing the
+        unlabeled type removes everything."""
+        with self.lock:
+            cur = set(self.pair_types(ft, fid, tt, tid))
+            if not cur:
+                return
+            unl = S.UNLABELED[(ft, tt)]
+            if types is None or unl in types:
+                new = set()
+            else:
+                new = cur - set(types)
+            self._set_pair(ft, fid, tt, tid, new)
