@@ -1,5 +1,6 @@
 /* main.c - hubfs command line: mount, status. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,7 +172,7 @@ int main(int argc, char *argv[])
 	hubfs_inval_start(&h);
 
 	lc.clone_fd = copts.clone_fd;
-	lc.max_idle_threads = copts.max_idle_threads;
+	lc.max_idle_threads = copts.max_idle_threads == UINT_MAX ? 10 : copts.max_idle_threads;
 	ret = fuse_session_loop_mt(h.se, &lc) ? 1 : 0;
 
 	hubfs_inval_stop(&h);
