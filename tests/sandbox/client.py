@@ -1,0 +1,350 @@
+"""Test-side helper for the HubSpot sandbox (urllib only).
+
+    from tests.sandbox.client import start_sandbox
+    sb = start_sandbox(contacts=100, rate_limit='off')
+    sb.api('GET', '/crm/v3/objects/contacts', query={'limit': 5}).json()
+    sb.fault('429', count=3, path='/crm/v3/objects/contacts')
+    sb.count(method='GET', path_re=r'^/crm/v3/objects/contacts$')
+    sb.stop()
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RUN_PY = os.path.join(REPO_ROOT, 'tests', 'sandbox', 'run.py')
+
+
+class SandboxError(Exception):
+    def __init__(self, status, body):
+        Exception.__init__(self, 'sandbox control call failed: %s %s' % (status, body))
+        self.status = status
+        self.body = body
+
+
+class ApiResponse(object):
+    """Result of Sandbox.api(): status, headers (case-insensitive), raw body."""
+
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body.decode('utf-8')) if self.body else None
+
+    def header(self, name, default=None):
+        return self.headers.get(name, default)
+
+    def __repr__(self):
+        return '<ApiResponse %d %r>' % (self.status, self.body[:200])
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *a, **k):
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirect())
+
+
+def _http(method, url, body=None, headers=None, timeout=60):
+    data = None
+    hdrs = dict(headers or {})
+    if body is not None:
+        if isinstance(body, (bytes, bytearray)):
+            data = bytes(body)
+        elif isinstance(body, str):
+            data = body.encode('utf-8')
+        else:
+            data = json.dumps(body).encode('utf-8')
+            hdrs.setdefault('Content-Type', 'application/json')
+    req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
+    try:
+        with _opener.open(req, timeout=timeout) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+class Sandbox(object):
+    """Handle on a running sandbox: .url, .token, .portal_id (+ .pid when
+    started by start_sandbox)."""
+
+    def __init__(self, url, token='sandbox-token', portal_id=None, proc=None,
+                 port_file=None, stderr_path=None):
+        self.url = url.rstrip('/')
+        self.token = token
+        self.proc = proc
+        self.pid = proc.pid if proc is not None else None
+        self._port_file = port_file
+        self.stderr_path = stderr_path
+        u = urllib.parse.urlsplit(self.url)
+        self.host = u.hostname
+        self.port = u.port
+        self.portal_id = portal_id if portal_id is not None else \
+            self.health()['portalId']
+
+    # ------------------------------------------------------------ plumbing
+
+    def _ctl(self, method, path, body=None, query=None):
+        url = self.url + '/__sandbox/' + path
+        if query:
+            url += '?' + urllib.parse.urlencode(
+                {k: v for k, v in query.items() if v is not None})
+        status, _, raw = _http(method, url, body if body is not None else
+                               ({} if method in ('POST', 'PUT', 'PATCH') else None))
+        data = json.loads(raw.decode('utf-8')) if raw else None
+        if status >= 300:
+            raise SandboxError(status, data)
+        return data
+
+    def api(self, method, path, body=None, query=None, token=True, headers=None,
+            timeout=60):
+        """Call the HubSpot API as a client would.  token=True uses the static
+        token, a string uses that token, None/False sends no Authorization."""
+        url = self.url + path
+        if query:
+            url += ('&' if '?' in path else '?') + urllib.parse.urlencode(query, doseq=True)
+        hdrs = dict(headers or {})
+        if token is True:
+            hdrs['Authorization'] = 'Bearer ' + self.token
+        elif token:
+            hdrs['Authorization'] = 'Bearer ' + token
+        status, h, raw = _http(method, url, body, hdrs, timeout)
+        return ApiResponse(status, h, raw)
+
+    # ------------------------------------------------------------ control
+
+    def health(self):
+        return self._ctl('GET', 'health')
+
+    def reset(self, seed=None, demo=None, config=None, **sizes):
+        """Back to the seeded account and the startup configuration; clears
+        faults, log, rate counters and issued tokens.  sizes: contacts=,
+        companies=, deals=, tickets=."""
+        body = dict(sizes)
+        if seed is not None:
+            body['seed'] = seed
+        if demo is not None:
+            body['demo'] = demo
+        if config:
+            body['config'] = config
+        return self._ctl('POST', 'reset', body)
+
+    def configure(self, **settings):
+        """Change settings at run time, e.g. index_delay=0.5,
+        rate_limit='10/1s' | 'off', daily_limit=, search_limit=, latency_ms=,
+        token_expiry=, retry_after=, daily_used=, expire_tokens=True."""
+        return self._ctl('POST', 'config', settings)
+
+    def config(self):
+        return self._ctl('GET', 'config')
+
+    def log(self, since=None, limit=None):
+        return self._ctl('GET', 'log', query={'since': since, 'limit': limit})['entries']
+
+    def last_seq(self):
+        return self.health()['last_seq']
+
+    def clear_log(self):
+        return self._ctl('DELETE', 'log')
+
+    def counts(self, since=None):
+        """{normalised endpoint: n} of API calls in the log."""
+        return self._ctl('GET', 'counts', query={'since': since})['counts']
+
+    def count(self, method=None, path_re=None, status=None, endpoint=None, since=None,
+              injected=None):
+        """Number of logged API calls matching all given filters."""
+        body = {k: v for k, v in (('method', method), ('path_re', path_re),
+                                  ('status', status), ('endpoint', endpoint),
+                                  ('since', since), ('injected', injected))
+                if v is not None}
+        return self._ctl('POST', 'count', body)['count']
+
+    def fault(self, kind, count=None, seconds=None, method=None, path=None, status=None,
+              policy=None, retry_after=None, latency_ms=None, cut_bytes=None, body=None,
+              content_type=None):
+        """Inject a fault for the next `count` matching requests or for
+        `seconds`.  kind: '429' (policy TEN_SECONDLY_ROLLING|SECONDLY|DAILY),
+        '500' '502' '503' '504', 'status' (status=N), 'latency' (latency_ms),
+        'cut', 'drop', 'drop_after', 'expired_token'.  path is a regex searched
+        in the request path."""
+        d = {'kind': str(kind)}
+        for k, v in (('count', count), ('seconds', seconds), ('method', method),
+                     ('path', path), ('status', status), ('policy', policy),
+                     ('retry_after', retry_after), ('latency_ms', latency_ms),
+                     ('cut_bytes', cut_bytes), ('body', body),
+                     ('content_type', content_type)):
+            if v is not None:
+                d[k] = v
+        return self._ctl('POST', 'faults', d)
+
+    def faults(self):
+        return self._ctl('GET', 'faults')['faults']
+
+    def clear_faults(self):
+        return self._ctl('DELETE', 'faults')
+
+    def remove_fault(self, fault_id):
+        return self._ctl('DELETE', 'faults/%d' % fault_id)
+
+    def issue_token(self, expires_in=None):
+        """An OAuth access token without the OAuth dance."""
+        body = {} if expires_in is None else {'expires_in': expires_in}
+        return self._ctl('POST', 'tokens', body)['access_token']
+
+    def expire_tokens(self):
+        return self._ctl('POST', 'tokens/expire')['expired']
+
+    def flush_index(self):
+        """Make every pending write visible to search now."""
+        return self._ctl('POST', 'index/flush')
+
+    # writes "as another client": same validation and semantics as the API
+
+    def create(self, type, properties, associations=None, validate=True):
+        """-> raw record (see record()).  associations: [{type, id, types?}]."""
+        body = {'properties': properties, 'validate': validate}
+        if associations:
+            body['associations'] = associations
+        return self._ctl('POST', 'objects/%s' % type, body)
+
+    def update(self, type, id, properties, validate=True):
+        return self._ctl('PATCH', 'objects/%s/%s' % (type, id),
+                         {'properties': properties, 'validate': validate})
+
+    def archive(self, type, id):
+        return self._ctl('DELETE', 'objects/%s/%s' % (type, id))
+
+    def restore(self, type, id):
+        return self._ctl('POST', 'objects/%s/%s/restore' % (type, id))
+
+    def associate(self, from_type, from_id, to_type, to_id, types=None, replace=False):
+        body = {'replace': replace}
+        if types is not None:
+            body['types'] = list(types)
+        return self._ctl('PUT', 'associations/%s/%s/%s/%s'
+                         % (from_type, from_id, to_type, to_id), body)
+
+    def unassociate(self, from_type, from_id, to_type, to_id):
+        return self._ctl('DELETE', 'associations/%s/%s/%s/%s'
+                         % (from_type, from_id, to_type, to_id))
+
+    def write_as_other(self, action, type, id=None, properties=None, **kw):
+        """Generic form: action in create|update|archive|restore|associate|
+        unassociate (associate/unassociate take to_type=, to_id=, types=)."""
+        if action == 'create':
+            return self.create(type, properties or {}, **kw)
+        if action == 'update':
+            return self.update(type, id, properties or {}, **kw)
+        if action == 'archive':
+            return self.archive(type, id)
+        if action == 'restore':
+            return self.restore(type, id)
+        if action == 'associate':
+            return self.associate(type, id, kw['to_type'], kw['to_id'], kw.get('types'))
+        if action == 'unassociate':
+            return self.unassociate(type, id, kw['to_type'], kw['to_id'])
+        raise ValueError('unknown action %r' % action)
+
+    def record(self, type, id):
+        """Raw stored state of one record (all properties, archived flag,
+        associations, and what search currently sees of it)."""
+        return self._ctl('GET', 'objects/%s/%s' % (type, id))
+
+    # ------------------------------------------------------------ process
+
+    def stop(self, timeout=10):
+        """Stop a server started by start_sandbox (no-op otherwise)."""
+        p = self.proc
+        if p is None:
+            return
+        self.proc = None
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout)
+        if self._port_file:
+            try:
+                os.unlink(self._port_file)
+            except OSError:
+                pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def _arg(name):
+    return '--' + name.replace('_', '-')
+
+
+def start_sandbox(*args, timeout=60, python=None, stderr=None, **options):
+    """Start a sandbox subprocess on a free loopback port and wait until it
+    answers.  Positional args are passed through (e.g. '--verbose');
+    keyword options become --options: contacts=1000, rate_limit='off',
+    index_delay=2, demo=True, token='t', seed=3 ...  Returns a Sandbox whose
+    .stop() ends the process."""
+    fd, port_file = tempfile.mkstemp(prefix='hubfs-sandbox-', suffix='.port')
+    os.close(fd)
+    os.unlink(port_file)
+    cmd = [python or sys.executable, RUN_PY, '--host', '127.0.0.1', '--port', '0',
+           '--port-file', port_file]
+    for k, v in options.items():
+        if v is True:
+            cmd.append(_arg(k))
+        elif v is False or v is None:
+            continue
+        else:
+            cmd += [_arg(k), str(v)]
+    cmd += list(args)
+    if stderr is None:
+        err_fd, err_path = tempfile.mkstemp(prefix='hubfs-sandbox-', suffix='.stderr')
+        errf = os.fdopen(err_fd, 'wb')
+    else:
+        errf, err_path = stderr, None
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=errf, cwd=REPO_ROOT)
+    if stderr is None:
+        errf.close()
+    deadline = time.monotonic() + timeout
+    port = None
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            msg = ''
+            if err_path:
+                with open(err_path, 'rb') as f:
+                    msg = f.read().decode('utf-8', 'replace')
+            raise RuntimeError('sandbox exited with %s before listening: %s'
+                               % (proc.returncode, msg))
+        try:
+            with open(port_file) as f:
+                txt = f.read().strip()
+            if txt:
+                port = int(txt)
+                break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.02)
+    if port is None:
+        proc.kill()
+        proc.wait()
+        raise RuntimeError('sandbox did not start within %ss' % timeout)
+    url = 'http://127.0.0.1:%d' % port
+    sb = Sandbox(url, token=options.get('token', 'sandbox-token'), proc=proc,
+                 port_file=port_file, stderr_path=err_path)
+    return sb
