@@ -1,0 +1,299 @@
+"""CRM search (§3, §12): operators, groups, query, sorts, paging, caps,
+the indexing delay and archived records."""
+
+import time
+
+import pytest
+
+PATH = '/crm/v3/objects/%s/search'
+
+
+def search(sb, t='contacts', **body):
+    return sb.api('POST', PATH % t, body)
+
+
+def f(name, op, value=None, **kw):
+    d = {'propertyName': name, 'operator': op}
+    if value is not None:
+        d['value'] = value
+    d.update(kw)
+    return d
+
+
+def ids_of(r):
+    return [x['id'] for x in r.json()['results']]
+
+
+@pytest.fixture(autouse=True)
+def no_search_limit(sandbox):
+    """These tests are about results, not the 5/s limit (test_limits.py)."""
+    sandbox.configure(search_limit=0)
+
+
+@pytest.fixture
+def people(sandbox):
+    """A small known data set, visible to search at once."""
+    sandbox.reset(contacts=0, companies=0, deals=0, tickets=0,
+                  config={'index_delay': 0, 'search_limit': 0})
+    made = {}
+    for key, props in [
+        ('ann', {'email': 'ann.lee@hubspot.com', 'firstname': 'Ann', 'lastname': 'Lee',
+                 'nps_score': '9', 'lifecyclestage': 'customer', 'vip': 'true',
+                 'jobtitle': 'Head of Sales Operations', 'favorite_color': 'red'}),
+        ('bob', {'email': 'bob@example.org', 'firstname': 'Bob', 'lastname': 'Stone',
+                 'nps_score': '4', 'lifecyclestage': 'lead',
+                 'jobtitle': 'Engineer', 'favorite_color': 'blue'}),
+        ('cy', {'email': 'cy@hubspot.com', 'firstname': 'Cy', 'lastname': 'Lee',
+                'nps_score': '10', 'lifecyclestage': 'lead'}),
+        ('dee', {'email': 'dee@example.org', 'firstname': 'Dee', 'lastname': 'Park'}),
+    ]:
+        made[key] = sandbox.create('contacts', props)['id']
+    return made
+
+
+def test_empty_body_returns_all_with_total(people, sandbox):
+    r = sandbox.api('POST', PATH % 'contacts', {})
+    assert r.status == 200
+    b = r.json()
+    assert b['total'] == 4 and len(b['results']) == 4
+    assert 'paging' not in b
+    # creation order, oldest first
+    assert ids_of(r) == [people[k] for k in ('ann', 'bob', 'cy', 'dee')]
+    rec = b['results'][0]
+    assert set(rec) == {'id', 'properties', 'createdAt', 'updatedAt', 'archived'}
+    assert set(rec['properties']) == {'createdate', 'email', 'firstname', 'hs_object_id',
+                                      'lastmodifieddate', 'lastname'}
+
+
+def test_no_rate_limit_headers_on_search(people, sandbox):
+    sandbox.configure(rate_limit='100/10s')
+    r = sandbox.api('POST', PATH % 'contacts', {})
+    assert not [h for h in r.headers if h.lower().startswith('x-hubspot-ratelimit')]
+
+
+def test_requested_empty_properties_are_null(people, sandbox):
+    r = search(sandbox, properties=['email', 'phone', 'nps_score'],
+               filterGroups=[{'filters': [f('email', 'EQ', 'dee@example.org')]}])
+    p = r.json()['results'][0]['properties']
+    assert p['phone'] is None and p['nps_score'] is None
+    assert p['email'] == 'dee@example.org'
+
+
+@pytest.mark.parametrize('flt,expect', [
+    (f('lastname', 'EQ', 'lee'), {'ann', 'cy'}),              # case-insensitive
+    (f('lastname', 'NEQ', 'Lee'), {'bob', 'dee'}),
+    (f('nps_score', 'LT', '9'), {'bob'}),
+    (f('nps_score', 'LTE', '9'), {'ann', 'bob'}),
+    (f('nps_score', 'GT', '9'), {'cy'}),                       # numeric, not lexical
+    (f('nps_score', 'GTE', 9), {'ann', 'cy'}),
+    (f('nps_score', 'BETWEEN', '4', highValue='9'), {'ann', 'bob'}),
+    (f('nps_score', 'EQ', '10'), {'cy'}),
+    (f('lifecyclestage', 'IN', values=['lead', 'customer']), {'ann', 'bob', 'cy'}),
+    (f('lifecyclestage', 'NOT_IN', values=['lead']), {'ann', 'dee'}),
+    (f('firstname', 'IN', values=['ann', 'bob']), {'ann', 'bob'}),
+    (f('firstname', 'IN', values=['Ann']), set()),             # IN strings: lowercase
+    (f('nps_score', 'HAS_PROPERTY'), {'ann', 'bob', 'cy'}),
+    (f('nps_score', 'NOT_HAS_PROPERTY'), {'dee'}),
+    (f('email', 'CONTAINS_TOKEN', '*@hubspot.com'), {'ann', 'cy'}),
+    (f('email', 'NOT_CONTAINS_TOKEN', '*@hubspot.com'), {'bob', 'dee'}),
+    (f('jobtitle', 'CONTAINS_TOKEN', 'sales'), {'ann'}),
+    (f('jobtitle', 'CONTAINS_TOKEN', 'sales operations'), {'ann'}),
+    (f('jobtitle', 'CONTAINS_TOKEN', 'sal'), set()),
+    (f('jobtitle', 'CONTAINS_TOKEN', 'sal*'), {'ann'}),
+    (f('vip', 'EQ', True), {'ann'}),
+    (f('favorite_color', 'EQ', 'red'), {'ann'}),
+    (f('favorite_color', 'EQ', 'RED'), set()),                 # enumerations: exact case
+    (f('hs_object_id', 'GT', '0'), {'ann', 'bob', 'cy', 'dee'}),
+])
+def test_operators(people, sandbox, flt, expect):
+    r = search(sandbox, filterGroups=[{'filters': [flt]}], limit=100)
+    assert r.status == 200, r
+    got = set(ids_of(r))
+    assert got == {people[k] for k in expect}
+    assert r.json()['total'] == len(expect)
+
+
+def test_and_within_group_or_across(people, sandbox):
+    r = search(sandbox, filterGroups=[
+        {'filters': [f('lastname', 'EQ', 'Lee'), f('lifecyclestage', 'EQ', 'lead')]},
+        {'filters': [f('firstname', 'EQ', 'Dee')]}])
+    assert set(ids_of(r)) == {people['cy'], people['dee']}
+
+
+def test_dates_compare_numerically_epoch_or_iso(people, sandbox):
+    t_bob = sandbox.record('contacts', people['bob'])['createdAt']
+    ms = sandbox.api('GET', '/crm/v3/objects/contacts/' + people['bob']).json()
+    r1 = search(sandbox, filterGroups=[{'filters': [f('createdate', 'GTE', t_bob)]}])
+    import calendar
+    import datetime
+    dt = datetime.datetime.strptime(ms['createdAt'], '%Y-%m-%dT%H:%M:%S.%fZ')
+    epoch = calendar.timegm(dt.timetuple()) * 1000 + dt.microsecond // 1000
+    r2 = search(sandbox, filterGroups=[{'filters': [f('createdate', 'GTE', str(epoch))]}])
+    assert set(ids_of(r1)) == set(ids_of(r2)) == {people['bob'], people['cy'],
+                                                  people['dee']}
+    r = search(sandbox, filterGroups=[{'filters': [f('createdate', 'GT', 'garbage')]}])
+    assert r.status == 400
+
+
+def test_query_free_text(people, sandbox):
+    r = search(sandbox, query='lee')
+    assert set(ids_of(r)) == {people['ann'], people['cy']}
+    r = search(sandbox, query='example.org')
+    assert set(ids_of(r)) == {people['bob'], people['dee']}
+    r = search(sandbox, query='engineer')   # jobtitle is not a default search prop
+    assert ids_of(r) == []
+
+
+def test_sorting(people, sandbox):
+    body = {'filterGroups': [{'filters': [f('nps_score', 'HAS_PROPERTY')]}],
+            'sorts': [{'propertyName': 'nps_score', 'direction': 'DESCENDING'}]}
+    r = sandbox.api('POST', PATH % 'contacts', body)
+    assert ids_of(r) == [people['cy'], people['ann'], people['bob']]
+    r = search(sandbox, sorts=['nps_score'])
+    # missing values last
+    assert ids_of(r) == [people['bob'], people['ann'], people['cy'], people['dee']]
+    r = search(sandbox, sorts=['-firstname'])
+    assert ids_of(r) == [people['dee'], people['cy'], people['bob'], people['ann']]
+    r = search(sandbox, sorts=[{'propertyName': 'lastmodifieddate',
+                                'direction': 'ASCENDING'}])
+    assert ids_of(r) == [people[k] for k in ('ann', 'bob', 'cy', 'dee')]
+
+
+def test_paging_with_integer_offsets(sandbox):
+    seen = []
+    after = None
+    while True:
+        body = {'limit': 200, 'properties': ['email'],
+                'sorts': [{'propertyName': 'hs_object_id', 'direction': 'ASCENDING'}]}
+        if after is not None:
+            body['after'] = after
+        r = sandbox.api('POST', PATH % 'contacts', body)
+        assert r.status == 200
+        b = r.json()
+        assert b['total'] == 1000
+        seen += ids_of(r)
+        if 'paging' not in b:
+            break
+        after = b['paging']['next']['after']
+        assert after == str(len(seen))
+        assert 'link' not in b['paging']['next']
+    assert len(seen) == 1000 and len(set(seen)) == 1000
+
+
+def test_limits_and_caps(sandbox):
+    assert search(sandbox, limit=201).status == 400
+    assert search(sandbox, limit=200).status == 200
+    assert search(sandbox, query='x' * 3001).status == 400
+    assert search(sandbox, query='x' * 3000).status == 200
+    six = [{'filters': [f('email', 'HAS_PROPERTY')]}] * 6
+    assert search(sandbox, filterGroups=six).status == 400
+    assert search(sandbox, filterGroups=six[:5]).status == 200
+    seven = [f('email', 'HAS_PROPERTY')] * 7
+    assert search(sandbox, filterGroups=[{'filters': seven}]).status == 400
+    g = {'filters': [f('email', 'HAS_PROPERTY')] * 6}
+    assert search(sandbox, filterGroups=[g, g, g]).status == 200       # 18 total
+    g4 = {'filters': [f('email', 'HAS_PROPERTY')] * 4}
+    r = search(sandbox, filterGroups=[g, g, g, {'filters': [f('email', 'HAS_PROPERTY')]}])
+    assert r.status == 400                                            # 19 total
+    assert search(sandbox, filterGroups=[g4] * 4).status == 200       # 16 total
+    assert search(sandbox, after='abc').status == 400
+    r = search(sandbox, filterGroups=[{'filters': [f('nope', 'EQ', '1')]}])
+    assert r.status == 400
+    r = search(sandbox, filterGroups=[{'filters': [f('email', 'LIKE', 'a')]}])
+    assert r.status == 400
+    r = search(sandbox, filterGroups=[{'filters': [f('email', 'HAS_PROPERTY', 'x')]}])
+    assert r.status == 400
+
+
+def test_ten_thousand_result_window(sandbox):
+    sandbox.reset(contacts=10250, companies=0, deals=0, tickets=0,
+                  config={'search_limit': 0})
+    r = search(sandbox, limit=200, after='9900', properties=['email'])
+    b = r.json()
+    assert r.status == 200 and b['total'] == 10250
+    assert len(b['results']) == 100          # stops at the 10,000th result
+    assert b['paging']['next']['after'] == '10000'
+    r = search(sandbox, limit=10, after='10000')
+    assert r.status == 400 and r.json()['category'] == 'VALIDATION_ERROR'
+
+
+def test_index_delay_hides_new_and_changed_records(sandbox):
+    sandbox.configure(index_delay=0.6)
+    cid = sandbox.api('POST', '/crm/v3/objects/contacts', {'properties': {
+        'email': 'lag@example.com', 'firstname': 'Lag'}}).json()['id']
+    flt = [{'filters': [f('email', 'EQ', 'lag@example.com')]}]
+    # GET / list / batch read see it at once
+    assert sandbox.api('GET', '/crm/v3/objects/contacts/' + cid).status == 200
+    assert search(sandbox, filterGroups=flt).json()['total'] == 0
+    assert sandbox.record('contacts', cid)['search']['visible'] is False
+    time.sleep(0.7)
+    r = search(sandbox, filterGroups=flt, properties=['firstname'])
+    assert ids_of(r) == [cid]
+    assert r.json()['results'][0]['properties']['firstname'] == 'Lag'
+    # an update: search keeps showing the old version until the delay passes
+    sandbox.api('PATCH', '/crm/v3/objects/contacts/' + cid,
+                {'properties': {'firstname': 'Changed'}})
+    r = search(sandbox, filterGroups=flt, properties=['firstname'])
+    assert r.json()['results'][0]['properties']['firstname'] == 'Lag'
+    by_new = [{'filters': [f('firstname', 'EQ', 'Changed')]}]
+    assert search(sandbox, filterGroups=by_new).json()['total'] == 0
+    time.sleep(0.7)
+    r = search(sandbox, filterGroups=by_new, properties=['firstname'])
+    assert ids_of(r) == [cid]
+
+
+def test_index_delay_applies_to_writes_as_other_client(sandbox):
+    sandbox.configure(index_delay=0.5)
+    cid = sandbox.api('GET', '/crm/v3/objects/contacts',
+                      query={'limit': 1}).json()['results'][0]['id']
+    sandbox.update('contacts', cid, {'jobtitle': 'Chief Sandbox Officer'})
+    flt = [{'filters': [f('jobtitle', 'EQ', 'Chief Sandbox Officer')]}]
+    assert search(sandbox, filterGroups=flt).json()['total'] == 0
+    modified = [{'filters': [f('lastmodifieddate', 'GTE', str(int(time.time() * 1000)
+                                                             - 60000))]}]
+    assert search(sandbox, filterGroups=modified).json()['total'] == 0
+    time.sleep(0.6)
+    assert ids_of(search(sandbox, filterGroups=flt)) == [cid]
+    assert ids_of(search(sandbox, filterGroups=modified)) == [cid]
+
+
+def test_flush_index(sandbox):
+    sandbox.configure(index_delay=30)
+    sandbox.create('companies', {'name': 'Flushco'})
+    flt = [{'filters': [f('name', 'EQ', 'Flushco')]}]
+    assert search(sandbox, 'companies', filterGroups=flt).json()['total'] == 0
+    sandbox.flush_index()
+    assert search(sandbox, 'companies', filterGroups=flt).json()['total'] == 1
+
+
+def test_archived_never_in_search(people, sandbox):
+    sandbox.api('DELETE', '/crm/v3/objects/contacts/' + people['ann'])
+    r = search(sandbox, filterGroups=[{'filters': [f('lastname', 'EQ', 'Lee')]}])
+    assert ids_of(r) == [people['cy']]
+
+
+def test_association_pseudo_property(sandbox):
+    deal = sandbox.api('GET', '/crm/v3/objects/deals',
+                       query={'limit': 1}).json()['results'][0]['id']
+    raw = sandbox.record('deals', deal)
+    contacts = set(raw['associations']['contacts'])
+    r = sandbox.api('POST', PATH % 'contacts', {'filterGroups': [{'filters': [
+        {'propertyName': 'associations.deal', 'operator': 'EQ', 'value': deal}]}],
+        'limit': 100})
+    assert set(ids_of(r)) == contacts
+
+
+def test_other_types_and_defaults(sandbox):
+    r = sandbox.api('POST', PATH % 'deals', {'filterGroups': [{'filters': [
+        f('amount', 'GT', '50000'), f('pipeline', 'EQ', 'default')]}], 'limit': 200})
+    assert r.status == 200
+    for rec in r.json()['results']:
+        assert float(rec['properties']['amount']) > 50000
+        assert rec['properties']['pipeline'] == 'default'
+        assert {'dealname', 'amount', 'closedate', 'pipeline', 'dealstage', 'createdate',
+                'hs_lastmodifieddate', 'hs_object_id'} == set(rec['properties'])
+    r = sandbox.api('POST', PATH % '0-5', {'query': 'invoice'})
+    assert r.status == 200
+    for rec in r.json()['results']:
+        assert 'invoice' in (rec['properties']['subject'] or '').lower() or \
+            'invoice' in (rec['properties']['content'] or '').lower()
