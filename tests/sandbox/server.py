@@ -736,7 +736,15 @@ class Handler(BaseHTTPRequestHandler):
                                  else 'INJECTED'}, h)
 
     def _finish_api(self, app, req, resp, t0, body_len, fault, auth, endpoint):
-        sent = self._send(resp)
+        # Log before answering, so a client that reads the log right after
+        # its response always finds the entry.
+        data = resp.encoded()
+        if resp.action == 'drop':
+            sent = 0
+        elif resp.action == 'cut':
+            sent = self._cut_len(resp, data)
+        else:
+            sent = len(data)
         app.log.add({
             'method': req.method, 'path': req.path, 'query': req.query_string,
             'endpoint': endpoint or '%s %s' % (req.method, req.path),
@@ -747,8 +755,16 @@ class Handler(BaseHTTPRequestHandler):
             'injected': fault is not None,
             'fault': fault.kind if fault is not None else None,
             'auth': auth})
+        self._send(resp, data)
 
-    def _send(self, resp):
+    @staticmethod
+    def _cut_len(resp, data):
+        n = resp.cut_bytes
+        if n is None:
+            n = len(data) // 2
+        return max(0, min(int(n), max(len(data) - 1, 0)))
+
+    def _send(self, resp, data=None):
         """Write resp; returns the number of body bytes sent."""
         if resp.action == 'drop':
             self.close_connection = True
@@ -758,7 +774,8 @@ class Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             return 0
-        data = resp.encoded()
+        if data is None:
+            data = resp.encoded()
         try:
             self.send_response(resp.status)
             if resp.status != 204 and resp.status >= 200:
@@ -771,10 +788,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_header('Connection', 'close')
             self.end_headers()
             if resp.action == 'cut':
-                n = resp.cut_bytes
-                if n is None:
-                    n = len(data) // 2
-                n = max(0, min(int(n), max(len(data) - 1, 0)))
+                n = self._cut_len(resp, data)
                 self.wfile.write(data[:n])
                 self.wfile.flush()
                 self.close_connection = True
