@@ -242,7 +242,9 @@ def parse_request(t, body, caps):
         raise validation_error('Invalid input JSON on line 1, column 1: Cannot '
                                'deserialize value of type `PublicObjectSearchRequest` '
                                'from non-object value')
-    groups = body.get('filterGroups') or []
+    groups = body.get('filterGroups')
+    if groups is None:
+        groups = []
     if not isinstance(groups, list):
         raise validation_error('Invalid input JSON on line 1, column 1: filterGroups '
                                'must be an array')
@@ -256,7 +258,9 @@ def parse_request(t, body, caps):
         if not isinstance(g, dict):
             raise validation_error('Invalid input JSON on line 1, column 1: filter '
                                    'groups must be objects')
-        fl = g.get('filters') or []
+        fl = g.get('filters')
+        if fl is None:
+            fl = []
         if not isinstance(fl, list):
             raise validation_error('Invalid input JSON on line 1, column 1: filters '
                                    'must be an array')
@@ -301,7 +305,9 @@ def parse_request(t, body, caps):
                                'offset %d is past that limit. Narrow the query (e.g. '
                                'by a date or id range) instead of paging further.'
                                % (MAX_RESULTS, after))
-    sorts = body.get('sorts') or []
+    sorts = body.get('sorts')
+    if sorts is None:
+        sorts = []
     if not isinstance(sorts, list):
         raise validation_error('Invalid input JSON on line 1, column 1: sorts must be '
                                'an array')

@@ -195,7 +195,12 @@ def rate_limit_body(policy, portal_id):
 # ---------------------------------------------------------------- faults
 
 FAULT_KINDS = ('429', '500', '502', '503', '504', 'status', 'latency', 'cut', 'drop',
-               'drop_after', 'expired_token')
+               'drop_after', 'expired_token', 'exception')
+
+
+class InjectedBug(Exception):
+    """Raised inside request handling by the 'exception' fault, to prove
+    that no traceback reaches a client."""
 
 
 class Fault(object):
@@ -550,6 +555,9 @@ class Handler(BaseHTTPRequestHandler):
     server_version = 'hubfs-sandbox/1.0'
     sys_version = ''
     timeout = 300
+    # headers and body go out in separate writes: without TCP_NODELAY the
+    # body waits for a delayed ACK (~40 ms per request)
+    disable_nagle_algorithm = True
 
     # quiet unless --verbose
     def log_message(self, fmt, *args):
@@ -657,6 +665,8 @@ class Handler(BaseHTTPRequestHandler):
             latency = app.cfg.latency_ms + extra_latency
             if latency:
                 time.sleep(latency / 1000.0)
+            if fault is not None and fault.kind == 'exception':
+                raise InjectedBug('injected failure')
             if fault is not None and fault.kind not in ('cut', 'drop_after'):
                 resp = self._fault_response(app, fault)
             else:
@@ -669,7 +679,8 @@ class Handler(BaseHTTPRequestHandler):
         except ApiError as e:
             resp = error_response(e)
         except Exception as e:  # noqa: BLE001
-            traceback.print_exc()
+            if not isinstance(e, InjectedBug):
+                traceback.print_exc()
             cid = new_correlation_id()
             resp = Response(500, {'status': 'error', 'message': 'internal error (%s)'
                                   % type(e).__name__, 'correlationId': cid,
