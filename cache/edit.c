@@ -1,0 +1,949 @@
+#include "cache/edit.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <glib.h>
+
+#include "cache/objtype.h"
+#include "cache/record.h"
+
+#define STRING_MAX 65536    /* characters in a property value (HUBSPOT_API.md §2.2) */
+#define SHOW_VALUE_MAX 60   /* characters of a value quoted in a reason */
+#define SHOW_LIST_MAX 160   /* bytes of an option list in a reason before "…" */
+#define DAY_MS INT64_C(86400000)
+
+static const char *const top_keys[] = { "id", "properties", "createdAt", "updatedAt", "archived",
+					NULL };
+static const char *const system_keys[] = { "id", "createdAt", "updatedAt", "archived", NULL };
+
+/* The pipeline and stage properties of a type, NULL for types without pipelines. */
+struct pipe_props {
+	const char *pipeline, *stage, *default_id, *noun;
+};
+
+static const struct pipe_props *pipe_props(int type)
+{
+	static const struct pipe_props deals = { "pipeline", "dealstage", "default", "deal" };
+	static const struct pipe_props tickets = { "hs_pipeline", "hs_pipeline_stage", "0", "ticket" };
+
+	return type == OT_DEALS ? &deals : type == OT_TICKETS ? &tickets : NULL;
+}
+
+/* ---------------------------------------------------------------- reasons */
+
+static void G_GNUC_PRINTF(3, 4) set_err(struct edit_error *err, const char *prop, const char *fmt, ...)
+{
+	g_autofree char *msg = NULL;
+	const char *end;
+	va_list ap;
+	size_t n;
+
+	if (!err)
+		return;
+	va_start(ap, fmt);
+	msg = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	g_strlcpy(err->property, prop ? prop : "", sizeof(err->property));
+	/* Cut both at a character boundary so a reason is always valid UTF-8. */
+	if (!g_utf8_validate(err->property, -1, &end))
+		err->property[end - err->property] = '\0';
+	n = strlen(msg);
+	if (n >= sizeof(err->reason)) {
+		n = sizeof(err->reason) - 1;
+		while (n > 0 && ((unsigned char)msg[n] & 0xC0) == 0x80)
+			n--;
+	}
+	memcpy(err->reason, msg, n);
+	err->reason[n] = '\0';
+}
+
+/* A value as it appears in a reason: JSON-quoted (so newlines and quotes stay on
+ * one line) and cut to SHOW_VALUE_MAX characters. g_free it. */
+static char *quote(const char *v)
+{
+	g_autofree char *cut = NULL;
+	json_object *s;
+	char *out;
+
+	if (g_utf8_validate(v, -1, NULL) && g_utf8_strlen(v, -1) > SHOW_VALUE_MAX) {
+		const char *end = g_utf8_offset_to_pointer(v, SHOW_VALUE_MAX);
+
+		cut = g_strdup_printf("%.*s…", (int)(end - v), v);
+		v = cut;
+	}
+	s = json_object_new_string(v);
+	out = g_strdup(json_object_to_json_string_ext(s, JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(s);
+	return out;
+}
+
+/* names joined by ", ", cut after SHOW_LIST_MAX bytes with ", …". g_free it. */
+static char *join_list(GPtrArray *names)
+{
+	GString *s = g_string_new(NULL);
+
+	for (guint i = 0; i < names->len; i++) {
+		if (i && s->len + strlen(names->pdata[i]) > SHOW_LIST_MAX) {
+			g_string_append(s, ", …");
+			break;
+		}
+		if (i)
+			g_string_append(s, ", ");
+		g_string_append(s, names->pdata[i]);
+	}
+	if (!names->len)
+		g_string_append(s, "(none)");
+	return g_string_free(s, FALSE);
+}
+
+/* ---------------------------------------------------------------- parsing */
+
+/* "an array", "null", … for reasons about a value's JSON type. */
+static const char *type_noun(json_object *o)
+{
+	switch (json_object_get_type(o)) {
+	case json_type_null:
+		return "null";
+	case json_type_boolean:
+		return "true or false";
+	case json_type_int:
+	case json_type_double:
+		return "a number";
+	case json_type_string:
+		return "a string";
+	case json_type_array:
+		return "an array";
+	default:
+		return "an object";
+	}
+}
+
+static const char *str_field(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static bool bool_field(json_object *o, const char *key)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) && json_object_get_boolean(v);
+}
+
+/* 1-based line and column (in characters) of byte offset off. */
+static void line_col(const char *buf, size_t off, unsigned *line, unsigned *col)
+{
+	*line = 1;
+	*col = 1;
+	for (size_t i = 0; i < off; i++) {
+		if (buf[i] == '\n') {
+			(*line)++;
+			*col = 1;
+		} else if (((unsigned char)buf[i] & 0xC0) != 0x80) {
+			(*col)++;
+		}
+	}
+}
+
+static bool is_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static void json_err(const char *buf, size_t off, const char *what, struct edit_error *err)
+{
+	unsigned line, col;
+
+	line_col(buf, off, &line, &col);
+	set_err(err, NULL, "invalid JSON at line %u, column %u: %s", line, col, what);
+}
+
+/* Parse buf as one JSON value (strict JSON, valid UTF-8, an optional BOM, only
+ * whitespace after it). Returns 0 and *out (may be NULL for `null`), or -EINVAL. */
+static int parse_json(const char *buf, size_t len, json_object **out, struct edit_error *err)
+{
+	struct json_tokener *tok;
+	enum json_tokener_error e;
+	json_object *o;
+	size_t end, i;
+	int rc = -EINVAL;
+
+	*out = NULL;
+	if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) {
+		buf += 3;
+		len -= 3;
+	}
+	for (i = 0; i < len && is_ws(buf[i]); i++)
+		;
+	if (i == len) {
+		set_err(err, NULL, "empty file");
+		return -EINVAL;
+	}
+	if (len > INT32_MAX) {
+		set_err(err, NULL, "file too large");
+		return -EINVAL;
+	}
+	tok = json_tokener_new();
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8 |
+			       JSON_TOKENER_ALLOW_TRAILING_CHARS);
+	o = json_tokener_parse_ex(tok, buf, (int)len);
+	e = json_tokener_get_error(tok);
+	end = json_tokener_get_parse_end(tok);
+	if (e == json_tokener_continue) {
+		/* A NUL ends a trailing number or reports what is unfinished. */
+		o = json_tokener_parse_ex(tok, "", 1);
+		e = json_tokener_get_error(tok);
+		end = len;
+	}
+	if (e != json_tokener_success) {
+		if (end < len && buf[end] == '\0')
+			json_err(buf, end, "unexpected NUL byte", err);
+		else if (e == json_tokener_error_parse_eof)
+			json_err(buf, end, "unexpected end of file", err);
+		else
+			json_err(buf, end, json_tokener_error_desc(e), err);
+		goto out;
+	}
+	for (i = end; i < len && is_ws(buf[i]); i++)
+		;
+	if (i < len) {
+		json_err(buf, i, "unexpected text after the end of the JSON value", err);
+		json_object_put(o);
+		goto out;
+	}
+	*out = o;
+	rc = 0;
+out:
+	json_tokener_free(tok);
+	return rc;
+}
+
+/* Parse an edit or a new-record file: one object with only the record's keys and
+ * a properties object. On success *top is owned by the caller, *props borrowed. */
+static int parse_record_file(const char *buf, size_t len, json_object **top, json_object **props,
+			     struct edit_error *err)
+{
+	json_object *o;
+
+	if (parse_json(buf, len, &o, err) < 0)
+		return -EINVAL;
+	if (!json_object_is_type(o, json_type_object)) {
+		set_err(err, NULL, "the file must hold one JSON object, not %s", type_noun(o));
+		goto fail;
+	}
+	json_object_object_foreach(o, key, v) {
+		bool known = false;
+
+		(void)v;
+		for (const char *const *k = top_keys; *k && !known; k++)
+			known = !strcmp(key, *k);
+		if (!known) {
+			g_autofree char *q = quote(key);
+
+			set_err(err, NULL, "unknown key %s; a record file has only id, properties, "
+				"createdAt, updatedAt and archived", q);
+			goto fail;
+		}
+	}
+	if (!json_object_object_get_ex(o, "properties", props)) {
+		set_err(err, NULL, "\"properties\" is missing");
+		goto fail;
+	}
+	if (!json_object_is_type(*props, json_type_object)) {
+		set_err(err, NULL, "\"properties\" must be an object, not %s", type_noun(*props));
+		goto fail;
+	}
+	*top = o;
+	return 0;
+fail:
+	json_object_put(o);
+	return -EINVAL;
+}
+
+/* The string a property value stands for: null -> "", true -> "true", numbers as
+ * written. Borrowed from v. Returns NULL with err set for arrays, objects,
+ * non-JSON numbers (NaN, Infinity), integers json-c could not hold, and strings
+ * with a NUL character. */
+static const char *value_string(const char *name, json_object *v, struct edit_error *err)
+{
+	const char *s;
+
+	switch (json_object_get_type(v)) {
+	case json_type_null:
+		return "";
+	case json_type_boolean:
+		return json_object_get_boolean(v) ? "true" : "false";
+	case json_type_string:
+		s = json_object_get_string(v);
+		if (strlen(s) != (size_t)json_object_get_string_len(v)) {
+			set_err(err, name, "property \"%s\" contains a NUL character", name);
+			return NULL;
+		}
+		return s;
+	case json_type_int:
+		s = json_object_get_string(v);
+		/* json-c saturates integers it cannot hold; the digits written are lost. */
+		if (!strcmp(s, "9223372036854775807") || !strcmp(s, "-9223372036854775808") ||
+		    !strcmp(s, "18446744073709551615")) {
+			set_err(err, name, "property \"%s\": the number is too large; write it as a "
+				"string", name);
+			return NULL;
+		}
+		return s;
+	case json_type_double:
+		s = json_object_get_string(v);   /* json-c keeps the text as written */
+		if (!g_ascii_isdigit(s[s[0] == '-'])) {
+			set_err(err, name, "property \"%s\": %s is not a JSON number", name, s);
+			return NULL;
+		}
+		return s;
+	default:
+		set_err(err, name, "property \"%s\": a value must be a string, number, true, false or "
+			"null, not %s", name, type_noun(v));
+		return NULL;
+	}
+}
+
+/* ---------------------------------------------------------------- formats */
+
+static bool digits(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!g_ascii_isdigit(s[i]))
+			return false;
+	return true;
+}
+
+static bool all_digits(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= max && digits(s, n);
+}
+
+/* A finite decimal: optional sign, digits with an optional fraction (or a bare
+ * fraction), optional exponent; nothing else. */
+static bool is_number(const char *s)
+{
+	const char *p = s;
+	size_t ip, fp = 0;
+
+	if (*p == '+' || *p == '-')
+		p++;
+	ip = strspn(p, "0123456789");
+	p += ip;
+	if (*p == '.') {
+		p++;
+		fp = strspn(p, "0123456789");
+		p += fp;
+	}
+	if (ip + fp == 0)
+		return false;
+	if (*p == 'e' || *p == 'E') {
+		size_t ep;
+
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		ep = strspn(p, "0123456789");
+		if (!ep)
+			return false;
+		p += ep;
+	}
+	return *p == '\0' && isfinite(g_ascii_strtod(s, NULL));
+}
+
+/* YYYY-MM-DD, a real calendar day. */
+static bool is_ymd(const char *s)
+{
+	unsigned y, m, d;
+
+	if (strlen(s) < 10 || !digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) || s[7] != '-' ||
+	    !digits(s + 8, 2))
+		return false;
+	y = (unsigned)atoi(s);
+	m = (unsigned)atoi(s + 5);
+	d = (unsigned)atoi(s + 8);
+	return y >= 1 && g_date_valid_dmy((GDateDay)d, (GDateMonth)m, (GDateYear)y);
+}
+
+static bool is_date(const char *s)
+{
+	if (all_digits(s, 15)) {
+		int64_t ms = g_ascii_strtoll(s, NULL, 10);
+
+		return ms % DAY_MS == 0;    /* HubSpot wants date values at midnight UTC */
+	}
+	return strlen(s) == 10 && is_ymd(s);
+}
+
+/* What record_parse_time accepts, checked strictly: epoch ms, or
+ * YYYY-MM-DDTHH:MM:SS[.fff]Z / +00:00 with every field in range. */
+static bool is_datetime(const char *s)
+{
+	const char *p;
+	int64_t ms;
+
+	if (all_digits(s, 15))
+		return true;
+	if (!is_ymd(s) || s[10] != 'T' || !digits(s + 11, 2) || s[13] != ':' || !digits(s + 14, 2) ||
+	    s[16] != ':' || !digits(s + 17, 2))
+		return false;
+	if (atoi(s + 11) > 23 || atoi(s + 14) > 59 || atoi(s + 17) > 59)
+		return false;
+	p = s + 19;
+	if (*p == '.') {
+		size_t n = strspn(p + 1, "0123456789");
+
+		if (!n)
+			return false;
+		p += 1 + n;
+	}
+	if (strcmp(p, "Z") != 0 && strcmp(p, "+00:00") != 0)
+		return false;
+	return record_parse_time(s, &ms) == 0;
+}
+
+/* ---------------------------------------------------------------- options */
+
+static GPtrArray *option_values(json_object *def)
+{
+	GPtrArray *vals = g_ptr_array_new();
+	json_object *opts;
+
+	if (json_object_object_get_ex(def, "options", &opts) && json_object_is_type(opts, json_type_array)) {
+		size_t n = json_object_array_length(opts);
+
+		for (size_t i = 0; i < n; i++) {
+			const char *v = str_field(json_object_array_get_idx(opts, i), "value");
+
+			if (v)
+				g_ptr_array_add(vals, (gpointer)v);
+		}
+	}
+	return vals;
+}
+
+static bool in_list(GPtrArray *vals, const char *v, size_t n)
+{
+	for (guint i = 0; i < vals->len; i++) {
+		const char *o = vals->pdata[i];
+
+		if (strlen(o) == n && !memcmp(o, v, n))
+			return true;
+	}
+	return false;
+}
+
+/* An enumeration value against the definition's options; checkbox fields hold
+ * ;-separated values (a leading ; appends). Definitions without options (owner,
+ * pipeline and other external lists) are not checked here. */
+static int check_options(const char *name, json_object *def, const char *val, struct edit_error *err)
+{
+	GPtrArray *vals = option_values(def);
+	const char *ft = str_field(def, "fieldType");
+	int rc = 0;
+
+	if (!vals->len)
+		goto out;
+	if (ft && !strcmp(ft, "checkbox")) {
+		const char *p = val + (val[0] == ';');
+
+		for (;;) {
+			size_t n = strcspn(p, ";");
+
+			if (!in_list(vals, p, n)) {
+				g_autofree char *one = g_strndup(p, n), *q = quote(one), *list = join_list(vals);
+
+				if (n)
+					set_err(err, name, "property \"%s\": %s is not one of %s", name, q, list);
+				else
+					set_err(err, name, "property \"%s\": empty value in the ;-separated "
+						"list; choose from %s", name, list);
+				rc = -EINVAL;
+				goto out;
+			}
+			if (!p[n])
+				break;
+			p += n + 1;
+		}
+	} else if (!in_list(vals, val, strlen(val))) {
+		g_autofree char *q = quote(val), *list = join_list(vals);
+
+		set_err(err, name, "property \"%s\": %s is not one of %s", name, q, list);
+		rc = -EINVAL;
+	}
+out:
+	g_ptr_array_free(vals, TRUE);
+	return rc;
+}
+
+static bool is_owner_prop(const char *name, json_object *def)
+{
+	const char *ref = str_field(def, "referencedObjectType");
+
+	return !strcmp(name, "hubspot_owner_id") || (ref && !strcmp(ref, "OWNER"));
+}
+
+static bool is_pipe_prop(const struct edit_ctx *ctx, const char *name)
+{
+	const struct pipe_props *pp = pipe_props(ctx->type);
+
+	return pp && (!strcmp(name, pp->pipeline) || !strcmp(name, pp->stage));
+}
+
+/* Validate a non-empty value being written to name, everything but the
+ * pipeline/stage relation (check_pipelines). */
+static int check_value(const struct edit_ctx *ctx, const char *name, json_object *def,
+		       const char *val, struct edit_error *err)
+{
+	const char *type = str_field(def, "type");
+	g_autofree char *q = NULL;
+	glong nchars;
+
+	if (!type)
+		type = "string";
+	nchars = g_utf8_strlen(val, -1);
+	if (nchars > STRING_MAX) {
+		set_err(err, name, "property \"%s\" is %ld characters long; the limit is 65,536",
+			name, nchars);
+		return -EINVAL;
+	}
+	if (!strcmp(type, "string") || !strcmp(type, "phone_number"))
+		return 0;
+	q = quote(val);
+	/* HubSpot rejects padded non-string values since 2025-04 (HUBSPOT_API.md §2.1). */
+	if (g_ascii_isspace(val[0]) || g_ascii_isspace(val[strlen(val) - 1])) {
+		set_err(err, name, "property \"%s\": %s has leading or trailing whitespace, which %s "
+			"properties do not allow", name, q, type);
+		return -EINVAL;
+	}
+	if (!strcmp(type, "number")) {
+		if (!is_number(val)) {
+			set_err(err, name, "property \"%s\": %s is not a number", name, q);
+			return -EINVAL;
+		}
+	} else if (!strcmp(type, "bool")) {
+		if (strcmp(val, "true") != 0 && strcmp(val, "false") != 0) {
+			set_err(err, name, "property \"%s\": %s is not true or false", name, q);
+			return -EINVAL;
+		}
+	} else if (!strcmp(type, "date")) {
+		if (!is_date(val)) {
+			set_err(err, name, "property \"%s\": %s is not a date (YYYY-MM-DD, or epoch "
+				"milliseconds at midnight UTC)", name, q);
+			return -EINVAL;
+		}
+	} else if (!strcmp(type, "datetime")) {
+		if (!is_datetime(val)) {
+			set_err(err, name, "property \"%s\": %s is not a date-time (like "
+				"2024-01-17T19:55:04.281Z, or epoch milliseconds)", name, q);
+			return -EINVAL;
+		}
+	} else if (!strcmp(type, "enumeration")) {
+		if (is_owner_prop(name, def)) {
+			if (ctx->owner_ids && json_object_is_type(ctx->owner_ids, json_type_array)) {
+				size_t n = json_object_array_length(ctx->owner_ids);
+
+				for (size_t i = 0; i < n; i++)
+					if (!g_strcmp0(json_object_get_string(json_object_array_get_idx(ctx->owner_ids, i)), val))
+						return 0;
+				set_err(err, name, "property \"%s\": %s is not an owner id (see owners/)",
+					name, q);
+				return -EINVAL;
+			}
+			return 0;
+		}
+		if (is_pipe_prop(ctx, name) || bool_field(def, "externalOptions") ||
+		    str_field(def, "referencedObjectType"))
+			return 0;
+		return check_options(name, def, val, err);
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- pipelines */
+
+static json_object *pipeline_find(json_object *pipes, const char *id)
+{
+	size_t n = json_object_array_length(pipes);
+
+	for (size_t i = 0; i < n; i++) {
+		json_object *p = json_object_array_get_idx(pipes, i);
+
+		if (!g_strcmp0(str_field(p, "id"), id) && !bool_field(p, "archived"))
+			return p;
+	}
+	return NULL;
+}
+
+/* The pipeline a record without one is put in: the type's default id, else
+ * the lowest displayOrder, else the first. */
+static json_object *pipeline_default(json_object *pipes, const char *default_id)
+{
+	json_object *best = pipeline_find(pipes, default_id), *v;
+	int64_t best_order = INT64_MAX;
+	size_t n = json_object_array_length(pipes);
+
+	for (size_t i = 0; i < n && !best; i++) {
+		json_object *p = json_object_array_get_idx(pipes, i);
+		int64_t order = json_object_object_get_ex(p, "displayOrder", &v) ?
+				json_object_get_int64(v) : INT64_MAX - 1;
+
+		if (!bool_field(p, "archived") && order < best_order) {
+			best = p;
+			best_order = order;
+		}
+	}
+	for (size_t i = 0; i < n && !best; i++)
+		best = json_object_array_get_idx(pipes, i);
+	return best;
+}
+
+static GPtrArray *stage_ids(json_object *pipe)
+{
+	GPtrArray *ids = g_ptr_array_new();
+	json_object *stages;
+
+	if (json_object_object_get_ex(pipe, "stages", &stages) &&
+	    json_object_is_type(stages, json_type_array)) {
+		size_t n = json_object_array_length(stages);
+
+		for (size_t i = 0; i < n; i++) {
+			json_object *st = json_object_array_get_idx(stages, i);
+			const char *id = str_field(st, "id");
+
+			if (id && !bool_field(st, "archived"))
+				g_ptr_array_add(ids, (gpointer)id);
+		}
+	}
+	return ids;
+}
+
+static bool stage_in(json_object *pipe, const char *stage)
+{
+	GPtrArray *ids = stage_ids(pipe);
+	bool found = in_list(ids, stage, strlen(stage));
+
+	g_ptr_array_free(ids, TRUE);
+	return found;
+}
+
+static const char *changed_str(json_object *changes, const char *name)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(changes, name, &v) ? json_object_get_string(v) : NULL;
+}
+
+/* The pipeline and stage written (in changes) must exist and belong together;
+ * the pipeline a record keeps is its base value, or the default pipeline.
+ * bprops: the base record's properties, NULL for a new record. */
+static int check_pipelines(const struct edit_ctx *ctx, json_object *changes, json_object *bprops,
+			   struct edit_error *err)
+{
+	const struct pipe_props *pp = pipe_props(ctx->type);
+	const char *new_pipe, *new_stage, *base_pipe, *base_stage;
+	json_object *pipes = ctx->pipelines, *pipe;
+
+	if (!pp || !pipes || !json_object_is_type(pipes, json_type_array))
+		return 0;
+	new_pipe = changed_str(changes, pp->pipeline);
+	new_stage = changed_str(changes, pp->stage);
+	if (!new_pipe && !new_stage)
+		return 0;
+	base_pipe = bprops ? str_field(bprops, pp->pipeline) : NULL;
+	base_stage = bprops ? str_field(bprops, pp->stage) : NULL;
+
+	if (new_pipe) {
+		if (!*new_pipe) {
+			set_err(err, pp->pipeline, "property \"%s\" cannot be cleared: every %s is in a "
+				"pipeline", pp->pipeline, pp->noun);
+			return -EINVAL;
+		}
+		pipe = pipeline_find(pipes, new_pipe);
+		if (!pipe) {
+			GPtrArray *ids = g_ptr_array_new();
+			g_autofree char *q = quote(new_pipe), *list = NULL;
+			size_t n = json_object_array_length(pipes);
+
+			for (size_t i = 0; i < n; i++) {
+				json_object *p = json_object_array_get_idx(pipes, i);
+
+				if (str_field(p, "id") && !bool_field(p, "archived"))
+					g_ptr_array_add(ids, (gpointer)str_field(p, "id"));
+			}
+			list = join_list(ids);
+			g_ptr_array_free(ids, TRUE);
+			set_err(err, pp->pipeline, "property \"%s\": %s is not a %s pipeline; pipelines: %s",
+				pp->pipeline, q, objtype_name(ctx->type), list);
+			return -EINVAL;
+		}
+	} else if (base_pipe && *base_pipe) {
+		pipe = pipeline_find(pipes, base_pipe);
+	} else {
+		pipe = pipeline_default(pipes, pp->default_id);
+	}
+
+	if (new_stage) {
+		if (!*new_stage) {
+			set_err(err, pp->stage, "property \"%s\" cannot be cleared: every %s has a stage",
+				pp->stage, pp->noun);
+			return -EINVAL;
+		}
+		if (!pipe) {
+			/* The record's pipeline is not (or no longer) listed: accept any
+			 * stage some pipeline has, and let HubSpot judge. */
+			size_t n = json_object_array_length(pipes);
+
+			for (size_t i = 0; i < n; i++)
+				if (stage_in(json_object_array_get_idx(pipes, i), new_stage))
+					return 0;
+			g_autofree char *q = quote(new_stage);
+
+			set_err(err, pp->stage, "property \"%s\": %s is not a stage of any %s pipeline",
+				pp->stage, q, objtype_name(ctx->type));
+			return -EINVAL;
+		}
+		if (!stage_in(pipe, new_stage)) {
+			GPtrArray *ids = stage_ids(pipe);
+			g_autofree char *q = quote(new_stage), *list = join_list(ids), *pq = NULL;
+
+			g_ptr_array_free(ids, TRUE);
+			pq = quote(str_field(pipe, "id") ? str_field(pipe, "id") : "");
+			set_err(err, pp->stage, "property \"%s\": %s is not a stage of pipeline %s (%s); "
+				"its stages: %s", pp->stage, q, pq,
+				str_field(pipe, "label") ? str_field(pipe, "label") : "", list);
+			return -EINVAL;
+		}
+	} else if (new_pipe && base_stage && *base_stage && !stage_in(pipe, base_stage)) {
+		/* Moving to another pipeline without a stage of it. */
+		GPtrArray *ids = stage_ids(pipe);
+		g_autofree char *q = quote(base_stage), *pq = quote(new_pipe), *list = join_list(ids);
+
+		g_ptr_array_free(ids, TRUE);
+		set_err(err, pp->pipeline, "property \"%s\": the %s's %s %s is not a stage of pipeline "
+			"%s; set %s too (%s)", pp->pipeline, pp->noun, pp->stage, q, pq, pp->stage, list);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- edits */
+
+static void unknown_prop(const struct edit_ctx *ctx, const char *name, struct edit_error *err)
+{
+	g_autofree char *q = quote(name);   /* a name the writer made up may hold anything */
+
+	set_err(err, name, "property %s does not exist on %s", q, objtype_name(ctx->type));
+}
+
+static int parse_base(const char *base, size_t base_len, json_object **obj, json_object **props,
+		      struct edit_error *err)
+{
+	struct edit_error ignored;
+
+	*obj = NULL;
+	if (!base || parse_json(base, base_len, obj, &ignored) < 0 ||
+	    !json_object_is_type(*obj, json_type_object) ||
+	    !json_object_object_get_ex(*obj, "properties", props) ||
+	    !json_object_is_type(*props, json_type_object)) {
+		json_object_put(*obj);
+		*obj = NULL;
+		set_err(err, NULL, "internal error: the record's current version is not a record file");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static const char *shown_str(json_object *v)
+{
+	return v ? json_object_get_string(v) : "null";
+}
+
+int edit_parse(const struct edit_ctx *ctx, const char *buf, size_t len, const char *base,
+	       size_t base_len, json_object **changes, json_object **bases, struct edit_error *err)
+{
+	json_object *top = NULL, *props, *bobj = NULL, *bprops, *ch = NULL, *bs = NULL;
+	int rc = -EINVAL;
+
+	*changes = NULL;
+	*bases = NULL;
+	if (parse_record_file(buf, len, &top, &props, err) < 0)
+		goto out;
+	if (parse_base(base, base_len, &bobj, &bprops, err) < 0)
+		goto out;
+
+	for (const char *const *k = system_keys; *k; k++) {
+		json_object *ev, *bv = NULL;
+
+		if (!json_object_object_get_ex(top, *k, &ev))
+			continue;
+		json_object_object_get_ex(bobj, *k, &bv);
+		if (strcmp(shown_str(ev), shown_str(bv)) != 0) {
+			set_err(err, NULL, "\"%s\" cannot be changed (%s → %s)", *k, shown_str(bv),
+				shown_str(ev));
+			goto out;
+		}
+	}
+
+	ch = json_object_new_object();
+	bs = json_object_new_object();
+	json_object_object_foreach(props, name, v) {
+		json_object *def = schema_prop(ctx->schema, name), *bv = NULL;
+		const char *val, *bval = NULL;
+		bool shown;
+
+		if (!def) {
+			unknown_prop(ctx, name, err);
+			goto out;
+		}
+		val = value_string(name, v, err);
+		if (!val)
+			goto out;
+		/* The base file shows every shown property; for any other the
+		 * writer never saw a value, so whatever they wrote is a change. */
+		shown = json_object_object_get_ex(bprops, name, &bv);
+		if (shown) {
+			bval = bv ? json_object_get_string(bv) : "";
+			if (!strcmp(val, bval))
+				continue;
+		}
+		if (schema_prop_readonly(def)) {
+			set_err(err, name, "property \"%s\" is read-only", name);
+			goto out;
+		}
+		if (*val && check_value(ctx, name, def, val, err) < 0)
+			goto out;
+		json_object_object_add(ch, name, json_object_new_string(val));
+		json_object_object_add(bs, name, bv ? json_object_new_string(bval) : NULL);
+	}
+	if (check_pipelines(ctx, ch, bprops, err) < 0)
+		goto out;
+
+	*changes = ch;
+	*bases = bs;
+	ch = bs = NULL;
+	rc = 0;
+out:
+	json_object_put(ch);
+	json_object_put(bs);
+	json_object_put(bobj);
+	json_object_put(top);
+	return rc;
+}
+
+int edit_parse_new(const struct edit_ctx *ctx, const char *buf, size_t len, json_object **props,
+		   struct edit_error *err)
+{
+	json_object *top = NULL, *in, *out = NULL;
+	int rc = -EINVAL;
+
+	*props = NULL;
+	if (parse_record_file(buf, len, &top, &in, err) < 0)
+		goto out;
+	out = json_object_new_object();
+	json_object_object_foreach(in, name, v) {
+		json_object *def = schema_prop(ctx->schema, name);
+		const char *val;
+
+		if (!def) {
+			unknown_prop(ctx, name, err);
+			goto out;
+		}
+		/* A copied record file carries system values; they are not ours to set. */
+		if (schema_prop_readonly(def))
+			continue;
+		val = value_string(name, v, err);
+		if (!val)
+			goto out;
+		if (!*val)
+			continue;
+		if (check_value(ctx, name, def, val, err) < 0)
+			goto out;
+		json_object_object_add(out, name, json_object_new_string(val));
+	}
+	if (json_object_object_length(out) == 0) {
+		set_err(err, NULL, "no properties to create");
+		goto out;
+	}
+	if (check_pipelines(ctx, out, NULL, err) < 0)
+		goto out;
+	*props = out;
+	out = NULL;
+	rc = 0;
+out:
+	json_object_put(out);
+	json_object_put(top);
+	return rc;
+}
+
+/* The value HubSpot will hold after writing val over cur: for checkbox fields a
+ * leading ; adds to the current values (HUBSPOT_API.md §2.1), and repeated
+ * values collapse. g_free it. */
+static char *merged_value(json_object *def, const char *cur, const char *val)
+{
+	const char *ft = def ? str_field(def, "fieldType") : NULL;
+	GPtrArray *parts;
+	GString *out;
+	char **split;
+
+	if (!ft || strcmp(ft, "checkbox") != 0)
+		return g_strdup(val);
+	parts = g_ptr_array_new_with_free_func(g_free);
+	if (val[0] == ';' && cur) {
+		split = g_strsplit(cur, ";", -1);
+		for (char **p = split; *p; p++)
+			if (**p && !in_list(parts, *p, strlen(*p)))
+				g_ptr_array_add(parts, g_strdup(*p));
+		g_strfreev(split);
+	}
+	split = g_strsplit(val, ";", -1);
+	for (char **p = split; *p; p++)
+		if (**p && !in_list(parts, *p, strlen(*p)))
+			g_ptr_array_add(parts, g_strdup(*p));
+	g_strfreev(split);
+	out = g_string_new(NULL);
+	for (guint i = 0; i < parts->len; i++)
+		g_string_append_printf(out, "%s%s", i ? ";" : "", (char *)parts->pdata[i]);
+	g_ptr_array_free(parts, TRUE);
+	return g_string_free(out, FALSE);
+}
+
+int edit_apply(const struct schema *s, const char *base, size_t base_len, json_object *changes,
+	       char **text, size_t *len)
+{
+	json_object *obj = NULL, *props;
+	uint64_t id;
+	int64_t ms;
+	int rc;
+
+	if (parse_base(base, base_len, &obj, &props, NULL) < 0)
+		return -EINVAL;
+	if (changes && json_object_is_type(changes, json_type_object)) {
+		json_object_object_foreach(changes, name, v) {
+			const char *val = v ? json_object_get_string(v) : "";
+			g_autofree char *merged = NULL;
+
+			if (!schema_is_shown(s, name))
+				continue;   /* the file does not show it */
+			if (*val)
+				merged = merged_value(schema_prop(s, name), str_field(props, name), val);
+			json_object_object_add(props, name, merged && *merged ?
+					       json_object_new_string(merged) : NULL);
+		}
+	}
+	rc = record_render(obj, s, text, len, &id, &ms);
+	json_object_put(obj);
+	return rc;
+}
