@@ -595,7 +595,9 @@ static json_object *pipeline_default(json_object *pipes, const char *default_id)
 	int64_t best_order = INT64_MAX;
 	size_t n = json_object_array_length(pipes);
 
-	for (size_t i = 0; i < n && !best; i++) {
+	if (best)
+		return best;
+	for (size_t i = 0; i < n; i++) {
 		json_object *p = json_object_array_get_idx(pipes, i);
 		int64_t order = json_object_object_get_ex(p, "displayOrder", &v) ?
 				json_object_get_int64(v) : INT64_MAX - 1;
@@ -605,8 +607,8 @@ static json_object *pipeline_default(json_object *pipes, const char *default_id)
 			best_order = order;
 		}
 	}
-	for (size_t i = 0; i < n && !best; i++)
-		best = json_object_array_get_idx(pipes, i);
+	if (!best && n)
+		best = json_object_array_get_idx(pipes, 0);
 	return best;
 }
 

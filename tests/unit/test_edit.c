@@ -594,6 +594,19 @@ static void test_deal_without_pipeline(void)
 		    "property \"dealstage\": \"7421056\" is not a stage of pipeline \"default\" (Sales "
 		    "Pipeline); its stages: appointmentscheduled, qualifiedtobuy, presentationscheduled, "
 		    "decisionmakerboughtin, contractsent, closedwon, closedlost");
+	/* An account whose default pipeline has another id: the lowest displayOrder. */
+	{
+		json_object *sales = json_object_array_get_idx(f.ctx.pipelines, 1);
+
+		ASSERT_STR(json_object_get_string(json_object_object_get(sales, "id")), "default");
+		json_object_object_add(sales, "id", json_object_new_string("100"));
+		ACCEPT(&f, "dealstage", "\"closedlost\"", "closedlost");
+		REJECT_PROP(&f, "dealstage", "\"7421056\"",
+			    "property \"dealstage\": \"7421056\" is not a stage of pipeline \"100\" (Sales "
+			    "Pipeline); its stages: appointmentscheduled, qualifiedtobuy, presentationscheduled, "
+			    "decisionmakerboughtin, contractsent, closedwon, closedlost");
+		json_object_object_add(sales, "id", json_object_new_string("default"));
+	}
 	/* A base pipeline no longer listed: any listed stage goes, others do not. */
 	json_object_object_add(json_object_object_get(f.api, "properties"), "pipeline",
 			       json_object_new_string("999"));
