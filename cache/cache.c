@@ -423,7 +423,16 @@ static int fetch_records(struct cache *c, int type, uint64_t want, int64_t deadl
 	g_mutex_unlock(&c->lock);
 
 	call_init(&call, RL_PRIO_USER, deadline);
-	rc = hs_batch_read(c->hc, &call, objtype_name(type), ids, n, NULL, 0, &resp);
+	{
+		const struct schema *s = tc->schema;
+		size_t np = schema_shown_count(s);
+		const char **props = g_new(const char *, MAX(np, 1));
+
+		for (size_t i = 0; i < np; i++)
+			props[i] = schema_shown(s, i);
+		rc = hs_batch_read(c->hc, &call, objtype_name(type), ids, n, props, np, &resp);
+		g_free(props);
+	}
 	if (rc == 0 && json_object_object_get_ex(resp, "results", &results))
 		got = render_results(results, tc->schema);
 	else if (rc)
@@ -868,6 +877,42 @@ int cache_listing_entry(struct cache *c, struct listing *l, size_t i, int64_t de
 	return rc;
 }
 
+void cache_listing_note(struct cache *c, int type, uint64_t id, bool add)
+{
+	struct listing *l;
+
+	g_mutex_lock(&c->lock);
+	l = c->t[type].listing;
+	if (l) {
+		guint i;
+
+		for (i = 0; i < l->ids->len; i++)
+			if (g_array_index(l->ids, uint64_t, i) == id)
+				break;
+		if (add && i == l->ids->len)
+			g_array_append_val(l->ids, id);
+		if (add && !g_hash_table_contains(c->t[type].recs, KEY(id)))
+			g_hash_table_add(c->t[type].wanted, KEY(id));
+		else if (!add && i < l->ids->len)
+			g_array_remove_index(l->ids, i);
+	}
+	if (add)
+		g_hash_table_remove(c->t[type].missing, KEY(id));
+	if (add && !l && !g_hash_table_contains(c->t[type].recs, KEY(id)))
+		g_hash_table_add(c->t[type].wanted, KEY(id));
+	if (!add) {
+		struct rec *r = g_hash_table_lookup(c->t[type].recs, KEY(id));
+
+		if (r)
+			rec_remove(c, r);
+		g_hash_table_remove(c->t[type].wanted, KEY(id));
+		g_hash_table_insert(c->t[type].missing, KEY(id),
+				    GSIZE_TO_POINTER(now_ms(c) + c->opts.ttl_ms));
+		note_changed(c, type, id);
+	}
+	unlock_and_notify(c);
+}
+
 /* --- associations ------------------------------------------------------ */
 
 static int cmp_u64(const void *a, const void *b)
@@ -1059,6 +1104,38 @@ int cache_assoc_list(struct cache *c, int from, uint64_t id, int to, int64_t dea
 	return rc;
 }
 
+static void assoc_edit(struct assoc *e, uint64_t x, bool add)
+{
+	size_t i;
+
+	for (i = 0; i < e->n && e->ids[i] < x; i++)
+		;
+	if (add && (i == e->n || e->ids[i] != x)) {
+		e->ids = g_realloc(e->ids, (e->n + 1) * sizeof(uint64_t));
+		memmove(e->ids + i + 1, e->ids + i, (e->n - i) * sizeof(uint64_t));
+		e->ids[i] = x;
+		e->n++;
+	} else if (!add && i < e->n && e->ids[i] == x) {
+		memmove(e->ids + i, e->ids + i + 1, (e->n - i - 1) * sizeof(uint64_t));
+		e->n--;
+	}
+}
+
+void cache_assoc_note(struct cache *c, int from, uint64_t id, int to, uint64_t to_id, bool add)
+{
+	struct assoc *e;
+
+	g_mutex_lock(&c->lock);
+	/* Only lists we hold are edited; a list fetched later includes the change. */
+	e = g_hash_table_lookup(c->t[from].assoc[to], KEY(id));
+	if (e)
+		assoc_edit(e, to_id, add);
+	e = g_hash_table_lookup(c->t[to].assoc[from], KEY(to_id));
+	if (e)
+		assoc_edit(e, id, add);
+	g_mutex_unlock(&c->lock);
+}
+
 /* --- pipelines and owners --------------------------------------------- */
 
 static char *pretty(json_object *o, size_t *len)
@@ -1205,6 +1282,30 @@ int cache_owner_text(struct cache *c, uint64_t id, int64_t deadline, char **text
 	}
 	g_mutex_unlock(&c->lock);
 	return rc;
+}
+
+void cache_expire(struct cache *c)
+{
+	GHashTableIter it;
+	gpointer v;
+
+	g_mutex_lock(&c->lock);
+	for (int t = 0; t < OT_COUNT; t++) {
+		struct tcache *tc = &c->t[t];
+
+		tc->synced_ms = 0;
+		if (tc->listing && tc->listing->complete)
+			tc->listing->completed_ms = INT64_MIN / 2;
+		g_hash_table_iter_init(&it, tc->recs);
+		while (g_hash_table_iter_next(&it, NULL, &v))
+			((struct rec *)v)->fetched_ms = INT64_MIN / 2;
+		for (int u = 0; u < OT_COUNT; u++) {
+			g_hash_table_iter_init(&it, tc->assoc[u]);
+			while (g_hash_table_iter_next(&it, NULL, &v))
+				((struct assoc *)v)->fetched_ms = INT64_MIN / 2;
+		}
+	}
+	g_mutex_unlock(&c->lock);
 }
 
 /* --- status ------------------------------------------------------------- */

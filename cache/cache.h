@@ -107,11 +107,19 @@ void cache_listing_close(struct cache *c, struct listing *l); /* accepts NULL */
 int cache_listing_entry(struct cache *c, struct listing *l, size_t i, int64_t deadline,
 			uint64_t *id, struct rec_attr *a);
 
+/* A record created (add) or archived (!add) by this mount: update the current
+ * listing of its type at once, without a call. */
+void cache_listing_note(struct cache *c, int type, uint64_t id, bool add);
+
 /* --- associations ---------------------------------------------------- */
 
 /* Sorted ids of the `to` records associated with from/id (g_free *ids). */
 int cache_assoc_list(struct cache *c, int from, uint64_t id, int to, int64_t deadline,
 		     uint64_t **ids, size_t *n);
+
+/* This mount added or removed an association: update the cached lists of both
+ * sides at once (read-your-writes), without a call. */
+void cache_assoc_note(struct cache *c, int from, uint64_t id, int to, uint64_t to_id, bool add);
 
 /* --- read-only account data -------------------------------------------- */
 
@@ -121,6 +129,9 @@ int cache_pipelines_text(struct cache *c, int type, int64_t deadline, char **tex
 int cache_owner_ids(struct cache *c, int64_t deadline, uint64_t **ids, size_t *n);
 /* g_malloc'd text of owners/<id>.json. */
 int cache_owner_text(struct cache *c, uint64_t id, int64_t deadline, char **text, size_t *len);
+
+/* Make everything cached stale, so the next access refreshes it (ctl refresh). */
+void cache_expire(struct cache *c);
 
 /* --- status ---------------------------------------------------------- */
 

@@ -49,7 +49,7 @@ def test_cold_ls_then_cat_and_grep_cost(sandbox, hubfs):
     cat = m.run("cat contacts/*.json").stdout
     assert len(cat.encode()) == sum(sizes.values())
     m.run(["grep", "-rl", "@", "contacts/"])
-    m.run("find . -name '*.json' -path './contacts/*' | wc -l")
+    m.run("find contacts -name '*.json' | wc -l")
     assert len(sandbox.log()) == total, api_calls(sandbox)
 
     # Every file is JSON and matches the sandbox's record, value for value.
@@ -97,18 +97,38 @@ def test_uncached_record_fetches_neighbours(sandbox, hubfs):
     sandbox.clear_log()
     links = os.listdir(m.p("deals", deal, "contacts"))
     assert links
+    got = {}
     for l in links:
         with open(m.p("deals", deal, "contacts", l)) as f:
-            assert json.load(f)["id"] == l[:-5]
+            got[l[:-5]] = json.load(f)
+            assert got[l[:-5]]["id"] == l[:-5]
     reads = count(sandbox, "POST", r"^/crm/v3/objects/contacts/batch/read$")
     assert reads == 1, api_calls(sandbox)
+    # values read through batch/read are the shown properties, not the defaults
+    props = shown_props(sandbox, "contacts")
+    for rid, rec in got.items():
+        truth = api_get(sandbox, f"/crm/v3/objects/contacts/{rid}?properties={','.join(props)}")
+        for p in props:
+            assert rec["properties"][p] == truth["properties"].get(p), (rid, p)
 
 
 def test_associations(sandbox, hubfs):
     sandbox.reset(contacts=300, companies=60, deals=200, tickets=20)
     m = hubfs()
-    deals = sorted(f[:-5] for f in os.listdir(m.p("deals")))
+    deals = sorted(f[:-5] for f in os.listdir(m.p("deals")) if f.endswith(".json"))
     assert len(deals) == 200
+
+    # Cold: every deal's contacts, read through the links.
+    sandbox.clear_log()
+    script = "for d in deals/*.json; do id=${d#deals/}; cat deals/${id%.json}/contacts/*.json; done"
+    out = m.run(["bash", "-c", script]).stdout
+    assoc = count(sandbox, "POST", r"^/crm/v4/associations/deals/contacts/batch/read$")
+    assert 1 <= assoc <= 3, api_calls(sandbox)
+    # the contacts themselves came in batches of 100, not one call each
+    assert count(sandbox, "POST", r"^/crm/v3/objects/contacts/batch/read$") <= 4, api_calls(sandbox)
+    assert count(sandbox, "GET", r"^/crm/v3/objects/contacts/\d+") == 0
+    assert out.count('"id"') >= 200
+
     d = deals[3]
     # resolvable but not listed
     assert d not in os.listdir(m.p("deals"))
@@ -123,16 +143,9 @@ def test_associations(sandbox, hubfs):
     assert os.path.islink(link)
     with open(link) as f:
         assert json.load(f)["id"] == got[0][:-5]
-
-    sandbox.clear_log()
-    script = "for d in deals/*.json; do cat deals/${d#deals/}; " \
-             "id=${d#deals/}; cat deals/${id%.json}/contacts/*.json; done > /dev/null"
-    m.run(["bash", "-c", script])
-    assoc = count(sandbox, "POST", r"^/crm/v4/associations/deals/contacts/batch/read$")
-    assert 1 <= assoc <= 3, api_calls(sandbox)
-    # the contacts themselves came in batches of 100, not one call each
-    assert count(sandbox, "POST", r"^/crm/v3/objects/contacts/batch/read$") <= 4, api_calls(sandbox)
-    assert count(sandbox, "GET", r"^/crm/v3/objects/contacts/\d+") == 0
+    # the inverse side resolves too
+    c = got[0][:-5]
+    assert f"{d}.json" in os.listdir(m.p("contacts", c, "deals"))
 
 
 def test_find_L_does_not_loop(sandbox, hubfs):
