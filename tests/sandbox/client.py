@@ -176,8 +176,8 @@ class Sandbox(object):
         """Inject a fault for the next `count` matching requests or for
         `seconds`.  kind: '429' (policy TEN_SECONDLY_ROLLING|SECONDLY|DAILY),
         '500' '502' '503' '504', 'status' (status=N), 'latency' (latency_ms),
-        'cut', 'drop', 'drop_after', 'expired_token'.  path is a regex searched
-        in the request path."""
+        'cut', 'drop', 'drop_after', 'expired_token', 'exception'.  path is a
+        regex searched in the request path (without the query)."""
         d = {'kind': str(kind)}
         for k, v in (('count', count), ('seconds', seconds), ('method', method),
                      ('path', path), ('status', status), ('policy', policy),

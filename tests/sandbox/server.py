@@ -404,9 +404,8 @@ class App(object):
         (or the given seed/sizes/demo/config)."""
         seed = self.base_seed if seed is None else seed
         demo = self.base_demo if demo is None else demo
-        eff = dict(self.base_sizes)
-        if demo and sizes is None and not self.base_demo:
-            eff = {}
+        # a demo reset of a non-demo server starts from the demo sizes
+        eff = {} if demo and not self.base_demo else dict(self.base_sizes)
         if demo:
             for k, v in seedmod.DEMO_SIZES.items():
                 eff.setdefault(k, v)
