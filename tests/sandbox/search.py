@@ -4,6 +4,7 @@ The caller holds the store lock while running `execute`.
 """
 
 import fnmatch
+import functools
 import re
 import time
 
@@ -26,6 +27,7 @@ class Caps(object):
         self.query_len = query_len
 
 
+@functools.lru_cache(maxsize=1 << 18)
 def _stored_time(v):
     r = parse_iso(v)
     return r[0] if r else None

@@ -566,6 +566,29 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         self._dispatch()
 
+    def send_error(self, code, message=None, explain=None):
+        """http.server's own errors (bad request line, oversized headers,
+        unsupported method) as HubSpot-shaped JSON instead of HTML."""
+        self.close_connection = True
+        # an unparsable request line leaves the default HTTP/0.9, which
+        # would suppress the status line and headers
+        self.request_version = 'HTTP/1.1'
+        cid = new_correlation_id()
+        body = dumps({'status': 'error', 'message': message or 'Bad request',
+                      'correlationId': cid,
+                      'category': 'VALIDATION_ERROR' if code < 500 else
+                      'INTERNAL_ERROR'}).encode('utf-8')
+        try:
+            self.send_response(code, message)
+            self.send_header('Content-Type', JSON_CT)
+            self.send_header('Content-Length', str(len(body)))
+            self.send_header('Connection', 'close')
+            self.end_headers()
+            if self.command != 'HEAD' and code >= 200 and code not in (204, 304):
+                self.wfile.write(body)
+        except OSError:
+            pass
+
     do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
 
     def _read_body(self, limit):

@@ -333,6 +333,13 @@ def test_health_and_reset_sizes(sandbox):
     assert sandbox.health()['seed']['seed'] == 9
     info = sandbox.reset(demo=True)
     assert info['sizes'] == {'contacts': 50, 'companies': 15, 'deals': 30, 'tickets': 10}
+    info = sandbox.reset(demo=True, companies=3)
+    assert info['sizes'] == {'contacts': 50, 'companies': 3, 'deals': 30, 'tickets': 10}
+    demo = sandbox.api('GET', '/crm/v3/objects/contacts', query={
+        'limit': 50, 'properties': 'email,firstname,lastname,jobtitle'}).json()['results']
+    assert len(demo) == 50
+    assert all(x['properties']['jobtitle'] and '@' in x['properties']['email']
+               for x in demo)
     sandbox.reset()
     assert sandbox.health()['records']['contacts'] == 1000
 

@@ -124,6 +124,11 @@ def test_chunked_request_body(sandbox):
 def test_garbage_request_line_does_not_kill_server(sandbox):
     out = send_raw(sandbox, b'\x00\x01garbage\r\n\r\n', read_timeout=2)
     assert b'Traceback' not in out
+    assert out.startswith(b'HTTP/1.1 400')
+    body = out.partition(b'\r\n\r\n')[2]
+    assert json.loads(body)['status'] == 'error'
+    out = send_raw(sandbox, b'GET /' + b'a' * 70000 + b' HTTP/1.1\r\n\r\n', read_timeout=2)
+    assert out.startswith(b'HTTP/1.1 414') and b'"status":"error"' in out
     send_raw(sandbox, b'GET /crm/v3/owners HTTP/1.1\r\nHost: x\r\nContent-Length: 99\r\n'
              b'\r\nshort', read_timeout=0.5)
     assert sandbox.api('GET', '/crm/v3/owners').status == 200
