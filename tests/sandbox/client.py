@@ -276,9 +276,14 @@ class Sandbox(object):
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(timeout)
-        if self._port_file:
+        for path, keep_if_nonempty in ((self._port_file, False),
+                                       (self.stderr_path, True)):
+            if not path:
+                continue
             try:
-                os.unlink(self._port_file)
+                if keep_if_nonempty and os.path.getsize(path) > 0:
+                    continue      # keep a crashed server's traceback around
+                os.unlink(path)
             except OSError:
                 pass
 

@@ -10,6 +10,7 @@ See tests/sandbox/README.md for the options and the control API.
 import argparse
 import os
 import signal
+import socket
 import sys
 import threading
 
@@ -74,7 +75,14 @@ def main(argv=None):
     sizes = {k: getattr(args, k) for k in ('contacts', 'companies', 'deals', 'tickets')
              if getattr(args, k) is not None}
     app = App(cfg, seed=args.seed, sizes=sizes, demo=args.demo)
-    server = SandboxServer((args.host, args.port), app)
+    if ':' in args.host:
+        SandboxServer.address_family = socket.AF_INET6
+    try:
+        server = SandboxServer((args.host, args.port), app)
+    except OSError as e:
+        print('sandbox: cannot listen on %s:%d: %s' % (args.host, args.port, e),
+              file=sys.stderr)
+        return 1
     port = server.server_address[1]
     if args.port_file:
         tmp = args.port_file + '.tmp'

@@ -778,6 +778,8 @@ class Handler(BaseHTTPRequestHandler):
             sent = self._cut_len(resp, data)
         else:
             sent = len(data)
+        if resp.status >= 200:
+            resp.headers.setdefault('x-hubspot-correlation-id', new_correlation_id())
         app.log.add({
             'method': req.method, 'path': req.path, 'query': req.query_string,
             'endpoint': endpoint or '%s %s' % (req.method, req.path),

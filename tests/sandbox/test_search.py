@@ -297,3 +297,25 @@ def test_other_types_and_defaults(sandbox):
     for rec in r.json()['results']:
         assert 'invoice' in (rec['properties']['subject'] or '').lower() or \
             'invoice' in (rec['properties']['content'] or '').lower()
+
+
+def test_index_delay_with_two_quick_writes(sandbox):
+    """Search walks through the versions in write order, each one delay late."""
+    sandbox.configure(index_delay=1.2)
+    cid = '1000010'
+    orig = sandbox.record('contacts', cid)['properties']['jobtitle']
+    t0 = time.monotonic()
+    sandbox.update('contacts', cid, {'jobtitle': 'First'})
+    time.sleep(0.6)
+    sandbox.update('contacts', cid, {'jobtitle': 'Second'})
+
+    def seen():
+        r = search(sandbox, filterGroups=[{'filters': [f('hs_object_id', 'EQ', cid)]}],
+                   properties=['jobtitle'])
+        return r.json()['results'][0]['properties']['jobtitle']
+
+    assert seen() == orig
+    time.sleep(max(0.0, t0 + 1.35 - time.monotonic()))
+    assert seen() == 'First'
+    time.sleep(max(0.0, t0 + 2.0 - time.monotonic()))
+    assert seen() == 'Second'
