@@ -28,7 +28,10 @@ def test_module_entry_point_with_options():
     proc = subprocess.Popen(
         [sys.executable, '-m', 'tests.sandbox', '--port', '0', '--port-file', pf,
          '--token', 'tok-1', '--portal-id', '777', '--demo', '--rate-limit', '7/10s',
-         '--daily-limit', '50', '--index-delay', '0.25', '--seed', '5'],
+         '--daily-limit', '50', '--index-delay', '0.25', '--seed', '5',
+         '--latency-ms', '30', '--search-limit', '2', '--token-expiry', '60',
+         '--retry-after', '4', '--client-id', 'cid', '--client-secret', 'sec',
+         '--refresh-token', 'rt'],
         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         port = wait_port(pf, proc)
@@ -46,6 +49,13 @@ def test_module_entry_point_with_options():
         assert sb.api('GET', '/crm/v3/owners', token='sandbox-token').status == 401
         cfg = sb.config()
         assert cfg['index_delay'] == 0.25 and cfg['rate_limit'] == '7/10s'
+        assert cfg['latency_ms'] == 30 and cfg['search_limit'] == 2
+        assert cfg['token_expiry'] == 60 and cfg['retry_after'] == 4
+        t0 = time.monotonic()
+        tok = sb.api('POST', '/oauth/v1/token', 'grant_type=refresh_token&client_id=cid'
+                     '&client_secret=sec&refresh_token=rt', token=None)
+        assert time.monotonic() - t0 >= 0.03
+        assert tok.status == 200 and tok.json()['expires_in'] == 60
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
         assert proc.stderr.read() == b''          # quiet without --verbose

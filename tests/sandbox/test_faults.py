@@ -84,9 +84,10 @@ def test_status_fault_with_raw_body(sandbox):
 
 
 def test_time_span_fault(sandbox):
-    sandbox.fault('500', seconds=0.5)
+    t0 = time.monotonic()
+    sandbox.fault('500', seconds=1.5)
     assert [sandbox.api('GET', '/crm/v3/owners').status for _ in range(3)] == [500] * 3
-    time.sleep(0.55)
+    time.sleep(max(0.0, t0 + 1.6 - time.monotonic()))
     assert sandbox.api('GET', '/crm/v3/owners').status == 200
     assert sandbox.faults() == []
 

@@ -315,7 +315,7 @@ def test_index_delay_with_two_quick_writes(sandbox):
         return r.json()['results'][0]['properties']['jobtitle']
 
     assert seen() == orig
-    time.sleep(max(0.0, t0 + 1.35 - time.monotonic()))
+    time.sleep(max(0.0, t0 + 1.5 - time.monotonic()))
     assert seen() == 'First'
-    time.sleep(max(0.0, t0 + 2.0 - time.monotonic()))
+    time.sleep(max(0.0, t0 + 2.1 - time.monotonic()))
     assert seen() == 'Second'
