@@ -581,9 +581,9 @@ def batch_update(app, req, t):
     dups = []
     for inp in inputs:
         idp = inp.get('idProperty', top_idp)
-        if idp not in (None, '', 'hs_object_id'):
-            raise _non_unique(app, t, idp)
-        if idp == 'hs_object_id':
+        if idp not in (None, ''):
+            # HubSpot: only record ids work here, even hs_object_id and email
+            # are "non-unique" (use batch/upsert for email)
             raise _non_unique(app, t, idp)
         rid = inp.get('id')
         if rid is None:

@@ -236,10 +236,7 @@ def _objects(app, req, s):
     if len(s) == 3 and s[2] == 'restore' and m == 'POST':
         with st.lock:
             rec = _rec(app, t, s[1])
-            try:
-                st.restore(t, rec)
-            except ApiError as e:
-                raise e
+            st.restore(t, rec)
             return Response(200, raw_record(app, t, rec))
     raise ApiError(404, 'unknown control route %s %s' % (m, req.path), 'OBJECT_NOT_FOUND')
 

@@ -132,7 +132,6 @@ class Limiter(object):
         now = time.monotonic()
         with self.lock:
             rate = cfg.rate_limit
-            headers = {}
             if rate and not is_search:
                 mx, ims = rate
                 cut = now - ims / 1000.0

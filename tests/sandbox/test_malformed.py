@@ -90,7 +90,7 @@ def test_unknown_routes_are_404_json(sandbox):
 
 def test_method_not_allowed(sandbox):
     r = sandbox.api('PUT', '/crm/v3/objects/contacts', {})
-    b = assert_hubspot_error(r, 405)
+    assert_hubspot_error(r, 405)
     assert 'GET' in r.header('Allow')
     r = sandbox.api('GET', '/crm/v3/objects/contacts/search')
     assert_hubspot_error(r, 405)
