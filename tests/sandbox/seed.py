@@ -207,8 +207,8 @@ def seed(store, seed=1, contacts=0, companies=0, deals=0, tickets=0, demo=False)
         c, u = _times(rnd, i, tickets)
         subj = rng.choice(TICKET_SUBJECTS)
         props = {'subject': subj,
-                 'content': 'Customer reports: %s. Steps and screenshots attached.'
-                            % subj.lower(),
+                 'content': 'Reported by the customer: "%s". Steps to reproduce and '
+                            'screenshots attached.' % subj,
                  'hs_pipeline': '0', 'hs_pipeline_stage': rng.choice(('1', '2', '3', '4')),
                  'hs_ticket_priority': rng.choice(PRIORITY),
                  'hs_ticket_category': rng.choice(CATEGORY),
