@@ -24,6 +24,10 @@ struct writeback_opts {
 	const char *state_dir;      /* e.g. $XDG_STATE_HOME/hubfs/<portal-id> */
 	int64_t delay_ms;           /* writeback_delay, default 2000 */
 	int64_t index_delay_ms;     /* search indexing delay, default 10000 (in-doubt lookups) */
+	/* Added: deadline of one batch call, retries included (default 30000);
+	 * a call that still fails leaves its operations pending and the batcher
+	 * backs off. Tests shorten it. */
+	int64_t call_timeout_ms;
 };
 
 struct writeback_hooks {
