@@ -819,8 +819,11 @@ static void plan_record(int type, struct urec *u)
 
 		if (json_object_object_get_ex(u->base, k, &bv)) {
 			const char *bs = bv ? json_object_get_string(bv) : "";
+			/* A stage we were moving back may already be cleared by our
+			 * own first step (then a crash lost the journal update). */
+			bool our_clear = !*sv && stage_backward(type, k, bs, nv);
 
-			if (strcmp(sv, bs) != 0 && strcmp(sv, nv) != 0) {
+			if (!our_clear && strcmp(sv, bs) != 0 && strcmp(sv, nv) != 0) {
 				json_object *c = json_object_new_object();
 
 				json_object_object_add(c, "server", json_object_new_string(sv));

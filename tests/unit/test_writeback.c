@@ -527,6 +527,32 @@ static void test_lifecycle_backward(void)
 	g_free(v);
 	fx_close(&f, 1000);
 	fx_done(&f);
+
+	/* A crash after the clearing step: the server has "", the journal still
+	 * says customer -> subscriber. That "" is ours, not a conflict. */
+	{
+		struct jop op = { .kind = JOP_UPDATE, .type = OT_CONTACTS, .id = 1000254,
+				  .to_type = -1, .state = JS_IN_FLIGHT };
+		struct journal *j = NULL;
+
+		f.dir = g_build_filename(tmp, "lifecycle-crash", NULL);
+		op.props = json_tokener_parse("{\"lifecyclestage\": \"subscriber\"}");
+		op.base = json_tokener_parse("{\"lifecyclestage\": \"opportunity\"}");
+		ASSERT_EQ(journal_open(f.dir, g_get_real_time() / 1000, &j), 0);
+		ASSERT_EQ(journal_insert(j, &op, g_get_real_time() / 1000, NULL), 0);
+		journal_close(j);
+		json_object_put(op.props);
+		json_object_put(op.base);
+		set_prop("contacts", 1000254, "lifecyclestage", "", true);
+		fx_open(&f, NULL, 100, 0);
+		sync_ok(&f);
+		v = server_prop("contacts", 1000254, "lifecyclestage");
+		ASSERT_STR(v, "subscriber");
+		g_free(v);
+		ASSERT_EQ(calls(f.hc, UPD), 1);
+		fx_close(&f, 1000);
+		fx_done(&f);
+	}
 }
 
 static void test_bad_record(void)
