@@ -450,9 +450,10 @@ static void sleep_ms(int64_t ms)
 		;
 }
 
-/* Wait until the limiter grants a slot. Returns 0 (slot taken), or -EAGAIN
- * as soon as the wait would pass the call's deadline. */
-static int acquire_slot(struct hs_client *c, struct hs_call *call, bool search)
+/* Wait until the limiter grants a slot. Returns 0 (slot taken, *ticket
+ * filled), or -EAGAIN as soon as the wait would pass the call's deadline. */
+static int acquire_slot(struct hs_client *c, struct hs_call *call, bool search,
+			struct rl_ticket *ticket)
 {
 	int rc = 0;
 
@@ -467,8 +468,10 @@ static int acquire_slot(struct hs_client *c, struct hs_call *call, bool search)
 			break;
 		}
 		wait = ratelimit_acquire(c->rl, call->prio, search, now);
-		if (wait == 0)
+		if (wait == 0) {
+			ratelimit_ticket(c->rl, ticket);
 			break;
+		}
 		if (call->deadline_ms > 0 && now + wait > call->deadline_ms) {
 			rc = -EAGAIN;
 			break;
@@ -494,15 +497,17 @@ static void count_call(struct hs_client *c, const char *endpoint)
 }
 
 /* Book the end of one attempt: limiter, counters, online state. */
-static void attempt_done(struct hs_client *c, bool search, const char *endpoint,
-			 const struct http_resp *resp, bool answered, enum rl_policy policy)
+static void attempt_done(struct hs_client *c, bool search, const struct rl_ticket *ticket,
+			 const char *endpoint, const struct http_resp *resp, bool answered,
+			 enum rl_policy policy)
 {
 	int64_t now = hs_now_ms();
 
 	pthread_mutex_lock(&c->lock);
 	ratelimit_done(c->rl, search, resp->status, now);
 	if (answered) {
-		ratelimit_note_headers(c->rl, &resp->rl, now);
+		/* Search answers carry no rate headers, nor a window ticket. */
+		ratelimit_note_headers(c->rl, &resp->rl, search ? NULL : ticket, now);
 		if (resp->status == 429) {
 			c->http_429++;
 			ratelimit_note_429(c->rl, policy, search, resp->rl.retry_after_ms, now);
@@ -605,12 +610,13 @@ int hs_request(struct hs_client *c, struct hs_call *call, const char *method,
 		struct http_req req = { .method = method, .url = url, .body = body_str,
 					.body_len = body_len };
 		enum rl_policy policy = RL_POLICY_UNKNOWN;
+		struct rl_ticket ticket;
 		int64_t now, delay;
 		bool answered;
 		int hrc;
 
 		http_resp_clear(&resp);
-		rc = acquire_slot(c, call, search);
+		rc = acquire_slot(c, call, search, &ticket);
 		if (rc < 0) {
 			/* Keep the last attempt's error if there was one. */
 			if (!call->err.message[0])
@@ -632,7 +638,7 @@ int hs_request(struct hs_client *c, struct hs_call *call, const char *method,
 		if (answered && resp.status == 429)
 			hs_error_parse(&call->err, resp.status, resp.body, resp.len,
 				       resp.correlation_id, &policy);
-		attempt_done(c, search, endpoint, &resp, answered, policy);
+		attempt_done(c, search, &ticket, endpoint, &resp, answered, policy);
 
 		if (!answered) {
 			memset(&call->err, 0, sizeof(call->err));

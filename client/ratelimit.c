@@ -56,6 +56,7 @@ struct ratelimit {
 	int64_t daily_probe_at;  /* next time a held class may send one probe */
 	int64_t daily_probe_ms;
 	uint64_t granted;
+	uint64_t win_granted;    /* grants of the window class */
 	uint64_t denied;
 	uint64_t n429[RL_POLICY_COUNT];
 	uint64_t external;
@@ -270,6 +271,8 @@ int64_t ratelimit_acquire(struct ratelimit *rl, enum rl_prio prio, bool search, 
 		rl->daily_probe_at = now_ms + rl->daily_probe_ms;
 	w->inflight++;
 	rl->granted++;
+	if (!search)
+		rl->win_granted++;
 	if (rl->daily_remaining > 0)
 		rl->daily_remaining--;
 	return 0;
@@ -290,7 +293,15 @@ void ratelimit_done(struct ratelimit *rl, bool search, long http_status, int64_t
 		rl->daily_paused = false;
 }
 
-void ratelimit_note_headers(struct ratelimit *rl, const struct rl_headers *h, int64_t now_ms)
+void ratelimit_ticket(struct ratelimit *rl, struct rl_ticket *t)
+{
+	t->used = window_used(&rl->win);
+	t->seq = rl->win_granted;
+	t->external = rl->external;
+}
+
+void ratelimit_note_headers(struct ratelimit *rl, const struct rl_headers *h,
+			    const struct rl_ticket *t, int64_t now_ms)
 {
 	struct rl_window *w = &rl->win;
 
@@ -307,19 +318,18 @@ void ratelimit_note_headers(struct ratelimit *rl, const struct rl_headers *h, in
 		rl->daily_limit = h->daily;
 	if (h->daily_remaining >= 0)
 		rl->daily_remaining = h->daily_remaining;
-	if (h->remaining >= 0) {
-		int ours_left;
+	if (t && h->remaining >= 0 && h->remaining < w->max) {
+		/* Every request of ours the server can have counted was in our
+		 * window when this one was granted, or was granted since. */
+		int64_t server_used = w->max - h->remaining;
+		int64_t ours = (int64_t)t->used + (int64_t)(rl->win_granted - t->seq) +
+			       (int64_t)(rl->external - t->external);
+		int64_t extra = server_used - ours;
 
 		window_expire(w, now_ms);
-		ours_left = w->max - window_used(w);
-		/* We hold each request longer than the server does, so the
-		 * server can only count more than we do if someone else (another
-		 * client of the same app) spends the budget. Count those as
-		 * spent now, until a full window has passed. */
-		while (ours_left > h->remaining && ours_left > 0) {
+		while (extra-- > 0 && window_used(w) < w->max) {
 			window_insert(w, now_ms);
 			rl->external++;
-			ours_left--;
 		}
 	}
 }

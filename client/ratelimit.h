@@ -102,12 +102,26 @@ int64_t ratelimit_acquire(struct ratelimit *rl, enum rl_prio prio, bool search, 
  * ends a daily pause. A done without a matching acquire is ignored. */
 void ratelimit_done(struct ratelimit *rl, bool search, long http_status, int64_t now_ms);
 
+/* What the window looked like when a request was granted, so that the
+ * server's -Remaining in its answer can be compared with what we had sent by
+ * then. Taken with ratelimit_ticket() right after a granting acquire. */
+struct rl_ticket {
+	int used;          /* our requests in the window, this one included */
+	uint64_t seq;      /* window grants so far */
+	uint64_t external; /* external requests counted so far */
+};
+void ratelimit_ticket(struct ratelimit *rl, struct rl_ticket *t);
+
 /* Learn from a response's headers: adopt the server's Max and Interval when
- * they differ from ours (sane values only), take Daily / Daily-Remaining as
- * the daily budget, and count requests the server saw but we did not make
- * (Remaining below what our own accounting leaves) as used until the window
- * has passed. Call after ratelimit_done() for the same response. */
-void ratelimit_note_headers(struct ratelimit *rl, const struct rl_headers *h, int64_t now_ms);
+ * they differ from ours (sane values only) and take Daily / Daily-Remaining
+ * as the daily budget. With the request's ticket (may be NULL), also compare
+ * -Remaining with our own accounting: the server counts at most the requests
+ * we had in the window at grant time plus those granted since, so any excess
+ * is someone else spending the same budget (another client of the app); it
+ * is counted as used now, until a full window has passed. Call after
+ * ratelimit_done() for the same response. */
+void ratelimit_note_headers(struct ratelimit *rl, const struct rl_headers *h,
+			    const struct rl_ticket *t, int64_t now_ms);
 
 /* A 429 arrived for a request of the given class. TEN_SECONDLY pauses the
  * window class for interval + margin; SECONDLY pauses the call's class for

@@ -169,7 +169,7 @@ static void test_header_adaptation(void)
 	struct rl_stats st;
 	int n;
 
-	ratelimit_note_headers(rl, &h, 0);
+	ratelimit_note_headers(rl, &h, NULL, 0);
 	ratelimit_stats(rl, 0, &st);
 	ASSERT_EQ(st.window_max, 190);
 	ASSERT_EQ(st.daily_limit, 500000);
@@ -185,39 +185,78 @@ static void test_header_adaptation(void)
 	rl = mk(100, 10000, 5);
 	h = (struct rl_headers){ .max = 10, .interval_ms = 1000, .remaining = -1,
 				 .daily = -1, .daily_remaining = -1, .retry_after_ms = -1 };
-	ratelimit_note_headers(rl, &h, 0);
+	ratelimit_note_headers(rl, &h, NULL, 0);
 	burst(rl, RL_PRIO_WRITE, false, 10, 0);
 	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, false, 0), 1000 + 100);
 	/* insane values are ignored */
 	h = (struct rl_headers){ .max = 100000000, .interval_ms = 5, .remaining = -1,
 				 .daily = -1, .daily_remaining = -1, .retry_after_ms = -1 };
-	ratelimit_note_headers(rl, &h, 0);
+	ratelimit_note_headers(rl, &h, NULL, 0);
 	ratelimit_stats(rl, 0, &st);
 	ASSERT_EQ(st.window_max, 10);
 	ASSERT_EQ(st.window_ms, 1000);
 	ratelimit_free(rl);
 
-	/* Remaining: server says 2 left while we used 3 of 10 -> 5 external */
-	rl = mk(10, 1000, 5);
-	ratelimit_set_margins(rl, 0, -1);
-	burst(rl, RL_PRIO_WRITE, false, 3, 100);
-	h = (struct rl_headers){ .max = 10, .interval_ms = 1000, .remaining = 2,
-				 .daily = -1, .daily_remaining = -1, .retry_after_ms = -1 };
-	ratelimit_note_headers(rl, &h, 100);
-	ratelimit_stats(rl, 100, &st);
-	ASSERT_EQ(st.external, 5);
-	ASSERT_EQ(st.left_in_window, 2);
-	/* a second identical answer adds nothing */
-	ratelimit_note_headers(rl, &h, 100);
-	ratelimit_stats(rl, 100, &st);
-	ASSERT_EQ(st.external, 5);
-	/* Remaining above our own view never frees anything */
-	h.remaining = 9;
-	ratelimit_note_headers(rl, &h, 100);
-	ratelimit_stats(rl, 100, &st);
-	ASSERT_EQ(st.left_in_window, 2);
-	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, false, 1100), 0);
-	ratelimit_free(rl);
+	/* Remaining: the server saw 8 of 10 used when our third request (of 3)
+	 * arrived -> 5 requests were someone else's */
+	{
+		struct rl_ticket t1, t3, t4;
+
+		rl = mk(10, 1000, 5);
+		ratelimit_set_margins(rl, 0, -1);
+		ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, false, 100), 0);
+		ratelimit_ticket(rl, &t1);
+		ASSERT_EQ(t1.used, 1);
+		ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, false, 100), 0);
+		ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, false, 100), 0);
+		ratelimit_ticket(rl, &t3);
+		ASSERT_EQ(t3.used, 3);
+		ratelimit_done(rl, false, 200, 110);
+		ratelimit_done(rl, false, 200, 110);
+		ratelimit_done(rl, false, 200, 110);
+		h = (struct rl_headers){ .max = 10, .interval_ms = 1000, .remaining = 2,
+					 .daily = -1, .daily_remaining = -1, .retry_after_ms = -1 };
+		ratelimit_note_headers(rl, &h, &t3, 110);
+		ratelimit_stats(rl, 110, &st);
+		ASSERT_EQ(st.external, 5);
+		ASSERT_EQ(st.left_in_window, 2);
+		/* the first request's answer, seen later, says the same: the
+		 * server counted our 2 later grants and the 5 already known */
+		h.remaining = 2;
+		ratelimit_note_headers(rl, &h, &t1, 110);
+		ratelimit_stats(rl, 110, &st);
+		ASSERT_EQ(st.external, 5);
+		/* without a ticket Remaining is not used; a higher Remaining
+		 * never frees anything */
+		h.remaining = 0;
+		ratelimit_note_headers(rl, &h, NULL, 110);
+		h.remaining = 9;
+		ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, false, 120), 0);
+		ratelimit_ticket(rl, &t4);
+		ratelimit_done(rl, false, 200, 130);
+		ratelimit_note_headers(rl, &h, &t4, 130);
+		ratelimit_stats(rl, 130, &st);
+		ASSERT_EQ(st.external, 5);
+		ASSERT_EQ(st.left_in_window, 1);
+		ratelimit_free(rl);
+
+		/* our own requests leaving our window before the answer is read
+		 * do not look external: 5 sent at 0..10, the 6th granted at 990
+		 * and answered at 1050 with the server having counted all 6 */
+		rl = mk(10, 1000, 5);
+		ratelimit_set_margins(rl, 0, -1);
+		burst(rl, RL_PRIO_WRITE, false, 5, 10);
+		ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, false, 990), 0);
+		ratelimit_ticket(rl, &t4);
+		ASSERT_EQ(t4.used, 6);
+		ratelimit_done(rl, false, 200, 1050);
+		h.remaining = 4;
+		ratelimit_note_headers(rl, &h, &t4, 1050);
+		ratelimit_stats(rl, 1050, &st);
+		ASSERT_EQ(st.external, 0);
+		ASSERT_EQ(st.left_in_window, 9);
+		ratelimit_free(rl);
+	}
 }
 
 static void test_429_ten_secondly(void)
@@ -321,7 +360,7 @@ static void test_daily_reserve(void)
 	struct rl_stats st;
 
 	ratelimit_set_daily_probe(rl, 1000);
-	ratelimit_note_headers(rl, &h, 0);
+	ratelimit_note_headers(rl, &h, NULL, 0);
 	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_BACKGROUND, false, 0), 0); /* 501 -> 500 */
 	ratelimit_done(rl, false, 200, 0);
 	/* 500 <= 5 %: background gets one probe now, then waits */
@@ -331,13 +370,13 @@ static void test_daily_reserve(void)
 	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_USER, false, 0), 0);
 	ratelimit_done(rl, false, 200, 0);
 	h.daily_remaining = 100;
-	ratelimit_note_headers(rl, &h, 0);
+	ratelimit_note_headers(rl, &h, NULL, 0);
 	ASSERT_GT(ratelimit_acquire(rl, RL_PRIO_USER, false, 1), 0);
 	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, false, 1), 0);
 	ratelimit_done(rl, false, 200, 1);
 	/* the budget comes back (new day): everyone runs again */
 	h.daily_remaining = 9999;
-	ratelimit_note_headers(rl, &h, 2);
+	ratelimit_note_headers(rl, &h, NULL, 2);
 	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_BACKGROUND, false, 2), 0);
 	ratelimit_done(rl, false, 200, 2);
 	ratelimit_stats(rl, 2, &st);
