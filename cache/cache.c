@@ -49,6 +49,7 @@ struct tcache {
 	GHashTable *wanted;     /* id -> 1: known to exist, not cached */
 	GHashTable *inflight;   /* id -> 1: in a batch/read right now */
 	GHashTable *missing;    /* id -> expiry ms (negative cache) */
+	GHashTable *gone;       /* id -> 1: archived by this mount; hidden from listings */
 	struct listing *listing;
 	int64_t synced_ms;      /* every record of the type is fresh since then */
 	const struct schema *schema;
@@ -130,6 +131,7 @@ struct cache *cache_new(struct hs_client *hc, const struct cache_opts *opts,
 		tc->wanted = g_hash_table_new(g_direct_hash, g_direct_equal);
 		tc->inflight = g_hash_table_new(g_direct_hash, g_direct_equal);
 		tc->missing = g_hash_table_new(g_direct_hash, g_direct_equal);
+		tc->gone = g_hash_table_new(g_direct_hash, g_direct_equal);
 		for (int u = 0; u < OT_COUNT; u++) {
 			tc->assoc[u] = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, assoc_free);
 			tc->assoc_inflight[u] = g_hash_table_new(g_direct_hash, g_direct_equal);
@@ -169,6 +171,7 @@ void cache_free(struct cache *c)
 		g_hash_table_destroy(tc->wanted);
 		g_hash_table_destroy(tc->inflight);
 		g_hash_table_destroy(tc->missing);
+		g_hash_table_destroy(tc->gone);
 		for (int u = 0; u < OT_COUNT; u++) {
 			g_hash_table_destroy(tc->assoc[u]);
 			g_hash_table_destroy(tc->assoc_inflight[u]);
@@ -499,6 +502,8 @@ static int lookup_locked(struct cache *c, int type, uint64_t id, int64_t deadlin
 			*out = r;
 			return 0;
 		}
+		if (g_hash_table_contains(tc->gone, KEY(id)))
+			return -ENOENT;
 		if (!r) {
 			if (fetched)
 				return -ENOENT;
@@ -852,6 +857,10 @@ int cache_listing_entry(struct cache *c, struct listing *l, size_t i, int64_t de
 			struct rendered *x = &g_array_index(got, struct rendered, j);
 			uint64_t rid = x->id;
 
+			if (g_hash_table_contains(tc->gone, KEY(rid))) {
+				g_free(x->text); /* archived here, not yet there */
+				continue;
+			}
 			g_array_append_val(l->ids, rid);
 			store_locked(c, l->type, x, epoch, now_ms(c));
 		}
@@ -896,8 +905,12 @@ void cache_listing_note(struct cache *c, int type, uint64_t id, bool add)
 		else if (!add && i < l->ids->len)
 			g_array_remove_index(l->ids, i);
 	}
-	if (add)
+	if (add) {
 		g_hash_table_remove(c->t[type].missing, KEY(id));
+		g_hash_table_remove(c->t[type].gone, KEY(id));
+	} else {
+		g_hash_table_add(c->t[type].gone, KEY(id));
+	}
 	if (add && !l && !g_hash_table_contains(c->t[type].recs, KEY(id)))
 		g_hash_table_add(c->t[type].wanted, KEY(id));
 	if (!add) {

@@ -108,7 +108,8 @@ int cache_listing_entry(struct cache *c, struct listing *l, size_t i, int64_t de
 			uint64_t *id, struct rec_attr *a);
 
 /* A record created (add) or archived (!add) by this mount: update the current
- * listing of its type at once, without a call. */
+ * listing of its type at once, without a call. An archived record stays hidden
+ * from later listings and lookups for the life of the cache. */
 void cache_listing_note(struct cache *c, int type, uint64_t id, bool add);
 
 /* --- associations ---------------------------------------------------- */

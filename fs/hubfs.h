@@ -10,6 +10,7 @@
 #include <glib.h>
 
 #include "cache/cache.h"
+#include "cache/writeback.h"
 #include "client/hubspot.h"
 
 struct hubfs_opts {
@@ -45,13 +46,30 @@ struct hubfs {
 	uid_t uid;
 	gid_t gid;
 
-	GAsyncQueue *inval;    /* fuse_ino_t to invalidate, drained by inval_thread */
+	GAsyncQueue *inval;    /* "i <ino>" / "e <parent> <name>" strings, drained by inval_thread */
 	GThread *inval_thread;
 
-	GMutex lock;           /* protects the fields below */
-	char *status_snap;     /* last .hubfs/status.json rendered */
-	size_t status_len;
+	struct writeback *wb;
+	char *state_dir;       /* $XDG_STATE_HOME/hubfs/<portal-id> */
+	char *mountpoint;      /* absolute */
+
+	GMutex lock;           /* protects the fields below; never held across HTTP */
+	char *snap[8];         /* last text of status.json … ctl, by ino - INO_STATUS */
+	size_t snap_len[8];
+	GHashTable *dnodes;    /* ino -> struct dnode */
+	GHashTable *dirents;   /* "parent/name" -> struct dnode */
+	GHashTable *wbufs;     /* record ino -> struct wbuf */
+	GHashTable *rec_errors;/* record ino -> last error reason (g_strdup) */
+	uint64_t next_dyn;
+	size_t scratch_bytes;  /* total bytes of scratch and _new/ files */
+	GString *errors;       /* .hubfs/errors.log, the last ERRORS_MAX bytes */
+	GString *created;      /* .hubfs/created */
+	int errors_fd;         /* $state_dir/errors.log, append-only */
 };
+
+#define ERRORS_MAX (1 << 20)
+#define SCRATCH_MAX ((size_t)64 << 20)
+#define RECORD_WRITE_MAX (1 << 20)
 
 /* Milliseconds since the epoch, wall clock. */
 int64_t hubfs_wall_ms(void);
@@ -63,6 +81,20 @@ void hubfs_inval_start(struct hubfs *h);
 void hubfs_inval_stop(struct hubfs *h);
 /* Cache hook: a record's bytes changed; queue kernel invalidation. */
 void hubfs_record_changed(void *ud, int type, uint64_t id);
+
+/* fs/write.c: the write path. */
+void hubfs_write_init(struct hubfs *h);
+void hubfs_write_destroy(struct hubfs *h);
+struct writeback_hooks hubfs_writeback_hooks(struct hubfs *h);
+/* Queue invalidation of an inode's attributes and pages (background thread). */
+void hubfs_inval_inode(struct hubfs *h, fuse_ino_t ino);
+/* Queue invalidation of a directory entry (from the background thread). */
+void hubfs_inval_entry(struct hubfs *h, fuse_ino_t parent, const char *name);
+/* Append a line to .hubfs/errors.log (obj is borrowed). */
+void hubfs_error(struct hubfs *h, json_object *obj);
+/* Log a rejected edit: errors.log line + bytes kept in .hubfs/rejected/. */
+void hubfs_reject(struct hubfs *h, const char *file, const char *property, const char *reason,
+		  const char *data, size_t len);
 
 /* fs/status.c: g_malloc'd .hubfs/status.json and .hubfs/README.md texts. */
 char *hubfs_status_json(struct hubfs *h, size_t *len);

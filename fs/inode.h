@@ -22,6 +22,7 @@ enum ino_kind {
 	K_ASSOC_DIR = 3,  /* <type>/<id>/<totype>/ */
 	K_LINK = 4,       /* …/<totype>/<toid>.json -> ../../../<totype>/<toid>.json */
 	K_OWNER = 5,      /* owners/<id>.json */
+	K_DYN = 6,        /* scratch files, _new/ files and links, rejected/ files: allocated */
 };
 
 #define INO_MAKE(kind, t, t2, id) \
@@ -44,6 +45,12 @@ enum {
 	INO_CTL_DIR = 40,     /* .hubfs/ */
 	INO_STATUS = 41,
 	INO_README = 42,
+	INO_ERRORS = 43,      /* .hubfs/errors.log */
+	INO_QUEUE = 44,       /* .hubfs/queue */
+	INO_CREATED = 45,     /* .hubfs/created */
+	INO_CTL = 46,         /* .hubfs/ctl */
+	INO_REJECTED = 47,    /* .hubfs/rejected/ */
+	INO_NEW_DIR = 60,     /* + type: <type>/_new/ */
 };
 
 #endif

@@ -1,5 +1,7 @@
 /* main.c - hubfs command line: mount, status. */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +68,59 @@ static int cmd_status(const char *mnt)
 	return 0;
 }
 
+/* hubfs sync MNT: write "sync" to .hubfs/ctl until the queue is empty. */
+static int cmd_sync(const char *mnt)
+{
+	g_autofree char *ctl = g_build_filename(mnt, ".hubfs", "ctl", NULL);
+	g_autofree char *queue = g_build_filename(mnt, ".hubfs", "queue", NULL);
+
+	for (;;) {
+		int fd = open(ctl, O_WRONLY | O_CLOEXEC);
+		ssize_t n;
+		int err;
+
+		if (fd < 0) {
+			fprintf(stderr, "hubfs sync: %s: %s\n", ctl, strerror(errno));
+			return 1;
+		}
+		n = write(fd, "sync\n", 5);
+		err = n < 0 ? errno : 0;
+		if (close(fd) != 0 && !err)
+			err = errno;
+		if (!err)
+			return 0;
+		if (err == EAGAIN) {
+			fprintf(stderr, "hubfs sync: still sending, waiting…\n");
+			continue;
+		}
+		fprintf(stderr, "hubfs sync: %s; not landed:\n", strerror(err));
+		{
+			g_autofree char *q = NULL;
+
+			if (g_file_get_contents(queue, &q, NULL, NULL))
+				fputs(q, stderr);
+		}
+		fprintf(stderr, "(details in %s/.hubfs/errors.log)\n", mnt);
+		return 1;
+	}
+}
+
+/* $XDG_STATE_HOME/hubfs/<portal-id>, mode 0700. */
+static char *state_dir_for(uint64_t portal)
+{
+	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	g_autofree char *base = xdg && *xdg ? g_strdup(xdg)
+					    : g_build_filename(home ? home : "/tmp", ".local", "state", NULL);
+	char *dir = g_strdup_printf("%s/hubfs/%" G_GUINT64_FORMAT, base, portal);
+
+	if (g_mkdir_with_parents(dir, 0700) != 0 || chmod(dir, 0700) != 0) {
+		fprintf(stderr, "hubfs: cannot create %s: %s\n", dir, strerror(errno));
+		g_free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
 static int portal_of(struct hubfs *h)
 {
 	struct hs_call call = { .prio = RL_PRIO_USER,
@@ -99,6 +154,8 @@ int main(int argc, char *argv[])
 
 	if (argc == 3 && !strcmp(argv[1], "status"))
 		return cmd_status(argv[2]);
+	if (argc == 3 && !strcmp(argv[1], "sync"))
+		return cmd_sync(argv[2]);
 
 	if (hubfs_opts_parse(&args, &h) != 0) {
 		for (int i = 1; i < argc; i++)
@@ -153,7 +210,24 @@ int main(int argc, char *argv[])
 	hooks.record_changed = hubfs_record_changed;
 	hooks.ud = &h;
 	h.cache = cache_new(h.hc, &cao, &hooks);
-	h.inval = g_async_queue_new();
+	h.inval = g_async_queue_new_full(g_free);
+
+	h.state_dir = state_dir_for(h.portal_id);
+	if (!h.state_dir)
+		goto out_cache;
+	hubfs_write_init(&h);
+	if (!h.o.ro) {
+		struct writeback_opts wo = { .state_dir = h.state_dir,
+					     .delay_ms = h.o.writeback_delay_ms,
+					     .index_delay_ms = (int64_t)h.o.index_delay_s * 1000 };
+		struct writeback_hooks wh = hubfs_writeback_hooks(&h);
+		int rc = writeback_new(h.hc, h.cache, &wo, &wh, &h.wb);
+
+		if (rc) {
+			fprintf(stderr, "hubfs: journal in %s: %s\n", h.state_dir, strerror(-rc));
+			goto out_cache;
+		}
+	}
 
 	snprintf(mopts, sizeof(mopts), "-ofsname=hubspot:%" G_GUINT64_FORMAT
 		 ",subtype=hubfs,default_permissions,noatime", h.portal_id);
@@ -163,6 +237,7 @@ int main(int argc, char *argv[])
 		goto out_cache;
 	if (fuse_set_signal_handlers(h.se) != 0)
 		goto out_session;
+	h.mountpoint = realpath(copts.mountpoint, NULL);
 	if (fuse_session_mount(h.se, copts.mountpoint) != 0)
 		goto out_signals;
 	clock_gettime(CLOCK_REALTIME, &h.mount_time);
@@ -175,20 +250,27 @@ int main(int argc, char *argv[])
 	lc.max_idle_threads = copts.max_idle_threads == UINT_MAX ? 10 : copts.max_idle_threads;
 	ret = fuse_session_loop_mt(h.se, &lc) ? 1 : 0;
 
-	hubfs_inval_stop(&h);
 	fuse_session_unmount(h.se);
+	/* Unmounted: send what is queued, within drain_timeout; the rest stays
+	 * in the journal for the next mount (writeback_free says so loudly). */
+	writeback_free(h.wb, (int64_t)h.o.drain_timeout_s * 1000);
+	h.wb = NULL;
+	hubfs_inval_stop(&h);
 out_signals:
 	fuse_remove_signal_handlers(h.se);
 out_session:
 	fuse_session_destroy(h.se);
 out_cache:
+	writeback_free(h.wb, 0);
+	hubfs_write_destroy(&h);
+	g_free(h.state_dir);
+	free(h.mountpoint);
 	cache_free(h.cache);
 	if (h.inval)
 		g_async_queue_unref(h.inval);
 out_client:
 	hs_client_free(h.hc);
 	g_mutex_clear(&h.lock);
-	g_free(h.status_snap);
 out_args:
 	if (h.token) {
 		memset(h.token, 0, strlen(h.token));

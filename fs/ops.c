@@ -16,8 +16,7 @@
 #include "cache/objtype.h"
 #include "cache/record.h"
 #include "client/log.h"
-#include "fs/hubfs.h"
-#include "fs/inode.h"
+#include "fs/internal.h"
 
 #define XATTR_URL "user.hubspot.url"
 #define XATTR_STATE "user.hubfs.state"
@@ -46,6 +45,15 @@ static const struct snode stree[] = {
 	{ INO_CTL_DIR, INO_ROOT, ".hubfs", S_IFDIR },
 	{ INO_STATUS, INO_CTL_DIR, "status.json", S_IFREG },
 	{ INO_README, INO_CTL_DIR, "README.md", S_IFREG },
+	{ INO_ERRORS, INO_CTL_DIR, "errors.log", S_IFREG },
+	{ INO_QUEUE, INO_CTL_DIR, "queue", S_IFREG },
+	{ INO_CREATED, INO_CTL_DIR, "created", S_IFREG },
+	{ INO_CTL, INO_CTL_DIR, "ctl", S_IFREG },
+	{ INO_REJECTED, INO_CTL_DIR, "rejected", S_IFDIR },
+	{ INO_NEW_DIR + OT_CONTACTS, INO_TYPEDIR + OT_CONTACTS, "_new", S_IFDIR },
+	{ INO_NEW_DIR + OT_COMPANIES, INO_TYPEDIR + OT_COMPANIES, "_new", S_IFDIR },
+	{ INO_NEW_DIR + OT_DEALS, INO_TYPEDIR + OT_DEALS, "_new", S_IFDIR },
+	{ INO_NEW_DIR + OT_TICKETS, INO_TYPEDIR + OT_TICKETS, "_new", S_IFDIR },
 };
 #define NSTATIC (sizeof(stree) / sizeof(stree[0]))
 
@@ -54,14 +62,32 @@ struct dirh {
 	struct listing *l;   /* type directories */
 	uint64_t *ids;       /* association directories, owners/ */
 	size_t n;
+	GArray *dents;       /* our own nodes (scratch, _new/, rejected/), snapshot */
+	size_t nstatic;      /* static children */
 };
 
-static struct hubfs *H(fuse_req_t req)
+bool is_typedir(fuse_ino_t ino)
 {
-	return fuse_req_userdata(req);
+	return ino >= INO_TYPEDIR && ino < INO_TYPEDIR + OT_COUNT;
 }
 
-static int64_t deadline_of(struct hubfs *h)
+bool is_newdir(fuse_ino_t ino)
+{
+	return ino >= INO_NEW_DIR && ino < INO_NEW_DIR + OT_COUNT;
+}
+
+static bool has_dyn(fuse_ino_t ino)
+{
+	return is_typedir(ino) || is_newdir(ino) || ino == INO_REJECTED;
+}
+
+static bool is_snapshot(fuse_ino_t ino)
+{
+	return ino == INO_STATUS || ino == INO_ERRORS || ino == INO_QUEUE || ino == INO_CREATED ||
+	       ino == INO_CTL;
+}
+
+int64_t deadline_of(struct hubfs *h)
 {
 	return hs_now_ms() + (int64_t)h->o.op_timeout_s * 1000;
 }
@@ -108,19 +134,9 @@ static int file_text(struct hubfs *h, fuse_ino_t ino, bool fresh_status, char **
 		t = hubfs_readme_text(len);
 		*text = g_memdup2(t, *len + 1);
 		return 0;
-	case INO_STATUS:
-		/* A snapshot taken at stat time and served to the reads that follow,
-		 * so st_size always matches what read returns. */
-		g_mutex_lock(&h->lock);
-		if (fresh_status || !h->status_snap) {
-			g_free(h->status_snap);
-			h->status_snap = hubfs_status_json(h, &h->status_len);
-		}
-		*text = g_memdup2(h->status_snap, h->status_len + 1);
-		*len = h->status_len;
-		g_mutex_unlock(&h->lock);
-		return 0;
 	}
+	if (is_snapshot(ino))
+		return ctl_text(h, ino, fresh_status, text, len);
 	return -ENOENT;
 }
 
@@ -133,7 +149,7 @@ static void fill_times(struct stat *st, int64_t ms)
 }
 
 /* Attributes of any inode; *timeout is how long the kernel may cache them. */
-static int do_getattr(struct hubfs *h, fuse_ino_t ino, struct stat *st, double *timeout)
+int do_getattr(struct hubfs *h, fuse_ino_t ino, struct stat *st, double *timeout)
 {
 	mode_t wbit = h->o.ro ? 0 : 0200;
 	int64_t deadline = deadline_of(h);
@@ -157,7 +173,7 @@ static int do_getattr(struct hubfs *h, fuse_ino_t ino, struct stat *st, double *
 		if (!sn)
 			return -ENOENT;
 		if (sn->type == S_IFDIR) {
-			st->st_mode = S_IFDIR | 0555 | (ino >= INO_TYPEDIR && ino < INO_TYPEDIR + OT_COUNT ? wbit : 0);
+			st->st_mode = S_IFDIR | 0555 | (has_dyn(ino) ? wbit : 0);
 			st->st_nlink = 2;
 			return 0;
 		}
@@ -165,10 +181,10 @@ static int do_getattr(struct hubfs *h, fuse_ino_t ino, struct stat *st, double *
 		if (rc)
 			return rc;
 		g_free(text);
-		st->st_mode = S_IFREG | 0444;
+		st->st_mode = S_IFREG | (ino == INO_CTL ? 0200 | wbit : 0444);
 		st->st_nlink = 1;
 		st->st_size = (off_t)len;
-		if (ino == INO_STATUS) {
+		if (is_snapshot(ino)) {
 			struct timespec now;
 
 			/* Always new: AUTO_INVAL_DATA drops the pages of the last snapshot. */
@@ -186,6 +202,18 @@ static int do_getattr(struct hubfs *h, fuse_ino_t ino, struct stat *st, double *
 		st->st_nlink = 1;
 		st->st_size = (off_t)a.size;
 		fill_times(st, a.mtime_ms);
+		{
+			size_t bsize;
+
+			/* Being written: the kernel sees the writer's bytes until close. */
+			if (wbuf_size(h, ino, &bsize))
+				st->st_size = (off_t)bsize;
+		}
+		return 0;
+	case K_DYN:
+		if (!dyn_stat(h, ino, st))
+			return -ENOENT;
+		*timeout = 1;
 		return 0;
 	case K_ASSOC_ROOT:
 		rc = cache_record_stat(h->cache, INO_TYPE(ino), INO_ID(ino), deadline, &a);
@@ -247,7 +275,7 @@ static bool assoc_contains(struct hubfs *h, int from, uint64_t id, int to, uint6
 	return found;
 }
 
-static int do_lookup(struct hubfs *h, fuse_ino_t parent, const char *name, struct fuse_entry_param *e)
+int do_lookup(struct hubfs *h, fuse_ino_t parent, const char *name, struct fuse_entry_param *e)
 {
 	fuse_ino_t ino = 0;
 	uint64_t id;
@@ -257,7 +285,15 @@ static int do_lookup(struct hubfs *h, fuse_ino_t parent, const char *name, struc
 		return -ENAMETOOLONG;
 	switch (INO_KIND(parent)) {
 	case K_STATIC:
-		if (parent >= INO_TYPEDIR && parent < INO_TYPEDIR + OT_COUNT) {
+		for (size_t i = 0; i < NSTATIC && !ino; i++)
+			if (stree[i].parent == parent && stree[i].ino != INO_ROOT &&
+			    strcmp(stree[i].name, name) == 0)
+				ino = stree[i].ino;
+		if (!ino && has_dyn(parent))
+			ino = dyn_lookup(h, parent, name);
+		if (ino)
+			break;
+		if (is_typedir(parent)) {
 			int t = (int)(parent - INO_TYPEDIR);
 
 			if (name_json_id(name, &id))
@@ -271,12 +307,7 @@ static int do_lookup(struct hubfs *h, fuse_ino_t parent, const char *name, struc
 				return -ENOENT;
 			ino = INO_MAKE(K_OWNER, 0, 0, id);
 		} else {
-			for (size_t i = 0; i < NSTATIC && !ino; i++)
-				if (stree[i].parent == parent && stree[i].ino != INO_ROOT &&
-				    strcmp(stree[i].name, name) == 0)
-					ino = stree[i].ino;
-			if (!ino)
-				return -ENOENT;
+			return -ENOENT;
 		}
 		break;
 	case K_ASSOC_ROOT: {
@@ -301,7 +332,9 @@ static int do_lookup(struct hubfs *h, fuse_ino_t parent, const char *name, struc
 	if (rc)
 		return rc;
 	e->ino = ino;
-	e->entry_timeout = h->o.ttl_s;
+	e->entry_timeout = INO_KIND(ino) == K_DYN ? 1 : h->o.ttl_s;
+	if (INO_KIND(ino) == K_DYN)
+		dyn_ref(h, ino); /* the kernel now holds a reference */
 	return 0;
 }
 
@@ -328,31 +361,20 @@ static void hubfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 		fuse_reply_attr(req, &st, timeout);
 }
 
-static void hubfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
-			  struct fuse_file_info *fi)
-{
-	struct hubfs *h = H(req);
-	struct stat st;
-	double timeout;
-	int rc;
-
-	/* Writes come with the write path; chmod/chown/utimens are accepted as
-	 * no-ops so editors and cp -p do not trip (DESIGN.md §2). */
-	if (to_set & FUSE_SET_ATTR_SIZE) {
-		fuse_reply_err(req, EROFS);
-		return;
-	}
-	rc = do_getattr(h, ino, &st, &timeout);
-	if (rc)
-		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_attr(req, &st, timeout);
-}
-
 static void hubfs_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	char target[64];
 
+	if (INO_KIND(ino) == K_DYN) {
+		char *l = dyn_readlink(H(req), ino);
+
+		if (l)
+			fuse_reply_readlink(req, l);
+		else
+			fuse_reply_err(req, EINVAL);
+		g_free(l);
+		return;
+	}
 	if (INO_KIND(ino) != K_LINK) {
 		fuse_reply_err(req, EINVAL);
 		return;
@@ -365,18 +387,13 @@ static void hubfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	/* No per-open state: ENOSYS tells the kernel to stop sending open and
 	 * release altogether and to keep the page cache (FUSE_CAP_NO_OPEN_SUPPORT).
-	 * That round trip is the cost that dominates a warm grep -r. */
-	struct hubfs *h = H(req);
-
-	if ((fi->flags & O_ACCMODE) != O_RDONLY && h->o.ro) {
+	 * That round trip is the cost that dominates a warm grep -r. Writes are
+	 * buffered per inode instead (write.c). */
+	if ((fi->flags & O_ACCMODE) != O_RDONLY && H(req)->o.ro) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	if (h->o.ro || (fi->flags & O_ACCMODE) == O_RDONLY) {
-		fuse_reply_err(req, ENOSYS);
-		return;
-	}
-	fuse_reply_err(req, EROFS);
+	fuse_reply_err(req, ENOSYS);
 }
 
 static void hubfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -389,13 +406,24 @@ static void hubfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	if (INO_KIND(ino) == K_RECORD) {
 		buf = g_malloc(size ? size : 1);
-		rc = cache_record_read(h->cache, INO_TYPE(ino), INO_ID(ino), (uint64_t)off, size, buf, &n,
-				       deadline_of(h));
+		rc = wbuf_read(h, ino, off, size, buf, &n);
+		if (rc == -ENOENT)
+			rc = cache_record_read(h->cache, INO_TYPE(ino), INO_ID(ino), (uint64_t)off, size,
+					       buf, &n, deadline_of(h));
 		if (rc)
 			fuse_reply_err(req, -rc);
 		else
 			fuse_reply_buf(req, buf, n);
 		g_free(buf);
+		return;
+	}
+	if (INO_KIND(ino) == K_DYN) {
+		rc = dyn_read(h, ino, off, size, &text, &n);
+		if (rc)
+			fuse_reply_err(req, -rc);
+		else
+			fuse_reply_buf(req, text, n);
+		g_free(text);
 		return;
 	}
 	rc = file_text(h, ino, false, &text, &len);
@@ -407,22 +435,6 @@ static void hubfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		n = MIN(size, len - (size_t)off);
 	fuse_reply_buf(req, text + (n ? off : 0), n);
 	g_free(text);
-}
-
-static void hubfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
-			struct fuse_file_info *fi)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void hubfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	fuse_reply_err(req, 0);
-}
-
-static void hubfs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
-{
-	fuse_reply_err(req, 0); /* never fail just for being unsupported (vim E667) */
 }
 
 /* --- directories -------------------------------------------------------- */
@@ -443,7 +455,12 @@ static void hubfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 		return;
 	}
 	d = g_new0(struct dirh, 1);
-	if (ino >= INO_TYPEDIR && ino < INO_TYPEDIR + OT_COUNT)
+	for (size_t i = 0; i < NSTATIC; i++)
+		if (stree[i].parent == ino && stree[i].ino != INO_ROOT)
+			d->nstatic++;
+	if (has_dyn(ino))
+		d->dents = dyn_list(h, ino);
+	if (is_typedir(ino))
 		d->l = cache_listing_open(h->cache, (int)(ino - INO_TYPEDIR));
 	else if (INO_KIND(ino) == K_ASSOC_DIR)
 		rc = cache_assoc_list(h->cache, INO_TYPE(ino), INO_ID(ino), INO_TYPE2(ino),
@@ -466,6 +483,8 @@ static void hubfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_in
 	if (d) {
 		cache_listing_close(H(req)->cache, d->l);
 		g_free(d->ids);
+		if (d->dents)
+			g_array_free(d->dents, TRUE);
 		g_free(d);
 	}
 	fuse_reply_err(req, 0);
@@ -482,6 +501,29 @@ static int dir_entry(struct hubfs *h, fuse_ino_t ino, struct dirh *d, size_t i, 
 	int rc;
 
 	*have_attr = false;
+	/* Static children first, then our own nodes, then (type dirs) the listing. */
+	if (d && k < d->nstatic) {
+		for (size_t j = 0; j < NSTATIC; j++) {
+			if (stree[j].parent != ino || stree[j].ino == INO_ROOT)
+				continue;
+			if (k-- == 0) {
+				snprintf(name, namesz, "%s", stree[j].name);
+				*child = stree[j].ino;
+				return 0;
+			}
+		}
+	}
+	if (d)
+		k -= d->nstatic;
+	if (d && d->dents && k < d->dents->len) {
+		struct dent *e = &g_array_index(d->dents, struct dent, k);
+
+		snprintf(name, namesz, "%s", e->name);
+		*child = e->ino;
+		return 0;
+	}
+	if (d && d->dents)
+		k -= d->dents->len;
 	if (d && d->l) {
 		int t = (int)(ino - INO_TYPEDIR);
 
@@ -501,15 +543,6 @@ static int dir_entry(struct hubfs *h, fuse_ino_t ino, struct dirh *d, size_t i, 
 			snprintf(name, namesz, "%" PRIu64 ".json", d->ids[k]);
 			*child = INO_MAKE(K_OWNER, 0, 0, d->ids[k]);
 			return 0;
-		}
-		for (size_t j = 0; j < NSTATIC; j++) {
-			if (stree[j].parent != ino || stree[j].ino == INO_ROOT)
-				continue;
-			if (k-- == 0) {
-				snprintf(name, namesz, "%s", stree[j].name);
-				*child = stree[j].ino;
-				return 0;
-			}
 		}
 		return 1;
 	case K_ASSOC_ROOT:
@@ -570,10 +603,11 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			} else if (plus) {
 				if (do_getattr(h, e.ino, &e.attr, &e.attr_timeout) != 0)
 					continue; /* vanished meanwhile: skip */
-				e.entry_timeout = h->o.ttl_s;
+				e.entry_timeout = INO_KIND(e.ino) == K_DYN ? 1 : h->o.ttl_s;
 			} else {
 				e.attr.st_ino = e.ino;
 				e.attr.st_mode = INO_KIND(e.ino) == K_LINK ? S_IFLNK :
+						 INO_KIND(e.ino) == K_DYN ? (dyn_stat(h, e.ino, &e.attr) ? e.attr.st_mode : S_IFREG) :
 						 INO_KIND(e.ino) == K_RECORD || INO_KIND(e.ino) == K_OWNER ? S_IFREG :
 						 (snode_find(e.ino) && snode_find(e.ino)->type == S_IFREG) ? S_IFREG :
 						 S_IFDIR;
@@ -585,6 +619,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			n = fuse_add_direntry(req, buf + pos, size - pos, name, &e.attr, (off_t)i + 1);
 		if (n > size - pos)
 			break;
+		if (plus && i >= 2 && INO_KIND(e.ino) == K_DYN)
+			dyn_ref(h, e.ino);
 		pos += n;
 	}
 	if (rc < 0 && pos == 0)
@@ -608,69 +644,70 @@ static void hubfs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 
 /* --- xattrs ---------------------------------------------------------------- */
 
-static int xattr_value(struct hubfs *h, fuse_ino_t ino, const char *name, char *buf, size_t size)
+#define XATTR_ERROR "user.hubfs.error"
+
+static int xattr_value(struct hubfs *h, fuse_ino_t ino, const char *name, char **val, size_t *len)
 {
+	if (INO_KIND(ino) == K_DYN)
+		return dyn_getxattr(h, ino, name, val, len);
 	if (INO_KIND(ino) != K_RECORD)
 		return -ENODATA;
 	if (!strcmp(name, XATTR_URL))
-		return snprintf(buf, size, "https://app.hubspot.com/contacts/%" PRIu64 "/record/%s/%" PRIu64,
-				h->portal_id, objtype_id(INO_TYPE(ino)), INO_ID(ino));
-	if (!strcmp(name, XATTR_STATE))
-		return snprintf(buf, size, "%s", hs_client_offline(h->hc) ? "stale" : "clean");
-	return -ENODATA; /* never ENOENT/EIO: older vim turns those into E342 */
+		*val = g_strdup_printf("https://app.hubspot.com/contacts/%" PRIu64 "/record/%s/%" PRIu64,
+				       h->portal_id, objtype_id(INO_TYPE(ino)), INO_ID(ino));
+	else if (!strcmp(name, XATTR_STATE))
+		*val = g_strdup(record_state(h, ino));
+	else if (!strcmp(name, XATTR_ERROR))
+		*val = record_error(h, ino);
+	if (!*val)
+		return -ENODATA; /* never ENOENT/EIO: older vim turns those into E342 */
+	*len = strlen(*val);
+	return 0;
 }
 
 static void hubfs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
-	char val[256];
-	int n = xattr_value(H(req), ino, name, val, sizeof(val));
+	char *val = NULL;
+	size_t n = 0;
+	int rc = xattr_value(H(req), ino, name, &val, &n);
 
-	if (n < 0)
-		fuse_reply_err(req, -n);
+	if (rc)
+		fuse_reply_err(req, -rc);
 	else if (size == 0)
-		fuse_reply_xattr(req, (size_t)n);
-	else if ((size_t)n > size)
-		fuse_reply_err(req, ERANGE);
-	else
-		fuse_reply_buf(req, val, (size_t)n);
-}
-
-static void hubfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
-{
-	static const char names[] = XATTR_STATE "\0" XATTR_URL;
-	size_t n = INO_KIND(ino) == K_RECORD ? sizeof(names) : 0;
-
-	if (size == 0)
 		fuse_reply_xattr(req, n);
 	else if (n > size)
 		fuse_reply_err(req, ERANGE);
 	else
-		fuse_reply_buf(req, names, n);
+		fuse_reply_buf(req, val, n);
+	g_free(val);
 }
 
-static void hubfs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
-			   size_t size, int flags)
+static void hubfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	fuse_reply_err(req, ENOTSUP);
+	struct hubfs *h = H(req);
+	GString *names = g_string_new(NULL);
+
+	if (INO_KIND(ino) == K_RECORD) {
+		char *err = record_error(h, ino);
+
+		if (err)
+			g_string_append_len(names, XATTR_ERROR, sizeof(XATTR_ERROR));
+		g_string_append_len(names, XATTR_STATE, sizeof(XATTR_STATE));
+		g_string_append_len(names, XATTR_URL, sizeof(XATTR_URL));
+		g_free(err);
+	} else if (INO_KIND(ino) == K_DYN) {
+		dyn_listxattr(h, ino, names);
+	}
+	if (size == 0)
+		fuse_reply_xattr(req, names->len);
+	else if (names->len > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, names->str, names->len);
+	g_string_free(names, TRUE);
 }
 
-static void hubfs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
-{
-	fuse_reply_err(req, ENOTSUP);
-}
-
-/* --- namespace changes: the write path's, read-only here -------------------- */
-
-static void hubfs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void hubfs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-			 struct fuse_file_info *fi)
-{
-	fuse_reply_err(req, EROFS);
-}
+/* --- namespace changes: write.c, except these --------------------------------- */
 
 static void hubfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
@@ -682,25 +719,14 @@ static void hubfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_err(req, H(req)->o.ro ? EROFS : EPERM);
 }
 
-static void hubfs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void hubfs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
-{
-	fuse_reply_err(req, EROFS);
-}
-
-static void hubfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
-			 const char *newname, unsigned int flags)
-{
-	fuse_reply_err(req, EROFS);
-}
-
 static void hubfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
 	fuse_reply_err(req, EPERM);
+}
+
+static void hubfs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);
 }
 
 static void hubfs_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -741,31 +767,41 @@ static void hubfs_init(void *userdata, struct fuse_conn_info *conn)
 
 /* --- kernel cache invalidation ----------------------------------------------- */
 
-#define INVAL_STOP ((gpointer)(uintptr_t)1)
+#define INVAL_STOP "stop"
 
 static gpointer inval_main(gpointer p)
 {
 	struct hubfs *h = p;
 
 	for (;;) {
-		gpointer v = g_async_queue_pop(h->inval);
+		char *v = g_async_queue_pop(h->inval);
+		char *name = NULL;
 		uint64_t ino;
 
-		if (v == INVAL_STOP)
+		if (!strcmp(v, INVAL_STOP)) {
+			g_free(v);
 			break;
-		ino = (uint64_t)(uintptr_t)v;
+		}
 		/* Not from a request handler: libfuse warns that deadlocks. */
-		fuse_lowlevel_notify_inval_inode(h->se, ino, 0, 0);
+		ino = g_ascii_strtoull(v + 2, &name, 10);
+		if (v[0] == 'i')
+			fuse_lowlevel_notify_inval_inode(h->se, ino, 0, 0);
+		else if (name && *name == ' ')
+			fuse_lowlevel_notify_inval_entry(h->se, ino, name + 1, strlen(name + 1));
+		g_free(v);
 	}
 	return NULL;
 }
 
+void hubfs_inval_inode(struct hubfs *h, fuse_ino_t ino)
+{
+	if (h->inval)
+		g_async_queue_push(h->inval, g_strdup_printf("i %" PRIu64, (uint64_t)ino));
+}
+
 void hubfs_record_changed(void *ud, int type, uint64_t id)
 {
-	struct hubfs *h = ud;
-
-	if (h->inval)
-		g_async_queue_push(h->inval, (gpointer)(uintptr_t)INO_MAKE(K_RECORD, type, 0, id));
+	hubfs_inval_inode(ud, INO_MAKE(K_RECORD, type, 0, id));
 }
 
 void hubfs_inval_start(struct hubfs *h)
@@ -777,7 +813,7 @@ void hubfs_inval_stop(struct hubfs *h)
 {
 	if (!h->inval_thread)
 		return;
-	g_async_queue_push(h->inval, INVAL_STOP);
+	g_async_queue_push(h->inval, g_strdup(INVAL_STOP));
 	g_thread_join(h->inval_thread);
 	h->inval_thread = NULL;
 }
@@ -785,30 +821,32 @@ void hubfs_inval_stop(struct hubfs *h)
 const struct fuse_lowlevel_ops hubfs_ops = {
 	.init = hubfs_init,
 	.lookup = hubfs_lookup,
+	.forget = hubfs_w_forget,
+	.forget_multi = hubfs_w_forget_multi,
 	.getattr = hubfs_getattr,
-	.setattr = hubfs_setattr,
+	.setattr = hubfs_w_setattr,
 	.readlink = hubfs_readlink,
-	.mknod = hubfs_mknod,
+	.mknod = hubfs_w_mknod,
 	.mkdir = hubfs_mkdir,
-	.unlink = hubfs_unlink,
+	.unlink = hubfs_w_unlink,
 	.rmdir = hubfs_rmdir,
-	.symlink = hubfs_symlink,
-	.rename = hubfs_rename,
+	.symlink = hubfs_w_symlink,
+	.rename = hubfs_w_rename,
 	.link = hubfs_link,
 	.open = hubfs_open,
 	.read = hubfs_read,
-	.write = hubfs_write,
-	.flush = hubfs_flush,
-	.fsync = hubfs_fsync,
+	.write = hubfs_w_write,
+	.flush = hubfs_w_flush,
+	.fsync = hubfs_w_fsync,
 	.opendir = hubfs_opendir,
 	.readdir = hubfs_readdir,
 	.readdirplus = hubfs_readdirplus,
 	.releasedir = hubfs_releasedir,
-	.fsyncdir = hubfs_fsync,
+	.fsyncdir = hubfs_fsyncdir,
 	.statfs = hubfs_statfs,
-	.setxattr = hubfs_setxattr,
+	.setxattr = hubfs_w_setxattr,
 	.getxattr = hubfs_getxattr,
 	.listxattr = hubfs_listxattr,
-	.removexattr = hubfs_removexattr,
-	.create = hubfs_create,
+	.removexattr = hubfs_w_removexattr,
+	.create = hubfs_w_create,
 };

@@ -40,13 +40,12 @@ char *hubfs_status_json(struct hubfs *h, size_t *len)
 	json_object_object_add(o, "ttl_s", json_object_new_int(h->o.ttl_s));
 	hs_client_stats(h->hc, o);
 	cache_stats(h->cache, o);
-	/* The writeback queue arrives with the write path; reported as empty. */
-	json_object_object_add(q, "pending", json_object_new_int(0));
-	json_object_object_add(q, "in_flight", json_object_new_int(0));
-	json_object_object_add(q, "failed", json_object_new_int(0));
-	json_object_object_add(q, "conflict", json_object_new_int(0));
-	json_object_object_add(q, "in_doubt", json_object_new_int(0));
-	json_object_object_add(o, "queue", q);
+	if (h->wb) {
+		json_object_put(q);
+		writeback_stats(h->wb, o);
+	} else {
+		json_object_object_add(o, "queue", q);
+	}
 
 	txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
 					     JSON_C_TO_STRING_NOSLASHESCAPE);
