@@ -50,6 +50,7 @@
 #define CLOCK_SKEW_MS (5 * 60000)  /* createdate window of an in-doubt search */
 #define IN_DOUBT_PER_PASS 20
 #define ROUNDS_MAX 10000           /* chunks of one kind and type per cycle */
+#define TAKE_WINDOW 1000           /* journal rows looked at to fill one chunk */
 
 struct writeback {
 	struct hs_client *hc;       /* borrowed */
@@ -723,7 +724,9 @@ static int take_updates(struct writeback *wb, int type, GPtrArray *out)
 
 	if (!take_ok(wb, type))
 		return 0;
-	rc = journal_list(wb->j, JS_MASK(JS_PENDING), JOP_UPDATE, type, 0, 0, &rows);
+	/* A bounded window: rows of a record past it go in a later chunk, after
+	 * this one settled, so a record's edits still land in order. */
+	rc = journal_list(wb->j, JS_MASK(JS_PENDING), JOP_UPDATE, type, 0, TAKE_WINDOW, &rows);
 	if (rc)
 		return rc;
 	by_id = g_hash_table_new(g_int64_hash, g_int64_equal);
@@ -1125,7 +1128,7 @@ static int take_creates(struct writeback *wb, int type, GPtrArray *out)
 
 	if (!take_ok(wb, type))
 		return 0;
-	rc = journal_list(wb->j, JS_MASK(JS_PENDING), JOP_CREATE, type, 0, 0, &rows);
+	rc = journal_list(wb->j, JS_MASK(JS_PENDING), JOP_CREATE, type, 0, TAKE_WINDOW, &rows);
 	if (rc)
 		return rc;
 	emails = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -1242,6 +1245,8 @@ static int settle_creates(struct writeback *wb, int type, struct cdone *d, size_
 				json_object *nob = json_object_new_object();
 
 				snprintf(d[i].id, sizeof(d[i].id), "%" PRIu64, xid);
+				log_info("writeback: %s/_new/%s: %s; updating it instead",
+					 objtype_name(type), op->key, it->err.e.message);
 				rc = journal_add_update(wb->j, type, xid, op->props, nob, 0, now, NULL);
 				json_object_put(nob);
 				if (rc == 0)
@@ -1522,7 +1527,8 @@ static int take_simple(struct writeback *wb, enum jop_kind kind, int type, int t
 
 	if (!take_ok(wb, type))
 		return 0;
-	rc = journal_list(wb->j, JS_MASK(JS_PENDING), kind, type, 0, 0, &rows);
+	rc = journal_list(wb->j, JS_MASK(JS_PENDING), kind, type, 0, to_type >= 0 ? 0 : BATCH_MAX,
+			  &rows);
 	if (rc)
 		return rc;
 	for (guint i = 0; i < rows->len && out->len < BATCH_MAX; i++) {

@@ -646,6 +646,29 @@ static void test_creates(void)
 	ASSERT_EQ(calls(f.hc, "POST /crm/v3/objects/contacts/batch/create"), 0);
 	ASSERT_EQ(calls(f.hc, "POST /crm/v3/objects/contacts/batch/upsert"), 2);
 	ASSERT_EQ(calls(f.hc, "POST /crm/v3/objects/companies/batch/create"), 1);
+
+	/* 409 "Contact already exists. Existing ID: N": the create becomes an
+	 * update of N. */
+	fault("{\"kind\": \"status\", \"status\": 409, \"count\": 1,"
+	      " \"path\": \"/contacts/batch/upsert$\", \"content_type\": \"application/json\","
+	      " \"body\": \"{\\\"status\\\":\\\"error\\\",\\\"message\\\":"
+	      "\\\"Contact already exists. Existing ID: 1000280\\\",\\\"correlationId\\\":"
+	      "\\\"c-409\\\",\\\"category\\\":\\\"CONFLICT\\\"}\"}");
+	{
+		json_object *p4 = json_tokener_parse("{\"email\": \"exists@example.com\","
+						     " \"jobtitle\": \"Existing\"}");
+
+		ASSERT_EQ(writeback_create(f.wb, OT_CONTACTS, "exists.json", p4), 0);
+		json_object_put(p4);
+	}
+	sync_ok(&f);
+	v = created_id("contacts", "exists.json");
+	ASSERT_STR(v, "1000280");
+	g_free(v);
+	v = server_prop("contacts", 1000280, "jobtitle");
+	ASSERT_STR(v, "Existing");
+	g_free(v);
+	ASSERT_EQ(calls(f.hc, "POST /crm/v3/objects/contacts/batch/upsert"), 3);
 	g_free(a);
 	g_free(b);
 	g_free(c);
