@@ -439,8 +439,8 @@ static int resend(struct writeback *wb, const struct batch *b, struct item **v, 
 static int settle(struct writeback *wb, const struct batch *b, struct item **v, size_t n,
 		  json_object *out, long status)
 {
-	json_object *results = NULL, *errors = NULL, *unnamed = NULL;
-	size_t nres = 0, matched = 0, nrest = 0;
+	json_object *results = NULL, *errors = NULL, *unnamed = NULL, *stray = NULL;
+	size_t nres = 0, matched = 0, nrest = 0, nstray = 0;
 	struct item **rest;
 	int rc = 0;
 
@@ -457,6 +457,9 @@ static int settle(struct writeback *wb, const struct batch *b, struct item **v, 
 			matched++;
 		} else if (it) {
 			matched++; /* the inverse side of an association */
+		} else {
+			stray = r;
+			nstray++;
 		}
 	}
 	if (out && json_object_object_get_ex(out, "errors", &errors) &&
@@ -489,6 +492,14 @@ static int settle(struct writeback *wb, const struct batch *b, struct item **v, 
 	for (size_t i = 0; i < n; i++)
 		if (v[i]->outcome == OUT_NONE)
 			rest[nrest++] = v[i];
+	if (nrest == 1 && nstray == 1 && !unnamed) {
+		/* One input left, one result we could not name (no trace id
+		 * echoed): they are each other's. */
+		rest[0]->outcome = OUT_OK;
+		rest[0]->result = json_object_get(stray);
+		matched++;
+		nrest = 0;
+	}
 	if (nrest == 0)
 		goto out;
 	if (b->create && (matched < nres || !unnamed)) {
@@ -1107,10 +1118,12 @@ static int do_updates(struct writeback *wb, int type)
 	pthread_mutex_lock(&wb->lock);
 	rc = take_updates(wb, type, recs);
 	pthread_mutex_unlock(&wb->lock);
-	if (rc == 0 && recs->len > 0)
+	if (rc == 0 && recs->len > 0) {
 		rc = process_updates(wb, type, recs) == 0 ? 1 : -EAGAIN;
-	else if (rc < 0)
+	} else if (rc < 0) {
+		backoff(wb, "journal", NULL, rc);
 		rc = -EAGAIN;
+	}
 	g_ptr_array_unref(recs);
 	return rc;
 }
@@ -1304,6 +1317,8 @@ static int do_creates(struct writeback *wb, int type)
 	pthread_mutex_lock(&wb->lock);
 	rc = take_creates(wb, type, ops);
 	pthread_mutex_unlock(&wb->lock);
+	if (rc < 0)
+		backoff(wb, "journal", NULL, rc);
 	if (rc < 0 || ops->len == 0)
 		goto out;
 	its = g_new0(struct item, ops->len);
@@ -1458,21 +1473,23 @@ static int lookup_create(struct writeback *wb, const struct jop *op, char *id, s
 }
 
 /* Settle in-doubt creates that are due: contacts with an email are simply
- * upserted again; others are searched for. */
+ * upserted again; others are searched for. Returns how many were settled,
+ * or -EAGAIN. */
 static int do_in_doubt(struct writeback *wb, int type)
 {
 	GPtrArray *rows = NULL, *due = g_ptr_array_new_with_free_func((GDestroyNotify)jop_free);
 	int64_t w = wall_ms();
-	int rc = 0;
+	int rc = 0, n = 0;
 
 	pthread_mutex_lock(&wb->lock);
 	if (journal_list(wb->j, JS_MASK(JS_IN_DOUBT), JOP_CREATE, type, 0, 0, &rows) == 0) {
 		for (guint i = 0; i < rows->len; i++) {
 			struct jop *op = rows->pdata[i];
 
-			if (create_by_upsert(type, op->props))
-				journal_set_state(wb->j, op->seq, JS_PENDING, NULL, w);
-			else if (lookup_due(wb, op) <= w && due->len < IN_DOUBT_PER_PASS) {
+			if (create_by_upsert(type, op->props)) {
+				if (journal_set_state(wb->j, op->seq, JS_PENDING, NULL, w) == 0)
+					n++;
+			} else if (lookup_due(wb, op) <= w && due->len < IN_DOUBT_PER_PASS) {
 				g_ptr_array_add(due, op);
 				rows->pdata[i] = NULL;
 			}
@@ -1490,18 +1507,19 @@ static int do_in_doubt(struct writeback *wb, int type)
 		if (rc)
 			break;
 		pthread_mutex_lock(&wb->lock);
-		if (id[0]) {
+		rc = journal_begin(wb->j);
+		if (rc == 0 && id[0]) {
 			rc = journal_delete(wb->j, op->seq);
 			if (rc == 0 && record_parse_id(id, strlen(id), &xid) == 0)
 				rc = creates_to_update(wb, type, op->key, xid, w);
-		} else {
+		} else if (rc == 0) {
 			rc = journal_set_state(wb->j, op->seq, JS_PENDING, NULL, wall_ms());
 		}
+		journal_done(wb, rc);
 		pthread_cond_broadcast(&wb->done);
 		pthread_mutex_unlock(&wb->lock);
-		if (rc)
-			log_err("writeback: journal: %s", g_strerror(-rc));
 		rc = 0;
+		n++;
 		if (id[0]) {
 			log_notice("writeback: in-doubt create %s/_new/%s had landed as %s",
 				   objtype_name(type), op->key, id);
@@ -1513,7 +1531,7 @@ static int do_in_doubt(struct writeback *wb, int type)
 		}
 	}
 	g_ptr_array_unref(due);
-	return rc;
+	return rc ? rc : n;
 }
 
 /* --- archives and associations ------------------------------------------------ */
@@ -1555,6 +1573,8 @@ static int do_simple(struct writeback *wb, enum jop_kind kind, int type, int to_
 	pthread_mutex_lock(&wb->lock);
 	rc = take_simple(wb, kind, type, to_type, ops);
 	pthread_mutex_unlock(&wb->lock);
+	if (rc < 0)
+		backoff(wb, "journal", NULL, rc);
 	if (rc < 0 || ops->len == 0)
 		goto out;
 	its = g_new0(struct item, ops->len);
@@ -1641,16 +1661,24 @@ out:
 
 /* --- the batcher thread ------------------------------------------------------------ */
 
-/* Run fn until it finds nothing (0) or fails (-EAGAIN). */
+/* Run call until it finds nothing (0) or fails (-EAGAIN: end the cycle). */
 #define DRAIN(call) do { int r_ = 1; \
-	for (int n_ = 0; r_ > 0 && n_ < ROUNDS_MAX; n_++) r_ = (call); \
-	if (r_ < 0) return; } while (0)
+	for (int n_ = 0; r_ > 0 && n_ < ROUNDS_MAX; n_++) { r_ = (call); done += r_ > 0; } \
+	if (r_ < 0) return -EAGAIN; } while (0)
 
-static void cycle(struct writeback *wb)
+/* One pass over everything that may be sent now. Returns the number of
+ * chunks sent or looked up, or -EAGAIN after a transient failure. */
+static int cycle(struct writeback *wb)
 {
-	for (int t = 0; t < OT_COUNT; t++)
-		if (do_in_doubt(wb, t) < 0)
-			return;
+	int done = 0;
+
+	for (int t = 0; t < OT_COUNT; t++) {
+		int r = do_in_doubt(wb, t);
+
+		if (r < 0)
+			return r;
+		done += r;
+	}
 	for (int t = 0; t < OT_COUNT; t++)
 		DRAIN(do_creates(wb, t));
 	for (int t = 0; t < OT_COUNT; t++)
@@ -1663,6 +1691,7 @@ static void cycle(struct writeback *wb)
 	for (int t = 0; t < OT_COUNT; t++)
 		for (int u = 0; u < OT_COUNT; u++)
 			DRAIN(do_simple(wb, JOP_ASSOC_DEL, t, u));
+	return done;
 }
 
 static void *batcher(void *arg)
@@ -1678,11 +1707,17 @@ static void *batcher(void *arg)
 				 (!ready && (wake == INT64_MAX || wake >= wb->drain_deadline))))
 			break;
 		if (ready) {
+			int done;
+
 			wb->busy = true;
 			pthread_mutex_unlock(&wb->lock);
-			cycle(wb);
+			done = cycle(wb);
 			pthread_mutex_lock(&wb->lock);
 			wb->busy = false;
+			/* Work that could not be taken (a row this hubfs cannot
+			 * send): do not spin on it. */
+			if (done == 0 && wb->backoff_until <= hs_now_ms())
+				wb->backoff_until = hs_now_ms() + MAX(wb->delay_ms, BACKOFF_BASE_MS);
 			pthread_cond_broadcast(&wb->done);
 			continue;
 		}
