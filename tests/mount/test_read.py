@@ -315,3 +315,37 @@ def test_refuses_plain_http_to_remote_host(sandbox, hubfs):
     m = hubfs("api_url=http://api.hubapi.com", wait=False)
     assert m.proc.wait(timeout=30) != 0
     m.unmounted = True
+
+
+def test_parallel_readers_cause_no_429(sandbox, hubfs):
+    """ls, cat, grep -r and find in parallel over 1,000+ records, with a ttl
+    short enough that they keep refetching, against a sandbox enforcing
+    100 requests/10 s: the limiter keeps hubfs under it."""
+    sandbox.reset(contacts=1000, companies=200, deals=300, tickets=100)
+    sandbox.configure(rate_limit="100/10s")
+    m = hubfs("ttl=2", "op_timeout=60")
+    jobs = [
+        "ls -l contacts companies deals tickets > /dev/null",
+        "cat contacts/*.json > /dev/null",
+        "grep -rl Manager contacts deals > /dev/null",
+        "find contacts tickets -name '*.json' | wc -l > /dev/null",
+        "for d in $(ls deals | grep json | head -150); do cat deals/${d%.json}/contacts/*.json; done > /dev/null",
+    ]
+    running = {}
+    t_end = time.time() + 20
+    while time.time() < t_end:
+        for j in jobs:
+            p = running.get(j)
+            if p is not None and p.poll() is not None:
+                assert p.returncode == 0, (j, p.stderr.read())
+                p = None
+            if p is None:
+                running[j] = subprocess.Popen(["bash", "-c", j], cwd=m.path,
+                                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(0.2)
+    for j, p in running.items():
+        assert p.wait(timeout=120) == 0, (j, p.stderr.read())
+    total = len(sandbox.log())
+    assert total > 100, api_calls(sandbox)  # the limiter was really exercised
+    assert count(sandbox, status=429) == 0, api_calls(sandbox)
+    assert m.status()["http_429"] == 0
