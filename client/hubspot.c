@@ -29,6 +29,7 @@
 #define MAX_ENDPOINTS 256        /* distinct endpoint counters; more go to "other" */
 #define MAX_TOKEN_LEN 8192
 #define LOCKED_RETRY_MS 2000     /* 423: HubSpot's record lock lasts 2 s */
+#define MAX_RETRY_AFTER_MS (5 * 60 * 1000) /* longer Retry-After on a 5xx: wait this */
 
 struct hs_client {
 	char *base_url;                /* no trailing '/'; immutable */
@@ -557,6 +558,8 @@ static int64_t retry_delay(struct hs_client *c, struct hs_call *call, unsigned *
 {
 	int64_t d = ratelimit_backoff_ms((*attempt)++, g_random_int());
 
+	if (retry_after_ms > MAX_RETRY_AFTER_MS)
+		retry_after_ms = MAX_RETRY_AFTER_MS;
 	if (retry_after_ms > d)
 		d = retry_after_ms;
 	if (status == 423 && d < LOCKED_RETRY_MS)
@@ -685,12 +688,16 @@ int hs_request(struct hs_client *c, struct hs_call *call, const char *method,
 		rc = hs_errno_from_status(resp.status, false);
 
 		if (resp.status == 429) {
-			log_warn("%s: HTTP 429 (%s policy) correlationId=%s", endpoint,
-				 ratelimit_policy_name(policy), call->err.correlation_id);
 			/* DAILY is not retried: nothing will change for hours. The
 			 * other policies paused the limiter; acquire_slot waits. */
-			if (policy == RL_POLICY_DAILY)
+			if (policy == RL_POLICY_DAILY) {
+				log_err("%s: HubSpot's daily API limit is reached; reads are held, "
+					"writes are tried again later (correlationId=%s)",
+					endpoint, call->err.correlation_id);
 				break;
+			}
+			log_warn("%s: HTTP 429 (%s policy) correlationId=%s", endpoint,
+				 ratelimit_policy_name(policy), call->err.correlation_id);
 			continue;
 		}
 		if (resp.status == 401 && !refreshed &&

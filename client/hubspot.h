@@ -13,6 +13,26 @@
  * On failure the HubSpot error body (category, message, correlationId) is copied
  * into call->err, for the caller's error log. Tokens never reach call->err or a log.
  *
+ * Retries, in detail (hs_request):
+ *   - Waiting for the limiter never passes call->deadline_ms: if the wait
+ *     would, the call returns -EAGAIN at once (nothing sent). A deadline
+ *     already passed sends nothing. Every transfer is cut at the deadline
+ *     (and at transfer_timeout_ms).
+ *   - 429 TEN_SECONDLY_ROLLING / SECONDLY: the limiter pauses (window + margin,
+ *     1 s, or Retry-After) and the call is sent again; -EAGAIN if the pause
+ *     outlasts the deadline. 429 DAILY: -EAGAIN at once, not retried; reads
+ *     are then held by the limiter (hs_client_stats: rate.daily_paused).
+ *   - 5xx (but 501/505), 408, 423 (>= 2 s), 477, timeouts and network errors:
+ *     exponential backoff with full jitter (200 ms * 2^n, cap 10 s; Retry-After
+ *     honoured up to 5 min) while the next attempt fits before the deadline;
+ *     then the last attempt's errno (-EIO). deadline_ms == 0 retries forever:
+ *     use it only for background work.
+ *   - Non-idempotent requests (creating records: POST …/objects/{type} and
+ *     …/batch/create) are never resent once they may have reached the server
+ *     (a 5xx, a timeout, a cut connection): call->in_doubt is set instead.
+ *     They are resent after a 429 or when the connection was never made.
+ *   - 401 EXPIRED_AUTHENTICATION is where an OAuth refresh will retry once.
+ *
  * Response bodies are returned as json-c trees owned by the caller
  * (json_object_put() when done). Record ids are decimal strings.
  */
