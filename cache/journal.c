@@ -252,7 +252,7 @@ static int replay(struct journal *j, int64_t now_ms)
 		return rc;
 	rc = exec(j, "UPDATE ops SET state = 'pending' WHERE state = 'in_flight' AND kind != 'create'");
 	if (rc == 0)
-		rc = prepare(j, "UPDATE ops SET state = 'in_doubt', updated_ms = ?1, sent_ms = ?1"
+		rc = prepare(j, "UPDATE ops SET state = 'in_doubt', updated_ms = ?1"
 			     " WHERE state = 'in_flight' AND kind = 'create'", &st);
 	if (rc == 0) {
 		sqlite3_bind_int64(st, 1, now_ms);
@@ -707,9 +707,6 @@ int journal_set_state(struct journal *j, int64_t seq, enum jop_state state, cons
 	rc = prepare(j, state == JS_IN_FLIGHT
 		     ? "UPDATE ops SET state = ?1, last_error = ?2, updated_ms = ?3, sent_ms = ?3,"
 		       " attempts = attempts + 1 WHERE seq = ?4"
-		     : state == JS_IN_DOUBT
-		     ? "UPDATE ops SET state = ?1, last_error = ?2, updated_ms = ?3, sent_ms = ?3"
-		       " WHERE seq = ?4"
 		     : "UPDATE ops SET state = ?1, last_error = ?2, updated_ms = ?3 WHERE seq = ?4",
 		     &st);
 	if (rc)

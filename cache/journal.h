@@ -25,7 +25,8 @@
  *       state      TEXT    pending|in_flight|failed|conflict|in_doubt
  *       attempts   INTEGER times sent
  *       last_error TEXT    JSON {reason, category, message, correlationId} or NULL
- *       created_ms, updated_ms, sent_ms INTEGER  wall clock; sent_ms 0 = never sent
+ *       created_ms, updated_ms, sent_ms INTEGER  wall clock; sent_ms = last send
+ *                          (0 = never sent), updated_ms = last state change
  *       epoch      INTEGER cache write epoch of the latest edit merged in)
  */
 #ifndef HUBFS_JOURNAL_H
@@ -70,7 +71,7 @@ const char *jop_state_name(enum jop_state s);
 /* Open (creating) $dir/journal.db and replay what an earlier run left:
  * in_flight updates, archives and association ops become pending again (they
  * are idempotent), in_flight creates become in_doubt (sent, answer unknown;
- * sent_ms = now_ms), and
+ * updated_ms = now_ms), and
  * every epoch is reset to 0 (epochs of an earlier cache mean nothing to the
  * next one: a landed write then never hides a newer local one). Returns 0 and
  * *out, -EBUSY if another process holds the journal, -EIO/-EACCES/-ENOMEM. */
@@ -112,10 +113,10 @@ int journal_list(struct journal *j, unsigned state_mask, int kind, int type, uin
 /* One row by seq: 0 and *out, or -ENOENT. */
 int journal_get(struct journal *j, int64_t seq, struct jop **out);
 
-/* Set a row's state and last error (NULL clears it). JS_IN_FLIGHT also counts
- * an attempt and sets sent_ms = now_ms; JS_IN_DOUBT sets sent_ms = now_ms (the
- * latest time the server can have applied it; in-doubt lookups wait for the
- * search index from there). -ENOENT if there is no such row. */
+/* Set a row's state and last error (NULL clears it), updated_ms = now_ms.
+ * JS_IN_FLIGHT also counts an attempt and sets sent_ms = now_ms. For an
+ * in-doubt create, sent_ms is then the earliest and updated_ms the latest time
+ * the server can have applied it. -ENOENT if there is no such row. */
 int journal_set_state(struct journal *j, int64_t seq, enum jop_state state, const char *error,
 		      int64_t now_ms);
 /* Replace a row's props and base (either may be NULL: left alone). */

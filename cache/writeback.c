@@ -587,12 +587,14 @@ static bool create_by_upsert(int type, json_object *props)
 	return type == OT_CONTACTS && *prop_val(props, "email");
 }
 
-/* Lock held. Wall time an in-doubt create may be looked up (0 = now). */
+/* Lock held. Wall time an in-doubt create may be looked up (0 = now): the
+ * indexing delay after the latest moment it can have been applied (when it
+ * was marked in doubt). */
 static int64_t lookup_due(struct writeback *wb, const struct jop *op)
 {
 	if (create_by_upsert(op->type, op->props))
 		return 0;
-	return op->sent_ms + wb->index_delay_ms + INDEX_MARGIN_MS;
+	return op->updated_ms + wb->index_delay_ms + INDEX_MARGIN_MS;
 }
 
 /* Lock held. Is there work to start now? Else *wake = when to look again
@@ -1272,7 +1274,7 @@ static int settle_creates(struct writeback *wb, int type, struct cdone *d, size_
 			}
 			break;
 		case OUT_IN_DOUBT:
-			/* sent_ms: the latest the server can have applied it. */
+			/* updated_ms: the latest the server can have applied it. */
 			rc = journal_set_state(wb->j, op->seq, JS_IN_DOUBT, NULL, now);
 			break;
 		default:
@@ -1380,7 +1382,7 @@ static const char *const *identity_props(int type)
 
 /* The search that finds a create that may have landed: EQ on its identifying
  * string properties (else on up to three of its properties), created no
- * earlier than it was queued (less clock skew). *names gets the compared ones. */
+ * earlier than it was first sent (less clock skew). *names gets the compared ones. */
 static json_object *lookup_request(const struct jop *op, GPtrArray *names)
 {
 	json_object *req = json_object_new_object(), *groups = json_object_new_array();
@@ -1412,7 +1414,9 @@ static json_object *lookup_request(const struct jop *op, GPtrArray *names)
 	if (!*prop_val(op->props, "createdate")) {
 		json_object *f = json_object_new_object();
 
-		snprintf(since, sizeof(since), "%" PRId64, op->created_ms - CLOCK_SKEW_MS);
+		/* Not created before it was first sent (less clock skew). */
+		snprintf(since, sizeof(since), "%" PRId64,
+			 (op->sent_ms > 0 ? op->sent_ms : op->created_ms) - CLOCK_SKEW_MS);
 		json_object_object_add(f, "propertyName", json_object_new_string("createdate"));
 		json_object_object_add(f, "operator", json_object_new_string("GTE"));
 		json_object_object_add(f, "value", json_object_new_string(since));

@@ -263,7 +263,8 @@ static void test_replay(void)
 	ASSERT_EQ(journal_get(j, sc, &op), 0);
 	ASSERT_EQ(op->state, JS_IN_DOUBT);
 	ASSERT_EQ(op->attempts, 1);
-	ASSERT_EQ(op->sent_ms, 3000); /* the latest it can have been applied */
+	ASSERT_EQ(op->sent_ms, 1500);    /* the earliest it can have been applied */
+	ASSERT_EQ(op->updated_ms, 3000); /* the latest */
 	jop_free(op);
 	ASSERT_EQ(journal_get(j, sa, &op), 0);
 	ASSERT_EQ(op->state, JS_PENDING);
