@@ -11,6 +11,7 @@
 #define DEFAULT_SEARCH_INTERVAL_MS 1000
 #define MARGIN_CAP_MS 250
 #define SECONDLY_PAUSE_MS 1000
+#define MIN_429_PAUSE_MS 100 /* even "Retry-After: 0" must not make a 429 loop spin */
 #define DEFAULT_DAILY_PROBE_MS (5 * 60 * 1000)
 
 /* Header values outside these bounds are ignored, so a broken or hostile
@@ -341,6 +342,8 @@ void ratelimit_note_429(struct ratelimit *rl, enum rl_policy policy, bool search
 	bool have_ra = retry_after_ms >= 0 && retry_after_ms <= SANE_MAX_RETRY_AFTER_MS;
 	int64_t pause;
 
+	if (have_ra && retry_after_ms < MIN_429_PAUSE_MS)
+		retry_after_ms = MIN_429_PAUSE_MS;
 	if (policy == RL_POLICY_UNKNOWN)
 		policy = search ? RL_POLICY_SECONDLY : RL_POLICY_TEN_SECONDLY;
 	if ((unsigned)policy >= RL_POLICY_COUNT)

@@ -127,7 +127,8 @@ void ratelimit_note_headers(struct ratelimit *rl, const struct rl_headers *h,
  * window class for interval + margin; SECONDLY pauses the call's class for
  * 1000 ms; DAILY holds all but writes (see ratelimit_set_daily_probe);
  * UNKNOWN is taken as SECONDLY for search calls and TEN_SECONDLY otherwise.
- * retry_after_ms >= 0 (a Retry-After header) replaces the policy's pause. */
+ * retry_after_ms >= 0 (a Retry-After header) replaces the policy's pause,
+ * but no pause is shorter than 100 ms, so a 429 storm cannot make us spin. */
 void ratelimit_note_429(struct ratelimit *rl, enum rl_policy policy, bool search,
 			int64_t retry_after_ms, int64_t now_ms);
 

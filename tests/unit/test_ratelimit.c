@@ -283,6 +283,9 @@ static void test_429_ten_secondly(void)
 	ratelimit_note_429(rl, RL_POLICY_TEN_SECONDLY, false, 3000, 0);
 	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, false, 0), 3000);
 	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, false, 3000), 0);
+	/* but never less than 100 ms */
+	ratelimit_note_429(rl, RL_POLICY_TEN_SECONDLY, false, 0, 4000);
+	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, false, 4000), 100);
 	ratelimit_free(rl);
 
 	/* unknown policy on a non-search call = ten-secondly */
