@@ -69,20 +69,31 @@ int writeback_assoc(struct writeback *wb, bool add, int from, uint64_t id, int t
 
 /* Wait until nothing is pending or in flight (or the deadline). Returns 0 if all
  * landed, -EIO if some failed or conflict (each listed as a line in *report,
- * g_malloc'd, may be NULL), -EAGAIN on deadline. */
+ * g_malloc'd, may be NULL), -EAGAIN on deadline. Added detail: in-doubt creates
+ * count as not landed; the quiet wait and any backoff are skipped (a sync sends
+ * now); on return the hooks of what landed have run. */
 int writeback_sync(struct writeback *wb, int64_t deadline, char **report);
 
-/* ctl commands: make failed operations pending again / drop failed ones. */
+/* ctl commands: make failed operations pending again / drop failed ones.
+ * Added detail: both act on conflicts too; retry of a conflict sends the local
+ * values over the server's (the user saw the conflict and insists), forget
+ * drops them. */
 int writeback_retry(struct writeback *wb);
 int writeback_forget(struct writeback *wb);
 
-/* "clean", "pending", "conflict" or "failed" for a record (user.hubfs.state). */
+/* "clean", "pending", "conflict" or "failed" for a record (user.hubfs.state),
+ * from its queued updates and archive: conflict before failed before pending
+ * (pending includes in flight). */
 const char *writeback_record_state(struct writeback *wb, int type, uint64_t id);
 /* Pending property changes of a record (name -> value, borrowed copy owned by
  * the caller: json_object_put), NULL if none. Used to overlay refreshed data. */
 json_object *writeback_pending_changes(struct writeback *wb, int type, uint64_t id);
 
-/* .hubfs/queue: one line per queued record, g_malloc'd. */
+/* .hubfs/queue: one line per queued record, g_malloc'd. Added detail: one line
+ * per journal row, oldest first: "<state> <type>/<id or _new/key> <what>
+ * [<category>: <message> (correlationId <id>)]", <what> being name="value"
+ * pairs (JSON strings), "archive", or "+<type>/<id>" / "-<type>/<id>". A record
+ * with a conflict and a newer edit has two lines. */
 char *writeback_queue_text(struct writeback *wb, size_t *len);
 /* Add "queue" {pending, in_flight, failed, conflict, in_doubt} to obj. */
 void writeback_stats(struct writeback *wb, json_object *obj);
