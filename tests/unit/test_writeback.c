@@ -781,6 +781,9 @@ static void test_transient(void)
 	      " \"path\": \"/contacts/batch/read$\"}");
 	for (uint64_t id = 1000261; id <= 1000265; id++)
 		queue_update(&f, OT_CONTACTS, id, "{\"jobtitle\": \"Persistent\"}", NULL, 0);
+	/* A sync that cannot wait long enough says so; nothing is lost. */
+	ASSERT_EQ(writeback_sync(f.wb, hs_now_ms() + 300, NULL), -EAGAIN);
+	ASSERT_EQ(queue_count(&f, "pending") + queue_count(&f, "in_flight"), 5);
 	sync_ok(&f);
 	for (uint64_t id = 1000261; id <= 1000265; id++) {
 		v = server_prop("contacts", id, "jobtitle");
