@@ -554,6 +554,39 @@ int journal_set_props(struct journal *j, int64_t seq, json_object *props, json_o
 	return rc;
 }
 
+/* A new edit of a property supersedes it in the record's failed and conflict
+ * rows (a retry must not send the old value over the new one); rows left
+ * without properties go. */
+static int supersede(struct journal *j, int type, uint64_t id, json_object *changes, int64_t now_ms)
+{
+	GPtrArray *rows = NULL;
+	int rc = journal_list(j, JS_MASK(JS_FAILED) | JS_MASK(JS_CONFLICT), JOP_UPDATE, type, id, 0,
+			      &rows);
+
+	for (guint i = 0; rc == 0 && i < rows->len; i++) {
+		struct jop *op = rows->pdata[i];
+		bool hit = false;
+
+		json_object_object_foreach(changes, k, v) {
+			(void)v;
+			if (json_object_object_get_ex(op->props, k, NULL)) {
+				json_object_object_del(op->props, k);
+				json_object_object_del(op->base, k);
+				hit = true;
+			}
+		}
+		if (!hit)
+			continue;
+		if (json_object_object_length(op->props) == 0)
+			rc = journal_delete(j, op->seq);
+		else
+			rc = journal_set_props(j, op->seq, op->props, op->base, now_ms);
+	}
+	if (rows)
+		g_ptr_array_unref(rows);
+	return rc;
+}
+
 int journal_add_update(struct journal *j, int type, uint64_t id, json_object *changes,
 		       json_object *bases, uint64_t epoch, int64_t now_ms, int64_t *seq)
 {
@@ -566,7 +599,9 @@ int journal_add_update(struct journal *j, int type, uint64_t id, json_object *ch
 	rc = journal_begin(j);
 	if (rc)
 		return rc;
-	rc = find_pending(j, JOP_UPDATE, type, id, NULL, &cur);
+	rc = supersede(j, type, id, changes, now_ms);
+	if (rc == 0)
+		rc = find_pending(j, JOP_UPDATE, type, id, NULL, &cur);
 	if (rc == 0 && cur) {
 		/* Coalesce: later values win; a property keeps the base of the
 		 * earliest edit that changed it. */

@@ -87,7 +87,10 @@ void journal_rollback(struct journal *j); /* undo since the matching begin */
 /* Queue changed properties of a record. If the record has a pending update,
  * the changes are merged into it in the same transaction: later values win,
  * and a property's earliest base is kept (a property the pending row already
- * changes keeps that row's base, or its lack of one). changes: name -> string;
+ * changes keeps that row's base, or its lack of one). The changed properties
+ * also leave the record's failed and conflict rows (superseded; a row left
+ * empty is dropped), so a retry never sends them over the newer edit.
+ * changes: name -> string;
  * bases: name -> string or null, may be NULL. *seq (may be NULL) gets the row.
  * Returns 0, -EINVAL for bad arguments, -EIO. */
 int journal_add_update(struct journal *j, int type, uint64_t id, json_object *changes,

@@ -319,11 +319,37 @@ static void test_retry_forget_rebase(void)
 	ASSERT_EQ(op->state, JS_PENDING);
 	jop_free(op);
 
+	/* A newer edit supersedes the properties of failed and conflict rows. */
 	ASSERT_EQ(journal_set_state(j, s1, JS_CONFLICT, NULL, 1000), 0);
+	update(j, 3, "{\"jobtitle\": \"other\"}", NULL, 1, NULL);
+	ASSERT_EQ(journal_get(j, s1, &op), 0);
+	ASSERT_EQ(op->state, JS_CONFLICT);
+	jop_free(op);
+	{
+		int64_t sx;
+		struct jop two = c;
+
+		two.props = obj("{\"phone\": \"a\", \"company\": \"b\"}");
+		two.base = obj("{\"phone\": \"0\", \"company\": \"1\"}");
+		two.state = JS_FAILED;
+		ASSERT_EQ(journal_insert(j, &two, 1000, &sx), 0);
+		update(j, 3, "{\"phone\": \"newest\"}", NULL, 1, NULL);
+		ASSERT_EQ(journal_get(j, s1, &op), -ENOENT); /* conflict row emptied: gone */
+		ASSERT_EQ(journal_get(j, sx, &op), 0);
+		assert_json(op->props, "{\"company\": \"b\"}");
+		assert_json(op->base, "{\"company\": \"1\"}");
+		ASSERT_EQ(op->state, JS_FAILED);
+		jop_free(op);
+		json_object_put(two.props);
+		json_object_put(two.base);
+		/* Put the conflict row back for forget below. */
+		ASSERT_EQ(journal_insert(j, &c, 1000, &s1), 0);
+	}
 	ASSERT_EQ(journal_forget(j), 0);
 	ASSERT_EQ(journal_counts(j, counts), 0);
 	ASSERT_EQ(counts[JS_CONFLICT], 0);
-	ASSERT_EQ(counts[JS_PENDING], 1);
+	ASSERT_EQ(counts[JS_FAILED], 0);
+	ASSERT_EQ(counts[JS_PENDING], 2);
 
 	/* Rebase: a later edit made on top of a value that became v2 on the server. */
 	update(j, 5, "{\"amount\": \"10\"}", "{\"amount\": \"5\"}", 1, &s3);

@@ -491,6 +491,21 @@ static void test_conflict(void)
 	ASSERT_STR(v, "+1 555 9999");
 	g_free(v);
 	ASSERT_STR(writeback_record_state(f.wb, OT_CONTACTS, 1000252), "clean");
+
+	/* A conflict, then the user edits the property again from the server's
+	 * version: the new edit supersedes the conflict. */
+	set_prop("contacts", 1000253, "phone", "+1 555 1111", true);
+	queue_update(&f, OT_CONTACTS, 1000253, "{\"phone\": \"+1 555 2222\"}",
+		     "{\"phone\": \"+1 555 4242\"}", 0);
+	ASSERT_EQ(sync_report(&f, NULL), -EIO);
+	ASSERT_STR(writeback_record_state(f.wb, OT_CONTACTS, 1000253), "conflict");
+	queue_update(&f, OT_CONTACTS, 1000253, "{\"phone\": \"+1 555 3333\"}",
+		     "{\"phone\": \"+1 555 1111\"}", 0);
+	sync_ok(&f);
+	ASSERT_STR(writeback_record_state(f.wb, OT_CONTACTS, 1000253), "clean");
+	v = server_prop("contacts", 1000253, "phone");
+	ASSERT_STR(v, "+1 555 3333");
+	g_free(v);
 	g_free(bp);
 	g_free(bj);
 	g_free(bases);
