@@ -268,15 +268,7 @@ static void fx_open(struct fx *f, const char *name, int64_t delay_ms, int64_t ca
 
 static void fx_close(struct fx *f, int64_t drain_ms)
 {
-	static const uint64_t first[OT_COUNT] = { 1000001, 2000001, 3000001, 5000001 };
-
 	writeback_free(f->wb, drain_ms);
-	/* Workaround: cache_free() hands the LRU links embedded in its records to
-	 * g_queue_clear(), which frees them as list nodes (heap corruption). An
-	 * empty cache is freed cleanly, so empty it first. */
-	for (int t = 0; t < OT_COUNT; t++)
-		for (uint64_t id = first[t]; id < first[t] + 500; id++)
-			cache_record_forget(f->c, t, id);
 	cache_free(f->c);
 	hs_client_free(f->hc);
 	f->wb = NULL;
