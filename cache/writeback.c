@@ -259,7 +259,10 @@ static void reject(struct writeback *wb, int type, uint64_t id, const char *key,
 		len = strlen(text);
 	}
 	if (key) {
-		char *safe = g_strdelimit(g_strdup(key), "/", '_');
+		char *safe = g_strdelimit(g_strdup(key), "/", '_'), *hash = strchr(safe, '#');
+
+		if (hash && hash != safe)
+			*hash = '\0'; /* the fs makes keys unique with a "#n" suffix */
 
 		name = g_strdup_printf("%s-_new-%s", objtype_name(type), safe);
 		g_free(safe);
