@@ -3,8 +3,10 @@
  * Pure functions, no I/O. Syntax (DESIGN.md §4): conditions joined by '&' (AND),
  * groups joined by '|' (OR); operators  =  !=  <  <=  >  >=  ~ (contains token,
  * '*' wildcard)  !~ (does not contain token);  prop? (has property);  !prop?
- * (has not);  q=text  (free text, once per query); names and values are
- * percent-decoded after splitting, so %26 %7C %3D etc. carry special characters.
+ * (has not);  q=text  (free text, once per query, in any group: it applies to
+ * the whole query, HubSpot's "query" field); names and values are
+ * percent-decoded after splitting, so %26 %7C %3D etc. carry special characters;
+ * nothing is trimmed. "name=" / "name!=" (empty value) mean !name? / name?.
  * Example: "amount>=10000&dealstage!=closedwon|q=acme".
  */
 #ifndef HUBFS_QUERY_H
@@ -19,11 +21,14 @@
 
 struct query;
 
-/* Parse a query directory name for an object type whose schema is s. Checks
- * every property exists (in the schema) and HubSpot's caps: at most 5 groups,
- * 6 filters per group, 18 filters in all, free text at most 3,000 characters.
- * Returns 0 and *out, or -EINVAL with a one-sentence reason in *why (g_malloc'd). */
-int query_parse(const char *text, const struct schema *s, struct query **out, char **why);
+/* Parse a query directory name for object type t (enum objtype) whose schema is
+ * s. t names the type in reasons and picks the free-text properties (the schema
+ * does not expose its type). Checks every property exists (in the schema),
+ * values of number and date properties parse, and HubSpot's caps: at most 5
+ * groups, 6 filters per group, 18 filters in all, free text at most 3,000
+ * characters, values at most 65,536. Returns 0 and *out, or -EINVAL with a
+ * one-sentence reason in *why (g_malloc'd; why may be NULL). */
+int query_parse(const char *text, int t, const struct schema *s, struct query **out, char **why);
 void query_free(struct query *q); /* accepts NULL */
 
 /* The body of POST /crm/v3/objects/{type}/search for this query: filterGroups,
@@ -33,11 +38,21 @@ json_object *query_request(const struct query *q, const char *const *props, size
 			   int limit, const char *after);
 
 /* Evaluate the query locally against a record's properties (name -> string or
- * null), the way HubSpot would: EQ/NEQ case-insensitive (numbers numerically),
- * LT..GTE numeric for number/date/datetime properties (dates as ISO or epoch ms),
- * CONTAINS_TOKEN on word tokens with '*' wildcards, HAS_PROPERTY = non-empty;
- * free text matches if any of the type's searchable text properties present in
- * props contains it (case-insensitive). */
+ * null), the way the sandbox's search does (tests/sandbox/search.py, the
+ * reference, so an overlaid record agrees with search once indexed). Unset =
+ * missing, null or "". AND within a group, OR across groups, AND free text.
+ * EQ/NEQ: numbers numerically, dates as epoch ms, enumerations exactly
+ * (case-sensitive; a checkbox property matches any of its ';'-separated
+ * values), anything else case-insensitively; NEQ matches unset. LT..GTE:
+ * numeric for number, epoch ms for date/datetime (stored ISO, or epoch ms from
+ * a local write), raw strings for enumerations, lowercased strings otherwise;
+ * unset never matches. CONTAINS_TOKEN (case-insensitive): a value with '*' is
+ * a glob ('*', '?', '[...]') on the whole stored value or on one of its
+ * whitespace-separated words; else the value itself, or its word tokens as a
+ * contiguous run of the stored value's tokens (tokens split on non-alphanumerics
+ * and '_'); NOT_CONTAINS_TOKEN matches unset. HAS_PROPERTY = set. Free text:
+ * every whitespace-separated word is a case-insensitive substring of one of the
+ * type's searchable properties (HUBSPOT_API.md §3). */
 bool query_match(const struct query *q, json_object *props);
 
 #endif
