@@ -30,6 +30,8 @@ struct query;
  * one-sentence reason in *why (g_malloc'd; why may be NULL). */
 int query_parse(const char *text, int t, const struct schema *s, struct query **out, char **why);
 void query_free(struct query *q); /* accepts NULL */
+/* A parsed query is immutable: query_request and query_match may run on it from
+ * any number of threads at once. */
 
 /* The body of POST /crm/v3/objects/{type}/search for this query: filterGroups,
  * query (if any), the given properties, limit, after (NULL = first page), and
