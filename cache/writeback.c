@@ -49,6 +49,9 @@
 #define INDEX_MARGIN_MS 1000       /* added to index_delay_ms before an in-doubt search */
 #define CLOCK_SKEW_MS (5 * 60000)  /* createdate window of an in-doubt search */
 #define IN_DOUBT_PER_PASS 20
+#define LOOKUP_GROUPS 5            /* in-doubt creates per search: filter groups (HubSpot: <= 5) */
+#define LOOKUP_FILTERS 18          /* filters per search (HubSpot: <= 18, <= 6 per group) */
+#define LOOKUP_LIMIT 100
 #define ROUNDS_MAX 10000           /* chunks of one kind and type per cycle */
 #define TAKE_WINDOW 1000           /* journal rows looked at to fill one chunk */
 
@@ -1383,16 +1386,11 @@ static const char *const *identity_props(int type)
 	}
 }
 
-/* The search that finds a create that may have landed: EQ on its identifying
- * string properties (else on up to three of its properties), created no
- * earlier than it was first sent (less clock skew). *names gets the compared ones. */
-static json_object *lookup_request(const struct jop *op, GPtrArray *names)
+/* The names an in-doubt create is looked up by: its identifying string
+ * properties, else up to three of its properties. Borrowed from op. */
+static GPtrArray *lookup_names(const struct jop *op)
 {
-	json_object *req = json_object_new_object(), *groups = json_object_new_array();
-	json_object *g = json_object_new_object(), *filters = json_object_new_array();
-	json_object *props = json_object_new_array(), *sorts = json_object_new_array();
-	json_object *sort = json_object_new_object();
-	char since[32];
+	GPtrArray *names = g_ptr_array_new();
 
 	for (const char *const *p = identity_props(op->type); *p; p++)
 		if (*prop_val(op->props, *p))
@@ -1404,6 +1402,15 @@ static json_object *lookup_request(const struct jop *op, GPtrArray *names)
 				g_ptr_array_add(names, k);
 		}
 	}
+	return names;
+}
+
+/* One filter group finding op: EQ on names, created no earlier than it was
+ * first sent (less clock skew). */
+static json_object *lookup_group(const struct jop *op, GPtrArray *names, json_object *props)
+{
+	json_object *g = json_object_new_object(), *filters = json_object_new_array();
+
 	for (guint i = 0; i < names->len; i++) {
 		json_object *f = json_object_new_object();
 
@@ -1416,8 +1423,8 @@ static json_object *lookup_request(const struct jop *op, GPtrArray *names)
 	}
 	if (!*prop_val(op->props, "createdate")) {
 		json_object *f = json_object_new_object();
+		char since[32];
 
-		/* Not created before it was first sent (less clock skew). */
 		snprintf(since, sizeof(since), "%" PRId64,
 			 (op->sent_ms > 0 ? op->sent_ms : op->created_ms) - CLOCK_SKEW_MS);
 		json_object_object_add(f, "propertyName", json_object_new_string("createdate"));
@@ -1426,7 +1433,55 @@ static json_object *lookup_request(const struct jop *op, GPtrArray *names)
 		json_object_array_add(filters, f);
 	}
 	json_object_object_add(g, "filters", filters);
-	json_object_array_add(groups, g);
+	return g;
+}
+
+/* Does a search result carry op's values of names? EQ is case-insensitive;
+ * so is this check. */
+static bool lookup_match(json_object *o, const struct jop *op, GPtrArray *names)
+{
+	bool same = str_of(o, "id") != NULL && names->len > 0;
+
+	for (guint i = 0; same && i < names->len; i++) {
+		char *a = g_utf8_casefold(prop_val(obj_props(o), names->pdata[i]), -1);
+		char *b = g_utf8_casefold(prop_val(op->props, names->pdata[i]), -1);
+
+		same = strcmp(a, b) == 0;
+		g_free(a);
+		g_free(b);
+	}
+	return same;
+}
+
+/* Look up to LOOKUP_GROUPS in-doubt creates of one type up in one search (one
+ * filter group each, OR'ed). ops[0..*n) are looked up; *n is lowered to what
+ * fit the filter caps. ids[i] gets the record id of ops[i], "" if not found,
+ * or "?" if unsure (more results than one page). 0, or -EAGAIN. */
+static int lookup_creates(struct writeback *wb, struct jop **ops, size_t *n, char (*ids)[32])
+{
+	json_object *req = json_object_new_object(), *groups = json_object_new_array();
+	json_object *props = json_object_new_array(), *sorts = json_object_new_array();
+	json_object *sort = json_object_new_object(), *out = NULL, *results = NULL, *paging;
+	GPtrArray **names = g_new0(GPtrArray *, *n);
+	GHashTable *taken = g_hash_table_new(g_str_hash, g_str_equal);
+	size_t k = 0, nfilters = 0;
+	struct hs_call call;
+	int rc;
+
+	for (; k < *n && k < LOOKUP_GROUPS; k++) {
+		size_t nf;
+
+		names[k] = lookup_names(ops[k]);
+		nf = names[k]->len + 1;
+		if (k > 0 && nfilters + nf > LOOKUP_FILTERS) {
+			g_ptr_array_free(names[k], TRUE);
+			names[k] = NULL;
+			break;
+		}
+		nfilters += nf;
+		json_object_array_add(groups, lookup_group(ops[k], names[k], props));
+	}
+	*n = k;
 	json_object_object_add(req, "filterGroups", groups);
 	json_object_array_add(props, json_object_new_string("createdate"));
 	json_object_object_add(req, "properties", props);
@@ -1434,49 +1489,42 @@ static json_object *lookup_request(const struct jop *op, GPtrArray *names)
 	json_object_object_add(sort, "direction", json_object_new_string("ASCENDING"));
 	json_object_array_add(sorts, sort);
 	json_object_object_add(req, "sorts", sorts);
-	json_object_object_add(req, "limit", json_object_new_int(10));
-	return req;
-}
-
-/* Look one in-doubt create up. 0 and *id ("" = not found), or -EAGAIN. */
-static int lookup_create(struct writeback *wb, const struct jop *op, char *id, size_t idlen)
-{
-	GPtrArray *names = g_ptr_array_new();
-	json_object *req = lookup_request(op, names), *out = NULL, *results;
-	struct hs_call call;
-	int rc;
-
-	id[0] = '\0';
+	json_object_object_add(req, "limit", json_object_new_int(LOOKUP_LIMIT));
 	call_init(wb, &call);
-	rc = hs_search(wb->hc, &call, objtype_name(op->type), req, &out);
+	rc = hs_search(wb->hc, &call, objtype_name(ops[0]->type), req, &out);
 	json_object_put(req);
 	if (rc != 0) {
-		backoff(wb, "search for an in-doubt create", &call, rc);
-		g_ptr_array_free(names, TRUE);
-		return -EAGAIN;
+		backoff(wb, "search for in-doubt creates", &call, rc);
+		rc = -EAGAIN;
+		goto out;
 	}
-	if (json_object_object_get_ex(out, "results", &results) &&
-	    json_object_is_type(results, json_type_array)) {
-		for (size_t r = 0; !id[0] && r < json_object_array_length(results); r++) {
+	if (!json_object_object_get_ex(out, "results", &results) ||
+	    !json_object_is_type(results, json_type_array))
+		results = NULL;
+	/* Oldest first; a record answers one create only (two creates of the
+	 * same name, one landed: the other is sent again). */
+	for (size_t i = 0; i < k; i++) {
+		ids[i][0] = '\0';
+		for (size_t r = 0; results && !ids[i][0] && r < json_object_array_length(results); r++) {
 			json_object *o = json_object_array_get_idx(results, r);
-			bool same = str_of(o, "id") != NULL;
 
-			/* EQ is case-insensitive; so is this check. */
-			for (guint i = 0; same && i < names->len; i++) {
-				char *a = g_utf8_casefold(prop_val(obj_props(o), names->pdata[i]), -1);
-				char *b = g_utf8_casefold(prop_val(op->props, names->pdata[i]), -1);
-
-				same = strcmp(a, b) == 0;
-				g_free(a);
-				g_free(b);
+			if (lookup_match(o, ops[i], names[i]) &&
+			    !g_hash_table_contains(taken, str_of(o, "id"))) {
+				snprintf(ids[i], sizeof(ids[i]), "%s", str_of(o, "id"));
+				g_hash_table_add(taken, (gpointer)str_of(o, "id"));
 			}
-			if (same)
-				snprintf(id, idlen, "%s", str_of(o, "id"));
 		}
+		if (!ids[i][0] && json_object_object_get_ex(out, "paging", &paging))
+			snprintf(ids[i], sizeof(ids[i]), "?");
 	}
+out:
+	for (size_t i = 0; i < k; i++)
+		if (names[i])
+			g_ptr_array_free(names[i], TRUE);
+	g_free(names);
+	g_hash_table_destroy(taken);
 	json_object_put(out);
-	g_ptr_array_free(names, TRUE);
-	return 0;
+	return rc;
 }
 
 /* Settle in-doubt creates that are due: contacts with an email are simply
@@ -1505,37 +1553,49 @@ static int do_in_doubt(struct writeback *wb, int type)
 	}
 	pthread_mutex_unlock(&wb->lock);
 
-	for (guint i = 0; i < due->len; i++) {
-		struct jop *op = due->pdata[i];
-		char id[32];
-		uint64_t xid;
+	for (guint i = 0; i < due->len;) {
+		struct jop **ops = (struct jop **)due->pdata + i;
+		char ids[LOOKUP_GROUPS][32];
+		size_t m = due->len - i;
 
-		rc = lookup_create(wb, op, id, sizeof(id));
+		rc = lookup_creates(wb, ops, &m, ids);
 		if (rc)
 			break;
 		pthread_mutex_lock(&wb->lock);
 		rc = journal_begin(wb->j);
-		if (rc == 0 && id[0]) {
-			rc = journal_delete(wb->j, op->seq);
-			if (rc == 0 && record_parse_id(id, strlen(id), &xid) == 0)
-				rc = creates_to_update(wb, type, op->key, xid, w);
-		} else if (rc == 0) {
-			rc = journal_set_state(wb->j, op->seq, JS_PENDING, NULL, wall_ms());
+		for (size_t x = 0; rc == 0 && x < m; x++) {
+			uint64_t xid;
+
+			if (ids[x][0] == '?') /* unsure: looked up again later */
+				rc = journal_set_state(wb->j, ops[x]->seq, JS_IN_DOUBT, NULL, wall_ms());
+			else if (!ids[x][0])
+				rc = journal_set_state(wb->j, ops[x]->seq, JS_PENDING, NULL, wall_ms());
+			else if ((rc = journal_delete(wb->j, ops[x]->seq)) == 0 &&
+				 record_parse_id(ids[x], strlen(ids[x]), &xid) == 0)
+				rc = creates_to_update(wb, type, ops[x]->key, xid, w);
 		}
 		journal_done(wb, rc);
 		pthread_cond_broadcast(&wb->done);
 		pthread_mutex_unlock(&wb->lock);
 		rc = 0;
-		n++;
-		if (id[0]) {
-			log_notice("writeback: in-doubt create %s/_new/%s had landed as %s",
-				   objtype_name(type), op->key, id);
-			if (wb->hooks.created)
-				wb->hooks.created(wb->hooks.ud, type, op->key, id);
-		} else {
-			log_notice("writeback: in-doubt create %s/_new/%s not found; sending it again",
-				   objtype_name(type), op->key);
+		for (size_t x = 0; x < m; x++) {
+			const char *key = ops[x]->key;
+
+			if (ids[x][0] == '?') {
+				log_warn("writeback: in-doubt create %s/_new/%s: too many look-alikes to"
+					 " tell; looking again later", objtype_name(type), key);
+			} else if (ids[x][0]) {
+				log_notice("writeback: in-doubt create %s/_new/%s had landed as %s",
+					   objtype_name(type), key, ids[x]);
+				if (wb->hooks.created)
+					wb->hooks.created(wb->hooks.ud, type, key, ids[x]);
+			} else {
+				log_notice("writeback: in-doubt create %s/_new/%s not found; sending it"
+					   " again", objtype_name(type), key);
+			}
 		}
+		n += (int)m;
+		i += (guint)m;
 	}
 	g_ptr_array_unref(due);
 	return rc ? rc : n;

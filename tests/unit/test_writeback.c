@@ -694,7 +694,7 @@ static void test_in_doubt_replay(void)
 	struct journal *j = NULL;
 	struct jop found = { .kind = JOP_CREATE, .type = OT_COMPANIES, .key = "doubt.json",
 			     .to_type = -1, .state = JS_IN_FLIGHT, .attempts = 1 };
-	struct jop fresh = found;
+	struct jop fresh = found, twin = found;
 	char *id;
 	json_object *o;
 	int64_t t0;
@@ -706,6 +706,11 @@ static void test_in_doubt_replay(void)
 	ASSERT_EQ(journal_open(f.dir, g_get_real_time() / 1000, &j), 0);
 	ASSERT_EQ(journal_insert(j, &found, g_get_real_time() / 1000, NULL), 0);
 	ASSERT_EQ(journal_insert(j, &fresh, g_get_real_time() / 1000, NULL), 0);
+	/* A second create of the same company, also in flight: one record
+	 * answers one create only, so this one is sent. */
+	twin.key = "doubt-twin.json";
+	twin.props = found.props;
+	ASSERT_EQ(journal_insert(j, &twin, g_get_real_time() / 1000, NULL), 0);
 	journal_close(j);
 	/* The first send had landed before the crash. */
 	o = req("POST", "/__sandbox/objects/companies",
@@ -715,22 +720,28 @@ static void test_in_doubt_replay(void)
 
 	t0 = hs_now_ms();
 	fx_open(&f, "doubt", 100, 0);
-	ASSERT_EQ(queue_count(&f, "in_doubt"), 2);
+	ASSERT_EQ(queue_count(&f, "in_doubt"), 3);
 	sync_ok(&f);
 	/* Looked up only after the indexing delay. */
 	ASSERT_GE(hs_now_ms() - t0, 1000);
 	{
 		char *got = created_id("companies", "doubt.json"), *got2 = created_id("companies", "fresh2.json");
 
+		char *got3 = created_id("companies", "doubt-twin.json");
+
 		ASSERT_STR(got, id);
 		ASSERT(got2 != NULL);
+		ASSERT(got3 != NULL && strcmp(got3, id) != 0);
 		g_free(got);
 		g_free(got2);
+		g_free(got3);
 	}
-	ASSERT_EQ(count_eq("companies", "name", "Doubtful Inc"), 1);
+	ASSERT_EQ(count_eq("companies", "name", "Doubtful Inc"), 2);
 	ASSERT_EQ(count_eq("companies", "name", "Never Sent Ltd"), 1);
 	ASSERT_EQ(calls(f.hc, "POST /crm/v3/objects/companies/batch/create"), 1);
-	ASSERT_GE(calls(f.hc, "POST /crm/v3/objects/companies/search"), 2);
+	/* All three looked up in one search (one filter group each); the two not
+	 * found sent in one batch. */
+	ASSERT_EQ(calls(f.hc, "POST /crm/v3/objects/companies/search"), 1);
 	json_object_put(found.props);
 	json_object_put(fresh.props);
 	g_free(id);
