@@ -32,10 +32,18 @@ struct assoc {
 	int64_t fetched_ms;
 };
 
+/* A listed record: its attributes as of the page it came in, so readdirplus
+ * needs no fetch even when the record itself was evicted. */
+struct lent {
+	uint64_t id;
+	uint64_t size;
+	int64_t mtime_ms;
+};
+
 struct listing {
 	int type;
 	unsigned refs;        /* protected by c->lock, like every field here */
-	GArray *ids;          /* uint64_t, in HubSpot's list order */
+	GArray *ids;          /* struct lent, in HubSpot's list order */
 	bool complete;
 	bool fetching;
 	int err;
@@ -183,7 +191,7 @@ void cache_free(struct cache *c)
 	if (c->owners)
 		g_hash_table_destroy(c->owners);
 	g_array_free(c->notify, TRUE);
-	g_queue_clear(&c->lru);
+	/* The LRU links live inside the records freed above: nothing to free here. */
 	g_mutex_clear(&c->lock);
 	g_cond_clear(&c->cond);
 	g_free(c);
@@ -446,12 +454,17 @@ static int fetch_records(struct cache *c, int type, uint64_t want, int64_t deadl
 	if (got) {
 		GHashTable *found = g_hash_table_new(g_direct_hash, g_direct_equal);
 
-		for (guint i = 0; i < got->len; i++) {
-			struct rendered *x = &g_array_index(got, struct rendered, i);
+		/* The record asked for goes in last, so that a tight budget evicts
+		 * its neighbours rather than it. */
+		for (int pass = 0; pass < 2; pass++)
+			for (guint i = 0; i < got->len; i++) {
+				struct rendered *x = &g_array_index(got, struct rendered, i);
 
-			g_hash_table_add(found, KEY(x->id));
-			store_locked(c, type, x, epoch, now);
-		}
+				if ((x->id == want) != (pass == 1))
+					continue;
+				g_hash_table_add(found, KEY(x->id));
+				store_locked(c, type, x, epoch, now);
+			}
 		for (size_t i = 0; i < n; i++) {
 			uint64_t id = g_ascii_strtoull(ids[i], NULL, 10);
 			struct rec *r;
@@ -725,7 +738,7 @@ struct listing *cache_listing_open(struct cache *c, int type)
 		l = g_new0(struct listing, 1);
 		l->type = type;
 		l->refs = 1; /* the type's reference */
-		l->ids = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+		l->ids = g_array_new(FALSE, FALSE, sizeof(struct lent));
 		l->started_ms = now_ms(c);
 		listing_unref(tc->listing);
 		tc->listing = l;
@@ -755,7 +768,7 @@ static void listing_prune(struct cache *c, struct listing *l)
 	gpointer k, v;
 
 	for (guint i = 0; i < l->ids->len; i++)
-		g_hash_table_add(in, KEY(g_array_index(l->ids, uint64_t, i)));
+		g_hash_table_add(in, KEY(g_array_index(l->ids, struct lent, i).id));
 	g_hash_table_iter_init(&it, tc->recs);
 	while (g_hash_table_iter_next(&it, &k, &v)) {
 		struct rec *r = v;
@@ -790,15 +803,21 @@ int cache_listing_entry(struct cache *c, struct listing *l, size_t i, int64_t de
 		char *cursor;
 
 		if (i < l->ids->len) {
+			struct lent *e = &g_array_index(l->ids, struct lent, i);
 			struct rec *r;
 
-			*id = g_array_index(l->ids, uint64_t, i);
+			*id = e->id;
 			if (!a)
 				break;
 			r = g_hash_table_lookup(tc->recs, KEY(*id));
 			if (r) {
 				a->size = r->len;
 				a->mtime_ms = r->mtime_ms;
+				break;
+			}
+			if (listing_fresh(c, l, now_ms(c))) {
+				a->size = e->size; /* evicted: the page's attributes */
+				a->mtime_ms = e->mtime_ms;
 				break;
 			}
 			rc = lookup_locked(c, l->type, *id, deadline, &r);
@@ -855,13 +874,13 @@ int cache_listing_entry(struct cache *c, struct listing *l, size_t i, int64_t de
 		}
 		for (guint j = 0; got && j < got->len; j++) {
 			struct rendered *x = &g_array_index(got, struct rendered, j);
-			uint64_t rid = x->id;
+			struct lent e = { x->id, x->len, x->mtime_ms };
 
-			if (g_hash_table_contains(tc->gone, KEY(rid))) {
+			if (g_hash_table_contains(tc->gone, KEY(e.id))) {
 				g_free(x->text); /* archived here, not yet there */
 				continue;
 			}
-			g_array_append_val(l->ids, rid);
+			g_array_append_val(l->ids, e);
 			store_locked(c, l->type, x, epoch, now_ms(c));
 		}
 		if (got)
@@ -896,10 +915,14 @@ void cache_listing_note(struct cache *c, int type, uint64_t id, bool add)
 		guint i;
 
 		for (i = 0; i < l->ids->len; i++)
-			if (g_array_index(l->ids, uint64_t, i) == id)
+			if (g_array_index(l->ids, struct lent, i).id == id)
 				break;
-		if (add && i == l->ids->len)
-			g_array_append_val(l->ids, id);
+		if (add && i == l->ids->len) {
+			struct rec *r = g_hash_table_lookup(c->t[type].recs, KEY(id));
+			struct lent e = { id, r ? r->len : 0, r ? r->mtime_ms : 0 };
+
+			g_array_append_val(l->ids, e);
+		}
 		if (add && !g_hash_table_contains(c->t[type].recs, KEY(id)))
 			g_hash_table_add(c->t[type].wanted, KEY(id));
 		else if (!add && i < l->ids->len)
@@ -1051,7 +1074,7 @@ int cache_assoc_list(struct cache *c, int from, uint64_t id, int to, int64_t dea
 		g_hash_table_add(inflight, KEY(id));
 		if (tc->listing) {
 			for (guint i = 0; i < tc->listing->ids->len && want->len < 1000; i++) {
-				uint64_t x = g_array_index(tc->listing->ids, uint64_t, i);
+				uint64_t x = g_array_index(tc->listing->ids, struct lent, i).id;
 
 				if (x == id || g_hash_table_contains(inflight, KEY(x)) ||
 				    assoc_fresh(c, g_hash_table_lookup(table, KEY(x)), now))

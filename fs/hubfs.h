@@ -56,6 +56,8 @@ struct hubfs {
 	GMutex lock;           /* protects the fields below; never held across HTTP */
 	char *snap[8];         /* last text of status.json … ctl, by ino - INO_STATUS */
 	size_t snap_len[8];
+	int64_t snap_ms[8];    /* hs_now_ms() when taken */
+	struct timespec snap_time[8];
 	GHashTable *dnodes;    /* ino -> struct dnode */
 	GHashTable *dirents;   /* "parent/name" -> struct dnode */
 	GHashTable *wbufs;     /* record ino -> struct wbuf */

