@@ -1110,9 +1110,12 @@ int cache_assoc_list(struct cache *c, int from, uint64_t id, int to, int64_t dea
 			if (rc)
 				continue;
 			e = g_new0(struct assoc, 1);
-			qsort(arr->data, arr->len, sizeof(uint64_t), cmp_u64);
+			if (arr->len > 1)
+				qsort(arr->data, arr->len, sizeof(uint64_t), cmp_u64);
 			e->n = arr->len;
-			e->ids = g_memdup2(arr->data, MAX(arr->len, 1) * sizeof(uint64_t));
+			e->ids = g_new0(uint64_t, MAX(arr->len, 1));
+			if (arr->len)
+				memcpy(e->ids, arr->data, arr->len * sizeof(uint64_t));
 			e->fetched_ms = now;
 			g_hash_table_replace(table, k, e);
 			/* Targets are known to exist: a miss on one fetches its neighbours too. */

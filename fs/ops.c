@@ -268,7 +268,7 @@ static bool assoc_contains(struct hubfs *h, int from, uint64_t id, int to, uint6
 	size_t n = 0;
 	bool found = false;
 
-	if (cache_assoc_list(h->cache, from, id, to, deadline_of(h), &ids, &n) == 0)
+	if (cache_assoc_list(h->cache, from, id, to, deadline_of(h), &ids, &n) == 0 && n)
 		found = bsearch(&toid, ids, n, sizeof(uint64_t), cmp_u64) != NULL;
 	g_free(ids);
 	return found;
