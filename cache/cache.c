@@ -49,6 +49,7 @@ struct listing {
 	int err;
 	char *after;
 	int64_t started_ms;
+	int64_t started_wall;
 	int64_t completed_ms;
 };
 
@@ -60,6 +61,12 @@ struct tcache {
 	GHashTable *gone;       /* id -> 1: archived by this mount; hidden from listings */
 	struct listing *listing;
 	int64_t synced_ms;      /* every record of the type is fresh since then */
+	int64_t sync_wall_ms;   /* the same moment, wall clock (0: never fetched) */
+	bool refreshing;        /* an incremental refresh is queued or running */
+	bool relisting;         /* a background relist is queued or running */
+	int64_t relist_fail_ms; /* when the last background relist failed */
+	int64_t refresh_fail_ms;/* when the last refresh failed (0: it did not) */
+	GHashTable *recent;     /* id -> wall ms of this mount's last change */
 	const struct schema *schema;
 	bool schema_fetching;
 	GHashTable *assoc[OT_COUNT];          /* from id -> struct assoc */
@@ -84,7 +91,21 @@ struct cache {
 	GArray *notify;         /* pending hook calls {type, id}; protected by lock */
 	GHashTable *owners;     /* id -> text (g_strdup); NULL until loaded */
 	bool owners_fetching;
+
+	GThread *worker;        /* background refreshes (opts.background) */
+	GAsyncQueue *work;      /* type + 1, or STOP */
 };
+
+#define WORK_STOP GINT_TO_POINTER(-1)
+#define WORK_RELIST 0x100
+
+static int64_t wall_now(void)
+{
+	return g_get_real_time() / 1000;
+}
+
+static gpointer worker_main(gpointer p);
+static void kick_relist(struct cache *c, int type);
 
 struct note {
 	int type;
@@ -125,6 +146,12 @@ struct cache *cache_new(struct hs_client *hc, const struct cache_opts *opts,
 		c->opts.max_bytes = (size_t)512 << 20;
 	if (!c->opts.now)
 		c->opts.now = hs_now_ms;
+	if (!c->opts.wall)
+		c->opts.wall = wall_now;
+	if (!c->opts.index_delay_ms)
+		c->opts.index_delay_ms = 10000;
+	if (!c->opts.relist_ms)
+		c->opts.relist_ms = 900000;
 	if (hooks)
 		c->hooks = *hooks;
 	g_mutex_init(&c->lock);
@@ -140,10 +167,15 @@ struct cache *cache_new(struct hs_client *hc, const struct cache_opts *opts,
 		tc->inflight = g_hash_table_new(g_direct_hash, g_direct_equal);
 		tc->missing = g_hash_table_new(g_direct_hash, g_direct_equal);
 		tc->gone = g_hash_table_new(g_direct_hash, g_direct_equal);
+		tc->recent = g_hash_table_new(g_direct_hash, g_direct_equal);
 		for (int u = 0; u < OT_COUNT; u++) {
 			tc->assoc[u] = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, assoc_free);
 			tc->assoc_inflight[u] = g_hash_table_new(g_direct_hash, g_direct_equal);
 		}
+	}
+	if (c->opts.background) {
+		c->work = g_async_queue_new();
+		c->worker = g_thread_new("hubfs-refresh", worker_main, c);
 	}
 	return c;
 }
@@ -167,6 +199,11 @@ void cache_free(struct cache *c)
 {
 	if (!c)
 		return;
+	if (c->worker) {
+		g_async_queue_push(c->work, WORK_STOP);
+		g_thread_join(c->worker);
+		g_async_queue_unref(c->work);
+	}
 	for (int t = 0; t < OT_COUNT; t++) {
 		struct tcache *tc = &c->t[t];
 		GHashTableIter it;
@@ -180,6 +217,7 @@ void cache_free(struct cache *c)
 		g_hash_table_destroy(tc->inflight);
 		g_hash_table_destroy(tc->missing);
 		g_hash_table_destroy(tc->gone);
+		g_hash_table_destroy(tc->recent);
 		for (int u = 0; u < OT_COUNT; u++) {
 			g_hash_table_destroy(tc->assoc[u]);
 			g_hash_table_destroy(tc->assoc_inflight[u]);
@@ -430,6 +468,11 @@ static int fetch_records(struct cache *c, int type, uint64_t want, int64_t deadl
 		ids[i] = idbuf[i];
 		g_hash_table_add(tc->inflight, KEY(g_ascii_strtoull(idbuf[i], NULL, 10)));
 	}
+	if (!tc->sync_wall_ms) {
+		/* The type's first fetch: incremental refreshes start from here. */
+		tc->sync_wall_ms = c->opts.wall();
+		tc->synced_ms = now;
+	}
 	epoch = c->epoch;
 	g_mutex_unlock(&c->lock);
 
@@ -471,7 +514,9 @@ static int fetch_records(struct cache *c, int type, uint64_t want, int64_t deadl
 
 			if (g_hash_table_contains(found, KEY(id)))
 				continue;
-			/* Not in HubSpot (any more): forget it for a ttl. */
+			/* Not in HubSpot (any more): forget it for a ttl, and relist to
+			 * find what else was archived. */
+			kick_relist(c, type);
 			g_hash_table_remove(tc->wanted, KEY(id));
 			g_hash_table_insert(tc->missing, KEY(id), GSIZE_TO_POINTER(now + c->opts.ttl_ms));
 			r = g_hash_table_lookup(tc->recs, KEY(id));
@@ -492,7 +537,43 @@ static int fetch_records(struct cache *c, int type, uint64_t want, int64_t deadl
 
 static bool listing_fresh(struct cache *c, struct listing *l, int64_t now)
 {
-	return l && !l->err && (!l->complete || now < l->completed_ms + c->opts.ttl_ms);
+	/* With background refreshes, a listing is kept current incrementally and
+	 * relisted only every relist_ms (to notice archived records). */
+	int64_t life = c->opts.background ? c->opts.relist_ms : c->opts.ttl_ms;
+
+	return l && !l->err && (!l->complete || now < l->completed_ms + life);
+}
+
+/* Queue a background relist of a type unless one is pending. Lock held. */
+static void kick_relist(struct cache *c, int type)
+{
+	struct tcache *tc = &c->t[type];
+
+	if (!c->work || tc->relisting)
+		return;
+	if (tc->relist_fail_ms && now_ms(c) < tc->relist_fail_ms + c->opts.ttl_ms)
+		return;
+	tc->relisting = true;
+	g_async_queue_push(c->work, GINT_TO_POINTER(type + 1 + WORK_RELIST));
+}
+
+static bool type_stale(struct cache *c, struct tcache *tc, int64_t now)
+{
+	return tc->sync_wall_ms && now >= tc->synced_ms + c->opts.ttl_ms;
+}
+
+/* Queue a background refresh of a type unless one is pending. Lock held. */
+static void kick_refresh(struct cache *c, int type)
+{
+	struct tcache *tc = &c->t[type];
+
+	if (!c->work || tc->refreshing)
+		return;
+	/* After a failure, wait a little before asking again (offline). */
+	if (tc->refresh_fail_ms && now_ms(c) < tc->refresh_fail_ms + 2000)
+		return;
+	tc->refreshing = true;
+	g_async_queue_push(c->work, GINT_TO_POINTER(type + 1));
 }
 
 /* Look up a record, fetching it when missing or stale. Lock held on entry and
@@ -511,6 +592,15 @@ static int lookup_locked(struct cache *c, int type, uint64_t id, int64_t deadlin
 		if (r && (fetched || rec_fresh(c, tc, r, now) || r->local_epoch)) {
 			if (!fetched)
 				c->hits++;
+			rec_touch(c, r);
+			*out = r;
+			return 0;
+		}
+		if (r && c->opts.background && tc->sync_wall_ms) {
+			/* Stale: serve it and refresh the whole type in the background
+			 * (one search); changed records are invalidated when it lands. */
+			kick_refresh(c, type);
+			c->hits++;
 			rec_touch(c, r);
 			*out = r;
 			return 0;
@@ -658,6 +748,7 @@ uint64_t cache_record_put_local_epoch(struct cache *c, int type, uint64_t id, co
 	r->fetched_ms = now_ms(c);
 	r->local_epoch = epoch = ++c->epoch;
 	c->bytes += len;
+	g_hash_table_insert(tc->recent, KEY(id), GSIZE_TO_POINTER((gsize)c->opts.wall()));
 	g_hash_table_remove(tc->wanted, KEY(id));
 	g_hash_table_remove(tc->missing, KEY(id));
 	note_changed(c, type, id);
@@ -734,12 +825,19 @@ struct listing *cache_listing_open(struct cache *c, int type)
 	struct listing *l;
 
 	g_mutex_lock(&c->lock);
-	if (!listing_fresh(c, tc->listing, now_ms(c))) {
+	if (c->opts.background && type_stale(c, tc, now_ms(c)))
+		kick_refresh(c, type);
+	if (c->work && tc->listing && tc->listing->complete && !tc->listing->err &&
+	    !listing_fresh(c, tc->listing, now_ms(c))) {
+		/* Relist due: keep serving this one, relist behind it. */
+		kick_relist(c, type);
+	} else if (!listing_fresh(c, tc->listing, now_ms(c))) {
 		l = g_new0(struct listing, 1);
 		l->type = type;
 		l->refs = 1; /* the type's reference */
 		l->ids = g_array_new(FALSE, FALSE, sizeof(struct lent));
 		l->started_ms = now_ms(c);
+		l->started_wall = c->opts.wall();
 		listing_unref(tc->listing);
 		tc->listing = l;
 	}
@@ -788,6 +886,91 @@ static void listing_prune(struct cache *c, struct listing *l)
 	g_hash_table_destroy(in);
 }
 
+/* Fetch the next page of listing l. Lock held on entry and exit (dropped for
+ * the HTTP call); l->fetching guards against two fetchers. */
+static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int64_t deadline)
+{
+	struct tcache *tc = &c->t[l->type];
+	json_object *resp = NULL, *results = NULL, *paging, *next, *after;
+	struct hs_call call;
+	GArray *got = NULL;
+	uint64_t epoch;
+	char *cursor;
+	int rc;
+
+	rc = ensure_schema(c, l->type, deadline);
+	if (rc)
+		return rc;
+	l->fetching = true;
+	cursor = g_strdup(l->after);
+	epoch = c->epoch;
+	g_mutex_unlock(&c->lock);
+
+	call_init(&call, prio, deadline);
+	rc = hs_list_page(c->hc, &call, objtype_name(l->type), schema_props_csv(tc->schema),
+			  cursor, false, &resp);
+	g_free(cursor);
+	if (rc == 0 && json_object_object_get_ex(resp, "results", &results))
+		got = render_results(results, tc->schema);
+	else if (rc)
+		log_warn("listing %s: %s", objtype_name(l->type), call.err.message);
+
+	g_mutex_lock(&c->lock);
+	l->fetching = false;
+	g_cond_broadcast(&c->cond);
+	if (rc) {
+		/* A timeout of this reader is not a failure of the listing. */
+		if (rc != -EAGAIN)
+			l->err = rc;
+		json_object_put(resp);
+		return rc;
+	}
+	for (guint j = 0; got && j < got->len; j++) {
+		struct rendered *x = &g_array_index(got, struct rendered, j);
+		struct lent e = { x->id, x->len, x->mtime_ms };
+
+		if (g_hash_table_contains(tc->gone, KEY(e.id))) {
+			g_free(x->text); /* archived here, not yet there */
+			continue;
+		}
+		g_array_append_val(l->ids, e);
+		store_locked(c, l->type, x, epoch, now_ms(c));
+	}
+	if (got)
+		g_array_free(got, TRUE);
+	g_free(l->after);
+	l->after = NULL;
+	if (json_object_object_get_ex(resp, "paging", &paging) &&
+	    json_object_object_get_ex(paging, "next", &next) &&
+	    json_object_object_get_ex(next, "after", &after)) {
+		l->after = g_strdup(json_object_get_string(after));
+	} else {
+		l->complete = true;
+		l->completed_ms = now_ms(c);
+	}
+	json_object_put(resp);
+	return 0;
+}
+
+/* A listing just completed: it becomes the type's listing (if it is not
+ * already), the type is synced as of its start, and records it did not
+ * contain are pruned. Lock held. */
+static void listing_install(struct cache *c, struct listing *l)
+{
+	struct tcache *tc = &c->t[l->type];
+
+	if (tc->listing != l) {
+		l->refs++;
+		listing_unref(tc->listing);
+		tc->listing = l;
+	}
+	if (l->started_wall >= tc->sync_wall_ms) {
+		tc->synced_ms = l->started_ms;
+		tc->sync_wall_ms = l->started_wall;
+	}
+	listing_prune(c, l);
+}
+
 int cache_listing_entry(struct cache *c, struct listing *l, size_t i, int64_t deadline,
 			uint64_t *id, struct rec_attr *a)
 {
@@ -796,12 +979,6 @@ int cache_listing_entry(struct cache *c, struct listing *l, size_t i, int64_t de
 
 	g_mutex_lock(&c->lock);
 	for (;;) {
-		json_object *resp = NULL, *results = NULL, *paging, *next, *after;
-		struct hs_call call;
-		GArray *got = NULL;
-		uint64_t epoch;
-		char *cursor;
-
 		if (i < l->ids->len) {
 			struct lent *e = &g_array_index(l->ids, struct lent, i);
 			struct rec *r;
@@ -842,67 +1019,41 @@ int cache_listing_entry(struct cache *c, struct listing *l, size_t i, int64_t de
 			}
 			continue;
 		}
-		rc = ensure_schema(c, l->type, deadline);
+		rc = fetch_page(c, l, RL_PRIO_USER, deadline);
 		if (rc)
 			break;
-		if (l->fetching || i < l->ids->len)
-			continue;
-
-		l->fetching = true;
-		cursor = g_strdup(l->after);
-		epoch = c->epoch;
-		g_mutex_unlock(&c->lock);
-
-		call_init(&call, RL_PRIO_USER, deadline);
-		rc = hs_list_page(c->hc, &call, objtype_name(l->type), schema_props_csv(tc->schema),
-				  cursor, false, &resp);
-		g_free(cursor);
-		if (rc == 0 && json_object_object_get_ex(resp, "results", &results))
-			got = render_results(results, tc->schema);
-		else if (rc)
-			log_warn("listing %s: %s", objtype_name(l->type), call.err.message);
-
-		g_mutex_lock(&c->lock);
-		l->fetching = false;
-		g_cond_broadcast(&c->cond);
-		if (rc) {
-			/* A timeout of this reader is not a failure of the listing. */
-			if (rc != -EAGAIN)
-				l->err = rc;
-			json_object_put(resp);
-			break;
-		}
-		for (guint j = 0; got && j < got->len; j++) {
-			struct rendered *x = &g_array_index(got, struct rendered, j);
-			struct lent e = { x->id, x->len, x->mtime_ms };
-
-			if (g_hash_table_contains(tc->gone, KEY(e.id))) {
-				g_free(x->text); /* archived here, not yet there */
-				continue;
-			}
-			g_array_append_val(l->ids, e);
-			store_locked(c, l->type, x, epoch, now_ms(c));
-		}
-		if (got)
-			g_array_free(got, TRUE);
-		g_free(l->after);
-		l->after = NULL;
-		if (json_object_object_get_ex(resp, "paging", &paging) &&
-		    json_object_object_get_ex(paging, "next", &next) &&
-		    json_object_object_get_ex(next, "after", &after))
-			l->after = g_strdup(json_object_get_string(after));
-		else {
-			l->complete = true;
-			l->completed_ms = now_ms(c);
-			if (tc->listing == l) {
-				tc->synced_ms = l->started_ms;
-				listing_prune(c, l);
-			}
-		}
-		json_object_put(resp);
+		if (l->complete && tc->listing == l)
+			listing_install(c, l);
 	}
 	unlock_and_notify(c);
 	return rc;
+}
+
+/* The periodic relist, in the background: a new listing is fetched whole
+ * and installed only if complete and error-free; until then, and if it fails,
+ * the previous listing stays (a failed relist removes nothing). */
+static void relist(struct cache *c, int type)
+{
+	struct tcache *tc = &c->t[type];
+	struct listing *l = g_new0(struct listing, 1);
+	int rc = 0;
+
+	l->type = type;
+	l->refs = 1;
+	l->ids = g_array_new(FALSE, FALSE, sizeof(struct lent));
+	g_mutex_lock(&c->lock);
+	l->started_ms = now_ms(c);
+	l->started_wall = c->opts.wall();
+	while (rc == 0 && !l->complete)
+		rc = fetch_page(c, l, RL_PRIO_BACKGROUND, hs_now_ms() + 120000);
+	tc->relisting = false;
+	if (rc == 0)
+		listing_install(c, l);
+	else
+		tc->relist_fail_ms = now_ms(c);
+	listing_unref(l);
+	log_debug("relist of %s: %s", objtype_name(type), rc ? "failed, previous listing kept" : "done");
+	unlock_and_notify(c);
 }
 
 void cache_listing_note(struct cache *c, int type, uint64_t id, bool add)
@@ -934,6 +1085,7 @@ void cache_listing_note(struct cache *c, int type, uint64_t id, bool add)
 	} else {
 		g_hash_table_add(c->t[type].gone, KEY(id));
 	}
+	g_hash_table_insert(c->t[type].recent, KEY(id), GSIZE_TO_POINTER((gsize)c->opts.wall()));
 	if (add && !l && !g_hash_table_contains(c->t[type].recs, KEY(id)))
 		g_hash_table_add(c->t[type].wanted, KEY(id));
 	if (!add) {
@@ -1347,6 +1499,217 @@ void cache_expire(struct cache *c)
 	g_mutex_unlock(&c->lock);
 }
 
+/* --- incremental refresh ------------------------------------------------ */
+
+static json_object *refresh_request(const char *lastmod, int64_t lower, const struct schema *sc,
+				    const char *after)
+{
+	json_object *req = json_object_new_object(), *groups = json_object_new_array();
+	json_object *group = json_object_new_object(), *filters = json_object_new_array();
+	json_object *f = json_object_new_object(), *sorts = json_object_new_array();
+	json_object *sort = json_object_new_object(), *props = json_object_new_array();
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%" G_GINT64_FORMAT, lower);
+	json_object_object_add(f, "propertyName", json_object_new_string(lastmod));
+	json_object_object_add(f, "operator", json_object_new_string("GTE"));
+	json_object_object_add(f, "value", json_object_new_string(buf));
+	json_object_array_add(filters, f);
+	json_object_object_add(group, "filters", filters);
+	json_object_array_add(groups, group);
+	json_object_object_add(req, "filterGroups", groups);
+	json_object_object_add(sort, "propertyName", json_object_new_string(lastmod));
+	json_object_object_add(sort, "direction", json_object_new_string("ASCENDING"));
+	json_object_array_add(sorts, sort);
+	json_object_object_add(req, "sorts", sorts);
+	for (size_t i = 0; i < schema_shown_count(sc); i++)
+		json_object_array_add(props, json_object_new_string(schema_shown(sc, i)));
+	json_object_object_add(req, "properties", props);
+	json_object_object_add(req, "limit", json_object_new_int(200));
+	if (after)
+		json_object_object_add(req, "after", json_object_new_string(after));
+	return req;
+}
+
+/* Whether id is in listing l (linear: only for records new to the listing). */
+static bool listing_has(struct listing *l, uint64_t id)
+{
+	for (guint i = 0; i < l->ids->len; i++)
+		if (g_array_index(l->ids, struct lent, i).id == id)
+			return true;
+	return false;
+}
+
+int cache_refresh(struct cache *c, int type, enum rl_prio prio, int64_t deadline)
+{
+	struct tcache *tc = &c->t[type];
+	const char *lastmod = objtype_lastmod_prop(type);
+	int64_t lower, start_wall, start_mono, last_ts;
+	char *after = NULL;
+	uint64_t epoch;
+	int rc = 0, pages = 0;
+
+	g_mutex_lock(&c->lock);
+	if (!tc->sync_wall_ms) {
+		tc->refreshing = false;
+		g_mutex_unlock(&c->lock);
+		return 0; /* nothing of this type was ever fetched */
+	}
+	rc = ensure_schema(c, type, deadline);
+	if (rc) {
+		tc->refreshing = false;
+		g_mutex_unlock(&c->lock);
+		return rc;
+	}
+	/* Everything changed since the last sync, less the indexing delay (a change
+	 * made just before it may not have been searchable yet), less a second. */
+	lower = tc->sync_wall_ms - c->opts.index_delay_ms - 1000;
+	start_wall = c->opts.wall();
+	start_mono = now_ms(c);
+	epoch = c->epoch;
+	g_mutex_unlock(&c->lock);
+	last_ts = lower;
+
+	for (;;) {
+		json_object *req = refresh_request(lastmod, lower, tc->schema, after);
+		json_object *resp = NULL, *results = NULL, *paging, *next, *jafter;
+		struct hs_call call;
+		GArray *got = NULL;
+
+		call_init(&call, prio, deadline);
+		rc = hs_search(c->hc, &call, objtype_name(type), req, &resp);
+		json_object_put(req);
+		pages++;
+		if (rc) {
+			log_info("refresh of %s: %s", objtype_name(type), call.err.message);
+			json_object_put(resp);
+			break;
+		}
+		if (json_object_object_get_ex(resp, "results", &results))
+			got = render_results(results, tc->schema);
+		g_mutex_lock(&c->lock);
+		for (guint j = 0; got && j < got->len; j++) {
+			struct rendered *x = &g_array_index(got, struct rendered, j);
+			struct lent e = { x->id, x->len, x->mtime_ms };
+
+			if (x->mtime_ms > last_ts)
+				last_ts = x->mtime_ms;
+			if (g_hash_table_contains(tc->gone, KEY(e.id))) {
+				g_free(x->text);
+				continue;
+			}
+			/* Created elsewhere: a complete listing learns of it here. */
+			if (tc->listing && tc->listing->complete && !listing_has(tc->listing, e.id))
+				g_array_append_val(tc->listing->ids, e);
+			g_hash_table_remove(tc->missing, KEY(e.id));
+			store_locked(c, type, x, epoch, now_ms(c));
+		}
+		g_mutex_unlock(&c->lock);
+		if (got)
+			g_array_free(got, TRUE);
+		g_free(after);
+		after = NULL;
+		if (json_object_object_get_ex(resp, "paging", &paging) &&
+		    json_object_object_get_ex(paging, "next", &next) &&
+		    json_object_object_get_ex(next, "after", &jafter)) {
+			const char *a = json_object_get_string(jafter);
+
+			if (g_ascii_strtoll(a, NULL, 10) + 200 > 10000) {
+				/* Search stops at 10,000 results: start a new window at the
+				 * last timestamp seen (records are re-read, harmlessly). */
+				if (last_ts <= lower) {
+					log_warn("refresh of %s: over 10,000 records share one timestamp; "
+						 "relisting instead", objtype_name(type));
+					json_object_put(resp);
+					rc = -EIO;
+					break;
+				}
+				lower = last_ts;
+			} else {
+				after = g_strdup(a);
+			}
+			json_object_put(resp);
+			continue;
+		}
+		json_object_put(resp);
+		break;
+	}
+	g_free(after);
+
+	g_mutex_lock(&c->lock);
+	tc->refreshing = false;
+	if (rc == 0) {
+		tc->synced_ms = start_mono;
+		tc->sync_wall_ms = start_wall;
+		tc->refresh_fail_ms = 0;
+	} else {
+		tc->refresh_fail_ms = now_ms(c);
+		if (rc == -EIO && tc->listing && tc->listing->complete)
+			tc->listing->completed_ms = INT64_MIN / 2; /* relist */
+	}
+	g_cond_broadcast(&c->cond);
+	log_debug("refresh of %s: %d page(s), rc %d", objtype_name(type), pages, rc);
+	unlock_and_notify(c);
+	return rc;
+}
+
+static gpointer worker_main(gpointer p)
+{
+	struct cache *c = p;
+
+	for (;;) {
+		gpointer v = g_async_queue_pop(c->work);
+		int type;
+
+		if (v == WORK_STOP)
+			break;
+		type = GPOINTER_TO_INT(v) - 1;
+		if (type >= WORK_RELIST)
+			relist(c, type - WORK_RELIST);
+		else
+			cache_refresh(c, type, RL_PRIO_BACKGROUND, hs_now_ms() + 120000);
+	}
+	return NULL;
+}
+
+void cache_refresh_async(struct cache *c, int type)
+{
+	g_mutex_lock(&c->lock);
+	for (int t = 0; t < OT_COUNT; t++)
+		if (type < 0 || t == type)
+			kick_refresh(c, t);
+	g_mutex_unlock(&c->lock);
+}
+
+void cache_recent_local(struct cache *c, int type, int64_t since, uint64_t **ids, size_t *n)
+{
+	GHashTableIter it;
+	gpointer k, v;
+	GArray *a = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+
+	g_mutex_lock(&c->lock);
+	g_hash_table_iter_init(&it, c->t[type].recent);
+	while (g_hash_table_iter_next(&it, &k, &v)) {
+		uint64_t id = UNKEY(k);
+
+		if ((int64_t)GPOINTER_TO_SIZE(v) >= since)
+			g_array_append_val(a, id);
+	}
+	g_mutex_unlock(&c->lock);
+	*n = a->len;
+	*ids = (uint64_t *)(void *)g_array_free(a, FALSE);
+}
+
+bool cache_record_gone(struct cache *c, int type, uint64_t id)
+{
+	bool g;
+
+	g_mutex_lock(&c->lock);
+	g = g_hash_table_contains(c->t[type].gone, KEY(id));
+	g_mutex_unlock(&c->lock);
+	return g;
+}
+
 /* --- status ------------------------------------------------------------- */
 
 void cache_stats(struct cache *c, json_object *obj)
@@ -1369,8 +1732,11 @@ void cache_stats(struct cache *c, json_object *obj)
 		json_object_object_add(jt, "listing_in_progress",
 				       json_object_new_boolean(l && !l->complete && !l->err && l->ids->len));
 		json_object_object_add(jt, "last_refresh_age_s",
-				       tc->synced_ms ? json_object_new_double((double)(now - tc->synced_ms) / 1000)
-						     : NULL);
+				       tc->sync_wall_ms ? json_object_new_double((double)(now - tc->synced_ms) / 1000)
+							: NULL);
+		json_object_object_add(jt, "stale", json_object_new_boolean(type_stale(c, tc, now)));
+		json_object_object_add(jt, "refreshing", json_object_new_boolean(tc->refreshing));
+		json_object_object_add(jt, "last_refresh_failed", json_object_new_boolean(tc->refresh_fail_ms != 0));
 		json_object_object_add(types, objtype_name(t), jt);
 	}
 	json_object_object_add(jc, "records", json_object_new_int64((int64_t)records));

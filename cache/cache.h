@@ -31,6 +31,13 @@ struct cache_opts {
 	size_t max_bytes;          /* budget for rendered records; default 512 MiB */
 	const char *shown[4];      /* per type: NULL/"default", "all", or a csv list */
 	int64_t (*now)(void);      /* clock; default hs_now_ms (tests inject) */
+	int64_t (*wall)(void);     /* wall clock in ms (HubSpot's timestamps); default real */
+	int64_t index_delay_ms;    /* HubSpot's search indexing delay; default 10 000 */
+	int64_t relist_ms;         /* full relist interval; default 900 000 */
+	/* Refresh stale data in the background with one incremental search per
+	 * type (stale-while-revalidate). Off: stale records are re-read with
+	 * batch/read before they are served. */
+	bool background;
 };
 
 /* Called (without the cache lock held) when the bytes of a record the cache
@@ -133,6 +140,21 @@ int cache_owner_text(struct cache *c, uint64_t id, int64_t deadline, char **text
 
 /* Make everything cached stale, so the next access refreshes it (ctl refresh). */
 void cache_expire(struct cache *c);
+
+/* Incremental refresh of a type now: one search on the last-modified property
+ * from (last sync - index delay - 1 s), ascending, paged, windowed past 10,000
+ * results; changed records are re-rendered (hooks fire), new ones join the
+ * listing. A type never fetched has nothing to refresh (returns 0). Returns 0 or
+ * -errno (then nothing is marked fresh). */
+int cache_refresh(struct cache *c, int type, enum rl_prio prio, int64_t deadline);
+/* Queue a background refresh of a type (or of every type for -1). */
+void cache_refresh_async(struct cache *c, int type);
+
+/* Ids of records of a type this mount changed (edited, created, archived) at or
+ * after wall-clock ms `since` (g_free *ids). For overlaying search results. */
+void cache_recent_local(struct cache *c, int type, int64_t since, uint64_t **ids, size_t *n);
+/* True if this mount archived the record. */
+bool cache_record_gone(struct cache *c, int type, uint64_t id);
 
 /* --- status ---------------------------------------------------------- */
 

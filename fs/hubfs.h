@@ -50,6 +50,7 @@ struct hubfs {
 	GThread *inval_thread;
 
 	struct writeback *wb;
+	int stopping;          /* atomic: unmounting */
 	char *state_dir;       /* $XDG_STATE_HOME/hubfs/<portal-id> */
 	char *mountpoint;      /* absolute */
 
@@ -67,6 +68,9 @@ struct hubfs {
 	GString *errors;       /* .hubfs/errors.log, the last ERRORS_MAX bytes */
 	GString *created;      /* .hubfs/created */
 	int errors_fd;         /* $state_dir/errors.log, append-only */
+	GHashTable *queries;   /* ino -> struct qnode (search.c) */
+	GHashTable *qnames;    /* "type/query" -> struct qnode */
+	GCond qcond;           /* a query's search finished */
 };
 
 #define ERRORS_MAX (1 << 20)
@@ -97,6 +101,10 @@ void hubfs_error(struct hubfs *h, json_object *obj);
 /* Log a rejected edit: errors.log line + bytes kept in .hubfs/rejected/. */
 void hubfs_reject(struct hubfs *h, const char *file, const char *property, const char *reason,
 		  const char *data, size_t len);
+
+/* fs/search.c */
+void hubfs_search_init(struct hubfs *h);
+void hubfs_search_destroy(struct hubfs *h);
 
 /* fs/status.c: g_malloc'd .hubfs/status.json and .hubfs/README.md texts. */
 char *hubfs_status_json(struct hubfs *h, size_t *len);

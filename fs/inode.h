@@ -23,6 +23,7 @@ enum ino_kind {
 	K_LINK = 4,       /* …/<totype>/<toid>.json -> ../../../<totype>/<toid>.json */
 	K_OWNER = 5,      /* owners/<id>.json */
 	K_DYN = 6,        /* scratch files, _new/ files and links, rejected/ files: allocated */
+	K_QUERY = 7,      /* search/<type>/<query>/: allocated */
 };
 
 #define INO_MAKE(kind, t, t2, id) \
@@ -50,6 +51,8 @@ enum {
 	INO_CREATED = 45,     /* .hubfs/created */
 	INO_CTL = 46,         /* .hubfs/ctl */
 	INO_REJECTED = 47,    /* .hubfs/rejected/ */
+	INO_SEARCH_DIR = 50,  /* search/ */
+	INO_SEARCH_TYPE = 51, /* + type: search/<type>/ */
 	INO_NEW_DIR = 60,     /* + type: <type>/_new/ */
 };
 

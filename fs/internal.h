@@ -67,6 +67,11 @@ int ctl_text(struct hubfs *h, fuse_ino_t ino, bool fresh, char **text, size_t *l
 const char *record_state(struct hubfs *h, fuse_ino_t ino);
 char *record_error(struct hubfs *h, fuse_ino_t ino);
 
+/* search.c */
+int search_lookup(struct hubfs *h, int type, const char *name, fuse_ino_t *ino);
+int search_results(struct hubfs *h, fuse_ino_t ino, uint64_t **ids, size_t *n);
+int search_type_of(struct hubfs *h, fuse_ino_t ino);
+
 void hubfs_w_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		     struct fuse_file_info *fi);
 void hubfs_w_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,

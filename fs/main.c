@@ -1,5 +1,7 @@
 /* main.c - hubfs command line: mount, status. */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <limits.h>
@@ -121,6 +123,52 @@ static char *state_dir_for(uint64_t portal)
 	return dir;
 }
 
+/* SIGHUP refreshes every type (as `refresh` in .hubfs/ctl does). The signal is
+ * blocked in every thread and taken here with sigwait, so the handler may call
+ * anything. Workers are started later and inherit the mask. */
+static pthread_t hup_thread;
+static bool hup_running;
+
+static void *hup_main(void *p)
+{
+	struct hubfs *h = p;
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	while (sigwait(&set, &sig) == 0) {
+		if (!h->cache)
+			break;
+		if (g_atomic_int_get(&h->stopping))
+			break;
+		log_notice("SIGHUP: refreshing every type");
+		cache_expire(h->cache);
+		cache_refresh_async(h->cache, -1);
+	}
+	return NULL;
+}
+
+static void hup_start(struct hubfs *h)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	hup_running = pthread_create(&hup_thread, NULL, hup_main, h) == 0;
+}
+
+static void hup_stop(struct hubfs *h)
+{
+	if (!hup_running)
+		return;
+	g_atomic_int_set(&h->stopping, 1);
+	pthread_kill(hup_thread, SIGHUP);
+	pthread_join(hup_thread, NULL);
+	hup_running = false;
+}
+
 static int portal_of(struct hubfs *h)
 {
 	struct hs_call call = { .prio = RL_PRIO_USER,
@@ -204,6 +252,9 @@ int main(int argc, char *argv[])
 		goto out_client;
 
 	cao.ttl_ms = (int64_t)h.o.ttl_s * 1000;
+	cao.index_delay_ms = (int64_t)h.o.index_delay_s * 1000;
+	cao.relist_ms = (int64_t)h.o.relist_interval_s * 1000;
+	cao.background = true;
 	cao.max_bytes = (size_t)h.o.cache_mb << 20;
 	for (int t = 0; t < OT_COUNT; t++)
 		cao.shown[t] = h.o.shown[t];
@@ -216,6 +267,7 @@ int main(int argc, char *argv[])
 	if (!h.state_dir)
 		goto out_cache;
 	hubfs_write_init(&h);
+	hubfs_search_init(&h);
 	if (!h.o.ro) {
 		struct writeback_opts wo = { .state_dir = h.state_dir,
 					     .delay_ms = h.o.writeback_delay_ms,
@@ -237,6 +289,7 @@ int main(int argc, char *argv[])
 		goto out_cache;
 	if (fuse_set_signal_handlers(h.se) != 0)
 		goto out_session;
+	hup_start(&h);
 	h.mountpoint = realpath(copts.mountpoint, NULL);
 	if (fuse_session_mount(h.se, copts.mountpoint) != 0)
 		goto out_signals;
@@ -257,12 +310,14 @@ int main(int argc, char *argv[])
 	h.wb = NULL;
 	hubfs_inval_stop(&h);
 out_signals:
+	hup_stop(&h);
 	fuse_remove_signal_handlers(h.se);
 out_session:
 	fuse_session_destroy(h.se);
 out_cache:
 	writeback_free(h.wb, 0);
 	hubfs_write_destroy(&h);
+	hubfs_search_destroy(&h);
 	g_free(h.state_dir);
 	free(h.mountpoint);
 	cache_free(h.cache);

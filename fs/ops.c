@@ -42,6 +42,11 @@ static const struct snode stree[] = {
 	{ INO_PIPE_DEALS, INO_PIPE_DIR, "deals.json", S_IFREG },
 	{ INO_PIPE_TICKETS, INO_PIPE_DIR, "tickets.json", S_IFREG },
 	{ INO_OWNERS_DIR, INO_ROOT, "owners", S_IFDIR },
+	{ INO_SEARCH_DIR, INO_ROOT, "search", S_IFDIR },
+	{ INO_SEARCH_TYPE + OT_CONTACTS, INO_SEARCH_DIR, "contacts", S_IFDIR },
+	{ INO_SEARCH_TYPE + OT_COMPANIES, INO_SEARCH_DIR, "companies", S_IFDIR },
+	{ INO_SEARCH_TYPE + OT_DEALS, INO_SEARCH_DIR, "deals", S_IFDIR },
+	{ INO_SEARCH_TYPE + OT_TICKETS, INO_SEARCH_DIR, "tickets", S_IFDIR },
 	{ INO_CTL_DIR, INO_ROOT, ".hubfs", S_IFDIR },
 	{ INO_STATUS, INO_CTL_DIR, "status.json", S_IFREG },
 	{ INO_README, INO_CTL_DIR, "README.md", S_IFREG },
@@ -64,6 +69,7 @@ struct dirh {
 	size_t n;
 	GArray *dents;       /* our own nodes (scratch, _new/, rejected/), snapshot */
 	size_t nstatic;      /* static children */
+	int qtype;           /* query directories: the object type */
 };
 
 bool is_typedir(fuse_ino_t ino)
@@ -225,6 +231,13 @@ int do_getattr(struct hubfs *h, fuse_ino_t ino, struct stat *st, double *timeout
 		st->st_mode = S_IFDIR | 0555 | wbit;
 		st->st_nlink = 2;
 		return 0;
+	case K_QUERY:
+		if (search_type_of(h, ino) < 0)
+			return -ENOENT;
+		st->st_mode = S_IFDIR | 0555;
+		st->st_nlink = 2;
+		*timeout = 1; /* results come and go */
+		return 0;
 	case K_LINK: {
 		char target[64];
 
@@ -292,6 +305,12 @@ int do_lookup(struct hubfs *h, fuse_ino_t parent, const char *name, struct fuse_
 			ino = dyn_lookup(h, parent, name);
 		if (ino)
 			break;
+		if (parent >= INO_SEARCH_TYPE && parent < INO_SEARCH_TYPE + OT_COUNT) {
+			rc = search_lookup(h, (int)(parent - INO_SEARCH_TYPE), name, &ino);
+			if (rc)
+				return rc;
+			break;
+		}
 		if (is_typedir(parent)) {
 			int t = (int)(parent - INO_TYPEDIR);
 
@@ -323,6 +342,25 @@ int do_lookup(struct hubfs *h, fuse_ino_t parent, const char *name, struct fuse_
 			return -ENOENT;
 		ino = INO_MAKE(K_LINK, INO_TYPE2(parent), 0, id);
 		break;
+	case K_QUERY: {
+		int t = search_type_of(h, parent);
+		uint64_t *ids = NULL;
+		size_t n = 0;
+		bool found = false;
+
+		if (t < 0 || !name_json_id(name, &id))
+			return -ENOENT;
+		rc = search_results(h, parent, &ids, &n);
+		if (rc == 0 && n)
+			found = bsearch(&id, ids, n, sizeof(uint64_t), cmp_u64) != NULL;
+		g_free(ids);
+		if (rc)
+			return rc;
+		if (!found)
+			return -ENOENT;
+		ino = INO_MAKE(K_LINK, t, 0, id);
+		break;
+	}
 	default:
 		return -ENOTDIR;
 	}
@@ -466,6 +504,10 @@ static void hubfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 				      deadline_of(h), &d->ids, &d->n);
 	else if (ino == INO_OWNERS_DIR)
 		rc = cache_owner_ids(h->cache, deadline_of(h), &d->ids, &d->n);
+	else if (INO_KIND(ino) == K_QUERY) {
+		rc = search_results(h, ino, &d->ids, &d->n);
+		d->qtype = search_type_of(h, ino);
+	}
 	if (rc) {
 		g_free(d);
 		fuse_reply_err(req, -rc);
@@ -560,6 +602,12 @@ static int dir_entry(struct hubfs *h, fuse_ino_t ino, struct dirh *d, size_t i, 
 			return 1;
 		snprintf(name, namesz, "%" PRIu64 ".json", d->ids[k]);
 		*child = INO_MAKE(K_LINK, INO_TYPE2(ino), 0, d->ids[k]);
+		return 0;
+	case K_QUERY:
+		if (!d || k >= d->n)
+			return 1;
+		snprintf(name, namesz, "%" PRIu64 ".json", d->ids[k]);
+		*child = INO_MAKE(K_LINK, d->qtype, 0, d->ids[k]);
 		return 0;
 	}
 	return 1;

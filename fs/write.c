@@ -1571,7 +1571,28 @@ static int ctl_command(struct hubfs *h, const char *buf, size_t size)
 	} else if (!strcmp(cmd, "forget")) {
 		rc = writeback_forget(h->wb);
 	} else if (!strcmp(cmd, "refresh") || g_str_has_prefix(cmd, "refresh ")) {
-		cache_expire(h->cache);
+		/* refresh [path]: the type named by the path's first component (or
+		 * every type), refreshed now; the write returns when it is done. */
+		const char *path = cmd[7] ? g_strstrip(cmd + 8) : "";
+		int only = -1;
+
+		if (*path) {
+			const char *slash = strchr(path, '/');
+
+			only = objtype_from_name(path, slash ? (size_t)(slash - path) : strlen(path));
+			if (only < 0) {
+				o = json_object_new_object();
+				json_object_object_add(o, "op", json_object_new_string("ctl"));
+				json_object_object_add(o, "reason", json_object_new_string(
+					"refresh PATH: PATH must start with contacts, companies, deals or tickets"));
+				hubfs_error(h, o);
+				json_object_put(o);
+				return -EINVAL;
+			}
+		}
+		for (int t = 0; t < OT_COUNT && rc == 0; t++)
+			if (only < 0 || t == only)
+				rc = cache_refresh(h->cache, t, RL_PRIO_USER, deadline_of(h));
 	} else {
 		o = json_object_new_object();
 		json_object_object_add(o, "op", json_object_new_string("ctl"));

@@ -191,7 +191,12 @@ static void test_epoch_guard(void)
 	obj = json_tokener_parse("{\"id\": \"1\", \"properties\": {\"email\": \"x@y\"},"
 				 "\"createdAt\": \"2020-01-01T00:00:00.000Z\","
 				 "\"updatedAt\": \"2030-01-01T00:00:00.000Z\", \"archived\": false}");
-	json_object_object_add(obj, "id", json_object_new_string(g_strdup_printf("%" PRIu64, first)));
+	{
+		char idtxt[24];
+
+		snprintf(idtxt, sizeof(idtxt), "%" PRIu64, first);
+		json_object_object_add(obj, "id", json_object_new_string(idtxt));
+	}
 	ASSERT_EQ(cache_store(c, OT_CONTACTS, obj, epoch), 1);
 	ASSERT_EQ(cache_record_text(c, OT_CONTACTS, first, dl(), &text, &len), 0);
 	ASSERT_STR(text, "local\n");

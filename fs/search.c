@@ -1,0 +1,297 @@
+/* search.c - query directories: search/<type>/<query>/ lists the records
+ * HubSpot's search returns for the query, as links ../../../<type>/<id>.json,
+ * overlaid with this mount's own writes of the last index_delay seconds
+ * (evaluated locally), which HubSpot's search index does not show yet. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cache/objtype.h"
+#include "cache/query.h"
+#include "cache/record.h"
+#include "client/log.h"
+#include "fs/internal.h"
+
+#define SEARCH_MAX 10000
+
+struct qnode {
+	fuse_ino_t ino;
+	int type;
+	char *text;
+	struct query *q;     /* immutable once parsed: no lock needed to use it */
+	uint64_t *ids;       /* HubSpot's answer, sorted; protected by h->lock */
+	size_t n;
+	int64_t fetched_ms;  /* 0: never */
+	bool fetching;
+};
+
+static void qnode_free(gpointer p)
+{
+	struct qnode *qn = p;
+
+	query_free(qn->q);
+	g_free(qn->ids);
+	g_free(qn->text);
+	g_free(qn);
+}
+
+void hubfs_search_init(struct hubfs *h)
+{
+	h->queries = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, qnode_free);
+	h->qnames = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	g_cond_init(&h->qcond);
+}
+
+void hubfs_search_destroy(struct hubfs *h)
+{
+	if (!h->queries)
+		return;
+	g_hash_table_destroy(h->qnames);
+	g_hash_table_destroy(h->queries);
+	g_cond_clear(&h->qcond);
+}
+
+static struct qnode *qnode_of(struct hubfs *h, fuse_ino_t ino)
+{
+	return INO_KIND(ino) == K_QUERY ? g_hash_table_lookup(h->queries, GSIZE_TO_POINTER(ino)) : NULL;
+}
+
+int search_type_of(struct hubfs *h, fuse_ino_t ino)
+{
+	struct qnode *qn;
+	int t = -1;
+
+	g_mutex_lock(&h->lock);
+	qn = qnode_of(h, ino);
+	if (qn)
+		t = qn->type;
+	g_mutex_unlock(&h->lock);
+	return t;
+}
+
+int search_lookup(struct hubfs *h, int type, const char *name, fuse_ino_t *ino)
+{
+	g_autofree char *key = g_strdup_printf("%d/%s", type, name);
+	const struct schema *s = NULL;
+	struct query *q = NULL;
+	struct qnode *qn;
+	char *why = NULL;
+	int rc;
+
+	g_mutex_lock(&h->lock);
+	qn = g_hash_table_lookup(h->qnames, key);
+	if (qn)
+		*ino = qn->ino;
+	g_mutex_unlock(&h->lock);
+	if (qn)
+		return 0;
+
+	rc = cache_schema(h->cache, type, deadline_of(h), &s);
+	if (rc)
+		return rc;
+	rc = query_parse(name, type, s, &q, &why);
+	if (rc) {
+		json_object *o = json_object_new_object();
+		g_autofree char *file = g_strdup_printf("search/%s/%s", objtype_name(type), name);
+
+		json_object_object_add(o, "op", json_object_new_string("search"));
+		json_object_object_add(o, "file", json_object_new_string(file));
+		json_object_object_add(o, "reason", json_object_new_string(why ? why : "malformed query"));
+		hubfs_error(h, o);
+		json_object_put(o);
+		g_free(why);
+		return -ENOENT;
+	}
+	g_mutex_lock(&h->lock);
+	qn = g_hash_table_lookup(h->qnames, key);
+	if (!qn) {
+		qn = g_new0(struct qnode, 1);
+		qn->ino = INO_MAKE(K_QUERY, 0, 0, ++h->next_dyn);
+		qn->type = type;
+		qn->text = g_strdup(name);
+		qn->q = q;
+		q = NULL;
+		g_hash_table_insert(h->queries, GSIZE_TO_POINTER(qn->ino), qn);
+		g_hash_table_insert(h->qnames, g_strdup(key), qn);
+	}
+	*ino = qn->ino;
+	g_mutex_unlock(&h->lock);
+	query_free(q);
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Run the search (all pages, up to 10,000 results); the returned properties
+ * fill the record cache. No lock held. */
+static int run_search(struct hubfs *h, struct qnode *qn, GArray *out)
+{
+	const struct schema *s = NULL;
+	const char **props;
+	char *after = NULL;
+	size_t np;
+	int rc;
+
+	rc = cache_schema(h->cache, qn->type, deadline_of(h), &s);
+	if (rc)
+		return rc;
+	np = schema_shown_count(s);
+	props = g_new(const char *, np + 1);
+	for (size_t i = 0; i < np; i++)
+		props[i] = schema_shown(s, i);
+	do {
+		json_object *req = query_request(qn->q, props, np, 200, after), *resp = NULL;
+		json_object *results, *paging, *next, *jafter;
+		struct hs_call call = { .prio = RL_PRIO_USER, .deadline_ms = deadline_of(h) };
+		uint64_t epoch = cache_epoch(h->cache);
+
+		rc = hs_search(h->hc, &call, objtype_name(qn->type), req, &resp);
+		json_object_put(req);
+		g_free(after);
+		after = NULL;
+		if (rc) {
+			if (call.err.message[0]) {
+				json_object *o = json_object_new_object();
+				g_autofree char *file = g_strdup_printf("search/%s/%s", objtype_name(qn->type),
+									qn->text);
+
+				json_object_object_add(o, "op", json_object_new_string("search"));
+				json_object_object_add(o, "file", json_object_new_string(file));
+				json_object_object_add(o, "reason", json_object_new_string(call.err.message));
+				json_object_object_add(o, "category", json_object_new_string(call.err.category));
+				hubfs_error(h, o);
+				json_object_put(o);
+			}
+			break;
+		}
+		if (json_object_object_get_ex(resp, "results", &results)) {
+			for (size_t i = 0; i < json_object_array_length(results); i++) {
+				json_object *r = json_object_array_get_idx(results, i), *jid;
+				uint64_t id;
+
+				if (!json_object_object_get_ex(r, "id", &jid) ||
+				    record_parse_id(json_object_get_string(jid),
+						    strlen(json_object_get_string(jid)), &id) != 0)
+					continue;
+				g_array_append_val(out, id);
+				cache_store(h->cache, qn->type, r, epoch);
+			}
+		}
+		if (out->len < SEARCH_MAX && json_object_object_get_ex(resp, "paging", &paging) &&
+		    json_object_object_get_ex(paging, "next", &next) &&
+		    json_object_object_get_ex(next, "after", &jafter) &&
+		    g_ascii_strtoll(json_object_get_string(jafter), NULL, 10) < SEARCH_MAX)
+			after = g_strdup(json_object_get_string(jafter));
+		json_object_put(resp);
+	} while (after);
+	g_free(props);
+	return rc;
+}
+
+/* This mount's recent writes, checked against the query locally. */
+static void overlay(struct hubfs *h, struct qnode *qn, GArray *ids)
+{
+	int64_t since = hubfs_wall_ms() - (int64_t)h->o.index_delay_s * 1000 - 2000;
+	GHashTable *set = g_hash_table_new(g_direct_hash, g_direct_equal);
+	uint64_t *recent = NULL;
+	size_t n = 0;
+
+	cache_recent_local(h->cache, qn->type, since, &recent, &n);
+	if (!n)
+		goto out;
+	for (guint i = 0; i < ids->len; i++)
+		g_hash_table_add(set, GSIZE_TO_POINTER(g_array_index(ids, uint64_t, i)));
+	for (size_t i = 0; i < n; i++) {
+		uint64_t id = recent[i];
+		bool match = false;
+		char *text = NULL;
+		size_t len;
+
+		if (!cache_record_gone(h->cache, qn->type, id) &&
+		    cache_record_text(h->cache, qn->type, id, deadline_of(h), &text, &len) == 0) {
+			json_object *o = json_tokener_parse(text), *props;
+
+			if (o && json_object_object_get_ex(o, "properties", &props))
+				match = query_match(qn->q, props);
+			json_object_put(o);
+		}
+		g_free(text);
+		if (match)
+			g_hash_table_add(set, GSIZE_TO_POINTER(id));
+		else
+			g_hash_table_remove(set, GSIZE_TO_POINTER(id));
+	}
+	g_array_set_size(ids, 0);
+	{
+		GHashTableIter it;
+		gpointer k;
+
+		g_hash_table_iter_init(&it, set);
+		while (g_hash_table_iter_next(&it, &k, NULL)) {
+			uint64_t id = GPOINTER_TO_SIZE(k);
+
+			g_array_append_val(ids, id);
+		}
+	}
+out:
+	g_hash_table_destroy(set);
+	g_free(recent);
+}
+
+int search_results(struct hubfs *h, fuse_ino_t ino, uint64_t **ids, size_t *n)
+{
+	int64_t life = (int64_t)h->o.ttl_s * 1000;
+	struct qnode *qn;
+	GArray *a;
+	int rc = 0;
+
+	g_mutex_lock(&h->lock);
+	qn = qnode_of(h, ino);
+	if (!qn) {
+		g_mutex_unlock(&h->lock);
+		return -ENOENT;
+	}
+	while (qn->fetching)
+		g_cond_wait(&h->qcond, &h->lock);
+	if (!qn->fetched_ms || hs_now_ms() >= qn->fetched_ms + life) {
+		qn->fetching = true;
+		g_mutex_unlock(&h->lock);
+		a = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+		rc = run_search(h, qn, a);
+		if (a->len > 1)
+			qsort(a->data, a->len, sizeof(uint64_t), cmp_u64);
+		g_mutex_lock(&h->lock);
+		qn->fetching = false;
+		g_cond_broadcast(&h->qcond);
+		if (rc == 0) {
+			g_free(qn->ids);
+			qn->n = a->len;
+			qn->ids = (uint64_t *)(void *)g_array_free(a, FALSE);
+			qn->fetched_ms = hs_now_ms();
+		} else {
+			g_array_free(a, TRUE);
+			if (!qn->fetched_ms) {
+				g_mutex_unlock(&h->lock);
+				return rc;
+			}
+			rc = 0; /* serve the last answer rather than fail */
+		}
+	}
+	a = g_array_sized_new(FALSE, FALSE, sizeof(uint64_t), (guint)qn->n);
+	if (qn->n)
+		g_array_append_vals(a, qn->ids, (guint)qn->n);
+	g_mutex_unlock(&h->lock);
+
+	overlay(h, qn, a);
+	if (a->len > 1)
+		qsort(a->data, a->len, sizeof(uint64_t), cmp_u64);
+	*n = a->len;
+	*ids = (uint64_t *)(void *)g_array_free(a, FALSE);
+	return rc;
+}

@@ -1,0 +1,179 @@
+"""Freshness: incremental refresh inside the search indexing delay, relists
+that find archived records, query directories with this mount's own writes
+overlaid. API calls counted from the sandbox's request log."""
+import errno
+import os
+import subprocess
+import time
+
+import pytest
+
+from tests.mount.conftest import HUBFS
+from tests.mount.util import api_calls, count
+
+SEARCH = r"^/crm/v3/objects/contacts/search$"
+
+
+def wait_for(fn, timeout=15, step=0.2):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = fn()
+        if v:
+            return v
+        time.sleep(step)
+    return fn()
+
+
+def prop(m, t, rid, name):
+    import json
+    with open(m.p(t, f"{rid}.json")) as f:
+        return json.load(f)["properties"].get(name)
+
+
+def test_incremental_refresh_costs_one_search(sandbox, hubfs):
+    sandbox.reset(contacts=1000, companies=10, deals=10, tickets=5)
+    sandbox.configure(index_delay=1)
+    m = hubfs("ttl=2", "index_delay=1")
+    ids = sorted(f[:-5] for f in os.listdir(m.p("contacts")) if f.endswith(".json"))
+    changed = ids[10:13]
+    sandbox.clear_log()
+    for rid in changed:
+        sandbox.update("contacts", rid, {"jobtitle": "Changed Elsewhere"})
+    time.sleep(2.5)  # past ttl (and past the sandbox's indexing delay)
+    # the first access serves what is cached and refreshes in the background
+    assert wait_for(lambda: all(prop(m, "contacts", r, "jobtitle") == "Changed Elsewhere"
+                                for r in changed), timeout=10), api_calls(sandbox)
+    assert prop(m, "contacts", ids[0], "jobtitle") != "Changed Elsewhere"
+    assert len(sandbox.log()) <= 2, api_calls(sandbox)
+    assert count(sandbox, "GET", r"^/crm/v3/objects/contacts$") == 0
+
+    # nothing changed: exactly one search call for the type
+    time.sleep(2.5)
+    sandbox.clear_log()
+    os.stat(m.p("contacts", f"{ids[0]}.json"))
+    open(m.p("contacts", f"{ids[1]}.json")).read()
+    os.listdir(m.p("contacts"))
+    time.sleep(1.5)
+    assert count(sandbox, "POST", SEARCH) == 1, api_calls(sandbox)
+    assert len(sandbox.log()) == 1, api_calls(sandbox)
+    assert m.status()["types"]["contacts"]["stale"] is False
+
+
+def test_change_inside_index_lag_is_not_missed(sandbox, hubfs):
+    sandbox.reset(contacts=300, companies=10, deals=10, tickets=5)
+    sandbox.configure(index_delay=3)
+    m = hubfs("ttl=2", "index_delay=3")
+    ids = sorted(f[:-5] for f in os.listdir(m.p("contacts")) if f.endswith(".json"))
+    rid = ids[5]
+    sandbox.update("contacts", rid, {"jobtitle": "Lagging Change"})
+    # a refresh right now cannot see it: search lags the write by 3 s
+    with open(m.p(".hubfs", "ctl"), "w") as f:
+        f.write("refresh contacts\n")
+    assert prop(m, "contacts", rid, "jobtitle") != "Lagging Change"
+    assert sandbox.record("contacts", rid)["search"]["current"] is False
+    # a later refresh looks back past the indexing delay and picks it up
+    assert wait_for(lambda: prop(m, "contacts", rid, "jobtitle") == "Lagging Change", timeout=15)
+
+
+def test_archived_elsewhere_disappears_after_relist(sandbox, hubfs):
+    sandbox.reset(contacts=200, companies=10, deals=10, tickets=5)
+    m = hubfs("ttl=2", "relist_interval=3", allow=("warning", "listing"))
+    ids = sorted(f[:-5] for f in os.listdir(m.p("contacts")) if f.endswith(".json"))
+    gone, kept = ids[7], ids[8]
+    sandbox.archive("contacts", gone)
+    # a failed relist removes nothing
+    sandbox.fault("500", seconds=8, path=r"^/crm/v3/objects/contacts$")
+    time.sleep(3.5)
+    for _ in range(3):
+        assert f"{gone}.json" in os.listdir(m.p("contacts"))
+        time.sleep(1)
+    sandbox.clear_faults()
+    # a complete, error-free relist does
+    assert wait_for(lambda: f"{gone}.json" not in os.listdir(m.p("contacts")), timeout=20)
+    assert f"{kept}.json" in os.listdir(m.p("contacts"))
+    with pytest.raises(FileNotFoundError):
+        os.stat(m.p("contacts", f"{gone}.json"))
+
+
+def sandbox_search_ids(sandbox, t, filters):
+    out, after = [], None
+    sandbox.flush_index()
+    while True:
+        body = {"filterGroups": [{"filters": filters}], "limit": 200}
+        if after:
+            body["after"] = after
+        r = sandbox.api("POST", f"/crm/v3/objects/{t}/search", body)
+        if r.status == 429:
+            time.sleep(0.3)
+            continue
+        j = r.json()
+        out += [x["id"] for x in j["results"]]
+        after = j.get("paging", {}).get("next", {}).get("after")
+        if not after:
+            return sorted(out)
+
+
+def test_query_directory_matches_sandbox(sandbox, hubfs):
+    m = hubfs()
+    q = "amount>=10000&dealstage!=closedwon"
+    got = sorted(n[:-5] for n in os.listdir(m.p("search", "deals", q)))
+    want = sandbox_search_ids(sandbox, "deals", [
+        {"propertyName": "amount", "operator": "GTE", "value": "10000"},
+        {"propertyName": "dealstage", "operator": "NEQ", "value": "closedwon"}])
+    assert got == want and got
+    link = m.p("search", "deals", q, f"{got[0]}.json")
+    assert os.readlink(link) == f"../../../deals/{got[0]}.json"
+    assert open(link).read().startswith("{")
+    # OR groups and has-property
+    got2 = sorted(n[:-5] for n in os.listdir(m.p("search", "deals", "dealstage=closedwon|amount<100")))
+    assert got2 and set(got2) != set(got)
+    # not listed, but resolvable
+    assert os.listdir(m.p("search", "deals")) == []
+
+
+@pytest.mark.parametrize("q,reason", [
+    ("amout>5", "does not exist"),
+    ("amount>=", "value"),
+    ("|".join(["amount>1"] * 6), "5"),
+    ("&".join(["amount>1"] * 7), "6"),
+    ("dealname", "operator"),
+    ("a=1||b=2", "empty"),
+])
+def test_bad_query_is_enoent_with_reason(sandbox, hubfs, q, reason):
+    m = hubfs()
+    with pytest.raises(OSError) as e:
+        os.listdir(m.p("search", "deals", q))
+    assert e.value.errno == errno.ENOENT
+    last = open(m.p(".hubfs", "errors.log")).read().strip().splitlines()[-1]
+    assert "search/deals/" in last and reason in last, last
+
+
+def test_own_writes_overlay_search_results(sandbox, hubfs):
+    sandbox.configure(index_delay=30)  # the sandbox's search lags far behind
+    m = hubfs("index_delay=30", "writeback_delay_ms=200")
+    d = m.p("search", "contacts", "lifecyclestage=customer")
+    before = set(os.listdir(d))
+    ids = sorted(f[:-5] for f in os.listdir(m.p("contacts")) if f.endswith(".json"))
+    rid = next(r for r in ids if f"{r}.json" not in before
+               and prop(m, "contacts", r, "lifecyclestage") in ("lead", "subscriber", None))
+    m.run(["sed", "-i", 's/"lifecyclestage": [^,]*/"lifecyclestage": "customer"/', f"contacts/{rid}.json"])
+    subprocess.run([HUBFS, "sync", m.path], check=True, timeout=120)
+    assert sandbox.record("contacts", rid)["search"]["current"] is False  # search still lags
+    assert f"{rid}.json" in os.listdir(d)
+    assert os.path.exists(os.path.join(d, f"{rid}.json"))
+    # and a record edited out of the filter drops out at once
+    out = next(iter(before))[:-5]
+    m.run(["sed", "-i", 's/"lifecyclestage": [^,]*/"lifecyclestage": "evangelist"/', f"contacts/{out}.json"])
+    subprocess.run([HUBFS, "sync", m.path], check=True, timeout=120)
+    assert f"{out}.json" not in os.listdir(d)
+
+
+def test_many_query_dirs_stay_under_search_limit(sandbox, hubfs):
+    m = hubfs()
+    procs = [subprocess.Popen(["ls", m.p("search", "deals", f"amount>={v}")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+             for v in range(1000, 13000, 1000)]
+    for p in procs:
+        assert p.wait(timeout=120) == 0, p.stderr.read()
+    assert count(sandbox, "POST", r"/search$") >= 12
+    assert count(sandbox, status=429) == 0, api_calls(sandbox)
