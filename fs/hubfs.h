@@ -4,6 +4,7 @@
 #define HUBFS_HUBFS_H
 
 #include <stdbool.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include <fuse_lowlevel.h>
@@ -51,6 +52,8 @@ struct hubfs {
 
 	struct writeback *wb;
 	int stopping;          /* atomic: unmounting */
+	pthread_t hup_thread;  /* takes SIGHUP (sigwait) and refreshes */
+	bool hup_running;
 	char *state_dir;       /* $XDG_STATE_HOME/hubfs/<portal-id> */
 	char *mountpoint;      /* absolute */
 

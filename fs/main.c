@@ -126,9 +126,6 @@ static char *state_dir_for(uint64_t portal)
 /* SIGHUP refreshes every type (as `refresh` in .hubfs/ctl does). The signal is
  * blocked in every thread and taken here with sigwait, so the handler may call
  * anything. Workers are started later and inherit the mask. */
-static pthread_t hup_thread;
-static bool hup_running;
-
 static void *hup_main(void *p)
 {
 	struct hubfs *h = p;
@@ -156,17 +153,17 @@ static void hup_start(struct hubfs *h)
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	hup_running = pthread_create(&hup_thread, NULL, hup_main, h) == 0;
+	h->hup_running = pthread_create(&h->hup_thread, NULL, hup_main, h) == 0;
 }
 
 static void hup_stop(struct hubfs *h)
 {
-	if (!hup_running)
+	if (!h->hup_running)
 		return;
 	g_atomic_int_set(&h->stopping, 1);
-	pthread_kill(hup_thread, SIGHUP);
-	pthread_join(hup_thread, NULL);
-	hup_running = false;
+	pthread_kill(h->hup_thread, SIGHUP);
+	pthread_join(h->hup_thread, NULL);
+	h->hup_running = false;
 }
 
 static int portal_of(struct hubfs *h)
