@@ -21,7 +21,7 @@ def test_root_layout(sandbox, hubfs):
     m = hubfs()
     names = sorted(os.listdir(m.path))
     assert names == [".hubfs", "companies", "contacts", "deals", "owners", "pipelines",
-                     "schema", "tickets"]
+                     "schema", "search", "tickets"]
     assert sorted(os.listdir(m.p("schema"))) == ["companies.json", "contacts.json", "deals.json",
                                                  "tickets.json"]
     assert sorted(os.listdir(m.p("pipelines"))) == ["deals.json", "tickets.json"]
@@ -300,8 +300,16 @@ def test_remote_change_seen_after_ttl(sandbox, hubfs):
     sandbox.update("contacts", rid, {"jobtitle": "Chief Tester"})
     assert json.load(open(m.p("contacts", name)))["properties"]["jobtitle"] == old["properties"]["jobtitle"]
     time.sleep(2.5)
+    # stale-while-revalidate: the access after ttl starts a background refresh
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        with open(m.p("contacts", name)) as f:
+            if json.load(f)["properties"]["jobtitle"] == "Chief Tester":
+                break
+        time.sleep(0.3)
     with open(m.p("contacts", name)) as f:
         assert json.load(f)["properties"]["jobtitle"] == "Chief Tester"
+
 
 
 def test_mount_fails_cleanly_without_server(sandbox, hubfs):
@@ -323,7 +331,9 @@ def test_parallel_readers_cause_no_429(sandbox, hubfs):
     100 requests/10 s: the limiter keeps hubfs under it."""
     sandbox.reset(contacts=1000, companies=200, deals=300, tickets=100)
     sandbox.configure(rate_limit="100/10s")
-    m = hubfs("ttl=2", "op_timeout=60")
+    # ttl and relists every second keep them refetching (incremental refreshes
+    # alone are too cheap to press the limiter)
+    m = hubfs("ttl=1", "relist_interval=1", "op_timeout=60")
     jobs = [
         "ls -l contacts companies deals tickets > /dev/null",
         "cat contacts/*.json > /dev/null",
