@@ -202,14 +202,15 @@ int main(int argc, char *argv[])
 	if (argc == 3 && !strcmp(argv[1], "sync"))
 		return cmd_sync(argv[2]);
 
-	if (hubfs_opts_parse(&args, &h) != 0) {
-		for (int i = 1; i < argc; i++)
-			if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-				hubfs_opts_usage();
-				return 0;
-			}
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			hubfs_opts_usage();
+			fuse_cmdline_help();
+			fuse_opt_free_args(&args);
+			return 0;
+		}
+	if (hubfs_opts_parse(&args, &h) != 0)
 		goto out_args;
-	}
 	if (fuse_parse_cmdline(&args, &copts) != 0)
 		goto out_args;
 	if (copts.show_help) {

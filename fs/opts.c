@@ -49,7 +49,8 @@ static const struct fuse_opt spec[] = {
 void hubfs_opts_usage(void)
 {
 	printf("usage: hubfs [-f] [-o opt,...] MOUNTPOINT\n"
-	       "       hubfs status MOUNTPOINT\n"
+	       "       hubfs status MOUNTPOINT     summary of .hubfs/status.json\n"
+	       "       hubfs sync MOUNTPOINT       wait until every queued edit landed\n"
 	       "\n"
 	       "Mounts a HubSpot CRM account. The token comes from $HUBSPOT_TOKEN or token_file=\n"
 	       "(mode 0600). Options (also read, as key = value lines under [hubfs], from\n"
