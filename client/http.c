@@ -346,7 +346,11 @@ static struct curl_slist *headers_build(const struct http_req *req)
 		list = t;
 	}
 	if (req->body) {
-		t = curl_slist_append(list, "Content-Type: application/json");
+		char ct[160];
+
+		snprintf(ct, sizeof(ct), "Content-Type: %s",
+			 req->content_type ? req->content_type : "application/json");
+		t = curl_slist_append(list, ct);
 		if (!t)
 			goto fail;
 		list = t;

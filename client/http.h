@@ -31,8 +31,10 @@ struct http_req {
 	const char *method;      /* "GET", "POST", "PATCH", "PUT", "DELETE" */
 	const char *url;         /* complete URL, already encoded */
 	const char *bearer;      /* token for "Authorization: Bearer", or NULL */
-	const char *body;        /* JSON request body or NULL */
+	const char *body;        /* request body or NULL */
 	size_t body_len;
+	const char *content_type; /* of body; NULL = "application/json" (the OAuth
+				   * token call sends a form) */
 	int64_t timeout_ms;      /* whole transfer, > 0 */
 };
 
