@@ -22,6 +22,7 @@
 
 #include "client/http.h"
 #include "client/log.h"
+#include "client/oauth.h"
 
 #define DEFAULT_API_URL "https://api.hubapi.com"
 #define DEFAULT_TRANSFER_TIMEOUT_MS 20000
@@ -37,7 +38,8 @@ struct hs_client {
 	struct http *http;             /* thread-safe itself */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;           /* slot may have freed; waits on c->lock */
-	char *token;                   /* protected by lock */
+	char *token;                   /* protected by lock; NULL with OAuth */
+	struct oauth *oauth;           /* immutable; borrowed; NULL for a private-app token */
 	struct ratelimit *rl;          /* protected by lock */
 	GHashTable *calls;             /* endpoint -> uint64_t *; protected by lock */
 	uint64_t http_429;             /* protected by lock */
@@ -285,7 +287,7 @@ int hs_client_new(const struct hs_client_opts *opts, struct hs_client **out, con
 	if (!why)
 		why = &dummy;
 	*why = NULL;
-	if (!token_ok(opts->token)) {
+	if (!opts->oauth && !token_ok(opts->token)) {
 		*why = "missing or malformed token";
 		return -EINVAL;
 	}
@@ -310,10 +312,11 @@ int hs_client_new(const struct hs_client_opts *opts, struct hs_client **out, con
 	pthread_cond_init(&c->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	c->base_url = strdup(url);
-	c->token = strdup(opts->token);
+	c->oauth = opts->oauth;
+	c->token = c->oauth ? NULL : strdup(opts->token);
 	c->rl = ratelimit_new(opts->rate_max, opts->rate_interval_ms, opts->search_per_sec);
 	c->calls = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-	if (!c->base_url || !c->token || !c->rl)
+	if (!c->base_url || (!c->token && !c->oauth) || !c->rl)
 		goto fail;
 	n = strlen(c->base_url);
 	while (n > 0 && c->base_url[n - 1] == '/')
@@ -533,23 +536,32 @@ static void set_last_error(struct hs_client *c, const char *endpoint, const stru
 	pthread_mutex_unlock(&c->lock);
 }
 
-/* The 401 EXPIRED_AUTHENTICATION hook: an OAuth client refreshes its access
- * token here once per call (hs_client_set_token) and the call is retried.
- * Private-app tokens do not expire, so there is nothing to refresh yet. */
-static int auth_refresh(struct hs_client *c)
+/* The 401 EXPIRED_AUTHENTICATION hook: with OAuth, make the next token_get()
+ * refresh (once per token, see oauth.h) and let the caller retry; 0 then.
+ * Private-app tokens do not expire: -ENOTSUP, the 401 stands. */
+static int auth_refresh(struct hs_client *c, uint64_t gen)
 {
-	(void)c;
-	return -ENOTSUP;
+	if (!c->oauth)
+		return -ENOTSUP;
+	oauth_expired(c->oauth, gen, hs_now_ms());
+	return 0;
 }
 
-static char *token_copy(struct hs_client *c)
+/* The bearer token for the next attempt (a copy: token_free it) and, with
+ * OAuth, its generation. 0, or -ENOMEM / -EAGAIN (no valid OAuth token:
+ * call->err says why). */
+static int token_get(struct hs_client *c, struct hs_call *call, char **token, uint64_t *gen)
 {
-	char *t;
-
+	*gen = 0;
+	if (c->oauth)
+		return oauth_token(c->oauth, hs_now_ms(), call->deadline_ms, token, gen, &call->err);
 	pthread_mutex_lock(&c->lock);
-	t = strdup(c->token);
+	*token = strdup(c->token);
 	pthread_mutex_unlock(&c->lock);
-	return t;
+	if (*token)
+		return 0;
+	copy_field(call->err.message, sizeof(call->err.message), "out of memory");
+	return -ENOMEM;
 }
 
 /* Delay before the next attempt, or -1 if it would pass the deadline. */
@@ -579,6 +591,7 @@ int hs_request(struct hs_client *c, struct hs_call *call, const char *method,
 	char *url = NULL, *body_str = NULL, *token = NULL;
 	size_t body_len = 0;
 	bool search, idempotent, refreshed = false;
+	uint64_t gen = 0;
 	unsigned attempt = 0;
 	struct http_resp resp = { 0 };
 	int rc;
@@ -619,8 +632,15 @@ int hs_request(struct hs_client *c, struct hs_call *call, const char *method,
 		int hrc;
 
 		http_resp_clear(&resp);
+		/* The token first: an OAuth refresh may wait, and a call that
+		 * cannot have one takes no request slot. */
+		rc = token_get(c, call, &token, &gen);
+		if (rc < 0)
+			break;
 		rc = acquire_slot(c, call, search, &ticket);
 		if (rc < 0) {
+			token_free(token);
+			token = NULL;
 			/* Keep the last attempt's error if there was one. */
 			if (!call->err.message[0])
 				copy_field(call->err.message, sizeof(call->err.message),
@@ -632,9 +652,8 @@ int hs_request(struct hs_client *c, struct hs_call *call, const char *method,
 		req.timeout_ms = c->transfer_timeout_ms;
 		if (call->deadline_ms > 0 && call->deadline_ms - now < req.timeout_ms)
 			req.timeout_ms = call->deadline_ms - now > 1 ? call->deadline_ms - now : 1;
-		token = token_copy(c);
 		req.bearer = token;
-		hrc = token ? http_perform(c->http, &req, &resp) : -ENOMEM;
+		hrc = http_perform(c->http, &req, &resp);
 		token_free(token);
 		token = NULL;
 		answered = hrc == 0;
@@ -702,7 +721,7 @@ int hs_request(struct hs_client *c, struct hs_call *call, const char *method,
 		}
 		if (resp.status == 401 && !refreshed &&
 		    strcmp(call->err.category, "EXPIRED_AUTHENTICATION") == 0 &&
-		    auth_refresh(c) == 0) {
+		    auth_refresh(c, gen) == 0) {
 			refreshed = true;
 			continue;
 		}
@@ -779,6 +798,15 @@ void hs_client_stats(struct hs_client *c, json_object *obj)
 	json_object_object_add(obj, "rate", rate);
 	json_object_object_add(obj, "last_error",
 			       last_error[0] ? json_object_new_string(last_error) : NULL);
+	if (c->oauth) {
+		oauth_stats(c->oauth, hs_now_ms(), obj);
+	} else {
+		json_object *auth = json_object_new_object();
+
+		json_object_object_add(auth, "mode", json_object_new_string("private_app"));
+		json_object_object_add(auth, "state", json_object_new_string("ok"));
+		json_object_object_add(obj, "auth", auth);
+	}
 }
 
 bool hs_client_offline(struct hs_client *c)

@@ -31,7 +31,12 @@
  *     …/batch/create) are never resent once they may have reached the server
  *     (a 5xx, a timeout, a cut connection): call->in_doubt is set instead.
  *     They are resent after a 429 or when the connection was never made.
- *   - 401 EXPIRED_AUTHENTICATION is where an OAuth refresh will retry once.
+ *   - 401 EXPIRED_AUTHENTICATION: with OAuth (opts.oauth), the access token
+ *     is refreshed (client/oauth.h) and the request sent again, once per
+ *     call. When no valid OAuth token can be had (the refresh failed), the
+ *     call fails with -EAGAIN before anything is sent and call->err says
+ *     why (category OAUTH_REFRESH_FAILED): callers treat it as transient,
+ *     as if HubSpot were unreachable.
  *
  * Response bodies are returned as json-c trees owned by the caller
  * (json_object_put() when done). Record ids are decimal strings.
@@ -48,10 +53,13 @@
 #include "client/ratelimit.h" /* enum rl_prio */
 
 struct hs_client;
+struct oauth;
 
 struct hs_client_opts {
 	const char *api_url;     /* default "https://api.hubapi.com"; http:// only to loopback */
 	const char *token;       /* bearer token; copied; never logged */
+	struct oauth *oauth;     /* OAuth token source instead of token (client/oauth.h);
+				  * borrowed: must outlive the client */
 	const char *ca_file;     /* optional CA bundle for TLS verification */
 	int rate_max;            /* requests per window; default 100 */
 	int rate_interval_ms;    /* window; default 10000 */
@@ -84,12 +92,14 @@ struct hs_call {
 int64_t hs_now_ms(void);
 
 /* Create a client. Returns 0 and *out, or -EINVAL with a reason in *why (static
- * string) for a bad URL (non-https to a non-loopback host) or missing token. */
+ * string) for a bad URL (non-https to a non-loopback host) or missing token
+ * (and no opts->oauth). */
 int hs_client_new(const struct hs_client_opts *opts, struct hs_client **out, const char **why);
 void hs_client_free(struct hs_client *c); /* accepts NULL; no call may be running */
 
-/* Replace the bearer token (e.g. after an OAuth refresh); copied. Calls
- * already sent keep the old one. Returns 0 or -ENOMEM (old token kept). */
+/* Replace the private-app bearer token; copied. Calls already sent keep the
+ * old one. Returns 0 or -ENOMEM (old token kept). (An OAuth client takes its
+ * tokens from opts->oauth, which wins over this one.) */
 int hs_client_set_token(struct hs_client *c, const char *token);
 
 /* The one HTTP-outcome-to-errno mapping: 2xx -> 0, 400 -> -EINVAL,
@@ -166,7 +176,9 @@ int hs_assoc_batch_write(struct hs_client *c, struct hs_call *call, const char *
 
 /* Add client statistics to obj: "online" (bool), "api_calls" {endpoint: n},
  * "http_429" (n), "rate" {window_max, window_ms, used_in_window, left_in_window,
- * daily_remaining (or null)}, "last_error" (string or null). Thread-safe. */
+ * daily_remaining (or null)}, "last_error" (string or null), and "auth":
+ * {"mode": "private_app", "state": "ok"} or, with OAuth, oauth_stats()'s
+ * object (state, last refresh error, token calls). Thread-safe. */
 void hs_client_stats(struct hs_client *c, json_object *obj);
 
 /* True if the last transfer attempt failed at the network level (no answer). */
