@@ -42,6 +42,7 @@ struct hubfs {
 	struct fuse_session *se;
 	uint64_t portal_id;
 	char *token;           /* never logged */
+	struct oauth *oauth;   /* OAuth token source (client/oauth.h), or NULL: private-app token */
 	int64_t mounted_ms;    /* hs_now_ms() at mount */
 	struct timespec mount_time; /* wall clock, for directory times */
 	uid_t uid;
@@ -119,5 +120,8 @@ const char *hubfs_readme_text(size_t *len);
 int hubfs_opts_parse(struct fuse_args *args, struct hubfs *h);
 void hubfs_opts_usage(void);
 void hubfs_opts_free(struct hubfs_opts *o);
+/* Re-read the OAuth credentials from the config (SIGHUP) into h->oauth, under
+ * the same mode-0600 rule. 0 (also without OAuth), or -1 (old ones kept). */
+int hubfs_opts_reload_oauth(struct hubfs *h);
 
 #endif

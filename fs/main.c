@@ -12,6 +12,7 @@
 
 #include "cache/objtype.h"
 #include "client/log.h"
+#include "client/oauth.h"
 #include "fs/hubfs.h"
 
 static int cmd_status(const char *mnt)
@@ -58,6 +59,22 @@ static int cmd_status(const char *mnt)
 			       json_object_get_boolean(json_object_object_get(t, "listing_complete"))
 				       ? " (complete)" : json_object_get_boolean(json_object_object_get(
 							 t, "listing_in_progress")) ? " (listing…)" : "");
+	}
+	if (json_object_object_get_ex(o, "auth", &v)) {
+		json_object *st = json_object_object_get(v, "state"), *er = json_object_object_get(v, "error");
+
+		if (st && !strcmp(json_object_get_string(st), "refresh_failed"))
+			printf("auth: %s, REFRESH FAILED: %s\n"
+			       "      (edits stay queued; fix the credentials in the config and send SIGHUP,"
+			       " or remount)\n",
+			       json_object_get_string(json_object_object_get(v, "mode")),
+			       er ? json_object_get_string(er) : "?");
+		else
+			printf("auth: %s, %s%s%s\n", json_object_get_string(json_object_object_get(v, "mode")),
+			       st ? json_object_get_string(st) : "?",
+			       json_object_object_get(v, "expires_in_s") ? ", token expires in " : "",
+			       json_object_object_get(v, "expires_in_s") ?
+			       json_object_get_string(json_object_object_get(v, "expires_in_s")) : "");
 	}
 	if (json_object_object_get_ex(o, "queue", &q))
 		printf("queue: %s pending, %s in flight, %s failed, %s conflict, %s in doubt\n",
@@ -140,6 +157,8 @@ static void *hup_main(void *p)
 		if (g_atomic_int_get(&h->stopping))
 			break;
 		log_notice("SIGHUP: refreshing every type");
+		if (h->oauth)
+			hubfs_opts_reload_oauth(h);
 		cache_expire(h->cache);
 		cache_refresh_async(h->cache, -1);
 	}
@@ -236,8 +255,30 @@ int main(int argc, char *argv[])
 	h.gid = getgid();
 	g_mutex_init(&h.lock);
 
+	/* SIGHUP belongs to the hup thread (sigwait): block it before any thread
+	 * starts (cache, writeback, libcurl's resolver), or one of those takes it
+	 * with fuse's exit handler and the mount goes away. */
+	{
+		sigset_t hup;
+
+		sigemptyset(&hup);
+		sigaddset(&hup, SIGHUP);
+		pthread_sigmask(SIG_BLOCK, &hup, NULL);
+	}
+	if (h.oauth) {
+		struct hs_error e = { 0 };
+
+		if (oauth_start(h.oauth, hs_now_ms(), hs_now_ms() + (int64_t)h.o.op_timeout_s * 1000,
+				&e) != 0) {
+			fprintf(stderr, "hubfs: OAuth: cannot get an access token from %s/oauth/v1/token: "
+				"%s%s%s (check client_id, client_secret and refresh_token in the config)\n",
+				h.o.api_url, e.category, e.category[0] ? ": " : "", e.message);
+			goto out_args;
+		}
+	}
 	co.api_url = h.o.api_url;
 	co.token = h.token;
+	co.oauth = h.oauth;
 	co.ca_file = h.o.ca_file;
 	co.rate_max = h.o.rate_max;
 	co.rate_interval_ms = h.o.rate_interval_ms;
@@ -325,6 +366,7 @@ out_client:
 	hs_client_free(h.hc);
 	g_mutex_clear(&h.lock);
 out_args:
+	oauth_free(h.oauth);
 	if (h.token) {
 		memset(h.token, 0, strlen(h.token));
 		g_free(h.token);

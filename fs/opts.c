@@ -1,4 +1,13 @@
-/* opts.c - mount options, from $XDG_CONFIG_HOME/hubfs/config and -o. */
+/* opts.c - mount options, from $XDG_CONFIG_HOME/hubfs/config and -o.
+ *
+ * OAuth: client_id, client_secret and refresh_token are read from the config
+ * file only (never from -o: argv is public), in an [oauth] section (or, as a
+ * fallback, [hubfs]). A config that holds secrets must be mode 0600 (no group
+ * or other bits) and owned by the user, or hubfs refuses to mount. A
+ * private-app token (HUBSPOT_TOKEN or token_file=) wins over OAuth when both
+ * are configured. The secrets go straight into struct oauth (client/oauth.h)
+ * and are wiped here.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
@@ -9,7 +18,15 @@
 #include <unistd.h>
 
 #include "client/log.h"
+#include "client/oauth.h"
 #include "fs/hubfs.h"
+
+#define CONFIG_MAX (1 << 20)
+
+/* OAuth credentials found in the config (secrets: wiped by creds_clear). */
+struct creds {
+	char *client_id, *client_secret, *refresh_token;
+};
 
 /* fuse_opt writes ints; these mirror struct hubfs_opts for parsing. */
 struct raw {
@@ -53,7 +70,9 @@ void hubfs_opts_usage(void)
 	       "       hubfs sync MOUNTPOINT       wait until every queued edit landed\n"
 	       "\n"
 	       "Mounts a HubSpot CRM account. The token comes from $HUBSPOT_TOKEN or token_file=\n"
-	       "(mode 0600). Options (also read, as key = value lines under [hubfs], from\n"
+	       "(mode 0600), or else from an OAuth app: client_id, client_secret and\n"
+	       "refresh_token under [oauth] in the config file (which must then be mode 0600).\n"
+	       "Options (also read, as key = value lines under [hubfs], from\n"
 	       "$XDG_CONFIG_HOME/hubfs/config; -o wins):\n"
 	       "    -o api_url=URL            HubSpot API base (default https://api.hubapi.com;\n"
 	       "                              plain http only to loopback)\n"
@@ -87,35 +106,149 @@ static int proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 	return 1;
 }
 
-/* Config file lines become -o options placed before the command line's. */
-static int load_config(struct fuse_args *args)
+static void secret_gfree(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		g_free(s);
+	}
+}
+
+static void creds_clear(struct creds *cr)
+{
+	g_free(cr->client_id);
+	secret_gfree(cr->client_secret);
+	secret_gfree(cr->refresh_token);
+	memset(cr, 0, sizeof(*cr));
+}
+
+static bool is_oauth_key(const char *k)
+{
+	return !strcmp(k, "client_id") || !strcmp(k, "client_secret") || !strcmp(k, "refresh_token");
+}
+
+static char *config_path(void)
 {
 	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
-	g_autofree char *path = NULL;
-	g_autoptr(GKeyFile) kf = g_key_file_new();
-	g_autoptr(GError) err = NULL;
-	g_auto(GStrv) keys = NULL;
-	int pos = 1;
 
 	if (xdg && *xdg)
-		path = g_build_filename(xdg, "hubfs", "config", NULL);
-	else if (home)
-		path = g_build_filename(home, ".config", "hubfs", "config", NULL);
-	if (!path || access(path, F_OK) != 0)
-		return 0;
-	if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &err)) {
-		fprintf(stderr, "hubfs: %s: %s\n", path, err->message);
+		return g_build_filename(xdg, "hubfs", "config", NULL);
+	if (home)
+		return g_build_filename(home, ".config", "hubfs", "config", NULL);
+	return NULL;
+}
+
+/* Read and parse the config file through one descriptor (what is checked is
+ * what is read). Returns 1 with *kf and *st, 0 if there is no config file, or
+ * -1 after printing a reason. */
+static int config_read(const char *path, GKeyFile **kf, struct stat *st)
+{
+	g_autoptr(GError) err = NULL;
+	char *text = NULL;
+	size_t len = 0;
+	int fd, rc = -1;
+
+	*kf = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		fprintf(stderr, "hubfs: %s: %s\n", path, strerror(errno));
 		return -1;
 	}
+	if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode) || st->st_size > CONFIG_MAX) {
+		fprintf(stderr, "hubfs: %s: not a regular file of at most 1 MiB\n", path);
+		goto out;
+	}
+	text = g_malloc((size_t)st->st_size + 1);
+	while (len < (size_t)st->st_size) {
+		ssize_t n = read(fd, text + len, (size_t)st->st_size - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	text[len] = '\0';
+	*kf = g_key_file_new();
+	if (!g_key_file_load_from_data(*kf, text, len, G_KEY_FILE_NONE, &err)) {
+		fprintf(stderr, "hubfs: %s: %s\n", path, err->message);
+		g_key_file_free(*kf);
+		*kf = NULL;
+		goto out;
+	}
+	rc = 1;
+out:
+	if (text) {
+		explicit_bzero(text, len);
+		g_free(text);
+	}
+	close(fd);
+	return rc;
+}
+
+/* The OAuth credentials of a loaded config: [oauth] first, then [hubfs].
+ * A config holding a secret must be 0600 and ours. 0, or -1 after printing
+ * a reason. */
+static int config_creds(const char *path, GKeyFile *kf, const struct stat *st, struct creds *cr)
+{
+	static const char *const groups[] = { "oauth", "hubfs" };
+	char **slot[] = { &cr->client_id, &cr->client_secret, &cr->refresh_token };
+	static const char *const names[] = { "client_id", "client_secret", "refresh_token" };
+
+	for (size_t k = 0; k < 3; k++)
+		for (size_t g = 0; g < 2 && !*slot[k]; g++) {
+			char *v = g_key_file_get_string(kf, groups[g], names[k], NULL);
+
+			if (v && *g_strstrip(v))
+				*slot[k] = v;
+			else
+				secret_gfree(v);
+		}
+	if (!cr->client_secret && !cr->refresh_token)
+		return 0;
+	if ((st->st_mode & 077) != 0 || st->st_uid != getuid()) {
+		fprintf(stderr, "hubfs: %s holds OAuth secrets (client_secret, refresh_token) but is "
+			"mode %04o%s; it must be mode 0600 and owned by you "
+			"(chmod 600 %s); refusing to mount\n", path, (unsigned)(st->st_mode & 07777),
+			st->st_uid != getuid() ? " and owned by another user" : "", path);
+		creds_clear(cr);
+		return -1;
+	}
+	return 0;
+}
+
+/* Config file lines become -o options placed before the command line's;
+ * OAuth credentials go to *cr. */
+static int load_config(struct fuse_args *args, struct creds *cr)
+{
+	g_autofree char *path = config_path();
+	g_autoptr(GKeyFile) kf = NULL;
+	g_auto(GStrv) keys = NULL;
+	struct stat st;
+	int pos = 1, rc;
+
+	if (!path)
+		return 0;
+	rc = config_read(path, &kf, &st);
+	if (rc <= 0)
+		return rc;
+	if (g_key_file_has_key(kf, "hubfs", "token", NULL) ||
+	    g_key_file_has_key(kf, "oauth", "token", NULL)) {
+		fprintf(stderr, "hubfs: %s: a private-app token belongs in token_file=, not in the config\n", path);
+		return -1;
+	}
+	if (config_creds(path, kf, &st, cr) != 0)
+		return -1;
 	keys = g_key_file_get_keys(kf, "hubfs", NULL, NULL);
 	for (char **k = keys; k && *k; k++) {
-		g_autofree char *v = g_key_file_get_string(kf, "hubfs", *k, NULL);
+		g_autofree char *v = NULL;
 		g_autofree char *o = NULL;
 
-		if (!strcmp(*k, "token") || !strcmp(*k, "client_secret") || !strcmp(*k, "refresh_token")) {
-			fprintf(stderr, "hubfs: %s: secrets belong in token_file=, not in the config\n", path);
-			return -1;
-		}
+		if (is_oauth_key(*k))
+			continue;
+		v = g_key_file_get_string(kf, "hubfs", *k, NULL);
 		if (!v)
 			continue;
 		o = (!strcmp(v, "true") || !strcmp(v, "yes")) &&
@@ -124,6 +257,60 @@ static int load_config(struct fuse_args *args)
 		fuse_opt_insert_arg(args, pos++, o);
 	}
 	return 0;
+}
+
+/* Build h->oauth from the config's credentials (no network yet). */
+static int oauth_setup(struct hubfs *h, struct creds *cr, const char *path)
+{
+	struct hubfs_opts *o = &h->o;
+	g_autofree char *url = NULL;
+	struct oauth_opts oo = { 0 };
+	const char *why = NULL;
+	size_t n = strlen(o->api_url);
+
+	if (!cr->client_id || !cr->client_secret || !cr->refresh_token) {
+		fprintf(stderr, "hubfs: %s: OAuth needs client_id, client_secret and refresh_token "
+			"(under [oauth]); found only some of them\n", path ? path : "config");
+		return -1;
+	}
+	while (n > 0 && o->api_url[n - 1] == '/')
+		n--;
+	url = g_strdup_printf("%.*s/oauth/v1/token", (int)n, o->api_url);
+	oo.token_url = url;
+	oo.client_id = cr->client_id;
+	oo.client_secret = cr->client_secret;
+	oo.refresh_token = cr->refresh_token;
+	oo.ca_file = o->ca_file;
+	if (oauth_new(&oo, &h->oauth, &why) != 0) {
+		fprintf(stderr, "hubfs: OAuth: %s\n", why ? why : "cannot set up");
+		return -1;
+	}
+	return 0;
+}
+
+int hubfs_opts_reload_oauth(struct hubfs *h)
+{
+	g_autofree char *path = config_path();
+	g_autoptr(GKeyFile) kf = NULL;
+	struct creds cr = { 0 };
+	struct stat st;
+	int rc;
+
+	if (!h->oauth || !path)
+		return 0;
+	rc = config_read(path, &kf, &st);
+	if (rc <= 0)
+		return -1;
+	if (config_creds(path, kf, &st, &cr) != 0)
+		return -1;
+	rc = cr.client_id && cr.client_secret && cr.refresh_token ?
+	     oauth_set_credentials(h->oauth, cr.client_id, cr.client_secret, cr.refresh_token) : -EINVAL;
+	creds_clear(&cr);
+	if (rc == 0)
+		log_notice("OAuth credentials re-read from %s", path);
+	else
+		log_err("OAuth credentials in %s are incomplete; keeping the old ones", path);
+	return rc;
 }
 
 static char *read_token_file(const char *path)
@@ -162,12 +349,15 @@ int hubfs_opts_parse(struct fuse_args *args, struct hubfs *h)
 {
 	struct hubfs_opts *o = &h->o;
 	struct raw r = { 0 };
+	struct creds cr = { 0 };
 	const char *env;
 
-	if (load_config(args))
+	if (load_config(args, &cr))
 		return -1;
-	if (fuse_opt_parse(args, &r, spec, proc) == -1)
+	if (fuse_opt_parse(args, &r, spec, proc) == -1) {
+		creds_clear(&cr);
 		return -1;
+	}
 
 	o->api_url = r.api_url ? r.api_url : g_strdup("https://api.hubapi.com");
 	o->token_file = r.token_file;
@@ -193,7 +383,7 @@ int hubfs_opts_parse(struct fuse_args *args, struct hubfs *h)
 		if (sscanf(r.rate_limit, "%d/%ds", &n, &secs) != 2 || n <= 0 || secs <= 0) {
 			fprintf(stderr, "hubfs: rate_limit=%s: expected N/Ss, e.g. 100/10s\n", r.rate_limit);
 			free(r.rate_limit);
-			return -1;
+			goto fail;
 		}
 		o->rate_max = n;
 		o->rate_interval_ms = secs * 1000;
@@ -204,7 +394,7 @@ int hubfs_opts_parse(struct fuse_args *args, struct hubfs *h)
 		free(r.log_level);
 		if (o->log_level < 0) {
 			fprintf(stderr, "hubfs: log_level: error|warning|notice|info|debug\n");
-			return -1;
+			goto fail;
 		}
 	}
 
@@ -215,12 +405,27 @@ int hubfs_opts_parse(struct fuse_args *args, struct hubfs *h)
 		h->token = g_strdup(env);
 	/* Keep the token out of anything we might start later. */
 	unsetenv("HUBSPOT_TOKEN");
-	if (!h->token) {
+	/* A private-app token wins over OAuth credentials in the config. */
+	if (h->token && (cr.client_id || cr.client_secret || cr.refresh_token))
+		fprintf(stderr, "hubfs: notice: a private-app token (%s) is set: it is used, and the "
+			"OAuth credentials in the config are ignored\n",
+			o->token_file ? "token_file=" : "HUBSPOT_TOKEN");
+	if (!h->token && !o->token_file && (cr.client_id || cr.client_secret || cr.refresh_token)) {
+		g_autofree char *path = config_path();
+
+		if (oauth_setup(h, &cr, path) != 0)
+			goto fail;
+	} else if (!h->token) {
 		if (!o->token_file)
-			fprintf(stderr, "hubfs: no token: set HUBSPOT_TOKEN or -o token_file=PATH\n");
-		return -1;
+			fprintf(stderr, "hubfs: no token: set HUBSPOT_TOKEN or -o token_file=PATH, or "
+				"OAuth credentials under [oauth] in the config (mode 0600)\n");
+		goto fail;
 	}
+	creds_clear(&cr);
 	return 0;
+fail:
+	creds_clear(&cr);
+	return -1;
 }
 
 void hubfs_opts_free(struct hubfs_opts *o)
