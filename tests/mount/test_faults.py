@@ -15,7 +15,7 @@ from tests.mount.util import api_calls, count
 
 pytestmark = pytest.mark.faults
 
-SLACK = 6  # seconds of scheduling slack on a loaded 2-core machine
+SLACK = 10  # seconds of scheduling slack on a loaded 2-core machine
 
 
 def timed(fn):
@@ -48,10 +48,11 @@ def test_read_syscalls_survive_429_storm_and_5xx(sandbox, hubfs):
     assert err is None and took < T + SLACK, (err, took)
     # a failure that outlasts op_timeout: EAGAIN/EIO in time, never a hang
     sandbox.fault("500", seconds=60)
-    for path in (m.p("tickets"), m.p("companies", "2000005.json")):
-        err, took = timed(lambda: os.listdir(path) if path.endswith("tickets") else open(path).read())
-        assert err in (5, 11), err  # EIO, EAGAIN
-        assert took < T + SLACK, took
+    for what, fn in (("stat of an uncached record", lambda: os.stat(m.p("companies", "2000005.json"))),
+                     ("listing a type", lambda: os.listdir(m.p("tickets")))):
+        err, took = timed(fn)
+        assert err in (5, 11), (what, err)  # EIO, EAGAIN
+        assert took < T + SLACK, (what, took)
     sandbox.clear_faults()
     # cached data still served while HubSpot is down
     sandbox.fault("drop", seconds=30)
@@ -67,8 +68,14 @@ def test_offline_serves_cache_and_says_so(sandbox, hubfs):
     time.sleep(1.5)  # past ttl: a refresh is due and fails
     with open(m.p("contacts", names[0])) as f:
         assert json.load(f)["id"] == names[0][:-5]
+    # the access started a background refresh, which finds HubSpot gone
+    deadline = time.time() + 15
+    while m.status()["online"] is not False and time.time() < deadline:
+        time.sleep(0.3)
     st = m.status()
     assert st["online"] is False
+    with open(m.p("contacts", names[1])) as f:  # still served
+        assert json.load(f)["id"] == names[1][:-5]
     assert os.getxattr(m.p("contacts", names[0]), "user.hubfs.state") == b"stale"
     out = subprocess.run([HUBFS, "status", m.path], capture_output=True, text=True).stdout
     assert "OFFLINE" in out
