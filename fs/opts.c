@@ -242,6 +242,18 @@ static int load_config(struct fuse_args *args, struct creds *cr)
 	if (config_creds(path, kf, &st, cr) != 0)
 		return -1;
 	keys = g_key_file_get_keys(kf, "hubfs", NULL, NULL);
+	/* fuse_opt_insert_arg() needs an allocated argv (it asserts otherwise):
+	 * main()'s args point at the real argv until something is added. */
+	if (keys && *keys && !args->allocated) {
+		struct fuse_args copy = FUSE_ARGS_INIT(0, NULL);
+
+		for (int i = 0; i < args->argc; i++)
+			if (fuse_opt_add_arg(&copy, args->argv[i]) != 0) {
+				fuse_opt_free_args(&copy);
+				return -1;
+			}
+		*args = copy;
+	}
 	for (char **k = keys; k && *k; k++) {
 		g_autofree char *v = NULL;
 		g_autofree char *o = NULL;
