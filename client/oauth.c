@@ -368,8 +368,10 @@ static void describe(char *dst, size_t len, const struct hs_error *e)
 }
 
 /* Run one refresh as the refreshing thread. Lock held on entry and exit
- * (dropped for the call). Returns 0 or the exchange's -errno. */
-static int refresh_locked(struct oauth *o, int64_t now, int64_t deadline_ms, struct hs_error *err)
+ * (dropped for the call). Returns 0 or the exchange's -errno. A failure is
+ * logged unless quiet (oauth_start: the caller reports it). */
+static int refresh_locked(struct oauth *o, int64_t now, int64_t deadline_ms, bool quiet,
+			  struct hs_error *err)
 {
 	char *id = NULL, *secret = NULL, *rt = NULL;
 	struct grant g = { 0 };
@@ -428,11 +430,12 @@ static int refresh_locked(struct oauth *o, int64_t now, int64_t deadline_ms, str
 		o->failures++;
 		o->retry_at = now + d;
 		describe(o->error, sizeof(o->error), err);
-		log_warn("OAuth: token refresh failed (%s); %s; next try in %" PRId64 " s",
-			 o->error, o->access && now < o->expires_at ?
-			 "the current access token is used until it expires" :
-			 "no valid access token: cached data is served, edits stay queued",
-			 d / 1000);
+		if (!quiet)
+			log_warn("OAuth: token refresh failed (%s); %s; next try in %" PRId64 " s",
+				 o->error, o->access && now < o->expires_at ?
+				 "the current access token is used until it expires" :
+				 "no valid access token: cached data is served, edits stay queued",
+				 d / 1000);
 	}
 	secret_free(g.access);
 	secret_free(g.refresh);
@@ -449,7 +452,7 @@ int oauth_start(struct oauth *o, int64_t now, int64_t deadline_ms, struct hs_err
 	pthread_mutex_lock(&o->lock);
 	while (o->refreshing)
 		pthread_cond_wait(&o->cond, &o->lock);
-	rc = refresh_locked(o, now, deadline_ms, err);
+	rc = refresh_locked(o, now, deadline_ms, true, err);
 	pthread_mutex_unlock(&o->lock);
 	return rc;
 }
@@ -521,7 +524,7 @@ int oauth_token(struct oauth *o, int64_t now, int64_t deadline_ms, char **token,
 			}
 			break;
 		}
-		if (refresh_locked(o, now, deadline_ms, err) == 0)
+		if (refresh_locked(o, now, deadline_ms, false, err) == 0)
 			continue;
 		/* Failed: keep going with the old token while it lasts. */
 		if (o->access && now < o->expires_at) {
