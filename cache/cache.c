@@ -692,18 +692,25 @@ uint64_t cache_epoch(struct cache *c)
 	return e;
 }
 
-int cache_store(struct cache *c, int type, json_object *obj, uint64_t epoch)
+/* Render an API object with the type's schema (which must be loaded). */
+static int render_obj(struct cache *c, int type, json_object *obj, struct rendered *x)
 {
 	const struct schema *s;
-	struct rendered x;
-	int rc;
 
 	g_mutex_lock(&c->lock);
-	s = c->t[type].schema;
+	s = c->t[type].schema; /* immutable once set */
 	g_mutex_unlock(&c->lock);
 	if (!s)
 		return -EINVAL;
-	rc = record_render(obj, s, &x.text, &x.len, &x.id, &x.mtime_ms);
+	return record_render(obj, s, &x->text, &x->len, &x->id, &x->mtime_ms);
+}
+
+int cache_store(struct cache *c, int type, json_object *obj, uint64_t epoch)
+{
+	struct rendered x;
+	int rc;
+
+	rc = render_obj(c, type, obj, &x);
 	if (rc)
 		return rc;
 	g_mutex_lock(&c->lock);
@@ -759,17 +766,11 @@ uint64_t cache_record_put_local_epoch(struct cache *c, int type, uint64_t id, co
 
 int cache_land(struct cache *c, int type, json_object *obj, uint64_t sent_epoch)
 {
-	const struct schema *s;
 	struct rendered x;
 	struct rec *r;
 	int rc;
 
-	g_mutex_lock(&c->lock);
-	s = c->t[type].schema;
-	g_mutex_unlock(&c->lock);
-	if (!s)
-		return -EINVAL;
-	rc = record_render(obj, s, &x.text, &x.len, &x.id, &x.mtime_ms);
+	rc = render_obj(c, type, obj, &x);
 	if (rc)
 		return rc;
 	g_mutex_lock(&c->lock);

@@ -219,6 +219,16 @@ int dyn_read(struct hubfs *h, fuse_ino_t ino, off_t off, size_t size, char **buf
 	return rc;
 }
 
+/* Resize a byte array, zero-filling what it grows by. */
+static void bytes_resize(GByteArray *a, size_t n)
+{
+	size_t old = a->len;
+
+	g_byte_array_set_size(a, (guint)n);
+	if (n > old)
+		memset(a->data + old, 0, n - old);
+}
+
 /* Write into a node's data, growing it; lock held. */
 static int data_write(struct hubfs *h, struct dnode *d, const char *buf, size_t size, off_t off)
 {
@@ -228,7 +238,7 @@ static int data_write(struct hubfs *h, struct dnode *d, const char *buf, size_t 
 		if (h->scratch_bytes + (end - d->data->len) > SCRATCH_MAX)
 			return -ENOSPC;
 		h->scratch_bytes += end - d->data->len;
-		g_byte_array_set_size(d->data, (guint)end);
+		bytes_resize(d->data, end);
 	}
 	memcpy(d->data->data + off, buf, size);
 	now_ts(&d->mtime);
@@ -242,9 +252,7 @@ static int data_truncate(struct hubfs *h, struct dnode *d, size_t size)
 
 	if (size > old && h->scratch_bytes + (size - old) > SCRATCH_MAX)
 		return -ENOSPC;
-	g_byte_array_set_size(d->data, (guint)size);
-	if (size > old)
-		memset(d->data->data + old, 0, size - old);
+	bytes_resize(d->data, size);
 	h->scratch_bytes = h->scratch_bytes + size - old;
 	now_ts(&d->mtime);
 	d->ctime = d->mtime;
@@ -851,14 +859,7 @@ void hubfs_w_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_s
 		rc = wbuf_get(h, ino, req_pid(req), &w);
 		if (rc)
 			goto out;
-		if ((size_t)attr->st_size > w->data->len) {
-			size_t old = w->data->len;
-
-			g_byte_array_set_size(w->data, (guint)attr->st_size);
-			memset(w->data->data + old, 0, attr->st_size - old);
-		} else {
-			g_byte_array_set_size(w->data, (guint)attr->st_size);
-		}
+		bytes_resize(w->data, (size_t)attr->st_size);
 		g_mutex_unlock(&h->lock);
 	} else if (INO_KIND(ino) == K_DYN) {
 		g_mutex_lock(&h->lock);
@@ -922,13 +923,8 @@ void hubfs_w_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 				g_mutex_unlock(&h->lock);
 			}
 		} else if ((rc = wbuf_get(h, ino, req_pid(req), &w)) == 0) {
-			if ((size_t)off + size > w->data->len) {
-				size_t old = w->data->len;
-
-				g_byte_array_set_size(w->data, (guint)(off + size));
-				if ((size_t)off > old)
-					memset(w->data->data + old, 0, off - old);
-			}
+			if ((size_t)off + size > w->data->len)
+				bytes_resize(w->data, (size_t)off + size);
 			memcpy(w->data->data + off, buf, size);
 			g_mutex_unlock(&h->lock);
 		}

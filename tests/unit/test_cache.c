@@ -13,6 +13,7 @@
 #include "cache/cache.h"
 #include "cache/objtype.h"
 #include "client/hubspot.h"
+#include "tests/unit/sandbox.h"
 #include "tests/unit/test.h"
 
 static int64_t fake_now = 1000000;
@@ -21,49 +22,7 @@ static int64_t clock_now(void)
 	return fake_now;
 }
 
-static pid_t sandbox_pid;
-static char url[64];
-
-static void sandbox_start(const char *srcroot)
-{
-	g_autofree char *dir = g_dir_make_tmp("hubfs-test-XXXXXX", NULL);
-	g_autofree char *portfile = g_build_filename(dir, "port", NULL);
-	char *port = NULL;
-
-	sandbox_pid = fork();
-	ASSERT(sandbox_pid >= 0);
-	if (sandbox_pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a failed test */
-		if (chdir(srcroot) != 0)
-			_exit(127);
-		execl("/usr/bin/python3", "python3", "-m", "tests.sandbox", "--port", "0", "--port-file",
-		      portfile, "--token", "unit-token", "--rate-limit", "off", "--contacts", "250",
-		      "--companies", "10", "--deals", "120", "--tickets", "5", (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 300 && !port; i++) {
-		usleep(50000);
-		if (!g_file_get_contents(portfile, &port, NULL, NULL) || !*g_strstrip(port)) {
-			g_free(port);
-			port = NULL;
-		}
-	}
-	if (!port) {
-		kill(sandbox_pid, SIGKILL);
-		fprintf(stderr, "sandbox did not start; skipping\n");
-		exit(77);
-	}
-	snprintf(url, sizeof(url), "http://127.0.0.1:%s", port);
-	g_free(port);
-	unlink(portfile);
-	rmdir(dir);
-}
-
-static void sandbox_stop(void)
-{
-	kill(sandbox_pid, SIGTERM);
-	waitpid(sandbox_pid, NULL, 0);
-}
+#define url sandbox_url
 
 static struct hs_client *client(void)
 {
@@ -264,7 +223,7 @@ static void test_assoc_batching(void)
 
 int main(int argc, char **argv)
 {
-	sandbox_start(argc > 1 ? argv[1] : ".");
+	sandbox_start(argc > 1 ? argv[1] : ".", "--contacts", "250", "--companies", "10", "--deals", "120", "--tickets", "5", (char *)NULL);
 	RUN(test_listing_and_ttl);
 	RUN(test_budget_and_eviction);
 	RUN(test_epoch_guard);

@@ -19,55 +19,13 @@
 #include "cache/writeback.h"
 #include "client/hubspot.h"
 #include "client/log.h"
+#include "tests/unit/sandbox.h"
 #include "tests/unit/test.h"
 
-static pid_t sandbox_pid;
-static char url[64];
+#define url sandbox_url
 static char *tmp;
 static struct hs_client *ctl_hc; /* control API and checks: "another client" */
 
-static void sandbox_start(const char *srcroot)
-{
-	g_autofree char *dir = g_dir_make_tmp("hubfs-test-XXXXXX", NULL);
-	g_autofree char *portfile = g_build_filename(dir, "port", NULL);
-	char *port = NULL;
-
-	sandbox_pid = fork();
-	ASSERT(sandbox_pid >= 0);
-	if (sandbox_pid == 0) {
-		/* A crashed test takes its sandbox along. */
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (chdir(srcroot) != 0)
-			_exit(127);
-		execl("/usr/bin/python3", "python3", "-m", "tests.sandbox", "--port", "0", "--port-file",
-		      portfile, "--token", "unit-token", "--rate-limit", "off", "--index-delay", "1",
-		      "--contacts", "300", "--companies", "20", "--deals", "10", "--tickets", "5",
-		      (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 300 && !port; i++) {
-		usleep(50000);
-		if (!g_file_get_contents(portfile, &port, NULL, NULL) || !*g_strstrip(port)) {
-			g_free(port);
-			port = NULL;
-		}
-	}
-	if (!port) {
-		kill(sandbox_pid, SIGKILL);
-		fprintf(stderr, "sandbox did not start; skipping\n");
-		exit(77);
-	}
-	snprintf(url, sizeof(url), "http://127.0.0.1:%s", port);
-	g_free(port);
-	unlink(portfile);
-	rmdir(dir);
-}
-
-static void sandbox_stop(void)
-{
-	kill(sandbox_pid, SIGTERM);
-	waitpid(sandbox_pid, NULL, 0);
-}
 
 static struct hs_client *client(int rate_max)
 {
@@ -889,7 +847,8 @@ int main(int argc, char **argv)
 	}
 	log_set_level(getenv("HUBFS_TEST_VERBOSE") ? LOG_DEBUG : LOG_ERR);
 	tmp = g_dir_make_tmp("hubfs-writeback-XXXXXX", NULL);
-	sandbox_start(argv[1]);
+	sandbox_start(argv[1], "--index-delay", "1", "--contacts", "300", "--companies", "20",
+		      "--deals", "10", "--tickets", "5", (char *)NULL);
 	ctl_hc = client(100000);
 	seen_reset();
 	t0 = hs_now_ms();
