@@ -359,3 +359,49 @@ def test_parallel_readers_cause_no_429(sandbox, hubfs):
     assert total > 100, api_calls(sandbox)  # the limiter was really exercised
     assert count(sandbox, status=429) == 0, api_calls(sandbox)
     assert m.status()["http_429"] == 0
+
+
+def test_mount_options_and_private_state(sandbox, hubfs, tmp_path):
+    m = hubfs()
+    os.listdir(m.p("contacts"))
+    line = next(l for l in open("/proc/mounts") if f" {m.path} " in l)
+    dev, _, fstype, opts = line.split()[:4]
+    assert dev == f"hubspot:{sandbox.portal_id}" and fstype == "fuse.hubfs"
+    assert "default_permissions" in opts and "allow_other" not in opts
+    state = tmp_path / "state" / "hubfs" / str(sandbox.portal_id)
+    assert stat.S_IMODE(os.stat(state).st_mode) == 0o700
+    for f in os.listdir(state):
+        assert stat.S_IMODE(os.stat(state / f).st_mode) & 0o077 == 0, f
+    # the token is nowhere in the state directory either
+    for f in os.listdir(state):
+        assert sandbox.token.encode() not in (state / f).read_bytes(), f
+
+
+def test_tls_verification(sandbox, hubfs, tmp_path):
+    """A self-signed HTTPS HubSpot is refused unless its CA is given."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    portfile = tmp_path / "tls.port"
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    srv = subprocess.Popen(["/usr/bin/python3", "-m", "tests.sandbox", "--port", "0",
+                            "--port-file", str(portfile), "--token", sandbox.token,
+                            "--contacts", "20", "--companies", "2", "--deals", "2", "--tickets", "1",
+                            "--tls-cert", str(cert), "--tls-key", str(key)], cwd=root,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 30
+        while not (portfile.exists() and portfile.read_text().strip()) and time.time() < deadline:
+            time.sleep(0.1)
+        url = f"https://127.0.0.1:{portfile.read_text().strip()}"
+        bad = hubfs(f"api_url={url}", "op_timeout=3", wait=False)
+        assert bad.proc.wait(timeout=60) != 0
+        bad.unmounted = True
+        assert "cannot reach HubSpot" in bad.stderr()
+        good = hubfs(f"api_url={url}", f"ca_file={cert}")
+        assert len([f for f in os.listdir(good.p("contacts")) if f.endswith(".json")]) == 20
+        good.unmount()
+    finally:
+        srv.terminate()
+        srv.wait(timeout=30)

@@ -54,6 +54,8 @@ def build_parser():
     p.add_argument('--demo', action='store_true',
                    help='small realistic account (50 contacts, 15 companies, 30 deals, '
                         '10 tickets unless sizes are given)')
+    p.add_argument('--tls-cert', help='serve HTTPS with this certificate (PEM)')
+    p.add_argument('--tls-key', help='private key of --tls-cert (PEM)')
     p.add_argument('--verbose', action='store_true', help='log requests to stderr')
     return p
 
@@ -83,6 +85,11 @@ def main(argv=None):
         print('sandbox: cannot listen on %s:%d: %s' % (args.host, args.port, e),
               file=sys.stderr)
         return 1
+    if args.tls_cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
     port = server.server_address[1]
     if args.port_file:
         tmp = args.port_file + '.tmp'
