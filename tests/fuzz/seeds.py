@@ -1,0 +1,339 @@
+#!/usr/bin/env python3
+"""Write the seed corpus of the hubfs fuzz harnesses (tests/fuzz/corpus/<harness>/).
+
+Seeds are small, readable files in each harness's input format (see the
+comment at the top of fuzz_<harness>.c). Run from anywhere; it rewrites the
+seed-*.txt files and leaves every other file (reproducers of findings,
+inputs merged from fuzzing runs) alone.
+"""
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GOLDEN = os.path.join(HERE, '..', 'unit', 'golden', 'edit')
+DEFAULT = {
+    'contacts': ['email', 'firstname', 'lastname', 'phone', 'company', 'jobtitle', 'lifecyclestage',
+                 'hs_lead_status', 'hubspot_owner_id', 'createdate', 'lastmodifieddate'],
+    'deals': ['dealname', 'amount', 'dealstage', 'pipeline', 'closedate', 'hubspot_owner_id',
+              'createdate', 'hs_lastmodifieddate'],
+    'tickets': ['subject', 'content', 'hs_pipeline', 'hs_pipeline_stage', 'hs_ticket_priority',
+                'hubspot_owner_id', 'createdate', 'hs_lastmodifieddate'],
+}
+SEP = '\n--\n'
+
+
+def golden(name):
+    with open(os.path.join(GOLDEN, name), encoding='utf-8') as f:
+        return json.load(f)
+
+
+def render(tn, api):
+    """A record file as record_render writes it (schema shown = default)."""
+    defs = {p['name']: p for p in golden(tn + '_props.json')['results']}
+    shown = sorted({n for n in DEFAULT[tn] if n in defs} |
+                   {n for n, p in defs.items() if p.get('hubspotDefined') is False})
+    props = api.get('properties', {})
+    out = {'id': api['id'], 'properties': {n: props.get(n) for n in shown},
+           'createdAt': api.get('createdAt'), 'updatedAt': api.get('updatedAt'),
+           'archived': api.get('archived', False)}
+    return json.dumps(out, indent=2, ensure_ascii=False) + '\n'
+
+
+def props(**kv):
+    return json.dumps({'properties': kv}, ensure_ascii=False)
+
+
+def edit_seeds():
+    s = {}
+    files = {'c': ('contacts', 'contact_101.json'), 'd': ('deals', 'deal_301.json'),
+             't': ('tickets', 'ticket_501.json')}
+    for sel, (tn, rec) in files.items():
+        api = golden(rec)
+        base = render(tn, api)
+        s[sel + '-base'] = sel + base
+        s[sel + '-api-shape'] = sel + json.dumps(api, indent=2, ensure_ascii=False)
+        s[sel + '-hidden-ctx'] = sel.upper() + base
+        b = json.loads(base)
+        b['properties'][sorted(b['properties'])[0]] = None
+        s[sel + '-one-null'] = sel + json.dumps(b, indent=2)
+        b = json.loads(base)
+        b['id'] = '999'
+        s[sel + '-id-changed'] = sel + json.dumps(b, indent=1)
+        b = json.loads(base)
+        b['color'] = 'x'
+        s[sel + '-unknown-key'] = sel + json.dumps(b)
+    s['c-applied'] = 'c' + open(os.path.join(GOLDEN, 'contact_101_applied.json'), encoding='utf-8').read()
+    c = {
+        'string': props(firstname='Mía', lastname='López\n'),
+        'number': props(nps_score=9.5),
+        'number-str': props(nps_score='-1.5e3'),
+        'number-bad': props(nps_score=' 7'),
+        'number-big': '{"properties": {"nps_score": 99999999999999999999}}',
+        'bool': props(vip=True),
+        'bool-str': props(vip='TRUE'),
+        'date': props(renewal_date='2024-02-29'),
+        'date-epoch': props(renewal_date='1709164800000'),
+        'date-bad': props(renewal_date='2023-02-29'),
+        'datetime': props(last_call_at='2024-01-17T19:55:04.281Z'),
+        'datetime-offset': props(last_call_at='2024-01-17T19:55:04+00:00'),
+        'datetime-bad': props(last_call_at='2024-01-17T24:00:00Z'),
+        'enum': props(lifecyclestage='customer'),
+        'enum-bad': props(lifecyclestage='Customer'),
+        'checkbox': props(interests='webinars;events'),
+        'checkbox-append': props(interests=';product_updates'),
+        'checkbox-empty-part': props(interests='webinars;;events'),
+        'owner': props(hubspot_owner_id='31000003'),
+        'owner-bad': props(hubspot_owner_id='4'),
+        'external': props(account_region='EMEA'),
+        'clear-null': props(jobtitle=None, city=''),
+        'readonly': props(hs_object_id='102'),
+        'calculated': props(num_associated_deals='3'),
+        'readonly-same': props(hs_object_id='101', lastmodifieddate='2024-09-11T13:27:39.356Z'),
+        'unknown-prop': props(favourite_colour='blue'),
+        'array': '{"properties": {"firstname": ["a"]}}',
+        'object': '{"properties": {"firstname": {"a": 1}}}',
+        'nul-escape': '{"properties": {"firstname": "a\\u0000b"}}',
+        'nan': '{"properties": {"nps_score": NaN}}',
+        'bom': '\ufeff{"properties": {"firstname": "A"}}',
+        'trailing': '{"properties": {}} x',
+        'truncated': '{"properties": {"firstname": "A"',
+        'not-object': '["properties"]',
+        'properties-not-object': '{"properties": "x"}',
+        'empty': '',
+        'whitespace': ' \n\t ',
+        'invalid-utf8': b'{"properties": {"firstname": "\xc3("}}',
+        'long-line': props(notes='x' * 300 + 'é' * 10),
+        'id-number': '{"id": 101, "properties": {}}',
+        'archived-true': '{"archived": true, "properties": {}}',
+        'created-null': '{"createdAt": null, "properties": {}}',
+        'multiline-id': '{"id": "1\\n2", "properties": {}}',
+    }
+    for k, v in c.items():
+        s['c-' + k] = (b'c' + v) if isinstance(v, bytes) else 'c' + v
+    d = {
+        'pipeline-and-stage': props(pipeline='7421055', dealstage='7421056'),
+        'pipeline-only': props(pipeline='7421055'),
+        'stage-only': props(dealstage='closedwon'),
+        'stage-other-pipeline': props(dealstage='7421057'),
+        'pipeline-clear': props(pipeline=None),
+        'stage-clear': props(dealstage=''),
+        'pipeline-bad': props(pipeline='nope'),
+        'amount': props(amount='12500.50', dealname='Renewal ✓'),
+        'dealtype': props(dealtype='newbusiness'),
+        'closedate': props(closedate='1735689600000'),
+        'readonly-calc': props(hs_is_closed='true'),
+    }
+    for k, v in d.items():
+        s['d-' + k] = 'd' + v
+        s['D-' + k] = 'D' + v
+    t = {
+        'pipeline-and-stage': props(hs_pipeline='612', hs_pipeline_stage='613'),
+        'stage': props(hs_pipeline_stage='4'),
+        'stage-bad': props(hs_pipeline_stage='613'),
+        'priority': props(hs_ticket_priority='HIGH', subject='Login fails'),
+        'new': '{"properties": {"subject": "New ticket", "hs_pipeline_stage": "1"}}',
+    }
+    for k, v in t.items():
+        s['t-' + k] = 't' + v
+    return s
+
+
+def query_seeds():
+    q = {
+        # every operator, on each kind of property
+        'd-eq-number': 'damount=5',
+        'd-neq': 'damount!=5',
+        'd-lt': 'damount<5',
+        'd-lte': 'damount<=5.5',
+        'd-gt': 'damount>-1.5e3',
+        'd-gte': 'damount>=10000&dealstage!=closedwon',
+        'd-contains': 'ddealname~acme',
+        'd-not-contains': 'ddealname!~acme renewal',
+        'd-has': 'dforecast_note?',
+        'd-not-has': 'd!forecast_note?',
+        'd-eq-empty': 'dforecast_note=',
+        'd-neq-empty': 'dforecast_note!=',
+        'd-free-text': 'dq=acme',
+        'd-design-example': 'damount>=10000&dealstage!=closedwon|q=acme',
+        'd-text-in-group': 'damount<5&q=acme|dealtype=newbusiness',
+        'd-dates': 'dclosedate>=2024-01-31&createdate<1700000000000',
+        'd-datetime-iso': 'dcreatedate=2024-02-01T09:30:00.000Z',
+        'd-datetime-offset': 'dcreatedate<=2024-02-01 10:30+01:00',
+        'd-op-in-value': 'ddealname>=<=',
+        'd-op-in-value2': 'ddealname=a=b',
+        'd-contains-op': 'ddealname!~!~',
+        'd-glob-star': 'ddealname~acme*',
+        'd-glob-class': 'ddealname~[a-c]?me*',
+        'd-glob-neg-class': 'ddealname~[!x]cme',
+        'd-glob-unclosed': 'ddealname~[acme*',
+        'd-percent': 'ddealname=a%26b%7Cc%3Dd%21e%3Cf%3Eg%7Eh%3Fi%25j%2Fk',
+        'd-percent-name': 'd%64ealname~x%2fy%3d%3e',
+        'd-percent-has': 'd!%64ealname?',
+        'd-utf8': 'ddealname=Caf%C3%A9%20M%C3%BCller|dealname=Café',
+        'd-q-encoded': 'd%71=a%26b%7Cc',
+        'd-padded': 'ddealname= Acme  Corp ',
+        'd-free-padded': 'dq= two  words ',
+        'd-enum-case': 'ddealstage=ClosedWon',
+        'd-five-groups': 'damount=1|amount=2|amount=3|amount=4|amount=5',
+        'd-six-groups': 'damount=1|amount=2|amount=3|amount=4|amount=5|amount=6',
+        'd-six-in-group': 'damount>1&amount>2&amount>3&amount>4&amount>5&amount>6',
+        'd-seven-in-group': 'damount>1&amount>2&amount>3&amount>4&amount>5&amount>6&amount>7',
+        'd-eighteen': '|'.join(['&'.join(['amount>%d' % (g * 6 + i) for i in range(6)]) for g in range(3)]),
+        'd-nineteen': '|'.join(['&'.join(['amount>%d' % (g * 6 + i) for i in range(6)]) for g in range(3)]) + '|amount=1',
+        'd-empty-group': 'da=1||b=2',
+        'd-empty-cond': 'damount=1&&amount=2',
+        'd-no-op': 'damount',
+        'd-no-name': 'd=5',
+        'd-bad-percent': 'ddealname=%G1',
+        'd-nul-percent': 'ddealname=%00',
+        'd-bad-utf8-percent': 'ddealname=%C3',
+        'd-unknown-prop': 'dnope=1',
+        'd-bad-number': 'damount=five',
+        'd-bad-date': 'dclosedate=2024-02-30',
+        'd-q-twice': 'dq=a|q=b',
+        'd-q-empty': 'dq=%20',
+        # contacts: checkbox, bool, strings compared as text
+        'c-checkbox': 'cinterests=webinars',
+        'c-checkbox-neq': 'cinterests!=events&vip=true',
+        'c-string-compare': 'cemail>m&lifecyclestage<lead&vip<=true',
+        'c-token-run': 'cnotes~call only',
+        'c-email-glob': 'cemail~*@example.com',
+        'c-free-text-multi': 'cq=María López',
+        'c-unicode-upper': 'cfirstname=MARÍA',
+        'c-number-float': 'cnps_score>=7.5',
+        'c-renewal': 'crenewal_date<2025-03-02',
+        # tickets
+        't-tickets': 'tsubject~login&hs_ticket_priority=HIGH|!content?',
+        't-stage': 'ths_pipeline_stage=2|q=invoice',
+        # with a record of our own after the newline
+        'd-record': 'damount>=100&dealname~acme\n{"amount": "150", "dealname": "ACME corp"}',
+        'c-record': 'cinterests=events\n{"interests": "webinars;events", "firstname": null}',
+        'c-record-nums': 'cnps_score=8\n{"nps_score": 8, "vip": true}',
+        't-record': 'tq=vat\n{"subject": "VAT", "content": ["x"]}',
+        'd-record-dates': 'dclosedate>2024-01-01\n{"closedate": "1735689600000"}',
+    }
+    return q
+
+
+def api_seeds():
+    def pick(tn, names):
+        res = [p for p in golden(tn + '_props.json')['results'] if p['name'] in names]
+        return json.dumps({'results': res}, separators=(',', ':'))
+
+    contacts_props = pick('contacts', ['email', 'firstname', 'lifecyclestage', 'hubspot_owner_id',
+                                       'createdate', 'interests', 'nps_score', 'hs_object_id'])
+    deals_props = pick('deals', ['dealname', 'amount', 'dealstage', 'pipeline', 'hs_is_closed'])
+    contact = golden('contact_101.json')
+    deal = golden('deal_301.json')
+    ticket = golden('ticket_501.json')
+    list_page = json.dumps({'results': [contact, {'id': '102', 'properties': {'email': 'b@x.io'},
+                                                  'createdAt': '2024-01-01T00:00:00Z',
+                                                  'updatedAt': '2024-01-02T00:00:00.5Z',
+                                                  'archived': False}],
+                            'paging': {'next': {'after': 'NTI1Cg%3D%3D', 'link': '?after=NTI1Cg%3D%3D'}}})
+    batch = json.dumps({'status': 'COMPLETE', 'results': [deal],
+                        'numErrors': 1,
+                        'errors': [{'status': 'error', 'category': 'OBJECT_NOT_FOUND',
+                                    'message': 'Could not get some CONTACT objects, they may be deleted or not exist. Check that ids are valid.',
+                                    'context': {'ids': ['999']}}],
+                        'requestedAt': '2024-10-02T16:45:12.004Z', 'startedAt': '2024-10-02T16:45:12.004Z',
+                        'completedAt': '2024-10-02T16:45:12.104Z', 'links': {}})
+    search = json.dumps({'total': 10432, 'results': [ticket],
+                         'paging': {'next': {'after': '100'}}})
+    search_nulls = json.dumps({'total': 1, 'results': [{'id': '7', 'properties': {
+        'email': None, 'firstname': 'A', 'nps_score': 5, 'interests': ['x'], 'createdate': {'a': 1}},
+        'createdAt': 1700000000000, 'updatedAt': '1700000000000', 'archived': None}]})
+    assoc = json.dumps({'status': 'COMPLETE', 'results': [
+        {'from': {'id': '33451'}, 'to': [{'toObjectId': 9723855655, 'associationTypes': [
+            {'category': 'HUBSPOT_DEFINED', 'typeId': 1, 'label': 'Primary'},
+            {'category': 'HUBSPOT_DEFINED', 'typeId': 279, 'label': None}]}],
+         'paging': {'next': {'after': 'MjA=', 'link': None}}}],
+        'startedAt': '2024-01-01T00:00:00Z', 'completedAt': '2024-01-01T00:00:01Z'})
+    owners = json.dumps({'results': [{'id': '41629779', 'email': 'o@x.io', 'firstName': 'O',
+                                      'lastName': 'W', 'userId': 9586504, 'type': 'PERSON',
+                                      'createdAt': '2019-12-06T16:46:23.420Z',
+                                      'updatedAt': '2020-01-09T20:28:50.080Z', 'archived': False,
+                                      'teams': [{'id': '1', 'name': 'A', 'primary': True}]},
+                                     {'id': '31000001', 'userId': None, 'archived': True}],
+                         'paging': {'next': {'after': '2'}}})
+    pipelines = json.dumps(golden('deals_pipelines.json'), separators=(',', ':'))
+    errors = {
+        'validation': {"status": "error", "message": "Property values were not valid: [{\"isValid\":false,\"message\":\"Property \\\"description\\\" does not exist\",\"error\":\"PROPERTY_DOESNT_EXIST\",\"name\":\"description\",\"localizedErrorMessage\":\"Property \\\"description\\\" does not exist\",\"portalId\":244764782}]",
+                       "correlationId": "aeb5f871-7f07-4993-9211-075dc63e7cbf", "category": "VALIDATION_ERROR",
+                       "errors": [{"message": "Property \"description\" does not exist", "code": "PROPERTY_DOESNT_EXIST", "context": {"propertyName": ["description"]}}]},
+        'bad-enum': {"status": "error", "message": "reports was not one of the allowed options: [PRODUCT_ISSUE, BILLING_ISSUE, FEATURE_REQUEST, GENERAL_INQUIRY]", "correlationId": "1", "category": "VALIDATION_ERROR"},
+        'bad-json': {"status": "error", "message": "Invalid input JSON on line 1, column 11: Cannot deserialize value of type `java.lang.String` from Object value", "correlationId": "2", "category": "VALIDATION_ERROR"},
+        'stage-in-use': {"status": "error", "message": "Stage is in use", "correlationId": "3", "category": "VALIDATION_ERROR", "subCategory": "PipelineError.STAGE_ID_IN_USE", "context": {"stageIds": ["1"], "objectIds": ["2"]}},
+        'auth': {"status": "error", "message": "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview", "correlationId": "4", "category": "INVALID_AUTHENTICATION"},
+        'expired': {"status": "error", "message": "The OAuth token used to make this call expired 0 second(s) ago.", "correlationId": "5", "category": "EXPIRED_AUTHENTICATION", "context": {"expire time": ["2026-03-10T23:04:41.164Z"]}},
+        'scopes': {"status": "error", "message": "This app hasn't been granted all required scopes to make this call. Read more about required scopes here: https://developers.hubspot.com/scopes.", "correlationId": "6", "category": "MISSING_SCOPES", "errors": [{"message": "One or more of the following scopes are required.", "context": {"requiredGranularScopes": ["crm.objects.contacts.read"]}}], "links": {"scopes": "https://developers.hubspot.com/scopes"}},
+        'not-found': {"status": "error", "message": "Object not found.  objectId are usually numeric.", "correlationId": "7", "category": "OBJECT_NOT_FOUND", "context": {"id": ["abc"]}},
+        'conflict': {"status": "error", "message": "Contact already exists. Existing ID: 37765128953", "correlationId": "8", "category": "CONFLICT"},
+        'daily': {"status": "error", "message": "You have reached your daily limit.", "errorType": "RATE_LIMIT", "correlationId": "c033cdaa-2c40-4a64-ae48-b4cec88dad24", "policyName": "DAILY", "requestId": "3d3e35b7-0dae-4b9f-a6e3-9c230cbcf8dd"},
+        'ten-secondly': {"status": "error", "message": "You have reached your ten_secondly_rolling limit.", "errorType": "RATE_LIMIT", "correlationId": "9", "policyName": "TEN_SECONDLY_ROLLING", "groupName": "publicapi:private_app-api-calls-ten-secondly:123:456"},
+        'secondly': {"status": "error", "message": "You have reached your secondly limit.", "errorType": "RATE_LIMIT", "correlationId": "10"},
+        'secondly-legacy': {"status": "error", "message": "You have reached your secondly limit.", "errorType": "RATE_LIMIT", "policyName": "SECONDLY", "groupName": "publicapi:hapikey-secondly:62515"},
+        'rate-category': {"status": "error", "message": "You have reached your ten_secondly_rolling limit.", "category": "RATE_LIMITS", "correlationId": "11"},
+        'long-message': {"status": "error", "message": "é" * 300, "correlationId": "x" * 80, "category": "C" * 70},
+    }
+    sel = {400: 0, 401: 1, 403: 2, 404: 3, 409: 4, 429: 5, 500: 6, 207: 7}
+    status = {'validation': 400, 'bad-enum': 400, 'bad-json': 400, 'stage-in-use': 400, 'auth': 401,
+              'expired': 401, 'scopes': 403, 'not-found': 404, 'conflict': 409, 'daily': 429,
+              'ten-secondly': 429, 'secondly': 429, 'secondly-legacy': 429, 'rate-category': 429,
+              'long-message': 500}
+
+    def selector(t, shown, st):
+        return bytes([(t & 3) | (shown << 2) | (sel[st] << 4)]).decode('latin-1')
+
+    s = {}
+    for k, body in errors.items():
+        s['error-' + k] = selector(0, 0, status[k]) + SEP + SEP + json.dumps(body, ensure_ascii=False) + SEP + 'hdr-corr-1'
+    s['error-html-404'] = selector(0, 0, 404) + SEP + SEP + '<html><body>Not Found</body></html>'
+    s['error-text-502'] = selector(0, 0, 500) + SEP + SEP + 'upstream connect error or disconnect/reset before headers\r\n\tretried'
+    s['error-empty'] = selector(0, 0, 500) + SEP + SEP + SEP + 'Wed, 21 Oct 2015 07:28:00 GMT'
+    s['error-null'] = selector(0, 0, 400) + SEP + SEP + 'null'
+    s['error-array'] = selector(0, 0, 400) + SEP + SEP + '[{"message": "x"}]'
+    s['retry-after-secs'] = selector(0, 0, 429) + SEP + SEP + SEP + '120'
+    s['list-contacts'] = selector(0, 0, 400) + contacts_props + SEP + list_page
+    s['list-contacts-all'] = selector(0, 1, 400) + contacts_props + SEP + list_page
+    s['list-contacts-csv'] = selector(0, 3, 400) + contacts_props + SEP + list_page + SEP + SEP + 'email, nps_score,,nope'
+    s['batch-deals'] = selector(2, 0, 207) + deals_props + SEP + batch
+    s['search-tickets-fixed-schema'] = selector(3, 0, 400) + SEP + search
+    s['search-nulls'] = selector(0, 1, 400) + contacts_props + SEP + search_nulls
+    s['assoc-batch'] = selector(1, 0, 400) + SEP + assoc
+    s['owners'] = selector(0, 0, 400) + SEP + owners + SEP + SEP + '41629779'
+    s['pipelines-deals'] = selector(2, 0, 400) + SEP + pipelines + SEP + SEP + '7421056'
+    s['pipelines-weird'] = selector(2, 0, 400) + SEP + json.dumps({'results': [
+        {'id': 'default', 'archived': True, 'stages': 'x'}, 5, None,
+        {'id': 7, 'displayOrder': -9223372036854775808, 'stages': [{'id': 'closedwon', 'archived': True}, {'id': None}]}]}) + SEP + SEP + 'closedwon'
+    s['schema-malformed'] = selector(0, 2, 400) + '{"results": {"name": "x"}}' + SEP + json.dumps(contact)
+    s['schema-odd-defs'] = selector(0, 1, 400) + json.dumps({'results': [
+        {'name': 'a', 'hubspotDefined': False, 'type': 'number'}, {'name': 'a', 'type': 'string'},
+        {'name': 5}, 'x', {'name': 'b\u0000c', 'calculated': True}, {'name': ''}]}) + SEP + \
+        json.dumps({'id': '1', 'properties': {'a': 1.5, 'b': None, '': 'e'}})
+    s['record-bad-ids'] = selector(0, 0, 400) + SEP + json.dumps({'results': [
+        {'id': '0'}, {'id': '0123'}, {'id': '281474976710655'}, {'id': '281474976710656'}, {'id': 12},
+        {'id': None}, {'id': '-1'}, {'id': '1e3'}, {'properties': {}}]})
+    s['json-lenient'] = selector(0, 0, 400) + "{'results': [1,2,],}" + SEP + '[NaN, Infinity, -Infinity, 1.0e+999, 18446744073709551615, -9223372036854775809]'
+    s['json-deep'] = selector(0, 0, 400) + '[' * 70 + ']' * 70 + SEP + '{"a":' * 63 + '1' + '}' * 63
+    s['json-strings'] = selector(0, 0, 400) + '"\\ud83d\\ude00 \\u0000 \\/ \\b\\f\\n\\r\\t"' + SEP + '  \x0b\x0c  '
+    return s
+
+
+def write(harness, seeds):
+    d = os.path.join(HERE, 'corpus', harness)
+    os.makedirs(d, exist_ok=True)
+    for f in os.listdir(d):
+        if f.startswith('seed-'):
+            os.unlink(os.path.join(d, f))
+    for name, text in seeds.items():
+        with open(os.path.join(d, 'seed-%s.txt' % name), 'wb') as f:
+            f.write(text if isinstance(text, bytes) else text.encode('utf-8'))
+    print('%s: %d seeds' % (harness, len(seeds)), file=sys.stderr)
+
+
+if __name__ == '__main__':
+    write('edit', edit_seeds())
+    write('query', query_seeds())
+    write('api', api_seeds())
