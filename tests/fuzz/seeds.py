@@ -216,14 +216,8 @@ def query_seeds():
     return q
 
 
-def api_seeds():
-    def pick(tn, names):
-        res = [p for p in golden(tn + '_props.json')['results'] if p['name'] in names]
-        return json.dumps({'results': res}, separators=(',', ':'))
-
-    contacts_props = pick('contacts', ['email', 'firstname', 'lifecyclestage', 'hubspot_owner_id',
-                                       'createdate', 'interests', 'nps_score', 'hs_object_id'])
-    deals_props = pick('deals', ['dealname', 'amount', 'dealstage', 'pipeline', 'hs_is_closed'])
+def pages():
+    """Answers of the list, batch/read, search, association, owners and pipelines calls."""
     contact = golden('contact_101.json')
     deal = golden('deal_301.json')
     ticket = golden('ticket_501.json')
@@ -258,6 +252,23 @@ def api_seeds():
                                      {'id': '31000001', 'userId': None, 'archived': True}],
                          'paging': {'next': {'after': '2'}}})
     pipelines = json.dumps(golden('deals_pipelines.json'), separators=(',', ':'))
+    return {'list': list_page, 'batch': batch, 'search': search, 'search-nulls': search_nulls,
+            'assoc': assoc, 'owners': owners, 'pipelines': pipelines}
+
+
+def api_seeds():
+    def pick(tn, names):
+        res = [p for p in golden(tn + '_props.json')['results'] if p['name'] in names]
+        return json.dumps({'results': res}, separators=(',', ':'))
+
+    contacts_props = pick('contacts', ['email', 'firstname', 'lifecyclestage', 'hubspot_owner_id',
+                                       'createdate', 'interests', 'nps_score', 'hs_object_id'])
+    deals_props = pick('deals', ['dealname', 'amount', 'dealstage', 'pipeline', 'hs_is_closed'])
+    pg = pages()
+    list_page, batch, search, search_nulls, assoc, owners, pipelines = (
+        pg['list'], pg['batch'], pg['search'], pg['search-nulls'], pg['assoc'], pg['owners'],
+        pg['pipelines'])
+    contact = golden('contact_101.json')
     errors = {
         'validation': {"status": "error", "message": "Property values were not valid: [{\"isValid\":false,\"message\":\"Property \\\"description\\\" does not exist\",\"error\":\"PROPERTY_DOESNT_EXIST\",\"name\":\"description\",\"localizedErrorMessage\":\"Property \\\"description\\\" does not exist\",\"portalId\":244764782}]",
                        "correlationId": "aeb5f871-7f07-4993-9211-075dc63e7cbf", "category": "VALIDATION_ERROR",
@@ -333,7 +344,30 @@ def write(harness, seeds):
     print('%s: %d seeds' % (harness, len(seeds)), file=sys.stderr)
 
 
+def cache_seeds():
+    pg = pages()
+    order = ['list', 'batch', 'assoc', 'owners', 'pipelines', 'search']
+    s = {}
+    s['all-six'] = '\x00' + SEP.join(pg[k] for k in order)
+    s['deals-all-six'] = '\x02' + SEP.join(pg[k] for k in order)
+    for k, v in pg.items():
+        s['one-' + k] = '\x00' + v
+    s['tickets-search'] = '\x03' + pg['search']
+    s['assoc-contacts-deals'] = '\x08' + json.dumps({'results': [
+        {'from': {'id': '101'}, 'to': [{'toObjectId': 301, 'associationTypes': []},
+                                      {'toObjectId': '302'}, {'toObjectId': 0}, {'toObjectId': 301}],
+         'paging': {'next': {'after': 'MjA='}}},
+        {'from': {'id': '999'}, 'to': []}]})
+    s['empty-results'] = '\x00{"results": []}'
+    s['not-json'] = '\x00<html>502 Bad Gateway</html>'
+    s['empty-body'] = '\x00'
+    s['list-paging'] = '\x01' + json.dumps({'results': [{'id': str(i), 'properties': {}} for i in range(1, 8)],
+                                          'paging': {'next': {'after': '7'}}})
+    return s
+
+
 if __name__ == '__main__':
     write('edit', edit_seeds())
     write('query', query_seeds())
     write('api', api_seeds())
+    write('cache', cache_seeds())
