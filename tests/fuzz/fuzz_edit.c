@@ -158,6 +158,38 @@ static json_object *check_record_file(const struct schema *s, const char *text, 
 	return o;
 }
 
+/* The properties object of the writer's file as strict JSON sees it (after a
+ * UTF-8 BOM), or NULL; *top owns it. */
+static json_object *input_props(const char *buf, size_t len, json_object **top)
+{
+	bool ok;
+
+	if (len >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3)) {
+		buf += 3;
+		len -= 3;
+	}
+	*top = fuzz_json(buf, len, FUZZ_STRICT, &ok);
+	return json_object_object_get(*top, "properties");
+}
+
+/* A change or new value is what the writer wrote: the string, "" for null,
+ * true/false, a number as written. */
+static void check_written(json_object *in, const char *name, json_object *v)
+{
+	json_object *w;
+	const char *want;
+
+	FUZZ_CHECK(json_object_object_get_ex(in, name, &w), "%s changed but not in the file", name);
+	if (!w)
+		want = "";
+	else if (json_object_is_type(w, json_type_boolean))
+		want = json_object_get_boolean(w) ? "true" : "false";
+	else
+		want = json_object_get_string(w);
+	FUZZ_CHECK(!strcmp(json_object_get_string(v), want), "%s: change %s, the file says %s", name,
+		   fuzz_json_text(v), fuzz_json_text(w));
+}
+
 /* The value a changes object gives a property after edit_apply ("" = null). */
 static const char *applied_value(json_object *aprops, const char *name)
 {
@@ -167,7 +199,7 @@ static const char *applied_value(json_object *aprops, const char *name)
 static void check_edit_ok(const struct fx *f, const struct edit_ctx *ctx, const char *buf,
 			  size_t len, json_object *ch, json_object *bs)
 {
-	json_object *applied, *aprops, *ch2 = NULL, *bs2 = NULL;
+	json_object *applied, *aprops, *ch2 = NULL, *bs2 = NULL, *top, *in = input_props(buf, len, &top);
 	struct edit_error err;
 	char *text = NULL;
 	size_t tlen = 0;
@@ -191,6 +223,7 @@ static void check_edit_ok(const struct fx *f, const struct edit_ctx *ctx, const 
 			FUZZ_CHECK(false, "change %s = %s is not UTF-8", name, fuzz_json_text(v));
 		FUZZ_CHECK(!bv || strcmp(bv, json_object_get_string(v)) != 0,
 			   "change %s = \"%s\" equals the base", name, json_object_get_string(v));
+		check_written(in, name, v);
 		FUZZ_CHECK(json_object_object_get_ex(bs, name, &b), "no base for change %s", name);
 		if (bv && json_object_object_get(f->bprops, name))
 			FUZZ_CHECK(b && !strcmp(json_object_get_string(b), bv), "base of %s: %s, want %s",
@@ -253,12 +286,13 @@ static void check_edit_ok(const struct fx *f, const struct edit_ctx *ctx, const 
 	json_object_put(ch2);
 	json_object_put(bs2);
 	json_object_put(applied);
+	json_object_put(top);
 	g_free(text);
 }
 
 static void check_new(const struct fx *f, const struct edit_ctx *ctx, const char *buf, size_t len)
 {
-	json_object *props = (json_object *)1, *applied;
+	json_object *props = (json_object *)1, *applied, *top, *in;
 	struct edit_error err;
 	char *text = NULL;
 	size_t tlen = 0;
@@ -273,7 +307,9 @@ static void check_new(const struct fx *f, const struct edit_ctx *ctx, const char
 	}
 	FUZZ_CHECK(json_object_is_type(props, json_type_object) && json_object_object_length(props) > 0,
 		   "new props %s", fuzz_json_text(props));
+	in = input_props(buf, len, &top);
 	json_object_object_foreach(props, name, v) {
+		check_written(in, name, v);
 		json_object *def = schema_prop(f->s, name);
 
 		FUZZ_CHECK(def && !schema_prop_readonly(def), "new record sets %s", name);
@@ -287,6 +323,7 @@ static void check_new(const struct fx *f, const struct edit_ctx *ctx, const char
 	FUZZ_CHECK(rc == 0, "edit_apply of new props: %d", rc);
 	applied = check_record_file(f->s, text, tlen);
 	json_object_put(applied);
+	json_object_put(top);
 	g_free(text);
 	json_object_put(props);
 }

@@ -33,6 +33,7 @@
 #include "tests/fuzz/fuzz_common.h"
 
 static const int types[3] = { OT_CONTACTS, OT_DEALS, OT_TICKETS };
+static FILE *dump;              /* $HUBFS_FUZZ_QUERY_DUMP: one JSON line per query (diff_query.py) */
 static struct schema *schemas[3];
 static GPtrArray *records[3];   /* json objects: properties of fixed records */
 
@@ -81,6 +82,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	fuzz_init();
+	if (getenv("HUBFS_FUZZ_QUERY_DUMP") && !(dump = fopen(getenv("HUBFS_FUZZ_QUERY_DUMP"), "a")))
+		abort();
 	for (size_t i = 0; i < 3; i++) {
 		g_autofree char *name = g_strdup_printf("%s_props.json", objtype_name(types[i]));
 		json_object *resp = fuzz_golden(name);
@@ -368,9 +371,25 @@ static void check_matching(size_t ti, const struct query *q, json_object *req, j
 		}
 	}
 
+	json_object *line = NULL, *recs = NULL, *ms = NULL;
+
+	if (dump) {
+		line = json_object_new_object();
+		recs = json_object_new_array();
+		ms = json_object_new_array();
+		json_object_object_add(line, "type", json_object_new_string(objtype_name(types[ti])));
+		json_object_object_add(line, "request", json_object_get(req));
+		json_object_object_add(line, "records", recs);
+		json_object_object_add(line, "matches", ms);
+	}
 	for (size_t r = 0; r < nrec; r++) {
 		json_object *rec = r < records[ti]->len ? records[ti]->pdata[r] : extra;
 		bool m = query_match(q, rec), any = ng == 0;
+
+		if (dump) {
+			json_object_array_add(recs, json_object_get(rec));
+			json_object_array_add(ms, json_object_new_boolean(m));
+		}
 
 		FUZZ_CHECK(query_match(q, rec) == m, "query_match not deterministic on %s", fuzz_json_text(rec));
 		FUZZ_CHECK(query_match(q2, rec) == m, "rewritten query %s matches %s differently", all,
@@ -388,6 +407,11 @@ static void check_matching(size_t ti, const struct query *q, json_object *req, j
 			any = any && query_match(tq, rec);
 		FUZZ_CHECK(m == any, "query %s: %d, but its groups and free text say %d on %s", all, m,
 			   any, fuzz_json_text(rec));
+	}
+	if (dump) {
+		fprintf(dump, "%s\n", fuzz_json_text(line));
+		fflush(dump);
+		json_object_put(line);
 	}
 	for (size_t g = 0; g < ng; g++) {
 		query_free(groups[g]);
