@@ -48,7 +48,8 @@ json_object *fuzz_json(const char *s, size_t len, int flags, bool *ok);
 int fuzz_json_depth(json_object *o);
 
 /* Deep equality: objects by key set, arrays in order, numbers by value (NaN
- * equal to NaN), strings by bytes (embedded NULs included). */
+ * equal to NaN, an integer equal to the same double), strings by bytes
+ * (embedded NULs included). */
 bool fuzz_json_equal(json_object *a, json_object *b);
 
 /* json_object_to_json_string_ext(o, PLAIN | NOSLASHESCAPE), or "null". Borrowed from o. */
