@@ -361,7 +361,7 @@ static int store_locked(struct cache *c, int type, struct rendered *x, uint64_t 
 /* Render the objects of a results array outside the lock. */
 static GArray *render_results(json_object *results, const struct schema *s)
 {
-	size_t n = results ? json_object_array_length(results) : 0;
+	size_t n = record_jarray_len(results);
 	GArray *out = g_array_sized_new(FALSE, FALSE, sizeof(struct rendered), (guint)n);
 
 	for (size_t i = 0; i < n; i++) {
@@ -944,8 +944,9 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 	if (json_object_object_get_ex(resp, "paging", &paging) &&
 	    json_object_object_get_ex(paging, "next", &next) &&
 	    json_object_object_get_ex(next, "after", &after)) {
-		l->after = g_strdup(json_object_get_string(after));
-	} else {
+		l->after = g_strdup(record_jstr(after));
+	}
+	if (!l->after || !*l->after) { /* no (usable) cursor: the last page */
 		l->complete = true;
 		l->completed_ms = now_ms(c);
 	}
@@ -1141,7 +1142,7 @@ static int assoc_fetch(struct cache *c, int from, int to, char **ids, size_t n, 
 			afters[i] = NULL;
 		}
 		if (rc == 0 && json_object_object_get_ex(resp, "results", &results)) {
-			size_t nr = json_object_array_length(results);
+			size_t nr = record_jarray_len(results);
 
 			for (size_t i = 0; i < nr; i++) {
 				json_object *res = json_object_array_get_idx(results, i), *jf, *jfid, *jto;
@@ -1152,20 +1153,19 @@ static int assoc_fetch(struct cache *c, int from, int to, char **ids, size_t n, 
 				if (!json_object_object_get_ex(res, "from", &jf) ||
 				    !json_object_object_get_ex(jf, "id", &jfid))
 					continue;
-				fid = g_ascii_strtoull(json_object_get_string(jfid), NULL, 10);
+				fid = g_ascii_strtoull(record_jstr(jfid), NULL, 10);
 				arr = g_hash_table_lookup(acc, KEY(fid));
 				if (!arr)
 					continue;
 				if (json_object_object_get_ex(res, "to", &jto)) {
-					size_t nt = json_object_array_length(jto);
+					size_t nt = record_jarray_len(jto);
 
 					for (size_t j = 0; j < nt; j++) {
 						json_object *x = json_object_array_get_idx(jto, j), *tid;
 						uint64_t v;
 
 						if (json_object_object_get_ex(x, "toObjectId", &tid) &&
-						    record_parse_id(json_object_get_string(tid),
-								    strlen(json_object_get_string(tid)), &v) == 0)
+						    record_parse_id(record_jstr(tid), strlen(record_jstr(tid)), &v) == 0)
 							g_array_append_val(arr, v);
 					}
 				}
@@ -1173,8 +1173,8 @@ static int assoc_fetch(struct cache *c, int from, int to, char **ids, size_t n, 
 				    json_object_object_get_ex(paging, "next", &next) &&
 				    json_object_object_get_ex(next, "after", &after) && next_m < n) {
 					g_free(cur_ids[next_m]);
-					cur_ids[next_m] = g_strdup(json_object_get_string(jfid));
-					afters[next_m] = g_strdup(json_object_get_string(after));
+					cur_ids[next_m] = g_strdup(record_jstr(jfid));
+					afters[next_m] = g_strdup(record_jstr(after));
 					next_m++;
 				}
 			}
@@ -1407,20 +1407,19 @@ static int owners_load(struct cache *c, int64_t deadline)
 		g_free(after);
 		after = NULL;
 		if (rc == 0 && json_object_object_get_ex(resp, "results", &results)) {
-			for (size_t i = 0; i < json_object_array_length(results); i++) {
+			for (size_t i = 0; i < record_jarray_len(results); i++) {
 				json_object *o = json_object_array_get_idx(results, i), *jid;
 				uint64_t id;
 				size_t l;
 
 				if (json_object_object_get_ex(o, "id", &jid) &&
-				    record_parse_id(json_object_get_string(jid),
-						    strlen(json_object_get_string(jid)), &id) == 0)
+				    record_parse_id(record_jstr(jid), strlen(record_jstr(jid)), &id) == 0)
 					g_hash_table_insert(owners, KEY(id), pretty(o, &l));
 			}
 			if (json_object_object_get_ex(resp, "paging", &paging) &&
 			    json_object_object_get_ex(paging, "next", &next) &&
 			    json_object_object_get_ex(next, "after", &jafter))
-				after = g_strdup(json_object_get_string(jafter));
+				after = *record_jstr(jafter) ? g_strdup(record_jstr(jafter)) : NULL;
 		}
 		json_object_put(resp);
 	} while (rc == 0 && after);
@@ -1613,7 +1612,12 @@ int cache_refresh(struct cache *c, int type, enum rl_prio prio, int64_t deadline
 		if (json_object_object_get_ex(resp, "paging", &paging) &&
 		    json_object_object_get_ex(paging, "next", &next) &&
 		    json_object_object_get_ex(next, "after", &jafter)) {
-			const char *a = json_object_get_string(jafter);
+			const char *a = record_jstr(jafter);
+
+			if (!*a) {
+				json_object_put(resp);
+				break;
+			}
 
 			if (g_ascii_strtoll(a, NULL, 10) + 200 > 10000) {
 				/* Search stops at 10,000 results: start a new window at the

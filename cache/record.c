@@ -118,3 +118,18 @@ int record_render(json_object *obj, const struct schema *s, char **text, size_t 
 	json_object_put(out);
 	return 0;
 }
+
+size_t record_jarray_len(json_object *a)
+{
+	return json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
+}
+
+const char *record_jstr(json_object *o)
+{
+	const char *s = NULL;
+
+	if (json_object_is_type(o, json_type_string) || json_object_is_type(o, json_type_int) ||
+	    json_object_is_type(o, json_type_double))
+		s = json_object_get_string(o);
+	return s ? s : "";
+}

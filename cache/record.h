@@ -31,4 +31,10 @@ int record_parse_id(const char *s, size_t len, uint64_t *id);
 
 #define RECORD_ID_MAX ((UINT64_C(1) << 48) - 1)
 
+/* Accessors for API answers that tolerate what a misbehaving server sends:
+ * the length of a, 0 unless it is an array; the text of o ("" unless it is a
+ * string or a number, never NULL). */
+size_t record_jarray_len(json_object *a);
+const char *record_jstr(json_object *o);
+
 #endif

@@ -103,7 +103,8 @@ int schema_new(int t, json_object *response, const char *shown, struct schema **
 	}
 	g_hash_table_destroy(seen);
 
-	qsort(names->pdata, names->len, sizeof(char *), cmp_str);
+	if (names->len > 1)
+		qsort(names->pdata, names->len, sizeof(char *), cmp_str);
 	s->nshown = names->len;
 	g_ptr_array_add(names, NULL);
 	s->shown = (char **)g_ptr_array_free(names, FALSE);
@@ -127,7 +128,8 @@ int schema_new(int t, json_object *response, const char *shown, struct schema **
 			(void)def;
 			g_ptr_array_add(keys, key);
 		}
-		qsort(keys->pdata, keys->len, sizeof(char *), cmp_str);
+		if (keys->len > 1)
+			qsort(keys->pdata, keys->len, sizeof(char *), cmp_str);
 		sorted = json_object_new_array();
 		for (guint i = 0; i < keys->len; i++)
 			json_object_array_add(sorted, json_object_get(json_object_object_get(s->defs, keys->pdata[i])));

@@ -171,13 +171,12 @@ static int run_search(struct hubfs *h, struct qnode *qn, GArray *out)
 			break;
 		}
 		if (json_object_object_get_ex(resp, "results", &results)) {
-			for (size_t i = 0; i < json_object_array_length(results); i++) {
+			for (size_t i = 0; i < record_jarray_len(results); i++) {
 				json_object *r = json_object_array_get_idx(results, i), *jid;
 				uint64_t id;
 
 				if (!json_object_object_get_ex(r, "id", &jid) ||
-				    record_parse_id(json_object_get_string(jid),
-						    strlen(json_object_get_string(jid)), &id) != 0)
+				    record_parse_id(record_jstr(jid), strlen(record_jstr(jid)), &id) != 0)
 					continue;
 				g_array_append_val(out, id);
 				cache_store(h->cache, qn->type, r, epoch);
@@ -186,8 +185,8 @@ static int run_search(struct hubfs *h, struct qnode *qn, GArray *out)
 		if (out->len < SEARCH_MAX && json_object_object_get_ex(resp, "paging", &paging) &&
 		    json_object_object_get_ex(paging, "next", &next) &&
 		    json_object_object_get_ex(next, "after", &jafter) &&
-		    g_ascii_strtoll(json_object_get_string(jafter), NULL, 10) < SEARCH_MAX)
-			after = g_strdup(json_object_get_string(jafter));
+		    *record_jstr(jafter) && g_ascii_strtoll(record_jstr(jafter), NULL, 10) < SEARCH_MAX)
+			after = g_strdup(record_jstr(jafter));
 		json_object_put(resp);
 	} while (after);
 	g_free(props);
