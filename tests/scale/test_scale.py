@@ -84,9 +84,10 @@ class FiveXX(threading.Thread):
 class Prober(threading.Thread):
     """Times single stat() and read() calls on random contacts and deals."""
 
-    def __init__(self, mnt, period=0.5, seed=7):
+    def __init__(self, mnt, period=0.5, seed=7, deals_share=0.2):
         super().__init__(daemon=True)
         self.mnt = mnt
+        self.deals_share = deals_share
         self.period = period
         self.rng = random.Random(seed)
         self.stop = threading.Event()
@@ -110,7 +111,7 @@ class Prober(threading.Thread):
 
     def run(self):
         while not self.stop.wait(self.period):
-            if self.rng.random() < 0.8:
+            if self.rng.random() >= self.deals_share:
                 path = os.path.join(self.mnt, "contacts",
                                     "%d.json" % (1000001 + self.rng.randrange(SCALE_SIZES["contacts"])))
             else:
