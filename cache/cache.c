@@ -1599,7 +1599,8 @@ int cache_refresh(struct cache *c, int type, enum rl_prio prio, int64_t deadline
 				continue;
 			}
 			/* Created elsewhere: a complete listing learns of it here. */
-			if (tc->listing && tc->listing->complete && !listing_has(tc->listing, e.id))
+			if (tc->listing && tc->listing->complete &&
+			    !g_hash_table_contains(tc->recs, KEY(e.id)) && !listing_has(tc->listing, e.id))
 				g_array_append_val(tc->listing->ids, e);
 			g_hash_table_remove(tc->missing, KEY(e.id));
 			store_locked(c, type, x, epoch, now_ms(c));
