@@ -1961,13 +1961,14 @@ static void queue_line(GString *g, const struct jop *op)
 		g_string_append_printf(g, "%" PRIu64, op->id);
 	switch (op->kind) {
 	case JOP_UPDATE:
-	case JOP_CREATE:
+	case JOP_CREATE: { /* braces: the foreach macro declares variables (clang) */
 		json_object_object_foreach(op->props, k, v) {
 			g_string_append_printf(g, " %s=%s", k,
 					       json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
 									 JSON_C_TO_STRING_NOSLASHESCAPE));
 		}
 		break;
+	}
 	case JOP_ARCHIVE:
 		g_string_append(g, " archive");
 		break;
