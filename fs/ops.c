@@ -210,9 +210,13 @@ int do_getattr(struct hubfs *h, fuse_ino_t ino, struct stat *st, double *timeout
 		{
 			size_t bsize;
 
-			/* Being written: the kernel sees the writer's bytes until close. */
-			if (wbuf_size(h, ino, &bsize))
+			/* Being written: the kernel sees the writer's bytes until close,
+			 * and must not keep that size afterwards (a rejected save), so
+			 * these attributes are not cached at all. */
+			if (wbuf_size(h, ino, &bsize)) {
 				st->st_size = (off_t)bsize;
+				*timeout = 0;
+			}
 		}
 		return 0;
 	case K_DYN:
