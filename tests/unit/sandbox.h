@@ -3,7 +3,8 @@
  * sandbox_start(srcroot, "--contacts", "250", …, NULL) starts it on a free
  * loopback port with token "unit-token" and rate limits off, and fills
  * sandbox_url; a test whose sandbox does not come up is skipped (exit 77).
- * The sandbox dies with the test (PR_SET_PDEATHSIG), even if the test aborts. */
+ * The sandbox dies with the test (PR_SET_PDEATHSIG), even if the test aborts.
+ * calls() counts the API calls a client made to one endpoint. */
 #ifndef HUBFS_TEST_SANDBOX_H
 #define HUBFS_TEST_SANDBOX_H
 
@@ -16,6 +17,9 @@
 #include <unistd.h>
 
 #include <glib.h>
+#include <json-c/json.h>
+
+#include "client/hubspot.h"
 
 static pid_t sandbox_pid;
 static char sandbox_url[64];
@@ -75,6 +79,20 @@ static void sandbox_stop(void)
 {
 	kill(sandbox_pid, SIGTERM);
 	waitpid(sandbox_pid, NULL, 0);
+}
+
+/* API calls the client made to one endpoint ("POST /crm/v3/objects/contacts/batch/read"),
+ * from its own statistics. */
+static int64_t calls(struct hs_client *hc, const char *endpoint)
+{
+	json_object *o = json_object_new_object(), *ac, *v;
+	int64_t n = 0;
+
+	hs_client_stats(hc, o);
+	if (json_object_object_get_ex(o, "api_calls", &ac) && json_object_object_get_ex(ac, endpoint, &v))
+		n = json_object_get_int64(v);
+	json_object_put(o);
+	return n;
 }
 
 #endif

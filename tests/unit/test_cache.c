@@ -34,18 +34,6 @@ static struct hs_client *client(void)
 	return hc;
 }
 
-static int64_t calls(struct hs_client *hc, const char *endpoint)
-{
-	json_object *o = json_object_new_object(), *ac, *v;
-	int64_t n = 0;
-
-	hs_client_stats(hc, o);
-	if (json_object_object_get_ex(o, "api_calls", &ac) && json_object_object_get_ex(ac, endpoint, &v))
-		n = json_object_get_int64(v);
-	json_object_put(o);
-	return n;
-}
-
 static int64_t dl(void)
 {
 	return hs_now_ms() + 20000;
