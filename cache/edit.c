@@ -221,6 +221,16 @@ static int parse_json(const char *buf, size_t len, json_object **out, struct edi
 		json_object_put(o);
 		goto out;
 	}
+	/* json-c's VALIDATE_UTF8 lets overlong forms, surrogates and code points
+	 * past U+10FFFF through; GLib's check does not (escapes like \ud800 are
+	 * already U+FFFD). */
+	const char *bad;
+
+	if (!g_utf8_validate_len(buf, end, &bad)) {
+		json_err(buf, (size_t)(bad - buf), "invalid utf-8 string", err);
+		json_object_put(o);
+		goto out;
+	}
 	*out = o;
 	rc = 0;
 out:
@@ -773,6 +783,38 @@ static const char *shown_str(json_object *v)
 	return v ? json_object_get_string(v) : "null";
 }
 
+/* A string holding a NUL character (its C string is cut short). */
+static bool has_nul(json_object *v)
+{
+	return v && json_object_is_type(v, json_type_string) &&
+	       strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v);
+}
+
+/* A system value as a reason shows it: as written, or JSON-quoted if it holds
+ * anything that would break the reason's line. g_free it. */
+static char *shown_sys(json_object *v)
+{
+	const char *s = shown_str(v);
+
+	for (const char *p = s; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == '"' || *p == '\\' || *p == 0x7f)
+			return quote(s);
+	if (has_nul(v))
+		return quote(s);
+	return g_strdup(s);
+}
+
+/* Both are strings with the same bytes (NULs included). */
+static bool same_string(json_object *a, json_object *b)
+{
+	if (!a || !b || !json_object_is_type(a, json_type_string) ||
+	    !json_object_is_type(b, json_type_string))
+		return false;
+	return json_object_get_string_len(a) == json_object_get_string_len(b) &&
+	       memcmp(json_object_get_string(a), json_object_get_string(b),
+		      (size_t)json_object_get_string_len(a)) == 0;
+}
+
 int edit_parse(const struct edit_ctx *ctx, const char *buf, size_t len, const char *base,
 	       size_t base_len, json_object **changes, json_object **bases, struct edit_error *err)
 {
@@ -792,9 +834,11 @@ int edit_parse(const struct edit_ctx *ctx, const char *buf, size_t len, const ch
 		if (!json_object_object_get_ex(top, *k, &ev))
 			continue;
 		json_object_object_get_ex(bobj, *k, &bv);
-		if (strcmp(shown_str(ev), shown_str(bv)) != 0) {
-			set_err(err, NULL, "\"%s\" cannot be changed (%s → %s)", *k, shown_str(bv),
-				shown_str(ev));
+		if (!same_string(ev, bv) &&
+		    (has_nul(ev) || has_nul(bv) || strcmp(shown_str(ev), shown_str(bv)) != 0)) {
+			g_autofree char *was = shown_sys(bv), *now = shown_sys(ev);
+
+			set_err(err, NULL, "\"%s\" cannot be changed (%s → %s)", *k, was, now);
 			goto out;
 		}
 	}
@@ -810,15 +854,18 @@ int edit_parse(const struct edit_ctx *ctx, const char *buf, size_t len, const ch
 			unknown_prop(ctx, name, err);
 			goto out;
 		}
-		val = value_string(name, v, err);
-		if (!val)
-			goto out;
 		/* The base file shows every shown property; for any other the
 		 * writer never saw a value, so whatever they wrote is a change. */
 		shown = json_object_object_get_ex(bprops, name, &bv);
+		/* Unchanged, even a value hubfs could not take from a writer (a NUL). */
+		if (shown && same_string(v, bv))
+			continue;
+		val = value_string(name, v, err);
+		if (!val)
+			goto out;
 		if (shown) {
 			bval = bv ? json_object_get_string(bv) : "";
-			if (!strcmp(val, bval))
+			if (!strcmp(val, bval) && !has_nul(bv))
 				continue;
 		}
 		if (schema_prop_readonly(def)) {
@@ -828,7 +875,9 @@ int edit_parse(const struct edit_ctx *ctx, const char *buf, size_t len, const ch
 		if (*val && check_value(ctx, name, def, val, err) < 0)
 			goto out;
 		json_object_object_add(ch, name, json_object_new_string(val));
-		json_object_object_add(bs, name, bv ? json_object_new_string(bval) : NULL);
+		json_object_object_add(bs, name, !bv ? NULL : has_nul(bv) ?
+				       json_object_new_string_len(bval, json_object_get_string_len(bv)) :
+				       json_object_new_string(bval));
 	}
 	if (check_pipelines(ctx, ch, bprops, err) < 0)
 		goto out;

@@ -115,6 +115,7 @@ static const char *obj_str(json_object *o, const char *key)
 
 int hs_json_parse(const char *buf, size_t len, json_object **out)
 {
+	g_autofree char *valid = NULL;
 	json_tokener *tok;
 	json_object *o;
 	size_t i, end;
@@ -127,15 +128,24 @@ int hs_json_parse(const char *buf, size_t len, json_object **out)
 		return 0;
 	if (len > INT32_MAX - 1)
 		return -EFBIG;
+	/* Bytes that are not UTF-8 become U+FFFD, so what hubfs renders and later
+	 * compares an edit against is always UTF-8 (record files are validated). */
+	if (!g_utf8_validate_len(buf, len, NULL)) {
+		valid = g_utf8_make_valid(buf, (gssize)len);
+		buf = valid;
+		len = strlen(valid);
+		if (len > INT32_MAX - 1)
+			return -EFBIG;
+	}
 	tok = json_tokener_new_ex(JSON_MAX_DEPTH);
 	if (!tok)
 		return -ENOMEM;
 	o = json_tokener_parse_ex(tok, buf, (int)len);
 	end = json_tokener_get_parse_end(tok);
-	/* A bare number at the very end may still "continue": say it ended. */
+	/* A bare number (or null) at the very end may still "continue": say it ended. */
 	if (!o && json_tokener_get_error(tok) == json_tokener_continue)
 		o = json_tokener_parse_ex(tok, "", 1);
-	if (!o || json_tokener_get_error(tok) != json_tokener_success)
+	if (json_tokener_get_error(tok) != json_tokener_success)
 		goto out;
 	for (i = end; i < len && isspace((unsigned char)buf[i]); i++)
 		;
@@ -143,7 +153,7 @@ int hs_json_parse(const char *buf, size_t len, json_object **out)
 		json_object_put(o);
 		goto out;
 	}
-	*out = o;
+	*out = o;   /* NULL for the JSON text null */
 	rc = 0;
 out:
 	json_tokener_free(tok);

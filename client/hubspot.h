@@ -117,8 +117,10 @@ int hs_errno_from_status(long status, bool network_error);
 void hs_error_parse(struct hs_error *err, long status, const char *body, size_t len,
 		    const char *correlation_header, enum rl_policy *policy);
 
-/* Parse a JSON text of len bytes with the client's depth bound (64). Returns 0 and *out (NULL for an empty or
- * all-whitespace text), or -EINVAL for malformed JSON or trailing garbage. */
+/* Parse a JSON text of len bytes with the client's depth bound (64). Bytes that
+ * are not UTF-8 are read as U+FFFD. Returns 0 and *out (NULL for an empty or
+ * all-whitespace text and for the text null), or -EINVAL for malformed JSON or
+ * trailing garbage. */
 int hs_json_parse(const char *buf, size_t len, json_object **out);
 
 /* Generic request: method, path with query (already encoded, e.g.

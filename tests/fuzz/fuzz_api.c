@@ -98,18 +98,21 @@ static json_object *check_json(const char *buf, size_t len)
 
 	/* What strict JSON accepts (within the depth bound), it accepts alike. */
 	ref = fuzz_json(buf, len, JSON_TOKENER_STRICT, &ok);
-	if (ok && !ref && !fuzz_known("api-null-body"))
-		FUZZ_CHECK(rc == 0, "the JSON text null is refused");
-	if (ok && ref && fuzz_json_depth(ref) < 60) {
+	if (ok && !ref)
+		FUZZ_CHECK(rc == 0 && !o, "the JSON text null is refused");
+	/* (Bytes that are not UTF-8 are read as U+FFFD, so only UTF-8 compares.) */
+	if (ok && ref && fuzz_json_depth(ref) < 60 && fuzz_utf8(buf, len)) {
 		FUZZ_CHECK(rc == 0, "strict JSON refused: %d", rc);
 		FUZZ_CHECK(fuzz_json_equal(o, ref), "parsed differently from strict JSON:\n%s\n%s",
 			   fuzz_json_text(o), fuzz_json_text(ref));
 	}
 	json_object_put(ref);
 
-	/* What it accepts serializes to a text it parses to the same value. */
+	/* What it accepts serializes to UTF-8 text it parses to the same value. */
 	if (rc == 0 && o) {
 		g_autofree char *text = g_strdup(fuzz_json_text(o));
+
+		FUZZ_CHECK(fuzz_utf8(text, strlen(text)), "parsed value is not UTF-8: %s", text);
 
 		FUZZ_CHECK(hs_json_parse(text, strlen(text), &o2) == 0 && fuzz_json_equal(o, o2),
 			   "serialized value does not parse back: %s -> %s", text, fuzz_json_text(o2));
@@ -399,10 +402,7 @@ static void check_render(int t, const struct schema *s, json_object *obj)
 	memset(&err, 0, sizeof(err));
 	rc = edit_parse(&ctx, text, len, text, len, &ch, &bs, &err);
 	if (rc != 0) {
-		bool known = (!fuzz_utf8(text, len) && fuzz_known("render-invalid-utf8")) ||
-			     (strstr(err.reason, "NUL character") && fuzz_known("render-nul-value"));
-
-		FUZZ_CHECK(known, "the unchanged record file is refused as an edit: %s (%s)\n%s",
+		FUZZ_CHECK(false, "the unchanged record file is refused as an edit: %s (%s)\n%s",
 			   err.reason, err.property, text);
 	} else {
 		FUZZ_CHECK(json_object_object_length(ch) == 0, "unchanged file changes %s", fuzz_json_text(ch));
@@ -415,22 +415,20 @@ static void check_render(int t, const struct schema *s, json_object *obj)
 
 /* ------------------------------------------------------------ pipelines and owners from the wire */
 
-/* wire_utf8: the answer the lists come from was valid UTF-8. hs_json_parse
- * does not check (known issue wire-invalid-utf8), so names from the wire may
- * carry invalid UTF-8 into reasons. */
-static void check_edit_reason(int rc, const struct edit_error *err, bool wire_utf8)
+/* Reasons are UTF-8 whatever the wire held (hs_json_parse reads bytes that are
+ * not UTF-8 as U+FFFD; edit files must be UTF-8). */
+static void check_edit_reason(int rc, const struct edit_error *err)
 {
 	size_t n = strnlen(err->reason, sizeof(err->reason));
 
 	FUZZ_CHECK(rc == 0 || rc == -EINVAL, "edit rc %d", rc);
 	if (rc) {
 		FUZZ_CHECK(n > 0 && n < sizeof(err->reason), "reason: %s", err->reason);
-		if (wire_utf8 || !fuzz_known("wire-invalid-utf8"))
-			FUZZ_CHECK(fuzz_utf8(err->reason, n), "reason not UTF-8: %s", err->reason);
+		FUZZ_CHECK(fuzz_utf8(err->reason, n), "reason not UTF-8: %s", err->reason);
 	}
 }
 
-static void check_pipeline_edits(json_object *list, const char *value, bool wire_utf8)
+static void check_pipeline_edits(json_object *list, const char *value)
 {
 	static const char *const edits[] = {
 		"{\"properties\": {\"pipeline\": \"7421055\"}}",
@@ -460,12 +458,12 @@ static void check_pipeline_edits(json_object *list, const char *value, bool wire
 		}
 		memset(&err, 0, sizeof(err));
 		rc = edit_parse(&ctx, e, strlen(e), deal_base, deal_base_len, &ch, &bs, &err);
-		check_edit_reason(rc, &err, wire_utf8);
+		check_edit_reason(rc, &err);
 		json_object_put(ch);
 		json_object_put(bs);
 		memset(&err, 0, sizeof(err));
 		rc = edit_parse_new(&ctx, e, strlen(e), &np, &err);
-		check_edit_reason(rc, &err, wire_utf8);
+		check_edit_reason(rc, &err);
 		json_object_put(np);
 	}
 }
@@ -511,7 +509,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		s = check_schema(t, o[0], shown);
 	if (o[1]) {
 		const struct schema *rs = s ? s : fixed[t];
-		bool wire_utf8 = fuzz_utf8(p[1], plen[1]) && (np < 4 || fuzz_utf8(p[3], plen[3]));
 		json_object *results;
 
 		check_strings(o[1], 0);
@@ -520,9 +517,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    json_object_is_type(results, json_type_array)) {
 			for (size_t i = 0; i < json_object_array_length(results) && i < 32; i++)
 				check_render(t, rs, json_object_array_get_idx(results, i));
-			check_pipeline_edits(results, np > 3 ? p[3] : "", wire_utf8);
+			check_pipeline_edits(results, np > 3 ? p[3] : "");
 		} else if (json_object_is_type(o[1], json_type_array)) {
-			check_pipeline_edits(o[1], np > 3 ? p[3] : "", wire_utf8);
+			check_pipeline_edits(o[1], np > 3 ? p[3] : "");
 		}
 	}
 	schema_free(s);

@@ -86,12 +86,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 /* ------------------------------------------------------------ checks */
 
-/* The input is valid UTF-8 as GLib (and RFC 3629) sees it. json-c's
- * JSON_TOKENER_VALIDATE_UTF8, which edit.c relies on, also lets overlong
- * forms (C0 80), surrogates and code points past U+10FFFF through (known
- * issue edit-lax-utf8). */
-static bool input_utf8;
-
 static void check_error(int rc, const struct edit_error *err, const char *what)
 {
 	size_t rlen = strnlen(err->reason, sizeof(err->reason));
@@ -101,11 +95,9 @@ static void check_error(int rc, const struct edit_error *err, const char *what)
 	FUZZ_CHECK(rlen < sizeof(err->reason), "%s: reason not NUL-terminated", what);
 	FUZZ_CHECK(plen < sizeof(err->property), "%s: property not NUL-terminated", what);
 	FUZZ_CHECK(rlen > 0, "%s: empty reason", what);
-	if (input_utf8 || !fuzz_known("edit-lax-utf8"))
-		FUZZ_CHECK(fuzz_utf8(err->reason, rlen), "%s: reason not UTF-8: %s", what, err->reason);
+	FUZZ_CHECK(fuzz_utf8(err->reason, rlen), "%s: reason not UTF-8: %s", what, err->reason);
 	FUZZ_CHECK(fuzz_utf8(err->property, plen), "%s: property not UTF-8", what);
-	if (strchr(err->reason, '\n') && !fuzz_known("edit-reason-newline"))
-		FUZZ_CHECK(!strchr(err->reason, '\n'), "%s: reason spans lines: %s", what, err->reason);
+	FUZZ_CHECK(!strchr(err->reason, '\n'), "%s: reason spans lines: %s", what, err->reason);
 }
 
 /* The base value of a property as edit_parse compares it ("" for null), or
@@ -117,6 +109,16 @@ static const char *base_value(json_object *bprops, const char *name)
 	if (!json_object_object_get_ex(bprops, name, &v))
 		return NULL;
 	return v ? json_object_get_string(v) : "";
+}
+
+/* The length of the base value, NULs included (0 for null or not shown). */
+static size_t base_len(json_object *bprops, const char *name)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(bprops, name, &v) || !v)
+		return 0;
+	return (size_t)json_object_get_string_len(v);
 }
 
 /* A record file: newline-terminated strict JSON with the keys of DESIGN.md §2
@@ -218,10 +220,10 @@ static void check_edit_ok(const struct fx *f, const struct edit_ctx *ctx, const 
 		FUZZ_CHECK(json_object_is_type(v, json_type_string), "change %s = %s", name, fuzz_json_text(v));
 		FUZZ_CHECK(strlen(json_object_get_string(v)) == (size_t)json_object_get_string_len(v),
 			   "change %s holds a NUL", name);
-		if (!fuzz_utf8(json_object_get_string(v), (size_t)json_object_get_string_len(v)) &&
-		    !fuzz_known("edit-lax-utf8"))
-			FUZZ_CHECK(false, "change %s = %s is not UTF-8", name, fuzz_json_text(v));
-		FUZZ_CHECK(!bv || strcmp(bv, json_object_get_string(v)) != 0,
+		FUZZ_CHECK(fuzz_utf8(json_object_get_string(v), (size_t)json_object_get_string_len(v)),
+			   "change %s = %s is not UTF-8", name, fuzz_json_text(v));
+		FUZZ_CHECK(!bv || strcmp(bv, json_object_get_string(v)) != 0 ||
+			   strlen(bv) != base_len(f->bprops, name),
 			   "change %s = \"%s\" equals the base", name, json_object_get_string(v));
 		check_written(in, name, v);
 		FUZZ_CHECK(json_object_object_get_ex(bs, name, &b), "no base for change %s", name);
@@ -315,9 +317,8 @@ static void check_new(const struct fx *f, const struct edit_ctx *ctx, const char
 		FUZZ_CHECK(def && !schema_prop_readonly(def), "new record sets %s", name);
 		FUZZ_CHECK(json_object_is_type(v, json_type_string) && json_object_get_string_len(v) > 0,
 			   "new %s = %s", name, fuzz_json_text(v));
-		if (!fuzz_utf8(json_object_get_string(v), (size_t)json_object_get_string_len(v)) &&
-		    !fuzz_known("edit-lax-utf8"))
-			FUZZ_CHECK(false, "new %s = %s is not UTF-8", name, fuzz_json_text(v));
+		FUZZ_CHECK(fuzz_utf8(json_object_get_string(v), (size_t)json_object_get_string_len(v)),
+			   "new %s = %s is not UTF-8", name, fuzz_json_text(v));
 	}
 	rc = edit_apply(f->s, f->base, f->base_len, props, &text, &tlen);
 	FUZZ_CHECK(rc == 0, "edit_apply of new props: %d", rc);
@@ -375,7 +376,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	buf = (const char *)data + 1;
 	len = size - 1;
-	input_utf8 = fuzz_utf8(buf, len);
 
 	memset(&err, 0, sizeof(err));
 	rc = edit_parse(&ctx, buf, len, f->base, f->base_len, &ch, &bs, &err);

@@ -202,6 +202,14 @@ static void test_reject_file_shape(void)
 	       "invalid JSON at line 2, column 1: unexpected text after the end of the JSON value");
 	REJECT(&f, "{\"properties\": {\"firstname\": \"A\xff\"}}", "",
 	       "invalid JSON at line 1, column 32: invalid utf-8 string");
+	/* What json-c's own check lets through: an overlong NUL, a surrogate, a
+	 * code point past U+10FFFF (the column is where the bad bytes start). */
+	REJECT(&f, "{\"properties\": {\"firstname\": \"A\xc0\x80\"}}", "",
+	       "invalid JSON at line 1, column 32: invalid utf-8 string");
+	REJECT(&f, "{\"properties\": {\"firstname\": \"A\xed\xa0\x80\"}}", "",
+	       "invalid JSON at line 1, column 32: invalid utf-8 string");
+	REJECT(&f, "{\"properties\":\n {\"firstname\": \"Ló\xf4\x90\x80\x80\"}}", "",
+	       "invalid JSON at line 2, column 19: invalid utf-8 string");
 	ASSERT_EQ(edit_parse(&f.ctx, "{\"properties\": {}}\0xx", 21, f.base, f.base_len, &ch, &bs, &err),
 		  -EINVAL);
 	ASSERT_STR(err.reason, "invalid JSON at line 1, column 19: unexpected text after the end of "
@@ -223,7 +231,7 @@ static void test_reject_system_fields(void)
 {
 	struct fx f;
 	g_autofree char *id = NULL, *id_num = NULL, *created = NULL, *updated = NULL, *archived = NULL;
-	g_autofree char *same = NULL;
+	g_autofree char *same = NULL, *nl = NULL, *nl2 = NULL;
 	json_object *ch, *bs;
 	struct edit_error err;
 
@@ -237,6 +245,11 @@ static void test_reject_system_fields(void)
 	       "\"createdAt\" cannot be changed (2024-01-17T19:55:04.281Z → 2024-01-18T00:00:00.000Z)");
 	updated = with_top(&f, "updatedAt", "null");
 	REJECT(&f, updated, "", "\"updatedAt\" cannot be changed (2024-09-11T13:27:39.356Z → null)");
+	/* A value that would break the reason's line is shown JSON-quoted. */
+	nl = with_top(&f, "id", "\"1\\n2\"");
+	REJECT(&f, nl, "", "\"id\" cannot be changed (101 → \"1\\n2\")");
+	nl2 = with_top(&f, "id", "\"101\\u0000\"");
+	REJECT(&f, nl2, "", "\"id\" cannot be changed (101 → \"101\")");
 	archived = with_top(&f, "archived", "true");
 	REJECT(&f, archived, "", "\"archived\" cannot be changed (false → true)");
 	/* The same id written as a number is no change. */
@@ -245,6 +258,40 @@ static void test_reject_system_fields(void)
 	assert_json(ch, "{}");
 	json_object_put(ch);
 	json_object_put(bs);
+	fx_destroy(&f);
+}
+
+/* A value HubSpot holds that a writer could not write (U+0000): the file
+ * saved unchanged is no change, and changing it keeps the whole base. */
+static void test_nul_in_base(void)
+{
+	struct fx f;
+	json_object *props, *ch, *bs, *v;
+	struct edit_error err;
+	g_autofree char *shorter = NULL, *other = NULL;
+	uint64_t id;
+	int64_t ms;
+
+	fx_init(&f, OT_CONTACTS, "contact_101.json");
+	props = json_object_object_get(f.api, "properties");
+	json_object_object_add(props, "firstname", json_object_new_string_len("A\0b", 3));
+	g_free(f.base);
+	ASSERT_EQ(record_render(f.api, f.s, &f.base, &f.base_len, &id, &ms), 0);
+	ASSERT(strstr(f.base, "\"A\\u0000b\""));
+	ASSERT_EQ(edit_parse(&f.ctx, f.base, f.base_len, f.base, f.base_len, &ch, &bs, &err), 0);
+	assert_json(ch, "{}");
+	json_object_put(ch);
+	json_object_put(bs);
+	/* "A" is a change, though its C string equals the base's. */
+	shorter = with_prop(&f, "firstname", "\"A\"");
+	ASSERT_EQ(parse(&f, shorter, &ch, &bs, &err), 0);
+	assert_json(ch, "{\"firstname\":\"A\"}");
+	ASSERT(json_object_object_get_ex(bs, "firstname", &v));
+	ASSERT_EQ(json_object_get_string_len(v), 3);
+	json_object_put(ch);
+	json_object_put(bs);
+	other = with_prop(&f, "firstname", "\"A\\u0000c\"");
+	REJECT(&f, other, "firstname", "property \"firstname\" contains a NUL character");
 	fx_destroy(&f);
 }
 
@@ -874,6 +921,7 @@ int main(int argc, char **argv)
 	dir = argc > 1 ? argv[1] : "tests/unit/golden";
 	RUN(test_reject_file_shape);
 	RUN(test_reject_system_fields);
+	RUN(test_nul_in_base);
 	RUN(test_reject_properties);
 	RUN(test_formats);
 	RUN(test_diff);

@@ -236,6 +236,18 @@ static void test_json_parse(void)
 	ASSERT_EQ(hs_json_parse("{\"a\":1}{}", 9, &o), -EINVAL);
 	ASSERT_EQ(hs_json_parse("{\"a\":", 5, &o), -EINVAL);
 	ASSERT_EQ(hs_json_parse("nope", 4, &o), -EINVAL);
+	/* null is JSON: no object, no error */
+	o = (json_object *)1;
+	ASSERT_EQ(hs_json_parse("null", 4, &o), 0);
+	ASSERT(o == NULL);
+	ASSERT_EQ(hs_json_parse(" null\n", 6, &o), 0);
+	ASSERT(o == NULL);
+	/* bytes that are not UTF-8 are read as U+FFFD */
+	ASSERT_EQ(hs_json_parse("[\"A\xff\", \"\xc0\x80\"]", 12, &o), 0);
+	ASSERT_STR(json_object_get_string(json_object_array_get_idx(o, 0)), "A\xef\xbf\xbd");
+	ASSERT_STR(json_object_get_string(json_object_array_get_idx(o, 1)),
+		   "\xef\xbf\xbd\xef\xbf\xbd");
+	json_object_put(o);
 	/* depth bound 64 */
 	for (i = 0; i < 200; i++)
 		deep[i] = '[';
