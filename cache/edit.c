@@ -343,12 +343,15 @@ static bool all_digits(const char *s, size_t max)
 
 /* A finite decimal: optional sign, digits with an optional fraction (or a bare
  * fraction), optional exponent; nothing else. */
+/* A number as HubSpot takes it: an optional -, digits with an optional
+ * fraction, no exponent and no + (HUBSPOT_API.md §2.1; plain_number turns
+ * those forms into this one first). */
 static bool is_number(const char *s)
 {
 	const char *p = s;
 	size_t ip, fp = 0;
 
-	if (*p == '+' || *p == '-')
+	if (*p == '-')
 		p++;
 	ip = strspn(p, "0123456789");
 	p += ip;
@@ -357,20 +360,105 @@ static bool is_number(const char *s)
 		fp = strspn(p, "0123456789");
 		p += fp;
 	}
-	if (ip + fp == 0)
-		return false;
+	return ip + fp > 0 && *p == '\0';
+}
+
+/* s written with an exponent or a leading + ("1e2", "+1.5E-3", a JSON
+ * number like 2.5e3) as the plain decimal HubSpot takes ("100", "0.0015",
+ * "2500"), digit for digit. NULL if s is not such a number or its exponent
+ * is beyond ±64. g_free it. */
+static char *plain_number(const char *s)
+{
+	const char *p = s, *ip, *fp = "";
+	size_t il, fl = 0;
+	bool neg = false, plus = false;
+	long e = 0;
+	GString *d, *out;
+
+	if (*p == '+' || *p == '-') {
+		neg = *p == '-';
+		plus = *p == '+';
+		p++;
+	}
+	ip = p;
+	il = strspn(p, "0123456789");
+	p += il;
+	if (*p == '.') {
+		fp = ++p;
+		fl = strspn(p, "0123456789");
+		p += fl;
+	}
+	if (il + fl == 0)
+		return NULL;
 	if (*p == 'e' || *p == 'E') {
-		size_t ep;
+		bool eneg = false;
+		size_t el;
 
 		p++;
 		if (*p == '+' || *p == '-')
-			p++;
-		ep = strspn(p, "0123456789");
-		if (!ep)
-			return false;
-		p += ep;
+			eneg = *p++ == '-';
+		el = strspn(p, "0123456789");
+		if (!el || el > 3)
+			return NULL;
+		e = strtol(p, NULL, 10) * (eneg ? -1 : 1);
+		p += el;
+		if (e > 64 || e < -64)
+			return NULL;
+	} else if (!plus) {
+		return NULL;
 	}
-	return *p == '\0' && isfinite(g_ascii_strtod(s, NULL));
+	if (*p)
+		return NULL;
+	/* digits d with the point after position point */
+	d = g_string_new_len(ip, (gssize)il);
+	g_string_append_len(d, fp, (gssize)fl);
+	long point = (long)il + e;
+	out = g_string_new(neg ? "-" : "");
+	if (point <= 0) {
+		g_string_append(out, "0.");
+		for (long i = point; i < 0; i++)
+			g_string_append_c(out, '0');
+		g_string_append(out, d->str);
+	} else if ((size_t)point >= d->len) {
+		g_string_append(out, d->str);
+		for (long i = (long)d->len; i < point; i++)
+			g_string_append_c(out, '0');
+	} else {
+		g_string_append_len(out, d->str, point);
+		g_string_append_c(out, '.');
+		g_string_append(out, d->str + point);
+	}
+	g_string_free(d, TRUE);
+	/* no leading zeros before the point, none trailing after it */
+	{
+		size_t start = neg ? 1 : 0, z = start;
+
+		while (out->str[z] == '0' && out->str[z + 1] && out->str[z + 1] != '.')
+			z++;
+		g_string_erase(out, (gssize)start, (gssize)(z - start));
+		if (strchr(out->str, '.')) {
+			while (out->str[out->len - 1] == '0')
+				g_string_truncate(out, out->len - 1);
+			if (out->str[out->len - 1] == '.')
+				g_string_truncate(out, out->len - 1);
+		}
+		if (!strcmp(out->str, "-0"))
+			g_string_assign(out, "0");
+	}
+	return g_string_free(out, FALSE);
+}
+
+/* The value as it will be sent: a number property written with an exponent
+ * or a + becomes plain decimal (*owned holds it; g_free it), anything else is
+ * val itself. */
+static const char *sent_value(json_object *def, const char *val, char **owned)
+{
+	const char *type = str_field(def, "type");
+
+	*owned = NULL;
+	if (type && !strcmp(type, "number") && *val)
+		*owned = plain_number(val);
+	return *owned ? *owned : val;
 }
 
 /* YYYY-MM-DD, a real calendar day. */
@@ -863,6 +951,9 @@ int edit_parse(const struct edit_ctx *ctx, const char *buf, size_t len, const ch
 		val = value_string(name, v, err);
 		if (!val)
 			goto out;
+		g_autofree char *plain = NULL;
+
+		val = sent_value(def, val, &plain);
 		if (shown) {
 			bval = bv ? json_object_get_string(bv) : "";
 			if (!strcmp(val, bval) && !has_nul(bv))
@@ -894,6 +985,14 @@ out:
 	return rc;
 }
 
+static const char *const *required_on_create(int type)
+{
+	static const char *const deals[] = { "dealname", "dealstage", NULL };
+	static const char *const tickets[] = { "subject", "hs_pipeline_stage", NULL };
+
+	return type == OT_DEALS ? deals : type == OT_TICKETS ? tickets : NULL;
+}
+
 int edit_parse_new(const struct edit_ctx *ctx, const char *buf, size_t len, json_object **props,
 		   struct edit_error *err)
 {
@@ -920,6 +1019,9 @@ int edit_parse_new(const struct edit_ctx *ctx, const char *buf, size_t len, json
 			goto out;
 		if (!*val)
 			continue;
+		g_autofree char *plain = NULL;
+
+		val = sent_value(def, val, &plain);
 		if (check_value(ctx, name, def, val, err) < 0)
 			goto out;
 		json_object_object_add(out, name, json_object_new_string(val));
@@ -930,6 +1032,14 @@ int edit_parse_new(const struct edit_ctx *ctx, const char *buf, size_t len, json
 	}
 	if (check_pipelines(ctx, out, NULL, err) < 0)
 		goto out;
+	/* What HubSpot refuses a create without (HUBSPOT_API.md §2.4). */
+	for (const char *const *r = required_on_create(ctx->type); r && *r; r++) {
+		if (!json_object_object_get_ex(out, *r, NULL)) {
+			set_err(err, *r, "property \"%s\" is required to create a %s", *r,
+				ctx->type == OT_DEALS ? "deal" : "ticket");
+			goto out;
+		}
+	}
 	*props = out;
 	out = NULL;
 	rc = 0;

@@ -364,6 +364,36 @@ def test_create_company_by_file(sandbox, hubfs):
     assert count(sandbox, "POST", r"^/crm/v3/objects/companies/batch/create$") == 1, api_calls(sandbox)
 
 
+def test_create_without_required_property_is_einval(sandbox, hubfs):
+    """HubSpot refuses a deal without a stage: the close says so, nothing is sent."""
+    m = hubfs("writeback_delay_ms=300")
+    sandbox.clear_log()
+    p = m.p("deals", "_new", "nostage.json")
+    assert close_errno(p, json.dumps({"properties": {"dealname": "No stage", "amount": "5"}})) == errno.EINVAL
+    last = [json.loads(l) for l in open(m.p(".hubfs", "errors.log")) if l.strip()][-1]
+    assert last["property"] == "dealstage" and "required" in last["reason"], last
+    assert last["rejected"] in os.listdir(m.p(".hubfs", "rejected"))
+    sync(m)
+    assert post_writes(sandbox) == [], api_calls(sandbox)
+
+
+def test_number_with_exponent_lands_as_plain_decimal(sandbox, hubfs):
+    """`"amount": 2.5e3` is valid JSON; HubSpot takes 2500."""
+    m = hubfs("writeback_delay_ms=300")
+    did = sorted(n for n in os.listdir(m.p("deals")) if n.endswith(".json"))[0][:-5]
+    path = m.p("deals", f"{did}.json")
+    rec = json.load(open(path))
+    rec["properties"]["amount"] = 2.5e3 if rec["properties"].get("amount") != "2500" else 3.5e3
+    want = "2500" if rec["properties"]["amount"] == 2500 else "3500"
+    text = json.dumps(rec, indent=2).replace(f'"amount": {rec["properties"]["amount"]}', '"amount": ' +
+                                             ("2.5e3" if want == "2500" else "3.5e3"))
+    assert "e3" in text
+    assert close_errno(path, text) == 0
+    assert json.load(open(path))["properties"]["amount"] == want  # read-your-writes, as sent
+    sync(m)
+    assert server_props(sandbox, "deals", did)["amount"] == want
+
+
 def test_contact_created_twice_exists_once(sandbox, hubfs):
     m = hubfs("writeback_delay_ms=300")
     email = "twice.created@example.test"

@@ -347,11 +347,35 @@ static void test_formats(void)
 	ACCEPT(&f, "nps_score", "1.5", "1.5");
 	ACCEPT(&f, "nps_score", "1.50", "1.50");
 	ACCEPT(&f, "nps_score", "-3", "-3");
-	ACCEPT(&f, "nps_score", "1e3", "1e3");
-	ACCEPT(&f, "nps_score", "\"+4.5\"", "+4.5");
+	/* exponents and a leading + are sent as the plain decimal HubSpot takes */
+	ACCEPT(&f, "nps_score", "1e3", "1000");
+	ACCEPT(&f, "nps_score", "\"+4.5\"", "4.5");
 	ACCEPT(&f, "nps_score", "\".5\"", ".5");
 	ACCEPT(&f, "nps_score", "\"7.\"", "7.");
-	ACCEPT(&f, "nps_score", "\"-2.5E-3\"", "-2.5E-3");
+	ACCEPT(&f, "nps_score", "\"-2.5E-3\"", "-0.0025");
+	ACCEPT(&f, "nps_score", "1.25e1", "12.5");
+	ACCEPT(&f, "nps_score", "\"5E+2\"", "500");
+	ACCEPT(&f, "nps_score", "0.00e5", "0");
+	ACCEPT(&f, "nps_score", "-0e0", "0");
+	ACCEPT(&f, "nps_score", "123.456e-1", "12.3456");
+	ACCEPT(&f, "nps_score", "\"007e1\"", "70");
+	ACCEPT(&f, "nps_score", "1e64", "10000000000000000000000000000000000000000000000000000000000000000");
+	REJECT_PROP(&f, "nps_score", "1e65", "property \"nps_score\": \"1e65\" is not a number");
+	{
+		/* the base is "8": 8e0 and +8 are no change */
+		g_autofree char *e1 = with_prop(&f, "nps_score", "8e0"), *e2 = with_prop(&f, "nps_score", "\"+8\"");
+		json_object *ch, *bs;
+		struct edit_error err;
+
+		ASSERT_EQ(parse(&f, e1, &ch, &bs, &err), 0);
+		assert_json(ch, "{}");
+		json_object_put(ch);
+		json_object_put(bs);
+		ASSERT_EQ(parse(&f, e2, &ch, &bs, &err), 0);
+		assert_json(ch, "{}");
+		json_object_put(ch);
+		json_object_put(bs);
+	}
 	ACCEPT(&f, "nps_score", "12345678901234567890", "12345678901234567890");
 	REJECT_PROP(&f, "nps_score", "\"12abc\"", "property \"nps_score\": \"12abc\" is not a number");
 	REJECT_PROP(&f, "nps_score", "\"1,5\"", "property \"nps_score\": \"1,5\" is not a number");
@@ -670,6 +694,27 @@ static void test_deal_without_pipeline(void)
 	fx_destroy(&f);
 }
 
+static int parse_new(const struct fx *f, const char *buf, json_object **props, struct edit_error *err)
+{
+	memset(err, 0x5a, sizeof(*err));
+	*props = (json_object *)1;
+	return edit_parse_new(&f->ctx, buf, strlen(buf), props, err);
+}
+
+static void reject_new_at(int line, const struct fx *f, const char *buf, const char *prop,
+			  const char *reason)
+{
+	json_object *props;
+	struct edit_error err;
+	int rc = parse_new(f, buf, &props, &err);
+
+	if (rc != -EINVAL || props)
+		FAIL("line %d: new record accepted (rc %d), wanted: %s", line, rc, reason);
+	if (strcmp(err.property, prop) != 0 || strcmp(err.reason, reason) != 0)
+		FAIL("line %d: \"%s\" %s\n  want: \"%s\" %s", line, err.property, err.reason, prop, reason);
+}
+#define REJECT_NEW(f, buf, prop, reason) reject_new_at(__LINE__, f, buf, prop, reason)
+
 static void test_ticket_pipelines(void)
 {
 	struct fx f;
@@ -692,6 +737,18 @@ static void test_ticket_pipelines(void)
 		    "pipeline \"612\"; set hs_pipeline_stage too (613, 614)");
 	REJECT_PROP(&f, "hs_ticket_priority", "\"low\"",
 		    "property \"hs_ticket_priority\": \"low\" is not one of LOW, MEDIUM, HIGH");
+	/* a new ticket needs a subject and a stage */
+	{
+		json_object *props;
+
+		ASSERT_EQ(parse_new(&f, "{\"properties\": {\"subject\": \"S\", \"hs_pipeline_stage\": \"1\"}}",
+				    &props, &err), 0);
+		json_object_put(props);
+	}
+	REJECT_NEW(&f, "{\"properties\": {\"subject\": \"S\"}}", "hs_pipeline_stage",
+		   "property \"hs_pipeline_stage\" is required to create a ticket");
+	REJECT_NEW(&f, "{\"properties\": {\"hs_pipeline_stage\": \"1\", \"content\": \"c\"}}", "subject",
+		   "property \"subject\" is required to create a ticket");
 	fx_destroy(&f);
 }
 
@@ -719,26 +776,6 @@ static void test_owners(void)
 
 /* ---------------------------------------------------------------- new records */
 
-static int parse_new(const struct fx *f, const char *buf, json_object **props, struct edit_error *err)
-{
-	memset(err, 0x5a, sizeof(*err));
-	*props = (json_object *)1;
-	return edit_parse_new(&f->ctx, buf, strlen(buf), props, err);
-}
-
-static void reject_new_at(int line, const struct fx *f, const char *buf, const char *prop,
-			  const char *reason)
-{
-	json_object *props;
-	struct edit_error err;
-	int rc = parse_new(f, buf, &props, &err);
-
-	if (rc != -EINVAL || props)
-		FAIL("line %d: new record accepted (rc %d), wanted: %s", line, rc, reason);
-	if (strcmp(err.property, prop) != 0 || strcmp(err.reason, reason) != 0)
-		FAIL("line %d: \"%s\" %s\n  want: \"%s\" %s", line, err.property, err.reason, prop, reason);
-}
-#define REJECT_NEW(f, buf, prop, reason) reject_new_at(__LINE__, f, buf, prop, reason)
 
 static void test_new_contact(void)
 {
@@ -812,10 +849,15 @@ static void test_new_deal(void)
 	ASSERT_EQ(parse_new(&f, "{\"properties\": {\"dealname\": \"R\", \"pipeline\": \"7421055\", "
 			    "\"dealstage\": \"7421057\", \"amount\": 1e2}}", &props, &err), 0);
 	assert_json(props, "{\"dealname\":\"R\",\"pipeline\":\"7421055\",\"dealstage\":\"7421057\","
-		    "\"amount\":\"1e2\"}");
+		    "\"amount\":\"100\"}");
 	json_object_put(props);
 	REJECT_NEW(&f, "{\"properties\": {\"dealname\": \"R\", \"pipeline\": \"nope\"}}", "pipeline",
 		   "property \"pipeline\": \"nope\" is not a deals pipeline; pipelines: 7421055, default");
+	/* HubSpot refuses a deal without a name or a stage: so does the close. */
+	REJECT_NEW(&f, "{\"properties\": {\"dealname\": \"R\", \"amount\": 5}}", "dealstage",
+		   "property \"dealstage\" is required to create a deal");
+	REJECT_NEW(&f, "{\"properties\": {\"dealname\": \"\", \"dealstage\": \"closedwon\"}}", "dealname",
+		   "property \"dealname\" is required to create a deal");
 	/* The copied deal file, its read-only and calculated values ignored. */
 	ASSERT_EQ(parse_new(&f, f.base, &props, &err), 0);
 	assert_json(props, "{\"amount\":\"12500\",\"closedate\":\"2024-12-20T00:00:00.000Z\","
