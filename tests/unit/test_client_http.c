@@ -7,13 +7,8 @@
  * would, counting violations. Windows are shortened (300 ms) so the whole
  * test takes a few seconds.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
-#include <stdatomic.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -21,73 +16,22 @@
 #include "client/http.h"
 #include "client/hubspot.h"
 #include "client/log.h"
+#include "tests/unit/responder.h"
 #include "tests/unit/test.h"
 
 #define TOKEN "pat-na1-11111111-2222-3333-4444-555555555555"
-#define MAXLOG 256
-#define MAXCONN 128
 #define MAXARR 4096
 
-struct srv_req {
-	char method[16];
-	char path[4096];
-	char auth[256];
-	char *body;
-	int64_t at_ms;
-};
-
-struct srv_reply {
-	int status;
-	char headers[1024]; /* extra header lines, each ending in \r\n */
-	char body[8192];
-	const char *ctype;
-	int delay_ms;
-};
-
-struct server;
-typedef void (*handler_fn)(struct server *s, const struct srv_req *r, int nth, struct srv_reply *rep);
-
-struct server {
-	int lfd;
-	int port;
-	pthread_t thr;
-	atomic_bool stop;
-	pthread_mutex_t lock;
-	handler_fn handler;          /* set before requests arrive */
-	struct srv_req log[MAXLOG];  /* protected by lock */
-	int nlog;                    /* protected by lock */
-	/* optional strict rate limit on arrivals; 0 = off */
+/* A strict server's rate limit, checked on arrival times: 0 = off. */
+struct strict_rl {
 	int rl_max;
 	int64_t rl_win;
 	int s_max;
 	int64_t s_win;
-	int64_t arr[MAXARR], sarr[MAXARR]; /* protected by lock */
-	int narr, nsarr;                    /* protected by lock */
-	int violations;                     /* protected by lock */
-	pthread_t cthr[MAXCONN];            /* only the accept thread touches these */
-	int ncthr;
+	int64_t arr[MAXARR], sarr[MAXARR]; /* protected by the server's lock */
+	int narr, nsarr;                    /* protected by the server's lock */
+	int violations;                     /* protected by the server's lock */
 };
-
-struct conn {
-	struct server *s;
-	int fd;
-};
-
-/* ---- the responder ----------------------------------------------------- */
-
-static bool wait_readable(struct server *s, int fd)
-{
-	while (!atomic_load(&s->stop)) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int r = poll(&p, 1, 20);
-
-		if (r > 0)
-			return true;
-		if (r < 0 && errno != EINTR)
-			return false;
-	}
-	return false;
-}
 
 static int count_in(const int64_t *a, int n, int64_t now, int64_t win)
 {
@@ -101,12 +45,13 @@ static int count_in(const int64_t *a, int n, int64_t now, int64_t win)
 
 /* A strict server: counts arrivals in (now - window, now]; over the limit
  * answers 429 with HubSpot's body. Returns true if the request is refused. */
-static bool rate_check(struct server *s, const struct srv_req *r, struct srv_reply *rep)
+static bool rate_check(struct server *srv, const struct srv_req *r, struct srv_reply *rep)
 {
+	struct strict_rl *s = srv->user;
 	bool search = strstr(r->path, "/search") != NULL;
 	bool refuse = false;
 
-	pthread_mutex_lock(&s->lock);
+	pthread_mutex_lock(&srv->lock);
 	if (search && s->s_max > 0) {
 		if (count_in(s->sarr, s->nsarr, r->at_ms, s->s_win) >= s->s_max)
 			refuse = true;
@@ -136,158 +81,8 @@ static bool rate_check(struct server *s, const struct srv_req *r, struct srv_rep
 			 search ? "secondly" : "ten_secondly_rolling",
 			 search ? "SECONDLY" : "TEN_SECONDLY_ROLLING");
 	}
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&srv->lock);
 	return refuse;
-}
-
-static void *conn_main(void *arg)
-{
-	struct conn *cn = arg;
-	struct server *s = cn->s;
-	int fd = cn->fd;
-	static __thread char buf[65536];
-	size_t have = 0;
-
-	free(cn);
-	for (;;) {
-		char *hend, head[8192], *line, *save = NULL;
-		size_t hlen, clen = 0;
-		struct srv_req r = { 0 };
-		struct srv_reply rep = { .status = 200, .ctype = "application/json" };
-		char out[16384];
-		int n, nth;
-
-		while (!(hend = memmem(buf, have, "\r\n\r\n", 4))) {
-			ssize_t k;
-
-			if (have >= sizeof(buf) - 1 || !wait_readable(s, fd))
-				goto done;
-			k = recv(fd, buf + have, sizeof(buf) - 1 - have, 0);
-			if (k <= 0)
-				goto done;
-			have += (size_t)k;
-		}
-		hlen = (size_t)(hend - buf) + 4;
-		if (hlen >= sizeof(head))
-			goto done;
-		memcpy(head, buf, hlen);
-		head[hlen] = '\0';
-		line = strtok_r(head, "\r\n", &save);
-		if (!line || sscanf(line, "%15s %4095s", r.method, r.path) != 2)
-			goto done;
-		while ((line = strtok_r(NULL, "\r\n", &save))) {
-			if (strncasecmp(line, "Content-Length:", 15) == 0)
-				clen = strtoul(line + 15, NULL, 10);
-			else if (strncasecmp(line, "Authorization:", 14) == 0)
-				snprintf(r.auth, sizeof(r.auth), "%s", line + 15);
-		}
-		if (hlen + clen >= sizeof(buf))
-			goto done;
-		while (have < hlen + clen) {
-			ssize_t k;
-
-			if (!wait_readable(s, fd))
-				goto done;
-			k = recv(fd, buf + have, sizeof(buf) - 1 - have, 0);
-			if (k <= 0)
-				goto done;
-			have += (size_t)k;
-		}
-		r.body = strndup(buf + hlen, clen);
-		r.at_ms = hs_now_ms();
-		memmove(buf, buf + hlen + clen, have - hlen - clen);
-		have -= hlen + clen;
-
-		pthread_mutex_lock(&s->lock);
-		nth = s->nlog;
-		if (s->nlog < MAXLOG)
-			s->log[s->nlog++] = r;
-		else
-			free(r.body);
-		pthread_mutex_unlock(&s->lock);
-
-		if (!rate_check(s, &r, &rep) && s->handler)
-			s->handler(s, &r, nth, &rep);
-		for (int waited = 0; waited < rep.delay_ms && !atomic_load(&s->stop); waited += 10)
-			usleep(10000);
-		n = snprintf(out, sizeof(out),
-			     "HTTP/1.1 %d Test\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n%s",
-			     rep.status, rep.ctype, strlen(rep.body), rep.headers, rep.body);
-		if (n < 0 || (size_t)n >= sizeof(out) || send(fd, out, (size_t)n, MSG_NOSIGNAL) != n)
-			goto done;
-	}
-done:
-	close(fd);
-	return NULL;
-}
-
-static void *accept_main(void *arg)
-{
-	struct server *s = arg;
-
-	while (!atomic_load(&s->stop)) {
-		struct pollfd p = { .fd = s->lfd, .events = POLLIN };
-		struct conn *cn;
-		int fd;
-
-		if (poll(&p, 1, 20) <= 0)
-			continue;
-		fd = accept(s->lfd, NULL, NULL);
-		if (fd < 0)
-			continue;
-		if (s->ncthr >= MAXCONN) {
-			close(fd);
-			continue;
-		}
-		cn = malloc(sizeof(*cn));
-		ASSERT(cn != NULL);
-		cn->s = s;
-		cn->fd = fd;
-		ASSERT_EQ(pthread_create(&s->cthr[s->ncthr++], NULL, conn_main, cn), 0);
-	}
-	for (int i = 0; i < s->ncthr; i++)
-		pthread_join(s->cthr[i], NULL);
-	return NULL;
-}
-
-static struct server *server_start(handler_fn h)
-{
-	struct server *s = calloc(1, sizeof(*s));
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t alen = sizeof(a);
-
-	ASSERT(s != NULL);
-	pthread_mutex_init(&s->lock, NULL);
-	s->handler = h;
-	s->lfd = socket(AF_INET, SOCK_STREAM, 0);
-	ASSERT(s->lfd >= 0);
-	ASSERT_EQ(bind(s->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-	ASSERT_EQ(listen(s->lfd, 64), 0);
-	ASSERT_EQ(getsockname(s->lfd, (struct sockaddr *)&a, &alen), 0);
-	s->port = ntohs(a.sin_port);
-	ASSERT_EQ(pthread_create(&s->thr, NULL, accept_main, s), 0);
-	return s;
-}
-
-static void server_stop(struct server *s)
-{
-	atomic_store(&s->stop, true);
-	pthread_join(s->thr, NULL);
-	close(s->lfd);
-	for (int i = 0; i < s->nlog; i++)
-		free(s->log[i].body);
-	pthread_mutex_destroy(&s->lock);
-	free(s);
-}
-
-static int server_nlog(struct server *s)
-{
-	int n;
-
-	pthread_mutex_lock(&s->lock);
-	n = s->nlog;
-	pthread_mutex_unlock(&s->lock);
-	return n;
 }
 
 /* ---- helpers --------------------------------------------------------------- */
@@ -494,7 +289,7 @@ static void test_refuse_plain_http(void)
 
 static void test_bearer_and_stats(void)
 {
-	struct server *s = server_start(h_ok);
+	struct server *s = server_start(h_ok, NULL, NULL);
 	struct hs_client *c = client_for(s, 0, 0);
 	struct hs_call call = user_call(5000);
 	json_object *out = NULL, *v, *st;
@@ -538,7 +333,7 @@ static void test_bearer_and_stats(void)
 
 static void test_url_escaping(void)
 {
-	struct server *s = server_start(h_ok);
+	struct server *s = server_start(h_ok, NULL, NULL);
 	struct hs_client *c = client_for(s, 0, 0);
 	struct hs_call call = user_call(5000);
 	const char *ids[] = { "101", "102" };
@@ -627,7 +422,7 @@ static void test_url_escaping(void)
 
 static void test_429_then_200(void)
 {
-	struct server *s = server_start(h_429_once);
+	struct server *s = server_start(h_429_once, NULL, NULL);
 	struct hs_client *c = client_for(s, 0, 300);
 	struct hs_call call = user_call(5000);
 	int64_t t0 = hs_now_ms(), dt;
@@ -646,7 +441,7 @@ static void test_429_then_200(void)
 
 	/* Retry-After replaces the policy's pause (660 ms here), down to the
 	 * 100 ms floor */
-	s = server_start(h_429_retry_after_0);
+	s = server_start(h_429_retry_after_0, NULL, NULL);
 	c = client_for(s, 0, 600);
 	call = user_call(5000);
 	ASSERT_EQ(hs_list_page(c, &call, "contacts", "email", NULL, false, NULL), 0);
@@ -659,7 +454,7 @@ static void test_429_then_200(void)
 
 static void test_500_then_200(void)
 {
-	struct server *s = server_start(h_500_once);
+	struct server *s = server_start(h_500_once, NULL, NULL);
 	struct hs_client *c = client_for(s, 0, 0);
 	struct hs_call call = user_call(5000);
 	json_object *out = NULL;
@@ -676,7 +471,7 @@ static void test_500_then_200(void)
 
 static void test_deadlines(void)
 {
-	struct server *s = server_start(h_500_always);
+	struct server *s = server_start(h_500_always, NULL, NULL);
 	struct hs_client *c = client_for(s, 0, 300);
 	struct hs_call call = user_call(500);
 	int64_t t0 = hs_now_ms(), dt;
@@ -703,7 +498,7 @@ static void test_deadlines(void)
 	server_stop(s);
 
 	/* 429 until the deadline: -EAGAIN, without sleeping past it */
-	s = server_start(h_429_always);
+	s = server_start(h_429_always, NULL, NULL);
 	c = client_for(s, 0, 300);
 	call = user_call(500);
 	t0 = hs_now_ms();
@@ -722,7 +517,7 @@ static void test_deadlines(void)
 	server_stop(s);
 
 	/* a server that does not answer: the transfer is cut at the deadline */
-	s = server_start(h_slow);
+	s = server_start(h_slow, NULL, NULL);
 	c = client_for(s, 0, 0);
 	call = user_call(300);
 	t0 = hs_now_ms();
@@ -740,7 +535,7 @@ static void test_deadlines(void)
 
 static void test_error_bodies(void)
 {
-	struct server *s = server_start(h_404_html);
+	struct server *s = server_start(h_404_html, NULL, NULL);
 	struct hs_client *c = client_for(s, 0, 0);
 	struct hs_call call = user_call(2000);
 	json_object *out = (json_object *)1;
@@ -756,7 +551,7 @@ static void test_error_bodies(void)
 	hs_client_free(c);
 	server_stop(s);
 
-	s = server_start(h_400);
+	s = server_start(h_400, NULL, NULL);
 	c = client_for(s, 0, 0);
 	ASSERT_EQ(hs_batch_write(c, &call, "contacts", "update", out = json_object_new_array(), NULL), 0);
 	json_object_array_add(out, json_object_new_object());
@@ -774,7 +569,7 @@ static void test_error_bodies(void)
  * An update is (idempotent). */
 static void test_create_not_resent(void)
 {
-	struct server *s = server_start(h_500_once);
+	struct server *s = server_start(h_500_once, NULL, NULL);
 	struct hs_client *c = client_for(s, 0, 0);
 	struct hs_call call = { .prio = RL_PRIO_WRITE, .deadline_ms = hs_now_ms() + 3000 };
 	json_object *inputs = json_tokener_parse("[{\"properties\":{\"email\":\"a@b.c\"}}]");
@@ -788,7 +583,7 @@ static void test_create_not_resent(void)
 	server_stop(s);
 
 	/* no answer at all (timeout after sending): also in doubt */
-	s = server_start(h_slow);
+	s = server_start(h_slow, NULL, NULL);
 	c = client_for(s, 0, 0);
 	call.deadline_ms = hs_now_ms() + 300;
 	ASSERT_EQ(hs_batch_write(c, &call, "contacts", "create", inputs, NULL), -EIO);
@@ -798,7 +593,7 @@ static void test_create_not_resent(void)
 	hs_client_free(c);
 	server_stop(s);
 
-	s = server_start(h_500_once);
+	s = server_start(h_500_once, NULL, NULL);
 	c = client_for(s, 0, 0);
 	call.deadline_ms = hs_now_ms() + 3000;
 	inputs = json_tokener_parse("[{\"id\":\"1\",\"properties\":{\"email\":\"a@b.c\"}}]");
@@ -813,7 +608,7 @@ static void test_create_not_resent(void)
 /* DAILY: not retried, held for reads, writes still go. */
 static void test_daily(void)
 {
-	struct server *s = server_start(h_daily);
+	struct server *s = server_start(h_daily, NULL, NULL);
 	struct hs_client *c = client_for(s, 0, 0);
 	struct hs_call call = user_call(3000);
 	json_object *inputs = json_tokener_parse("[{\"id\":\"1\",\"properties\":{}}]");
@@ -869,7 +664,8 @@ static void *load_main(void *p)
  * with varying latency: no 429 at all, and no phantom external usage. */
 static void test_no_429_under_load(void)
 {
-	struct server *s = server_start(h_latency);
+	static struct strict_rl rl = { .rl_max = 5, .rl_win = 300, .s_max = 2, .s_win = 200 };
+	struct server *s = server_start(h_latency, rate_check, &rl);
 	struct hs_client_opts o = { .token = TOKEN, .rate_max = 5, .rate_interval_ms = 300,
 				    .search_per_sec = 2, .search_interval_ms = 200,
 				    .transfer_timeout_ms = 5000 };
@@ -879,10 +675,6 @@ static void test_no_429_under_load(void)
 	char url[64];
 	int64_t t0 = hs_now_ms(), dt;
 
-	s->rl_max = 5;
-	s->rl_win = 300;
-	s->s_max = 2;
-	s->s_win = 200;
 	snprintf(url, sizeof(url), "http://localhost:%d", s->port);
 	o.api_url = url;
 	ASSERT_EQ(hs_client_new(&o, &c, NULL), 0);
@@ -895,7 +687,7 @@ static void test_no_429_under_load(void)
 		ASSERT_EQ(args[i].fails, 0);
 	}
 	dt = hs_now_ms() - t0;
-	ASSERT_EQ(s->violations, 0);
+	ASSERT_EQ(rl.violations, 0);
 	ASSERT_EQ(server_nlog(s), 24);
 	ASSERT_EQ(stat_int(c, NULL, "http_429"), 0);
 	ASSERT_EQ(stat_int(c, "rate", "external_requests"), 0);
@@ -910,7 +702,7 @@ static void test_no_429_under_load(void)
 
 static void test_connection_refused(void)
 {
-	struct server *s = server_start(h_ok);
+	struct server *s = server_start(h_ok, NULL, NULL);
 	struct hs_client *c = client_for(s, 0, 0);
 	struct hs_call call = user_call(400);
 	int64_t t0 = hs_now_ms();
@@ -937,7 +729,7 @@ static void test_connection_refused(void)
 /* The HTTP layer's body bound. */
 static void test_body_bound(void)
 {
-	struct server *s = server_start(h_big);
+	struct server *s = server_start(h_big, NULL, NULL);
 	struct http_opts ho = { .max_body = 1000 };
 	struct http *h = NULL;
 	struct http_resp resp;

@@ -9,194 +9,35 @@
  * string or the stats. stderr (where log.c writes) goes to a temp file for
  * the whole run, at debug level, and is searched at the end.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "client/hubspot.h"
 #include "client/log.h"
 #include "client/oauth.h"
+#include "tests/unit/responder.h"
 #include "tests/unit/test.h"
 
 #define CLIENT_ID "test-client-id"
 #define SECRET "s3cr3t+/=&client-secret"
 #define RT "rt-7f1e2d3c-refresh-token"
-#define MAXLOG 512
-#define MAXCONN 128
 
 /* ---- the responder ----------------------------------------------------- */
 
 static void note_token(const char *t);
 
-struct srv_req {
-	char method[16];
-	char path[1024];
-	char auth[1024];
-	char ctype[128];
-	char *body;
-};
-
-struct srv_reply {
-	int status;
-	char body[4096];
-	int delay_ms;
-};
-
-struct server;
-typedef void (*handler_fn)(struct server *s, const struct srv_req *r, struct srv_reply *rep);
-
-struct server {
-	int lfd, port;
-	pthread_t thr;
-	atomic_bool stop;
-	pthread_mutex_t lock;
-	handler_fn handler;
-	struct srv_req log[MAXLOG];  /* protected by lock */
-	int nlog;                    /* protected by lock */
-	int issued;                  /* protected by lock: access tokens handed out */
+/* The token server's state (server.user); protected by the server's lock. */
+struct hub {
+	int issued;                  /* access tokens handed out */
 	int expires_in;              /* of tokens handed out */
-	char valid_rt[128];          /* refresh token the server accepts; protected by lock */
-	char bad_token[64];          /* an access token answered 401 EXPIRED; protected by lock */
+	char valid_rt[128];          /* refresh token the server accepts */
+	char bad_token[64];          /* an access token answered 401 EXPIRED */
 	bool always_expired;         /* every API call is 401 EXPIRED */
-	pthread_t cthr[MAXCONN];
-	int ncthr;
 };
-
-struct conn {
-	struct server *s;
-	int fd;
-};
-
-static bool wait_readable(struct server *s, int fd)
-{
-	while (!atomic_load(&s->stop)) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int r = poll(&p, 1, 20);
-
-		if (r > 0)
-			return true;
-		if (r < 0 && errno != EINTR)
-			return false;
-	}
-	return false;
-}
-
-static void *conn_main(void *arg)
-{
-	struct conn *cn = arg;
-	struct server *s = cn->s;
-	int fd = cn->fd;
-	char *buf = malloc(65536);
-	size_t have = 0;
-
-	free(cn);
-	ASSERT(buf != NULL);
-	for (;;) {
-		char *hend, head[8192], *line, *save = NULL;
-		size_t hlen, clen = 0;
-		struct srv_req r = { 0 };
-		struct srv_reply rep = { .status = 200 };
-		char out[8192];
-		int n;
-
-		while (!(hend = memmem(buf, have, "\r\n\r\n", 4))) {
-			ssize_t k;
-
-			if (have >= 65535 || !wait_readable(s, fd))
-				goto done;
-			k = recv(fd, buf + have, 65535 - have, 0);
-			if (k <= 0)
-				goto done;
-			have += (size_t)k;
-		}
-		hlen = (size_t)(hend - buf) + 4;
-		if (hlen >= sizeof(head))
-			goto done;
-		memcpy(head, buf, hlen);
-		head[hlen] = '\0';
-		line = strtok_r(head, "\r\n", &save);
-		if (!line || sscanf(line, "%15s %1023s", r.method, r.path) != 2)
-			goto done;
-		while ((line = strtok_r(NULL, "\r\n", &save))) {
-			if (strncasecmp(line, "Content-Length:", 15) == 0)
-				clen = strtoul(line + 15, NULL, 10);
-			else if (strncasecmp(line, "Authorization:", 14) == 0)
-				snprintf(r.auth, sizeof(r.auth), "%s", line + 15);
-			else if (strncasecmp(line, "Content-Type:", 13) == 0)
-				snprintf(r.ctype, sizeof(r.ctype), "%s", line + 14);
-		}
-		if (hlen + clen >= 65535)
-			goto done;
-		while (have < hlen + clen) {
-			ssize_t k;
-
-			if (!wait_readable(s, fd))
-				goto done;
-			k = recv(fd, buf + have, 65535 - have, 0);
-			if (k <= 0)
-				goto done;
-			have += (size_t)k;
-		}
-		r.body = strndup(buf + hlen, clen);
-		memmove(buf, buf + hlen + clen, have - hlen - clen);
-		have -= hlen + clen;
-
-		s->handler(s, &r, &rep);
-		pthread_mutex_lock(&s->lock);
-		if (s->nlog < MAXLOG)
-			s->log[s->nlog++] = r;
-		else
-			free(r.body);
-		pthread_mutex_unlock(&s->lock);
-		for (int waited = 0; waited < rep.delay_ms && !atomic_load(&s->stop); waited += 10)
-			usleep(10000);
-		n = snprintf(out, sizeof(out),
-			     "HTTP/1.1 %d Test\r\nContent-Type: application/json\r\n"
-			     "Content-Length: %zu\r\n\r\n%s", rep.status, strlen(rep.body), rep.body);
-		if (n < 0 || (size_t)n >= sizeof(out) || send(fd, out, (size_t)n, MSG_NOSIGNAL) != n)
-			goto done;
-	}
-done:
-	free(buf);
-	close(fd);
-	return NULL;
-}
-
-static void *accept_main(void *arg)
-{
-	struct server *s = arg;
-
-	while (!atomic_load(&s->stop)) {
-		struct pollfd p = { .fd = s->lfd, .events = POLLIN };
-		struct conn *cn;
-		int fd;
-
-		if (poll(&p, 1, 20) <= 0)
-			continue;
-		fd = accept(s->lfd, NULL, NULL);
-		if (fd < 0)
-			continue;
-		if (s->ncthr >= MAXCONN) {
-			close(fd);
-			continue;
-		}
-		cn = malloc(sizeof(*cn));
-		ASSERT(cn != NULL);
-		cn->s = s;
-		cn->fd = fd;
-		ASSERT_EQ(pthread_create(&s->cthr[s->ncthr++], NULL, conn_main, cn), 0);
-	}
-	for (int i = 0; i < s->ncthr; i++)
-		pthread_join(s->cthr[i], NULL);
-	return NULL;
-}
+#define HUB(s) ((struct hub *)(s)->user)
 
 /* Form field value (undecoded) of name in body, into out. */
 static bool form_get(const char *body, const char *name, char *out, size_t len)
@@ -216,32 +57,33 @@ static bool form_get(const char *body, const char *name, char *out, size_t len)
 
 /* HubSpot-like: the token endpoint checks the refresh token and issues
  * "AT-<n>"; API routes accept any issued token except bad_token. */
-static void hubspot_like(struct server *s, const struct srv_req *r, struct srv_reply *rep)
+static void hubspot_like(struct server *s, const struct srv_req *r, int nth, struct srv_reply *rep)
 {
+	(void)nth;
 	if (strcmp(r->path, "/oauth/v1/token") == 0) {
 		char rt[256] = "", tok[64];
 
 		form_get(r->body, "refresh_token", rt, sizeof(rt));
 		pthread_mutex_lock(&s->lock);
-		if (strcmp(rt, s->valid_rt) != 0) {
+		if (strcmp(rt, HUB(s)->valid_rt) != 0) {
 			rep->status = 400;
 			/* Echo the refresh token, to check it is scrubbed from errors. */
 			snprintf(rep->body, sizeof(rep->body),
 				 "{\"status\":\"BAD_REFRESH_TOKEN\",\"message\":\"missing or unknown "
 				 "refresh token %s\",\"correlationId\":\"c-1\"}", rt);
 		} else {
-			snprintf(tok, sizeof(tok), "AT-%d-0123456789abcdef", ++s->issued);
+			snprintf(tok, sizeof(tok), "AT-%d-0123456789abcdef", ++HUB(s)->issued);
 			note_token(tok);
 			snprintf(rep->body, sizeof(rep->body),
 				 "{\"token_type\":\"bearer\",\"refresh_token\":\"%s\",\"access_token\":"
-				 "\"%s\",\"expires_in\":%d}", s->valid_rt, tok, s->expires_in);
+				 "\"%s\",\"expires_in\":%d}", HUB(s)->valid_rt, tok, HUB(s)->expires_in);
 		}
 		pthread_mutex_unlock(&s->lock);
 		rep->delay_ms = 150; /* a slow endpoint, so concurrent callers overlap */
 		return;
 	}
 	pthread_mutex_lock(&s->lock);
-	if (s->always_expired || (s->bad_token[0] && strstr(r->auth, s->bad_token))) {
+	if (HUB(s)->always_expired || (HUB(s)->bad_token[0] && strstr(r->auth, HUB(s)->bad_token))) {
 		rep->status = 401;
 		snprintf(rep->body, sizeof(rep->body),
 			 "{\"status\":\"error\",\"message\":\"The OAuth token used to make this call "
@@ -253,49 +95,20 @@ static void hubspot_like(struct server *s, const struct srv_req *r, struct srv_r
 	pthread_mutex_unlock(&s->lock);
 }
 
-static struct server *server_start(void)
+static struct server *hub_start(void)
 {
-	struct server *s = calloc(1, sizeof(*s));
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t alen = sizeof(a);
+	struct hub *h = calloc(1, sizeof(*h));
 
-	ASSERT(s != NULL);
-	pthread_mutex_init(&s->lock, NULL);
-	s->handler = hubspot_like;
-	s->expires_in = 1800;
-	snprintf(s->valid_rt, sizeof(s->valid_rt), "%s", RT);
-	s->lfd = socket(AF_INET, SOCK_STREAM, 0);
-	ASSERT(s->lfd >= 0);
-	ASSERT_EQ(bind(s->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-	ASSERT_EQ(listen(s->lfd, 64), 0);
-	ASSERT_EQ(getsockname(s->lfd, (struct sockaddr *)&a, &alen), 0);
-	s->port = ntohs(a.sin_port);
-	ASSERT_EQ(pthread_create(&s->thr, NULL, accept_main, s), 0);
-	return s;
+	ASSERT(h != NULL);
+	h->expires_in = 1800;
+	snprintf(h->valid_rt, sizeof(h->valid_rt), "%s", RT);
+	return server_start(hubspot_like, NULL, h);
 }
 
-static void server_stop(struct server *s)
+static void hub_stop(struct server *s)
 {
-	atomic_store(&s->stop, true);
-	pthread_join(s->thr, NULL);
-	close(s->lfd);
-	for (int i = 0; i < s->nlog; i++)
-		free(s->log[i].body);
-	pthread_mutex_destroy(&s->lock);
-	free(s);
-}
-
-/* Requests to path (NULL = any) so far. */
-static int count(struct server *s, const char *path)
-{
-	int n = 0;
-
-	pthread_mutex_lock(&s->lock);
-	for (int i = 0; i < s->nlog; i++)
-		if (!path || strcmp(s->log[i].path, path) == 0)
-			n++;
-	pthread_mutex_unlock(&s->lock);
-	return n;
+	free(s->user);
+	server_stop(s);
 }
 
 /* ---- helpers ----------------------------------------------------------------- */
@@ -392,7 +205,7 @@ static const char *jstr(json_object *o, const char *k)
 
 static void test_exchange(void)
 {
-	struct server *s = server_start();
+	struct server *s = hub_start();
 	struct oauth *o = oauth_for(s, RT);
 	struct hs_error err = { 0 };
 	char v[256];
@@ -400,9 +213,9 @@ static void test_exchange(void)
 	char *t;
 	json_object *a;
 
-	ASSERT_EQ(count(s, NULL), 0); /* oauth_new sends nothing */
+	ASSERT_EQ(server_count(s, NULL), 0); /* oauth_new sends nothing */
 	ASSERT_EQ(oauth_start(o, 1000, hs_now_ms() + 10000, &err), 0);
-	ASSERT_EQ(count(s, "/oauth/v1/token"), 1);
+	ASSERT_EQ(server_count(s, "/oauth/v1/token"), 1);
 	pthread_mutex_lock(&s->lock);
 	ASSERT_STR(s->log[0].method, "POST");
 	ASSERT_STR(s->log[0].ctype, "application/x-www-form-urlencoded");
@@ -421,7 +234,7 @@ static void test_exchange(void)
 	ASSERT_STR(t, "AT-1-0123456789abcdef");
 	ASSERT_EQ(gen, 1);
 	free(t);
-	ASSERT_EQ(count(s, "/oauth/v1/token"), 1); /* fresh: no second call */
+	ASSERT_EQ(server_count(s, "/oauth/v1/token"), 1); /* fresh: no second call */
 
 	a = stats(o, 2000);
 	ASSERT_STR(jstr(a, "mode"), "oauth");
@@ -432,35 +245,35 @@ static void test_exchange(void)
 	json_object_put(a);
 
 	oauth_free(o);
-	server_stop(s);
+	hub_stop(s);
 }
 
 /* Lazy refresh at 80% of expires_in, on an injected clock. */
 static void test_refresh_before_expiry(void)
 {
-	struct server *s = server_start();
+	struct server *s = hub_start();
 	struct oauth *o;
 	const int64_t t0 = 5000000;
 	uint64_t gen;
 	char *t;
 
-	s->expires_in = 100;
+	HUB(s)->expires_in = 100;
 	o = oauth_for(s, RT);
 	t = get_token(o, t0, &gen, 0); /* the first call exchanges */
 	ASSERT_STR(t, "AT-1-0123456789abcdef");
 	free(t);
-	ASSERT_EQ(count(s, "/oauth/v1/token"), 1);
+	ASSERT_EQ(server_count(s, "/oauth/v1/token"), 1);
 
 	t = get_token(o, t0 + 79999, &gen, 0);
 	ASSERT_STR(t, "AT-1-0123456789abcdef");
 	free(t);
-	ASSERT_EQ(count(s, "/oauth/v1/token"), 1); /* before 80%: nothing */
+	ASSERT_EQ(server_count(s, "/oauth/v1/token"), 1); /* before 80%: nothing */
 
 	t = get_token(o, t0 + 80000, &gen, 0);
 	ASSERT_STR(t, "AT-2-0123456789abcdef"); /* at 80%: refreshed, before expiry */
 	ASSERT_EQ(gen, 2);
 	free(t);
-	ASSERT_EQ(count(s, "/oauth/v1/token"), 1 + 1);
+	ASSERT_EQ(server_count(s, "/oauth/v1/token"), 1 + 1);
 
 	/* A token long expired (idle mount): refreshed before use, once. */
 	t = get_token(o, t0 + 1000000, &gen, 0);
@@ -469,9 +282,9 @@ static void test_refresh_before_expiry(void)
 	t = get_token(o, t0 + 1000001, &gen, 0);
 	ASSERT_STR(t, "AT-3-0123456789abcdef");
 	free(t);
-	ASSERT_EQ(count(s, "/oauth/v1/token"), 3);
+	ASSERT_EQ(server_count(s, "/oauth/v1/token"), 3);
 	oauth_free(o);
-	server_stop(s);
+	hub_stop(s);
 }
 
 struct racer {
@@ -500,17 +313,17 @@ static void *race_main(void *p)
 static void test_one_refresh_at_a_time(void)
 {
 	enum { N = 8 };
-	struct server *s = server_start();
+	struct server *s = hub_start();
 	struct oauth *o;
 	pthread_t th[N];
 	struct racer r[N];
 	pthread_barrier_t bar;
 	int newer = 0;
 
-	s->expires_in = 100;
+	HUB(s)->expires_in = 100;
 	o = oauth_for(s, RT);
 	free(get_token(o, 0, NULL, 0));
-	ASSERT_EQ(count(s, "/oauth/v1/token"), 1);
+	ASSERT_EQ(server_count(s, "/oauth/v1/token"), 1);
 
 	/* Expired: all wait for the one refresh, all get AT-2. */
 	pthread_barrier_init(&bar, NULL, N);
@@ -523,7 +336,7 @@ static void test_one_refresh_at_a_time(void)
 		ASSERT_STR(r[i].token, "AT-2-0123456789abcdef");
 	}
 	pthread_barrier_destroy(&bar);
-	ASSERT_EQ(count(s, "/oauth/v1/token"), 2);
+	ASSERT_EQ(server_count(s, "/oauth/v1/token"), 2);
 
 	/* Due but valid (90% of the life): one refreshes, others may use AT-2. */
 	pthread_barrier_init(&bar, NULL, N);
@@ -540,9 +353,9 @@ static void test_one_refresh_at_a_time(void)
 	}
 	pthread_barrier_destroy(&bar);
 	ASSERT_GE(newer, 1); /* at least the refreshing thread */
-	ASSERT_EQ(count(s, "/oauth/v1/token"), 3);
+	ASSERT_EQ(server_count(s, "/oauth/v1/token"), 3);
 	oauth_free(o);
-	server_stop(s);
+	hub_stop(s);
 }
 
 static struct hs_client *client_for(struct server *s, struct oauth *o)
@@ -581,7 +394,7 @@ static void *info_main(void *p)
 static void test_401_expired(void)
 {
 	enum { N = 6 };
-	struct server *s = server_start();
+	struct server *s = hub_start();
 	struct oauth *o = oauth_for(s, RT);
 	struct hs_client *c = client_for(s, o);
 	struct hs_call call;
@@ -589,37 +402,37 @@ static void test_401_expired(void)
 	json_object *st;
 
 	ASSERT_EQ(account_info(c, &call), 0); /* exchanges lazily, then calls */
-	ASSERT_EQ(count(s, "/oauth/v1/token"), 1);
-	ASSERT_EQ(count(s, "/account-info/v3/details"), 1);
+	ASSERT_EQ(server_count(s, "/oauth/v1/token"), 1);
+	ASSERT_EQ(server_count(s, "/account-info/v3/details"), 1);
 
 	/* The server expires AT-1 early (as after expire_tokens()). */
 	pthread_mutex_lock(&s->lock);
-	snprintf(s->bad_token, sizeof(s->bad_token), "AT-1-");
+	snprintf(HUB(s)->bad_token, sizeof(HUB(s)->bad_token), "AT-1-");
 	pthread_mutex_unlock(&s->lock);
 	ASSERT_EQ(account_info(c, &call), 0);
 	ASSERT_EQ(call.http_status, 200);
-	ASSERT_EQ(count(s, "/oauth/v1/token"), 2);
-	ASSERT_EQ(count(s, "/account-info/v3/details"), 1 + 2); /* 401, then the resend */
+	ASSERT_EQ(server_count(s, "/oauth/v1/token"), 2);
+	ASSERT_EQ(server_count(s, "/account-info/v3/details"), 1 + 2); /* 401, then the resend */
 
 	/* Many requests hit the 401 at once: still one refresh. */
 	pthread_mutex_lock(&s->lock);
-	snprintf(s->bad_token, sizeof(s->bad_token), "AT-2-");
+	snprintf(HUB(s)->bad_token, sizeof(HUB(s)->bad_token), "AT-2-");
 	pthread_mutex_unlock(&s->lock);
 	for (int i = 0; i < N; i++)
 		ASSERT_EQ(pthread_create(&th[i], NULL, info_main, c), 0);
 	for (int i = 0; i < N; i++)
 		pthread_join(th[i], NULL);
-	ASSERT_EQ(count(s, "/oauth/v1/token"), 3);
+	ASSERT_EQ(server_count(s, "/oauth/v1/token"), 3);
 
 	/* A server that says EXPIRED to every token: one refresh per call, then
 	 * the 401 stands (-EACCES); no loop. */
 	pthread_mutex_lock(&s->lock);
-	s->always_expired = true;
+	HUB(s)->always_expired = true;
 	pthread_mutex_unlock(&s->lock);
 	ASSERT_EQ(account_info(c, &call), -EACCES);
 	ASSERT_EQ(call.err.http_status, 401);
 	ASSERT_STR(call.err.category, "EXPIRED_AUTHENTICATION");
-	ASSERT_EQ(count(s, "/oauth/v1/token"), 4);
+	ASSERT_EQ(server_count(s, "/oauth/v1/token"), 4);
 
 	st = json_object_new_object();
 	hs_client_stats(c, st);
@@ -627,7 +440,7 @@ static void test_401_expired(void)
 	json_object_put(st);
 	hs_client_free(c);
 	oauth_free(o);
-	server_stop(s);
+	hub_stop(s);
 }
 
 /* A refused refresh token: oauth_start says why; later, without a valid
@@ -635,7 +448,7 @@ static void test_401_expired(void)
  * new credentials are tried at once. */
 static void test_bad_refresh_token(void)
 {
-	struct server *s = server_start();
+	struct server *s = hub_start();
 	struct oauth *o = oauth_for(s, "rt-wrong-one");
 	struct hs_client *c;
 	struct hs_error err = { 0 };
@@ -648,28 +461,28 @@ static void test_bad_refresh_token(void)
 	ASSERT_STR(err.category, "BAD_REFRESH_TOKEN");
 	ASSERT(strstr(err.message, "missing or unknown refresh token") != NULL);
 	ASSERT(strstr(err.message, "rt-wrong-one") == NULL); /* the echo is scrubbed */
-	ASSERT_EQ(count(s, "/oauth/v1/token"), 1); /* a 400 is not retried */
+	ASSERT_EQ(server_count(s, "/oauth/v1/token"), 1); /* a 400 is not retried */
 	oauth_free(o);
 
 	/* Good at first, then the refresh token is revoked and the token expires. */
-	s->expires_in = 2;
+	HUB(s)->expires_in = 2;
 	o = oauth_for(s, RT);
 	c = client_for(s, o);
 	ASSERT_EQ(account_info(c, &call), 0);
 	pthread_mutex_lock(&s->lock);
-	snprintf(s->valid_rt, sizeof(s->valid_rt), "rt-rotated-elsewhere");
+	snprintf(HUB(s)->valid_rt, sizeof(HUB(s)->valid_rt), "rt-rotated-elsewhere");
 	pthread_mutex_unlock(&s->lock);
 	usleep(2100 * 1000);
-	api = count(s, "/account-info/v3/details");
-	tok = count(s, "/oauth/v1/token");
+	api = server_count(s, "/account-info/v3/details");
+	tok = server_count(s, "/oauth/v1/token");
 	ASSERT_EQ(account_info(c, &call), -EAGAIN);
 	ASSERT_STR(call.err.category, "OAUTH_REFRESH_FAILED");
 	ASSERT(strstr(call.err.message, "BAD_REFRESH_TOKEN") != NULL);
-	ASSERT_EQ(count(s, "/account-info/v3/details"), api); /* nothing sent */
-	ASSERT_EQ(count(s, "/oauth/v1/token"), tok + 1);
+	ASSERT_EQ(server_count(s, "/account-info/v3/details"), api); /* nothing sent */
+	ASSERT_EQ(server_count(s, "/oauth/v1/token"), tok + 1);
 	/* Within the backoff (1 s): fail fast, no token call either. */
 	ASSERT_EQ(account_info(c, &call), -EAGAIN);
-	ASSERT_EQ(count(s, "/oauth/v1/token"), tok + 1);
+	ASSERT_EQ(server_count(s, "/oauth/v1/token"), tok + 1);
 
 	a = stats(o, hs_now_ms());
 	ASSERT_STR(jstr(a, "state"), "refresh_failed");
@@ -684,12 +497,12 @@ static void test_bad_refresh_token(void)
 	/* After the backoff: tried again (and fails again). */
 	usleep(1100 * 1000);
 	ASSERT_EQ(account_info(c, &call), -EAGAIN);
-	ASSERT_EQ(count(s, "/oauth/v1/token"), tok + 2);
+	ASSERT_EQ(server_count(s, "/oauth/v1/token"), tok + 2);
 
 	/* New credentials: tried at once, and the call goes through. */
 	ASSERT_EQ(oauth_set_credentials(o, NULL, NULL, "rt-rotated-elsewhere"), 0);
 	ASSERT_EQ(account_info(c, &call), 0);
-	ASSERT_EQ(count(s, "/oauth/v1/token"), tok + 3);
+	ASSERT_EQ(server_count(s, "/oauth/v1/token"), tok + 3);
 	a = stats(o, hs_now_ms());
 	ASSERT_STR(jstr(a, "state"), "ok");
 	ASSERT(jstr(a, "error") == NULL);
@@ -697,7 +510,7 @@ static void test_bad_refresh_token(void)
 
 	hs_client_free(c);
 	oauth_free(o);
-	server_stop(s);
+	hub_stop(s);
 }
 
 /* Unusable config and endpoints are refused before anything is sent. */
