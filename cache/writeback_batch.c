@@ -1,0 +1,613 @@
+/* writeback_batch.c - batch calls and what became of each input: the call
+ * with its deadline and backoff, the bisection of whole-batch refusals, the
+ * matching of results and 207 errors to inputs; the error lines and rejected
+ * files that tell the user; and the archives and association writes, which
+ * need nothing around a batch call (DESIGN.md §3). See writeback_int.h.
+ */
+#include "cache/writeback_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <glib.h>
+
+#include "cache/journal.h"
+#include "cache/objtype.h"
+#include "cache/record.h"
+#include "cache/schema.h"
+#include "client/log.h"
+
+/* --- JSON helpers ----------------------------------------------------------- */
+
+const char *wb_str_of(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+/* A property value as a string; unset (absent, null) is "". */
+const char *wb_prop_val(json_object *props, const char *name)
+{
+	const char *s = wb_str_of(props, name);
+
+	return s ? s : "";
+}
+
+json_object *wb_obj_props(json_object *obj)
+{
+	json_object *p;
+
+	return obj && json_object_object_get_ex(obj, "properties", &p) &&
+	       json_object_is_type(p, json_type_object) ? p : NULL;
+}
+
+/* --- error lines, rejected files, landing ----------------------------------- */
+
+void wb_err_set(struct wb_err *w, const char *reason, const struct hs_error *e)
+{
+	memset(w, 0, sizeof(*w));
+	snprintf(w->reason, sizeof(w->reason), "%s", reason);
+	if (e)
+		w->e = *e;
+}
+
+/* The journal's last_error text. g_free. */
+char *wb_err_json(const struct wb_err *w)
+{
+	json_object *o = json_object_new_object();
+	char *s;
+
+	json_object_object_add(o, "reason", json_object_new_string(w->reason));
+	if (w->property[0])
+		json_object_object_add(o, "property", json_object_new_string(w->property));
+	if (w->e.category[0])
+		json_object_object_add(o, "category", json_object_new_string(w->e.category));
+	if (w->e.message[0])
+		json_object_object_add(o, "message", json_object_new_string(w->e.message));
+	if (w->e.correlation_id[0])
+		json_object_object_add(o, "correlationId",
+				       json_object_new_string(w->e.correlation_id));
+	if (w->e.http_status)
+		json_object_object_add(o, "status", json_object_new_int(w->e.http_status));
+	s = g_strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	return s;
+}
+
+static json_object *str_or_null(const char *s)
+{
+	return s && *s ? json_object_new_string(s) : NULL;
+}
+
+/* One .hubfs/errors.log line through hooks->error. key is the create key or
+ * NULL (then id names the record). extra (consumed) adds fields. */
+void wb_report(struct writeback *wb, const char *op, int type, uint64_t id, const char *key,
+	       const struct wb_err *w, json_object *extra)
+{
+	json_object *l;
+	GDateTime *now;
+	char *ts;
+
+	if (key)
+		log_warn("writeback: %s %s/_new/%s: %s%s%s", op, objtype_name(type), key, w->reason,
+			 w->e.message[0] ? ": " : "", w->e.message);
+	else
+		log_warn("writeback: %s %s/%" PRIu64 "%s%s: %s%s%s", op, objtype_name(type), id,
+			 w->property[0] ? " " : "", w->property, w->reason,
+			 w->e.message[0] ? ": " : "", w->e.message);
+	if (!wb->hooks.error) {
+		json_object_put(extra);
+		return;
+	}
+	now = g_date_time_new_now_utc();
+	ts = g_date_time_format_iso8601(now);
+	g_date_time_unref(now);
+	l = json_object_new_object();
+	json_object_object_add(l, "time", json_object_new_string(ts ? ts : ""));
+	g_free(ts);
+	json_object_object_add(l, "op", json_object_new_string(op));
+	json_object_object_add(l, "type", json_object_new_string(objtype_name(type)));
+	if (key) {
+		json_object_object_add(l, "key", json_object_new_string(key));
+	} else {
+		char ids[24];
+
+		snprintf(ids, sizeof(ids), "%" PRIu64, id);
+		json_object_object_add(l, "id", json_object_new_string(ids));
+	}
+	json_object_object_add(l, "property", str_or_null(w->property));
+	json_object_object_add(l, "reason", json_object_new_string(w->reason));
+	json_object_object_add(l, "category", str_or_null(w->e.category));
+	json_object_object_add(l, "message", str_or_null(w->e.message));
+	json_object_object_add(l, "correlationId", str_or_null(w->e.correlation_id));
+	if (extra) {
+		json_object_object_foreach(extra, k, v)
+			json_object_object_add(l, k, json_object_get(v));
+		json_object_put(extra);
+	}
+	wb->hooks.error(wb->hooks.ud, l);
+	json_object_put(l);
+}
+
+/* The local version of a record for .hubfs/rejected/: the server's object with
+ * the local values over it, rendered like the record file when the schema is
+ * known; else the bare {"id", "properties"} shape. */
+void wb_reject(struct writeback *wb, int type, uint64_t id, const char *key,
+	       json_object *server, json_object *local, const struct schema *s)
+{
+	json_object *o, *p;
+	char *name, *text = NULL;
+	size_t len = 0;
+
+	if (!wb->hooks.rejected)
+		return;
+	if (server) {
+		o = NULL;
+		json_object_deep_copy(server, &o, NULL);
+	} else {
+		o = json_object_new_object();
+		if (!key) {
+			char ids[24];
+
+			snprintf(ids, sizeof(ids), "%" PRIu64, id);
+			json_object_object_add(o, "id", json_object_new_string(ids));
+		}
+	}
+	if (!o)
+		return;
+	p = wb_obj_props(o);
+	if (!p) {
+		p = json_object_new_object();
+		json_object_object_add(o, "properties", p);
+	}
+	json_object_object_foreach(local, k, v)
+		json_object_object_add(p, k, json_object_get(v));
+	if (s && server) {
+		uint64_t rid;
+		int64_t mt;
+
+		if (record_render(o, s, &text, &len, &rid, &mt) != 0)
+			text = NULL;
+	}
+	if (!text) {
+		const char *t = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+							       JSON_C_TO_STRING_SPACED |
+							       JSON_C_TO_STRING_NOSLASHESCAPE);
+
+		text = g_strconcat(t, "\n", NULL);
+		len = strlen(text);
+	}
+	if (key) {
+		char *safe = g_strdelimit(g_strdup(key), "/", '_'), *hash = strchr(safe, '#');
+
+		if (hash && hash != safe)
+			*hash = '\0'; /* the fs makes keys unique with a "#n" suffix */
+
+		name = g_strdup_printf("%s-_new-%s", objtype_name(type), safe);
+		g_free(safe);
+	} else {
+		name = g_strdup_printf("%s-%" PRIu64 ".json", objtype_name(type), id);
+	}
+	wb->hooks.rejected(wb->hooks.ud, name, text, len);
+	g_free(name);
+	g_free(text);
+	json_object_put(o);
+}
+
+/* Store the server's version in the cache unless a newer local write exists;
+ * without a full object, forget the record so the next read fetches it. */
+void wb_land(struct writeback *wb, int type, uint64_t id, json_object *obj, uint64_t epoch)
+{
+	if (obj && cache_land(wb->c, type, obj, epoch) >= 0)
+		return;
+	if (cache_record_local_epoch(wb->c, type, id) <= epoch)
+		cache_record_forget(wb->c, type, id);
+}
+
+/* --- batch calls -------------------------------------------------------------- */
+
+void wb_item_clear(struct item *it)
+{
+	json_object_put(it->input);
+	json_object_put(it->result);
+	memset(it, 0, sizeof(*it));
+}
+
+void wb_call_init(struct writeback *wb, struct hs_call *call)
+{
+	int64_t dl = hs_now_ms() + wb->call_timeout_ms;
+
+	memset(call, 0, sizeof(*call));
+	call->prio = RL_PRIO_WRITE;
+	pthread_mutex_lock(&wb->lock);
+	if (wb->stop && wb->drain_deadline < dl)
+		dl = wb->drain_deadline;
+	pthread_mutex_unlock(&wb->lock);
+	call->deadline_ms = dl;
+}
+
+void wb_backoff_reset(struct writeback *wb)
+{
+	pthread_mutex_lock(&wb->lock);
+	wb->backoff_n = 0;
+	wb->backoff_until = 0;
+	pthread_mutex_unlock(&wb->lock);
+}
+
+void wb_backoff(struct writeback *wb, const char *what, const struct hs_call *call, int rc)
+{
+	int64_t d;
+
+	pthread_mutex_lock(&wb->lock);
+	d = (int64_t)BACKOFF_BASE_MS << MIN(wb->backoff_n, 10u);
+	if (d > BACKOFF_MAX_MS)
+		d = BACKOFF_MAX_MS;
+	d += g_random_int_range(0, (gint32)(d / 4 + 1));
+	wb->backoff_n++;
+	wb->backoff_until = hs_now_ms() + d;
+	pthread_mutex_unlock(&wb->lock);
+	log_warn("writeback: %s failed (%s%s%s); operations stay queued, next try in %" PRId64 " ms",
+		 what, g_strerror(-rc), call && call->err.message[0] ? ": " : "",
+		 call ? call->err.message : "", d);
+}
+
+/* The whole batch was refused for what it carries (400, 404, 409): bisect. */
+static bool permanent(int rc)
+{
+	return rc == -EINVAL || rc == -EEXIST || rc == -ENOENT || rc == -E2BIG;
+}
+
+void wb_item_fail(struct item *it, const char *reason, const struct hs_error *e)
+{
+	it->outcome = OUT_FAILED;
+	wb_err_set(&it->err, reason, e);
+}
+
+/* The first string of context.<key> (or of errors[0].context.<key>). */
+static const char *ctx_first(json_object *e, const char *key)
+{
+	json_object *ctx, *a, *errs;
+
+	if (json_object_object_get_ex(e, "context", &ctx) && json_object_object_get_ex(ctx, key, &a) &&
+	    json_object_is_type(a, json_type_array) && json_object_array_length(a) > 0)
+		return json_object_get_string(json_object_array_get_idx(a, 0));
+	if (json_object_object_get_ex(e, "errors", &errs) && json_object_is_type(errs, json_type_array) &&
+	    json_object_array_length(errs) > 0)
+		return ctx_first(json_object_array_get_idx(errs, 0), key);
+	return NULL;
+}
+
+/* A batch errors[] entry as an hs_error. */
+static void entry_error(json_object *e, long status, struct hs_error *out)
+{
+	const char *s;
+
+	memset(out, 0, sizeof(*out));
+	out->http_status = (int)status;
+	if ((s = wb_str_of(e, "category")))
+		snprintf(out->category, sizeof(out->category), "%s", s);
+	if ((s = wb_str_of(e, "message")))
+		snprintf(out->message, sizeof(out->message), "%s", s);
+	if ((s = wb_str_of(e, "correlationId")))
+		snprintf(out->correlation_id, sizeof(out->correlation_id), "%s", s);
+}
+
+static void item_fail_entry(struct item *it, json_object *e, long status)
+{
+	struct hs_error he;
+	const char *p = ctx_first(e, "propertyName");
+
+	entry_error(e, status, &he);
+	wb_item_fail(it, "rejected by HubSpot", &he);
+	if (p)
+		snprintf(it->err.property, sizeof(it->err.property), "%s", p);
+}
+
+static struct item *find_item(struct item **v, size_t n, const char *key)
+{
+	for (size_t i = 0; key && *key && i < n; i++)
+		if (strcmp(v[i]->match, key) == 0 || (v[i]->alt[0] && strcmp(v[i]->alt, key) == 0))
+			return v[i];
+	return NULL;
+}
+
+/* The item a results[] object answers. */
+static struct item *result_item(struct item **v, size_t n, json_object *r)
+{
+	struct item *it = find_item(v, n, wb_str_of(r, "objectWriteTraceId"));
+	json_object *f, *t;
+
+	if (!it)
+		it = find_item(v, n, wb_str_of(r, "id"));
+	if (!it && wb_str_of(wb_obj_props(r), "email")) {
+		char *low = g_utf8_strdown(wb_str_of(wb_obj_props(r), "email"), -1);
+
+		it = find_item(v, n, low);
+		g_free(low);
+	}
+	if (!it && json_object_object_get_ex(r, "from", &f) && json_object_object_get_ex(r, "to", &t)) {
+		char k[64];
+
+		snprintf(k, sizeof(k), "%s:%s", json_object_get_string(json_object_object_get(f, "id")),
+			 json_object_get_string(json_object_object_get(t, "id")));
+		it = find_item(v, n, k);
+	}
+	return it;
+}
+
+static int resend(struct writeback *wb, const struct batch *b, struct item **v, size_t n)
+{
+	int rc;
+
+	if (n == 1)
+		return wb_send_batch(wb, b, v, 1);
+	rc = wb_send_batch(wb, b, v, n / 2);
+	return rc ? rc : wb_send_batch(wb, b, v + n / 2, n - n / 2);
+}
+
+/* Match a 2xx answer to the items. 207 errors fail the inputs they name; the
+ * unnamed rest is sent again in smaller batches to find the bad ones, unless
+ * it is a create whose fate is unknown (then it is in doubt). */
+static int settle(struct writeback *wb, const struct batch *b, struct item **v, size_t n,
+		  json_object *out, long status)
+{
+	json_object *results = NULL, *errors = NULL, *unnamed = NULL, *stray = NULL;
+	size_t nres = 0, matched = 0, nrest = 0, nstray = 0;
+	struct item **rest;
+	int rc = 0;
+
+	if (out && json_object_object_get_ex(out, "results", &results) &&
+	    json_object_is_type(results, json_type_array))
+		nres = json_object_array_length(results);
+	for (size_t i = 0; i < nres; i++) {
+		json_object *r = json_object_array_get_idx(results, i);
+		struct item *it = result_item(v, n, r);
+
+		if (it && it->outcome == OUT_NONE) {
+			it->outcome = OUT_OK;
+			it->result = json_object_get(r);
+			matched++;
+		} else if (it) {
+			matched++; /* the inverse side of an association */
+		} else {
+			stray = r;
+			nstray++;
+		}
+	}
+	if (out && json_object_object_get_ex(out, "errors", &errors) &&
+	    json_object_is_type(errors, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(errors); i++) {
+			json_object *e = json_object_array_get_idx(errors, i), *ctx, *a;
+			static const char *const keys[] = { "objectWriteTraceId", "ids", NULL };
+			bool named = false;
+
+			if (json_object_object_get_ex(e, "context", &ctx)) {
+				for (const char *const *k = keys; *k; k++) {
+					if (!json_object_object_get_ex(ctx, *k, &a) ||
+					    !json_object_is_type(a, json_type_array))
+						continue;
+					for (size_t x = 0; x < json_object_array_length(a); x++) {
+						struct item *it = find_item(v, n,
+							json_object_get_string(json_object_array_get_idx(a, x)));
+
+						if (it && it->outcome == OUT_NONE)
+							item_fail_entry(it, e, status);
+						named = named || it;
+					}
+				}
+			}
+			if (!named && !unnamed)
+				unnamed = e;
+		}
+	}
+	rest = g_new(struct item *, n);
+	for (size_t i = 0; i < n; i++)
+		if (v[i]->outcome == OUT_NONE)
+			rest[nrest++] = v[i];
+	if (nrest == 1 && nstray == 1 && !unnamed) {
+		/* One input left, one result we could not name (no trace id
+		 * echoed): they are each other's. */
+		rest[0]->outcome = OUT_OK;
+		rest[0]->result = json_object_get(stray);
+		matched++;
+		nrest = 0;
+	}
+	if (nrest == 0)
+		goto out;
+	if (b->create && (matched < nres || !unnamed)) {
+		/* Created, maybe, but we cannot tell which record is whose. */
+		for (size_t i = 0; i < nrest; i++)
+			rest[i]->outcome = OUT_IN_DOUBT;
+	} else if (unnamed) {
+		if (nrest == 1)
+			item_fail_entry(rest[0], unnamed, status);
+		else if (nrest < n)
+			rc = wb_send_batch(wb, b, rest, nrest);
+		else
+			rc = resend(wb, b, rest, nrest);
+	} else {
+		for (size_t i = 0; i < nrest; i++)
+			rest[i]->outcome = OUT_OK; /* 204s, and updates without a result */
+	}
+out:
+	g_free(rest);
+	return rc;
+}
+
+/* Send items (n <= 100) as one batch call, bisecting on whole-batch refusals.
+ * Returns 0 when every item has an outcome, or -EAGAIN after a transient
+ * failure (the items without an outcome were not applied). */
+int wb_send_batch(struct writeback *wb, const struct batch *b, struct item **v, size_t n)
+{
+	json_object *inputs = json_object_new_array_ext((int)n), *out = NULL;
+	const char *tn = objtype_name(b->type);
+	struct hs_call call;
+	char what[96];
+	int rc;
+
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(inputs, json_object_get(v[i]->input));
+	wb_call_init(wb, &call);
+	if (b->to_type >= 0)
+		rc = hs_assoc_batch_write(wb->hc, &call, tn, objtype_name(b->to_type), b->verb, inputs,
+					  &out);
+	else
+		rc = hs_batch_write(wb->hc, &call, tn, b->verb, inputs, &out);
+	json_object_put(inputs);
+	snprintf(what, sizeof(what), "%s%s%s batch/%s of %zu", tn, b->to_type >= 0 ? "->" : "",
+		 b->to_type >= 0 ? objtype_name(b->to_type) : "", b->verb, n);
+	if (rc == 0) {
+		wb_backoff_reset(wb);
+		rc = settle(wb, b, v, n, out, call.http_status);
+		json_object_put(out);
+		return rc;
+	}
+	if (call.in_doubt) {
+		log_warn("writeback: %s: answer lost (%s); the creates are in doubt", what,
+			 call.err.message);
+		for (size_t i = 0; i < n; i++)
+			v[i]->outcome = OUT_IN_DOUBT;
+		return 0;
+	}
+	if (permanent(rc)) {
+		if (n == 1) {
+			wb_item_fail(v[0], "rejected by HubSpot", &call.err);
+			return 0;
+		}
+		log_info("writeback: %s refused (%s); splitting it", what, call.err.message);
+		return resend(wb, b, v, n);
+	}
+	wb_backoff(wb, what, &call, rc);
+	return -EAGAIN;
+}
+
+/* --- archives and associations ------------------------------------------------ */
+
+/* Lock held. Take up to 100 pending rows of a kind (assoc: with to_type). */
+static int take_simple(struct writeback *wb, enum jop_kind kind, int type, int to_type,
+		       GPtrArray *out)
+{
+	GPtrArray *rows = NULL;
+	int rc;
+
+	if (!wb_take_ok(wb, type))
+		return 0;
+	rc = journal_list(wb->j, JS_MASK(JS_PENDING), kind, type, 0, to_type >= 0 ? 0 : BATCH_MAX,
+			  &rows);
+	if (rc)
+		return rc;
+	for (guint i = 0; i < rows->len && out->len < BATCH_MAX; i++) {
+		struct jop *op = rows->pdata[i];
+
+		if (to_type >= 0 && op->to_type != to_type)
+			continue;
+		g_ptr_array_add(out, op);
+		rows->pdata[i] = NULL;
+	}
+	g_ptr_array_unref(rows);
+	return out->len ? wb_mark_in_flight(wb, out) : 0;
+}
+
+int wb_do_simple(struct writeback *wb, enum jop_kind kind, int type, int to_type)
+{
+	GPtrArray *ops = g_ptr_array_new_with_free_func((GDestroyNotify)jop_free);
+	struct item *its = NULL, **v = NULL;
+	struct batch b = { .type = type, .to_type = to_type };
+	int64_t now;
+	int rc;
+
+	b.verb = kind == JOP_ARCHIVE ? "archive" : kind == JOP_ASSOC_ADD ? "associate/default" : "archive";
+	pthread_mutex_lock(&wb->lock);
+	rc = take_simple(wb, kind, type, to_type, ops);
+	pthread_mutex_unlock(&wb->lock);
+	if (rc < 0)
+		wb_backoff(wb, "journal", NULL, rc);
+	if (rc < 0 || ops->len == 0)
+		goto out;
+	its = g_new0(struct item, ops->len);
+	v = g_new0(struct item *, ops->len);
+	for (guint i = 0; i < ops->len; i++) {
+		struct jop *op = ops->pdata[i];
+		json_object *in = json_object_new_object(), *f, *t;
+
+		v[i] = &its[i];
+		if (kind == JOP_ARCHIVE) {
+			snprintf(its[i].match, sizeof(its[i].match), "%" PRIu64, op->id);
+			json_object_object_add(in, "id", json_object_new_string(its[i].match));
+		} else {
+			char a[24], z[24];
+
+			snprintf(a, sizeof(a), "%" PRIu64, op->id);
+			snprintf(z, sizeof(z), "%" PRIu64, op->to_id);
+			snprintf(its[i].match, sizeof(its[i].match), "%s:%s", a, z);
+			f = json_object_new_object();
+			json_object_object_add(f, "id", json_object_new_string(a));
+			t = json_object_new_object();
+			json_object_object_add(t, "id", json_object_new_string(z));
+			json_object_object_add(in, "from", f);
+			if (kind == JOP_ASSOC_DEL) {
+				json_object *arr = json_object_new_array();
+
+				json_object_array_add(arr, t);
+				t = arr;
+			}
+			json_object_object_add(in, "to", t);
+		}
+		its[i].input = in;
+	}
+	rc = wb_send_batch(wb, &b, v, ops->len);
+	now = wb_wall_ms();
+	pthread_mutex_lock(&wb->lock);
+	{
+		int jrc = journal_begin(wb->j);
+
+		for (guint i = 0; jrc == 0 && i < ops->len; i++) {
+			struct jop *op = ops->pdata[i];
+			char *e;
+
+			switch (its[i].outcome) {
+			case OUT_OK:
+				jrc = journal_delete(wb->j, op->seq);
+				break;
+			case OUT_FAILED:
+				e = wb_err_json(&its[i].err);
+				jrc = journal_set_state(wb->j, op->seq, JS_FAILED, e, now);
+				g_free(e);
+				break;
+			default:
+				jrc = journal_set_state(wb->j, op->seq, JS_PENDING, NULL, now);
+				break;
+			}
+		}
+		wb_journal_done(wb, jrc);
+	}
+	pthread_cond_broadcast(&wb->done);
+	pthread_mutex_unlock(&wb->lock);
+	for (guint i = 0; i < ops->len; i++) {
+		struct jop *op = ops->pdata[i];
+
+		if (its[i].outcome == OUT_OK && kind == JOP_ARCHIVE)
+			cache_record_forget(wb->c, type, op->id);
+		else if (its[i].outcome == OUT_FAILED) {
+			wb_report(wb, jop_kind_name(kind), type, op->id, NULL, &its[i].err, NULL);
+			/* The fs showed the change at once; undo it in the cache. */
+			if (kind != JOP_ARCHIVE)
+				cache_assoc_note(wb->c, type, op->id, op->to_type, op->to_id,
+						 kind == JOP_ASSOC_DEL);
+		}
+	}
+	rc = rc ? -EAGAIN : 1;
+out:
+	for (guint i = 0; its && i < ops->len; i++)
+		wb_item_clear(&its[i]);
+	g_free(its);
+	g_free(v);
+	g_ptr_array_unref(ops);
+	return rc < 0 ? -EAGAIN : rc;
+}

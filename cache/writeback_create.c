@@ -1,0 +1,506 @@
+/* writeback_create.c - sending queued creates (DESIGN.md §3): contacts with
+ * an email by batch/upsert on email, the rest by batch/create with
+ * objectWriteTraceId; and creates whose answer was lost (in doubt), looked up
+ * by search before anything is sent again. See writeback_int.h.
+ */
+#include "cache/writeback_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <glib.h>
+
+#include "cache/journal.h"
+#include "cache/objtype.h"
+#include "cache/record.h"
+#include "client/log.h"
+
+#define INDEX_MARGIN_MS 1000       /* added to index_delay_ms before an in-doubt search */
+#define CLOCK_SKEW_MS (5 * 60000)  /* createdate window of an in-doubt search */
+#define IN_DOUBT_PER_PASS 20
+#define LOOKUP_GROUPS 5            /* in-doubt creates per search: filter groups (HubSpot: <= 5) */
+#define LOOKUP_FILTERS 18          /* filters per search (HubSpot: <= 18, <= 6 per group) */
+#define LOOKUP_LIMIT 100
+
+/* --- creates ---------------------------------------------------------------------- */
+
+static bool create_by_upsert(int type, json_object *props)
+{
+	return type == OT_CONTACTS && *wb_prop_val(props, "email");
+}
+
+/* Lock held. Wall time an in-doubt create may be looked up (0 = now): the
+ * indexing delay after the latest moment it can have been applied (when it
+ * was marked in doubt). */
+int64_t wb_lookup_due(struct writeback *wb, const struct jop *op)
+{
+	if (create_by_upsert(op->type, op->props))
+		return 0;
+	return op->updated_ms + wb->index_delay_ms + INDEX_MARGIN_MS;
+}
+
+/* Lock held. Take up to 100 pending creates of a type, in flight (on disk)
+ * before anything is sent. A second create of an email already taken waits
+ * for the next batch (where the upsert finds the first). */
+static int take_creates(struct writeback *wb, int type, GPtrArray *out)
+{
+	GPtrArray *rows = NULL;
+	GHashTable *emails;
+	int rc;
+
+	if (!wb_take_ok(wb, type))
+		return 0;
+	rc = journal_list(wb->j, JS_MASK(JS_PENDING), JOP_CREATE, type, 0, TAKE_WINDOW, &rows);
+	if (rc)
+		return rc;
+	emails = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	for (guint i = 0; i < rows->len && out->len < BATCH_MAX; i++) {
+		struct jop *op = rows->pdata[i];
+
+		if (create_by_upsert(type, op->props)) {
+			char *low = g_utf8_strdown(wb_prop_val(op->props, "email"), -1);
+
+			if (!g_hash_table_add(emails, low))
+				continue;
+		}
+		g_ptr_array_add(out, op);
+		rows->pdata[i] = NULL;
+	}
+	g_hash_table_destroy(emails);
+	g_ptr_array_unref(rows);
+	return out->len ? wb_mark_in_flight(wb, out) : 0;
+}
+
+/* "Contact already exists. Existing ID: N" -> N, else 0. */
+static uint64_t existing_id(const struct item *it)
+{
+	const char *p = strstr(it->err.e.message, "Existing ID: ");
+	uint64_t id = 0;
+
+	if (!p || strcmp(it->err.e.category, "CONFLICT") != 0)
+		return 0;
+	p += strlen("Existing ID: ");
+	if (record_parse_id(p, strspn(p, "0123456789"), &id) != 0)
+		return 0;
+	return id;
+}
+
+struct cdone {                  /* what to tell after a create settled */
+	struct jop *op;
+	struct item *it;
+	char id[24];                /* created (or found) record id, "" if none */
+	bool land;                  /* it->result is a full new record */
+};
+
+static void create_items(struct jop *op, struct item *it, bool upsert)
+{
+	snprintf(it->match, sizeof(it->match), "hubfs-%" PRId64, op->seq);
+	it->input = json_object_new_object();
+	if (upsert) {
+		char *low = g_utf8_strdown(wb_prop_val(op->props, "email"), -1);
+
+		snprintf(it->alt, sizeof(it->alt), "%s", low);
+		g_free(low);
+		json_object_object_add(it->input, "id",
+				       json_object_new_string(wb_prop_val(op->props, "email")));
+		json_object_object_add(it->input, "idProperty", json_object_new_string("email"));
+	}
+	json_object_object_add(it->input, "properties", json_object_get(op->props));
+	json_object_object_add(it->input, "objectWriteTraceId", json_object_new_string(it->match));
+}
+
+/* Lock held. A pending create of the same key becomes an update of the record. */
+static int creates_to_update(struct writeback *wb, int type, const char *key, uint64_t id, int64_t now)
+{
+	GPtrArray *rows = NULL;
+	int rc = journal_list(wb->j, JS_MASK(JS_PENDING), JOP_CREATE, type, 0, 0, &rows);
+
+	for (guint i = 0; rc == 0 && i < rows->len; i++) {
+		struct jop *op = rows->pdata[i];
+		json_object *nob = json_object_new_object();
+
+		if (g_strcmp0(op->key, key) == 0) {
+			rc = journal_add_update(wb->j, type, id, op->props, nob, 0, now, NULL);
+			if (rc == 0)
+				rc = journal_delete(wb->j, op->seq);
+		}
+		json_object_put(nob);
+	}
+	if (rows)
+		g_ptr_array_unref(rows);
+	return rc;
+}
+
+static int settle_creates(struct writeback *wb, int type, struct cdone *d, size_t n)
+{
+	int64_t now = wb_wall_ms();
+	int rc;
+
+	pthread_mutex_lock(&wb->lock);
+	rc = journal_begin(wb->j);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		struct jop *op = d[i].op;
+		struct item *it = d[i].it;
+		uint64_t xid;
+
+		switch (it->outcome) {
+		case OUT_OK: {
+			const char *id = wb_str_of(it->result, "id");
+			json_object *nv;
+
+			if (!id) { /* 2xx without the record: we cannot say which it is */
+				rc = journal_set_state(wb->j, op->seq, JS_IN_DOUBT, NULL, now);
+				break;
+			}
+			snprintf(d[i].id, sizeof(d[i].id), "%s", id);
+			d[i].land = !(json_object_object_get_ex(it->result, "new", &nv) &&
+				      !json_object_get_boolean(nv));
+			rc = journal_delete(wb->j, op->seq);
+			if (rc == 0 && record_parse_id(id, strlen(id), &xid) == 0)
+				rc = creates_to_update(wb, type, op->key, xid, now);
+			break;
+		}
+		case OUT_FAILED:
+			xid = type == OT_CONTACTS ? existing_id(it) : 0;
+			if (xid) {
+				/* 409: the contact exists; the create becomes its update. */
+				json_object *nob = json_object_new_object();
+
+				snprintf(d[i].id, sizeof(d[i].id), "%" PRIu64, xid);
+				log_info("writeback: %s/_new/%s: %s; updating it instead",
+					 objtype_name(type), op->key, it->err.e.message);
+				rc = journal_add_update(wb->j, type, xid, op->props, nob, 0, now, NULL);
+				json_object_put(nob);
+				if (rc == 0)
+					rc = journal_delete(wb->j, op->seq);
+			} else {
+				char *e = wb_err_json(&it->err);
+
+				rc = journal_set_state(wb->j, op->seq, JS_FAILED, e, now);
+				g_free(e);
+			}
+			break;
+		case OUT_IN_DOUBT:
+			/* updated_ms: the latest the server can have applied it. */
+			rc = journal_set_state(wb->j, op->seq, JS_IN_DOUBT, NULL, now);
+			break;
+		default:
+			rc = journal_set_state(wb->j, op->seq, JS_PENDING, NULL, now);
+			break;
+		}
+	}
+	wb_journal_done(wb, rc);
+	pthread_cond_broadcast(&wb->done);
+	pthread_mutex_unlock(&wb->lock);
+
+	for (size_t i = 0; i < n; i++) {
+		struct jop *op = d[i].op;
+		struct item *it = d[i].it;
+
+		if (d[i].id[0]) {
+			uint64_t xid = 0;
+
+			record_parse_id(d[i].id, strlen(d[i].id), &xid);
+			if (it->outcome == OUT_OK && xid)
+				wb_land(wb, type, xid, d[i].land ? it->result : NULL, cache_epoch(wb->c));
+			if (wb->hooks.created)
+				wb->hooks.created(wb->hooks.ud, type, op->key, d[i].id);
+			log_info("writeback: created %s/_new/%s as %s", objtype_name(type), op->key,
+				 d[i].id);
+		} else if (it->outcome == OUT_FAILED) {
+			wb_report(wb, "create", type, 0, op->key, &it->err, NULL);
+			wb_reject(wb, type, 0, op->key, NULL, op->props, NULL);
+		}
+	}
+	return 0;
+}
+
+int wb_do_creates(struct writeback *wb, int type)
+{
+	GPtrArray *ops = g_ptr_array_new_with_free_func((GDestroyNotify)jop_free);
+	struct item *its = NULL, **up = NULL, **cr = NULL;
+	struct cdone *d = NULL;
+	size_t nup = 0, ncr = 0;
+	int rc;
+
+	pthread_mutex_lock(&wb->lock);
+	rc = take_creates(wb, type, ops);
+	pthread_mutex_unlock(&wb->lock);
+	if (rc < 0)
+		wb_backoff(wb, "journal", NULL, rc);
+	if (rc < 0 || ops->len == 0)
+		goto out;
+	its = g_new0(struct item, ops->len);
+	up = g_new0(struct item *, ops->len);
+	cr = g_new0(struct item *, ops->len);
+	d = g_new0(struct cdone, ops->len);
+	for (guint i = 0; i < ops->len; i++) {
+		struct jop *op = ops->pdata[i];
+		bool upsert = create_by_upsert(type, op->props);
+
+		create_items(op, &its[i], upsert);
+		if (upsert)
+			up[nup++] = &its[i];
+		else
+			cr[ncr++] = &its[i];
+		d[i].op = op;
+		d[i].it = &its[i];
+	}
+	rc = 0;
+	if (nup) {
+		struct batch b = { .type = type, .to_type = -1, .verb = "upsert" };
+
+		rc = wb_send_batch(wb, &b, up, nup);
+	}
+	if (ncr && rc == 0) {
+		struct batch b = { .type = type, .to_type = -1, .verb = "create", .create = true };
+
+		rc = wb_send_batch(wb, &b, cr, ncr);
+	}
+	settle_creates(wb, type, d, ops->len);
+	rc = rc ? -EAGAIN : 1;
+out:
+	for (guint i = 0; its && i < ops->len; i++)
+		wb_item_clear(&its[i]);
+	g_free(its);
+	g_free(up);
+	g_free(cr);
+	g_free(d);
+	g_ptr_array_unref(ops);
+	return rc < 0 ? -EAGAIN : rc;
+}
+
+/* --- in-doubt creates ---------------------------------------------------------- */
+
+static const char *const *identity_props(int type)
+{
+	static const char *const contacts[] = { "email", "firstname", "lastname", NULL };
+	static const char *const companies[] = { "name", "domain", NULL };
+	static const char *const deals[] = { "dealname", "pipeline", "dealstage", NULL };
+	static const char *const tickets[] = { "subject", "hs_pipeline", "hs_pipeline_stage", NULL };
+
+	switch (type) {
+	case OT_CONTACTS: return contacts;
+	case OT_COMPANIES: return companies;
+	case OT_DEALS: return deals;
+	default: return tickets;
+	}
+}
+
+/* The names an in-doubt create is looked up by: its identifying string
+ * properties, else up to three of its properties. Borrowed from op. */
+static GPtrArray *lookup_names(const struct jop *op)
+{
+	GPtrArray *names = g_ptr_array_new();
+
+	for (const char *const *p = identity_props(op->type); *p; p++)
+		if (*wb_prop_val(op->props, *p))
+			g_ptr_array_add(names, (gpointer)*p);
+	if (names->len == 0) {
+		json_object_object_foreach(op->props, k, v) {
+			if (names->len < 3 && v && *json_object_get_string(v) &&
+			    strcmp(k, "createdate") != 0)
+				g_ptr_array_add(names, k);
+		}
+	}
+	return names;
+}
+
+/* One filter group finding op: EQ on names, created no earlier than it was
+ * first sent (less clock skew). */
+static json_object *lookup_group(const struct jop *op, GPtrArray *names, json_object *props)
+{
+	json_object *g = json_object_new_object(), *filters = json_object_new_array();
+
+	for (guint i = 0; i < names->len; i++) {
+		json_object *f = json_object_new_object();
+
+		json_object_object_add(f, "propertyName", json_object_new_string(names->pdata[i]));
+		json_object_object_add(f, "operator", json_object_new_string("EQ"));
+		json_object_object_add(f, "value",
+				       json_object_new_string(wb_prop_val(op->props, names->pdata[i])));
+		json_object_array_add(filters, f);
+		json_object_array_add(props, json_object_new_string(names->pdata[i]));
+	}
+	if (!*wb_prop_val(op->props, "createdate")) {
+		json_object *f = json_object_new_object();
+		char since[32];
+
+		snprintf(since, sizeof(since), "%" PRId64,
+			 (op->sent_ms > 0 ? op->sent_ms : op->created_ms) - CLOCK_SKEW_MS);
+		json_object_object_add(f, "propertyName", json_object_new_string("createdate"));
+		json_object_object_add(f, "operator", json_object_new_string("GTE"));
+		json_object_object_add(f, "value", json_object_new_string(since));
+		json_object_array_add(filters, f);
+	}
+	json_object_object_add(g, "filters", filters);
+	return g;
+}
+
+/* Does a search result carry op's values of names? EQ is case-insensitive;
+ * so is this check. */
+static bool lookup_match(json_object *o, const struct jop *op, GPtrArray *names)
+{
+	bool same = wb_str_of(o, "id") != NULL && names->len > 0;
+
+	for (guint i = 0; same && i < names->len; i++) {
+		char *a = g_utf8_casefold(wb_prop_val(wb_obj_props(o), names->pdata[i]), -1);
+		char *b = g_utf8_casefold(wb_prop_val(op->props, names->pdata[i]), -1);
+
+		same = strcmp(a, b) == 0;
+		g_free(a);
+		g_free(b);
+	}
+	return same;
+}
+
+/* Look up to LOOKUP_GROUPS in-doubt creates of one type up in one search (one
+ * filter group each, OR'ed). ops[0..*n) are looked up; *n is lowered to what
+ * fit the filter caps. ids[i] gets the record id of ops[i], "" if not found,
+ * or "?" if unsure (more results than one page). 0, or -EAGAIN. */
+static int lookup_creates(struct writeback *wb, struct jop **ops, size_t *n, char (*ids)[32])
+{
+	json_object *req = json_object_new_object(), *groups = json_object_new_array();
+	json_object *props = json_object_new_array(), *sorts = json_object_new_array();
+	json_object *sort = json_object_new_object(), *out = NULL, *results = NULL, *paging;
+	GPtrArray **names = g_new0(GPtrArray *, *n);
+	GHashTable *taken = g_hash_table_new(g_str_hash, g_str_equal);
+	size_t k = 0, nfilters = 0;
+	struct hs_call call;
+	int rc;
+
+	for (; k < *n && k < LOOKUP_GROUPS; k++) {
+		size_t nf;
+
+		names[k] = lookup_names(ops[k]);
+		nf = names[k]->len + 1;
+		if (k > 0 && nfilters + nf > LOOKUP_FILTERS) {
+			g_ptr_array_free(names[k], TRUE);
+			names[k] = NULL;
+			break;
+		}
+		nfilters += nf;
+		json_object_array_add(groups, lookup_group(ops[k], names[k], props));
+	}
+	*n = k;
+	json_object_object_add(req, "filterGroups", groups);
+	json_object_array_add(props, json_object_new_string("createdate"));
+	json_object_object_add(req, "properties", props);
+	json_object_object_add(sort, "propertyName", json_object_new_string("createdate"));
+	json_object_object_add(sort, "direction", json_object_new_string("ASCENDING"));
+	json_object_array_add(sorts, sort);
+	json_object_object_add(req, "sorts", sorts);
+	json_object_object_add(req, "limit", json_object_new_int(LOOKUP_LIMIT));
+	wb_call_init(wb, &call);
+	rc = hs_search(wb->hc, &call, objtype_name(ops[0]->type), req, &out);
+	json_object_put(req);
+	if (rc != 0) {
+		wb_backoff(wb, "search for in-doubt creates", &call, rc);
+		rc = -EAGAIN;
+		goto out;
+	}
+	if (!json_object_object_get_ex(out, "results", &results) ||
+	    !json_object_is_type(results, json_type_array))
+		results = NULL;
+	/* Oldest first; a record answers one create only (two creates of the
+	 * same name, one landed: the other is sent again). */
+	for (size_t i = 0; i < k; i++) {
+		ids[i][0] = '\0';
+		for (size_t r = 0; results && !ids[i][0] && r < json_object_array_length(results); r++) {
+			json_object *o = json_object_array_get_idx(results, r);
+
+			if (lookup_match(o, ops[i], names[i]) &&
+			    !g_hash_table_contains(taken, wb_str_of(o, "id"))) {
+				snprintf(ids[i], sizeof(ids[i]), "%s", wb_str_of(o, "id"));
+				g_hash_table_add(taken, (gpointer)wb_str_of(o, "id"));
+			}
+		}
+		if (!ids[i][0] && json_object_object_get_ex(out, "paging", &paging))
+			snprintf(ids[i], sizeof(ids[i]), "?");
+	}
+out:
+	for (size_t i = 0; i < k; i++)
+		if (names[i])
+			g_ptr_array_free(names[i], TRUE);
+	g_free(names);
+	g_hash_table_destroy(taken);
+	json_object_put(out);
+	return rc;
+}
+
+/* Settle in-doubt creates that are due: contacts with an email are simply
+ * upserted again; others are searched for. Returns how many were settled,
+ * or -EAGAIN. */
+int wb_do_in_doubt(struct writeback *wb, int type)
+{
+	GPtrArray *rows = NULL, *due = g_ptr_array_new_with_free_func((GDestroyNotify)jop_free);
+	int64_t w = wb_wall_ms();
+	int rc = 0, n = 0;
+
+	pthread_mutex_lock(&wb->lock);
+	if (journal_list(wb->j, JS_MASK(JS_IN_DOUBT), JOP_CREATE, type, 0, 0, &rows) == 0) {
+		for (guint i = 0; i < rows->len; i++) {
+			struct jop *op = rows->pdata[i];
+
+			if (create_by_upsert(type, op->props)) {
+				if (journal_set_state(wb->j, op->seq, JS_PENDING, NULL, w) == 0)
+					n++;
+			} else if (wb_lookup_due(wb, op) <= w && due->len < IN_DOUBT_PER_PASS) {
+				g_ptr_array_add(due, op);
+				rows->pdata[i] = NULL;
+			}
+		}
+		g_ptr_array_unref(rows);
+	}
+	pthread_mutex_unlock(&wb->lock);
+
+	for (guint i = 0; i < due->len;) {
+		struct jop **ops = (struct jop **)due->pdata + i;
+		char ids[LOOKUP_GROUPS][32];
+		size_t m = due->len - i;
+
+		rc = lookup_creates(wb, ops, &m, ids);
+		if (rc)
+			break;
+		pthread_mutex_lock(&wb->lock);
+		rc = journal_begin(wb->j);
+		for (size_t x = 0; rc == 0 && x < m; x++) {
+			uint64_t xid;
+
+			if (ids[x][0] == '?') /* unsure: looked up again later */
+				rc = journal_set_state(wb->j, ops[x]->seq, JS_IN_DOUBT, NULL, wb_wall_ms());
+			else if (!ids[x][0])
+				rc = journal_set_state(wb->j, ops[x]->seq, JS_PENDING, NULL, wb_wall_ms());
+			else if ((rc = journal_delete(wb->j, ops[x]->seq)) == 0 &&
+				 record_parse_id(ids[x], strlen(ids[x]), &xid) == 0)
+				rc = creates_to_update(wb, type, ops[x]->key, xid, w);
+		}
+		wb_journal_done(wb, rc);
+		pthread_cond_broadcast(&wb->done);
+		pthread_mutex_unlock(&wb->lock);
+		rc = 0;
+		for (size_t x = 0; x < m; x++) {
+			const char *key = ops[x]->key;
+
+			if (ids[x][0] == '?') {
+				log_warn("writeback: in-doubt create %s/_new/%s: too many look-alikes to"
+					 " tell; looking again later", objtype_name(type), key);
+			} else if (ids[x][0]) {
+				log_notice("writeback: in-doubt create %s/_new/%s had landed as %s",
+					   objtype_name(type), key, ids[x]);
+				if (wb->hooks.created)
+					wb->hooks.created(wb->hooks.ud, type, key, ids[x]);
+			} else {
+				log_notice("writeback: in-doubt create %s/_new/%s not found; sending it"
+					   " again", objtype_name(type), key);
+			}
+		}
+		n += (int)m;
+		i += (guint)m;
+	}
+	g_ptr_array_unref(due);
+	return rc ? rc : n;
+}

@@ -1,0 +1,151 @@
+/* writeback_int.h - what the writeback files share; private to cache/writeback*.c.
+ *
+ * writeback.c         the object, the batcher thread and its cycle, scheduling,
+ *                     the queueing calls and the queue's status;
+ * writeback_batch.c   batch calls (bisection, result matching, backoff), error
+ *                     lines and rejected files, and the archives and
+ *                     association writes, which need nothing more;
+ * writeback_update.c  updates: the read before sending, conflicts, the
+ *                     lifecycle-stage two-step, landing;
+ * writeback_create.c  creates (upsert on email, batch/create) and the lookup
+ *                     of in-doubt creates.
+ *
+ * The wb_do_* functions run on the batcher thread without wb->lock; the ones
+ * marked "Lock held" want it held.
+ */
+#ifndef HUBFS_WRITEBACK_INT_H
+#define HUBFS_WRITEBACK_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <glib.h>
+#include <json-c/json.h>
+
+#include "cache/journal.h"
+#include "cache/writeback.h"
+#include "client/hubspot.h"
+
+struct schema;
+
+#define BATCH_MAX 100
+#define BACKOFF_BASE_MS 500
+#define BACKOFF_MAX_MS 60000
+#define TAKE_WINDOW 1000           /* journal rows looked at to fill one chunk */
+
+struct writeback {
+	struct hs_client *hc;       /* borrowed */
+	struct cache *c;            /* borrowed */
+	struct writeback_hooks hooks;
+	int64_t delay_ms, index_delay_ms, call_timeout_ms;
+	pthread_t thread;
+
+	/* Lock order: wb->lock, then nothing (no cache or client call inside). */
+	pthread_mutex_t lock;
+	pthread_cond_t wake;        /* the batcher: new work, sync, stop */
+	pthread_cond_t done;        /* sync waiters: the queue changed */
+	struct journal *j;          /* protected by lock */
+	int64_t last_queue_ms;      /* protected by lock; hs_now_ms of the last queued op */
+	unsigned flush;             /* protected by lock; sync calls waiting (skip the quiet wait) */
+	bool stop;                  /* protected by lock */
+	bool busy;                  /* protected by lock; a cycle runs (hooks may be pending) */
+	int64_t drain_deadline;     /* protected by lock; valid when stop */
+	int64_t backoff_until;      /* protected by lock; hs_now_ms clock */
+	unsigned backoff_n;         /* protected by lock */
+};
+
+struct wb_err {
+	char reason[256];
+	char property[128];
+	struct hs_error e;
+};
+
+enum outcome { OUT_NONE, OUT_OK, OUT_FAILED, OUT_IN_DOUBT };
+
+/* One input of a batch call and what became of it. */
+struct item {
+	json_object *input;         /* owned */
+	char match[64];             /* objectWriteTraceId / record id / "from:to" */
+	char alt[256];              /* upsert: the lowercased email */
+	enum outcome outcome;
+	json_object *result;        /* the matching results[] object (owned ref), may be NULL */
+	struct wb_err err;          /* when OUT_FAILED */
+};
+
+struct batch {
+	int type, to_type;          /* to_type >= 0: associations v4 */
+	const char *verb;
+	bool create;                /* not idempotent: never re-sent unless known not applied */
+};
+
+/* --- writeback.c: scheduling --------------------------------------------------- */
+
+/* Wall-clock milliseconds (the journal's clock). */
+int64_t wb_wall_ms(void);
+/* Lock held. May a chunk of this type be taken now? */
+bool wb_take_ok(struct writeback *wb, int type);
+/* Lock held. Mark rows in flight (creates: on disk before they are sent). 0 or -errno. */
+int wb_mark_in_flight(struct writeback *wb, GPtrArray *rows);
+/* Lock held, inside journal_begin: commit if rc is 0, else roll back and log. */
+void wb_journal_done(struct writeback *wb, int rc);
+
+/* --- writeback_batch.c: JSON, error lines, batch calls ------------------------ */
+
+/* o[key] if it is a string, else NULL. Borrowed. */
+const char *wb_str_of(json_object *o, const char *key);
+/* A property value as a string; unset (absent, null) is "". */
+const char *wb_prop_val(json_object *props, const char *name);
+/* obj.properties if it is an object, else NULL. Borrowed. */
+json_object *wb_obj_props(json_object *obj);
+
+/* Clear *w and fill reason and (when e is not NULL) the HubSpot error. */
+void wb_err_set(struct wb_err *w, const char *reason, const struct hs_error *e);
+/* The journal's last_error text. g_free. */
+char *wb_err_json(const struct wb_err *w);
+/* One .hubfs/errors.log line through hooks->error. key is the create key or
+ * NULL (then id names the record). extra (consumed) adds fields. */
+void wb_report(struct writeback *wb, const char *op, int type, uint64_t id, const char *key,
+	       const struct wb_err *w, json_object *extra);
+/* The local version of a record for .hubfs/rejected/ (server may be NULL, s
+ * may be NULL). */
+void wb_reject(struct writeback *wb, int type, uint64_t id, const char *key,
+	       json_object *server, json_object *local, const struct schema *s);
+/* Store the server's version in the cache unless a newer local write exists;
+ * without a full object, forget the record so the next read fetches it. */
+void wb_land(struct writeback *wb, int type, uint64_t id, json_object *obj, uint64_t epoch);
+
+/* Release an item's input and result and zero it. */
+void wb_item_clear(struct item *it);
+/* A write call at RL_PRIO_WRITE, due within call_timeout_ms (or the drain deadline). */
+void wb_call_init(struct writeback *wb, struct hs_call *call);
+/* A call got through: the next failure backs off from the start. */
+void wb_backoff_reset(struct writeback *wb);
+/* A transient failure of what: the batcher waits, longer each time, and logs it. */
+void wb_backoff(struct writeback *wb, const char *what, const struct hs_call *call, int rc);
+/* The item failed for reason (e, the HubSpot error, may be NULL). */
+void wb_item_fail(struct item *it, const char *reason, const struct hs_error *e);
+/* Send items (n <= 100) as one batch call, bisecting on whole-batch refusals.
+ * Returns 0 when every item has an outcome, or -EAGAIN after a transient
+ * failure (the items without an outcome were not applied). */
+int wb_send_batch(struct writeback *wb, const struct batch *b, struct item **v, size_t n);
+/* Archives (to_type -1) or association adds/removes of one pair of types:
+ * 1 if a chunk was sent, 0 if nothing to do, -EAGAIN on a transient failure. */
+int wb_do_simple(struct writeback *wb, enum jop_kind kind, int type, int to_type);
+
+/* --- writeback_update.c ------------------------------------------------------- */
+
+/* 1 if a chunk was sent, 0 if nothing to do, -EAGAIN on a transient failure. */
+int wb_do_updates(struct writeback *wb, int type);
+
+/* --- writeback_create.c ------------------------------------------------------- */
+
+/* Lock held. Wall time an in-doubt create may be looked up (0 = now). */
+int64_t wb_lookup_due(struct writeback *wb, const struct jop *op);
+/* Send pending creates of a type: 1 if a chunk was sent, 0 if nothing to do,
+ * -EAGAIN on a transient failure. */
+int wb_do_creates(struct writeback *wb, int type);
+/* Settle in-doubt creates that are due. Returns how many were settled, or -EAGAIN. */
+int wb_do_in_doubt(struct writeback *wb, int type);
+
+#endif
