@@ -92,14 +92,15 @@ void hubfs_inval_stop(struct hubfs *h);
 /* Cache hook: a record's bytes changed; queue kernel invalidation. */
 void hubfs_record_changed(void *ud, int type, uint64_t id);
 
-/* fs/write.c: the write path. */
-void hubfs_write_init(struct hubfs *h);
-void hubfs_write_destroy(struct hubfs *h);
-struct writeback_hooks hubfs_writeback_hooks(struct hubfs *h);
 /* Queue invalidation of an inode's attributes and pages (background thread). */
 void hubfs_inval_inode(struct hubfs *h, fuse_ino_t ino);
 /* Queue invalidation of a directory entry (from the background thread). */
 void hubfs_inval_entry(struct hubfs *h, fuse_ino_t parent, const char *name);
+
+/* The write path: fs/write.c (state), fs/ctl.c (hooks, errors.log, rejected/). */
+void hubfs_write_init(struct hubfs *h);
+void hubfs_write_destroy(struct hubfs *h);
+struct writeback_hooks hubfs_writeback_hooks(struct hubfs *h);
 /* Append a line to .hubfs/errors.log (obj is borrowed). */
 void hubfs_error(struct hubfs *h, json_object *obj);
 /* Log a rejected edit: errors.log line + bytes kept in .hubfs/rejected/. */

@@ -54,7 +54,8 @@ int do_lookup(struct hubfs *h, fuse_ino_t parent, const char *name, struct fuse_
 bool is_typedir(fuse_ino_t ino);
 bool is_newdir(fuse_ino_t ino);
 
-/* write.c, all with h->lock NOT held */
+/* The write path (dnode.c, write.c, commit.c, dirops.c, ctl.c), for ops.c:
+ * all with h->lock NOT held */
 fuse_ino_t dyn_lookup(struct hubfs *h, fuse_ino_t parent, const char *name);
 bool dyn_stat(struct hubfs *h, fuse_ino_t ino, struct stat *st);
 GArray *dyn_list(struct hubfs *h, fuse_ino_t parent); /* of struct dent */
@@ -66,6 +67,46 @@ int wbuf_read(struct hubfs *h, fuse_ino_t ino, off_t off, size_t size, char *buf
 int ctl_text(struct hubfs *h, fuse_ino_t ino, bool fresh, char **text, size_t *len);
 const char *record_state(struct hubfs *h, fuse_ino_t ino);
 char *record_error(struct hubfs *h, fuse_ino_t ino);
+
+/* What the write-path files share among themselves. */
+
+/* dnode.c: the node table. "Lock held" means h->lock. */
+char *dnode_key(fuse_ino_t parent, const char *name); /* "parent/name", g_free */
+void dnode_free(struct dnode *d);
+void dnode_now_ts(struct timespec *ts); /* wall clock, for node times */
+/* A new node named parent/name, in both tables. Lock held. Never NULL. */
+struct dnode *dnode_new(struct hubfs *h, fuse_ino_t parent, const char *name,
+			enum dkind kind, int type, mode_t mode);
+/* Remove a node's name; free it once the kernel holds no reference. Lock held. */
+void dnode_unlink(struct hubfs *h, struct dnode *d);
+struct dnode *dnode_at(struct hubfs *h, fuse_ino_t parent, const char *name); /* lock held; or NULL */
+struct dnode *dnode_of(struct hubfs *h, fuse_ino_t ino); /* lock held; NULL if not a dnode */
+/* Resize a byte array, zero-filling what it grows by. */
+void dnode_bytes_resize(GByteArray *a, size_t n);
+/* Write into / truncate a node's data, counted against SCRATCH_MAX; lock held.
+ * 0, or -ENOSPC with nothing changed. */
+int dnode_write(struct hubfs *h, struct dnode *d, const char *buf, size_t size, off_t off);
+int dnode_truncate(struct hubfs *h, struct dnode *d, size_t size);
+
+/* write.c: the buffer of a record, created from the current record file if
+ * needed, with pid noted as a writer. Returns 0 with h->lock HELD (*out valid
+ * until unlocked), or -errno unlocked. */
+int wbuf_get(struct hubfs *h, fuse_ino_t ino, pid_t pid, struct wbuf **out);
+
+/* commit.c, with h->lock NOT held */
+char *commit_label(fuse_ino_t ino); /* "<type>/<id>.json", g_free */
+/* Commit data as an edit of record ino, diffed against base. quiet: on invalid
+ * input return -EINVAL without logging (fsync probes). 0 or -errno; a rejected
+ * edit is logged and its bytes kept in .hubfs/rejected/. */
+int commit_record(struct hubfs *h, fuse_ino_t ino, const char *data, size_t len,
+		  const char *base, size_t base_len, bool quiet);
+/* Commit a _new/ file as a create: 0 with *key_out (g_free) naming it in the
+ * journal, or -errno (a rejected create is logged and its bytes kept). */
+int commit_create(struct hubfs *h, int type, const char *name, const char *data, size_t len,
+		  char **key_out);
+
+/* ctl.c: run a command written to .hubfs/ctl. 0 or -errno (-EINVAL logged). */
+int ctl_command(struct hubfs *h, const char *buf, size_t size);
 
 /* search.c */
 int search_lookup(struct hubfs *h, int type, const char *name, fuse_ino_t *ino);

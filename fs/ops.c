@@ -758,7 +758,7 @@ static void hubfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	g_string_free(names, TRUE);
 }
 
-/* --- namespace changes: write.c, except these --------------------------------- */
+/* --- namespace changes: dirops.c, except these ----------------------------- */
 
 static void hubfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
@@ -848,6 +848,12 @@ void hubfs_inval_inode(struct hubfs *h, fuse_ino_t ino)
 {
 	if (h->inval)
 		g_async_queue_push(h->inval, g_strdup_printf("i %" PRIu64, (uint64_t)ino));
+}
+
+void hubfs_inval_entry(struct hubfs *h, fuse_ino_t parent, const char *name)
+{
+	if (h->inval)
+		g_async_queue_push(h->inval, g_strdup_printf("e %" PRIu64 " %s", (uint64_t)parent, name));
 }
 
 void hubfs_record_changed(void *ud, int type, uint64_t id)

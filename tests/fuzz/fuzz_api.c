@@ -5,7 +5,7 @@
  * owners lists from the wire.
  *
  * The walkers of list / batch / association / owners pages are static in
- * cache/cache.c, cache/writeback.c and fs/search.c; only what they call
+ * cache/cache_*.c, cache/writeback.c and fs/search.c; only what they call
  * (record_render, record_parse_id) is reached here. See README.md.
  *
  * Input: one selector byte, then up to four parts separated by "\n--\n":

@@ -1,6 +1,6 @@
-/* fuzz_cache - the cache's walkers of HubSpot answers (cache/cache.c), which
- * are static, driven through the public cache API against an in-process HTTP
- * server on 127.0.0.1 that answers with the fuzz input.
+/* fuzz_cache - the cache's walkers of HubSpot answers (cache/cache_*.c),
+ * which are static, driven through the public cache API against an in-process
+ * HTTP server on 127.0.0.1 that answers with the fuzz input.
  *
  * Input: one selector byte (bits 0-1 the object type, 2-3 the type associated
  * with it), then up to six bodies separated by "\n--\n", for, in order: a list

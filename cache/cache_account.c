@@ -1,0 +1,157 @@
+/* cache_account.c - the read-only account data: the pipelines of deals and
+ * tickets, and the owners, each fetched on first use and kept.
+ */
+#include "cache/cache_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache/record.h"
+
+/* --- pipelines and owners --------------------------------------------- */
+
+static char *pretty(json_object *o, size_t *len)
+{
+	const char *t = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+						       JSON_C_TO_STRING_NOSLASHESCAPE);
+	char *s = g_strconcat(t, "\n", NULL);
+
+	*len = strlen(s);
+	return s;
+}
+
+int cache_pipelines_text(struct cache *c, int type, int64_t deadline, char **text, size_t *len)
+{
+	struct tcache *tc = &c->t[type];
+	json_object *resp = NULL, *results;
+	struct hs_call call;
+	char *s = NULL;
+	size_t slen = 0;
+	int rc = 0;
+
+	g_mutex_lock(&c->lock);
+	if (!tc->pipelines) {
+		g_mutex_unlock(&c->lock);
+		cache_call_init(&call, RL_PRIO_USER, deadline);
+		rc = hs_pipelines(c->hc, &call, objtype_name(type), &resp);
+		if (rc == 0) {
+			if (!json_object_object_get_ex(resp, "results", &results))
+				results = resp;
+			s = pretty(results, &slen);
+		}
+		json_object_put(resp);
+		g_mutex_lock(&c->lock);
+		if (s && !tc->pipelines) {
+			tc->pipelines = s;
+			tc->pipelines_len = slen;
+		} else {
+			g_free(s);
+		}
+	}
+	if (tc->pipelines) {
+		*text = g_memdup2(tc->pipelines, tc->pipelines_len + 1);
+		*len = tc->pipelines_len;
+		rc = 0;
+	}
+	g_mutex_unlock(&c->lock);
+	return rc;
+}
+
+static int owners_load(struct cache *c, int64_t deadline)
+{
+	GHashTable *owners;
+	char *after = NULL;
+	int rc = 0;
+
+	g_mutex_lock(&c->lock);
+	while (!c->owners && c->owners_fetching) {
+		if (!cache_wait_until(c, deadline)) {
+			g_mutex_unlock(&c->lock);
+			return -EAGAIN;
+		}
+	}
+	if (c->owners) {
+		g_mutex_unlock(&c->lock);
+		return 0;
+	}
+	c->owners_fetching = true;
+	g_mutex_unlock(&c->lock);
+
+	owners = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
+	do {
+		json_object *resp = NULL, *results, *paging, *next, *jafter;
+		struct hs_call call;
+
+		cache_call_init(&call, RL_PRIO_USER, deadline);
+		rc = hs_owners_page(c->hc, &call, after, &resp);
+		g_free(after);
+		after = NULL;
+		if (rc == 0 && json_object_object_get_ex(resp, "results", &results)) {
+			for (size_t i = 0; i < record_jarray_len(results); i++) {
+				json_object *o = json_object_array_get_idx(results, i), *jid;
+				uint64_t id;
+				size_t l;
+
+				if (json_object_object_get_ex(o, "id", &jid) &&
+				    record_parse_id(record_jstr(jid), strlen(record_jstr(jid)), &id) == 0)
+					g_hash_table_insert(owners, KEY(id), pretty(o, &l));
+			}
+			if (json_object_object_get_ex(resp, "paging", &paging) &&
+			    json_object_object_get_ex(paging, "next", &next) &&
+			    json_object_object_get_ex(next, "after", &jafter))
+				after = *record_jstr(jafter) ? g_strdup(record_jstr(jafter)) : NULL;
+		}
+		json_object_put(resp);
+	} while (rc == 0 && after);
+	g_free(after);
+
+	g_mutex_lock(&c->lock);
+	c->owners_fetching = false;
+	if (rc == 0)
+		c->owners = owners;
+	else
+		g_hash_table_destroy(owners);
+	g_cond_broadcast(&c->cond);
+	g_mutex_unlock(&c->lock);
+	return rc;
+}
+
+int cache_owner_ids(struct cache *c, int64_t deadline, uint64_t **ids, size_t *n)
+{
+	GHashTableIter it;
+	gpointer k;
+	size_t i = 0;
+	int rc = owners_load(c, deadline);
+
+	if (rc)
+		return rc;
+	g_mutex_lock(&c->lock);
+	*n = g_hash_table_size(c->owners);
+	*ids = g_new(uint64_t, MAX(*n, 1));
+	g_hash_table_iter_init(&it, c->owners);
+	while (g_hash_table_iter_next(&it, &k, NULL))
+		(*ids)[i++] = UNKEY(k);
+	g_mutex_unlock(&c->lock);
+	qsort(*ids, *n, sizeof(uint64_t), cache_cmp_u64);
+	return 0;
+}
+
+int cache_owner_text(struct cache *c, uint64_t id, int64_t deadline, char **text, size_t *len)
+{
+	const char *s;
+	int rc = owners_load(c, deadline);
+
+	if (rc)
+		return rc;
+	g_mutex_lock(&c->lock);
+	s = g_hash_table_lookup(c->owners, KEY(id));
+	if (s) {
+		*len = strlen(s);
+		*text = g_memdup2(s, *len + 1);
+	} else {
+		rc = -ENOENT;
+	}
+	g_mutex_unlock(&c->lock);
+	return rc;
+}

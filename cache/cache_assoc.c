@@ -1,0 +1,236 @@
+/* cache_assoc.c - association lists: a miss fetches up to 1,000 records'
+ * associations with one v4 batch/read (following each record's paging); this
+ * mount's changes edit the cached lists of both sides at once.
+ */
+#include "cache/cache_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache/record.h"
+
+/* --- associations ------------------------------------------------------ */
+
+int cache_cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static bool assoc_fresh(struct cache *c, struct assoc *e, int64_t now)
+{
+	return e && now < e->fetched_ms + c->opts.ttl_ms;
+}
+
+/* v4 batch/read of the `to` associations of ids (n <= 1000), following per-id
+ * paging. Fills acc: id -> GArray of uint64. No lock held. */
+static int assoc_fetch(struct cache *c, int from, int to, char **ids, size_t n, int64_t deadline,
+		       GHashTable *acc)
+{
+	char **afters = g_new0(char *, n);
+	char **cur_ids = g_new0(char *, n);
+	size_t m = n;
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i++)
+		cur_ids[i] = g_strdup(ids[i]);
+	while (m && rc == 0) {
+		json_object *resp = NULL, *results;
+		struct hs_call call;
+		size_t next_m = 0;
+
+		cache_call_init(&call, RL_PRIO_USER, deadline);
+		rc = hs_assoc_batch_read(c->hc, &call, objtype_name(from), objtype_name(to),
+					 (const char *const *)cur_ids, (const char *const *)afters, m, &resp);
+		for (size_t i = 0; i < m; i++) {
+			g_free(afters[i]);
+			afters[i] = NULL;
+		}
+		if (rc == 0 && json_object_object_get_ex(resp, "results", &results)) {
+			size_t nr = record_jarray_len(results);
+
+			for (size_t i = 0; i < nr; i++) {
+				json_object *res = json_object_array_get_idx(results, i), *jf, *jfid, *jto;
+				json_object *paging, *next, *after;
+				GArray *arr;
+				uint64_t fid;
+
+				if (!json_object_object_get_ex(res, "from", &jf) ||
+				    !json_object_object_get_ex(jf, "id", &jfid))
+					continue;
+				fid = g_ascii_strtoull(record_jstr(jfid), NULL, 10);
+				arr = g_hash_table_lookup(acc, KEY(fid));
+				if (!arr)
+					continue;
+				if (json_object_object_get_ex(res, "to", &jto)) {
+					size_t nt = record_jarray_len(jto);
+
+					for (size_t j = 0; j < nt; j++) {
+						json_object *x = json_object_array_get_idx(jto, j), *tid;
+						uint64_t v;
+
+						if (json_object_object_get_ex(x, "toObjectId", &tid) &&
+						    record_parse_id(record_jstr(tid), strlen(record_jstr(tid)), &v) == 0)
+							g_array_append_val(arr, v);
+					}
+				}
+				if (json_object_object_get_ex(res, "paging", &paging) &&
+				    json_object_object_get_ex(paging, "next", &next) &&
+				    json_object_object_get_ex(next, "after", &after) && next_m < n) {
+					g_free(cur_ids[next_m]);
+					cur_ids[next_m] = g_strdup(record_jstr(jfid));
+					afters[next_m] = g_strdup(record_jstr(after));
+					next_m++;
+				}
+			}
+		}
+		json_object_put(resp);
+		m = next_m;
+	}
+	for (size_t i = 0; i < n; i++) {
+		g_free(afters[i]);
+		g_free(cur_ids[i]);
+	}
+	g_free(afters);
+	g_free(cur_ids);
+	return rc;
+}
+
+int cache_assoc_list(struct cache *c, int from, uint64_t id, int to, int64_t deadline,
+		     uint64_t **ids, size_t *n)
+{
+	struct tcache *tc = &c->t[from], *ttc = &c->t[to];
+	GHashTable *table = tc->assoc[to], *inflight = tc->assoc_inflight[to];
+	int rc = 0;
+
+	g_mutex_lock(&c->lock);
+	for (;;) {
+		struct assoc *e = g_hash_table_lookup(table, KEY(id));
+		int64_t now = cache_now_ms(c);
+		GHashTable *acc;
+		GPtrArray *want;
+		GHashTableIter it;
+		gpointer k, v;
+
+		if (assoc_fresh(c, e, now)) {
+			c->hits++;
+			*ids = g_memdup2(e->ids, MAX(e->n, 1) * sizeof(uint64_t));
+			*n = e->n;
+			break;
+		}
+		if (g_hash_table_contains(inflight, KEY(id))) {
+			if (!cache_wait_until(c, deadline)) {
+				rc = -EAGAIN;
+				break;
+			}
+			continue;
+		}
+		c->misses++;
+		/* Take along up to 999 listed or cached neighbours without fresh data. */
+		want = g_ptr_array_new_with_free_func(g_free);
+		g_ptr_array_add(want, g_strdup_printf("%" G_GUINT64_FORMAT, id));
+		g_hash_table_add(inflight, KEY(id));
+		if (tc->listing) {
+			for (guint i = 0; i < tc->listing->ids->len && want->len < 1000; i++) {
+				uint64_t x = g_array_index(tc->listing->ids, struct lent, i).id;
+
+				if (x == id || g_hash_table_contains(inflight, KEY(x)) ||
+				    assoc_fresh(c, g_hash_table_lookup(table, KEY(x)), now))
+					continue;
+				g_ptr_array_add(want, g_strdup_printf("%" G_GUINT64_FORMAT, x));
+				g_hash_table_add(inflight, KEY(x));
+			}
+		}
+		g_hash_table_iter_init(&it, tc->recs);
+		while (want->len < 1000 && g_hash_table_iter_next(&it, &k, NULL)) {
+			if (g_hash_table_contains(inflight, k) ||
+			    assoc_fresh(c, g_hash_table_lookup(table, k), now))
+				continue;
+			g_ptr_array_add(want, g_strdup_printf("%" G_GUINT64_FORMAT, UNKEY(k)));
+			g_hash_table_add(inflight, k);
+		}
+		acc = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
+					    (GDestroyNotify)g_array_unref);
+		for (guint i = 0; i < want->len; i++)
+			g_hash_table_insert(acc, KEY(g_ascii_strtoull(want->pdata[i], NULL, 10)),
+					    g_array_new(FALSE, FALSE, sizeof(uint64_t)));
+		g_mutex_unlock(&c->lock);
+
+		rc = assoc_fetch(c, from, to, (char **)want->pdata, want->len, deadline, acc);
+
+		g_mutex_lock(&c->lock);
+		now = cache_now_ms(c);
+		g_hash_table_iter_init(&it, acc);
+		while (g_hash_table_iter_next(&it, &k, &v)) {
+			GArray *arr = v;
+
+			g_hash_table_remove(inflight, k);
+			if (rc)
+				continue;
+			e = g_new0(struct assoc, 1);
+			if (arr->len > 1)
+				qsort(arr->data, arr->len, sizeof(uint64_t), cache_cmp_u64);
+			e->n = arr->len;
+			e->ids = g_new0(uint64_t, MAX(arr->len, 1));
+			if (arr->len)
+				memcpy(e->ids, arr->data, arr->len * sizeof(uint64_t));
+			e->fetched_ms = now;
+			g_hash_table_replace(table, k, e);
+			/* Targets are known to exist: a miss on one fetches its neighbours too. */
+			for (guint j = 0; j < arr->len; j++) {
+				uint64_t x = g_array_index(arr, uint64_t, j);
+
+				if (!g_hash_table_contains(ttc->recs, KEY(x)))
+					g_hash_table_add(ttc->wanted, KEY(x));
+			}
+		}
+		g_hash_table_destroy(acc);
+		g_ptr_array_free(want, TRUE);
+		g_cond_broadcast(&c->cond);
+		if (rc) {
+			e = g_hash_table_lookup(table, KEY(id));
+			if (e && rc != -ENOENT) { /* serve stale rather than fail */
+				*ids = g_memdup2(e->ids, MAX(e->n, 1) * sizeof(uint64_t));
+				*n = e->n;
+				rc = 0;
+			}
+			break;
+		}
+	}
+	g_mutex_unlock(&c->lock);
+	return rc;
+}
+
+static void assoc_edit(struct assoc *e, uint64_t x, bool add)
+{
+	size_t i;
+
+	for (i = 0; i < e->n && e->ids[i] < x; i++)
+		;
+	if (add && (i == e->n || e->ids[i] != x)) {
+		e->ids = g_realloc(e->ids, (e->n + 1) * sizeof(uint64_t));
+		memmove(e->ids + i + 1, e->ids + i, (e->n - i) * sizeof(uint64_t));
+		e->ids[i] = x;
+		e->n++;
+	} else if (!add && i < e->n && e->ids[i] == x) {
+		memmove(e->ids + i, e->ids + i + 1, (e->n - i - 1) * sizeof(uint64_t));
+		e->n--;
+	}
+}
+
+void cache_assoc_note(struct cache *c, int from, uint64_t id, int to, uint64_t to_id, bool add)
+{
+	struct assoc *e;
+
+	g_mutex_lock(&c->lock);
+	/* Only lists we hold are edited; a list fetched later includes the change. */
+	e = g_hash_table_lookup(c->t[from].assoc[to], KEY(id));
+	if (e)
+		assoc_edit(e, to_id, add);
+	e = g_hash_table_lookup(c->t[to].assoc[from], KEY(to_id));
+	if (e)
+		assoc_edit(e, id, add);
+	g_mutex_unlock(&c->lock);
+}

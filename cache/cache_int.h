@@ -1,0 +1,160 @@
+/* cache_int.h - what the files of the cache module share: cache.c,
+ * cache_rec.c, cache_list.c, cache_assoc.c, cache_account.c, cache_refresh.c.
+ * Not a public API: callers use cache/cache.h.
+ */
+#ifndef HUBFS_CACHE_INT_H
+#define HUBFS_CACHE_INT_H
+
+#include <glib.h>
+
+#include "cache/cache.h"
+#include "cache/objtype.h"
+
+/* Record ids are below 2^48 (record_parse_id), so they are stored directly as
+ * hash-table keys (GSIZE_TO_POINTER); hubfs needs a 64-bit build. */
+#define KEY(id) GSIZE_TO_POINTER((gsize)(id))
+#define UNKEY(p) ((uint64_t)GPOINTER_TO_SIZE(p))
+
+struct rec {
+	uint64_t id;
+	uint8_t type;
+	uint32_t len;
+	char *text;
+	int64_t mtime_ms;     /* updatedAt */
+	int64_t fetched_ms;
+	uint64_t local_epoch; /* epoch of the last local write, 0 if none */
+	GList lru;            /* link in c->lru; data = this rec */
+};
+
+struct assoc {
+	uint64_t *ids;
+	size_t n;
+	int64_t fetched_ms;
+};
+
+/* A listed record: its attributes as of the page it came in, so readdirplus
+ * needs no fetch even when the record itself was evicted. */
+struct lent {
+	uint64_t id;
+	uint64_t size;
+	int64_t mtime_ms;
+};
+
+struct listing {
+	int type;
+	unsigned refs;        /* protected by c->lock, like every field here */
+	GArray *ids;          /* struct lent, in HubSpot's list order */
+	bool complete;
+	bool fetching;
+	int err;
+	char *after;
+	int64_t started_ms;
+	int64_t started_wall;
+	int64_t completed_ms;
+};
+
+struct tcache {
+	GHashTable *recs;       /* id -> struct rec */
+	GHashTable *wanted;     /* id -> 1: known to exist, not cached */
+	GHashTable *inflight;   /* id -> 1: in a batch/read right now */
+	GHashTable *missing;    /* id -> expiry ms (negative cache) */
+	GHashTable *gone;       /* id -> 1: archived by this mount; hidden from listings */
+	struct listing *listing;
+	int64_t synced_ms;      /* every record of the type is fresh since then */
+	int64_t sync_wall_ms;   /* the same moment, wall clock (0: never fetched) */
+	bool refreshing;        /* an incremental refresh is queued or running */
+	bool relisting;         /* a background relist is queued or running */
+	int64_t relist_fail_ms; /* when the last background relist failed */
+	int64_t refresh_fail_ms;/* when the last refresh failed (0: it did not) */
+	GHashTable *recent;     /* id -> wall ms of this mount's last change */
+	const struct schema *schema;
+	bool schema_fetching;
+	GHashTable *assoc[OT_COUNT];          /* from id -> struct assoc */
+	GHashTable *assoc_inflight[OT_COUNT]; /* from id -> 1 */
+	char *pipelines;
+	size_t pipelines_len;
+};
+
+struct cache {
+	struct hs_client *hc;
+	struct cache_opts opts;
+	struct cache_hooks hooks;
+
+	/* Lock order: c->lock only; never held across HTTP or hooks. */
+	GMutex lock;
+	GCond cond;             /* broadcast whenever a fetch finishes */
+	struct tcache t[OT_COUNT];   /* protected by lock */
+	GQueue lru;             /* head = most recently used; protected by lock */
+	size_t bytes;           /* rendered bytes held; protected by lock */
+	uint64_t epoch;         /* write epoch; protected by lock */
+	uint64_t hits, misses;  /* protected by lock */
+	GArray *notify;         /* pending hook calls {type, id}; protected by lock */
+	GHashTable *owners;     /* id -> text (g_strdup); NULL until loaded */
+	bool owners_fetching;
+
+	GThread *worker;        /* background refreshes (opts.background) */
+	GAsyncQueue *work;      /* type + 1, or STOP */
+};
+
+/* Items of c->work: type + 1 (refresh), type + 1 + WORK_RELIST (relist), or WORK_STOP. */
+#define WORK_STOP GINT_TO_POINTER(-1)
+#define WORK_RELIST 0x100
+
+/* A record rendered from an API object (outside the lock), ready to store. */
+struct rendered {
+	uint64_t id;
+	char *text;
+	size_t len;
+	int64_t mtime_ms;
+};
+
+/* cache.c: the core. "Lock held" means c->lock. */
+int64_t cache_now_ms(struct cache *c); /* the injected clock, opts.now */
+void cache_rec_free(struct rec *r);
+/* Unlock, then run the hook for every record noted as changed. */
+void cache_unlock_and_notify(struct cache *c);
+/* Note that a record's bytes changed, for the hook run at unlock. Lock held. */
+void cache_note_changed(struct cache *c, int type, uint64_t id);
+/* Wait on c->cond until woken or the deadline (0: none). Returns false on timeout. */
+bool cache_wait_until(struct cache *c, int64_t deadline);
+/* Whether r was fetched, or its type synced, within the ttl. */
+bool cache_rec_fresh(struct cache *c, struct tcache *tc, struct rec *r, int64_t now);
+void cache_rec_touch(struct cache *c, struct rec *r);  /* to the LRU head; lock held */
+void cache_rec_remove(struct cache *c, struct rec *r); /* unlink and free; lock held */
+/* Evict least-recently-used clean records until under budget; keep `keep`. Lock held. */
+void cache_evict(struct cache *c, struct rec *keep);
+/* Insert rendered data; takes ownership of x->text. Lock held. Returns 1 if dropped. */
+int cache_store_locked(struct cache *c, int type, struct rendered *x, uint64_t epoch, int64_t now);
+/* Render the objects of a results array outside the lock: a GArray of struct
+ * rendered (objects that do not render are left out). */
+GArray *cache_render_results(json_object *results, const struct schema *s);
+void cache_call_init(struct hs_call *call, enum rl_prio prio, int64_t deadline); /* zeroed */
+/* Fetch the schema of a type if needed. Lock held on entry and exit. 0 or -errno. */
+int cache_ensure_schema(struct cache *c, int type, int64_t deadline);
+
+/* cache_rec.c: look up a record, fetching it when missing or stale. Lock held
+ * on entry and exit; on success *out points at the record (valid while the
+ * lock is held). */
+int cache_lookup_locked(struct cache *c, int type, uint64_t id, int64_t deadline, struct rec **out);
+
+/* cache_list.c */
+/* Drop a reference; the last frees l. Accepts NULL. Lock held (or the cache unshared). */
+void cache_listing_unref(struct listing *l);
+/* Whether l may be served as it is: not failed, and complete within its life. */
+bool cache_listing_fresh(struct cache *c, struct listing *l, int64_t now);
+/* The periodic relist of a type (the worker; lock not held): installed only if
+ * complete and error-free, else the previous listing stays. */
+void cache_relist(struct cache *c, int type);
+
+/* cache_assoc.c: qsort order of uint64_t. */
+int cache_cmp_u64(const void *a, const void *b);
+
+/* cache_refresh.c */
+/* Queue a background relist / refresh of a type unless one is pending. Lock held. */
+void cache_kick_relist(struct cache *c, int type);
+void cache_kick_refresh(struct cache *c, int type);
+/* Whether a type ever fetched has gone a ttl without a sync. */
+bool cache_type_stale(struct cache *c, struct tcache *tc, int64_t now);
+/* The background worker (opts.background): runs what c->work holds until WORK_STOP. */
+gpointer cache_worker_main(gpointer p);
+#endif

@@ -1,0 +1,315 @@
+/* cache_list.c - listings of a type: shared by their readers and fetched page
+ * by page as readers ask, installed when complete (pruning records they no
+ * longer hold), relisted whole in the background, and edited at once by this
+ * mount's creates and archives.
+ */
+#include "cache/cache_int.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "cache/record.h"
+#include "client/log.h"
+
+/* --- listings --------------------------------------------------------- */
+
+void cache_listing_unref(struct listing *l)
+{
+	if (!l || --l->refs)
+		return;
+	g_array_free(l->ids, TRUE);
+	g_free(l->after);
+	g_free(l);
+}
+
+bool cache_listing_fresh(struct cache *c, struct listing *l, int64_t now)
+{
+	/* With background refreshes, a listing is kept current incrementally and
+	 * relisted only every relist_ms (to notice archived records). */
+	int64_t life = c->opts.background ? c->opts.relist_ms : c->opts.ttl_ms;
+
+	return l && !l->err && (!l->complete || now < l->completed_ms + life);
+}
+
+struct listing *cache_listing_open(struct cache *c, int type)
+{
+	struct tcache *tc = &c->t[type];
+	struct listing *l;
+
+	g_mutex_lock(&c->lock);
+	if (c->opts.background && cache_type_stale(c, tc, cache_now_ms(c)))
+		cache_kick_refresh(c, type);
+	if (c->work && tc->listing && tc->listing->complete && !tc->listing->err &&
+	    !cache_listing_fresh(c, tc->listing, cache_now_ms(c))) {
+		/* Relist due: keep serving this one, relist behind it. */
+		cache_kick_relist(c, type);
+	} else if (!cache_listing_fresh(c, tc->listing, cache_now_ms(c))) {
+		l = g_new0(struct listing, 1);
+		l->type = type;
+		l->refs = 1; /* the type's reference */
+		l->ids = g_array_new(FALSE, FALSE, sizeof(struct lent));
+		l->started_ms = cache_now_ms(c);
+		l->started_wall = c->opts.wall();
+		cache_listing_unref(tc->listing);
+		tc->listing = l;
+	}
+	l = tc->listing;
+	l->refs++;
+	g_mutex_unlock(&c->lock);
+	return l;
+}
+
+void cache_listing_close(struct cache *c, struct listing *l)
+{
+	if (!l)
+		return;
+	g_mutex_lock(&c->lock);
+	cache_listing_unref(l);
+	g_mutex_unlock(&c->lock);
+}
+
+/* A complete, error-free listing is the only thing allowed to remove records:
+ * drop clean records it did not contain that were fetched before it started. */
+static void listing_prune(struct cache *c, struct listing *l)
+{
+	struct tcache *tc = &c->t[l->type];
+	GHashTable *in = g_hash_table_new(g_direct_hash, g_direct_equal);
+	GHashTableIter it;
+	gpointer k, v;
+
+	for (guint i = 0; i < l->ids->len; i++)
+		g_hash_table_add(in, KEY(g_array_index(l->ids, struct lent, i).id));
+	g_hash_table_iter_init(&it, tc->recs);
+	while (g_hash_table_iter_next(&it, &k, &v)) {
+		struct rec *r = v;
+
+		if (g_hash_table_contains(in, k) || r->local_epoch || r->fetched_ms >= l->started_ms)
+			continue;
+		g_hash_table_iter_steal(&it);
+		g_queue_unlink(&c->lru, &r->lru);
+		c->bytes -= r->len;
+		cache_note_changed(c, l->type, r->id);
+		cache_rec_free(r);
+	}
+	g_hash_table_iter_init(&it, tc->wanted);
+	while (g_hash_table_iter_next(&it, &k, NULL))
+		if (!g_hash_table_contains(in, k))
+			g_hash_table_iter_remove(&it);
+	g_hash_table_destroy(in);
+}
+
+/* Fetch the next page of listing l. Lock held on entry and exit (dropped for
+ * the HTTP call); l->fetching guards against two fetchers. */
+static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int64_t deadline)
+{
+	struct tcache *tc = &c->t[l->type];
+	json_object *resp = NULL, *results = NULL, *paging, *next, *after;
+	struct hs_call call;
+	GArray *got = NULL;
+	uint64_t epoch;
+	char *cursor;
+	int rc;
+
+	rc = cache_ensure_schema(c, l->type, deadline);
+	if (rc)
+		return rc;
+	l->fetching = true;
+	cursor = g_strdup(l->after);
+	epoch = c->epoch;
+	g_mutex_unlock(&c->lock);
+
+	cache_call_init(&call, prio, deadline);
+	rc = hs_list_page(c->hc, &call, objtype_name(l->type), schema_props_csv(tc->schema),
+			  cursor, false, &resp);
+	g_free(cursor);
+	if (rc == 0 && json_object_object_get_ex(resp, "results", &results))
+		got = cache_render_results(results, tc->schema);
+	else if (rc)
+		log_warn("listing %s: %s", objtype_name(l->type), call.err.message);
+
+	g_mutex_lock(&c->lock);
+	l->fetching = false;
+	g_cond_broadcast(&c->cond);
+	if (rc) {
+		/* A timeout of this reader is not a failure of the listing. */
+		if (rc != -EAGAIN)
+			l->err = rc;
+		json_object_put(resp);
+		return rc;
+	}
+	for (guint j = 0; got && j < got->len; j++) {
+		struct rendered *x = &g_array_index(got, struct rendered, j);
+		struct lent e = { x->id, x->len, x->mtime_ms };
+
+		if (g_hash_table_contains(tc->gone, KEY(e.id))) {
+			g_free(x->text); /* archived here, not yet there */
+			continue;
+		}
+		g_array_append_val(l->ids, e);
+		cache_store_locked(c, l->type, x, epoch, cache_now_ms(c));
+	}
+	if (got)
+		g_array_free(got, TRUE);
+	g_free(l->after);
+	l->after = NULL;
+	if (json_object_object_get_ex(resp, "paging", &paging) &&
+	    json_object_object_get_ex(paging, "next", &next) &&
+	    json_object_object_get_ex(next, "after", &after)) {
+		l->after = g_strdup(record_jstr(after));
+	}
+	if (!l->after || !*l->after) { /* no (usable) cursor: the last page */
+		l->complete = true;
+		l->completed_ms = cache_now_ms(c);
+	}
+	json_object_put(resp);
+	return 0;
+}
+
+/* A listing just completed: it becomes the type's listing (if it is not
+ * already), the type is synced as of its start, and records it did not
+ * contain are pruned. Lock held. */
+static void listing_install(struct cache *c, struct listing *l)
+{
+	struct tcache *tc = &c->t[l->type];
+
+	if (tc->listing != l) {
+		l->refs++;
+		cache_listing_unref(tc->listing);
+		tc->listing = l;
+	}
+	if (l->started_wall >= tc->sync_wall_ms) {
+		tc->synced_ms = l->started_ms;
+		tc->sync_wall_ms = l->started_wall;
+	}
+	listing_prune(c, l);
+}
+
+int cache_listing_entry(struct cache *c, struct listing *l, size_t i, int64_t deadline,
+			uint64_t *id, struct rec_attr *a)
+{
+	struct tcache *tc = &c->t[l->type];
+	int rc = 0;
+
+	g_mutex_lock(&c->lock);
+	for (;;) {
+		if (i < l->ids->len) {
+			struct lent *e = &g_array_index(l->ids, struct lent, i);
+			struct rec *r;
+
+			*id = e->id;
+			if (!a)
+				break;
+			r = g_hash_table_lookup(tc->recs, KEY(*id));
+			if (r) {
+				a->size = r->len;
+				a->mtime_ms = r->mtime_ms;
+				break;
+			}
+			if (cache_listing_fresh(c, l, cache_now_ms(c))) {
+				a->size = e->size; /* evicted: the page's attributes */
+				a->mtime_ms = e->mtime_ms;
+				break;
+			}
+			rc = cache_lookup_locked(c, l->type, *id, deadline, &r);
+			if (rc == 0) {
+				a->size = r->len;
+				a->mtime_ms = r->mtime_ms;
+			}
+			break;
+		}
+		if (l->complete) {
+			rc = 1;
+			break;
+		}
+		if (l->err) {
+			rc = l->err;
+			break;
+		}
+		if (l->fetching) {
+			if (!cache_wait_until(c, deadline)) {
+				rc = -EAGAIN;
+				break;
+			}
+			continue;
+		}
+		rc = fetch_page(c, l, RL_PRIO_USER, deadline);
+		if (rc)
+			break;
+		if (l->complete && tc->listing == l)
+			listing_install(c, l);
+	}
+	cache_unlock_and_notify(c);
+	return rc;
+}
+
+/* The periodic relist, in the background: a new listing is fetched whole
+ * and installed only if complete and error-free; until then, and if it fails,
+ * the previous listing stays (a failed relist removes nothing). */
+void cache_relist(struct cache *c, int type)
+{
+	struct tcache *tc = &c->t[type];
+	struct listing *l = g_new0(struct listing, 1);
+	int rc = 0;
+
+	l->type = type;
+	l->refs = 1;
+	l->ids = g_array_new(FALSE, FALSE, sizeof(struct lent));
+	g_mutex_lock(&c->lock);
+	l->started_ms = cache_now_ms(c);
+	l->started_wall = c->opts.wall();
+	while (rc == 0 && !l->complete)
+		rc = fetch_page(c, l, RL_PRIO_BACKGROUND, hs_now_ms() + 120000);
+	tc->relisting = false;
+	if (rc == 0)
+		listing_install(c, l);
+	else
+		tc->relist_fail_ms = cache_now_ms(c);
+	cache_listing_unref(l);
+	log_debug("relist of %s: %s", objtype_name(type), rc ? "failed, previous listing kept" : "done");
+	cache_unlock_and_notify(c);
+}
+
+void cache_listing_note(struct cache *c, int type, uint64_t id, bool add)
+{
+	struct listing *l;
+
+	g_mutex_lock(&c->lock);
+	l = c->t[type].listing;
+	if (l) {
+		guint i;
+
+		for (i = 0; i < l->ids->len; i++)
+			if (g_array_index(l->ids, struct lent, i).id == id)
+				break;
+		if (add && i == l->ids->len) {
+			struct rec *r = g_hash_table_lookup(c->t[type].recs, KEY(id));
+			struct lent e = { id, r ? r->len : 0, r ? r->mtime_ms : 0 };
+
+			g_array_append_val(l->ids, e);
+		}
+		if (add && !g_hash_table_contains(c->t[type].recs, KEY(id)))
+			g_hash_table_add(c->t[type].wanted, KEY(id));
+		else if (!add && i < l->ids->len)
+			g_array_remove_index(l->ids, i);
+	}
+	if (add) {
+		g_hash_table_remove(c->t[type].missing, KEY(id));
+		g_hash_table_remove(c->t[type].gone, KEY(id));
+	} else {
+		g_hash_table_add(c->t[type].gone, KEY(id));
+	}
+	g_hash_table_insert(c->t[type].recent, KEY(id), GSIZE_TO_POINTER((gsize)c->opts.wall()));
+	if (add && !l && !g_hash_table_contains(c->t[type].recs, KEY(id)))
+		g_hash_table_add(c->t[type].wanted, KEY(id));
+	if (!add) {
+		struct rec *r = g_hash_table_lookup(c->t[type].recs, KEY(id));
+
+		if (r)
+			cache_rec_remove(c, r);
+		g_hash_table_remove(c->t[type].wanted, KEY(id));
+		g_hash_table_insert(c->t[type].missing, KEY(id),
+				    GSIZE_TO_POINTER(cache_now_ms(c) + c->opts.ttl_ms));
+		cache_note_changed(c, type, id);
+	}
+	cache_unlock_and_notify(c);
+}

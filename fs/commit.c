@@ -1,0 +1,216 @@
+/* commit.c - turning the bytes a writer left into an edit or a create:
+ * parsed, validated, diffed against what the writer started from, applied to
+ * the current record file, journaled (writeback_update / writeback_create);
+ * or rejected, with the bytes kept in .hubfs/rejected/. Also each record's
+ * last outcome, shown as the user.hubfs.state and user.hubfs.error xattrs.
+ *
+ * Lock rules: h->lock guards rec_errors; it is never held across a cache,
+ * writeback or HTTP call (every function here is called without it).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cache/edit.h"
+#include "cache/objtype.h"
+#include "fs/internal.h"
+
+/* --- a record's last outcome (xattrs) -------------------------------------- */
+
+static void set_rec_error(struct hubfs *h, fuse_ino_t ino, const char *reason)
+{
+	g_mutex_lock(&h->lock);
+	if (reason)
+		g_hash_table_insert(h->rec_errors, GSIZE_TO_POINTER(ino), g_strdup(reason));
+	else
+		g_hash_table_remove(h->rec_errors, GSIZE_TO_POINTER(ino));
+	g_mutex_unlock(&h->lock);
+}
+
+char *record_error(struct hubfs *h, fuse_ino_t ino)
+{
+	char *s;
+
+	g_mutex_lock(&h->lock);
+	s = g_strdup(g_hash_table_lookup(h->rec_errors, GSIZE_TO_POINTER(ino)));
+	g_mutex_unlock(&h->lock);
+	return s;
+}
+
+const char *record_state(struct hubfs *h, fuse_ino_t ino)
+{
+	const char *s = h->wb ? writeback_record_state(h->wb, INO_TYPE(ino), INO_ID(ino)) : "clean";
+
+	if (!strcmp(s, "clean") && hs_client_offline(h->hc))
+		return "stale";
+	return s;
+}
+
+/* --- commits ------------------------------------------------------------------- */
+
+struct ectx {
+	struct edit_ctx c;
+	json_object *pipelines, *owners;
+};
+
+static int ectx_init(struct hubfs *h, int type, struct ectx *e)
+{
+	int64_t deadline = deadline_of(h);
+	uint64_t *ids = NULL;
+	size_t n = 0;
+	int rc;
+
+	memset(e, 0, sizeof(*e));
+	e->c.type = type;
+	rc = cache_schema(h->cache, type, deadline, &e->c.schema);
+	if (rc)
+		return rc;
+	if (type == OT_DEALS || type == OT_TICKETS) {
+		char *text = NULL;
+		size_t len;
+
+		if (cache_pipelines_text(h->cache, type, deadline, &text, &len) == 0)
+			e->pipelines = json_tokener_parse(text);
+		g_free(text);
+		e->c.pipelines = e->pipelines;
+	}
+	if (cache_owner_ids(h->cache, deadline, &ids, &n) == 0) {
+		e->owners = json_object_new_array();
+		for (size_t i = 0; i < n; i++) {
+			char buf[24];
+
+			snprintf(buf, sizeof(buf), "%" PRIu64, ids[i]);
+			json_object_array_add(e->owners, json_object_new_string(buf));
+		}
+		e->c.owner_ids = e->owners;
+		g_free(ids);
+	}
+	return 0;
+}
+
+static void ectx_clear(struct ectx *e)
+{
+	json_object_put(e->pipelines);
+	json_object_put(e->owners);
+}
+
+char *commit_label(fuse_ino_t ino)
+{
+	return g_strdup_printf("%s/%" PRIu64 ".json", objtype_name(INO_TYPE(ino)), INO_ID(ino));
+}
+
+/* Commit data as an edit of record ino, diffed against base. quiet: on invalid
+ * input return -EINVAL without logging (fsync probes). */
+int commit_record(struct hubfs *h, fuse_ino_t ino, const char *data, size_t len,
+		  const char *base, size_t base_len, bool quiet)
+{
+	int type = INO_TYPE(ino);
+	uint64_t id = INO_ID(ino);
+	g_autofree char *label = commit_label(ino);
+	json_object *changes = NULL, *bases = NULL;
+	struct edit_error err = { { 0 }, { 0 } };
+	char *cur = NULL, *text = NULL;
+	size_t cur_len = 0, tlen = 0;
+	struct ectx e;
+	uint64_t epoch;
+	int rc;
+
+	if (len == 0) {
+		snprintf(err.reason, sizeof(err.reason), "empty file: nothing was saved (an empty "
+			 "save never clears a record)");
+		rc = -EINVAL;
+		goto reject;
+	}
+	rc = ectx_init(h, type, &e);
+	if (rc)
+		return rc == -ENOENT ? -EIO : rc;
+	rc = edit_parse(&e.c, data, len, base, base_len, &changes, &bases, &err);
+	if (rc)
+		goto reject_ctx;
+	if (json_object_object_length(changes) == 0) {
+		/* Nothing changed: no API call. Drop the kernel's copy of the bytes
+		 * written if they differ from the rendering (e.g. reformatted). */
+		if (len != base_len || memcmp(data, base, len) != 0)
+			hubfs_inval_inode(h, ino);
+		set_rec_error(h, ino, NULL);
+		rc = 0;
+		goto out;
+	}
+	/* Apply to the current file (a refresh may have moved it on since). */
+	rc = cache_record_text(h->cache, type, id, deadline_of(h), &cur, &cur_len);
+	if (rc == 0)
+		rc = edit_apply(e.c.schema, cur, cur_len, changes, &text, &tlen);
+	if (rc)
+		goto out;
+	epoch = cache_record_put_local_epoch(h->cache, type, id, text, tlen, hubfs_wall_ms());
+	rc = writeback_update(h->wb, type, id, changes, bases, epoch);
+	if (rc) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "file", json_object_new_string(label));
+		json_object_object_add(o, "op", json_object_new_string("journal"));
+		json_object_object_add(o, "reason", json_object_new_string(strerror(-rc)));
+		hubfs_error(h, o);
+		json_object_put(o);
+		cache_record_forget(h->cache, type, id);
+		rc = -EIO;
+		goto out;
+	}
+	set_rec_error(h, ino, NULL);
+	hubfs_inval_inode(h, ino);
+out:
+	ectx_clear(&e);
+	json_object_put(changes);
+	json_object_put(bases);
+	g_free(cur);
+	g_free(text);
+	return rc;
+reject_ctx:
+	ectx_clear(&e);
+reject:
+	if (quiet)
+		return rc;
+	hubfs_reject(h, label, err.property, err.reason, data, len);
+	set_rec_error(h, ino, err.reason);
+	hubfs_inval_inode(h, ino);
+	return rc;
+}
+
+/* Commit a _new/ file as a create. Lock not held; d stays valid because only
+ * this mount's handlers remove nodes and the kernel holds a reference. */
+int commit_create(struct hubfs *h, int type, const char *name, const char *data, size_t len,
+		  char **key_out)
+{
+	g_autofree char *label = g_strdup_printf("%s/_new/%s", objtype_name(type), name);
+	struct edit_error err = { { 0 }, { 0 } };
+	json_object *props = NULL;
+	struct ectx e;
+	char *key;
+	int rc;
+
+	if (len == 0) {
+		snprintf(err.reason, sizeof(err.reason), "empty file: nothing to create");
+		hubfs_reject(h, label, NULL, err.reason, data, len);
+		return -EINVAL;
+	}
+	rc = ectx_init(h, type, &e);
+	if (rc)
+		return rc == -ENOENT ? -EIO : rc;
+	rc = edit_parse_new(&e.c, data, len, &props, &err);
+	ectx_clear(&e);
+	if (rc) {
+		hubfs_reject(h, label, err.property, err.reason, data, len);
+		return rc;
+	}
+	/* The key names the create in the journal: unique across mounts. */
+	key = g_strdup_printf("%s#%" PRId64, name, g_get_real_time());
+	rc = writeback_create(h->wb, type, key, props);
+	json_object_put(props);
+	if (rc) {
+		g_free(key);
+		return -EIO;
+	}
+	*key_out = key;
+	return 0;
+}

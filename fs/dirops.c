@@ -1,0 +1,431 @@
+/* dirops.c - the handlers that change a directory: create and mknod (a
+ * scratch file, a _new/ file, or O_CREAT of an existing record), unlink (of a
+ * node, a record with allow_delete, or an association link), symlink (adds an
+ * association) and rename, whose rules are how editors save: a scratch file
+ * renamed onto <id>.json is an edit, onto _new/<name>.json a create, and a
+ * record renamed to a scratch name is copied, leaving the record in place.
+ *
+ * Lock rules: h->lock guards dnodes and dirents; it is never held across a
+ * cache, writeback or HTTP call.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cache/objtype.h"
+#include "cache/record.h"
+#include "fs/internal.h"
+
+/* --- names and creates ----------------------------------------------------- */
+
+static bool creation_name(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 5 && name[0] != '.' && strcmp(name + n - 5, ".json") == 0;
+}
+
+static bool record_name(const char *name, uint64_t *id)
+{
+	size_t n = strlen(name);
+
+	return n > 5 && strcmp(name + n - 5, ".json") == 0 && record_parse_id(name, n - 5, id) == 0;
+}
+
+/* Type of a directory that may hold scratch files (type dir or _new/), else -1. */
+static int scratch_dir_type(fuse_ino_t parent)
+{
+	if (is_typedir(parent))
+		return (int)(parent - INO_TYPEDIR);
+	if (is_newdir(parent))
+		return (int)(parent - INO_NEW_DIR);
+	return -1;
+}
+
+static void reply_entry_of(fuse_req_t req, fuse_ino_t parent, const char *name,
+			   struct fuse_file_info *fi)
+{
+	struct fuse_entry_param e;
+	int rc = do_lookup(H(req), parent, name, &e);
+
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else if (fi)
+		fuse_reply_create(req, &e, fi);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static int do_create(struct hubfs *h, fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode, bool trunc)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	int t = scratch_dir_type(parent);
+	struct dnode *d;
+	uint64_t id;
+
+	if (h->o.ro)
+		return -EROFS;
+	if (strlen(name) > 255)
+		return -ENAMETOOLONG;
+	if (t < 0)
+		return -EPERM;
+	if (is_typedir(parent) && record_name(name, &id)) {
+		struct rec_attr a;
+		struct wbuf *w;
+		int rc = cache_record_stat(h->cache, t, id, deadline_of(h), &a);
+
+		/* O_CREAT of an existing record (the kernel's dentry was stale, e.g.
+		 * right after vim renamed it to its backup): open it. Otherwise
+		 * inventing an id is not allowed. */
+		if (rc == -ENOENT)
+			return -EPERM;
+		if (rc)
+			return rc;
+		if (trunc) {
+			rc = wbuf_get(h, INO_MAKE(K_RECORD, t, 0, id), ctx->pid, &w);
+			if (rc)
+				return rc;
+			g_byte_array_set_size(w->data, 0);
+			g_mutex_unlock(&h->lock);
+		}
+		return 0;
+	}
+	if (is_typedir(parent) && !strcmp(name, "_new"))
+		return -EEXIST;
+	g_mutex_lock(&h->lock);
+	d = dnode_at(h, parent, name);
+	if (!d) {
+		bool creating = is_newdir(parent) && creation_name(name);
+
+		d = dnode_new(h, parent, name, creating ? D_NEWFILE : D_SCRATCH, t, S_IFREG | (mode & 07777));
+		d->uid = ctx->uid;
+		d->gid = ctx->gid;
+	} else if (trunc && !d->committed && d->kind != D_LINK) {
+		dnode_truncate(h, d, 0);
+	}
+	g_mutex_unlock(&h->lock);
+	return 0;
+}
+
+void hubfs_w_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		    struct fuse_file_info *fi)
+{
+	int rc = do_create(H(req), req, parent, name, mode, fi->flags & O_TRUNC);
+
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->keep_cache = 1;
+	reply_entry_of(req, parent, name, fi);
+}
+
+void hubfs_w_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	int rc = S_ISREG(mode) ? do_create(H(req), req, parent, name, mode, false) : -EPERM;
+
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		reply_entry_of(req, parent, name, NULL);
+}
+
+void hubfs_w_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct hubfs *h = H(req);
+	struct dnode *d;
+	uint64_t id;
+	int rc = 0;
+
+	if (h->o.ro) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	g_mutex_lock(&h->lock);
+	d = dnode_at(h, parent, name);
+	if (d) {
+		dnode_unlink(h, d);
+		g_mutex_unlock(&h->lock);
+		fuse_reply_err(req, 0);
+		return;
+	}
+	g_mutex_unlock(&h->lock);
+
+	if (is_typedir(parent) && record_name(name, &id)) {
+		int t = (int)(parent - INO_TYPEDIR);
+		struct rec_attr a;
+
+		if (!h->o.allow_delete) {
+			rc = -EPERM;
+		} else if ((rc = cache_record_stat(h->cache, t, id, deadline_of(h), &a)) == 0 &&
+			   (rc = writeback_archive(h->wb, t, id)) == 0) {
+			cache_listing_note(h->cache, t, id, false);
+		}
+	} else if (INO_KIND(parent) == K_ASSOC_DIR && record_name(name, &id)) {
+		struct fuse_entry_param e;
+
+		rc = do_lookup(h, parent, name, &e); /* is it there? */
+		if (rc == 0)
+			rc = writeback_assoc(h->wb, false, INO_TYPE(parent), INO_ID(parent), INO_TYPE2(parent), id);
+		if (rc == 0)
+			cache_assoc_note(h->cache, INO_TYPE(parent), INO_ID(parent), INO_TYPE2(parent), id, false);
+	} else {
+		struct fuse_entry_param e;
+
+		rc = do_lookup(h, parent, name, &e);
+		if (rc == 0)
+			rc = -EPERM;
+	}
+	fuse_reply_err(req, -rc);
+}
+
+void hubfs_w_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	struct hubfs *h = H(req);
+	g_autofree char *want = NULL;
+	struct rec_attr a;
+	uint64_t id;
+	int rc;
+
+	if (h->o.ro) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (INO_KIND(parent) != K_ASSOC_DIR || !record_name(name, &id)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	/* ln -s ../../../companies/201.json contacts/101/companies/: the link must
+	 * name the record its own name names, in the directory's type. */
+	want = g_strdup_printf("%s/%s", objtype_name(INO_TYPE2(parent)), name);
+	if (!g_str_has_suffix(link, want) ||
+	    (strlen(link) > strlen(want) && link[strlen(link) - strlen(want) - 1] != '/')) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "op", json_object_new_string("link"));
+		json_object_object_add(o, "file", json_object_new_string(name));
+		json_object_object_add(o, "reason", json_object_new_string(
+			"an association link must point at ../../../<type>/<id>.json of its own name"));
+		hubfs_error(h, o);
+		json_object_put(o);
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	rc = cache_record_stat(h->cache, INO_TYPE2(parent), id, deadline_of(h), &a);
+	if (rc == 0)
+		rc = writeback_assoc(h->wb, true, INO_TYPE(parent), INO_ID(parent), INO_TYPE2(parent), id);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	cache_assoc_note(h->cache, INO_TYPE(parent), INO_ID(parent), INO_TYPE2(parent), id, true);
+	reply_entry_of(req, parent, name, NULL);
+}
+
+/* --- rename ---------------------------------------------------------------- */
+
+/* Copy a record into a scratch file named newname (replacing a scratch file). */
+static int record_to_scratch(struct hubfs *h, fuse_ino_t rec, fuse_ino_t newparent,
+			     const char *newname, bool noreplace)
+{
+	int t = scratch_dir_type(newparent);
+	char *text = NULL;
+	size_t len = 0;
+	struct dnode *d;
+	int rc;
+
+	rc = cache_record_text(h->cache, INO_TYPE(rec), INO_ID(rec), deadline_of(h), &text, &len);
+	if (rc)
+		return rc;
+	g_mutex_lock(&h->lock);
+	d = dnode_at(h, newparent, newname);
+	if (d && noreplace)
+		rc = -EEXIST;
+	else if (d && (d->kind == D_LINK || d->committed))
+		rc = -EPERM;
+	else {
+		if (!d)
+			d = dnode_new(h, newparent, newname, D_SCRATCH, t, S_IFREG | 0644);
+		rc = dnode_truncate(h, d, 0);
+		if (rc == 0)
+			rc = dnode_write(h, d, text, len, 0);
+	}
+	g_mutex_unlock(&h->lock);
+	g_free(text);
+	return rc;
+}
+
+static int do_rename(struct hubfs *h, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		     const char *newname, unsigned int flags)
+{
+	bool noreplace = flags & RENAME_NOREPLACE;
+	int st = scratch_dir_type(parent), dt = scratch_dir_type(newparent);
+	struct dnode *src, *dst;
+	uint64_t id, did;
+	int rc = 0;
+
+	if (flags & RENAME_EXCHANGE)
+		return -EINVAL;
+	if (h->o.ro)
+		return -EROFS;
+	if (strlen(newname) > 255)
+		return -ENAMETOOLONG;
+
+	g_mutex_lock(&h->lock);
+	src = dnode_at(h, parent, name);
+	dst = dnode_at(h, newparent, newname);
+	g_mutex_unlock(&h->lock);
+
+	if (!src) {
+		/* Only a record can be renamed besides our own nodes: <id>.json ->
+		 * a scratch name copies it, leaving the record in place. */
+		if (!is_typedir(parent) || !record_name(name, &id))
+			return INO_KIND(parent) == K_ASSOC_DIR || is_typedir(parent) || is_newdir(parent)
+				       ? -ENOENT : -EPERM;
+		if (dt != st || (is_typedir(newparent) && record_name(newname, &did)) ||
+		    (is_newdir(newparent) && creation_name(newname)) ||
+		    (is_typedir(newparent) && !strcmp(newname, "_new")))
+			return -EPERM; /* record -> record, across types, or into creation */
+		{
+			struct rec_attr a;
+
+			rc = cache_record_stat(h->cache, st, id, deadline_of(h), &a);
+			if (rc)
+				return rc;
+		}
+		rc = record_to_scratch(h, INO_MAKE(K_RECORD, st, 0, id), newparent, newname, noreplace);
+		if (rc == 0) {
+			hubfs_inval_entry(h, parent, name);
+			hubfs_inval_entry(h, newparent, newname);
+		}
+		return rc;
+	}
+	if (src->kind == D_LINK || src->kind == D_REJECTED || src->committed)
+		return -EPERM;
+	if (dt < 0 || dt != st)
+		return dt < 0 ? -EPERM : -EXDEV;
+
+	if (is_typedir(newparent) && record_name(newname, &did)) {
+		/* scratch -> <id>.json: commit the scratch content as an edit. */
+		GByteArray *data;
+		char *base = NULL;
+		size_t base_len = 0;
+		struct rec_attr a;
+
+		rc = cache_record_stat(h->cache, dt, did, deadline_of(h), &a);
+		if (rc == -ENOENT)
+			return -EPERM;
+		if (rc)
+			return rc;
+		if (noreplace)
+			return -EEXIST;
+		rc = cache_record_text(h->cache, dt, did, deadline_of(h), &base, &base_len);
+		if (rc)
+			return rc;
+		g_mutex_lock(&h->lock);
+		src = dnode_at(h, parent, name);
+		data = src ? g_byte_array_ref(src->data) : NULL;
+		g_mutex_unlock(&h->lock);
+		if (!data) {
+			g_free(base);
+			return -ENOENT;
+		}
+		rc = commit_record(h, INO_MAKE(K_RECORD, dt, 0, did), (const char *)data->data, data->len,
+				   base, base_len, false);
+		g_byte_array_unref(data);
+		g_free(base);
+		if (rc)
+			return rc;
+		g_mutex_lock(&h->lock);
+		src = dnode_at(h, parent, name);
+		if (src)
+			dnode_unlink(h, src);
+		g_mutex_unlock(&h->lock);
+		/* The kernel now maps newname to the scratch inode: make it look again. */
+		hubfs_inval_entry(h, newparent, newname);
+		return 0;
+	}
+	if (is_typedir(newparent) && !strcmp(newname, "_new"))
+		return -EPERM;
+
+	if (is_newdir(newparent) && creation_name(newname)) {
+		/* scratch -> _new/<name>.json: a create. */
+		GByteArray *data;
+		char *key = NULL;
+
+		if (dst && (noreplace || dst->kind == D_LINK || dst->committed))
+			return noreplace ? -EEXIST : -EPERM;
+		g_mutex_lock(&h->lock);
+		src = dnode_at(h, parent, name);
+		data = src ? g_byte_array_ref(src->data) : NULL;
+		g_mutex_unlock(&h->lock);
+		if (!data)
+			return -ENOENT;
+		rc = commit_create(h, dt, newname, (const char *)data->data, data->len, &key);
+		g_byte_array_unref(data);
+		if (rc)
+			return rc;
+		g_mutex_lock(&h->lock);
+		src = dnode_at(h, parent, name);
+		dst = dnode_at(h, newparent, newname);
+		if (dst && dst != src)
+			dnode_unlink(h, dst);
+		if (src) {
+			g_autofree char *k = dnode_key(parent, name);
+
+			g_hash_table_remove(h->dirents, k); /* frees the table's key, not the node */
+			g_free(src->name);
+			src->name = g_strdup(newname);
+			src->parent = newparent;
+			src->kind = D_NEWFILE;
+			src->committed = true;
+			src->mode = S_IFREG | 0444;
+			g_free(src->link);
+			src->link = key;
+			key = NULL;
+			g_hash_table_insert(h->dirents, dnode_key(newparent, newname), src);
+		}
+		g_mutex_unlock(&h->lock);
+		g_free(key);
+		return 0;
+	}
+
+	/* scratch -> scratch name (possibly replacing another scratch file). */
+	g_mutex_lock(&h->lock);
+	src = dnode_at(h, parent, name);
+	dst = dnode_at(h, newparent, newname);
+	if (!src)
+		rc = -ENOENT;
+	else if (dst && noreplace)
+		rc = -EEXIST;
+	else if (dst && (dst->kind == D_LINK || dst->committed))
+		rc = -EPERM;
+	else if (src != dst) {
+		g_autofree char *k = dnode_key(parent, name);
+
+		if (dst)
+			dnode_unlink(h, dst);
+		g_hash_table_remove(h->dirents, k); /* frees the table's key, not the node */
+		g_free(src->name);
+		src->name = g_strdup(newname);
+		src->parent = newparent;
+		if (src->kind == D_NEWFILE && !(is_newdir(newparent) && creation_name(newname)))
+			src->kind = D_SCRATCH;
+		else if (src->kind == D_SCRATCH && is_newdir(newparent) && creation_name(newname))
+			src->kind = D_NEWFILE;
+		dnode_now_ts(&src->ctime);
+		g_hash_table_insert(h->dirents, dnode_key(newparent, newname), src);
+	}
+	g_mutex_unlock(&h->lock);
+	if (rc == 0 && is_typedir(newparent) && record_name(newname, &did))
+		hubfs_inval_entry(h, newparent, newname);
+	return rc;
+}
+
+void hubfs_w_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		    const char *newname, unsigned int flags)
+{
+	fuse_reply_err(req, -do_rename(H(req), parent, name, newparent, newname, flags));
+}
