@@ -146,13 +146,7 @@ int commit_record(struct hubfs *h, fuse_ino_t ino, const char *data, size_t len,
 	epoch = cache_record_put_local_epoch(h->cache, type, id, text, tlen, hubfs_wall_ms());
 	rc = writeback_update(h->wb, type, id, changes, bases, epoch);
 	if (rc) {
-		json_object *o = json_object_new_object();
-
-		json_object_object_add(o, "file", json_object_new_string(label));
-		json_object_object_add(o, "op", json_object_new_string("journal"));
-		json_object_object_add(o, "reason", json_object_new_string(strerror(-rc)));
-		hubfs_error(h, o);
-		json_object_put(o);
+		hubfs_error_say(h, "journal", label, strerror(-rc));
 		cache_record_forget(h->cache, type, id);
 		rc = -EIO;
 		goto out;

@@ -34,6 +34,18 @@ static json_object *iso_now(void)
 	return json_object_new_string(buf);
 }
 
+void hubfs_error_say(struct hubfs *h, const char *op, const char *file, const char *reason)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "op", json_object_new_string(op));
+	if (file)
+		json_object_object_add(o, "file", json_object_new_string(file));
+	json_object_object_add(o, "reason", json_object_new_string(reason));
+	hubfs_error(h, o);
+	json_object_put(o);
+}
+
 void hubfs_error(struct hubfs *h, json_object *obj)
 {
 	json_object *line = json_object_new_object();
@@ -122,8 +134,10 @@ int ctl_text(struct hubfs *h, fuse_ino_t ino, bool fresh, char **text, size_t *l
 	g_mutex_lock(&h->lock);
 	if (h->snap[i] && hs_now_ms() - h->snap_ms[i] < 1000)
 		fresh = false;
+	else if (!h->snap[i])
+		fresh = true;
 	g_mutex_unlock(&h->lock);
-	if (fresh || !h->snap[i]) {
+	if (fresh) {
 		if (ino == INO_STATUS)
 			s = hubfs_status_json(h, &n);
 		else if (ino == INO_QUEUE)
@@ -153,7 +167,6 @@ int ctl_text(struct hubfs *h, fuse_ino_t ino, bool fresh, char **text, size_t *l
 int ctl_command(struct hubfs *h, const char *buf, size_t size)
 {
 	g_autofree char *cmd = g_strndup(buf, size);
-	json_object *o;
 	int rc = 0;
 
 	g_strstrip(cmd);
@@ -161,13 +174,8 @@ int ctl_command(struct hubfs *h, const char *buf, size_t size)
 		char *report = NULL;
 
 		rc = writeback_sync(h->wb, deadline_of(h), &report);
-		if (rc == -EIO && report) {
-			o = json_object_new_object();
-			json_object_object_add(o, "op", json_object_new_string("sync"));
-			json_object_object_add(o, "reason", json_object_new_string(report));
-			hubfs_error(h, o);
-			json_object_put(o);
-		}
+		if (rc == -EIO && report)
+			hubfs_error_say(h, "sync", NULL, report);
 		g_free(report);
 	} else if (!strcmp(cmd, "retry")) {
 		rc = writeback_retry(h->wb);
@@ -184,12 +192,8 @@ int ctl_command(struct hubfs *h, const char *buf, size_t size)
 
 			only = objtype_from_name(path, slash ? (size_t)(slash - path) : strlen(path));
 			if (only < 0) {
-				o = json_object_new_object();
-				json_object_object_add(o, "op", json_object_new_string("ctl"));
-				json_object_object_add(o, "reason", json_object_new_string(
-					"refresh PATH: PATH must start with contacts, companies, deals or tickets"));
-				hubfs_error(h, o);
-				json_object_put(o);
+				hubfs_error_say(h, "ctl", NULL, "refresh PATH: PATH must start with "
+						"contacts, companies, deals or tickets");
 				return -EINVAL;
 			}
 		}
@@ -197,12 +201,7 @@ int ctl_command(struct hubfs *h, const char *buf, size_t size)
 			if (only < 0 || t == only)
 				rc = cache_refresh(h->cache, t, RL_PRIO_USER, deadline_of(h));
 	} else {
-		o = json_object_new_object();
-		json_object_object_add(o, "op", json_object_new_string("ctl"));
-		json_object_object_add(o, "reason", json_object_new_string(
-			"unknown command; use sync, retry, forget or refresh"));
-		hubfs_error(h, o);
-		json_object_put(o);
+		hubfs_error_say(h, "ctl", NULL, "unknown command; use sync, retry, forget or refresh");
 		rc = -EINVAL;
 	}
 	return rc;

@@ -202,14 +202,8 @@ void hubfs_w_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const 
 	want = g_strdup_printf("%s/%s", objtype_name(INO_TYPE2(parent)), name);
 	if (!g_str_has_suffix(link, want) ||
 	    (strlen(link) > strlen(want) && link[strlen(link) - strlen(want) - 1] != '/')) {
-		json_object *o = json_object_new_object();
-
-		json_object_object_add(o, "op", json_object_new_string("link"));
-		json_object_object_add(o, "file", json_object_new_string(name));
-		json_object_object_add(o, "reason", json_object_new_string(
-			"an association link must point at ../../../<type>/<id>.json of its own name"));
-		hubfs_error(h, o);
-		json_object_put(o);
+		hubfs_error_say(h, "link", name, "an association link must point at "
+				"../../../<type>/<id>.json of its own name");
 		fuse_reply_err(req, EINVAL);
 		return;
 	}

@@ -103,6 +103,8 @@ void hubfs_write_destroy(struct hubfs *h);
 struct writeback_hooks hubfs_writeback_hooks(struct hubfs *h);
 /* Append a line to .hubfs/errors.log (obj is borrowed). */
 void hubfs_error(struct hubfs *h, json_object *obj);
+/* One errors.log line {op, file (omitted if NULL), reason}. */
+void hubfs_error_say(struct hubfs *h, const char *op, const char *file, const char *reason);
 /* Log a rejected edit: errors.log line + bytes kept in .hubfs/rejected/. */
 void hubfs_reject(struct hubfs *h, const char *file, const char *property, const char *reason,
 		  const char *data, size_t len);

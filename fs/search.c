@@ -92,14 +92,9 @@ int search_lookup(struct hubfs *h, int type, const char *name, fuse_ino_t *ino)
 		return rc;
 	rc = query_parse(name, type, s, &q, &why);
 	if (rc) {
-		json_object *o = json_object_new_object();
 		g_autofree char *file = g_strdup_printf("search/%s/%s", objtype_name(type), name);
 
-		json_object_object_add(o, "op", json_object_new_string("search"));
-		json_object_object_add(o, "file", json_object_new_string(file));
-		json_object_object_add(o, "reason", json_object_new_string(why ? why : "malformed query"));
-		hubfs_error(h, o);
-		json_object_put(o);
+		hubfs_error_say(h, "search", file, why ? why : "malformed query");
 		g_free(why);
 		return -ENOENT;
 	}
