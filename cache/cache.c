@@ -159,19 +159,22 @@ void cache_note_changed(struct cache *c, int type, uint64_t id)
 	g_array_append_val(c->notify, n);
 }
 
-/* Wait on c->cond until woken or the deadline. Returns false on timeout. */
+/* Wait on c->cond until woken or the deadline (on the client's clock,
+ * hs_now_ms, like every call deadline; not the cache's TTL clock, which
+ * tests may fake). Returns false on timeout. */
 bool cache_wait_until(struct cache *c, int64_t deadline)
 {
+	int64_t now = hs_now_ms();
 	gint64 end;
 
 	if (!deadline) {
 		g_cond_wait(&c->cond, &c->lock);
 		return true;
 	}
-	end = g_get_monotonic_time() + (deadline - cache_now_ms(c)) * 1000;
-	if (deadline <= cache_now_ms(c))
+	if (deadline <= now)
 		return false;
-	return g_cond_wait_until(&c->cond, &c->lock, end) || deadline > cache_now_ms(c);
+	end = g_get_monotonic_time() + (deadline - now) * 1000;
+	return g_cond_wait_until(&c->cond, &c->lock, end) || deadline > hs_now_ms();
 }
 
 bool cache_rec_fresh(struct cache *c, struct tcache *tc, struct rec *r, int64_t now)
