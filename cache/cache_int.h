@@ -18,6 +18,7 @@
 struct rec {
 	uint64_t id;
 	uint8_t type;
+	bool listed;          /* known to be in the type's listing */
 	uint32_t len;
 	char *text;
 	int64_t mtime_ms;     /* updatedAt */

@@ -104,6 +104,7 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 {
 	struct tcache *tc = &c->t[l->type];
 	json_object *resp = NULL, *results = NULL, *paging, *next, *after;
+	struct rec *r;
 	struct hs_call call;
 	GArray *got = NULL;
 	uint64_t epoch;
@@ -147,6 +148,8 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 		}
 		g_array_append_val(l->ids, e);
 		cache_store_locked(c, l->type, x, epoch, cache_now_ms(c));
+		if ((r = g_hash_table_lookup(c->t[l->type].recs, KEY(e.id))))
+			r->listed = true;
 	}
 	if (got)
 		g_array_free(got, TRUE);

@@ -145,12 +145,17 @@ int cache_refresh(struct cache *c, int type, enum rl_prio prio, int64_t deadline
 				g_free(x->text);
 				continue;
 			}
-			/* Created elsewhere: a complete listing learns of it here. */
-			if (tc->listing && tc->listing->complete &&
-			    !g_hash_table_contains(tc->recs, KEY(e.id)) && !listing_has(tc->listing, e.id))
+			/* Created elsewhere: a complete listing learns of it here (also
+			 * if it was read by id, or through a link, before). */
+			struct rec *r = g_hash_table_lookup(tc->recs, KEY(e.id));
+			bool listed = tc->listing && tc->listing->complete;
+
+			if (listed && !(r && r->listed) && !listing_has(tc->listing, e.id))
 				g_array_append_val(tc->listing->ids, e);
 			g_hash_table_remove(tc->missing, KEY(e.id));
 			cache_store_locked(c, type, x, epoch, cache_now_ms(c));
+			if (listed && (r = g_hash_table_lookup(tc->recs, KEY(e.id))))
+				r->listed = true;
 		}
 		g_mutex_unlock(&c->lock);
 		if (got)

@@ -75,6 +75,31 @@ def test_change_inside_index_lag_is_not_missed(sandbox, hubfs):
     assert wait_for(lambda: prop(m, "contacts", rid, "jobtitle") == "Lagging Change", timeout=15)
 
 
+def test_created_elsewhere_joins_the_listing_even_if_read_first(sandbox, hubfs):
+    """A contact created by another client shows in `ls` after the next refresh,
+    also when it was read through a deal's link before that (so it is cached)."""
+    sandbox.reset(contacts=200, companies=10, deals=10, tickets=5)
+    sandbox.configure(index_delay=1)
+    m = hubfs("ttl=2", "index_delay=1")
+    before = set(os.listdir(m.p("contacts")))
+    deal = sorted(f for f in os.listdir(m.p("deals")) if f.endswith(".json"))[0][:-5]
+    a = str(sandbox.create("contacts", {"email": "read.first@example.com"},
+                           associations=[{"type": "deals", "id": deal}])["id"])
+    b = str(sandbox.create("contacts", {"email": "never.read@example.com"})["id"])
+    assert f"{a}.json" not in before and f"{b}.json" not in before
+    assert f"{a}.json" in os.listdir(m.p("deals", deal, "contacts"))
+    with open(m.p("deals", deal, "contacts", f"{a}.json")) as f:  # read (and cached) by id
+        assert "read.first@example.com" in f.read()
+    time.sleep(2.5)  # past ttl and the index delay
+    sandbox.clear_log()
+    os.listdir(m.p("contacts"))  # stale: served, refreshed in the background
+    assert wait_for(lambda: {f"{a}.json", f"{b}.json"} <= set(os.listdir(m.p("contacts")))), \
+        api_calls(sandbox)
+    names = os.listdir(m.p("contacts"))
+    assert len(names) == len(set(names)) == len(before) + 2
+    assert count(sandbox, "GET", r"^/crm/v3/objects/contacts$") == 0, api_calls(sandbox)  # no relist
+
+
 def test_archived_elsewhere_disappears_after_relist(sandbox, hubfs):
     sandbox.reset(contacts=200, companies=10, deals=10, tickets=5)
     m = hubfs("ttl=2", "relist_interval=3", allow=("warning", "listing"))
