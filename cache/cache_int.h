@@ -61,8 +61,10 @@ struct tcache {
 	GHashTable *missing;    /* id -> expiry ms (negative cache) */
 	GHashTable *gone;       /* id -> 1: archived by this mount; hidden from listings */
 	struct listing *listing;
-	int64_t synced_ms;      /* every record of the type is fresh since then */
-	int64_t sync_wall_ms;   /* the same moment, wall clock (0: never fetched) */
+	int64_t synced_ms;      /* every record of the type is fresh since then (ttl base) */
+	int64_t sync_wall_ms;   /* the type is synced as of then, wall clock: the next refresh
+				 * searches from there (0: never fetched). A refresh sets both to
+				 * its start; a listing sets this to its start, synced_ms to its end. */
 	bool refreshing;        /* an incremental refresh is queued or running */
 	bool relisting;         /* a background relist is queued or running */
 	int64_t relist_fail_ms; /* when the last background relist failed */

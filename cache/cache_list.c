@@ -169,8 +169,10 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 }
 
 /* A listing just completed: it becomes the type's listing (if it is not
- * already), the type is synced as of its start, and records it did not
- * contain are pruned. Lock held. */
+ * already), the type is synced as of its start (the next refresh searches
+ * from there) and fresh as of now ("a cached listing is fresh for ttl": a
+ * 100,000-record listing takes longer than ttl, and is not stale the moment
+ * it is complete), and records it did not contain are pruned. Lock held. */
 static void listing_install(struct cache *c, struct listing *l)
 {
 	struct tcache *tc = &c->t[l->type];
@@ -181,7 +183,7 @@ static void listing_install(struct cache *c, struct listing *l)
 		tc->listing = l;
 	}
 	if (l->started_wall >= tc->sync_wall_ms) {
-		tc->synced_ms = l->started_ms;
+		tc->synced_ms = cache_now_ms(c);
 		tc->sync_wall_ms = l->started_wall;
 	}
 	listing_prune(c, l);

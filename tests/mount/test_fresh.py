@@ -59,6 +59,29 @@ def test_incremental_refresh_costs_one_search(sandbox, hubfs):
     assert m.status()["types"]["contacts"]["stale"] is False
 
 
+def test_listing_longer_than_ttl_is_fresh_when_complete(sandbox, hubfs):
+    """A listing that takes longer than ttl (100,000 records take ~2 min at
+    100/10 s) is fresh for ttl from when it completes: reading every file right
+    after `ls` makes no call (DESIGN §9, cold grep after ls)."""
+    sandbox.reset(contacts=2000, companies=10, deals=10, tickets=5)
+    m = hubfs("ttl=3")
+    sandbox.configure(latency_ms=250)  # 20 pages: the listing outlasts ttl
+    t0 = time.time()
+    names = [n for n in os.listdir(m.p("contacts")) if n.endswith(".json")]
+    assert len(names) == 2000 and time.time() - t0 > 3.5
+    sandbox.configure(latency_ms=0)
+    sandbox.clear_log()
+    for n in names:
+        with open(m.p("contacts", n)) as f:
+            f.read()
+    time.sleep(0.5)
+    assert sandbox.log() == [], api_calls(sandbox)
+    # ttl after that, the first access refreshes: one search
+    time.sleep(3)
+    os.stat(m.p("contacts", names[0]))
+    assert wait_for(lambda: count(sandbox, "POST", SEARCH) == 1), api_calls(sandbox)
+
+
 def test_change_inside_index_lag_is_not_missed(sandbox, hubfs):
     sandbox.reset(contacts=300, companies=10, deals=10, tickets=5)
     sandbox.configure(index_delay=3)
