@@ -480,6 +480,18 @@ static void hubfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 /* --- directories -------------------------------------------------------- */
 
+/* Free an open directory's handle (NULL is fine). */
+static void dirh_free(struct hubfs *h, struct dirh *d)
+{
+	if (!d)
+		return;
+	cache_listing_close(h->cache, d->l);
+	g_free(d->ids);
+	if (d->dents)
+		g_array_free(d->dents, TRUE);
+	g_free(d);
+}
+
 static void hubfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct hubfs *h = H(req);
@@ -513,25 +525,20 @@ static void hubfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 		d->qtype = search_type_of(h, ino);
 	}
 	if (rc) {
-		g_free(d);
+		dirh_free(h, d);
 		fuse_reply_err(req, -rc);
 		return;
 	}
 	fi->fh = (uintptr_t)d;
-	fuse_reply_open(req, fi);
+	/* A reply the kernel did not take (the opener was interrupted) leaves
+	 * no handle to release. */
+	if (fuse_reply_open(req, fi) != 0)
+		dirh_free(h, d);
 }
 
 static void hubfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
-
-	if (d) {
-		cache_listing_close(H(req)->cache, d->l);
-		g_free(d->ids);
-		if (d->dents)
-			g_array_free(d->dents, TRUE);
-		g_free(d);
-	}
+	dirh_free(H(req), (struct dirh *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 

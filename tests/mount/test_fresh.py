@@ -71,7 +71,7 @@ def test_listing_longer_than_ttl_is_fresh_when_complete(sandbox, hubfs):
     assert len(names) == 2000 and time.time() - t0 > 3.5
     sandbox.configure(latency_ms=0)
     sandbox.clear_log()
-    for n in names:
+    for n in names[:50]:  # the first page: fetched more than ttl ago
         with open(m.p("contacts", n)) as f:
             f.read()
     time.sleep(0.5)
