@@ -57,6 +57,15 @@ void wb_err_set(struct wb_err *w, const char *reason, const struct hs_error *e)
 		w->e = *e;
 }
 
+int wb_set_failed(struct writeback *wb, int64_t seq, const struct wb_err *w, int64_t now)
+{
+	char *e = wb_err_json(w);
+	int rc = journal_set_state(wb->j, seq, JS_FAILED, e, now);
+
+	g_free(e);
+	return rc;
+}
+
 /* The journal's last_error text. g_free. */
 char *wb_err_json(const struct wb_err *w)
 {
@@ -569,16 +578,13 @@ int wb_do_simple(struct writeback *wb, enum jop_kind kind, int type, int to_type
 
 		for (guint i = 0; jrc == 0 && i < ops->len; i++) {
 			struct jop *op = ops->pdata[i];
-			char *e;
 
 			switch (its[i].outcome) {
 			case OUT_OK:
 				jrc = journal_delete(wb->j, op->seq);
 				break;
 			case OUT_FAILED:
-				e = wb_err_json(&its[i].err);
-				jrc = journal_set_state(wb->j, op->seq, JS_FAILED, e, now);
-				g_free(e);
+				jrc = wb_set_failed(wb, op->seq, &its[i].err, now);
 				break;
 			default:
 				jrc = journal_set_state(wb->j, op->seq, JS_PENDING, NULL, now);

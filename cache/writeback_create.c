@@ -177,10 +177,7 @@ static int settle_creates(struct writeback *wb, int type, struct cdone *d, size_
 				if (rc == 0)
 					rc = journal_delete(wb->j, op->seq);
 			} else {
-				char *e = wb_err_json(&it->err);
-
-				rc = journal_set_state(wb->j, op->seq, JS_FAILED, e, now);
-				g_free(e);
+				rc = wb_set_failed(wb, op->seq, &it->err, now);
 			}
 			break;
 		case OUT_IN_DOUBT:

@@ -103,6 +103,8 @@ json_object *wb_obj_props(json_object *obj);
 void wb_err_set(struct wb_err *w, const char *reason, const struct hs_error *e);
 /* The journal's last_error text. g_free. */
 char *wb_err_json(const struct wb_err *w);
+/* Mark journal row seq failed with w as its last error. Returns journal_set_state's rc. */
+int wb_set_failed(struct writeback *wb, int64_t seq, const struct wb_err *w, int64_t now);
 /* One .hubfs/errors.log line through hooks->error. key is the create key or
  * NULL (then id names the record). extra (consumed) adds fields. */
 void wb_report(struct writeback *wb, const char *op, int type, uint64_t id, const char *key,

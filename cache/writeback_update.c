@@ -254,12 +254,9 @@ static int settle_record_journal(struct writeback *wb, int type, struct urec *u,
 	if (rc)
 		return rc;
 	if (u->it.outcome == OUT_FAILED) {
-		char *e = wb_err_json(&u->it.err);
-
 		rc = journal_set_props(wb->j, first, u->props, u->base, now);
 		if (rc == 0)
-			rc = journal_set_state(wb->j, first, JS_FAILED, e, now);
-		g_free(e);
+			rc = wb_set_failed(wb, first, &u->it.err, now);
 		/* Later edits built on the rejected values compare with the server's. */
 		json_object_object_foreach(u->props, k, v) {
 			if (rc == 0)
