@@ -55,23 +55,28 @@ struct objtype {
 					    * contacts, "hs_lastmodifieddate" otherwise */
 	const char *createdate;            /* creation-time property ("createdate"/"hs_createdate") */
 	const char *display;               /* primary display property, or NULL */
+	/* The four lists below are NULL-terminated and never NULL (maybe empty). */
 	const char *const *default_props;  /* curated properties shown by default (plus every
-					    * custom property of the account); NULL-terminated */
+					    * custom property of the account); custom objects:
+					    * empty (they show all their properties) */
 	const char *const *text_props;     /* properties HubSpot's free-text `query` searches */
 	const char *const *identity_props; /* string properties an in-doubt create is looked up by */
 	const char *const *required;       /* required on create (HubSpot answers 400 without) */
 	const char *pipeline_prop;         /* NULL: the type has no pipelines */
 	const char *stage_prop;
 	const char *default_pipeline;      /* pipeline id HubSpot assumes when none is given, or NULL */
-	const char *read_scope;            /* scope named in the EACCES message, or NULL */
+	const char *read_scope;            /* scope named in the EACCES message, or NULL;
+					    * several are space-separated */
 	unsigned flags;                    /* enum objtype_flag */
 };
 
 struct objtypes;
 
 /* What the mount asked for: NULL/"" or "all" = every type; "core" = the four;
- * otherwise a comma-separated list of directory names or objectTypeIds
- * (unknown names are reported in *why but do not fail). */
+ * otherwise a comma-separated list of directory names or objectTypeIds (or
+ * any other name objtypes_lookup takes), "core" allowed among them. Unknown
+ * names, and object-library types named but not enabled, are reported in
+ * *why but do not fail. */
 struct objtypes_opts {
 	const char *types;
 };
@@ -82,8 +87,11 @@ struct objtypes_opts {
  * unarchived custom object of `schemas` ({"results": [ObjectSchema…]}, may be
  * NULL), filtered by o->types. Returns 0 and *out; -EINVAL if schemas is
  * malformed (*why says how); -E2BIG if more than OBJTYPES_MAX types remain
- * (*why names the option that narrows them). *why is a static or borrowed
- * string valid until the next call, may be set with 0 for a warning. */
+ * (*why names the option that narrows them). *why (may be NULL) is NULL, or a
+ * message in a per-thread buffer valid until the next objtypes_new on the same
+ * thread; it may be set with 0 for a warning. Standard types come first, in
+ * objectTypeId order (the core four are idx 0-3 unless -o types= leaves some
+ * out), then custom objects in the order of `schemas`. */
 int objtypes_new(const struct objtypes_opts *o, json_object *schemas, json_object *enablement,
 		 struct objtypes **out, const char **why);
 /* The four core types only, no discovery (tests, and a mount whose discovery
@@ -98,19 +106,28 @@ const struct objtype *objtypes_at(const struct objtypes *r, unsigned idx);
 const struct objtype *objtypes_by_name(const struct objtypes *r, const char *s, size_t len);
 /* By objectTypeId ("0-3"), by any name HubSpot accepts in a URL (API name,
  * documented singular alias, fullyQualifiedName), or by a webhook object name
- * ("contact", "line_item"); NULL if none. */
+ * ("contact", "line_item"); NULL if none. objtypes_lookup tries, in order: the
+ * objectTypeId, directory names, the other names exactly (a standard type's
+ * singular name, a custom object's fullyQualifiedName, "line items" as in a v3
+ * associations embed), then all of them in any case ("COMMERCE_PAYMENT"). */
 const struct objtype *objtypes_by_id(const struct objtypes *r, const char *type_id);
 const struct objtype *objtypes_lookup(const struct objtypes *r, const char *any_name);
 
 /* Standard types the registry knows whether or not this mount shows them
- * (for the journal migration and for messages). NULL when idx is out of range. */
+ * (for the journal migration and for messages), in objectTypeId order: 0-3 are
+ * contacts, companies, deals, tickets, the values of the old `enum objtype`
+ * that a version-1 journal stored. NULL when i is out of range. Their idx
+ * means nothing: pass a registry's own types to the functions below. */
 const struct objtype *objtypes_standard_at(unsigned i);
 
 /* --- associations ------------------------------------------------------ */
 
 /* Whether records of `from` can be associated with records of `to`: a
- * HUBSPOT_DEFINED pair, or a custom schema's association (either direction).
- * Same-type pairs are included where HubSpot defines them (contact→contact). */
+ * HUBSPOT_DEFINED pair, or a custom schema's association (either direction),
+ * or a custom object and calls, emails, meetings, notes or tasks (HubSpot
+ * gives every custom object those). Same-type pairs are included where HubSpot
+ * defines them (contact→contact). Symmetric. from and to must be types of r
+ * (false otherwise). */
 bool objtypes_associable(const struct objtypes *r, const struct objtype *from,
 			 const struct objtype *to);
 /* The unlabeled (default) association type id from → to (HUBSPOT_DEFINED, or the
