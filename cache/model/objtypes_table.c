@@ -55,7 +55,7 @@
 #define CONTACTS_SCOPE "crm.objects.contacts.read"
 
 const struct std_objtype objtypes_std[ST_COUNT] = {
-	[ST_CONTACTS] = { {
+	[ST_CONTACTS] = { .t = {
 		.name = "contacts", .id = "0-1", .singular = "contact", .label = "Contacts",
 		.lastmod = "lastmodifieddate", .createdate = CREATED, .display = "email",
 		.default_props = P("email", "firstname", "lastname", "phone", "company", "jobtitle",
@@ -68,7 +68,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.read_scope = CONTACTS_SCOPE,
 		.flags = OTF_CORE | OTF_UPSERT_EMAIL | OTF_LIFECYCLE,
 	} },
-	[ST_COMPANIES] = { {
+	[ST_COMPANIES] = { .t = {
 		.name = "companies", .id = "0-2", .singular = "company", .label = "Companies",
 		.lastmod = HS_LASTMOD, .createdate = CREATED, .display = "name",
 		.default_props = P("name", "domain", "industry", "city", "country", "phone",
@@ -80,7 +80,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.read_scope = "crm.objects.companies.read",
 		.flags = OTF_CORE | OTF_LIFECYCLE,
 	} },
-	[ST_DEALS] = { {
+	[ST_DEALS] = { .t = {
 		.name = "deals", .id = "0-3", .singular = "deal", .label = "Deals",
 		.lastmod = HS_LASTMOD, .createdate = CREATED, .display = "dealname",
 		.default_props = P("dealname", "amount", "dealstage", "pipeline", "closedate",
@@ -92,7 +92,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.read_scope = "crm.objects.deals.read",
 		.flags = OTF_CORE,
 	} },
-	[ST_TICKETS] = { {
+	[ST_TICKETS] = { .t = {
 		.name = "tickets", .id = "0-5", .singular = "ticket", .label = "Tickets",
 		.lastmod = HS_LASTMOD, .createdate = CREATED, .display = "subject",
 		.default_props = P("subject", "content", "hs_pipeline", "hs_pipeline_stage",
@@ -107,7 +107,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.read_scope = "tickets",
 		.flags = OTF_CORE,
 	} },
-	[ST_PRODUCTS] = { {
+	[ST_PRODUCTS] = { .t = {
 		.name = "products", .id = "0-7", .singular = "product", .label = "Products",
 		.lastmod = HS_LASTMOD, .createdate = CREATED, .display = "name",
 		.default_props = P("name", "description", "price", "hs_sku",
@@ -118,7 +118,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.read_scope = "crm.objects.products.read",
 		.flags = OTF_NO_ASSOC,
 	} },
-	[ST_LINE_ITEMS] = { {
+	[ST_LINE_ITEMS] = { .t = {
 		.name = "line_items", .id = "0-8", .singular = "line_item", .label = "Line items",
 		.lastmod = HS_LASTMOD, .createdate = CREATED, .display = "name",
 		.default_props = P("name", "hs_product_id", "quantity", "price", "amount",
@@ -130,7 +130,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 	},
 		/* the key of a v3 `associations=` embed */
 		.aliases = P("line items") },
-	[ST_QUOTES] = { {
+	[ST_QUOTES] = { .t = {
 		.name = "quotes", .id = "0-14", .singular = "quote", .label = "Quotes",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_title",
 		.default_props = P("hs_title", "hs_expiration_date", "hs_status", "hs_public_url_key",
@@ -143,7 +143,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.read_scope = "crm.objects.quotes.read",
 		.flags = OTF_CASCADE_DELETE,
 	} },
-	[ST_COMMUNICATIONS] = { {
+	[ST_COMMUNICATIONS] = { .t = {
 		.name = "communications", .id = "0-18", .singular = "communication",
 		.label = "Communications",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_communication_body",
@@ -156,7 +156,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.read_scope = CONTACTS_SCOPE,
 		.flags = OTF_ENGAGEMENT,
 	} },
-	[ST_FEEDBACK] = { {
+	[ST_FEEDBACK] = { .t = {
 		.name = "feedback_submissions", .id = "0-19", .singular = "feedback_submission",
 		.label = "Feedback submissions",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_submission_name",
@@ -167,7 +167,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.read_scope = "crm.objects.feedback_submissions.read",
 		.flags = OTF_READONLY | OTF_NO_DELETE,
 	} },
-	[ST_TASKS] = { {
+	[ST_TASKS] = { .t = {
 		.name = "tasks", .id = "0-27", .singular = "task", .label = "Tasks",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_task_subject",
 		.default_props = P("hs_timestamp", "hs_task_subject", "hs_task_body",
@@ -179,7 +179,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.read_scope = CONTACTS_SCOPE,
 		.flags = OTF_ENGAGEMENT,
 	} },
-	[ST_NOTES] = { {
+	[ST_NOTES] = { .t = {
 		.name = "notes", .id = "0-46", .singular = "note", .label = "Notes",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_body_preview",
 		.default_props = P("hs_timestamp", "hs_note_body", "hs_body_preview",
@@ -190,7 +190,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.read_scope = CONTACTS_SCOPE,
 		.flags = OTF_ENGAGEMENT,
 	} },
-	[ST_MEETINGS] = { {
+	[ST_MEETINGS] = { .t = {
 		.name = "meetings", .id = "0-47", .singular = "meeting", .label = "Meetings",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_meeting_title",
 		.default_props = P("hs_timestamp", "hs_meeting_title", "hs_meeting_body",
@@ -203,7 +203,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.read_scope = CONTACTS_SCOPE,
 		.flags = OTF_ENGAGEMENT,
 	} },
-	[ST_CALLS] = { {
+	[ST_CALLS] = { .t = {
 		.name = "calls", .id = "0-48", .singular = "call", .label = "Calls",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_call_title",
 		.default_props = P("hs_timestamp", "hs_call_title", "hs_call_body",
@@ -215,7 +215,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.read_scope = CONTACTS_SCOPE,
 		.flags = OTF_ENGAGEMENT,
 	} },
-	[ST_EMAILS] = { {
+	[ST_EMAILS] = { .t = {
 		.name = "emails", .id = "0-49", .singular = "email", .label = "Emails",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_email_subject",
 		.default_props = P("hs_timestamp", "hs_email_subject", "hs_email_text",
@@ -227,7 +227,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.read_scope = CONTACTS_SCOPE " sales-email-read",
 		.flags = OTF_ENGAGEMENT | OTF_HARD_DELETE,
 	} },
-	[ST_INVOICES] = { {
+	[ST_INVOICES] = { .t = {
 		.name = "invoices", .id = "0-53", .singular = "invoice", .label = "Invoices",
 		.lastmod = HS_LASTMOD, .createdate = CREATED, .display = "hs_number",
 		.default_props = P("hs_number", "hs_currency", "hs_invoice_status", "hs_due_date",
@@ -237,7 +237,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.required = P("hs_currency"),
 		.read_scope = "crm.objects.invoices.read",
 	} },
-	[ST_QUOTE_TEMPLATES] = { {
+	[ST_QUOTE_TEMPLATES] = { .t = {
 		.name = "quote_templates", .id = "0-64", .singular = "quote_template",
 		.label = "Quote templates",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_name",
@@ -248,7 +248,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.read_scope = "crm.objects.quotes.read",
 		.flags = OTF_READONLY | OTF_NO_DELETE,
 	} },
-	[ST_SUBSCRIPTIONS] = { {
+	[ST_SUBSCRIPTIONS] = { .t = {
 		.name = "subscriptions", .id = "0-69", .singular = "subscription",
 		.label = "Subscriptions",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_name",
@@ -258,7 +258,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.required = P("hs_name"),
 		.read_scope = "crm.objects.subscriptions.read",
 	} },
-	[ST_GOAL_TARGETS] = { {
+	[ST_GOAL_TARGETS] = { .t = {
 		.name = "goal_targets", .id = "0-74", .singular = "goal_target", .label = "Goals",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_goal_name",
 		.default_props = P("hs_goal_name", "hs_goal_type", "hs_milestone",
@@ -272,7 +272,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 			      "hs_goal_target_group_id"),
 		.read_scope = "crm.objects.goals.read",
 	} },
-	[ST_DISCOUNTS] = { {
+	[ST_DISCOUNTS] = { .t = {
 		.name = "discounts", .id = "0-84", .singular = "discount", .label = "Discounts",
 		.lastmod = HS_LASTMOD, .createdate = CREATED, .display = "hs_label",
 		.default_props = P("hs_label", "hs_type", "hs_value", "hs_duration", "hs_sort_order",
@@ -282,7 +282,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.required = NONE,
 		.read_scope = "crm.objects.line_items.read",
 	} },
-	[ST_FEES] = { {
+	[ST_FEES] = { .t = {
 		.name = "fees", .id = "0-85", .singular = "fee", .label = "Fees",
 		.lastmod = HS_LASTMOD, .createdate = CREATED, .display = "hs_label",
 		.default_props = P("hs_label", "hs_type", "hs_value", "hs_duration", "hs_sort_order",
@@ -292,7 +292,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.required = NONE,
 		.read_scope = "crm.objects.line_items.read",
 	} },
-	[ST_TAXES] = { {
+	[ST_TAXES] = { .t = {
 		.name = "taxes", .id = "0-86", .singular = "tax", .label = "Taxes",
 		.lastmod = HS_LASTMOD, .createdate = CREATED, .display = "hs_label",
 		.default_props = P("hs_label", "hs_type", "hs_value", "hs_duration", "hs_sort_order",
@@ -302,7 +302,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.required = NONE,
 		.read_scope = "crm.objects.line_items.read",
 	} },
-	[ST_PAYMENTS] = { {
+	[ST_PAYMENTS] = { .t = {
 		.name = "commerce_payments", .id = "0-101", .singular = "commerce_payment",
 		.label = "Payments",
 		.lastmod = HS_LASTMOD, .createdate = CREATED, .display = NULL,
@@ -312,7 +312,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.required = P("hs_initial_amount", "hs_initiated_date"),
 		.read_scope = "crm.objects.commercepayments.read",
 	} },
-	[ST_USERS] = { {
+	[ST_USERS] = { .t = {
 		.name = "users", .id = "0-115", .singular = "user", .label = "Users",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_email",
 		.default_props = P("hs_email", "hs_internal_user_id", "hs_given_name",
@@ -323,7 +323,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.read_scope = "crm.objects.users.read",
 		.flags = OTF_NO_ASSOC,
 	} },
-	[ST_POSTAL_MAIL] = { {
+	[ST_POSTAL_MAIL] = { .t = {
 		.name = "postal_mail", .id = "0-116", .singular = "postal_mail", .label = "Postal mail",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_postal_mail_body",
 		.default_props = P("hs_timestamp", "hs_postal_mail_body", "hubspot_owner_id",
@@ -334,7 +334,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.read_scope = CONTACTS_SCOPE,
 		.flags = OTF_ENGAGEMENT,
 	} },
-	[ST_ORDERS] = { {
+	[ST_ORDERS] = { .t = {
 		.name = "orders", .id = "0-123", .singular = "order", .label = "Orders",
 		.lastmod = HS_LASTMOD, .createdate = CREATED, .display = "hs_order_name",
 		.default_props = P("hs_order_name", "hs_pipeline", "hs_pipeline_stage", CREATED,
@@ -345,7 +345,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.pipeline_prop = "hs_pipeline", .stage_prop = "hs_pipeline_stage",
 		.read_scope = "crm.objects.orders.read",
 	} },
-	[ST_LEADS] = { {
+	[ST_LEADS] = { .t = {
 		.name = "leads", .id = "0-136", .singular = "lead", .label = "Leads",
 		.lastmod = HS_LASTMOD, .createdate = CREATED, .display = "hs_lead_name",
 		.default_props = P("hs_lead_name", "hs_pipeline", "hs_pipeline_stage",
@@ -357,7 +357,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.read_scope = "crm.objects.leads.read",
 		.flags = OTF_NEEDS_CONTACT,
 	} },
-	[ST_CARTS] = { {
+	[ST_CARTS] = { .t = {
 		.name = "carts", .id = "0-142", .singular = "cart", .label = "Carts",
 		.lastmod = HS_LASTMOD, .createdate = CREATED, .display = "hs_cart_name",
 		.default_props = P("hs_cart_name", CREATED, HS_LASTMOD),
@@ -366,7 +366,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.required = NONE,
 		.read_scope = "crm.objects.carts.read",
 	} },
-	[ST_SERVICES] = { {
+	[ST_SERVICES] = { .t = {
 		.name = "services", .id = "0-162", .singular = "service", .label = "Services",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_name",
 		.default_props = P("hs_name", "hs_pipeline", "hs_pipeline_stage", "hubspot_owner_id",
@@ -378,7 +378,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.read_scope = "crm.objects.services.read",
 		.flags = OTF_OBJECT_LIBRARY,
 	} },
-	[ST_COURSES] = { {
+	[ST_COURSES] = { .t = {
 		.name = "courses", .id = "0-410", .singular = "course", .label = "Courses",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_course_name",
 		.default_props = P("hs_course_name", "hs_pipeline", "hs_pipeline_stage",
@@ -390,7 +390,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.read_scope = "crm.objects.courses.read",
 		.flags = OTF_OBJECT_LIBRARY,
 	} },
-	[ST_LISTINGS] = { {
+	[ST_LISTINGS] = { .t = {
 		.name = "listings", .id = "0-420", .singular = "listing", .label = "Listings",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_name",
 		.default_props = P("hs_name", "hs_pipeline", "hs_pipeline_stage", "hubspot_owner_id",
@@ -402,7 +402,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.read_scope = "crm.objects.listings.read",
 		.flags = OTF_OBJECT_LIBRARY,
 	} },
-	[ST_APPOINTMENTS] = { {
+	[ST_APPOINTMENTS] = { .t = {
 		.name = "appointments", .id = "0-421", .singular = "appointment",
 		.label = "Appointments",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_appointment_name",
@@ -415,7 +415,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.read_scope = "crm.objects.appointments.read",
 		.flags = OTF_OBJECT_LIBRARY,
 	} },
-	[ST_PROJECTS] = { {
+	[ST_PROJECTS] = { .t = {
 		.name = "projects", .id = "0-970", .singular = "project", .label = "Projects",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_name",
 		.default_props = P("hs_name", "hs_pipeline", "hs_pipeline_stage", "hubspot_owner_id",
