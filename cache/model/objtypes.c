@@ -39,6 +39,7 @@ struct cand {
 	const char *const *aliases;
 	json_object *assocs;    /* custom: the schema's associations[] (borrowed), or NULL */
 	bool selected;          /* by -o types= */
+	bool shown;             /* goes into the registry */
 };
 
 static const char *const no_props[] = { NULL };
@@ -559,9 +560,18 @@ int objtypes_new(const struct objtypes_opts *o, json_object *schemas, json_objec
 		if (off && c->selected)
 			g_string_append_printf(warn, "%s-o types: %s is not enabled in the object "
 					       "library", warn->len ? "; " : "", c->t.name);
-		if (off || (limited && !c->selected))
-			continue;
-		if (++shown > OBJTYPES_MAX)
+		c->shown = !off && (!limited || c->selected);
+		shown += c->shown;
+	}
+	if (shown > OBJTYPES_MAX) {
+		rc = fail(why, -E2BIG, "%zu object types are more than the %d a mount can show: "
+			  "choose them with -o types=", shown, OBJTYPES_MAX);
+		goto out;
+	}
+	for (guint i = 0; i < cands->len; i++) {
+		struct cand *c = &g_array_index(cands, struct cand, i);
+
+		if (!c->shown)
 			continue;
 		c->t.idx = (unsigned)r->n;
 		r->t[r->n] = c->t;
@@ -569,11 +579,6 @@ int objtypes_new(const struct objtypes_opts *o, json_object *schemas, json_objec
 		r->aliases[r->n] = c->aliases;
 		assocs[r->n] = c->assocs;
 		r->n++;
-	}
-	if (shown > OBJTYPES_MAX) {
-		rc = fail(why, -E2BIG, "%zu object types are more than the %d a mount can show: "
-			  "choose them with -o types=", shown, OBJTYPES_MAX);
-		goto out;
 	}
 	for (int s = 0; s < ST_COUNT; s++)
 		std_idx[s] = idx_of(r, objtypes_std[s].t.id);
