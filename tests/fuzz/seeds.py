@@ -366,8 +366,51 @@ def cache_seeds():
     return s
 
 
+def objtypes_seeds():
+    """schemas response, enablement response, -o types= value."""
+    cars = {'id': '3465404', 'objectTypeId': '2-3465404', 'fullyQualifiedName': 'p1234_cars',
+            'name': 'cars', 'labels': {'singular': 'Car', 'plural': 'Cars'},
+            'primaryDisplayProperty': 'model', 'secondaryDisplayProperties': ['make'],
+            'requiredProperties': ['year', 'make', 'VIN', 'model'],
+            'searchableProperties': ['year', 'make', 'VIN', 'model'],
+            'properties': [{'name': 'model', 'label': 'Model', 'type': 'string', 'fieldType': 'text'},
+                           {'name': 'year', 'label': 'Year', 'type': 'number', 'fieldType': 'number'},
+                           {'name': 'hs_pipeline', 'type': 'enumeration'},
+                           {'name': 'hs_pipeline_stage', 'type': 'enumeration'}],
+            'associations': [{'id': '75', 'fromObjectTypeId': '2-3465404', 'toObjectTypeId': '0-1',
+                              'name': 'cars_to_contact'},
+                             {'id': 120, 'fromObjectTypeId': '2-3465404', 'toObjectTypeId': '2-7777'},
+                             {'id': '90', 'fromObjectTypeId': '2-3465404', 'toObjectTypeId': '0-7'}],
+            'metaType': 'PORTAL_SPECIFIC', 'archived': False}
+    clash = {'id': '7777', 'fullyQualifiedName': 'p1234_notes', 'name': 'notes',
+             'labels': {'plural': 'Our notes'}, 'requiredProperties': ['title'],
+             'properties': [{'name': 'title', 'type': 'string'}],
+             'associations': [{'id': '121', 'fromObjectTypeId': '2-7777', 'toObjectTypeId': '2-3465404'}]}
+    archived = {'id': '5555', 'name': 'old', 'archived': True}
+    enable = json.dumps({'enablementByObjectTypeId': {'0-420': False, '0-421': True, '0-162': True,
+                                                      '0-410': False}})
+    two = json.dumps({'results': [cars, clash, archived]})
+    many = json.dumps({'results': [{'id': str(1000 + i), 'name': 'c%d' % i, 'requiredProperties': [],
+                                    'properties': [], 'associations': []} for i in range(40)]})
+    s = {}
+    s['two-customs'] = two + SEP + enable + SEP
+    s['two-customs-core'] = two + SEP + enable + SEP + 'core, notes,p1234_cars,nope'
+    s['no-enablement'] = two
+    s['standard-only'] = '{"results": []}' + SEP + enable + SEP + 'all'
+    s['types-ids'] = '' + SEP + '' + SEP + '0-1,0-46,line_item,COMMERCE_PAYMENT,listings'
+    s['cap'] = many + SEP + enable
+    s['cap-types'] = many + SEP + enable + SEP + 'core,c0,c39'
+    s['no-id'] = json.dumps({'results': [{'name': 'x', 'id': 9}]})
+    s['bad-name'] = json.dumps({'results': [{'name': '../x', 'id': '1'}]})
+    s['bad-assoc'] = json.dumps({'results': [{'name': 'x', 'id': '1', 'associations': [{'id': 'x'}]}]})
+    s['dup-id'] = json.dumps({'results': [{'name': 'a', 'id': '1'}, {'name': 'b', 'objectTypeId': '2-1'}]})
+    s['not-object'] = '[1, 2]' + SEP + '[]'
+    return s
+
+
 if __name__ == '__main__':
     write('edit', edit_seeds())
     write('query', query_seeds())
     write('api', api_seeds())
     write('cache', cache_seeds())
+    write('objtypes', objtypes_seeds())
