@@ -46,7 +46,8 @@ struct objtype {
 	unsigned idx;                      /* dense, this mount only, never persisted */
 	const char *name;                  /* directory name: API name ("line_items"); a custom
 					    * object's schema name, or its fullyQualifiedName when
-					    * that clashes with a standard name */
+					    * that clashes with a standard name or a root
+					    * directory (schema, pipelines, owners, search) */
 	const char *id;                    /* objectTypeId: the persisted key and what URLs use */
 	const char *singular;              /* webhook subscriptionType object ("contact",
 					    * "line_item"); custom objects: "object" */
