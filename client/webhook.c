@@ -101,18 +101,21 @@ static enum wh_kind kind_of(const char *action)
 	return WH_OTHER;
 }
 
-/* "contact.propertyChange" -> object "contact", kind; no '.' -> the whole
- * type is the object and the kind is WH_OTHER. */
+/* "contact.propertyChange" -> object "contact", kind WH_PROPERTY_CHANGE. No
+ * '.': the whole type is the object. An event whose object part is empty or
+ * does not fit cannot be placed: WH_OTHER with no object. */
 static void split_type(struct wh_event *e)
 {
 	const char *dot = strchr(e->type, '.');
 	size_t n = dot ? (size_t)(dot - e->type) : strlen(e->type);
 
-	e->kind = dot ? kind_of(dot + 1) : WH_OTHER;
-	if (n < sizeof(e->object)) {
-		memcpy(e->object, e->type, n);
-		e->object[n] = '\0';
-	}
+	e->kind = WH_OTHER;
+	if (n == 0 || n >= sizeof(e->object))
+		return;
+	memcpy(e->object, e->type, n);
+	e->object[n] = '\0';
+	if (dot)
+		e->kind = kind_of(dot + 1);
 }
 
 static void event_fill(json_object *o, struct wh_event *e)

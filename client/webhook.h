@@ -52,7 +52,8 @@ enum wh_kind {
 struct wh_event {
 	enum wh_kind kind;
 	char type[128];              /* subscriptionType as sent (or eventType, its older name) */
-	char object[64];             /* its object part: "contact", "line_item", "object", ... */
+	char object[64];             /* its object part: "contact", "line_item", "object", ...;
+				      * "" (and kind WH_OTHER) when that part is empty or does not fit */
 	char object_type_id[32];     /* objectTypeId when the payload has it ("0-1", "2-12345") */
 	uint64_t object_id;          /* objectId */
 	int64_t occurred_at;         /* occurredAt, ms since the epoch */

@@ -370,9 +370,11 @@ static void test_parse_unknown_and_odd(void)
 		" {\"subscriptionType\":\"contact.propertyChange\",\"objectId\":\"+6\",\"propertyName\":\"%s\"},"
 		" {\"subscriptionType\":\"contact.propertyChange\",\"objectId\":7.0,\"propertyName\":\"a\\u0000b\"},"
 		" {\"subscriptionType\":\"contact.creation\",\"objectId\":\" 8\",\"portalId\":\"08\"},"
-		" {\"subscriptionType\":\"Contact.Creation\",\"objectId\":9}]", big);
+		" {\"subscriptionType\":\"Contact.Creation\",\"objectId\":9},"
+		" {\"subscriptionType\":\".creation\",\"objectId\":10},"
+		" {\"subscriptionType\":\"%.70s.creation\",\"objectId\":11}]", big, big);
 	ev = parse_ok(body);
-	ASSERT_EQ(ev->len, 9);
+	ASSERT_EQ(ev->len, 11);
 	ASSERT_EQ(EV(ev, 0)->kind, WH_OTHER);
 	ASSERT_STR(EV(ev, 0)->object, "conversation");
 	ASSERT_STR(EV(ev, 0)->type, "conversation.newMessage");
@@ -396,6 +398,12 @@ static void test_parse_unknown_and_odd(void)
 	ASSERT_EQ(EV(ev, 7)->object_id, 0);
 	ASSERT_EQ(EV(ev, 7)->portal_id, 8);
 	ASSERT_EQ(EV(ev, 8)->kind, WH_OTHER);    /* names are case-sensitive */
+	/* no object, or one too long to hold: the event cannot be placed */
+	ASSERT_EQ(EV(ev, 9)->kind, WH_OTHER);
+	ASSERT_STR(EV(ev, 9)->object, "");
+	ASSERT_EQ(EV(ev, 10)->kind, WH_OTHER);
+	ASSERT_STR(EV(ev, 10)->object, "");
+	ASSERT(g_str_has_suffix(EV(ev, 10)->type, "p.creation"));
 }
 
 static void test_parse_refusals(void)
