@@ -3,8 +3,9 @@
  * libmicrohttpd serves HTTP on one internal thread (MHD_USE_AUTO picks epoll
  * or poll). Each request goes through, in this order:
  *   path (404), method (405), Content-Length over max_body (413, answered
- *   before the body is read), body past max_body (413: the rest is read and
- *   dropped, never buffered), signature (401), JSON (400), replay (200 but
+ *   before the body is read), a body without a length past max_body (413
+ *   once it is in: the rest is read and dropped, never buffered; the
+ *   connection is closed if it goes on past twice the cap), signature (401), JSON (400), replay (200 but
  *   ignored) or a timestamp the replay set can no longer vouch for (503),
  *   then the events go to on_events and the answer is 200.
  * A request that fails any check changes nothing but a counter.
@@ -94,6 +95,7 @@ struct req {
 	char *target;              /* the request target as received ("/hubspot?x=%3A") */
 	bool started;              /* the handler has seen the headers */
 	bool too_big;              /* the body passed max_body: drop the rest */
+	size_t total;              /* body bytes received */
 	GString *body;
 };
 
@@ -180,6 +182,23 @@ static enum MHD_Result answer(struct MHD_Connection *conn, unsigned status, cons
 	return r;
 }
 
+/* Count a rejection and log it: the first of each reason at notice, a flood
+ * of them at debug only. */
+static void count_reject(struct wh_server *s, enum wh_reject why, const char *detail)
+{
+	bool first;
+
+	g_mutex_lock(&s->lock);
+	s->st.received++;
+	s->st.rejected[why]++;
+	first = !s->noted[why];
+	s->noted[why] = true;
+	g_mutex_unlock(&s->lock);
+	LOG_AT(first ? LOG_NOTICE : LOG_DEBUG, "webhook: request rejected (%s)%s%s%s",
+	       wh_reject_name(why), detail ? ": " : "", detail ? detail : "",
+	       first ? "; later ones are counted in the status" : "");
+}
+
 static enum MHD_Result reject(struct wh_server *s, struct MHD_Connection *conn,
 			      enum wh_reject why, const char *detail)
 {
@@ -193,18 +212,8 @@ static enum MHD_Result reject(struct wh_server *s, struct MHD_Connection *conn,
 		[WH_REJ_PATH] = { MHD_HTTP_NOT_FOUND, "not found\n" },
 		[WH_REJ_BUSY] = { MHD_HTTP_SERVICE_UNAVAILABLE, "busy, send it again later\n" },
 	};
-	bool first;
 
-	g_mutex_lock(&s->lock);
-	s->st.received++;
-	s->st.rejected[why]++;
-	first = !s->noted[why];
-	s->noted[why] = true;
-	g_mutex_unlock(&s->lock);
-	/* The first of each kind is worth a notice; a flood of them is not. */
-	LOG_AT(first ? LOG_NOTICE : LOG_DEBUG, "webhook: request rejected (%s)%s%s%s",
-	       wh_reject_name(why), detail ? ": " : "", detail ? detail : "",
-	       first ? "; later ones are counted in the status" : "");
+	count_reject(s, why, detail);
 	return answer(conn, reply[why].status, reply[why].text, why == WH_REJ_METHOD);
 }
 
@@ -347,14 +356,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (*upload_size) {
 		/* A body without Content-Length (chunked) that outgrows the cap:
-		 * read the rest and drop it, keep nothing. */
-		if (!r->too_big && r->body->len + *upload_size > s->max_body) {
-			r->too_big = true;
-			g_string_free(r->body, TRUE);
-			r->body = g_string_new(NULL);
-		}
-		if (!r->too_big)
+		 * libmicrohttpd cannot answer before the body is in, so the rest is
+		 * read and dropped (nothing kept) up to as much again, and then the
+		 * connection is closed without an answer. */
+		r->total += *upload_size;
+		if (r->total <= s->max_body) {
 			g_string_append_len(r->body, upload, (gssize)*upload_size);
+		} else if (r->total - s->max_body <= s->max_body) {
+			if (!r->too_big)
+				g_string_truncate(r->body, 0);
+			r->too_big = true;
+		} else {
+			count_reject(s, WH_REJ_SIZE, "body without a length past twice the cap: "
+				     "connection closed");
+			return MHD_NO;
+		}
 		*upload_size = 0;
 		return MHD_YES;
 	}
