@@ -133,8 +133,10 @@ int wh_verify_v1(const char *secret, const char *body, size_t len, const char *s
 enum wh_reject {
 	WH_REJ_SIGNATURE,   /* 401: missing, malformed or wrong signature; v1 when not allowed */
 	WH_REJ_STALE,       /* 401: a right v3 signature on a timestamp over 5 minutes off */
-	WH_REJ_REPLAY,      /* 200, ignored: the same signature and timestamp seen before */
-	WH_REJ_SIZE,        /* 413: body over max_body */
+	WH_REJ_REPLAY,      /* 200, ignored: a v3 signature seen before (or a v1 one
+			     * within the last 5 minutes) */
+	WH_REJ_SIZE,        /* 413: body over max_body (a body without a length that goes
+			     * on past twice max_body: connection closed, no answer) */
 	WH_REJ_JSON,        /* 400: signed, but not a valid delivery (wh_parse failed) */
 	WH_REJ_METHOD,      /* 405: not POST */
 	WH_REJ_PATH,        /* 404: not the configured path */
@@ -146,8 +148,8 @@ enum wh_reject {
 const char *wh_reject_name(enum wh_reject r);
 
 struct wh_server_opts {
-	/* "PORT", "HOST:PORT", "[V6ADDR]:PORT" or ":PORT"; HOST numeric or a name
-	 * of /etc/hosts. An empty HOST, a bare PORT and NULL ("127.0.0.1:0", an
+	/* "PORT", "HOST:PORT", "[V6ADDR]:PORT" or ":PORT"; HOST numeric, or a
+	 * name (its first address, looked up at start). An empty HOST, a bare PORT and NULL ("127.0.0.1:0", an
 	 * ephemeral port) bind the loopback 127.0.0.1; any other address only
 	 * when named. */
 	const char *listen;
@@ -158,7 +160,8 @@ struct wh_server_opts {
 	const char *public_url;
 	const char *secret;          /* required; copied, and wiped at stop */
 	bool allow_v1;               /* accept requests that carry only a v1 signature */
-	size_t max_body;             /* 0 = 1 MiB; a longer body is answered 413 */
+	size_t max_body;             /* 0 = 1 MiB; a longer body is answered 413, and one
+				      * announced longer (Content-Length) before it is read */
 	size_t replay_max;           /* signatures remembered; 0 = 8192 */
 	/* Wall clock, ms since the epoch; NULL = the system's (g_get_real_time). */
 	int64_t (*wall_now)(void);
@@ -172,7 +175,8 @@ struct wh_server_opts {
 };
 
 /* Counters since start. Rejected requests are counted by reason; received
- * counts every request answered (accepted + the rejected). */
+ * counts every request accepted or rejected (so received = accepted + the
+ * sum of rejected). */
 struct wh_stats {
 	uint64_t received;
 	uint64_t accepted;           /* deliveries handed to on_events */
