@@ -149,9 +149,9 @@ const char *wh_reject_name(enum wh_reject r);
 
 struct wh_server_opts {
 	/* "PORT", "HOST:PORT", "[V6ADDR]:PORT" or ":PORT"; HOST numeric, or a
-	 * name (its first address, looked up at start). An empty HOST, a bare PORT and NULL ("127.0.0.1:0", an
-	 * ephemeral port) bind the loopback 127.0.0.1; any other address only
-	 * when named. */
+	 * name (its first address, looked up at start). An empty HOST, a bare
+	 * PORT and NULL ("127.0.0.1:0", an ephemeral port) bind the loopback
+	 * 127.0.0.1; any other address only when named. */
 	const char *listen;
 	const char *path;            /* request path to accept; NULL = "/hubspot" */
 	/* The target URL configured in HubSpot, when a reverse proxy or tunnel
