@@ -405,6 +405,78 @@ def objtypes_seeds():
     s['bad-assoc'] = json.dumps({'results': [{'name': 'x', 'id': '1', 'associations': [{'id': 'x'}]}]})
     s['dup-id'] = json.dumps({'results': [{'name': 'a', 'id': '1'}, {'name': 'b', 'objectTypeId': '2-1'}]})
     s['not-object'] = '[1, 2]' + SEP + '[]'
+def webhook_seeds():
+    """Deliveries as HubSpot sends them, with secret, method, URL, timestamp and
+    a signature (right for v3, v1, or neither); see fuzz_webhook.c."""
+    import base64
+    import hashlib
+    import hmac
+    import re
+
+    def decode(uri):
+        table = dict(zip(['3A', '2F', '3F', '40', '21', '24', '27', '28', '29', '2A', '2C', '3B'],
+                         ":/?@!$'()*,;"))
+        return re.sub('%([0-9A-Fa-f]{2})', lambda m: table.get(m.group(1).upper(), m.group(0)), uri)
+
+    def v3(secret, method, uri, body, ts):
+        msg = (method + decode(uri)).encode() + body.encode() + ts.encode()
+        return base64.b64encode(hmac.new(secret.encode(), msg, hashlib.sha256).digest()).decode()
+
+    def seed(sel, body, secret='yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy', method='POST',
+             uri='https://example.com/hubspot', ts='1564113600000', sig=None):
+        if sig is None:
+            sig = v3(secret, method, uri, body, ts)
+        return chr(sel) + SEP.join([body, secret, method, uri, ts, sig])
+
+    ev = dict(eventId=1, subscriptionId=12345, portalId=62515, occurredAt=1564113600000,
+              subscriptionType='contact.creation', attemptNumber=0, objectId=123,
+              changeSource='CRM', changeFlag='NEW', appId=54321)
+    doc = json.dumps([ev], separators=(',', ':'))
+    kinds = [
+        dict(ev, subscriptionType='deal.propertyChange', objectId=301, propertyName='amount',
+             propertyValue='1200', sourceId='userId:42'),
+        dict(ev, subscriptionType='company.deletion', objectId='201'),
+        dict(ev, subscriptionType='ticket.restore', objectId=501),
+        dict(ev, subscriptionType='contact.privacyDeletion', objectId=101),
+        dict(ev, subscriptionType='line_item.creation', objectId=9001),
+        dict(ev, subscriptionType='object.propertyChange', objectTypeId='2-3456789', objectId=77,
+             propertyName='plan'),
+        dict(ev, subscriptionType='contact.merge', primaryObjectId=101, mergedObjectIds=[102, '103', -4],
+             newObjectId=105, numberOfPropertiesMoved=4),
+        dict(ev, subscriptionType='contact.associationChange', associationType='CONTACT_TO_COMPANY',
+             fromObjectId=101, toObjectId=201, associationRemoved=True, isPrimaryAssociation=False),
+        dict(ev, subscriptionType='company.associationChange', associationType='COMPANY_TO_CONTACT',
+             fromObjectId='201', toObjectId='101', associationRemoved=False, isPrimaryAssociation=True,
+             associationCategory='HUBSPOT_DEFINED', associationTypeId=280),
+        dict(ev, subscriptionType='conversation.newMessage'),
+        {'eventType': 'product.deletion', 'objectId': 5},
+    ]
+    s = {}
+    s['doc-v3'] = seed(0, doc)
+    s['doc-v1'] = seed(1, doc, sig='232db2615f3d666fe21a8ec971ac7b5402d33b9a925784df3ca654d05f4817de')
+    s['kinds'] = seed(2, json.dumps(kinds))
+    s['each-kind'] = seed(3, json.dumps(kinds, indent=1))
+    s['stale'] = seed(0x80, doc)
+    s['ahead'] = seed(0xc0, doc)
+    s['edge-5min'] = seed(0x40, doc)
+    s['uri-escapes'] = seed(5, doc, uri="https://hooks.example.com/hub%3Aspot/x%2fy?portal=62515&q=%40a%2C%20b%253A%21%24%27%28%29%2a%3B")
+    s['secret-odd'] = seed(6, '[]', secret='s3cr3t+/=&webhook', uri='http://127.0.0.1:8787/hubspot?%%3A',
+                           ts='1700000000123')
+    s['bad-sig'] = seed(7, doc, sig='vYt5enFv25HJRG6tsXKFuOtDlX0chl9mxouF1re6TVA=')
+    s['bad-ts'] = seed(8, doc, ts='-1564113600000')
+    s['empty-secret'] = seed(9, doc, secret='')
+    s['not-json'] = seed(10, '<html>hello</html>')
+    s['object'] = seed(11, json.dumps(ev))
+    s['not-objects'] = seed(12, '[{}, 1, "x", null]')
+    s['deep'] = seed(13, '[' * 20 + ']' * 20)
+    s['many'] = seed(14, '[' + ','.join(['{}'] * 1001) + ']')
+    s['ids'] = seed(15, json.dumps([{'objectId': v} for v in
+                                    [0, -1, 1.5, '+6', ' 7', '08', 18446744073709551615, 18446744073709551616,
+                                     '18446744073709551616', True, None, [], {}]]))
+    s['strings'] = seed(16, json.dumps([{'subscriptionType': 'contact.' + 'x' * 200, 'propertyName': 'p' * 300},
+                                        {'subscriptionType': 'x' * 70 + '.creation'},
+                                        {'subscriptionType': '.creation', 'propertyName': 'a\u0000b'}]))
+    s['nul-body'] = seed(17, '[{}]\u0000')
     return s
 
 
@@ -414,3 +486,4 @@ if __name__ == '__main__':
     write('api', api_seeds())
     write('cache', cache_seeds())
     write('objtypes', objtypes_seeds())
+    write('webhook', webhook_seeds())
