@@ -61,13 +61,6 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static struct timespec abs_ts(int64_t ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
-
-	return ts;
-}
-
 static struct timeval tv_ms(int64_t ms)
 {
 	struct timeval tv;
@@ -404,12 +397,26 @@ static redisReply *script_locked(struct team *t, int64_t deadline, enum team_scr
 	return r;
 }
 
-/* Take t->lock by deadline. 0 or -EAGAIN. */
+/* Take t->lock by deadline (CLOCK_MONOTONIC ms). 0 or -EAGAIN.
+ * pthread_mutex_timedlock() takes CLOCK_REALTIME, so the deadline is moved
+ * to that clock; a clock step in those few ms only lengthens or shortens
+ * one wait. (pthread_mutex_clocklock() would avoid that, but the thread
+ * sanitizer and valgrind's tools do not know it.) */
 static int lock_until(struct team *t, int64_t deadline)
 {
-	struct timespec ts = abs_ts(deadline);
+	struct timespec ts;
+	int64_t left = deadline - now_ms();
 
-	return pthread_mutex_clocklock(&t->lock, CLOCK_MONOTONIC, &ts) == 0 ? 0 : -EAGAIN;
+	if (left < 0)
+		left = 0;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += left / 1000;
+	ts.tv_nsec += (left % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return pthread_mutex_timedlock(&t->lock, &ts) == 0 ? 0 : -EAGAIN;
 }
 
 /* Run script s within one command timeout. */
