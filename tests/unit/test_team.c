@@ -20,7 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -73,6 +76,7 @@ struct redis {
 	char conf[128];
 	char sock[128];
 	char password[64]; /* "" if none */
+	int port;          /* TCP port on 127.0.0.1, 0 for none */
 	pid_t pid;
 };
 
@@ -110,11 +114,26 @@ static void redis_spawn(struct redis *r)
 	redisFree(c);
 }
 
-static void redis_start(struct redis *r, const char *password)
+/* A TCP port that was free a moment ago. */
+static int free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	ASSERT(fd >= 0);
+	ASSERT_EQ(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ASSERT_EQ(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+static void redis_start_port(struct redis *r, const char *password, int port)
 {
 	FILE *f;
 
 	memset(r, 0, sizeof(*r));
+	r->port = port;
 	snprintf(r->dir, sizeof(r->dir), "/tmp/hubfs-team-XXXXXX");
 	ASSERT(mkdtemp(r->dir) != NULL);
 	snprintf(r->conf, sizeof(r->conf), "%s/redis.conf", r->dir);
@@ -122,13 +141,19 @@ static void redis_start(struct redis *r, const char *password)
 	snprintf(r->password, sizeof(r->password), "%s", password ? password : "");
 	f = fopen(r->conf, "w");
 	ASSERT(f != NULL);
-	fprintf(f, "port 0\nunixsocket %s\nunixsocketperm 700\ndir %s\nsave \"\"\n"
-		"appendonly no\ndaemonize no\nlogfile %s/redis.log\n", r->sock, r->dir, r->dir);
+	fprintf(f, "port %d\nbind 127.0.0.1\nunixsocket %s\nunixsocketperm 700\ndir %s\n"
+		"save \"\"\nappendonly no\ndaemonize no\nlogfile %s/redis.log\n", r->port, r->sock,
+		r->dir, r->dir);
 	if (password)
 		fprintf(f, "requirepass %s\n", password);
 	fclose(f);
 	chmod(r->conf, 0600);
 	redis_spawn(r);
+}
+
+static void redis_start(struct redis *r, const char *password)
+{
+	redis_start_port(r, password, 0);
 }
 
 static void redis_signal(struct redis *r, int sig)
@@ -1175,6 +1200,130 @@ static void test_keys_expire(void)
 	redis_stop(&r);
 }
 
+/* --- the feed's format, without Redis ------------------------------------------ */
+
+static void count_change(void *ud, const struct team_change *ch)
+{
+	(*(int *)ud)++;
+	(void)ch;
+}
+
+static int decode(const char *text, size_t *skipped)
+{
+	int n = 0, rc;
+
+	*skipped = 0;
+	rc = team_msg_decode(text, strlen(text), count_change, &n, skipped);
+	if (rc >= 0)
+		ASSERT_EQ(rc, n);
+	else
+		ASSERT_EQ(n, 0);
+	return rc;
+}
+
+static void test_msg(void)
+{
+	struct team_change ch = change(TEAM_CHANGE_UPDATE, "contacts", 18446744073709551615ull);
+	size_t skipped;
+	char *text = NULL, *big;
+
+	ASSERT_EQ(team_msg_encode("A", &ch, 1, &text), 0);
+	ASSERT(strstr(text, "\"id\":\"18446744073709551615\"") != NULL);
+	ASSERT_EQ(decode(text, &skipped), 1);
+	free(text);
+	ASSERT_EQ(team_msg_encode("has space", &ch, 1, &text), -EINVAL);
+	ASSERT(text == NULL);
+	ASSERT_EQ(team_msg_encode("A", &ch, 0, &text), -EINVAL);
+
+	/* whole messages refused */
+	ASSERT_EQ(decode("", &skipped), -EINVAL);
+	ASSERT_EQ(decode("[]", &skipped), -EINVAL);
+	ASSERT_EQ(decode("{\"v\":2,\"origin\":\"A\",\"changes\":[]}", &skipped), -EINVAL);
+	ASSERT_EQ(decode("{\"v\":1,\"changes\":[]}", &skipped), -EINVAL);
+	ASSERT_EQ(decode("{\"v\":1,\"origin\":\"A\"}", &skipped), -EINVAL);
+	ASSERT_EQ(decode("{\"v\":1,\"origin\":\"A\",\"changes\":[]} x", &skipped), -EINVAL);
+	/* single changes skipped: ids out of range or not canonical, types with
+	 * characters a path could trip on, a local-only kind, an impossible time */
+	ASSERT_EQ(decode("{\"v\":1,\"origin\":\"A\",\"changes\":["
+			 "{\"kind\":\"update\",\"type\":\"contacts\",\"id\":\"18446744073709551616\"},"
+			 "{\"kind\":\"update\",\"type\":\"contacts\",\"id\":\"012\"},"
+			 "{\"kind\":\"update\",\"type\":\"contacts\",\"id\":12},"
+			 "{\"kind\":\"update\",\"type\":\"../x\",\"id\":\"1\"},"
+			 "{\"kind\":\"resync\",\"type\":\"contacts\"},"
+			 "{\"kind\":\"update\",\"type\":\"contacts\",\"id\":\"1\",\"updated\":-5},"
+			 "{\"kind\":\"assoc\",\"type\":\"contacts\",\"id\":\"1\"},"
+			 "{\"kind\":\"relist\",\"type\":\"deals\",\"future\":true}]}", &skipped), 1);
+	ASSERT_EQ(skipped, 7);
+	/* more than fit in one message: the rest is skipped, not read */
+	big = malloc(TEAM_MSG_MAX + 64);
+	ASSERT(big != NULL);
+	{
+		size_t off = (size_t)snprintf(big, 64, "{\"v\":1,\"origin\":\"A\",\"changes\":[");
+
+		for (int i = 0; i < TEAM_MSG_MAX_CHANGES + 10; i++)
+			off += (size_t)snprintf(big + off, 64, "%s{\"kind\":\"relist\",\"type\":\"t\"}",
+						i ? "," : "");
+		snprintf(big + off, 8, "]}");
+	}
+	ASSERT_EQ(decode(big, &skipped), TEAM_MSG_MAX_CHANGES);
+	ASSERT_EQ(skipped, 10);
+	/* and a text longer than any message is not parsed at all */
+	memset(big, ' ', TEAM_MSG_MAX + 1);
+	memcpy(big, "{\"v\":1,\"origin\":\"A\",\"changes\":[]}", 33);
+	big[TEAM_MSG_MAX + 1] = '\0';
+	ASSERT_EQ(decode(big, &skipped), -EINVAL);
+	free(big);
+}
+
+/* TCP, and the database number of the URL. */
+static void test_tcp_db(void)
+{
+	struct redis r;
+	struct team *t = NULL;
+	struct team_grant g;
+	struct team_opts o = { .portal_id = PORTAL, .cred_hash = "5a00000b", .mount_id = "A",
+			       .cmd_timeout_ms = CMD_TIMEOUT_MS };
+	char url[160], key[96];
+	const char *why;
+	redisContext *raw;
+	redisReply *rep;
+
+	redis_start_port(&r, NULL, free_port());
+	snprintf(url, sizeof(url), "redis://127.0.0.1:%d/3", r.port);
+	o.url = url;
+	ASSERT_EQ(team_new(&o, &t, &why), 0);
+	ASSERT(team_connected(t));
+	ASSERT_EQ(team_acquire(t, RL_PRIO_USER, false, &g), 0);
+	team_done(t, &g, 200);
+	team_free(t);
+	raw = redis_raw(&r);
+	ASSERT(raw != NULL);
+	snprintf(key, sizeof(key), "hubfs:{%d:%s}:budget", PORTAL, o.cred_hash);
+	ASSERT_EQ(raw_int(raw, "EXISTS %s", key), 0);
+	rep = redisCommand(raw, "SELECT 3");
+	freeReplyObject(rep);
+	ASSERT_EQ(raw_int(raw, "EXISTS %s", key), 1);
+	redisFree(raw);
+
+	/* a database the server does not have */
+	snprintf(url, sizeof(url), "redis://127.0.0.1:%d/99", r.port);
+	t = NULL;
+	ASSERT_EQ(team_new(&o, &t, &why), -EINVAL);
+	ASSERT(t == NULL);
+	ASSERT(strstr(why, "database") != NULL);
+	/* unix socket with ?db= */
+	snprintf(url, sizeof(url), "unix:%s?db=5", r.sock);
+	ASSERT_EQ(team_new(&o, &t, &why), 0);
+	ASSERT_EQ(team_acquire(t, RL_PRIO_USER, false, &g), 0);
+	team_free(t);
+	raw = redis_raw(&r);
+	rep = redisCommand(raw, "SELECT 5");
+	freeReplyObject(rep);
+	ASSERT_EQ(raw_int(raw, "EXISTS %s", key), 1);
+	redisFree(raw);
+	redis_stop(&r);
+}
+
 int main(int argc, char **argv)
 {
 	ssize_t n;
@@ -1187,7 +1336,9 @@ int main(int argc, char **argv)
 	ASSERT(n > 0);
 	self_exe[n] = '\0';
 	RUN(test_url);
+	RUN(test_msg);
 	RUN(test_down_at_start);
+	RUN(test_tcp_db);
 	RUN(test_shared_window);
 	RUN(test_priorities);
 	RUN(test_search_budget);
