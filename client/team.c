@@ -265,7 +265,8 @@ static int connect_ctx(struct team *t, bool subscriber, redisContext **out)
 				rc = -EACCES;
 				goto fail;
 			}
-			log_warn("team: Redis has no password set; redis_password_file= is not needed");
+			if (!atomic_exchange(&t->warned_nopass, true))
+				log_warn("team: Redis has no password set; redis_password_file= is not needed");
 		}
 		freeReplyObject(r);
 		r = NULL;

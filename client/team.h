@@ -10,8 +10,11 @@
  * script reload); it then fails with -EAGAIN and, for a lost connection,
  * leaves reconnecting to the team's background thread. So a slow, stopped or
  * dead Redis costs a caller at most cmd_timeout_ms once, and nothing after
- * that until Redis answers again. Calls still hold no caller lock: do not
- * call them with a lock that a FUSE worker may wait on.
+ * that until Redis answers again. That is still a round trip or a timeout:
+ * do not call with a lock held that a FUSE worker may wait on. (Only
+ * connecting, in team_new() and the background thread, resolves a host
+ * name, which the timeout does not bound: give an address or a name from
+ * /etc/hosts where that matters.)
  *
  * Degraded mode: while the command connection is down, team_acquire() answers
  * -EAGAIN at once and the caller uses its local limiter with this mount's
@@ -106,8 +109,8 @@ struct team_opts {
 	int64_t daily_probe_ms;  /* one probe per this while the daily budget is held; <= 0: 300000 */
 	/* Called from the team's background thread, without any team lock, for
 	 * each change another mount published (never for this mount's own) and
-	 * for RESYNC. It may call team functions; it should return quickly
-	 * (heartbeats wait for it). May be NULL. */
+	 * for RESYNC. It may call team functions but team_free(); it should
+	 * return quickly (heartbeats wait for it). May be NULL. */
 	void (*on_change)(void *ud, const struct team_change *ch);
 	void *ud;
 };
@@ -217,7 +220,8 @@ int team_publish(struct team *t, const struct team_change *changes, size_t n);
  * and when Redis answered: "mounts_seen" [{id, age_ms}], "window" {max,
  * interval_ms, used, inflight, left, paused_ms, search_max,
  * search_interval_ms, search_used, search_paused_ms, daily_limit,
- * daily_remaining (null if unknown), daily_paused, granted, granted_today,
+ * daily_remaining (null if unknown), daily_paused, granted (ever),
+ * granted_today (UTC day; HubSpot's daily budget is in Daily-Remaining),
  * external, n429 {policy: n}}, "leases" [{name, holder, ttl_ms, ours}].
  * Never includes the password. */
 void team_stats(struct team *t, json_object *obj);

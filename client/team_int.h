@@ -48,6 +48,7 @@ struct team {
 	uint64_t errors;                 /* protected by lock */
 	char last_error[256];            /* protected by lock; "" if none */
 	bool subscribed;                 /* protected by lock (written by the thread) */
+	atomic_bool warned_nopass;       /* "Redis has no password" said once */
 
 	/* Background thread only. */
 	redisContext *sub;
