@@ -294,6 +294,7 @@ struct team_cfg {
 	int64_t search_ms;
 	int64_t heartbeat_ms;
 	int64_t probe_ms;
+	int64_t inflight_ms;
 	const char *password;
 	struct inbox *inbox;
 };
@@ -315,6 +316,7 @@ static int team_open(const struct redis *r, const struct team_cfg *c, struct tea
 		.cmd_timeout_ms = CMD_TIMEOUT_MS,
 		.heartbeat_ms = c->heartbeat_ms ? c->heartbeat_ms : 200,
 		.daily_probe_ms = c->probe_ms,
+		.inflight_ttl_ms = c->inflight_ms,
 		.on_change = c->inbox ? on_change : NULL,
 		.ud = c->inbox,
 	};
@@ -734,6 +736,39 @@ static void test_headers(void)
 	ASSERT_GT(stat_int(st, "window.paused_ms"), 20000);
 	json_object_put(st);
 	team_free(a);
+	team_free(b);
+	redis_stop(&r);
+}
+
+/* A mount that dies with requests in flight does not hold the team's window
+ * forever: its grants leave after the in-flight ttl. */
+static void test_dead_grants(void)
+{
+	struct redis r;
+	struct team_cfg c = { .ns = "5a00000c", .window_max = 5, .window_ms = 500,
+			      .inflight_ms = 1 };
+	struct team *a, *b;
+	struct team_grant g;
+	int64_t w;
+	int tries = 0;
+
+	redis_start(&r, NULL);
+	c.id = "A";
+	a = team_must(&r, &c);
+	c.id = "B";
+	b = team_must(&r, &c);
+	ASSERT_EQ(grab(a, RL_PRIO_WRITE, false), 5);
+	team_free(a); /* gone without a team_done() */
+	w = team_acquire(b, RL_PRIO_WRITE, false, &g);
+	ASSERT_GT(w, 0);
+	/* the ttl is at least a window span + 1 s (1550 ms here); until then,
+	 * the grants count as in flight */
+	while ((w = team_acquire(b, RL_PRIO_WRITE, false, &g)) > 0) {
+		ASSERT_LT(++tries, 1500);
+		sleep_ms(w < 10 ? w : 10);
+	}
+	ASSERT_EQ(w, 0);
+	team_done(b, &g, 200);
 	team_free(b);
 	redis_stop(&r);
 }
@@ -1344,6 +1379,7 @@ int main(int argc, char **argv)
 	RUN(test_search_budget);
 	RUN(test_daily);
 	RUN(test_headers);
+	RUN(test_dead_grants);
 	RUN(test_leases);
 	RUN(test_feed);
 	RUN(test_auth);
