@@ -187,6 +187,17 @@ int team_url_check(const char *url, const char **why)
 	return rc;
 }
 
+void team_cred_hash(const char *credential, char out[TEAM_CRED_HASH_LEN + 1])
+{
+	GChecksum *c = g_checksum_new(G_CHECKSUM_SHA256);
+
+	g_checksum_update(c, (const guchar *)"hubfs-team:", 11);
+	g_checksum_update(c, (const guchar *)credential, (gssize)strlen(credential));
+	memcpy(out, g_checksum_get_string(c), TEAM_CRED_HASH_LEN);
+	out[TEAM_CRED_HASH_LEN] = '\0';
+	g_checksum_free(c);
+}
+
 /* --- connections ----------------------------------------------------- */
 
 static void set_error_locked(struct team *t, const char *what, const char *detail)

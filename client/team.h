@@ -115,6 +115,14 @@ struct team_opts {
 	void *ud;
 };
 
+/* The credential hash of a team's key namespace (team_opts.cred_hash): the
+ * first 32 hex digits of SHA-256("hubfs-team:" credential), into out. Pass
+ * what HubSpot's limits belong to: an OAuth app's client id, or a private
+ * app's token. Every mount of the same app gets the same hash; the
+ * credential cannot be read back from it. */
+#define TEAM_CRED_HASH_LEN 32
+void team_cred_hash(const char *credential, char out[TEAM_CRED_HASH_LEN + 1]);
+
 /* Check a Redis URL the way team_new() reads it, without connecting, so an
  * option parser can refuse it at mount. Returns 0, or -EINVAL (bad URL, a
  * password in it, an unknown parameter) or -EPROTONOSUPPORT (rediss://: this

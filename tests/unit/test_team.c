@@ -42,6 +42,7 @@
  * loaded 2-core CI machine and valgrind. */
 #define BOUND_MS (3 * CMD_TIMEOUT_MS + 1500)
 #define PORTAL 4242
+#define HASH_ABC "6dfe2c8ba889809d1a48425df32759b5" /* printf hubfs-team:abc | sha256sum */
 
 static char self_exe[4096];
 
@@ -423,6 +424,22 @@ static void test_url(void)
 	ASSERT_EQ(team_new(&o, &t, &why), -EPROTONOSUPPORT);
 	ASSERT(t == NULL);
 	ASSERT(strstr(why, "TLS") != NULL);
+
+	/* the namespace hash: stable, 32 hex digits, not the credential */
+	{
+		char h1[TEAM_CRED_HASH_LEN + 1], h2[TEAM_CRED_HASH_LEN + 1];
+
+		team_cred_hash("pat-na1-11111111-2222", h1);
+		team_cred_hash("pat-na1-11111111-2222", h2);
+		ASSERT_STR(h1, h2);
+		ASSERT_EQ(strlen(h1), 32);
+		ASSERT_EQ(strspn(h1, "0123456789abcdef"), 32);
+		team_cred_hash("pat-na1-11111111-2223", h2);
+		ASSERT(strcmp(h1, h2) != 0);
+		/* as sha256sum computes it */
+		team_cred_hash("abc", h1);
+		ASSERT_STR(h1, HASH_ABC);
+	}
 
 	/* bad options */
 	o.url = "unix:/nonexistent/r.sock";
