@@ -26,7 +26,7 @@
  *
  * Keys: everything lives under "hubfs:{<portal_id>:<cred_hash>}:" (one hash
  * tag, so a cluster would keep a team's keys on one slot) and expires by
- * itself: the windows within a window span after their last grant, the
+ * itself: the windows an in-flight ttl and a span after their last grant, the
  * budget settings after two idle days, the mount list after ten heartbeats,
  * a lease after its ttl. The budget belongs to the app on the account, so two
  * mounts with the same portal and credential hash share it whatever else
@@ -56,7 +56,7 @@
 #include "client/ratelimit.h" /* enum rl_prio, enum rl_policy, struct rl_headers */
 
 #define TEAM_MOUNT_ID_MAX 96   /* a mount id is 1..95 of [A-Za-z0-9._:-] */
-#define TEAM_CRED_HASH_MAX 128 /* a credential hash is 8..128 hex digits */
+#define TEAM_CRED_HASH_MAX 128 /* a credential hash is 8..127 hex digits */
 #define TEAM_TYPE_MAX 64       /* an object type name is 1..63 of [A-Za-z0-9_.-] */
 #define TEAM_LEASE_NAME_MAX 128 /* a lease name is 1..127 of [A-Za-z0-9._:/-] */
 
@@ -129,8 +129,8 @@ void team_cred_hash(const char *credential, char out[TEAM_CRED_HASH_LEN + 1]);
  * hiredis has no TLS) with a static reason in *why. */
 int team_url_check(const char *url, const char **why);
 
-/* Create a team member and connect to Redis (within about two command
- * timeouts: the command connection, then the change feed). Returns 0 and
+/* Create a team member and connect to Redis (within about three command
+ * timeouts: the command connection, a heartbeat, the change feed). Returns 0 and
  * *out; the team is then connected, or degraded (Redis unreachable, slow or
  * refusing commands: the background thread keeps trying). Fails only for
  * what retrying cannot fix: -EINVAL (bad options or URL, or Redis refused the
