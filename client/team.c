@@ -332,13 +332,14 @@ fail:
 /* Free a broken command connection. Caller holds t->lock. */
 static void drop_cmd_locked(struct team *t, const char *what, const char *detail)
 {
+	/* detail may point into t->cmd: use it before the free */
 	set_error_locked(t, what, detail);
-	redisFree(t->cmd);
-	t->cmd = NULL;
 	if (t->was_up)
 		log_warn("team: Redis unreachable (%s%s%s); using this mount's share of the budget",
 			 what, detail ? ": " : "", detail ? detail : "");
 	t->was_up = false;
+	redisFree(t->cmd);
+	t->cmd = NULL;
 	wake_thread(t);
 }
 
