@@ -478,6 +478,37 @@ def webhook_seeds():
                                         {'subscriptionType': '.creation', 'propertyName': 'a\u0000b'}]))
     s['nul-body'] = seed(17, '[{}]\u0000')
     return s
+def team_seeds():
+    """Messages of the team change feed (client/team_msg.h), good and bad."""
+    def msg(changes, origin='host-a:4242:9f1c', v=1):
+        return json.dumps({'v': v, 'origin': origin, 'changes': changes})
+    upd = {'kind': 'update', 'type': 'contacts', 'id': '101', 'updated': 1700000000000}
+    return {
+        'update': msg([upd]),
+        'all-kinds': msg([
+            upd,
+            {'kind': 'create', 'type': 'deals', 'id': '5', 'updated': 0},
+            {'kind': 'archive', 'type': 'tickets', 'id': '18446744073709551615'},
+            {'kind': 'assoc', 'type': 'contacts', 'id': '1', 'to_type': 'companies', 'to_id': '2',
+             'removed': True},
+            {'kind': 'refresh', 'type': '2-1234', 'updated': 1700000000000},
+            {'kind': 'relist', 'type': 'p123_cars'},
+        ]),
+        'skipped': msg([
+            {'kind': 'resync', 'type': 'contacts'},
+            {'kind': 'update', 'type': 'con tacts', 'id': '1'},
+            {'kind': 'update', 'type': 'contacts', 'id': '012'},
+            {'kind': 'update', 'type': 'contacts', 'id': '18446744073709551616'},
+            {'kind': 'update', 'type': 'contacts', 'id': 7},
+            {'kind': 'update', 'type': 'contacts', 'id': '7', 'updated': -1},
+            {'kind': 'assoc', 'type': 'contacts', 'id': '1', 'to_type': 'companies'},
+            'not an object', upd]),
+        'version-2': msg([upd], v=2),
+        'no-origin': json.dumps({'v': 1, 'changes': [upd]}),
+        'bad-origin': msg([upd], origin='has space'),
+        'many': msg([dict(upd, id=str(i)) for i in range(1, 520)]),
+        'not-json': 'PUBLISH hubfs:{1:00}:changes hello',
+    }
 
 
 if __name__ == '__main__':
@@ -487,3 +518,4 @@ if __name__ == '__main__':
     write('cache', cache_seeds())
     write('objtypes', objtypes_seeds())
     write('webhook', webhook_seeds())
+    write('team', team_seeds())
