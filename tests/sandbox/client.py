@@ -129,7 +129,8 @@ class Sandbox(object):
     def reset(self, seed=None, demo=None, config=None, **sizes):
         """Back to the seeded account and the startup configuration; clears
         faults, log, rate counters and issued tokens.  sizes: contacts=,
-        companies=, deals=, tickets=."""
+        companies=, deals=, tickets=, objects={'notes': 50, 'cars': 3},
+        custom_schemas=False."""
         body = dict(sizes)
         if seed is not None:
             body['seed'] = seed
@@ -197,9 +198,12 @@ class Sandbox(object):
     def remove_fault(self, fault_id):
         return self._ctl('DELETE', 'faults/%d' % fault_id)
 
-    def issue_token(self, expires_in=None):
-        """An OAuth access token without the OAuth dance."""
+    def issue_token(self, expires_in=None, scopes=None):
+        """An OAuth access token without the OAuth dance; scopes: the
+        token's own scopes (list or --scopes string), else the configured."""
         body = {} if expires_in is None else {'expires_in': expires_in}
+        if scopes is not None:
+            body['scopes'] = scopes
         return self._ctl('POST', 'tokens', body)['access_token']
 
     def expire_tokens(self):
@@ -255,6 +259,11 @@ class Sandbox(object):
         if action == 'unassociate':
             return self.unassociate(type, id, kw['to_type'], kw['to_id'])
         raise ValueError('unknown action %r' % action)
+
+    def merge(self, type, primary_id, merged_id):
+        """Merge merged_id into primary_id as another client -> raw record."""
+        return self._ctl('POST', 'objects/%s/%s/merge' % (type, primary_id),
+                         {'objectIdToMerge': str(merged_id)})
 
     def record(self, type, id):
         """Raw stored state of one record (all properties, archived flag,
@@ -314,6 +323,8 @@ def start_sandbox(*args, timeout=60, python=None, stderr=None, **options):
             cmd.append(_arg(k))
         elif v is False or v is None:
             continue
+        elif str(v).startswith('-'):
+            cmd.append('%s=%s' % (_arg(k), v))      # e.g. --scopes=-e-commerce
         else:
             cmd += [_arg(k), str(v)]
     cmd += list(args)

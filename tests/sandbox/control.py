@@ -10,6 +10,7 @@ import time
 from . import schema as S
 from .server import Response
 from .store import PropError
+from .server import parse_scopes
 from .util import ApiError, iso_ms, validation_error
 
 
@@ -23,7 +24,7 @@ def _body(req):
 
 
 def _type(name):
-    t = S.canon_type(name)
+    t = S.control_type(name)
     if t is None:
         raise ApiError(404, 'unknown object type %r' % name, 'OBJECT_NOT_FOUND')
     return t
@@ -42,7 +43,7 @@ def raw_record(app, t, rec):
     now = time.monotonic()
     view = st.search_view(rec, now)
     assoc = {}
-    for other in S.TYPES:
+    for other in S.ALL:
         m = st.assoc.get((t, other), {}).get(rec.id)
         if m:
             assoc[other] = {str(k): list(v) for k, v in sorted(m.items())}
@@ -114,13 +115,21 @@ def handle(app, req):
                               'uptime': round(time.time() - app.started, 3),
                               'records': {t: st.count(t) for t in S.TYPES},
                               'archived': {t: st.count(t, True) for t in S.TYPES},
+                              'all_records': {t: st.count(t) for t in S.ALL},
+                              'all_archived': {t: st.count(t, True) for t in S.ALL},
                               'seed': app.seed_info, 'last_seq': app.log.last_seq()})
     if s == ['reset'] and m == 'POST':
         d = _body(req)
         sizes = {k: int(d[k]) for k in S.TYPES if d.get(k) is not None}
+        objects = d.get('objects')
+        if objects is not None and not isinstance(objects, dict):
+            raise validation_error('objects must be an object {type: size}')
         try:
+            if objects:
+                _check_sizes(app, objects)
             info = app.reset(seed=d.get('seed'), sizes=sizes or None, demo=d.get('demo'),
-                             config=d.get('config'))
+                             config=d.get('config'), objects=objects,
+                             custom=d.get('custom_schemas'))
         except ValueError as e:
             raise validation_error(str(e))
         return Response(200, dict(info, ok=True))
@@ -181,13 +190,25 @@ def handle(app, req):
             now = time.time()
             with app.tokens.lock:
                 toks = [{'access_token': k, 'expires_in': round(v - now, 3),
-                         'expired': v <= now} for k, v in app.tokens.issued.items()]
+                         'expired': v <= now,
+                         'scopes': sorted(app.tokens.granted[k])
+                         if k in app.tokens.granted else None}
+                        for k, v in app.tokens.issued.items()]
             return Response(200, {'tokens': toks})
         if m == 'POST':
             d = _body(req)
             exp = float(d.get('expires_in', app.cfg.token_expiry))
-            tok = app.tokens.issue(exp)
-            return Response(201, {'access_token': tok, 'expires_in': exp})
+            scopes = None
+            if d.get('scopes') is not None:
+                try:
+                    scopes = parse_scopes(d['scopes'])
+                except ValueError as e:
+                    raise validation_error(str(e))
+            tok = app.tokens.issue(exp, scopes)
+            out = {'access_token': tok, 'expires_in': exp}
+            if scopes is not None:
+                out['scopes'] = sorted(scopes)
+            return Response(201, out)
     if s == ['tokens', 'expire'] and m == 'POST':
         return Response(200, {'expired': app.tokens.expire_all()})
     if s == ['index', 'flush'] and m == 'POST':
@@ -238,6 +259,15 @@ def _objects(app, req, s):
             rec = _rec(app, t, s[1])
             st.restore(t, rec)
             return Response(200, raw_record(app, t, rec))
+    if len(s) == 3 and s[2] == 'merge' and m == 'POST':
+        d = _body(req)
+        with st.lock:
+            primary = _rec(app, t, s[1], any_state=False)
+            merged = _rec(app, t, d.get('objectIdToMerge'), any_state=False)
+            if primary.id == merged.id:
+                raise validation_error('cannot merge a record with itself')
+            st.merge(t, primary, merged)
+            return Response(200, raw_record(app, t, primary))
     raise ApiError(404, 'unknown control route %s %s' % (m, req.path), 'OBJECT_NOT_FOUND')
 
 
@@ -259,3 +289,18 @@ def _associations(app, req, s):
             st.unassociate(ft, f.id, tt, o.id)
             return Response(200, {'types': []})
     raise ApiError(404, 'unknown control route', 'OBJECT_NOT_FOUND')
+
+
+def _check_sizes(app, objects):
+    """Refuse unknown types before a reset starts clearing the store."""
+    from . import catalog
+    seeded = {n['name'] for _, n in catalog.SEED_SCHEMAS}
+    pid = app.cfg.portal_id
+    for k, v in objects.items():
+        if S.control_type(k) is None and k not in seeded and \
+                k not in {'p%d_%s' % (pid, x) for x in seeded}:
+            raise ValueError('unknown object type %r in objects' % k)
+        if S.control_type(k) in S.CORE:
+            raise ValueError('size %s with its own key, not in objects' % k)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ValueError('size of %s must be a non-negative integer' % k)
