@@ -260,6 +260,20 @@ class Sandbox(object):
             return self.unassociate(type, id, kw['to_type'], kw['to_id'])
         raise ValueError('unknown action %r' % action)
 
+    def bulk(self, type, update=None, archive=None, restore=None, create=None,
+             validate=True):
+        """Many changes at once as another client.  update/archive/restore:
+        {'count': N, 'pick': 'spread'|'first'|'last'|'random', 'seed': 1} or
+        {'ids': [...]}; update also 'properties' ({i}, {id}, {n} expand);
+        create: {'count': N, 'properties': {...}}.  -> {'updated': [ids],
+        'archived': [...], 'restored': [...], 'created': [...], 'counts': {...}}"""
+        body = {'type': type, 'validate': validate}
+        for k, v in (('update', update), ('archive', archive), ('restore', restore),
+                     ('create', create)):
+            if v is not None:
+                body[k] = v
+        return self._ctl('POST', 'bulk', body)
+
     def merge(self, type, primary_id, merged_id):
         """Merge merged_id into primary_id as another client -> raw record."""
         return self._ctl('POST', 'objects/%s/%s/merge' % (type, primary_id),

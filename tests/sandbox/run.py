@@ -66,6 +66,9 @@ def build_parser():
     p.add_argument('--object-library', default=None, metavar='TYPE=on|off,...',
                    help='object-library enablement, e.g. 0-420=off,courses=off '
                         '(default: all four on)')
+    p.add_argument('--search-in-window', action='store_true',
+                   help='count search requests in the rolling window too (HubSpot '
+                        'documents search as a separate budget: off by default)')
     p.add_argument('--tls-cert', help='serve HTTPS with this certificate (PEM)')
     p.add_argument('--tls-key', help='private key of --tls-cert (PEM)')
     p.add_argument('--verbose', action='store_true', help='log requests to stderr')
@@ -80,6 +83,8 @@ def main(argv=None):
         print('sandbox: %s' % e, file=sys.stderr)
         return 2
     extra = {}
+    if args.search_in_window:
+        extra['search_in_window'] = True
     if args.scopes is not None:
         extra['scopes'] = args.scopes
     if args.object_library is not None:

@@ -61,7 +61,7 @@ class Config(object):
         'refresh_token': 'sandbox-refresh-token', 'auth_code': 'sandbox-auth-code',
         'portal_id': 12345678, 'token': 'sandbox-token',
         # issue 13/14: object types, scopes, search budget
-        'scopes': None,
+        'search_in_window': False, 'scopes': None,
         'object_library': {'0-162': True, '0-410': True, '0-420': True, '0-421': True},
         'object_library_message': 'The {objectTypeId} object is not enabled in this '
                                   'account. Activate it in the object library before '
@@ -106,7 +106,8 @@ class Config(object):
             elif k == 'assoc_read_empty':
                 if v not in ('omit', 'error'):
                     raise ValueError('assoc_read_empty must be "omit" or "error"')
-            elif k in ('verbose', 'activity_empty_null', 'line_item_dedup'):
+            elif k in ('verbose', 'search_in_window', 'activity_empty_null',
+                       'line_item_dedup'):
                 if not isinstance(v, bool):
                     raise ValueError('%s must be true or false' % k)
             elif k in ('labels_per_pair', 'custom_object_limit', 'record_limit',
@@ -207,7 +208,7 @@ class Limiter(object):
         now = time.monotonic()
         with self.lock:
             rate = cfg.rate_limit
-            if rate and not is_search:
+            if rate and (not is_search or cfg.search_in_window):
                 mx, ims = rate
                 cut = now - ims / 1000.0
                 w = self.window
@@ -223,6 +224,13 @@ class Limiter(object):
                         s.popleft()
                     if len(s) >= cfg.search_limit:
                         return 'SECONDLY', {}
+                # search_in_window: search also takes a slot of the rolling
+                # window (and is refused when it is full); its responses still
+                # carry no rate-limit headers
+                if rate and cfg.search_in_window:
+                    if len(self.window) >= rate[0]:
+                        return 'TEN_SECONDLY_ROLLING', {}
+                    self.window.append(now)
                 if cfg.search_limit:
                     self.search.append(now)
                 self.daily_used += 1
