@@ -216,6 +216,8 @@ def handle(app, req):
         return Response(200, {'ok': True})
     if s == ['bulk'] and m == 'POST':
         return _bulk(app, _body(req))
+    if n >= 1 and s[0] == 'webhooks':
+        return _webhooks(app, req, s[1:])
     if n >= 2 and s[0] == 'objects':
         return _objects(app, req, s[1:])
     if n == 5 and s[0] == 'associations':
@@ -497,3 +499,62 @@ def _bulk(app, d):
     out['counts'] = {k: len(out[k]) for k in ('updated', 'archived', 'restored', 'created')}
     out['seconds'] = round(time.time() - t0, 3)
     return Response(200, out)
+
+
+# ---------------------------------------------------------------- webhooks
+
+
+def _webhooks(app, req, s):
+    wh = app.webhooks
+    m = req.method
+    try:
+        if s == []:
+            if m == 'GET':
+                return Response(200, {'targets': wh.list(),
+                                      'pending': wh.pending()})
+            if m == 'POST':
+                return Response(201, wh.add_target(_body(req)))
+            if m == 'DELETE':
+                return Response(200, {'removed': wh.remove_target()})
+        if len(s) == 1 and s[0].isdigit():
+            tid = int(s[0])
+            if m == 'PATCH':
+                r = wh.update_target(tid, _body(req))
+                if r is None:
+                    raise ApiError(404, 'no webhook target %d' % tid, 'OBJECT_NOT_FOUND')
+                return Response(200, r)
+            if m == 'DELETE':
+                if not wh.remove_target(tid):
+                    raise ApiError(404, 'no webhook target %d' % tid, 'OBJECT_NOT_FOUND')
+                return Response(200, {'removed': 1})
+            if m == 'GET':
+                for tg in wh.list():
+                    if tg['id'] == tid:
+                        return Response(200, tg)
+                raise ApiError(404, 'no webhook target %d' % tid, 'OBJECT_NOT_FOUND')
+        if s == ['deliveries'] and m == 'GET':
+            tgt = req.q('target')
+            entries, last = wh.deliveries(_since(req), int(tgt) if tgt else None)
+            limit = req.q('limit')
+            if limit:
+                entries = entries[:int(limit)]
+            return Response(200, {'deliveries': entries, 'last_seq': last})
+        if s == ['faults']:
+            if m == 'POST':
+                return Response(201, wh.add_fault(_body(req)))
+            if m == 'GET':
+                return Response(200, {'faults': wh.faults()})
+            if m == 'DELETE':
+                wh.clear_faults()
+                return Response(200, {'ok': True})
+        if s == ['flush'] and m == 'POST':
+            wh.flush()
+            return Response(200, {'ok': True, 'pending': wh.pending()})
+        if s == ['wait'] and m == 'POST':
+            d = _body(req)
+            wh.flush()
+            idle = wh.wait(float(d.get('timeout', 10)), bool(d.get('include_retries')))
+            return Response(200, {'idle': idle, 'pending': wh.pending()})
+    except (ValueError, TypeError) as e:
+        raise validation_error(str(e))
+    raise ApiError(404, 'unknown control route %s %s' % (m, req.path), 'OBJECT_NOT_FOUND')

@@ -476,6 +476,7 @@ class App(object):
     """Everything a request handler needs; one per server."""
 
     def __init__(self, cfg, seed=1, sizes=None, demo=False, objects=None, custom=True):
+        from .webhooks import Webhooks
         self.base_cfg = cfg.copy()
         self.cfg = cfg
         self.base_seed = seed
@@ -488,6 +489,7 @@ class App(object):
         self.faults = Faults()
         self.log = RequestLog()
         self.tokens = Tokens()
+        self.webhooks = Webhooks(self)
         self.started = time.time()
         self.seed_info = {}
         self.reset()
@@ -515,6 +517,7 @@ class App(object):
         cfg = self.base_cfg.copy()
         if config:
             cfg.update(config)
+        self.webhooks.reset()
         t0 = time.time()
         with self.store.lock:
             self.cfg = cfg
@@ -529,6 +532,7 @@ class App(object):
             counts = seedmod.seed(self.store, seed=seed, demo=demo,
                                   **{k: int(eff.get(k, 0)) for k in S.TYPES})
             more = seedmod.seed_objects(self.store, seed=seed, demo=demo, sizes=other)
+            self.store.sink = self.webhooks.emit
         self.limiter.reset()
         self.faults.clear()
         self.log.clear()
