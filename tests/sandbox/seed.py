@@ -7,6 +7,7 @@ the wall clock.  Ids: see schema.ID_BASE.
 import random
 
 from . import schema as S
+from .util import dumps, iso_ms
 
 T_START = 1640995200000   # 2022-01-01T00:00:00Z
 T_END = 1735603200000     # 2024-12-31T00:00:00Z
@@ -353,6 +354,12 @@ class _Seeder(object):
         self.deals = list(store.active['deals'])
         self.tickets = list(store.active['tickets'])
         self.ids = {}
+        self.pairs = {}          # (ft, tt, extra) -> (forward types, back types)
+        self.primary_co = {}     # contact -> primary company
+        for cid, m in store.assoc.get(('contacts', 'companies'), {}).items():
+            for oid, types in m.items():
+                if 1 in types:
+                    self.primary_co[cid] = oid
 
     def n(self, t):
         return self.want.get(t, 0)
@@ -364,11 +371,26 @@ class _Seeder(object):
         return rid, c
 
     def link(self, ft, fid, tt, tid, extra=()):
-        unl = S.UNLABELED.get((ft, tt))
-        if unl is None:
+        key = (ft, tt, extra)
+        p = self.pairs.get(key)
+        if p is None:
+            unl = S.UNLABELED.get((ft, tt))
+            if unl is None:
+                self.pairs[key] = p = (None, None)
+            else:
+                fwd = set((unl,) + tuple(extra))
+                back = {S.ASSOC_TYPES[x][5] for x in fwd} - {None}
+                unl_b = S.UNLABELED.get((tt, ft))
+                if unl_b is not None:
+                    back.add(unl_b)
+                p = self.pairs[key] = (self.st.types_tuple(fwd),
+                                       self.st.types_tuple(back) if back else None)
+        if p[0] is None:
             return
-        types = tuple(sorted(set((unl,) + tuple(extra))))
-        self.st.seed_assoc(ft, fid, tt, tid, types)
+        a = self.st.assoc
+        a.setdefault((ft, tt), {}).setdefault(fid, {})[tid] = p[0]
+        if p[1] is not None:
+            a.setdefault((tt, ft), {}).setdefault(tid, {})[fid] = p[1]
 
     def person(self):
         """(contact id, props, primary company id or None) of a random contact."""
@@ -376,12 +398,7 @@ class _Seeder(object):
             return None, {'firstname': 'Alex', 'lastname': 'Doe', 'email': 'alex@example.com',
                           'company': 'Example Co'}, None
         cid = self.contacts[self.rng.randrange(len(self.contacts))]
-        rec = self.st.tables['contacts'][cid]
-        co = None
-        for oid, types in self.st.assoc.get(('contacts', 'companies'), {}).get(cid, {}).items():
-            if 1 in types:
-                co = oid
-        return cid, rec.props, co
+        return cid, self.st.tables['contacts'][cid].props, self.primary_co.get(cid)
 
     def words(self, tmpl, p):
         prod = PRODUCT_CATALOG[self.rng.randrange(len(PRODUCT_CATALOG))][0]
@@ -922,11 +939,4 @@ def C_label(t, other, name):
     return PORTAL.label_names.get((t, other), {}).get(name)
 
 
-def _iso(ms):
-    from .util import iso_ms
-    return iso_ms(ms)
-
-
-def dumps(o):
-    from .util import dumps as d
-    return d(o)
+_iso = iso_ms
