@@ -14,7 +14,7 @@ from . import search as searchmod
 from .server import Response
 from .store import PropError, not_found_error, conflict_error
 from .util import (ApiError, decode_cursor, encode_cursor, iso_ms, validation_error,
-                   new_correlation_id)
+                   new_correlation_id, dumps)
 
 LIST_MAX = 100
 BATCH_MAX = 100
@@ -27,14 +27,18 @@ AUTH_MISSING = ('Authentication credentials not found. This API supports OAuth 2
 
 
 class Route(object):
-    __slots__ = ('endpoint', 'fn', 'args', 'auth', 'search')
+    """need: scope clauses the token must satisfy (each clause: one of its
+    scopes); gate: types whose object-library enablement is checked."""
+    __slots__ = ('endpoint', 'fn', 'args', 'auth', 'search', 'need', 'gate')
 
-    def __init__(self, endpoint, fn, args=(), auth=True, search=False):
+    def __init__(self, endpoint, fn, args=(), auth=True, search=False, need=(), gate=()):
         self.endpoint = endpoint
         self.fn = fn
         self.args = args
         self.auth = auth
         self.search = search
+        self.need = need
+        self.gate = gate
 
     def call(self, app, req):
         return self.fn(app, req, *self.args)
@@ -44,7 +48,8 @@ class Route(object):
 
 
 def authenticate(app, req):
-    """'static' | 'oauth', or raises the HubSpot 401."""
+    """'static' | 'oauth', or raises the HubSpot 401.  Sets req.scopes to the
+    token's granted scopes (None: every scope)."""
     h = req.headers.get('Authorization') or ''
     tok = None
     if h[:7].lower() == 'bearer ':
@@ -52,6 +57,7 @@ def authenticate(app, req):
     if not tok:
         raise ApiError(401, AUTH_MISSING, 'INVALID_AUTHENTICATION')
     if tok == app.cfg.token:
+        req.scopes = app.cfg.scopes
         return 'static'
     exp = app.tokens.lookup(tok)
     if exp is None:
@@ -61,7 +67,46 @@ def authenticate(app, req):
         raise ApiError(401, 'The OAuth token used to make this call expired %d second(s) '
                        'ago.' % int(now - exp), 'EXPIRED_AUTHENTICATION',
                        context={'expire time': [iso_ms(exp * 1000)]})
+    sc = app.tokens.scopes(tok)
+    req.scopes = app.cfg.scopes if sc is None else sc
     return 'oauth'
+
+
+SCOPES_MSG = ("This app hasn't been granted all required scopes to make this call. Read "
+              'more about required scopes here: https://developers.hubspot.com/scopes.')
+
+
+def check_access(app, req, route):
+    """403 MISSING_SCOPES for a scope the token lacks, 400 for a type the
+    object library has not enabled."""
+    granted = req.scopes
+    if granted is not None:
+        for clause in route.need:
+            if not any(s in granted for s in clause):
+                raise ApiError(403, SCOPES_MSG, 'MISSING_SCOPES', errors=[{
+                    'message': 'One or more of the following scopes are required.',
+                    'context': {'requiredGranularScopes': list(clause)}}],
+                    links={'scopes': 'https://developers.hubspot.com/scopes'})
+    for t in route.gate:
+        info = S.INFO.get(t)
+        if info is not None and info.library and \
+                not app.cfg.object_library.get(info.type_id, True):
+            raise validation_error(app.cfg.object_library_message.format(
+                objectTypeId=info.type_id, type=t))
+
+
+def _read(*types):
+    out = ()
+    for t in types:
+        out += S.INFO[t].read
+    return out
+
+
+def _write(*types):
+    out = ()
+    for t in types:
+        out += S.INFO[t].write
+    return out
 
 
 # ---------------------------------------------------------------- routing
@@ -92,62 +137,166 @@ def _pick(req, table):
     return fn
 
 
+_BATCH_OPS = {'read': 'read', 'create': 'create', 'update': 'update', 'upsert': 'upsert',
+              'archive': 'archive'}
+
+
+def _match_objects(req, s, prefix):
+    """/crm/v3/objects/{t}/... and /crm/objects/v3/{t}/... (same handlers;
+    the log names each by the shape it used)."""
+    n = len(s)
+    m = req.method
+    t = _type(s[3])
+    ops = S.INFO[t].ops
+    base = prefix + t
+    rd, wr, gate = _read(t), _write(t), (t,)
+    if n == 4:
+        table = {'GET': list_objects}
+        if 'create' in ops:
+            table['POST'] = create_object
+        fn = _pick(req, table)
+        return Route('%s %s' % (m, base), fn, (t,), need=rd if m == 'GET' else wr,
+                     gate=gate)
+    if n == 5 and s[4] == 'search' and 'search' in ops:
+        _pick(req, {'POST': 1})
+        return Route('POST %s/search' % base, search_objects, (t,), search=True, need=rd,
+                     gate=gate)
+    if n == 5 and s[4] == 'merge' and 'merge' in ops and m == 'POST':
+        return Route('POST %s/merge' % base, merge_objects, (t,), need=wr, gate=gate)
+    if n == 6 and s[4] == 'batch':
+        op = s[5]
+        fn = {'read': batch_read, 'create': batch_create, 'update': batch_update,
+              'upsert': batch_upsert, 'archive': batch_archive}.get(op)
+        if fn is None or _BATCH_OPS[op] not in ops:
+            raise _not_found_route(req)
+        _pick(req, {'POST': 1})
+        return Route('POST %s/batch/%s' % (base, op), fn, (t,),
+                     need=rd if op == 'read' else wr, gate=gate)
+    if n == 5:
+        table = {'GET': get_object}
+        if 'update' in ops:
+            table['PATCH'] = update_object
+        if 'archive' in ops:
+            table['DELETE'] = archive_object
+        fn = _pick(req, table)
+        return Route('%s %s/{id}' % (m, base), fn, (t, s[4]), need=rd if m == 'GET' else wr,
+                     gate=gate)
+    if n in (7, 9) and s[5] == 'associations':
+        # the per-object v3 association routes (activities, leads, custom objects)
+        tt = _type(s[6])
+        b = '%s/{id}/associations/%s' % (base, tt)
+        if n == 7:
+            _pick(req, {'GET': 1})
+            return Route('GET ' + b, v3_assoc_list, (t, s[4], tt), need=_read(t, tt),
+                         gate=(t, tt))
+        fn = _pick(req, {'PUT': v3_assoc_put, 'DELETE': v3_assoc_delete})
+        return Route('%s %s/{toId}/{associationTypeId}' % (m, b), fn, (t, s[4], tt, s[7], s[8]),
+                     need=_write(t, tt), gate=(t, tt))
+    raise _not_found_route(req)
+
+
+def _match_assoc_family(req, s, prefix):
+    """/crm/v4/associations/{from}/{to}/... and /crm/associations/v4/... ."""
+    n = len(s)
+    ft, tt = _type(s[3]), _type(s[4])
+    base = '%s/%s/%s' % (prefix, ft, tt)
+    rest = '/'.join(s[5:])
+    gate = (ft, tt)
+    if rest == 'labels':
+        from . import api_schema as X
+        fn = _pick(req, {'GET': assoc_labels, 'POST': X.labels_create,
+                         'PUT': X.labels_update})
+        return Route('%s %s/labels' % (req.method, base), fn, (ft, tt),
+                     need=_read(ft, tt) if req.method == 'GET' else _write(ft, tt), gate=gate)
+    if n == 7 and s[5] == 'labels':
+        from . import api_schema as X
+        _pick(req, {'DELETE': 1})
+        return Route('DELETE %s/labels/{associationTypeId}' % base, X.labels_delete,
+                     (ft, tt, s[6]), need=_write(ft, tt), gate=gate)
+    fn = {'batch/read': assoc_batch_read, 'batch/create': assoc_batch_create,
+          'batch/associate/default': assoc_batch_default,
+          'batch/archive': assoc_batch_archive,
+          'batch/labels/archive': assoc_batch_labels_archive}.get(rest)
+    if fn is None:
+        raise _not_found_route(req)
+    _pick(req, {'POST': 1})
+    return Route('POST %s/%s' % (base, rest), fn, (ft, tt),
+                 need=_read(ft, tt) if rest == 'batch/read' else _write(ft, tt), gate=gate)
+
+
+SCHEMA_READ = (('crm.schemas.custom.read', 'crm.objects.custom.read'),)
+SCHEMA_WRITE = (('crm.schemas.custom.write',),)
+
+
+def _match_schemas(req, s, prefix):
+    from . import api_schema as X
+    n = len(s) - len(prefix.strip('/').split('/'))
+    rest = s[len(s) - n:]
+    m = req.method
+    if n == 0:
+        fn = _pick(req, {'GET': X.schema_list, 'POST': X.schema_create})
+        return Route('%s %s' % (m, prefix), fn, (), need=SCHEMA_READ if m == 'GET'
+                     else SCHEMA_WRITE)
+    if rest == ['batch', 'read']:
+        _pick(req, {'POST': 1})
+        return Route('POST %s/batch/read' % prefix, X.schema_batch_read, (), need=SCHEMA_READ)
+    if n == 1:
+        fn = _pick(req, {'GET': X.schema_get, 'PATCH': X.schema_patch,
+                         'DELETE': X.schema_delete})
+        return Route('%s %s/{objectType}' % (m, prefix), fn, (rest[0],),
+                     need=SCHEMA_READ if m == 'GET' else SCHEMA_WRITE)
+    if n == 2 and rest[1] == 'associations':
+        _pick(req, {'POST': 1})
+        return Route('POST %s/{objectType}/associations' % prefix, X.schema_assoc_create,
+                     (rest[0],), need=SCHEMA_WRITE)
+    if n == 3 and rest[1] == 'associations':
+        _pick(req, {'DELETE': 1})
+        return Route('DELETE %s/{objectType}/associations/{associationIdentifier}' % prefix,
+                     X.schema_assoc_delete, (rest[0], rest[2]), need=SCHEMA_WRITE)
+    raise _not_found_route(req)
+
+
 def match(req):
     s = req.segs
     n = len(s)
     m = req.method
     if n >= 4 and s[0] == 'crm' and s[1] == 'v3' and s[2] == 'objects':
-        t = _type(s[3])
-        base = '/crm/v3/objects/' + t
-        if n == 4:
-            fn = _pick(req, {'GET': list_objects, 'POST': create_object})
-            return Route('%s %s' % (m, base), fn, (t,))
-        if n == 5 and s[4] == 'search':
-            _pick(req, {'POST': 1})
-            return Route('POST %s/search' % base, search_objects, (t,), search=True)
-        if n == 6 and s[4] == 'batch':
-            op = s[5]
-            fn = {'read': batch_read, 'create': batch_create, 'update': batch_update,
-                  'upsert': batch_upsert, 'archive': batch_archive}.get(op)
-            if fn is None:
-                raise _not_found_route(req)
-            _pick(req, {'POST': 1})
-            return Route('POST %s/batch/%s' % (base, op), fn, (t,))
-        if n == 5:
-            fn = _pick(req, {'GET': get_object, 'PATCH': update_object,
-                             'DELETE': archive_object})
-            return Route('%s %s/{id}' % (m, base), fn, (t, s[4]))
-        raise _not_found_route(req)
+        return _match_objects(req, s, '/crm/v3/objects/')
+    if n >= 4 and s[0] == 'crm' and s[1] == 'objects' and s[2] == 'v3':
+        return _match_objects(req, s, '/crm/objects/v3/')
     if n >= 4 and s[0] == 'crm' and s[1] == 'v3' and s[2] == 'properties':
         t = _type(s[3])
         base = '/crm/v3/properties/' + t
         if n == 4:
             _pick(req, {'GET': 1})
-            return Route('GET ' + base, list_properties, (t,))
+            return Route('GET ' + base, list_properties, (t,), need=_read(t), gate=(t,))
         if n == 5:
             _pick(req, {'GET': 1})
-            return Route('GET %s/{name}' % base, get_property, (t, s[4]))
+            return Route('GET %s/{name}' % base, get_property, (t, s[4]), need=_read(t),
+                         gate=(t,))
         raise _not_found_route(req)
     if n >= 4 and s[0] == 'crm' and s[1] == 'v3' and s[2] == 'pipelines':
         t = _type(s[3])
         base = '/crm/v3/pipelines/' + t
         _pick(req, {'GET': 1})
+        kw = {'need': _read(t), 'gate': (t,)}
         if n == 4:
-            return Route('GET ' + base, list_pipelines, (t,))
+            return Route('GET ' + base, list_pipelines, (t,), **kw)
         if n == 5:
-            return Route('GET %s/{pipelineId}' % base, get_pipeline, (t, s[4]))
+            return Route('GET %s/{pipelineId}' % base, get_pipeline, (t, s[4]), **kw)
         if n == 6 and s[5] == 'stages':
-            return Route('GET %s/{pipelineId}/stages' % base, list_stages, (t, s[4]))
+            return Route('GET %s/{pipelineId}/stages' % base, list_stages, (t, s[4]), **kw)
         if n == 7 and s[5] == 'stages':
             return Route('GET %s/{pipelineId}/stages/{stageId}' % base, get_stage,
-                         (t, s[4], s[6]))
+                         (t, s[4], s[6]), **kw)
         raise _not_found_route(req)
     if n >= 3 and s[:3] == ['crm', 'v3', 'owners']:
         _pick(req, {'GET': 1})
+        need = (('crm.objects.owners.read',),)
         if n == 3:
-            return Route('GET /crm/v3/owners', list_owners)
+            return Route('GET /crm/v3/owners', list_owners, need=need)
         if n == 4:
-            return Route('GET /crm/v3/owners/{ownerId}', get_owner, (s[3],))
+            return Route('GET /crm/v3/owners/{ownerId}', get_owner, (s[3],), need=need)
         raise _not_found_route(req)
     if s == ['account-info', 'v3', 'details']:
         _pick(req, {'GET': 1})
@@ -161,31 +310,41 @@ def match(req):
             tt = _type(s[7])
             _pick(req, {'PUT': 1})
             return Route('PUT %s/default/%s/{toId}' % (base, tt), assoc_put_default,
-                         (t, fid, tt, s[8]))
+                         (t, fid, tt, s[8]), need=_write(t, tt), gate=(t, tt))
         if n == 8:
             tt = _type(s[6])
             fn = _pick(req, {'PUT': assoc_put_labels, 'DELETE': assoc_delete})
-            return Route('%s %s/%s/{toId}' % (m, base, tt), fn, (t, fid, tt, s[7]))
+            return Route('%s %s/%s/{toId}' % (m, base, tt), fn, (t, fid, tt, s[7]),
+                         need=_write(t, tt), gate=(t, tt))
         if n == 7:
             tt = _type(s[6])
             _pick(req, {'GET': 1})
-            return Route('GET %s/%s' % (base, tt), assoc_list, (t, fid, tt))
+            return Route('GET %s/%s' % (base, tt), assoc_list, (t, fid, tt),
+                         need=_read(t, tt), gate=(t, tt))
         raise _not_found_route(req)
     if n >= 6 and s[:3] == ['crm', 'v4', 'associations']:
-        ft, tt = _type(s[3]), _type(s[4])
-        base = '/crm/v4/associations/%s/%s' % (ft, tt)
-        rest = '/'.join(s[5:])
-        if rest == 'labels':
-            _pick(req, {'GET': 1})
-            return Route('GET %s/labels' % base, assoc_labels, (ft, tt))
-        fn = {'batch/read': assoc_batch_read, 'batch/create': assoc_batch_create,
-              'batch/associate/default': assoc_batch_default,
-              'batch/archive': assoc_batch_archive,
-              'batch/labels/archive': assoc_batch_labels_archive}.get(rest)
-        if fn is None:
-            raise _not_found_route(req)
-        _pick(req, {'POST': 1})
-        return Route('POST %s/%s' % (base, rest), fn, (ft, tt))
+        return _match_assoc_family(req, s, '/crm/v4/associations')
+    if n >= 6 and s[:3] == ['crm', 'associations', 'v4'] and s[3] != 'definitions':
+        return _match_assoc_family(req, s, '/crm/associations/v4')
+    if n >= 3 and s[:3] == ['crm-object-schemas', 'v3', 'schemas']:
+        return _match_schemas(req, s, '/crm-object-schemas/v3/schemas')
+    if n >= 3 and s[:3] == ['crm', 'v3', 'schemas']:
+        return _match_schemas(req, s, '/crm/v3/schemas')
+    if n >= 4 and s[:4] == ['crm', 'v3', 'object-library', 'enablement']:
+        from . import api_schema as X
+        _pick(req, {'GET': 1})
+        if n == 4:
+            return Route('GET /crm/v3/object-library/enablement', X.library_all)
+        if n == 5:
+            return Route('GET /crm/v3/object-library/enablement/{objectTypeId}',
+                         X.library_one, (s[4],))
+        raise _not_found_route(req)
+    if n == 4 and s[:3] == ['crm', 'v3', 'limits'] and s[3] in ('records',
+                                                              'custom-object-types'):
+        from . import api_schema as X
+        _pick(req, {'GET': 1})
+        return Route('GET /crm/v3/limits/' + s[3], X.limits_records if s[3] == 'records'
+                     else X.limits_custom)
     if s == ['oauth', 'v1', 'token']:
         _pick(req, {'POST': 1})
         return Route('POST /oauth/v1/token', oauth_token, auth=False)
@@ -317,7 +476,8 @@ def _embed_assoc(app, t, rec, assoc_types, out, req):
                                         'link': '%s/crm/v3/objects/%s/%d/associations/%s'
                                         '?after=%s' % (req.base_url(), t, rec.id, other,
                                                        encode_cursor(last))}}
-        emb[other] = entry
+        # HubSpot keys line items as "line items" (with a space)
+        emb['line items' if other == 'line_items' else other] = entry
     if emb:
         out['associations'] = emb
 
@@ -426,7 +586,7 @@ def _parse_create_assocs(app, t, assocs):
                 d = S.ASSOC_TYPES.get(int(spec.get('associationTypeId')))
             except (TypeError, ValueError):
                 d = None
-            if d is None or d[0] != t:
+            if d is None or d[0] != t or (tt is not None and d[1] != tt):
                 raise validation_error('%s is not a valid association type from %s'
                                        % (spec.get('associationTypeId'), S.SINGULAR[t]),
                                        sub_category='crm.associations.'
@@ -444,11 +604,22 @@ def _parse_create_assocs(app, t, assocs):
     return out
 
 
+def _check_required_assocs(t, assocs):
+    """A lead is created with its primary contact (type 578), or not at all."""
+    if t == 'leads' and not any(tt == 'contacts' and 578 in ids for tt, _, ids in assocs):
+        raise validation_error(
+            'A lead must be created with an association to an existing contact as its '
+            'primary contact (associationCategory HUBSPOT_DEFINED, associationTypeId 578).',
+            sub_category='crm.associations.REQUIRED_ASSOCIATION_MISSING',
+            context={'requiredAssociationTypeIds': ['578']})
+
+
 def create_object(app, req, t):
     body = _json_obj(req)
     st = app.store
     with st.lock:
         assocs = _parse_create_assocs(app, t, body.get('associations'))
+        _check_required_assocs(t, assocs)
         try:
             rec = st.create(t, body.get('properties'))
         except (ApiError, PropError) as e:
@@ -533,10 +704,22 @@ def batch_create(app, req, t):
         prepared = []
         errors = []
         batch_emails = {}
+        if t == 'line_items' and st.line_item_dedup:
+            # HubSpot merges identical line-item inputs of one batch
+            seen_inputs = set()
+            unique = []
+            for inp in inputs:
+                key = dumps(inp)
+                if key not in seen_inputs:
+                    seen_inputs.add(key)
+                    unique.append(inp)
+            inputs = unique
         for idx, inp in enumerate(inputs):
             try:
                 assocs = _parse_create_assocs(app, t, inp.get('associations'))
+                _check_required_assocs(t, assocs)
                 ch = st.prepare(t, inp.get('properties'), None)
+                st.unique_conflict(t, ch, None)
                 if t == 'contacts' and ch.get('email'):
                     low = ch['email'].lower()
                     other = st.emails.get(low)
@@ -563,6 +746,11 @@ def batch_create(app, req, t):
                 r['objectWriteTraceId'] = str(inp['objectWriteTraceId'])
             results.append(r)
     return Response(207 if errors else 201, _batch_body(results, errors, started))
+
+
+def _unique_prop(t, prop):
+    p = S.PROPERTIES[t].get(prop) if isinstance(prop, str) else None
+    return p is not None and bool(p.get('hasUniqueValue')) and S.is_custom(t)
 
 
 def _non_unique(app, t, prop):
@@ -637,7 +825,7 @@ def batch_upsert(app, req, t):
     st = app.store
     for inp in inputs:
         idp = inp.get('idProperty', top_idp)
-        if not (t == 'contacts' and idp == 'email'):
+        if not (t == 'contacts' and idp == 'email') and not _unique_prop(t, idp):
             raise _non_unique(app, t, idp or 'hs_object_id')
         if not isinstance(inp.get('id'), str) or not inp['id']:
             raise validation_error('Invalid input JSON on line 1, column 1: each upsert '
@@ -649,12 +837,13 @@ def batch_upsert(app, req, t):
         plan = []
         for inp in inputs:
             email = inp['id']
-            rec = st.find_by(t, 'email', email)
+            idp = inp.get('idProperty', top_idp)
+            rec = st.find_by(t, idp, email)
             props = dict(inp.get('properties') or {}) if isinstance(
                 inp.get('properties'), dict) else inp.get('properties')
             try:
                 if isinstance(props, dict) and rec is None:
-                    props.setdefault('email', email)
+                    props.setdefault(idp, email)
                 ch = st.prepare(t, props, rec)
                 plan.append((inp, rec, ch))
             except (ApiError, PropError) as e:
@@ -665,7 +854,7 @@ def batch_upsert(app, req, t):
             try:
                 if rec is None:
                     # an earlier input of this batch may have created it
-                    rec = st.find_by(t, 'email', inp['id'])
+                    rec = st.find_by(t, inp.get('idProperty', top_idp), inp['id'])
                 if rec is None:
                     rec = st.create(t, None, prepared=ch)
                     new = True
@@ -694,6 +883,92 @@ def batch_archive(app, req, t):
             rec = st.get(t, inp.get('id'))
             if rec is not None:
                 st.archive(t, rec)
+    return Response(204)
+
+
+def merge_objects(app, req, t):
+    body = _json_obj(req)
+    pid, mid = body.get('primaryObjectId'), body.get('objectIdToMerge')
+    if pid is None or mid is None:
+        raise validation_error('Invalid input JSON on line 1, column 1: merge needs '
+                               '`primaryObjectId` and `objectIdToMerge`')
+    st = app.store
+    with st.lock:
+        primary = st.get(t, pid)
+        merged = st.get(t, mid)
+        if primary is None:
+            raise not_found_error(pid)
+        if merged is None:
+            raise not_found_error(mid)
+        if primary.id == merged.id:
+            raise validation_error('Cannot merge %s %s with itself' % (S.SINGULAR[t], pid))
+        st.merge(t, primary, merged)
+        r = st.render(t, primary, _all_names(t, primary))
+    return Response(200, r)
+
+
+def _v3_type_id(t, tt, ident):
+    """A v3 association type: numeric id or its name (note_to_contact)."""
+    try:
+        tid = int(ident)
+    except ValueError:
+        low = ident.lower()
+        tid = None
+        for k, d in S.ASSOC_TYPES.items():
+            if d[0] == t and d[1] == tt and d[4].lower() == low:
+                tid = k
+                break
+    d = S.ASSOC_TYPES.get(tid)
+    if d is None or d[0] != t or d[1] != tt:
+        raise validation_error('%s is not a valid association type between %s and %s'
+                               % (ident, S.SINGULAR[t], S.SINGULAR[tt]),
+                               sub_category='crm.associations.INVALID_ASSOCIATION_TYPE')
+    return tid
+
+
+def v3_assoc_list(app, req, t, fid, tt):
+    limit = _int_param(req, 'limit', 500, 1, 500)
+    after = req.q('after')
+    start_after = None
+    if after:
+        start_after = decode_cursor(after)
+        if start_after is None:
+            raise validation_error('Invalid `after` paging cursor: %s' % after)
+    st = app.store
+    with st.lock:
+        rec = _lookup(app, t, fid, None)
+        items = st.assoc_of(t, rec.id, tt)
+        page, more = _assoc_page(items, start_after, limit)
+    res = [{'id': str(oid), 'type': S.ASSOC_TYPES[x][4]} for oid, types in page for x in types]
+    body = {'results': res}
+    if more and page:
+        cur = encode_cursor(page[-1][0])
+        body['paging'] = {'next': {'after': cur, 'link': _link(req, cur)}}
+    return Response(200, body)
+
+
+def v3_assoc_put(app, req, t, fid, tt, tid, ident):
+    st = app.store
+    with st.lock:
+        typ = _v3_type_id(t, tt, ident)
+        f = _lookup(app, t, fid, None)
+        o = st.get(tt, tid)
+        if o is None:
+            raise not_found_error(tid)
+        st.associate(t, f.id, tt, o.id, [typ])
+        r = st.render(t, f, None)
+        _embed_assoc(app, t, f, [tt], r, req)
+    return Response(200, r)
+
+
+def v3_assoc_delete(app, req, t, fid, tt, tid, ident):
+    st = app.store
+    with st.lock:
+        typ = _v3_type_id(t, tt, ident)
+        try:
+            st.unassociate(t, int(fid), tt, int(tid), [typ])
+        except ValueError:
+            pass
     return Response(204)
 
 
@@ -825,22 +1100,37 @@ def _spec_out(tid):
 def assoc_put_default(app, req, t, fid, tt, tid):
     st = app.store
     with st.lock:
+        unl, inv = _default_types(t, tt)
         f = _assoc_obj(app, t, fid)
         o = _assoc_obj(app, tt, tid, 'to')
         st.associate(t, f.id, tt, o.id)
-    unl = S.UNLABELED[(t, tt)]
-    inv = S.ASSOC_TYPES[unl][5]
     now = _now_iso()
     return Response(200, {
         'status': 'COMPLETE',
-        'results': [
-            {'from': {'id': str(f.id)}, 'to': {'id': str(o.id)},
-             'associationSpec': {'associationCategory': 'HUBSPOT_DEFINED',
-                                 'associationTypeId': unl}},
-            {'from': {'id': str(o.id)}, 'to': {'id': str(f.id)},
-             'associationSpec': {'associationCategory': 'HUBSPOT_DEFINED',
-                                 'associationTypeId': inv}}],
+        'results': _default_results(str(f.id), str(o.id), unl, inv),
         'startedAt': now, 'completedAt': now})
+
+
+def _default_types(t, tt):
+    """(unlabeled type t->tt, unlabeled type tt->t or None); 400 when the
+    two types cannot be associated."""
+    unl = S.UNLABELED.get((t, tt))
+    if unl is None:
+        raise validation_error('No association is defined from %s to %s'
+                               % (S.SINGULAR[t], S.SINGULAR[tt]),
+                               sub_category='crm.associations.INVALID_ASSOCIATION_TYPE')
+    return unl, S.UNLABELED.get((tt, t))
+
+
+def _default_results(fid, tid, unl, inv):
+    out = [{'from': {'id': fid}, 'to': {'id': tid},
+            'associationSpec': {'associationCategory': S.ASSOC_TYPES[unl][2],
+                                'associationTypeId': unl}}]
+    if inv is not None:
+        out.append({'from': {'id': tid}, 'to': {'id': fid},
+                    'associationSpec': {'associationCategory': S.ASSOC_TYPES[inv][2],
+                                        'associationTypeId': inv}})
+    return out
 
 
 def _labels_between(t, fid, tt, tid, types):
@@ -1012,8 +1302,7 @@ def assoc_batch_default(app, req, ft, tt):
     inputs = _inputs(body, app.cfg.assoc_batch_limit)
     started = _now_iso()
     st = app.store
-    unl = S.UNLABELED[(ft, tt)]
-    inv = S.ASSOC_TYPES[unl][5]
+    unl, inv = _default_types(ft, tt)
     results = []
     errors = []
     with st.lock:
@@ -1024,12 +1313,7 @@ def assoc_batch_default(app, req, ft, tt):
                 errors.append(err)
                 continue
             st.associate(ft, int(fid), tt, int(tid))
-            results.append({'from': {'id': fid}, 'to': {'id': tid},
-                            'associationSpec': {'associationCategory': 'HUBSPOT_DEFINED',
-                                                'associationTypeId': unl}})
-            results.append({'from': {'id': tid}, 'to': {'id': fid},
-                            'associationSpec': {'associationCategory': 'HUBSPOT_DEFINED',
-                                                'associationTypeId': inv}})
+            results += _default_results(fid, tid, unl, inv)
     return Response(207 if errors else 200, _batch_body(results, errors, started))
 
 
@@ -1102,15 +1386,13 @@ def oauth_token(app, req):
         if f.get('code') != cfg.auth_code:
             return _oauth_error('BAD_AUTH_CODE', 'missing or unknown auth code')
     tok = app.tokens.issue(cfg.token_expiry)
+    scopes = ['crm.objects.contacts.read', 'crm.objects.contacts.write',
+              'crm.objects.companies.read', 'crm.objects.companies.write',
+              'crm.objects.deals.read', 'crm.objects.deals.write', 'tickets',
+              'crm.objects.owners.read', 'oauth'] if cfg.scopes is None else sorted(cfg.scopes)
     return Response(200, {'token_type': 'bearer', 'refresh_token': cfg.refresh_token,
                           'access_token': tok, 'expires_in': cfg.token_expiry,
-                          'hub_id': cfg.portal_id,
-                          'scopes': ['crm.objects.contacts.read',
-                                     'crm.objects.contacts.write',
-                                     'crm.objects.companies.read',
-                                     'crm.objects.companies.write',
-                                     'crm.objects.deals.read', 'crm.objects.deals.write',
-                                     'tickets', 'crm.objects.owners.read', 'oauth']})
+                          'hub_id': cfg.portal_id, 'scopes': scopes})
 
 
 def oauth_token_info(app, req, tok):
@@ -1123,4 +1405,11 @@ def oauth_token_info(app, req, tok):
                           'hub_domain': 'hubfs-sandbox.test', 'hub_id': app.cfg.portal_id,
                           'app_id': 1234567, 'expires_in': int(exp - time.time()),
                           'user_id': 9100001, 'token_type': 'access',
-                          'scopes': ['crm.objects.contacts.read', 'oauth']})
+                          'scopes': _token_scopes(app, tok)})
+
+
+def _token_scopes(app, tok):
+    sc = app.tokens.scopes(tok)
+    if sc is None:
+        sc = app.cfg.scopes
+    return ['crm.objects.contacts.read', 'oauth'] if sc is None else sorted(sc)

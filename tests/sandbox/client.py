@@ -13,10 +13,12 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RUN_PY = os.path.join(REPO_ROOT, 'tests', 'sandbox', 'run.py')
@@ -129,7 +131,8 @@ class Sandbox(object):
     def reset(self, seed=None, demo=None, config=None, **sizes):
         """Back to the seeded account and the startup configuration; clears
         faults, log, rate counters and issued tokens.  sizes: contacts=,
-        companies=, deals=, tickets=."""
+        companies=, deals=, tickets=, objects={'notes': 50, 'cars': 3},
+        custom_schemas=False."""
         body = dict(sizes)
         if seed is not None:
             body['seed'] = seed
@@ -197,9 +200,12 @@ class Sandbox(object):
     def remove_fault(self, fault_id):
         return self._ctl('DELETE', 'faults/%d' % fault_id)
 
-    def issue_token(self, expires_in=None):
-        """An OAuth access token without the OAuth dance."""
+    def issue_token(self, expires_in=None, scopes=None):
+        """An OAuth access token without the OAuth dance; scopes: the
+        token's own scopes (list or --scopes string), else the configured."""
         body = {} if expires_in is None else {'expires_in': expires_in}
+        if scopes is not None:
+            body['scopes'] = scopes
         return self._ctl('POST', 'tokens', body)['access_token']
 
     def expire_tokens(self):
@@ -255,6 +261,74 @@ class Sandbox(object):
         if action == 'unassociate':
             return self.unassociate(type, id, kw['to_type'], kw['to_id'])
         raise ValueError('unknown action %r' % action)
+
+    def bulk(self, type, update=None, archive=None, restore=None, create=None,
+             validate=True):
+        """Many changes at once as another client.  update/archive/restore:
+        {'count': N, 'pick': 'spread'|'first'|'last'|'random', 'seed': 1} or
+        {'ids': [...]}; update also 'properties' ({i}, {id}, {n} expand);
+        create: {'count': N, 'properties': {...}}.  -> {'updated': [ids],
+        'archived': [...], 'restored': [...], 'created': [...], 'counts': {...}}"""
+        body = {'type': type, 'validate': validate}
+        for k, v in (('update', update), ('archive', archive), ('restore', restore),
+                     ('create', create)):
+            if v is not None:
+                body[k] = v
+        return self._ctl('POST', 'bulk', body)
+
+    # webhooks: the sandbox POSTs signed event batches to a target
+
+    def webhooks_subscribe(self, target_url, client_secret, subscriptions, **settings):
+        """Register a webhook target -> its settings (with 'id').
+        subscriptions: event types ('contact.creation', 'object.*', '*') or
+        {eventType, propertyName?, objectTypeId?, active?}; settings:
+        max_concurrent, max_per_second, max_batch, batch_window_ms, timeout_s,
+        retry_delays_ms, max_retries, signatures, app_id, active."""
+        body = dict(settings, target_url=target_url, client_secret=client_secret,
+                    subscriptions=subscriptions)
+        return self._ctl('POST', 'webhooks', body)
+
+    def webhooks(self):
+        return self._ctl('GET', 'webhooks')
+
+    def webhook_update(self, target_id, **settings):
+        return self._ctl('PATCH', 'webhooks/%d' % target_id, settings)
+
+    def webhooks_clear(self):
+        return self._ctl('DELETE', 'webhooks')
+
+    def webhook_deliveries(self, since=None, target=None, limit=None):
+        return self._ctl('GET', 'webhooks/deliveries',
+                         query={'since': since, 'target': target, 'limit': limit})['deliveries']
+
+    def webhook_fault(self, kind, count=1, target=None, stale_ms=None, hold_ms=None):
+        """kind: bad_signature | stale_timestamp | tampered_body | duplicate |
+        out_of_order."""
+        d = {'kind': kind, 'count': count}
+        for k, v in (('target', target), ('stale_ms', stale_ms), ('hold_ms', hold_ms)):
+            if v is not None:
+                d[k] = v
+        return self._ctl('POST', 'webhooks/faults', d)
+
+    def webhook_faults(self):
+        return self._ctl('GET', 'webhooks/faults')['faults']
+
+    def clear_webhook_faults(self):
+        return self._ctl('DELETE', 'webhooks/faults')
+
+    def webhooks_flush(self):
+        return self._ctl('POST', 'webhooks/flush')
+
+    def webhooks_wait(self, timeout=10, include_retries=False):
+        """Send what is queued now and wait until nothing is queued or in
+        flight (retries still scheduled count only with include_retries)."""
+        return self._ctl('POST', 'webhooks/wait', {'timeout': timeout,
+                                                   'include_retries': include_retries})
+
+    def merge(self, type, primary_id, merged_id):
+        """Merge merged_id into primary_id as another client -> raw record."""
+        return self._ctl('POST', 'objects/%s/%s/merge' % (type, primary_id),
+                         {'objectIdToMerge': str(merged_id)})
 
     def record(self, type, id):
         """Raw stored state of one record (all properties, archived flag,
@@ -314,6 +388,8 @@ def start_sandbox(*args, timeout=60, python=None, stderr=None, **options):
             cmd.append(_arg(k))
         elif v is False or v is None:
             continue
+        elif str(v).startswith('-'):
+            cmd.append('%s=%s' % (_arg(k), v))      # e.g. --scopes=-e-commerce
         else:
             cmd += [_arg(k), str(v)]
     cmd += list(args)
@@ -353,3 +429,107 @@ def start_sandbox(*args, timeout=60, python=None, stderr=None, **options):
     sb = Sandbox(url, token=options.get('token', 'sandbox-token'), proc=proc,
                  port_file=port_file, stderr_path=err_path)
     return sb
+
+
+# ---------------------------------------------------------------- webhook receiver
+
+
+class WebhookReceiver(object):
+    """A loopback HTTP server that records what the sandbox's webhooks POST.
+
+        with WebhookReceiver() as rx:
+            sb.webhooks_subscribe(rx.url, 'secret', ['contact.creation'])
+            ...
+            rx.wait(1)                     # at least one request
+            rx.requests[0]['json'], rx.requests[0]['headers']
+
+    rx.respond(500, 500, 200) answers the next requests with those statuses
+    (then 200); rx.hold = threading.Event() makes it wait for the event
+    before answering; rx.delay = seconds sleeps before answering."""
+
+    def __init__(self, host='127.0.0.1', path='/hubspot'):
+        self.requests = []
+        self.statuses = []
+        self.hold = None
+        self.delay = 0.0
+        self.active = 0
+        self.max_active = 0
+        self.cond = threading.Condition()
+        rx = self
+
+        class H(BaseHTTPRequestHandler):
+            protocol_version = 'HTTP/1.1'
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get('Content-Length') or 0)
+                body = self.rfile.read(n)
+                with rx.cond:
+                    rx.active += 1
+                    rx.max_active = max(rx.max_active, rx.active)
+                    status = rx.statuses.pop(0) if rx.statuses else 200
+                if rx.hold is not None:
+                    rx.hold.wait(30)
+                if rx.delay:
+                    time.sleep(rx.delay)
+                try:
+                    js = json.loads(body.decode('utf-8'))
+                except ValueError:
+                    js = None
+                with rx.cond:
+                    rx.active -= 1
+                    rx.requests.append({'method': 'POST', 'path': self.path,
+                                        'headers': dict(self.headers.items()), 'body': body,
+                                        'json': js, 'status': status, 'time': time.time()})
+                    rx.cond.notify_all()
+                out = b'{}'
+                try:
+                    self.send_response(status)
+                    self.send_header('Content-Type', 'application/json')
+                    self.send_header('Content-Length', str(len(out)))
+                    self.end_headers()
+                    self.wfile.write(out)
+                except OSError:
+                    pass
+
+        self.server = ThreadingHTTPServer((host, 0), H)
+        self.server.daemon_threads = True
+        self.url = 'http://%s:%d%s' % (host, self.server.server_address[1], path)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
+                                       daemon=True)
+        self.thread.start()
+
+    def respond(self, *statuses):
+        with self.cond:
+            self.statuses = list(statuses)
+
+    def wait(self, n, timeout=10):
+        """Wait until at least n requests arrived; returns them all."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while len(self.requests) < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError('%d webhook request(s) after %ss, wanted %d'
+                                         % (len(self.requests), timeout, n))
+                self.cond.wait(left)
+            return list(self.requests)
+
+    def events(self):
+        """Every event of every request received so far, in arrival order."""
+        with self.cond:
+            return [e for r in self.requests for e in (r['json'] or [])]
+
+    def stop(self):
+        if self.hold is not None:
+            self.hold.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()

@@ -10,6 +10,7 @@ import time
 from . import schema as S
 from .server import Response
 from .store import PropError
+from .server import parse_scopes
 from .util import ApiError, iso_ms, validation_error
 
 
@@ -23,7 +24,7 @@ def _body(req):
 
 
 def _type(name):
-    t = S.canon_type(name)
+    t = S.control_type(name)
     if t is None:
         raise ApiError(404, 'unknown object type %r' % name, 'OBJECT_NOT_FOUND')
     return t
@@ -42,7 +43,7 @@ def raw_record(app, t, rec):
     now = time.monotonic()
     view = st.search_view(rec, now)
     assoc = {}
-    for other in S.TYPES:
+    for other in S.ALL:
         m = st.assoc.get((t, other), {}).get(rec.id)
         if m:
             assoc[other] = {str(k): list(v) for k, v in sorted(m.items())}
@@ -114,13 +115,21 @@ def handle(app, req):
                               'uptime': round(time.time() - app.started, 3),
                               'records': {t: st.count(t) for t in S.TYPES},
                               'archived': {t: st.count(t, True) for t in S.TYPES},
+                              'all_records': {t: st.count(t) for t in S.ALL},
+                              'all_archived': {t: st.count(t, True) for t in S.ALL},
                               'seed': app.seed_info, 'last_seq': app.log.last_seq()})
     if s == ['reset'] and m == 'POST':
         d = _body(req)
         sizes = {k: int(d[k]) for k in S.TYPES if d.get(k) is not None}
+        objects = d.get('objects')
+        if objects is not None and not isinstance(objects, dict):
+            raise validation_error('objects must be an object {type: size}')
         try:
+            if objects:
+                _check_sizes(app, objects)
             info = app.reset(seed=d.get('seed'), sizes=sizes or None, demo=d.get('demo'),
-                             config=d.get('config'))
+                             config=d.get('config'), objects=objects,
+                             custom=d.get('custom_schemas'))
         except ValueError as e:
             raise validation_error(str(e))
         return Response(200, dict(info, ok=True))
@@ -181,18 +190,34 @@ def handle(app, req):
             now = time.time()
             with app.tokens.lock:
                 toks = [{'access_token': k, 'expires_in': round(v - now, 3),
-                         'expired': v <= now} for k, v in app.tokens.issued.items()]
+                         'expired': v <= now,
+                         'scopes': sorted(app.tokens.granted[k])
+                         if k in app.tokens.granted else None}
+                        for k, v in app.tokens.issued.items()]
             return Response(200, {'tokens': toks})
         if m == 'POST':
             d = _body(req)
             exp = float(d.get('expires_in', app.cfg.token_expiry))
-            tok = app.tokens.issue(exp)
-            return Response(201, {'access_token': tok, 'expires_in': exp})
+            scopes = None
+            if d.get('scopes') is not None:
+                try:
+                    scopes = parse_scopes(d['scopes'])
+                except ValueError as e:
+                    raise validation_error(str(e))
+            tok = app.tokens.issue(exp, scopes)
+            out = {'access_token': tok, 'expires_in': exp}
+            if scopes is not None:
+                out['scopes'] = sorted(scopes)
+            return Response(201, out)
     if s == ['tokens', 'expire'] and m == 'POST':
         return Response(200, {'expired': app.tokens.expire_all()})
     if s == ['index', 'flush'] and m == 'POST':
         app.store.flush_index()
         return Response(200, {'ok': True})
+    if s == ['bulk'] and m == 'POST':
+        return _bulk(app, _body(req))
+    if n >= 1 and s[0] == 'webhooks':
+        return _webhooks(app, req, s[1:])
     if n >= 2 and s[0] == 'objects':
         return _objects(app, req, s[1:])
     if n == 5 and s[0] == 'associations':
@@ -238,6 +263,15 @@ def _objects(app, req, s):
             rec = _rec(app, t, s[1])
             st.restore(t, rec)
             return Response(200, raw_record(app, t, rec))
+    if len(s) == 3 and s[2] == 'merge' and m == 'POST':
+        d = _body(req)
+        with st.lock:
+            primary = _rec(app, t, s[1], any_state=False)
+            merged = _rec(app, t, d.get('objectIdToMerge'), any_state=False)
+            if primary.id == merged.id:
+                raise validation_error('cannot merge a record with itself')
+            st.merge(t, primary, merged)
+            return Response(200, raw_record(app, t, primary))
     raise ApiError(404, 'unknown control route %s %s' % (m, req.path), 'OBJECT_NOT_FOUND')
 
 
@@ -259,3 +293,268 @@ def _associations(app, req, s):
             st.unassociate(ft, f.id, tt, o.id)
             return Response(200, {'types': []})
     raise ApiError(404, 'unknown control route', 'OBJECT_NOT_FOUND')
+
+
+def _check_sizes(app, objects):
+    """Refuse unknown types before a reset starts clearing the store."""
+    from . import catalog
+    seeded = {n['name'] for _, n in catalog.SEED_SCHEMAS}
+    pid = app.cfg.portal_id
+    for k, v in objects.items():
+        if S.control_type(k) is None and k not in seeded and \
+                k not in {'p%d_%s' % (pid, x) for x in seeded}:
+            raise ValueError('unknown object type %r in objects' % k)
+        if S.control_type(k) in S.CORE:
+            raise ValueError('size %s with its own key, not in objects' % k)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ValueError('size of %s must be a non-negative integer' % k)
+
+
+# ---------------------------------------------------------------- bulk changes
+
+_TOUCH = {'contacts': 'jobtitle', 'companies': 'description', 'deals': 'description',
+          'tickets': 'content'}
+_BULK_N = [0]
+
+
+def _touch_prop(t):
+    """A writable string property a bulk update changes by default."""
+    if t in _TOUCH:
+        return _TOUCH[t]
+    from .store import BODY_PROP
+    if t in BODY_PROP:
+        return BODY_PROP[t][0]
+    for p in S.PROPERTY_LIST[t]:
+        if p['type'] == 'string' and not p['calculated'] and \
+                not p['modificationMetadata']['readOnlyValue'] and p['fieldType'] != 'html' \
+                and not p.get('hasUniqueValue'):
+            return p['name']
+    return None
+
+
+def _fill(props, i, rid, n):
+    out = {}
+    for k, v in props.items():
+        out[k] = v.replace('{i}', str(i)).replace('{id}', str(rid)).replace('{n}', str(n)) \
+            if isinstance(v, str) else v
+    return out
+
+
+def _select(app, t, spec, exclude=(), archived=False):
+    if not isinstance(spec, dict):
+        raise validation_error('each bulk action takes an object: {"count": N} or '
+                               '{"ids": [...]}')
+    st = app.store
+    pool = [r for r in st.id_list(t, archived) if r not in exclude]
+    if spec.get('ids') is not None:
+        ids = spec['ids']
+        if not isinstance(ids, list):
+            raise validation_error('ids must be a list')
+        out = []
+        for x in ids:
+            rec = st.get(t, x, archived)
+            if rec is None:
+                raise ApiError(404, 'no %s%s with id %s' % ('archived ' if archived else '',
+                                                            S.SINGULAR[t], x),
+                               'OBJECT_NOT_FOUND')
+            out.append(rec.id)
+        return out
+    count = spec.get('count')
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise validation_error('count must be a non-negative integer')
+    if count > len(pool):
+        raise validation_error('only %d %s records to choose %d from'
+                               % (len(pool), t, count))
+    pick = spec.get('pick', 'spread')
+    if pick == 'first':
+        return pool[:count]
+    if pick == 'last':
+        return pool[len(pool) - count:]
+    if pick == 'random':
+        import random
+        return sorted(random.Random(spec.get('seed', 1)).sample(pool, count))
+    if pick == 'spread':
+        if not count:
+            return []
+        step = len(pool) / float(count)
+        return [pool[int(i * step)] for i in range(count)]
+    raise validation_error('pick must be first, last, spread or random')
+
+
+def _create_defaults(app, t, i, n):
+    import time as _t
+    now = str(int(_t.time() * 1000))
+    d = {'contacts': {'email': 'bulk{n}-{i}@example.com', 'firstname': 'Bulk',
+                      'lastname': 'Contact {i}'},
+         'companies': {'name': 'Bulk Company {n}-{i}', 'domain': 'bulk{n}-{i}.example.com'},
+         'deals': {'dealname': 'Bulk deal {n}-{i}', 'dealstage': 'appointmentscheduled',
+                   'amount': '1000'},
+         'tickets': {'subject': 'Bulk ticket {n}-{i}', 'hs_pipeline_stage': '1'}}.get(t)
+    if d is not None:
+        return dict(d)
+    out = {}
+    for name in S.REQUIRED_ON_CREATE.get(t, ()):
+        pdef = S.PROPERTIES[t][name]
+        if name == 'hs_timestamp':
+            out[name] = now
+        elif name in ('hs_pipeline', 'hs_pipeline_stage') and t in S.PIPELINE_PROP:
+            pid = S.PIPELINE_PROP[t][2]
+            out[name] = pid if name == 'hs_pipeline' else S.STAGES[t][pid][0]
+        elif pdef['type'] == 'number':
+            out[name] = '{i}'
+        elif pdef['type'] == 'enumeration' and pdef['options']:
+            out[name] = pdef['options'][0]['value']
+        elif pdef['type'] in ('date',):
+            out[name] = str(int(now) - int(now) % 86400000)
+        elif pdef['type'] == 'datetime':
+            out[name] = now
+        elif pdef['type'] == 'bool':
+            out[name] = 'true'
+        else:
+            out[name] = '%s {n}-{i}' % pdef['label']
+    touch = _touch_prop(t)
+    if touch and touch not in out:
+        out[touch] = 'Bulk %s {n}-{i}' % S.SINGULAR[t]
+    return out
+
+
+def _bulk(app, d):
+    """Change many records at once as another client: update (N records'
+    properties), archive, restore, create.  Everything is validated before
+    anything is written."""
+    t = _type(d.get('type', ''))
+    validate = d.get('validate', True)
+    unknown = set(d) - {'type', 'update', 'archive', 'restore', 'create', 'validate'}
+    if unknown:
+        raise validation_error('unknown bulk field(s): %s' % ', '.join(sorted(unknown)))
+    st = app.store
+    t0 = time.time()
+    with st.lock:
+        _BULK_N[0] += 1
+        n = _BULK_N[0]
+        plan_u, plan_a, plan_r, plan_c = [], [], [], []
+        if d.get('update') is not None:
+            spec = d['update']
+            ids = _select(app, t, spec)
+            props = spec.get('properties')
+            if props is None:
+                touch = _touch_prop(t)
+                if touch is None:
+                    raise validation_error('%s has no string property to change; give '
+                                           '`properties`' % t)
+                props = {touch: 'Changed by another client (bulk {n}, #{i})'}
+            if not isinstance(props, dict):
+                raise validation_error('update.properties must be an object')
+            for i, rid in enumerate(ids):
+                rec = st.get(t, rid)
+                try:
+                    plan_u.append((rec, st.prepare(t, _fill(props, i, rid, n), rec, validate)))
+                except (ApiError, PropError) as e:
+                    raise _write_error(app, e)
+        if d.get('archive') is not None:
+            plan_a = _select(app, t, d['archive'], exclude=set(r.id for r, _ in plan_u))
+        if d.get('restore') is not None:
+            plan_r = _select(app, t, d['restore'], archived=True)
+        if d.get('create') is not None:
+            spec = d['create']
+            if not isinstance(spec, dict):
+                raise validation_error('create takes {"count": N, "properties": {...}}')
+            count = spec.get('count', 1)
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise validation_error('create.count must be a non-negative integer')
+            given = spec.get('properties') or {}
+            if not isinstance(given, dict):
+                raise validation_error('create.properties must be an object')
+            if t == 'leads' and not st.active['contacts']:
+                raise validation_error('leads need a contact to be created with')
+            for i in range(count):
+                props = _create_defaults(app, t, i, n)
+                props.update(given)
+                try:
+                    plan_c.append(st.prepare(t, _fill(props, i, '', n), None, validate))
+                except (ApiError, PropError) as e:
+                    raise _write_error(app, e)
+        out = {'type': t, 'updated': [], 'archived': [], 'restored': [], 'created': []}
+        for rec, ch in plan_u:
+            try:
+                st.update(t, rec, None, prepared=ch)
+            except (ApiError, PropError) as e:
+                raise _write_error(app, e)
+            out['updated'].append(str(rec.id))
+        for rid in plan_a:
+            st.archive(t, st.tables[t][rid])
+            out['archived'].append(str(rid))
+        for rid in plan_r:
+            st.restore(t, st.tables[t][rid])
+            out['restored'].append(str(rid))
+        contacts = st.active['contacts']
+        for i, ch in enumerate(plan_c):
+            try:
+                rec = st.create(t, None, prepared=ch)
+            except (ApiError, PropError) as e:
+                raise _write_error(app, e)
+            if t == 'leads':
+                st.associate('leads', rec.id, 'contacts', contacts[i % len(contacts)], {578})
+            out['created'].append(str(rec.id))
+    out['counts'] = {k: len(out[k]) for k in ('updated', 'archived', 'restored', 'created')}
+    out['seconds'] = round(time.time() - t0, 3)
+    return Response(200, out)
+
+
+# ---------------------------------------------------------------- webhooks
+
+
+def _webhooks(app, req, s):
+    wh = app.webhooks
+    m = req.method
+    try:
+        if s == []:
+            if m == 'GET':
+                return Response(200, {'targets': wh.list(),
+                                      'pending': wh.pending()})
+            if m == 'POST':
+                return Response(201, wh.add_target(_body(req)))
+            if m == 'DELETE':
+                return Response(200, {'removed': wh.remove_target()})
+        if len(s) == 1 and s[0].isdigit():
+            tid = int(s[0])
+            if m == 'PATCH':
+                r = wh.update_target(tid, _body(req))
+                if r is None:
+                    raise ApiError(404, 'no webhook target %d' % tid, 'OBJECT_NOT_FOUND')
+                return Response(200, r)
+            if m == 'DELETE':
+                if not wh.remove_target(tid):
+                    raise ApiError(404, 'no webhook target %d' % tid, 'OBJECT_NOT_FOUND')
+                return Response(200, {'removed': 1})
+            if m == 'GET':
+                for tg in wh.list():
+                    if tg['id'] == tid:
+                        return Response(200, tg)
+                raise ApiError(404, 'no webhook target %d' % tid, 'OBJECT_NOT_FOUND')
+        if s == ['deliveries'] and m == 'GET':
+            tgt = req.q('target')
+            entries, last = wh.deliveries(_since(req), int(tgt) if tgt else None)
+            limit = req.q('limit')
+            if limit:
+                entries = entries[:int(limit)]
+            return Response(200, {'deliveries': entries, 'last_seq': last})
+        if s == ['faults']:
+            if m == 'POST':
+                return Response(201, wh.add_fault(_body(req)))
+            if m == 'GET':
+                return Response(200, {'faults': wh.faults()})
+            if m == 'DELETE':
+                wh.clear_faults()
+                return Response(200, {'ok': True})
+        if s == ['flush'] and m == 'POST':
+            wh.flush()
+            return Response(200, {'ok': True, 'pending': wh.pending()})
+        if s == ['wait'] and m == 'POST':
+            d = _body(req)
+            wh.flush()
+            idle = wh.wait(float(d.get('timeout', 10)), bool(d.get('include_retries')))
+            return Response(200, {'idle': idle, 'pending': wh.pending()})
+    except (ValueError, TypeError) as e:
+        raise validation_error(str(e))
+    raise ApiError(404, 'unknown control route %s %s' % (m, req.path), 'OBJECT_NOT_FOUND')

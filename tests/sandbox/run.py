@@ -51,9 +51,24 @@ def build_parser():
     p.add_argument('--companies', type=int, default=None)
     p.add_argument('--deals', type=int, default=None)
     p.add_argument('--tickets', type=int, default=None)
+    p.add_argument('--objects', default=None, metavar='TYPE=N,...',
+                   help='sizes of the other object types, e.g. notes=500,calls=200,'
+                        'line_items=50,cars=20 (API name, objectTypeId, or a custom '
+                        "object's name)")
     p.add_argument('--demo', action='store_true',
                    help='small realistic account (50 contacts, 15 companies, 30 deals, '
-                        '10 tickets unless sizes are given)')
+                        '10 tickets and every other type unless sizes are given)')
+    p.add_argument('--no-custom-objects', action='store_true',
+                   help='start without the seeded custom object schemas')
+    p.add_argument('--scopes', default=None, metavar='LIST',
+                   help='scopes the tokens have: a comma list of granted scopes, or '
+                        '-scope,-scope to withhold some from all (default: all)')
+    p.add_argument('--object-library', default=None, metavar='TYPE=on|off,...',
+                   help='object-library enablement, e.g. 0-420=off,courses=off '
+                        '(default: all four on)')
+    p.add_argument('--search-in-window', action='store_true',
+                   help='count search requests in the rolling window too (HubSpot '
+                        'documents search as a separate budget: off by default)')
     p.add_argument('--tls-cert', help='serve HTTPS with this certificate (PEM)')
     p.add_argument('--tls-key', help='private key of --tls-cert (PEM)')
     p.add_argument('--verbose', action='store_true', help='log requests to stderr')
@@ -67,16 +82,35 @@ def main(argv=None):
     except ValueError as e:
         print('sandbox: %s' % e, file=sys.stderr)
         return 2
-    cfg = Config(token=args.token, portal_id=args.portal_id,
-                 rate_limit=('off' if rate is None else '%d/%dms' % rate),
-                 daily_limit=args.daily_limit, search_limit=args.search_limit,
-                 index_delay=args.index_delay, latency_ms=args.latency_ms,
-                 token_expiry=args.token_expiry, retry_after=args.retry_after,
-                 client_id=args.client_id, client_secret=args.client_secret,
-                 refresh_token=args.refresh_token, verbose=args.verbose)
-    sizes = {k: getattr(args, k) for k in ('contacts', 'companies', 'deals', 'tickets')
-             if getattr(args, k) is not None}
-    app = App(cfg, seed=args.seed, sizes=sizes, demo=args.demo)
+    extra = {}
+    if args.search_in_window:
+        extra['search_in_window'] = True
+    if args.scopes is not None:
+        extra['scopes'] = args.scopes
+    if args.object_library is not None:
+        extra['object_library'] = args.object_library
+    objects = {}
+    try:
+        for item in (args.objects or '').split(','):
+            item = item.strip()
+            if not item:
+                continue
+            k, _, v = item.partition('=')
+            objects[k.strip()] = int(v)
+        cfg = Config(token=args.token, portal_id=args.portal_id,
+                     rate_limit=('off' if rate is None else '%d/%dms' % rate),
+                     daily_limit=args.daily_limit, search_limit=args.search_limit,
+                     index_delay=args.index_delay, latency_ms=args.latency_ms,
+                     token_expiry=args.token_expiry, retry_after=args.retry_after,
+                     client_id=args.client_id, client_secret=args.client_secret,
+                     refresh_token=args.refresh_token, verbose=args.verbose, **extra)
+        sizes = {k: getattr(args, k) for k in ('contacts', 'companies', 'deals', 'tickets')
+                 if getattr(args, k) is not None}
+        app = App(cfg, seed=args.seed, sizes=sizes, demo=args.demo, objects=objects,
+                  custom=not args.no_custom_objects)
+    except ValueError as e:
+        print('sandbox: %s' % e, file=sys.stderr)
+        return 2
     if ':' in args.host:
         SandboxServer.address_family = socket.AF_INET6
     try:

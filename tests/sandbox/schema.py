@@ -27,10 +27,22 @@ for _t in TYPES:
 
 
 def canon_type(name):
-    """'contact' | 'contacts' | '0-1' (any case) -> 'contacts', else None."""
+    """'contact' | 'contacts' | '0-1' | 'notes' | '0-46' | '2-4810001' |
+    'p12345678_cars' (any case) -> the registered type name, else None.
+    Custom objects answer to their objectTypeId and fullyQualifiedName only,
+    never to their base name."""
     if not isinstance(name, str):
         return None
     return _ALIASES.get(name.lower())
+
+
+# The four core types are TYPES; ALL lists every registered type (core,
+# standard, custom) in registration order.  catalog.py registers the
+# standard types at import; custom object types come and go with the
+# schemas API and reset.
+CORE = TYPES
+ALL = list(TYPES)
+CREATE_PROP = {t: 'createdate' for t in TYPES}
 
 
 MODIFIED_PROP = {'contacts': 'lastmodifieddate', 'companies': 'hs_lastmodifieddate',
@@ -417,16 +429,206 @@ ASSOC_TYPES = _A
 
 # (from, to) -> default (unlabeled) type id
 UNLABELED = {}
-for _tid, (_f, _t2, _c, _l, _v, _inv) in _A.items():
-    if _c == 'HUBSPOT_DEFINED' and _l is None:
-        UNLABELED[(_f, _t2)] = _tid
-
-# Primary types whose *from* record may hold only one target.
-PRIMARY_SINGLE = frozenset((1, 5, 26))
 # order in which a pair's types are listed (primary / labels first)
-TYPE_ORDER = {tid: (0 if _A[tid][3] else 1, tid) for tid in _A}
+TYPE_ORDER = {}
+
+
+def rebuild_assoc_index():
+    """Recompute UNLABELED and TYPE_ORDER from ASSOC_TYPES (in place)."""
+    UNLABELED.clear()
+    TYPE_ORDER.clear()
+    for tid, (f, t, c, label, v3, inv) in ASSOC_TYPES.items():
+        if label is None and (f, t) not in UNLABELED:
+            UNLABELED[(f, t)] = tid
+        TYPE_ORDER[tid] = (0 if label else 1, tid)
+
+
+rebuild_assoc_index()
+
+# Primary types whose *from* record may hold only one target: contact,
+# deal, ticket -> company; lead -> contact, company, deal; order -> company;
+# project -> company.
+PRIMARY_SINGLE = frozenset((1, 5, 26, 578, 580, 582, 509, 1299))
 
 
 def assoc_spec(tid):
     f, t, cat, label, v3, inv = _A[tid]
     return {'category': cat, 'typeId': tid, 'label': label}
+
+
+# ---------------------------------------------------------------- type registry
+
+OPS_ALL = frozenset(('read', 'search', 'create', 'update', 'upsert', 'archive', 'merge'))
+
+
+class TypeInfo(object):
+    """Per-type facts beyond the property schema.
+
+    ops        subset of OPS_ALL the objects API serves for the type
+    delete     'archive' (recycle bin, restorable) or 'hard' (gone for good)
+    empty_null requested-but-empty properties come back as null on GET/list
+               (the activity guides' behaviour) instead of being omitted
+    library    object-library type: needs enablement (0-162, 0-410, 0-420, 0-421)
+    read/write scope clauses: every clause needs one of its scopes
+    webhook    prefix of webhook subscription types ('contact', …, 'object')
+    """
+
+    def __init__(self, name, type_id, singular, labels, ops=OPS_ALL - {'merge'},
+                 delete='archive', empty_null=False, library=False, custom=False,
+                 read=(), write=(), webhook='object', display=None, id_base=None,
+                 aliases=(), create_prop='hs_createdate', modified_prop='hs_lastmodifieddate'):
+        self.name = name
+        self.type_id = type_id
+        self.singular = singular
+        self.labels = labels
+        self.ops = frozenset(ops)
+        self.delete = delete
+        self.empty_null = empty_null
+        self.library = library
+        self.custom = custom
+        self.read = tuple(tuple(c) for c in read)
+        self.write = tuple(tuple(c) for c in write)
+        self.webhook = webhook
+        self.display = display
+        self.id_base = id_base
+        self.aliases = tuple(aliases)
+        self.create_prop = create_prop
+        self.modified_prop = modified_prop
+        self.schema = None           # custom objects: the ObjectSchema dict
+
+    @property
+    def readonly(self):
+        return not (self.ops & {'create', 'update', 'upsert', 'archive'})
+
+
+INFO = {}
+PIPELINE_FIRST_STAGE = set()     # types whose stage defaults to the pipeline's first
+
+
+def _sc(*names):
+    return (tuple(names),)
+
+
+INFO['contacts'] = TypeInfo('contacts', '0-1', 'contact', ('Contact', 'Contacts'),
+                            ops=OPS_ALL, read=_sc('crm.objects.contacts.read'),
+                            write=_sc('crm.objects.contacts.write'), webhook='contact',
+                            display='email', id_base=ID_BASE['contacts'],
+                            create_prop='createdate', modified_prop='lastmodifieddate')
+INFO['companies'] = TypeInfo('companies', '0-2', 'company', ('Company', 'Companies'),
+                             ops=OPS_ALL, read=_sc('crm.objects.companies.read'),
+                             write=_sc('crm.objects.companies.write'), webhook='company',
+                             display='name', id_base=ID_BASE['companies'],
+                             create_prop='createdate')
+INFO['deals'] = TypeInfo('deals', '0-3', 'deal', ('Deal', 'Deals'), ops=OPS_ALL,
+                         read=_sc('crm.objects.deals.read'),
+                         write=_sc('crm.objects.deals.write'), webhook='deal',
+                         display='dealname', id_base=ID_BASE['deals'],
+                         create_prop='createdate')
+INFO['tickets'] = TypeInfo('tickets', '0-5', 'ticket', ('Ticket', 'Tickets'), ops=OPS_ALL,
+                           read=_sc('tickets'), write=_sc('tickets'), webhook='ticket',
+                           display='subject', id_base=ID_BASE['tickets'],
+                           create_prop='createdate')
+
+
+def finish_props(lst):
+    """displayOrder / timestamps / user ids of a property list (in place)."""
+    for i, prop in enumerate(lst):
+        prop['displayOrder'] = i if not prop['hubspotDefined'] else -1
+        prop.setdefault('createdAt', '2020-01-01T00:00:00.000Z')
+        prop.setdefault('updatedAt', '2020-01-01T00:00:00.000Z')
+        if not prop['hubspotDefined']:
+            prop.setdefault('createdUserId', '9100001')
+            prop.setdefault('updatedUserId', '9100001')
+    return lst
+
+
+def register_type(info, props, default_get=(), query_props=(), required=(),
+                  pipelines=None, first_stage_default=False):
+    """Add a type to every registry dict.  props: full property list."""
+    t = info.name
+    if t in INFO and t not in CORE and not info.custom:
+        raise ValueError('type %s registered twice' % t)
+    INFO[t] = info
+    if t not in ALL:
+        ALL.append(t)
+    TYPE_ID[t] = info.type_id
+    SINGULAR[t] = info.singular
+    UPPER[t] = info.singular.upper()
+    ID_BASE[t] = info.id_base
+    # object-library types answer to their objectTypeId only (their specs
+    # are authored on the id); their plural name is the sandbox's own key
+    names = (info.type_id,) + info.aliases
+    if not info.library:
+        names = (t,) + names
+    for a in names:
+        _ALIASES[a.lower()] = t
+    MODIFIED_PROP[t] = info.modified_prop
+    CREATE_PROP[t] = info.create_prop
+    SYSTEM_PROPS[t] = (info.create_prop, info.modified_prop, 'hs_object_id')
+    DEFAULT_GET[t] = tuple(default_get)
+    QUERY_PROPS[t] = tuple(query_props)
+    PROPERTY_LIST[t] = props
+    PROPERTIES[t] = {p['name']: p for p in props}
+    CALCULATED[t] = frozenset(n for n, p in PROPERTIES[t].items() if p['calculated'])
+    CALCULATED_ALL[t] = CALCULATED[t] | {'hs_object_id'}
+    if required:
+        REQUIRED_ON_CREATE[t] = tuple(required)
+    if pipelines:
+        PIPELINES[t] = pipelines
+        PIPELINE_PROP[t] = ('hs_pipeline', 'hs_pipeline_stage', pipelines[0]['id'])
+        STAGES[t] = {p['id']: [s['id'] for s in p['stages']] for p in pipelines}
+        if first_stage_default:
+            PIPELINE_FIRST_STAGE.add(t)
+
+
+def unregister_type(t):
+    info = INFO.pop(t, None)
+    if info is None:
+        return
+    if t in ALL:
+        ALL.remove(t)
+    for k in [k for k, v in _ALIASES.items() if v == t]:
+        del _ALIASES[k]
+    for d in (TYPE_ID, SINGULAR, UPPER, ID_BASE, MODIFIED_PROP, CREATE_PROP, SYSTEM_PROPS,
+              DEFAULT_GET, QUERY_PROPS, PROPERTY_LIST, PROPERTIES, CALCULATED,
+              CALCULATED_ALL, REQUIRED_ON_CREATE, PIPELINES, PIPELINE_PROP, STAGES):
+        d.pop(t, None)
+    PIPELINE_FIRST_STAGE.discard(t)
+
+
+def control_type(name):
+    """Type lookup for the control API: what the API accepts, plus the
+    sandbox's own names of object-library types (`courses`) and custom
+    objects' base names (`cars`; a standard type of that name wins)."""
+    t = canon_type(name)
+    if t is not None or not isinstance(name, str):
+        return t
+    low = name.lower()
+    if low in INFO:
+        return low
+    for k, info in INFO.items():
+        if info.custom and info.schema and info.schema['name'].lower() == low:
+            return k
+    return None
+
+
+def is_custom(t):
+    info = INFO.get(t)
+    return info is not None and info.custom
+
+
+def v3_name(tid):
+    return ASSOC_TYPES[tid][4]
+
+
+def inverse(tid):
+    """Inverse type id of tid, or None where HubSpot documents none."""
+    return ASSOC_TYPES[tid][5]
+
+
+# Types that are a record's "primary" association for leads: removing the
+# last of them deletes the lead.
+LEAD_PRIMARY = frozenset((578, 580, 582))
+
+
+from . import catalog  # noqa: E402,F401  (registers the standard types)

@@ -95,6 +95,9 @@ def compile_filter(t, f):
         other = S.canon_type(name.split('.', 1)[1])
         if other is None or op not in ('EQ', 'IN', 'NEQ', 'NOT_IN'):
             raise validation_error('Unsupported association filter %s %s' % (name, op))
+        if S.is_custom(t) or S.is_custom(other):
+            raise validation_error('Association filters (%s) are not supported for custom '
+                                   'objects' % name)
         if op in ('IN', 'NOT_IN'):
             vals = f.get('values')
             if not isinstance(vals, list) or not vals:

@@ -60,6 +60,15 @@ class Config(object):
         'client_secret': 'sandbox-client-secret',
         'refresh_token': 'sandbox-refresh-token', 'auth_code': 'sandbox-auth-code',
         'portal_id': 12345678, 'token': 'sandbox-token',
+        # issue 13/14: object types, scopes, search budget
+        'search_in_window': False, 'scopes': None,
+        'object_library': {'0-162': True, '0-410': True, '0-420': True, '0-421': True},
+        'object_library_message': 'The {objectTypeId} object is not enabled in this '
+                                  'account. Activate it in the object library before '
+                                  'using it through the API.',
+        'activity_empty_null': True, 'line_item_dedup': True, 'labels_per_pair': 10,
+        'custom_object_limit': 10, 'record_limit': 1000000,
+        'custom_record_limit': 500000,
     }
 
     def __init__(self, **kw):
@@ -70,6 +79,7 @@ class Config(object):
     def copy(self):
         c = Config()
         c.__dict__.update(self.__dict__)
+        c.object_library = dict(self.object_library)
         return c
 
     def update(self, d):
@@ -96,8 +106,18 @@ class Config(object):
             elif k == 'assoc_read_empty':
                 if v not in ('omit', 'error'):
                     raise ValueError('assoc_read_empty must be "omit" or "error"')
-            elif k == 'verbose':
-                v = bool(v)
+            elif k in ('verbose', 'search_in_window', 'activity_empty_null',
+                       'line_item_dedup'):
+                if not isinstance(v, bool):
+                    raise ValueError('%s must be true or false' % k)
+            elif k in ('labels_per_pair', 'custom_object_limit', 'record_limit',
+                       'custom_record_limit'):
+                if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                    raise ValueError('%s must be a non-negative integer' % k)
+            elif k == 'scopes':
+                v = parse_scopes(v)
+            elif k == 'object_library':
+                v = parse_library(v, getattr(self, 'object_library', None))
             elif not isinstance(v, str):
                 raise ValueError('%s must be a string' % k)
             setattr(self, k, v)
@@ -108,8 +128,64 @@ class Config(object):
             v = getattr(self, k)
             if k == 'rate_limit':
                 v = 'off' if v is None else '%d/%gs' % (v[0], v[1] / 1000.0)
+            elif k == 'scopes' and v is not None:
+                v = sorted(v)
+            elif k == 'object_library':
+                v = dict(v)
             d[k] = v
         return d
+
+
+def parse_scopes(v):
+    """None/'all' -> None (every scope); a list or comma string of scopes ->
+    that set; entries starting with '-' withhold from every scope."""
+    from .catalog import ALL_SCOPES
+    if v in (None, '', 'all'):
+        return None
+    if isinstance(v, str):
+        v = [x.strip() for x in v.split(',') if x.strip()]
+    if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
+        raise ValueError('scopes must be a list of scope names (or "all")')
+    minus = [x[1:] for x in v if x.startswith('-')]
+    plus = [x for x in v if not x.startswith('-')]
+    if minus and plus:
+        raise ValueError('scopes: give either the granted scopes or -withheld ones, '
+                         'not both')
+    if minus:
+        return frozenset(ALL_SCOPES) - frozenset(minus)
+    return frozenset(plus)
+
+
+def parse_library(v, cur=None):
+    """{'0-420': false, ...} or '0-420=off,courses=on' -> {typeId: bool}."""
+    from .catalog import LIBRARY
+    out = dict(cur) if cur else {tid: True for tid in LIBRARY}
+    if isinstance(v, str):
+        pairs = []
+        for item in v.split(','):
+            item = item.strip()
+            if not item:
+                continue
+            if '=' not in item:
+                raise ValueError('object library: use TYPE=on|off, got %r' % item)
+            k, val = item.split('=', 1)
+            if val.lower() not in ('on', 'off', 'true', 'false', '1', '0'):
+                raise ValueError('object library: %s must be on or off' % k)
+            pairs.append((k.strip(), val.lower() in ('on', 'true', '1')))
+    elif isinstance(v, dict):
+        pairs = list(v.items())
+    else:
+        raise ValueError('object_library must be an object {objectTypeId: bool}')
+    names = {t: tid for tid, t in LIBRARY.items()}
+    for k, val in pairs:
+        tid = names.get(k, k)
+        if tid not in LIBRARY:
+            raise ValueError('%s is not an object-library type (one of %s)'
+                             % (k, ', '.join(sorted(LIBRARY))))
+        if not isinstance(val, bool):
+            raise ValueError('object library: %s must be true or false' % k)
+        out[tid] = val
+    return out
 
 
 # ---------------------------------------------------------------- limiter
@@ -132,7 +208,7 @@ class Limiter(object):
         now = time.monotonic()
         with self.lock:
             rate = cfg.rate_limit
-            if rate and not is_search:
+            if rate and (not is_search or cfg.search_in_window):
                 mx, ims = rate
                 cut = now - ims / 1000.0
                 w = self.window
@@ -148,7 +224,15 @@ class Limiter(object):
                         s.popleft()
                     if len(s) >= cfg.search_limit:
                         return 'SECONDLY', {}
-                    s.append(now)
+                # search_in_window: search also takes a slot of the rolling
+                # window (and is refused when it is full); its responses still
+                # carry no rate-limit headers
+                if rate and cfg.search_in_window:
+                    if len(self.window) >= rate[0]:
+                        return 'TEN_SECONDLY_ROLLING', {}
+                    self.window.append(now)
+                if cfg.search_limit:
+                    self.search.append(now)
                 self.daily_used += 1
                 return None, {}
             if rate:
@@ -354,12 +438,19 @@ class Tokens(object):
     def __init__(self):
         self.lock = threading.Lock()
         self.issued = {}   # access token -> expiry (epoch seconds)
+        self.granted = {}  # access token -> frozenset of scopes (absent: config's)
 
-    def issue(self, expires_in):
+    def issue(self, expires_in, scopes=None):
         tok = 'CJ' + secrets.token_urlsafe(400)   # ~540 chars, like real ones
         with self.lock:
             self.issued[tok] = time.time() + expires_in
+            if scopes is not None:
+                self.granted[tok] = scopes
         return tok
+
+    def scopes(self, tok):
+        with self.lock:
+            return self.granted.get(tok)
 
     def expire_all(self):
         with self.lock:
@@ -374,6 +465,7 @@ class Tokens(object):
     def clear(self):
         with self.lock:
             self.issued.clear()
+            self.granted.clear()
 
     def lookup(self, tok):
         with self.lock:
@@ -383,26 +475,35 @@ class Tokens(object):
 class App(object):
     """Everything a request handler needs; one per server."""
 
-    def __init__(self, cfg, seed=1, sizes=None, demo=False):
+    def __init__(self, cfg, seed=1, sizes=None, demo=False, objects=None, custom=True):
+        from .webhooks import Webhooks
         self.base_cfg = cfg.copy()
         self.cfg = cfg
         self.base_seed = seed
         self.base_sizes = dict(sizes or {})
+        self.base_objects = dict(objects or {})
         self.base_demo = demo
+        self.base_custom = custom
         self.store = Store(cfg.portal_id)
         self.limiter = Limiter()
         self.faults = Faults()
         self.log = RequestLog()
         self.tokens = Tokens()
+        self.webhooks = Webhooks(self)
         self.started = time.time()
         self.seed_info = {}
         self.reset()
 
-    def reset(self, seed=None, sizes=None, demo=None, config=None):
+    def reset(self, seed=None, sizes=None, demo=None, config=None, objects=None,
+              custom=None):
         """Back to a freshly seeded account with the startup configuration
-        (or the given seed/sizes/demo/config)."""
+        (or the given seed/sizes/demo/config).  objects: sizes of the other
+        types ({'notes': 500, 'p12345678_cars': 20}); custom: seed the custom
+        object schemas."""
+        from . import catalog
         seed = self.base_seed if seed is None else seed
         demo = self.base_demo if demo is None else demo
+        custom = self.base_custom if custom is None else custom
         # a demo reset of a non-demo server starts from the demo sizes
         eff = {} if demo and not self.base_demo else dict(self.base_sizes)
         if demo:
@@ -410,22 +511,34 @@ class App(object):
                 eff.setdefault(k, v)
         if sizes:
             eff.update(sizes)
+        other = {} if demo and not self.base_demo else dict(self.base_objects)
+        if objects:
+            other.update(objects)
         cfg = self.base_cfg.copy()
         if config:
             cfg.update(config)
+        self.webhooks.reset()
         t0 = time.time()
         with self.store.lock:
             self.cfg = cfg
+            self.store.sink = None
             self.store.portal_id = cfg.portal_id
             self.store.index_delay = cfg.index_delay
+            self.store.empty_null = cfg.activity_empty_null
+            self.store.line_item_dedup = cfg.line_item_dedup
+            catalog.reset_portal(cfg.portal_id, custom=custom)
             self.store.clear()
+            other = seedmod.resolve_sizes(other)
             counts = seedmod.seed(self.store, seed=seed, demo=demo,
                                   **{k: int(eff.get(k, 0)) for k in S.TYPES})
+            more = seedmod.seed_objects(self.store, seed=seed, demo=demo, sizes=other)
+            self.store.sink = self.webhooks.emit
         self.limiter.reset()
         self.faults.clear()
         self.log.clear()
         self.tokens.clear()
-        self.seed_info = {'seed': seed, 'demo': demo, 'sizes': counts,
+        self.seed_info = {'seed': seed, 'demo': demo, 'sizes': counts, 'objects': more,
+                          'custom_schemas': custom,
                           'seconds': round(time.time() - t0, 3)}
         return self.seed_info
 
@@ -439,6 +552,8 @@ class App(object):
             self.cfg = new
             self.store.portal_id = new.portal_id
             self.store.index_delay = new.index_delay
+            self.store.empty_null = new.activity_empty_null
+            self.store.line_item_dedup = new.line_item_dedup
         if daily_used is not None:
             with self.limiter.lock:
                 self.limiter.daily_used = int(daily_used)
@@ -460,7 +575,7 @@ class App(object):
 
 class Request(object):
     __slots__ = ('method', 'path', 'raw_path', 'query_string', 'query', 'headers',
-                 'body', 'host', '_json', 'segs')
+                 'body', 'host', '_json', 'segs', 'scopes')
 
     def __init__(self, method, target, headers, body):
         self.method = method
@@ -473,6 +588,7 @@ class Request(object):
         self.body = body
         self.host = headers.get('Host') or 'localhost'
         self._json = None
+        self.scopes = None
         self.segs = [urllib.parse.unquote(s) for s in u.path.strip('/').split('/')] \
             if u.path.strip('/') else []
 
@@ -660,6 +776,9 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(resp)
             return
         req = Request(method, self.path, self.headers, body)
+        # writes of this request are "API" (a client of the API) or "CRM"
+        # (another client, through the control API) in webhook events
+        app.store.ctx.source = 'CRM' if is_control else 'API'
         if is_control:
             from . import control
             try:
@@ -724,6 +843,8 @@ class Handler(BaseHTTPRequestHandler):
         else:
             rl_headers = {}
         try:
+            if route.auth:
+                api.check_access(app, req, route)
             resp = route.call(app, req)
         except ApiError as e:
             resp = error_response(e)

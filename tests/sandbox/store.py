@@ -4,6 +4,9 @@ search-visibility history.  Thread safe: every public method takes
 """
 
 import bisect
+import functools
+import html.parser
+import json
 import threading
 import time
 
@@ -71,9 +74,88 @@ def not_found_error(rid):
                     'OBJECT_NOT_FOUND', context={'id': [str(rid)]})
 
 
-def conflict_error(existing_id):
-    return ApiError(409, 'Contact already exists. Existing ID: %d' % existing_id,
+def conflict_error(existing_id, what='Contact'):
+    return ApiError(409, '%s already exists. Existing ID: %d' % (what, existing_id),
                     'CONFLICT')
+
+
+class _Text(html.parser.HTMLParser):
+    BLOCK = frozenset(('p', 'div', 'br', 'li', 'ul', 'ol', 'tr', 'h1', 'h2', 'h3', 'h4',
+                       'h5', 'h6', 'blockquote', 'pre', 'table'))
+
+    def __init__(self):
+        html.parser.HTMLParser.__init__(self, convert_charrefs=True)
+        self.parts = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.BLOCK:
+            self.parts.append('\n')
+
+    def handle_endtag(self, tag):
+        if tag in self.BLOCK:
+            self.parts.append('\n')
+
+    def handle_data(self, data):
+        self.parts.append(data)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def html_to_text(s):
+    """Plain text of a HubSpot rich-text body: tags dropped, entities
+    decoded, runs of blanks collapsed, one line per block element."""
+    p = _Text()
+    try:
+        p.feed(s)
+        p.close()
+    except Exception:  # noqa: BLE001 - malformed HTML: fall back to the raw text
+        return ' '.join(s.split())
+    lines = (' '.join(x.split()) for x in ''.join(p.parts).split('\n'))
+    return '\n'.join(x for x in lines if x)
+
+
+# the rich-text body behind each type's hs_body_preview
+BODY_PROP = {'notes': ('hs_note_body',), 'calls': ('hs_call_body',),
+             'meetings': ('hs_meeting_body',), 'tasks': ('hs_task_body',),
+             'communications': ('hs_communication_body',),
+             'postal_mail': ('hs_postal_mail_body',),
+             'emails': ('hs_email_text', 'hs_email_html')}
+
+_EMAIL_HDR = {'hs_email_from_email': ('from', 'email'),
+              'hs_email_from_firstname': ('from', 'firstName'),
+              'hs_email_from_lastname': ('from', 'lastName'),
+              'hs_email_to_email': ('to', 'email'),
+              'hs_email_to_firstname': ('to', 'firstName'),
+              'hs_email_to_lastname': ('to', 'lastName')}
+
+_LEAD_FIELDS = {'hs_associated_contact_email': ('contacts', 578, 'email'),
+                'hs_associated_contact_firstname': ('contacts', 578, 'firstname'),
+                'hs_associated_contact_lastname': ('contacts', 578, 'lastname'),
+                'hs_associated_company_name': ('companies', 580, 'name'),
+                'hs_associated_company_domain': ('companies', 580, 'domain')}
+
+
+def line_item_amount(props):
+    """quantity x (price - unit discount) less the discount percentage."""
+    try:
+        price = float(props.get('price') or 0)
+        qty = float(props.get('quantity') or 1)
+        disc = float(props.get('discount') or 0)
+        pct = float(props.get('hs_discount_percentage') or 0)
+    except ValueError:
+        return None
+    if 'price' not in props:
+        return None
+    amount = qty * (price - disc) * (1 - pct / 100.0)
+    return normalize_number('%.2f' % amount)
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _email_headers(raw):
+    try:
+        h = json.loads(raw)
+    except ValueError:
+        return {}
+    return h if isinstance(h, dict) else {}
 
 
 class Store(object):
@@ -81,20 +163,56 @@ class Store(object):
         self.lock = threading.RLock()
         self.portal_id = portal_id
         self.index_delay = 10.0
+        self.empty_null = True      # activity types: empty requested props as null
+        self.line_item_dedup = True
         self._last_ms = 0
+        # change events (webhooks): sink(event dict) or None; the thread's
+        # change source ('API' for API calls, 'CRM' for the control API)
+        self.sink = None
+        self.ctx = threading.local()
         self.clear()
 
     # ------------------------------------------------------------ setup
 
     def clear(self):
         with self.lock:
-            self.tables = {t: {} for t in S.TYPES}
-            self.active = {t: [] for t in S.TYPES}     # sorted int ids
-            self.archived_ids = {t: [] for t in S.TYPES}
-            self.next_id = {t: S.ID_BASE[t] + 1 for t in S.TYPES}
+            self.tables = {}
+            self.active = {}                            # sorted int ids
+            self.archived_ids = {}
+            self.next_id = {}
+            for t in S.ALL:
+                self.ensure_type(t)
             self.emails = {}                            # lower email -> id
             self.assoc = {}                             # (ft, tt) -> {fid: {tid: types}}
             self._tuple_cache = {}
+
+    def ensure_type(self, t):
+        """Tables for a (possibly new) type."""
+        if t not in self.tables:
+            self.tables[t] = {}
+            self.active[t] = []
+            self.archived_ids[t] = []
+            self.next_id[t] = S.ID_BASE[t] + 1
+
+    def drop_type(self, t):
+        """Forget a deleted custom type and every association to it."""
+        for d in (self.tables, self.active, self.archived_ids, self.next_id):
+            d.pop(t, None)
+        for k in [k for k in self.assoc if t in k]:
+            del self.assoc[k]
+
+    # ------------------------------------------------------------ events
+
+    def source(self):
+        return getattr(self.ctx, 'source', None) or 'CRM'
+
+    def _emit(self, kind, t, rid, ms, **kw):
+        sink = self.sink
+        if sink is None:
+            return
+        ev = {'kind': kind, 'type': t, 'id': rid, 'at': ms, 'source': self.source()}
+        ev.update(kw)
+        sink(ev)
 
     def tick_ms(self):
         """Wall-clock ms, strictly increasing across writes."""
@@ -116,7 +234,7 @@ class Store(object):
     def seed_record(self, t, props, c_ms, u_ms):
         rid = self.next_id[t]
         self.next_id[t] = rid + 1
-        props['createdate'] = iso_ms(c_ms)
+        props[S.CREATE_PROP[t]] = iso_ms(c_ms)
         props[S.MODIFIED_PROP[t]] = iso_ms(u_ms)
         rec = Rec(rid, props, c_ms, u_ms)
         self.tables[t][rid] = rec
@@ -128,11 +246,16 @@ class Store(object):
         return rid
 
     def seed_assoc(self, ft, fid, tt, tid, types):
-        inv = tuple(S.ASSOC_TYPES[x][5] for x in types)
+        inv = [S.ASSOC_TYPES[x][5] for x in types]
+        inv = [x for x in inv if x is not None]
+        unl_b = S.UNLABELED.get((tt, ft))
+        if unl_b is not None and unl_b not in inv:
+            inv.append(unl_b)
         self.assoc.setdefault((ft, tt), {}).setdefault(fid, {})[tid] = \
             self.types_tuple(types)
-        self.assoc.setdefault((tt, ft), {}).setdefault(tid, {})[fid] = \
-            self.types_tuple(inv)
+        if inv:
+            self.assoc.setdefault((tt, ft), {}).setdefault(tid, {})[fid] = \
+                self.types_tuple(inv)
 
     # ------------------------------------------------------------ lookup
 
@@ -161,9 +284,27 @@ class Store(object):
                 if rec.props.get('email', '').lower() == low:
                     return rec
             return None
+        pdef = S.PROPERTIES[t].get(prop)
+        if pdef is not None and pdef.get('hasUniqueValue') and isinstance(value, str):
+            tab = self.tables[t]
+            for rid in self.id_list(t, archived):
+                if tab[rid].props.get(prop) == value:
+                    return tab[rid]
+            return None
         raise validation_error(
             'Unable to perform lookup by non-unique %s property %s in portal ID %d'
             % (S.TYPE_ID[t], prop, self.portal_id))
+
+    def unique_conflict(self, t, changes, rec):
+        """409 when a hasUniqueValue property (custom objects) would repeat."""
+        if not S.is_custom(t):
+            return
+        for name, v in changes.items():
+            pdef = S.PROPERTIES[t].get(name)
+            if v and pdef is not None and pdef.get('hasUniqueValue'):
+                other = self.find_by(t, name, v)
+                if other is not None and (rec is None or other.id != rec.id):
+                    raise conflict_error(other.id, S.INFO[t].labels[0])
 
     def id_list(self, t, archived=False):
         return self.archived_ids[t] if archived else self.active[t]
@@ -181,7 +322,58 @@ class Store(object):
         if v is not None:
             return v
         if name in S.CALCULATED_ALL[t] or name == 'associatedcompanyid':
-            return self._computed(t, rec, name, props)
+            if t in S.CORE:
+                return self._computed(t, rec, name, props)
+            return self._computed_other(t, rec, name, props)
+        return None
+
+    def _computed_other(self, t, rec, name, props):
+        if name == 'hs_object_id':
+            return str(rec.id)
+        if name == 'hs_body_preview':
+            for p in BODY_PROP.get(t, ()):
+                if props.get(p):
+                    return html_to_text(props[p]) or None
+            return None
+        if name in _EMAIL_HDR:
+            raw = props.get('hs_email_headers')
+            if not raw:
+                return None
+            who, key = _EMAIL_HDR[name]
+            h = _email_headers(raw).get(who)
+            if isinstance(h, list):
+                vals = [x.get(key) for x in h if isinstance(x, dict) and x.get(key)]
+                return ';'.join(str(v) for v in vals) or None
+            if isinstance(h, dict) and h.get(key):
+                return str(h[key])
+            return None
+        if t == 'line_items' and name == 'amount':
+            return line_item_amount(props)
+        if t == 'quotes':
+            if name == 'hs_quote_number':
+                return 'Q-%05d' % (rec.id - S.ID_BASE[t])
+            if name == 'hs_public_url_key':
+                return '%032x' % ((rec.id * 2654435761) % (1 << 128))
+            if name == 'hs_quote_amount':
+                total = 0.0
+                for lid, _ in self.assoc_of('quotes', rec.id, 'line_items'):
+                    a = line_item_amount(self.tables['line_items'][lid].props)
+                    total += float(a) if a else 0.0
+                return normalize_number(repr(round(total, 2)))
+            if name == 'hubspot_owner_id':
+                for did, _ in self.assoc_of('quotes', rec.id, 'deals'):
+                    o = self.tables['deals'][did].props.get('hubspot_owner_id')
+                    if o:
+                        return o
+                return props.get('hs_quote_owner_id')
+        if t == 'invoices' and name == 'hs_number':
+            return 'INV-%05d' % (rec.id - S.ID_BASE[t])
+        if t == 'leads' and name in _LEAD_FIELDS:
+            other, primary, prop = _LEAD_FIELDS[name]
+            items = self.assoc_of('leads', rec.id, other)
+            for oid, types in sorted(items, key=lambda x: primary not in x[1]):
+                return self.tables[other][oid].props.get(prop)
+            return None
         return None
 
     def _n_assoc(self, t, rec, other, only_type=None):
@@ -228,11 +420,13 @@ class Store(object):
 
     def render(self, t, rec, names, search=False, snap=None, with_history=None):
         """The API shape of a record.  names=None gives the default set.
-        GET/list omit empty requested properties; search returns them null."""
+        GET/list omit empty requested properties (activity types: null, as
+        their guides say); search returns them null."""
         props = snap.props if snap is not None else rec.props
         if names is None:
             names = S.DEFAULT_GET[t]
         known = S.PROPERTIES[t]
+        nulls = search or (self.empty_null and S.INFO[t].empty_null)
         out = {}
         for n in names:
             if n in out:
@@ -240,17 +434,21 @@ class Store(object):
             v = self.value(t, rec, n, props)
             if v is not None:
                 out[n] = v
-            elif search and n in known:
+            elif nulls and n in known:
                 out[n] = None
         modp = S.MODIFIED_PROP[t]
-        out['createdate'] = props['createdate']
+        cp = S.CREATE_PROP[t]
+        out[cp] = props[cp]
         out[modp] = props[modp]
         out['hs_object_id'] = str(rec.id)
         r = {'id': str(rec.id), 'properties': out,
-             'createdAt': props['createdate'], 'updatedAt': props[modp],
+             'createdAt': props[cp], 'updatedAt': props[modp],
              'archived': rec.archived if snap is None else False}
         if rec.archived and snap is None:
             r['archivedAt'] = iso_ms(rec.archived_ms)
+        if t not in S.CORE and not search:
+            r['url'] = 'https://app.hubspot.com/contacts/%d/record/%s/%d' % (
+                self.portal_id, S.TYPE_ID[t], rec.id)
         if with_history:
             hist = {}
             for n in with_history:
@@ -460,11 +658,43 @@ class Store(object):
                     errs.append(('INVALID_OPTION', '%s was not one of the allowed '
                                  'options: [%s]' % (stage or '""', ', '.join(stages[pipe])),
                                  sprop, stage))
+        if t not in S.CORE:
+            self._check_rules_other(t, out, rec, errs)
         if rec is None and t in S.REQUIRED_ON_CREATE:
             for name in S.REQUIRED_ON_CREATE[t]:
                 if not out.get(name):
                     errs.append(('REQUIRED_PROPERTY', 'Property "%s" is required when '
                                  'creating a %s' % (name, S.SINGULAR[t]), name, None))
+
+    def _check_rules_other(self, t, out, rec, errs):
+        cur = rec.props if rec is not None else {}
+        if t == 'meetings' and rec is None and not out.get('hs_timestamp') and \
+                out.get('hs_meeting_start_time'):
+            out['hs_timestamp'] = out['hs_meeting_start_time']
+        if t == 'calls' and out.get('hs_call_recording_url') and \
+                not out['hs_call_recording_url'].lower().startswith('https://'):
+            errs.append(('INVALID_URL', 'hs_call_recording_url must be an HTTPS URL',
+                         'hs_call_recording_url', out['hs_call_recording_url']))
+        if t == 'line_items':
+            for name in ('price', 'quantity'):
+                if out.get(name, '').startswith('-'):
+                    errs.append(('INVALID_INTEGER', '%s of a line item cannot be negative: '
+                                 '%s' % (name, out[name]), name, out[name]))
+            pid = out.get('hs_product_id')
+            if pid and self.get('products', pid) is None:
+                errs.append(('INVALID_OBJECT_ID', 'Product %s does not exist' % pid,
+                             'hs_product_id', pid))
+        if t == 'tasks' and out.get('hs_task_status') == 'COMPLETED' and \
+                cur.get('hs_task_status') != 'COMPLETED':
+            out['hs_task_completion_date'] = iso_ms(int(time.time() * 1000))
+        if t == 'invoices' and out.get('hs_invoice_status') == 'open' and \
+                cur.get('hs_invoice_status') != 'open':
+            n_ct = len(self.assoc_of('invoices', rec.id, 'contacts')) if rec else 0
+            n_li = len(self.assoc_of('invoices', rec.id, 'line_items')) if rec else 0
+            if n_ct != 1 or n_li < 1:
+                errs.append(('INVALID_OPTION', 'An invoice can be opened only with exactly '
+                             'one associated contact and at least one line item (it has '
+                             '%d and %d)' % (n_ct, n_li), 'hs_invoice_status', 'open'))
 
     def api_error(self, exc):
         if isinstance(exc, PropError):
@@ -512,33 +742,34 @@ class Store(object):
 
     def flush_index(self):
         with self.lock:
-            for t in S.TYPES:
+            for t in list(self.tables):
                 for rec in self.tables[t].values():
                     rec.hist = None
 
     # ------------------------------------------------------------ writes
 
     def _apply(self, t, rec, changes):
-        """Apply prepared changes to rec; returns True when anything changed."""
-        changed = False
+        """Apply prepared changes to rec; returns the names that changed."""
+        changed = []
         p = rec.props
+        cp = S.CREATE_PROP[t]
         for name, v in changes.items():
-            if name == 'createdate':
+            if name == cp:
                 if v:
                     ms = parse_iso(v)[0]
                     if ms != rec.c_ms:
                         rec.c_ms = ms
-                        p['createdate'] = v
-                        changed = True
+                        p[cp] = v
+                        changed.append(name)
                 continue
             old = p.get(name)
             if v == '':
                 if old is not None:
                     del p[name]
-                    changed = True
+                    changed.append(name)
             elif old != v:
                 p[name] = v
-                changed = True
+                changed.append(name)
         return changed
 
     def _email_conflict(self, t, changes, rec):
@@ -567,20 +798,26 @@ class Store(object):
             changes = prepared if prepared is not None else \
                 self.prepare(t, props_in, None, validate)
             self._email_conflict(t, changes, None)
+            self.unique_conflict(t, changes, None)
             ms = self.tick_ms()
             props = {}
             c_ms = ms
-            if changes.get('createdate'):
-                c_ms = parse_iso(changes['createdate'])[0]
+            cp = S.CREATE_PROP[t]
+            if changes.get(cp):
+                c_ms = parse_iso(changes[cp])[0]
             for k, v in changes.items():
-                if v != '' and k != 'createdate':
+                if v != '' and k != cp:
                     props[k] = v
             if t in S.PIPELINE_PROP:
                 pprop, sprop, pdefault = S.PIPELINE_PROP[t]
                 props.setdefault(pprop, pdefault)
+                if t in S.PIPELINE_FIRST_STAGE:
+                    props.setdefault(sprop, S.STAGES[t][props[pprop]][0])
+            if t not in S.CORE:
+                self._create_defaults(t, props)
             rid = self.next_id[t]
             self.next_id[t] = rid + 1
-            props['createdate'] = iso_ms(c_ms)
+            props[cp] = iso_ms(c_ms)
             props[S.MODIFIED_PROP[t]] = iso_ms(ms)
             rec = Rec(rid, props, c_ms, ms)
             self._pre_write(rec, is_new=True)
@@ -592,28 +829,59 @@ class Store(object):
                 bisect.insort(ids, rid)
             self._reindex_email(t, rec, None)
             self._post_write(rec)
+            if self.sink is not None:
+                self._emit('creation', t, rid, ms)
+                skip = (cp, S.MODIFIED_PROP[t])
+                for k in sorted(props):
+                    if k not in skip:
+                        self._emit('propertyChange', t, rid, ms, name=k, value=props[k])
             return rec
+
+    def _create_defaults(self, t, props):
+        """Server-side defaults of the other types at creation."""
+        if t == 'invoices':
+            props.setdefault('hs_invoice_status', 'draft')
+        elif t == 'line_items' and props.get('hs_product_id'):
+            prod = self.get('products', props['hs_product_id'])
+            if prod is not None:
+                for k in ('name', 'price', 'hs_sku', 'description',
+                          'hs_recurring_billing_period'):
+                    if k in prod.props:
+                        props.setdefault(k, prod.props[k])
+        elif t == 'communications':
+            props.setdefault('hs_communication_logged_from', 'CRM')
 
     def update(self, t, rec, props_in, validate=True, prepared=None):
         with self.lock:
             changes = prepared if prepared is not None else \
                 self.prepare(t, props_in, rec, validate)
             self._email_conflict(t, changes, rec)
+            self.unique_conflict(t, changes, rec)
             old_email = rec.props.get('email')
             self._pre_write(rec)
-            if self._apply(t, rec, changes):
+            changed = self._apply(t, rec, changes)
+            if changed:
                 ms = self.tick_ms()
                 rec.u_ms = ms
                 rec.props[S.MODIFIED_PROP[t]] = iso_ms(ms)
                 self._reindex_email(t, rec, old_email)
                 self._post_write(rec)
+                if self.sink is not None:
+                    for k in changed:
+                        self._emit('propertyChange', t, rec.id, ms, name=k,
+                                   value=rec.props.get(k, ''))
             elif rec.hist is not None and len(rec.hist) == 1 and rec.hist[0][0] < 0:
                 rec.hist = None
             return rec
 
     def archive(self, t, rec):
+        """Delete as the type does it: to the recycle bin (restorable), or
+        for good (emails).  Archiving a quote takes its line items along."""
         with self.lock:
             if rec.archived:
+                return
+            if S.INFO[t].delete == 'hard':
+                self.delete(t, rec)
                 return
             self._pre_write(rec)
             ms = self.tick_ms()
@@ -622,6 +890,41 @@ class Store(object):
             self._move(t, rec.id, self.active[t], self.archived_ids[t])
             self._reindex_email(t, rec, rec.props.get('email'))
             self._post_write(rec)
+            self._emit('deletion', t, rec.id, ms)
+            if t == 'quotes':
+                for lid, _ in self.assoc_of('quotes', rec.id, 'line_items'):
+                    self.archive('line_items', self.tables['line_items'][lid])
+
+    def delete(self, t, rec):
+        """Remove a record for good: not listed as archived, not restorable,
+        its associations gone on both sides."""
+        with self.lock:
+            if self.tables[t].get(rec.id) is not rec:
+                return
+            ms = self.tick_ms()
+            del self.tables[t][rec.id]
+            lst = self.archived_ids[t] if rec.archived else self.active[t]
+            i = bisect.bisect_left(lst, rec.id)
+            if i < len(lst) and lst[i] == rec.id:
+                del lst[i]
+            if not rec.archived:
+                if t == 'contacts' and rec.props.get('email'):
+                    low = rec.props['email'].lower()
+                    if self.emails.get(low) == rec.id:
+                        del self.emails[low]
+            for (ft, tt), m in list(self.assoc.items()):
+                if ft == t:
+                    targets = m.pop(rec.id, None) or {}
+                    back = self.assoc.get((tt, t), {})
+                    for oid in targets:
+                        bm = back.get(oid)
+                        if bm is not None:
+                            bm.pop(rec.id, None)
+                            if not bm:
+                                del back[oid]
+            rec.archived = True
+            rec.archived_ms = ms
+            self._emit('deletion', t, rec.id, ms)
 
     def restore(self, t, rec):
         with self.lock:
@@ -637,6 +940,7 @@ class Store(object):
             self._move(t, rec.id, self.archived_ids[t], self.active[t])
             self._reindex_email(t, rec, None)
             self._post_write(rec)
+            self._emit('restore', t, rec.id, ms)
 
     @staticmethod
     def _move(t, rid, src, dst):
@@ -661,27 +965,82 @@ class Store(object):
         return out
 
     def _set_pair(self, ft, fid, tt, tid, types):
+        """Set the types fid -> tid to `types` (empty: no association) and
+        update the other side: inverses of removed types go, inverses of
+        added ones come, and the other side's unlabeled type stays while the
+        pair is associated.  (Where HubSpot documents no inverse for a type,
+        the other side carries only its unlabeled type.)"""
+        new = set(types or ())
         fwd = self.assoc.setdefault((ft, tt), {})
         back = self.assoc.setdefault((tt, ft), {})
-        if types:
-            fwd.setdefault(fid, {})[tid] = self.types_tuple(types)
-            inv = [S.ASSOC_TYPES[x][5] for x in types]
-            back.setdefault(tid, {})[fid] = self.types_tuple(inv)
-        else:
-            m = fwd.get(fid)
-            if m is not None:
-                m.pop(tid, None)
-                if not m:
-                    del fwd[fid]
-            m = back.get(tid)
-            if m is not None:
-                m.pop(fid, None)
-                if not m:
-                    del back[tid]
+        cur = set(fwd.get(fid, {}).get(tid, ()))
         if ft == tt and fid == tid:
-            # self association: keep the forward view authoritative
-            if types:
-                fwd.setdefault(fid, {})[tid] = self.types_tuple(types)
+            # self association: the forward view is authoritative
+            if new:
+                fwd.setdefault(fid, {})[tid] = self.types_tuple(new)
+            else:
+                self._drop(fwd, fid, tid)
+            self._assoc_events(ft, fid, tt, tid, cur, new)
+            return
+        back_cur = set(back.get(tid, {}).get(fid, ()))
+        if new:
+            back_new = set(back_cur)
+            for x in cur - new:
+                inv = S.ASSOC_TYPES[x][5]
+                if inv is not None:
+                    back_new.discard(inv)
+            for x in new - cur:
+                inv = S.ASSOC_TYPES[x][5]
+                if inv is not None:
+                    back_new.add(inv)
+            unl_b = S.UNLABELED.get((tt, ft))
+            if unl_b is not None:
+                back_new.add(unl_b)
+            fwd.setdefault(fid, {})[tid] = self.types_tuple(new)
+            if back_new:
+                back.setdefault(tid, {})[fid] = self.types_tuple(back_new)
+            else:
+                self._drop(back, tid, fid)
+        else:
+            back_new = set()
+            self._drop(fwd, fid, tid)
+            self._drop(back, tid, fid)
+        self._assoc_events(ft, fid, tt, tid, cur, new)
+        self._assoc_events(tt, tid, ft, fid, back_cur, back_new)
+        # a lead whose last primary association went is deleted
+        if ft == 'leads' and (cur - new) & S.LEAD_PRIMARY:
+            self._lead_check(fid)
+        elif tt == 'leads' and (back_cur - back_new) & S.LEAD_PRIMARY:
+            self._lead_check(tid)
+
+    @staticmethod
+    def _drop(m, a, b):
+        d = m.get(a)
+        if d is not None:
+            d.pop(b, None)
+            if not d:
+                del m[a]
+
+    def _assoc_events(self, ft, fid, tt, tid, before, after):
+        if self.sink is None or before == after:
+            return
+        ms = self.tick_ms()
+        for x in sorted(after - before):
+            self._emit('associationChange', ft, fid, ms, to_type=tt, to_id=tid, type_id=x,
+                       removed=False)
+        for x in sorted(before - after):
+            self._emit('associationChange', ft, fid, ms, to_type=tt, to_id=tid, type_id=x,
+                       removed=True)
+
+    def _lead_check(self, lead_id):
+        rec = self.get('leads', lead_id)
+        if rec is None:
+            return
+        for other in ('contacts', 'companies', 'deals'):
+            for oid, types in self.assoc.get(('leads', other), {}).get(lead_id, {}).items():
+                if set(types) & S.LEAD_PRIMARY:
+                    return
+        self.archive('leads', rec)
 
     def pair_types(self, ft, fid, tt, tid):
         return self.assoc.get((ft, tt), {}).get(fid, {}).get(tid, ())
@@ -720,7 +1079,12 @@ class Store(object):
         unlabeled type and the inverse side are always maintained.
         Returns the resulting type tuple."""
         with self.lock:
-            unl = S.UNLABELED[(ft, tt)]
+            unl = S.UNLABELED.get((ft, tt))
+            if unl is None:
+                raise validation_error(
+                    'No association is defined from %s to %s'
+                    % (S.SINGULAR[ft], S.SINGULAR[tt]),
+                    sub_category='crm.associations.INVALID_ASSOCIATION_TYPE')
             cur = set(self.pair_types(ft, fid, tt, tid))
             want = set(types or ())
             new = (want if replace else cur | want) | {unl}
@@ -729,13 +1093,16 @@ class Store(object):
             return self.pair_types(ft, fid, tt, tid)
 
     def _enforce_primary(self, ft, fid, tt, tid, new):
-        # a contact/deal/ticket has one primary company
+        # a contact/deal/ticket has one primary company (and so on for the
+        # other types of PRIMARY_SINGLE)
         for p in S.PRIMARY_SINGLE:
-            d = S.ASSOC_TYPES[p]
+            d = S.ASSOC_TYPES.get(p)
+            if d is None:
+                continue
             inv = d[5]
             if d[0] == ft and d[1] == tt and p in new:
                 owner, keep = fid, tid
-            elif d[0] == tt and d[1] == ft and inv in new:
+            elif inv is not None and d[0] == tt and d[1] == ft and inv in new:
                 owner, keep = tid, fid
             else:
                 continue
@@ -752,9 +1119,68 @@ class Store(object):
             cur = set(self.pair_types(ft, fid, tt, tid))
             if not cur:
                 return
-            unl = S.UNLABELED[(ft, tt)]
+            unl = S.UNLABELED.get((ft, tt))
             if types is None or unl in types:
                 new = set()
             else:
                 new = cur - set(types)
             self._set_pair(ft, fid, tt, tid, new)
+
+    # ------------------------------------------------------------ merge
+
+    def merge(self, t, primary, merged):
+        """Merge `merged` into `primary`: properties the primary lacks are
+        moved over, associations are moved, the merged record is gone for
+        good (its id no longer answers).  Returns the number of properties
+        moved."""
+        with self.lock:
+            skip = {S.CREATE_PROP[t], S.MODIFIED_PROP[t], 'hs_object_id'}
+            moved = {}
+            for k, v in merged.props.items():
+                if k not in skip and k not in primary.props and k != 'email':
+                    moved[k] = v
+            if t == 'contacts' and merged.props.get('email'):
+                extra = [x for x in primary.props.get('hs_additional_emails', '').split(';')
+                         if x]
+                extra.append(merged.props['email'])
+                moved['hs_additional_emails'] = ';'.join(extra)
+            assoc_moves = []
+            for (ft, tt), m in list(self.assoc.items()):
+                if ft != t or merged.id not in m:
+                    continue
+                for oid, types in list(m[merged.id].items()):
+                    if tt == t and oid in (primary.id, merged.id):
+                        continue
+                    assoc_moves.append((tt, oid, types))
+            ms = self.tick_ms()
+            merged_id = merged.id
+            self.sink, sink = None, self.sink     # the merge event stands for these
+            try:
+                self.delete(t, merged)
+            finally:
+                self.sink = sink
+            self._pre_write(primary)
+            changed = self._apply(t, primary, moved)
+            ms = self.tick_ms()
+            primary.u_ms = ms
+            primary.props[S.MODIFIED_PROP[t]] = iso_ms(ms)
+            self._reindex_email(t, primary, primary.props.get('email'))
+            self._post_write(primary)
+            self._emit('merge', t, primary.id, ms, merged=[merged_id],
+                       moved=len(changed))
+            for k in changed:
+                self._emit('propertyChange', t, primary.id, ms, name=k,
+                           value=primary.props.get(k, ''))
+            # the primary keeps its own primary associations
+            held = set()
+            for p in S.PRIMARY_SINGLE:
+                d = S.ASSOC_TYPES.get(p)
+                if d is not None and d[0] == t and any(
+                        p in ty for ty in self.assoc.get((t, d[1]), {}).get(
+                            primary.id, {}).values()):
+                    held.add(p)
+            for tt, oid, types in assoc_moves:
+                if self.tables[tt].get(oid) is None:
+                    continue
+                self.associate(t, primary.id, tt, oid, [x for x in types if x not in held])
+            return len(changed)
