@@ -136,6 +136,33 @@ struct disk {
 	unsigned nconns;          /* open read connections; protected by pool_lock */
 };
 
+/* disk_queue.c. "Lock held" means d->lock. */
+struct op *disk_op_new(enum op_kind kind);
+/* Queue op (lock held; takes it). A write waits while the queue is full; a
+ * barrier or a type row never does. Returns false if the op was dropped (the
+ * cache failed or is closing). */
+bool disk_push(struct disk *d, struct op *op, bool may_wait);
+/* A type by name; with create, a new one gets the next tid and its row is
+ * queued. Lock held. NULL if unknown (or out of tids). */
+struct dtype *disk_tget(struct disk *d, const char *name, bool create);
+/* A type disk_type_open declared in this process (and the cache not failed):
+ * only then are its records known to be rendered with the shown properties in
+ * use. Lock held. */
+struct dtype *disk_topen(struct disk *d, const char *name);
+/* The type whose account data a blob key holds ("schema:0-1" -> 0-1), or NULL. */
+struct dtype *disk_blob_type(struct disk *d, const char *key);
+/* Queue a drop of t (NULL: everything; records_only: its records and marks).
+ * Lock held. */
+void disk_drop_locked(struct disk *d, struct dtype *t, bool records_only);
+/* The pending index: 1 record (put, forget), 2 association, 3 blob, 0 none. */
+int disk_op_class(enum op_kind k);
+guint disk_op_hash(gconstpointer p);
+gboolean disk_op_equal(gconstpointer a, gconstpointer b);
+
+/* disk_read.c */
+/* Close the idle read connections (all of them: no read may be running). */
+void disk_pool_close(struct disk *d);
+
 /* disk.c */
 /* sqlite result code -> -errno (journal.c's mapping). */
 int disk_sql_errno(int rc);
