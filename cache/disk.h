@@ -1,7 +1,9 @@
 /* disk.h - the cache's copy on disk, so a remount starts warm.
  *
  * One SQLite database per portal, $dir/cache.db ($XDG_CACHE_HOME/hubfs/<portal-id>/,
- * dir 0700, file 0600), holding what the in-memory cache (cache/cache.h) had:
+ * dir 0700, files 0600: cache.db, its -wal and -shm, and cache.lock, which one
+ * process holds while it has the cache open), holding what the in-memory cache
+ * (cache/cache.h) had:
  * rendered record files, which records a type's listing holds, when each type
  * was last synced and relisted, association maps, and account data (schemas,
  * pipelines, owners) as opaque text. Never a token or any other secret.
@@ -12,15 +14,27 @@
  * another format version, one SQLite finds damaged, or rows of a type rendered
  * with another set of shown properties. A crash never leaves a row half-written
  * (each batch of writes is one transaction), and a type's sync mark is written
- * in the same transaction as the records of the refresh or listing that earned
- * it, so a mount killed during a refresh finds either the old mark with the old
- * records or the new mark with the new ones.
+ * in the same transaction as the last records of the refresh or listing that
+ * earned it, so a mount killed during a refresh finds the new mark only with
+ * every record of that refresh. A refresh queued within one batch is all or
+ * nothing; one that spans batches may leave some records newer under the old
+ * mark, which is safe: the refresh from the old mark fetches them again. The database is
+ * checked page by page (PRAGMA quick_check, about 1.5 s per 1,000,000 records)
+ * only when it was not closed cleanly; damage found later stops the disk cache
+ * for the mount, and the file is deleted at close.
  *
  * Writes are queued and applied by a writer thread in batches (one transaction
- * every flush_ms or a few thousand operations), so no caller waits for disk.
- * Reads are synchronous on their own connection (WAL) and see every write queued
- * before them, applied or not: a record evicted from memory whose newer version
- * is still in the queue is read back as that newer version.
+ * every flush_ms or 4,096 operations), so a caller does not wait for disk,
+ * except while the queue is full (16,384 operations or 16 MiB): then a write
+ * waits for the writer to take a batch, which bounds memory. Reads are
+ * synchronous on their own connections (WAL) and see every write queued before
+ * them, applied or not: a record evicted from memory whose newer version is
+ * still in the queue is read back as that newer version, and a dropped type is
+ * gone at once.
+ *
+ * After a write fails (disk full, I/O error) or the file proves damaged,
+ * nothing more is served (reads say -ENOENT or -EIO) or written, and the
+ * stats say "failed"; what is on disk stays consistent, as of the last batch.
  *
  * Space: record texts beyond max_bytes are evicted least-recently-used first;
  * an evicted record keeps its row (id, size, mtime, listed) so a listing still
@@ -52,7 +66,8 @@ struct disk_opts {
  * holds one sentence saying which and why (static storage, NULL when nothing was
  * discarded), for the mount to print once. Returns 0 and *out, or -errno when
  * the directory or a new database cannot be made (the mount then runs with a
- * memory-only cache). */
+ * memory-only cache): -EBUSY if another process has this cache open, -ELOOP if
+ * cache.db (or its -wal or -shm) is a symbolic link, which is left alone. */
 int disk_open(const struct disk_opts *o, struct disk **out, const char **notice);
 /* Apply every queued write, then close. Accepts NULL. */
 void disk_close(struct disk *d);
@@ -71,9 +86,12 @@ struct disk_type {
 };
 
 /* Declare the shown-property set a type's records are rendered with (its
- * properties= list, in the order sent). Rows of the type rendered with another
- * set are dropped (*dropped set true). Then *st describes what is on disk.
- * Call once per type per mount, before any other call for the type. 0 or -EIO. */
+ * properties= list, in the order sent). Records of the type rendered with
+ * another set are dropped with the type's marks (*dropped set true; its
+ * associations and account data stay). Then *st describes what is on disk.
+ * Call once per type per mount, before any other call for the type: record
+ * calls for a type not declared in this process are ignored (reads -ENOENT,
+ * the listing -EIO). Applies every queued write first. 0 or -EIO. */
 int disk_type_open(struct disk *d, const char *type_id, const char *shown_csv,
 		   struct disk_type *st, bool *dropped);
 
@@ -91,17 +109,21 @@ int disk_listing_load(struct disk *d, const char *type_id, GArray **out);
 /* --- records (writes are queued; see above) -------------------------------- */
 
 /* Store the server's version of a record, fetched at wall time seen_ms; listed:
- * the record is in its type's listing. Never pass a locally edited version:
- * only what HubSpot answered. */
+ * the record is in its type's listing (false does not take it out: a forget or
+ * a complete listing does). A version older than the one stored (smaller
+ * mtime_ms: two fetches raced) leaves the stored text. Never pass a locally
+ * edited version: only what HubSpot answered. Ids are 1 to 2^48 - 1. */
 void disk_put_record(struct disk *d, const char *type_id, uint64_t id, const char *text,
 		     size_t len, int64_t mtime_ms, bool listed, int64_t seen_ms);
 /* The record is gone (archived, merged away, 404): remove its row. */
 void disk_forget_record(struct disk *d, const char *type_id, uint64_t id);
-/* The record was read now (LRU order for eviction; coalesced, cheap). */
+/* The record was read now (LRU order for eviction; coalesced in memory and
+ * applied with the next batch, cheap). */
 void disk_touch_record(struct disk *d, const char *type_id, uint64_t id, int64_t now_ms);
 
 /* A record's text: 0 with g_malloc'd *text (*len bytes, NUL-terminated) and its
- * mtime_ms; -ENOENT if the row is absent or its text was evicted. */
+ * mtime_ms; -ENOENT if the row is absent or its text was evicted, -EIO if it
+ * cannot be read. */
 int disk_get_record(struct disk *d, const char *type_id, uint64_t id, char **text, size_t *len,
 		    int64_t *mtime_ms);
 
@@ -112,7 +134,8 @@ void disk_type_synced(struct disk *d, const char *type_id, int64_t sync_wall_ms)
 /* A complete, error-free listing that started at started_ms (wall) has stored
  * every record it holds: rows of the type not seen since started_ms are
  * removed, the listing is marked complete, relist_wall_ms = started_ms, and
- * the type synced as of started_ms. */
+ * the type synced as of started_ms. Marks never move back: a later mark
+ * already stored stays. */
 void disk_listing_complete(struct disk *d, const char *type_id, int64_t started_ms);
 
 /* --- associations and account data ------------------------------------------ */
@@ -124,18 +147,22 @@ void disk_put_assoc(struct disk *d, const char *from_type, uint64_t id, const ch
 int disk_get_assoc(struct disk *d, const char *from_type, uint64_t id, const char *to_type,
 		   uint64_t **ids, size_t *n, int64_t *seen_ms);
 
-/* Opaque account data by key ("schema:0-1", "pipelines:0-3", "owners", …). */
+/* Opaque account data by key ("schema:0-1", "pipelines:0-3", "owners", …); a
+ * key ending in ":<type id>" belongs to that type (see disk_drop). */
 void disk_put_blob(struct disk *d, const char *key, const char *text, size_t len, int64_t seen_ms);
 int disk_get_blob(struct disk *d, const char *key, char **text, size_t *len, int64_t *seen_ms);
 
 /* --- maintenance ------------------------------------------------------------ */
 
 /* Drop everything of a type (NULL: of every type, and the account data):
- * `echo drop-cache [type] > .hubfs/ctl`. Queued like a write. */
+ * `echo drop-cache [type] > .hubfs/ctl`. Everything of a type is its records,
+ * its marks, associations from or to it, and account data whose key ends in
+ * ":<type id>". Queued like a write, and hidden from reads at once. */
 void disk_drop(struct disk *d, const char *type_id);
 
-/* Add "disk" {path, bytes, max_bytes, records, texts, evicted, discarded, queued,
- * write_errors} to obj. */
+/* Add "disk" {path, bytes (record texts), max_bytes, file_bytes (database and
+ * write-ahead log), records, texts, evicted, discarded, queued, write_errors,
+ * failed} to obj. */
 void disk_stats(struct disk *d, json_object *obj);
 
 #endif

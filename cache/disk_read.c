@@ -221,7 +221,7 @@ int disk_listing_load(struct disk *d, const char *type_id, GArray **out)
 	hidden = d->drop_all_seq || t->drop_seq;
 	if (t->prune_seq)
 		before = t->prune_before;
-	hint = (guint)MIN(t->listed_hint, (uint64_t)G_MAXUINT / 2);
+	hint = hidden ? 0 : (guint)MIN(t->listed_hint, (uint64_t)G_MAXUINT / 2);
 	g_hash_table_iter_init(&it, d->pending);
 	while (g_hash_table_iter_next(&it, &k, NULL)) {
 		struct op *p = k;
