@@ -61,7 +61,7 @@ void disk_note_damage(struct disk *d, int rc, const char *what)
 	if (!is_damage(rc))
 		return;
 	g_mutex_lock(&d->lock);
-	if (!d->damaged && d->writer) /* at open, the notice says it */
+	if (!d->damaged && d->started) /* at open, the notice says it */
 		log_err("disk cache %s is damaged (%s); not used for the rest of this mount and "
 			"deleted at unmount", d->path, what);
 	d->damaged = true;
@@ -418,6 +418,7 @@ int disk_open(const struct disk_opts *o, struct disk **out, const char **notice)
 		d->discarded++;
 	}
 	if (rc == 0) {
+		d->started = true;
 		d->writer = g_thread_try_new("disk-writer", disk_writer_main, d, NULL);
 		if (!d->writer)
 			rc = -EAGAIN;

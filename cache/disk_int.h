@@ -127,6 +127,7 @@ struct disk {
 	struct disk_counts counts;
 	uint64_t evicted, write_errors, discarded, dropped_touches;
 
+	bool started;             /* the writer thread was started (set before it runs) */
 	GThread *writer;
 	struct wconn w;
 

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "cache/record.h"
 #include "client/log.h"
 
 #define READERS_MAX 4
@@ -124,6 +125,8 @@ int disk_get_record(struct disk *d, const char *type_id, uint64_t id, char **tex
 	struct dtype *t;
 	int rc;
 
+	if (id == 0 || id > RECORD_ID_MAX)
+		return -ENOENT;
 	g_mutex_lock(&d->lock);
 	t = disk_topen(d, type_id);
 	if (!t) {
@@ -307,6 +310,8 @@ int disk_get_assoc(struct disk *d, const char *from_type, uint64_t id, const cha
 	size_t len;
 	int rc;
 
+	if (id == 0 || id > RECORD_ID_MAX)
+		return -ENOENT;
 	g_mutex_lock(&d->lock);
 	f = d->failed ? NULL : disk_tget(d, from_type, false);
 	t = d->failed ? NULL : disk_tget(d, to_type, false);

@@ -230,6 +230,7 @@ int disk_writer_load(struct disk *d)
 		t = g_new0(struct dtype, 1);
 		t->tid = tid;
 		t->name = g_strdup(name);
+		t->prune_before = INT64_MIN;
 		g_hash_table_insert(d->types, t->name, t);
 		if ((guint)tid >= d->by_tid->len)
 			g_ptr_array_set_size(d->by_tid, tid + 1);
