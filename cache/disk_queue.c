@@ -285,8 +285,10 @@ void disk_put_assoc(struct disk *d, const char *from_type, uint64_t id, const ch
 	op->len = n * sizeof(uint64_t);
 	op->data = g_malloc(op->len + 1);
 	v = (uint64_t *)(void *)op->data;
-	memcpy(v, ids, op->len);
-	qsort(v, n, sizeof(*v), cmp_u64);
+	if (n) {
+		memcpy(v, ids, op->len);
+		qsort(v, n, sizeof(*v), cmp_u64);
+	}
 	for (size_t i = 0; i < n; i++)
 		v[i] = GUINT64_TO_LE(v[i]);
 	g_mutex_lock(&d->lock);
