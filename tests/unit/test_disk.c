@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sqlite3.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1125,6 +1126,153 @@ static void test_backpressure(void)
 	g_free(dir);
 }
 
+/* --- concurrency ------------------------------------------------------------ */
+
+struct rw {
+	struct disk *d;
+	uint64_t base;
+	int rounds;
+	int errors;
+};
+
+/* Each thread writes its own records and reads each back at once: it must
+ * see its own write whether the writer has committed it yet or not. */
+static gpointer read_own_writes(gpointer p)
+{
+	struct rw *w = p;
+
+	for (int r = 1; r <= w->rounds; r++)
+		for (uint64_t i = 0; i < 50; i++) {
+			uint64_t id = w->base + i;
+			char *want = rec_text(id, r), *text = NULL;
+			size_t len;
+			int64_t mtime;
+
+			disk_put_record(w->d, "0-1", id, want, strlen(want), 1000 + r, true, r);
+			if (disk_get_record(w->d, "0-1", id, &text, &len, &mtime) != 0 ||
+			    strcmp(text, want) != 0 || mtime != 1000 + r)
+				w->errors++;
+			if (i % 7 == 0)
+				disk_touch_record(w->d, "0-1", id, r);
+			if (i % 13 == 0 && r % 3 == 0) {
+				disk_forget_record(w->d, "0-1", id);
+				if (disk_get_record(w->d, "0-1", id, &text, &len, &mtime) != -ENOENT)
+					w->errors++;
+			}
+			g_free(text);
+			g_free(want);
+		}
+	return NULL;
+}
+
+static gpointer list_repeatedly(gpointer p)
+{
+	struct rw *w = p;
+
+	for (int r = 0; r < w->rounds; r++) {
+		GArray *a = NULL;
+
+		if (disk_listing_load(w->d, "0-1", &a) != 0) {
+			w->errors++;
+			continue;
+		}
+		for (guint i = 1; i < a->len; i++)
+			if (g_array_index(a, struct disk_lent, i - 1).id >=
+			    g_array_index(a, struct disk_lent, i).id)
+				w->errors++;
+		g_array_unref(a);
+	}
+	return NULL;
+}
+
+static void test_concurrent(void)
+{
+	char *dir = cache_dir("concurrent");
+	struct disk *d = open_at(dir, 12345, 5000, 1, NULL); /* commits all the time, evicts */
+	struct rw w[5];
+	GThread *th[5];
+
+	type_open(d, "0-1", csv, NULL, false);
+	for (int i = 0; i < 5; i++) {
+		w[i] = (struct rw){ d, (uint64_t)(i + 1) * 1000, i < 4 ? 40 : 200, 0 };
+		th[i] = g_thread_new("rw", i < 4 ? read_own_writes : list_repeatedly, &w[i]);
+	}
+	for (int i = 0; i < 5; i++) {
+		g_thread_join(th[i]);
+		ASSERT_EQ(w[i].errors, 0);
+	}
+	assert_counts(d, dir);
+	ASSERT_LE(stat_int(d, "bytes"), 5000);
+	ASSERT_GT(stat_int(d, "evicted"), 0);
+	disk_close(d);
+	g_free(dir);
+}
+
+/* --- a failed write ---------------------------------------------------------- */
+
+/* In a child whose files may not grow past a limit: the batch that fails is
+ * lost whole, nothing more is served or written, and the next open finds the
+ * batches before it. */
+static void test_write_error(void)
+{
+	char *dir = cache_dir("full"), *path = db_path(dir);
+	struct disk_type st;
+	struct disk *d;
+	int status;
+	pid_t pid;
+
+	d = open_simple(dir);
+	type_open(d, "0-1", csv, NULL, false);
+	put(d, "0-1", 1, 1, true, 100);
+	disk_type_synced(d, "0-1", 100);
+	disk_close(d);
+	pid = fork();
+	ASSERT(pid >= 0);
+	if (pid == 0) {
+		struct rlimit rl;
+		struct stat sb;
+		char big[8192];
+		int rc = 0;
+
+		signal(SIGXFSZ, SIG_IGN);
+		d = open_simple(dir);
+		type_open(d, "0-1", csv, NULL, false);
+		if (stat(path, &sb) != 0)
+			_exit(10);
+		rl.rlim_cur = rl.rlim_max = (rlim_t)sb.st_size + 65536;
+		if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+			_exit(11);
+		memset(big, 'y', sizeof(big));
+		for (uint64_t id = 10; id < 2000; id++)
+			disk_put_record(d, "0-1", id, big, sizeof(big), 5000, true, 200);
+		disk_type_synced(d, "0-1", 200);
+		rc |= (disk_flush(d) == -EIO) ? 0 : 1;
+		rc |= stat_int(d, "write_errors") == 1 ? 0 : 2;
+		{
+			char *text = NULL;
+			size_t len;
+			int64_t m;
+
+			/* Not even what was stored before is served now. */
+			rc |= disk_get_record(d, "0-1", 1, &text, &len, &m) == -ENOENT ? 0 : 4;
+			g_free(text);
+		}
+		disk_close(d);
+		_exit(rc);
+	}
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT(WIFEXITED(status));
+	ASSERT_EQ(WEXITSTATUS(status), 0);
+	d = open_simple(dir);
+	type_open(d, "0-1", csv, &st, false);
+	ASSERT_EQ(st.sync_wall_ms, 100);
+	assert_rec(d, "0-1", 1, 1);
+	assert_counts(d, dir);
+	disk_close(d);
+	g_free(path);
+	g_free(dir);
+}
+
 /* --- scale (suite scale; prints figures, asserts no time) -------------------- */
 
 static int64_t proc_kb(const char *field)
@@ -1250,7 +1398,8 @@ int main(int argc, char **argv)
 		/* One test by name. */
 		static const struct { const char *name; void (*fn)(void); } one[] = {
 			{ "crash", test_crash_refresh }, { "backpressure", test_backpressure },
-			{ "discard", test_discard }, { "drop", test_drop }, { "pending", test_pending },
+			{ "discard", test_discard }, { "concurrent", test_concurrent },
+			{ "full", test_write_error }, { "drop", test_drop }, { "pending", test_pending },
 		};
 
 		for (size_t i = 0; i < G_N_ELEMENTS(one); i++)
@@ -1270,6 +1419,8 @@ int main(int argc, char **argv)
 		RUN(test_damage_at_runtime);
 		RUN(test_crash_refresh);
 		RUN(test_backpressure);
+		RUN(test_concurrent);
+		RUN(test_write_error);
 	}
 	{
 		char *cmd = g_strdup_printf("rm -rf '%s'", tmp);
