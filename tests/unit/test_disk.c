@@ -1210,63 +1210,55 @@ static void test_concurrent(void)
 
 /* --- a failed write ---------------------------------------------------------- */
 
-/* In a child whose files may not grow past a limit: the batch that fails is
- * lost whole, nothing more is served or written, and the next open finds the
- * batches before it. */
+/* Files may not grow past a limit (RLIMIT_FSIZE, for this test only): the
+ * batch that fails is lost whole, nothing more is served or written, and the
+ * next open finds the batches before it. */
 static void test_write_error(void)
 {
 	char *dir = cache_dir("full"), *path = db_path(dir);
+	struct rlimit old, rl;
 	struct disk_type st;
 	struct disk *d;
-	int status;
-	pid_t pid;
+	struct stat sb;
+	char big[8192], *text = NULL;
+	size_t len;
+	int64_t m;
+	void (*old_handler)(int);
 
 	d = open_simple(dir);
 	type_open(d, "0-1", csv, NULL, false);
 	put(d, "0-1", 1, 1, true, 100);
 	disk_type_synced(d, "0-1", 100);
 	disk_close(d);
-	pid = fork();
-	ASSERT(pid >= 0);
-	if (pid == 0) {
-		struct rlimit rl;
-		struct stat sb;
-		char big[8192];
-		int rc = 0;
 
-		signal(SIGXFSZ, SIG_IGN);
-		d = open_simple(dir);
-		type_open(d, "0-1", csv, NULL, false);
-		if (stat(path, &sb) != 0)
-			_exit(10);
-		rl.rlim_cur = rl.rlim_max = (rlim_t)sb.st_size + 65536;
-		if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
-			_exit(11);
-		memset(big, 'y', sizeof(big));
-		for (uint64_t id = 10; id < 2000; id++)
-			disk_put_record(d, "0-1", id, big, sizeof(big), 5000, true, 200);
-		disk_type_synced(d, "0-1", 200);
-		rc |= (disk_flush(d) == -EIO) ? 0 : 1;
-		rc |= stat_int(d, "write_errors") == 1 ? 0 : 2;
-		{
-			char *text = NULL;
-			size_t len;
-			int64_t m;
+	d = open_simple(dir);
+	type_open(d, "0-1", csv, NULL, false);
+	ASSERT_EQ(stat(path, &sb), 0);
+	ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
+	old_handler = signal(SIGXFSZ, SIG_IGN);
+	rl = old;
+	rl.rlim_cur = (rlim_t)sb.st_size + 65536;
+	ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	memset(big, 'y', sizeof(big));
+	for (uint64_t id = 10; id < 2000; id++)
+		disk_put_record(d, "0-1", id, big, sizeof(big), 5000, true, 200);
+	disk_type_synced(d, "0-1", 200);
+	ASSERT_EQ(disk_flush(d), -EIO);
+	ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, old_handler);
+	ASSERT_EQ(stat_int(d, "write_errors"), 1);
+	/* Not even what was stored before is served now, nor anything written. */
+	ASSERT_EQ(disk_get_record(d, "0-1", 1, &text, &len, &m), -ENOENT);
+	put(d, "0-1", 3, 1, true, 300);
+	assert_no_rec(d, "0-1", 3);
+	ASSERT_EQ(stat_int(d, "queued"), 0);
+	disk_close(d);
 
-			/* Not even what was stored before is served now. */
-			rc |= disk_get_record(d, "0-1", 1, &text, &len, &m) == -ENOENT ? 0 : 4;
-			g_free(text);
-		}
-		disk_close(d);
-		_exit(rc);
-	}
-	ASSERT_EQ(waitpid(pid, &status, 0), pid);
-	ASSERT(WIFEXITED(status));
-	ASSERT_EQ(WEXITSTATUS(status), 0);
 	d = open_simple(dir);
 	type_open(d, "0-1", csv, &st, false);
 	ASSERT_EQ(st.sync_wall_ms, 100);
 	assert_rec(d, "0-1", 1, 1);
+	assert_no_rec(d, "0-1", 10);
 	assert_counts(d, dir);
 	disk_close(d);
 	g_free(path);
