@@ -276,10 +276,13 @@ static int db_connect(struct disk *d, const char **why, bool *unclean)
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_busy_timeout(d->w.db, 5000);
-		/* A cache: a commit need not reach the platter before it returns
+		/* auto_vacuum takes effect only on a new database, and only before
+		 * journal_mode: a drop can then give its pages back (see vacuum()).
+		 * A cache: a commit need not reach the platter before it returns
 		 * (WAL + NORMAL loses at most the last batches on power loss, and
 		 * never leaves a torn one). */
-		rc = sqlite3_exec(d->w.db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+		rc = sqlite3_exec(d->w.db, "PRAGMA auto_vacuum = INCREMENTAL;"
+				  " PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
 				  " PRAGMA cache_size = -16384; PRAGMA journal_size_limit = 67108864",
 				  NULL, NULL, NULL);
 	}

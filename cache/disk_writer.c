@@ -136,6 +136,23 @@ int disk_writer_init(struct disk *d)
 	return wexec(d, schema_sql);
 }
 
+/* After a drop, give the free pages back: a dropped million records should
+ * not keep their 700 MB. (Pages freed by eviction are reused by new texts.) */
+static void vacuum(struct disk *d, GPtrArray *batch)
+{
+	for (guint i = 0; i < batch->len; i++) {
+		struct op *op = batch->pdata[i];
+
+		if (!op->cancelled && (op->kind == OP_DROP || op->kind == OP_DROP_ALL)) {
+			if (sqlite3_exec(d->w.db, "PRAGMA incremental_vacuum", NULL, NULL, NULL) !=
+			    SQLITE_OK)
+				log_warn("disk cache %s: incremental_vacuum: %s", d->path,
+					 sqlite3_errmsg(d->w.db));
+			return;
+		}
+	}
+}
+
 static int meta_put(struct disk *d, const char *key, int64_t v)
 {
 	sqlite3_stmt *st = W(d, W_META_PUT);
@@ -681,6 +698,8 @@ gpointer disk_writer_main(gpointer p)
 
 		if (!failed)
 			rc = apply_batch(d, batch, touches, &c, &evicted);
+		if (rc == 0)
+			vacuum(d, batch);
 
 		g_mutex_lock(&d->lock);
 		settle(d, batch, !failed, rc, &c, evicted);
