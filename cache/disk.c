@@ -471,12 +471,11 @@ static int64_t file_size(const struct disk *d, const char *suffix)
 
 void disk_stats(struct disk *d, json_object *obj)
 {
-	json_object *o = json_object_new_object();
+	json_object *o;
 
-	if (!d) {
-		json_object_put(o);
+	if (!d)
 		return;
-	}
+	o = json_object_new_object();
 	json_object_object_add(o, "path", json_object_new_string(d->path));
 	json_object_object_add(o, "file_bytes",
 			       json_object_new_int64(file_size(d, "") + file_size(d, "-wal")));
