@@ -1,6 +1,7 @@
-/* disk_int.h - what the two files of the disk cache share: disk.c (opening,
- * the queue, the index of pending writes, reads) and disk_writer.c (the writer
- * thread and the SQL it applies). Not a public API: callers use cache/disk.h.
+/* disk_int.h - what the files of the disk cache share: disk.c (files,
+ * opening, closing, status), disk_queue.c (the queue of writes and the index
+ * of pending ones), disk_read.c (reads) and disk_writer.c (the writer thread
+ * and the SQL it applies). Not a public API: callers use cache/disk.h.
  */
 #ifndef HUBFS_DISK_INT_H
 #define HUBFS_DISK_INT_H
@@ -48,7 +49,8 @@ enum op_kind {
 struct op {
 	uint64_t seq;
 	enum op_kind kind;
-	bool cancelled;  /* by a drop while queued: skipped. Protected by d->lock. */
+	bool cancelled;  /* by a drop while queued (under d->lock); the writer
+			  * reads it once it has taken the op, and skips it */
 	bool listed;
 	bool records_only; /* OP_DROP: the type's records and marks, not its
 			    * associations or account data */
