@@ -34,7 +34,8 @@ struct wbuf {
 	char *base;          /* the record file the writer started from */
 	size_t base_len;
 	GArray *writers;     /* pid_t */
-	int empty_flushes;   /* closes that saw it empty (a dup'd fd closing early) */
+	int64_t touched_ms;  /* hs_now_ms() of the last write or truncate */
+	int64_t checked_ms;  /* hs_now_ms() of the last orphan check (write.c) */
 	bool too_big;        /* a write went past RECORD_WRITE_MAX */
 };
 
