@@ -649,7 +649,7 @@ static int commit_for(struct hubfs *h, fuse_ino_t ino, pid_t pid, bool quiet)
 		}
 		rc = commit_record(h, ino, (const char *)w->data->data, w->data->len, w->base, w->base_len,
 				   quiet);
-		if (quiet && rc == -EINVAL) {
+		if (quiet && rc != 0) {
 			/* keep it for close, which reports the problem */
 			g_mutex_lock(&h->lock);
 			if (!g_hash_table_contains(h->wbufs, GSIZE_TO_POINTER(ino))) {
@@ -754,12 +754,8 @@ void hubfs_write_init(struct hubfs *h)
 	h->rec_errors = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
 	h->errors = g_string_new(NULL);
 	h->created = g_string_new(NULL);
-	h->errors_fd = -1;
-	if (h->state_dir) {
-		g_autofree char *p = g_build_filename(h->state_dir, "errors.log", NULL);
-
-		h->errors_fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-	}
+	hubfs_errors_open(h);
+	rejected_load(h);
 }
 
 void hubfs_write_destroy(struct hubfs *h)
@@ -780,6 +776,6 @@ void hubfs_write_destroy(struct hubfs *h)
 	g_string_free(h->created, TRUE);
 	for (int i = 0; i < 8; i++)
 		g_free(h->snap[i]);
-	if (h->errors_fd >= 0)
-		close(h->errors_fd);
+	rejected_destroy(h);
+	hubfs_errors_close(h);
 }
