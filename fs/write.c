@@ -4,14 +4,22 @@
  * record being written has one buffer per inode, filled by setattr(size) and
  * write, and committed at flush by the process that wrote it: parsed,
  * validated, diffed, journaled (writeback_update, see commit.c), and made
- * visible to every reader at once. Any other name created in a type directory
- * is a scratch file (dnode.c): in memory, fully POSIX, never uploaded;
- * renaming one onto <id>.json commits it as an edit (dirops.c), which is how
- * vim, sed -i, jq > t && mv t f and friends save. Writes to scratch and _new/
- * files and to .hubfs/ctl (ctl.c) come through here too.
+ * visible to every reader at once. One save at a time: a second process that
+ * opened the record on its own gets EBUSY while the first still holds it;
+ * processes sharing one open file (an inherited descriptor) write one save,
+ * committed by the last close. Two saves have no writer to commit them and
+ * are committed at once: the pages the kernel writes back from a shared
+ * writable mapping (no pid), and truncate(2) of a path.
+ *
+ * Any other name created in a type directory is a scratch file (dnode.c): in
+ * memory, fully POSIX, never uploaded; renaming one onto <id>.json commits it
+ * as an edit (dirops.c), which is how vim, sed -i, jq > t && mv t f and
+ * friends save. Writes to scratch and _new/ files and to .hubfs/ctl (ctl.c)
+ * come through here too.
  *
  * Lock rules: h->lock guards dnodes, dirents, wbufs, rec_errors, snapshots and
- * the logs; it is never held across a cache, writeback or HTTP call.
+ * the logs; it is never held across a cache, writeback or HTTP call, nor
+ * across a read of /proc.
  */
 #include <errno.h>
 #include <fcntl.h>
