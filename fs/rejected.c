@@ -55,6 +55,16 @@ static char *dir_ready(struct hubfs *h)
 	return dir;
 }
 
+/* Lock held. Stop counting node d against the bounds; false if it was not
+ * counted (not a kept file). */
+static bool uncount(struct hubfs *h, struct dnode *d)
+{
+	if (!g_queue_remove(h->rejected_order, GSIZE_TO_POINTER(d->ino)))
+		return false;
+	h->rejected_bytes -= d->disk ? d->disk_size : d->data->len;
+	return true;
+}
+
 /* Lock held. Drop the oldest kept files until `more` bytes fit; the paths to
  * unlink (once unlocked) are added to gone. */
 static void make_room(struct hubfs *h, size_t more, GPtrArray *gone)
@@ -180,8 +190,10 @@ void rejected_keep(struct hubfs *h, const char *name, const char *data, size_t l
 
 		/* A node of that name left from before (deleted on disk meanwhile)
 		 * gives way. */
-		if ((d = dnode_at(h, INO_REJECTED, nm)))
+		if ((d = dnode_at(h, INO_REJECTED, nm))) {
+			uncount(h, d);
 			dnode_unlink(h, d);
+		}
 		d = dnode_new(h, INO_REJECTED, nm, D_REJECTED, -1, S_IFREG | 0600);
 		d->disk = path;
 		d->disk_size = len;
@@ -293,8 +305,6 @@ int rejected_read(const char *path, off_t off, size_t size, char **buf, size_t *
 
 void rejected_forget(struct hubfs *h, struct dnode *d, GPtrArray *gone)
 {
-	g_queue_remove(h->rejected_order, GSIZE_TO_POINTER(d->ino));
-	h->rejected_bytes -= d->disk ? d->disk_size : d->data->len;
-	if (d->disk)
+	if (uncount(h, d) && d->disk)
 		g_ptr_array_add(gone, g_strdup(d->disk));
 }
