@@ -610,8 +610,9 @@ static void test_write_not_resent(void)
 	server_stop(s);
 }
 
-/* The server reads a request, acts, and closes the connection: the second
- * request of each connection is dropped. */
+/* The server acts on its second request, then closes that connection
+ * without answering (the first one reaches it on a connection libcurl then
+ * keeps for reuse). */
 static void h_drop_second_of_conn(struct server *s, const struct srv_req *r, int nth, struct srv_reply *rep)
 {
 	(void)s;
