@@ -135,6 +135,9 @@ void cache_assoc_note(struct cache *c, int from, uint64_t id, int to, uint64_t t
 int cache_pipelines_text(struct cache *c, int type, int64_t deadline, char **text, size_t *len);
 /* Sorted owner ids (g_free). */
 int cache_owner_ids(struct cache *c, int64_t deadline, uint64_t **ids, size_t *n);
+/* The same, only if the owners are already loaded (never calls HubSpot):
+ * 0, or -EAGAIN. */
+int cache_owner_ids_cached(struct cache *c, uint64_t **ids, size_t *n);
 /* g_malloc'd text of owners/<id>.json. */
 int cache_owner_text(struct cache *c, uint64_t id, int64_t deadline, char **text, size_t *len);
 

@@ -117,21 +117,41 @@ static int owners_load(struct cache *c, int64_t deadline)
 	return rc;
 }
 
-int cache_owner_ids(struct cache *c, int64_t deadline, uint64_t **ids, size_t *n)
+/* Lock held, owners loaded. */
+static void owner_ids_locked(struct cache *c, uint64_t **ids, size_t *n)
 {
 	GHashTableIter it;
 	gpointer k;
 	size_t i = 0;
-	int rc = owners_load(c, deadline);
 
-	if (rc)
-		return rc;
-	g_mutex_lock(&c->lock);
 	*n = g_hash_table_size(c->owners);
 	*ids = g_new(uint64_t, MAX(*n, 1));
 	g_hash_table_iter_init(&it, c->owners);
 	while (g_hash_table_iter_next(&it, &k, NULL))
 		(*ids)[i++] = UNKEY(k);
+}
+
+int cache_owner_ids_cached(struct cache *c, uint64_t **ids, size_t *n)
+{
+	g_mutex_lock(&c->lock);
+	if (!c->owners) {
+		g_mutex_unlock(&c->lock);
+		return -EAGAIN;
+	}
+	owner_ids_locked(c, ids, n);
+	g_mutex_unlock(&c->lock);
+	qsort(*ids, *n, sizeof(uint64_t), cache_cmp_u64);
+	return 0;
+}
+
+int cache_owner_ids(struct cache *c, int64_t deadline, uint64_t **ids, size_t *n)
+{
+	int rc = owners_load(c, deadline);
+
+	if (rc)
+		return rc;
+	g_mutex_lock(&c->lock);
+	owner_ids_locked(c, ids, n);
 	g_mutex_unlock(&c->lock);
 	qsort(*ids, *n, sizeof(uint64_t), cache_cmp_u64);
 	return 0;

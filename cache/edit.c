@@ -238,6 +238,88 @@ out:
 	return rc;
 }
 
+/* The end of the JSON string token starting at buf[i] ('"'): the offset of
+ * its closing quote. The text is valid JSON (json-c parsed it). */
+static size_t string_end(const char *buf, size_t len, size_t i)
+{
+	for (i++; i < len && buf[i] != '"'; i++)
+		if (buf[i] == '\\')
+			i++;
+	return i;
+}
+
+/* The string token buf[a..b] ('"' at both ends), escapes decoded, so that
+ * "email" and "\u0065mail" are the same key (as they are to json-c). g_free. */
+static char *string_value(const char *buf, size_t a, size_t b)
+{
+	g_autofree char *tok = g_strndup(buf + a, b - a + 1);
+	json_object *o = json_tokener_parse(tok);
+	char *s = g_strdup(o && json_object_is_type(o, json_type_string) ? json_object_get_string(o)
+									 : tok);
+
+	json_object_put(o);
+	return s;
+}
+
+/* A key that appears twice in one object of buf (valid JSON: json-c parsed it
+ * and kept only the last value, silently dropping the others). Returns the
+ * first such key (g_free) with its offset in *at and whether it is in the
+ * top-level "properties" object, or NULL. */
+static char *duplicate_key(const char *buf, size_t len, size_t *at, bool *in_props)
+{
+	struct frame {
+		GHashTable *keys;   /* NULL for an array */
+		bool want_key;
+		bool is_props;
+	};
+	GArray *st = g_array_new(FALSE, TRUE, sizeof(struct frame));
+	char *dup = NULL, *last_key = NULL;
+
+	for (size_t i = 0; i < len && !dup; i++) {
+		struct frame *top = st->len ? &g_array_index(st, struct frame, st->len - 1) : NULL;
+		char c = buf[i];
+
+		if (c == '"') {
+			size_t e = string_end(buf, len, i);
+
+			if (top && top->keys && top->want_key) {
+				char *k = string_value(buf, i, e);
+
+				top->want_key = false;
+				if (!g_hash_table_add(top->keys, k)) {
+					dup = g_strdup(k);
+					*at = i;
+					*in_props = top->is_props;
+				}
+				g_free(last_key);
+				last_key = g_strdup(k);
+			}
+			i = e;
+		} else if (c == '{' || c == '[') {
+			struct frame f = { .want_key = c == '{' };
+
+			if (c == '{')
+				f.keys = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+			/* the value of "properties" in the top-level object */
+			f.is_props = st->len == 1 && c == '{' && last_key && !strcmp(last_key, "properties");
+			g_array_append_val(st, f);
+		} else if (c == '}' || c == ']') {
+			if (top && top->keys)
+				g_hash_table_destroy(top->keys);
+			if (st->len)
+				g_array_set_size(st, st->len - 1);
+		} else if (c == ',' && top && top->keys) {
+			top->want_key = true;
+		}
+	}
+	for (guint i = 0; i < st->len; i++)
+		if (g_array_index(st, struct frame, i).keys)
+			g_hash_table_destroy(g_array_index(st, struct frame, i).keys);
+	g_array_unref(st);
+	g_free(last_key);
+	return dup;
+}
+
 /* Parse an edit or a new-record file: one object with only the record's keys and
  * a properties object. On success *top is owned by the caller, *props borrowed. */
 static int parse_record_file(const char *buf, size_t len, json_object **top, json_object **props,
@@ -250,6 +332,22 @@ static int parse_record_file(const char *buf, size_t len, json_object **top, jso
 	if (!json_object_is_type(o, json_type_object)) {
 		set_err(err, NULL, "the file must hold one JSON object, not %s", type_noun(o));
 		goto fail;
+	}
+	{
+		size_t at = 0;
+		bool in_props = false;
+		g_autofree char *dup = duplicate_key(buf, len, &at, &in_props);
+
+		if (dup) {
+			g_autofree char *q = quote(dup);
+			unsigned line, col;
+
+			line_col(buf, at, &line, &col);
+			set_err(err, in_props ? dup : NULL, "duplicate key %s%s at line %u, column %u: "
+				"a key may appear once (which value was meant?)", q,
+				in_props ? " in \"properties\"" : "", line, col);
+			goto fail;
+		}
 	}
 	json_object_object_foreach(o, key, v) {
 		bool known = false;

@@ -250,10 +250,8 @@ static int replay(struct journal *j, int64_t now_ms)
 
 	if (rc)
 		return rc;
-	rc = exec(j, "UPDATE ops SET state = 'pending' WHERE state = 'in_flight' AND kind != 'create'");
-	if (rc == 0)
-		rc = prepare(j, "UPDATE ops SET state = 'in_doubt', updated_ms = ?1"
-			     " WHERE state = 'in_flight' AND kind = 'create'", &st);
+	rc = prepare(j, "UPDATE ops SET state = 'in_doubt', updated_ms = ?1 WHERE state = 'in_flight'",
+		     &st);
 	if (rc == 0) {
 		sqlite3_bind_int64(st, 1, now_ms);
 		rc = step_done(j, st);

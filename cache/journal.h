@@ -69,9 +69,8 @@ const char *jop_kind_name(enum jop_kind k);
 const char *jop_state_name(enum jop_state s);
 
 /* Open (creating) $dir/journal.db and replay what an earlier run left:
- * in_flight updates, archives and association ops become pending again (they
- * are idempotent), in_flight creates become in_doubt (sent, answer unknown;
- * updated_ms = now_ms), and
+ * in_flight rows become in_doubt (sent, answer unknown; updated_ms = now_ms:
+ * the writeback looks each one up before sending it again), and
  * every epoch is reset to 0 (epochs of an earlier cache mean nothing to the
  * next one: a landed write then never hides a newer local one). Returns 0 and
  * *out, -EBUSY if another process holds the journal, -EIO/-EACCES/-ENOMEM. */

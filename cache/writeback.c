@@ -3,17 +3,23 @@
  *
  * One cycle of the batcher, once delay_ms passed without a new operation (or a
  * type has 100 pending, or sync/unmount asks):
- *   1. in-doubt creates: contacts with an email go back to pending (upsert is
- *      idempotent); others are looked up by search once index_delay_ms passed
- *      since the lost answer; found = created, not found = pending (re-sent);
+ *   1. in-doubt writes (sent, answer lost): creates are looked up by search
+ *      once index_delay_ms passed since the lost answer, contacts with an
+ *      email by reading them by email, archives and association writes by
+ *      reading the records or their associations; found = landed, not found
+ *      = pending (sent again). In-doubt updates are taken with the pending
+ *      ones in step 3, whose read before sending shows what landed;
  *   2. creates: contacts with an email by batch/upsert on email, the rest by
  *      batch/create with objectWriteTraceId; rows are in_flight on disk first;
  *   3. updates: one batch/read per 100 records (the shown properties plus the
  *      changed ones), the conflict and lifecycle checks, one batch/update;
  *   4. archives; 5. association adds (batch/associate/default), then removes.
  * A batch answered 400/409 as a whole is bisected; a 207 fails only the inputs
- * it names. A transient failure (429 or 5xx past the call deadline, network)
- * leaves the operations pending and backs the batcher off; nothing is dropped.
+ * it names. A transient failure (429 past the call deadline, a connection
+ * that was never made) leaves the operations pending and backs the batcher
+ * off; a write that may have reached the server (5xx, timeout, connection
+ * lost after sending) is never sent again by the client: its operations go
+ * in doubt (step 1). Nothing is dropped, nothing is applied twice.
  *
  * Landing updates: batch/update answers are merged over the batch/read taken
  * just before (which asked for every shown property), so the cache gets a full
@@ -22,8 +28,9 @@
  *
  * Files: this one has the object, the batcher thread, scheduling and the
  * queueing calls; a batch call and its outcomes are in writeback_batch.c, steps
- * 1-2 in writeback_create.c, step 3 in writeback_update.c, steps 4-5 in
- * writeback_batch.c. writeback_int.h holds what they share.
+ * 1-2 in writeback_create.c and writeback_doubt.c, step 3 in
+ * writeback_update.c, steps 4-5 in writeback_batch.c. writeback_int.h holds
+ * what they share.
  *
  * Locking: wb->lock guards the journal and the scheduling fields. It is never
  * held across HTTP, cache calls or hooks (the hooks may call back into us).
@@ -101,7 +108,7 @@ static bool work_ready(struct writeback *wb, int64_t now, int64_t *wake)
 				return true;
 		*wake = wb->last_queue_ms + wb->delay_ms;
 	}
-	if (journal_list(wb->j, JS_MASK(JS_IN_DOUBT), JOP_CREATE, -1, 0, 0, &doubt) == 0) {
+	if (journal_list(wb->j, JS_MASK(JS_IN_DOUBT), -1, -1, 0, 0, &doubt) == 0) {
 		int64_t w = wb_wall_ms();
 
 		for (guint i = 0; i < doubt->len; i++) {
@@ -166,6 +173,10 @@ static int cycle(struct writeback *wb)
 	for (int t = 0; t < OT_COUNT; t++) {
 		int r = wb_do_in_doubt(wb, t);
 
+		if (r >= 0) {
+			done += r;
+			r = wb_do_in_doubt_other(wb, t);
+		}
 		if (r < 0)
 			return r;
 		done += r;
@@ -515,7 +526,8 @@ const char *writeback_record_state(struct writeback *wb, int type, uint64_t id)
 				continue;
 			conflict |= op->state == JS_CONFLICT;
 			failed |= op->state == JS_FAILED;
-			pending |= op->state == JS_PENDING || op->state == JS_IN_FLIGHT;
+			pending |= op->state == JS_PENDING || op->state == JS_IN_FLIGHT ||
+				   op->state == JS_IN_DOUBT;
 		}
 		g_ptr_array_unref(rows);
 	}
@@ -537,8 +549,8 @@ json_object *writeback_pending_changes(struct writeback *wb, int type, uint64_t 
 	if (!type_ok(type) || id == 0)
 		return NULL;
 	pthread_mutex_lock(&wb->lock);
-	if (journal_list(wb->j, JS_MASK(JS_PENDING) | JS_MASK(JS_IN_FLIGHT), JOP_UPDATE, type, id, 0,
-			 &rows) == 0) {
+	if (journal_list(wb->j, JS_MASK(JS_PENDING) | JS_MASK(JS_IN_FLIGHT) | JS_MASK(JS_IN_DOUBT),
+			 JOP_UPDATE, type, id, 0, &rows) == 0) {
 		for (guint i = 0; i < rows->len; i++) {
 			const struct jop *op = rows->pdata[i];
 
@@ -566,13 +578,21 @@ char *writeback_queue_text(struct writeback *wb, size_t *len)
 void writeback_stats(struct writeback *wb, json_object *obj)
 {
 	int64_t counts[JS_STATE_COUNT];
-	json_object *q = json_object_new_object();
+	json_object *q = json_object_new_object(), *d = json_object_new_object();
+	uint64_t calls, landed, not_landed;
 
 	pthread_mutex_lock(&wb->lock);
 	if (journal_counts(wb->j, counts) != 0)
 		memset(counts, 0, sizeof(counts));
+	calls = wb->doubt_calls;
+	landed = wb->doubt_landed;
+	not_landed = wb->doubt_not_landed;
 	pthread_mutex_unlock(&wb->lock);
 	for (int s = 0; s < JS_STATE_COUNT; s++)
 		json_object_object_add(q, jop_state_name(s), json_object_new_int64(counts[s]));
 	json_object_object_add(obj, "queue", q);
+	json_object_object_add(d, "answers_lost", json_object_new_uint64(calls));
+	json_object_object_add(d, "found_landed", json_object_new_uint64(landed));
+	json_object_object_add(d, "not_landed", json_object_new_uint64(not_landed));
+	json_object_object_add(obj, "in_doubt", d);
 }

@@ -83,7 +83,7 @@ int writeback_forget(struct writeback *wb);
 
 /* "clean", "pending", "conflict" or "failed" for a record (user.hubfs.state),
  * from its queued updates and archive: conflict before failed before pending
- * (pending includes in flight). */
+ * (pending includes in flight and in doubt). */
 const char *writeback_record_state(struct writeback *wb, int type, uint64_t id);
 /* Pending property changes of a record (name -> value, borrowed copy owned by
  * the caller: json_object_put), NULL if none. Used to overlay refreshed data. */
@@ -95,7 +95,10 @@ json_object *writeback_pending_changes(struct writeback *wb, int type, uint64_t 
  * pairs (JSON strings), "archive", or "+<type>/<id>" / "-<type>/<id>". A record
  * with a conflict and a newer edit has two lines. */
 char *writeback_queue_text(struct writeback *wb, size_t *len);
-/* Add "queue" {pending, in_flight, failed, conflict, in_doubt} to obj. */
+/* Add "queue" {pending, in_flight, failed, conflict, in_doubt} (rows now) and
+ * "in_doubt" {answers_lost, found_landed, not_landed} (since the mount: write
+ * calls whose answer was lost, and the operations of such calls looked up and
+ * found landed, so not sent again, or not landed, so sent again) to obj. */
 void writeback_stats(struct writeback *wb, json_object *obj);
 
 #endif

@@ -249,7 +249,8 @@ void wb_backoff_reset(struct writeback *wb)
 	pthread_mutex_unlock(&wb->lock);
 }
 
-void wb_backoff(struct writeback *wb, const char *what, const struct hs_call *call, int rc)
+/* Start or lengthen the batcher's wait after a failure; returns it in ms. */
+static int64_t backoff_step(struct writeback *wb)
 {
 	int64_t d;
 
@@ -261,9 +262,26 @@ void wb_backoff(struct writeback *wb, const char *what, const struct hs_call *ca
 	wb->backoff_n++;
 	wb->backoff_until = hs_now_ms() + d;
 	pthread_mutex_unlock(&wb->lock);
+	return d;
+}
+
+void wb_backoff(struct writeback *wb, const char *what, const struct hs_call *call, int rc)
+{
+	int64_t d = backoff_step(wb);
+
 	log_warn("writeback: %s failed (%s%s%s); operations stay queued, next try in %" PRId64 " ms",
 		 what, g_strerror(-rc), call && call->err.message[0] ? ": " : "",
 		 call ? call->err.message : "", d);
+}
+
+void wb_doubt_settled(struct writeback *wb, bool landed, unsigned n)
+{
+	pthread_mutex_lock(&wb->lock);
+	if (landed)
+		wb->doubt_landed += n;
+	else
+		wb->doubt_not_landed += n;
+	pthread_mutex_unlock(&wb->lock);
 }
 
 /* The whole batch was refused for what it carries (400, 404, 409): bisect. */
@@ -478,11 +496,17 @@ int wb_send_batch(struct writeback *wb, const struct batch *b, struct item **v, 
 		return rc;
 	}
 	if (call.in_doubt) {
-		log_warn("writeback: %s: answer lost (%s); the creates are in doubt", what,
-			 call.err.message);
+		int64_t d = backoff_step(wb);
+
+		pthread_mutex_lock(&wb->lock);
+		wb->doubt_calls++;
+		pthread_mutex_unlock(&wb->lock);
+		log_warn("writeback: %s: answer lost (%s); its operations are in doubt and are looked"
+			 " up (next try in %" PRId64 " ms) before anything is sent again", what,
+			 call.err.message, d);
 		for (size_t i = 0; i < n; i++)
 			v[i]->outcome = OUT_IN_DOUBT;
-		return 0;
+		return -EAGAIN;
 	}
 	if (permanent(rc)) {
 		if (n == 1) {
@@ -585,6 +609,9 @@ int wb_do_simple(struct writeback *wb, enum jop_kind kind, int type, int to_type
 				break;
 			case OUT_FAILED:
 				jrc = wb_set_failed(wb, op->seq, &its[i].err, now);
+				break;
+			case OUT_IN_DOUBT:
+				jrc = journal_set_state(wb->j, op->seq, JS_IN_DOUBT, NULL, now);
 				break;
 			default:
 				jrc = journal_set_state(wb->j, op->seq, JS_PENDING, NULL, now);

@@ -32,12 +32,26 @@ static bool create_by_upsert(int type, json_object *props)
 	return type == OT_CONTACTS && *wb_prop_val(props, "email");
 }
 
-/* Lock held. Wall time an in-doubt create may be looked up (0 = now): the
- * indexing delay after the latest moment it can have been applied (when it
- * was marked in doubt). */
+bool wb_create_by_upsert(const struct jop *op)
+{
+	return create_by_upsert(op->type, op->props);
+}
+
+void wb_create_found(struct writeback *wb, int type, const char *key, const char *id)
+{
+	log_notice("writeback: in-doubt create %s/_new/%s had landed as %s", objtype_name(type), key,
+		   id);
+	if (wb->hooks.created)
+		wb->hooks.created(wb->hooks.ud, type, key, id);
+}
+
+/* Lock held. Wall time an in-doubt operation may be looked up (0 = now). A
+ * create found by search waits for the indexing delay after the latest
+ * moment it can have been applied (when it was marked in doubt); the others
+ * are read by id or email, which shows a write at once. */
 int64_t wb_lookup_due(struct writeback *wb, const struct jop *op)
 {
-	if (create_by_upsert(op->type, op->props))
+	if (op->kind != JOP_CREATE || create_by_upsert(op->type, op->props))
 		return 0;
 	return op->updated_ms + wb->index_delay_ms + INDEX_MARGIN_MS;
 }
@@ -113,7 +127,7 @@ static void create_items(struct jop *op, struct item *it, bool upsert)
 }
 
 /* Lock held. A pending create of the same key becomes an update of the record. */
-static int creates_to_update(struct writeback *wb, int type, const char *key, uint64_t id, int64_t now)
+int wb_creates_to_update(struct writeback *wb, int type, const char *key, uint64_t id, int64_t now)
 {
 	GPtrArray *rows = NULL;
 	int rc = journal_list(wb->j, JS_MASK(JS_PENDING), JOP_CREATE, type, 0, 0, &rows);
@@ -160,7 +174,7 @@ static int settle_creates(struct writeback *wb, int type, struct cdone *d, size_
 				      !json_object_get_boolean(nv));
 			rc = journal_delete(wb->j, op->seq);
 			if (rc == 0 && record_parse_id(id, strlen(id), &xid) == 0)
-				rc = creates_to_update(wb, type, op->key, xid, now);
+				rc = wb_creates_to_update(wb, type, op->key, xid, now);
 			break;
 		}
 		case OUT_FAILED:
@@ -428,8 +442,8 @@ out:
 	return rc;
 }
 
-/* Settle in-doubt creates that are due: contacts with an email are simply
- * upserted again; others are searched for. Returns how many were settled,
+/* Settle in-doubt creates that are due by searching for them (upserts are
+ * looked up by email in writeback_doubt.c). Returns how many were settled,
  * or -EAGAIN. */
 int wb_do_in_doubt(struct writeback *wb, int type)
 {
@@ -442,10 +456,9 @@ int wb_do_in_doubt(struct writeback *wb, int type)
 		for (guint i = 0; i < rows->len; i++) {
 			struct jop *op = rows->pdata[i];
 
-			if (create_by_upsert(type, op->props)) {
-				if (journal_set_state(wb->j, op->seq, JS_PENDING, NULL, w) == 0)
-					n++;
-			} else if (wb_lookup_due(wb, op) <= w && due->len < IN_DOUBT_PER_PASS) {
+			if (create_by_upsert(type, op->props))
+				continue;
+			if (wb_lookup_due(wb, op) <= w && due->len < IN_DOUBT_PER_PASS) {
 				g_ptr_array_add(due, op);
 				rows->pdata[i] = NULL;
 			}
@@ -473,7 +486,7 @@ int wb_do_in_doubt(struct writeback *wb, int type)
 				rc = journal_set_state(wb->j, ops[x]->seq, JS_PENDING, NULL, wb_wall_ms());
 			else if ((rc = journal_delete(wb->j, ops[x]->seq)) == 0 &&
 				 record_parse_id(ids[x], strlen(ids[x]), &xid) == 0)
-				rc = creates_to_update(wb, type, ops[x]->key, xid, w);
+				rc = wb_creates_to_update(wb, type, ops[x]->key, xid, w);
 		}
 		wb_journal_done(wb, rc);
 		pthread_cond_broadcast(&wb->done);
@@ -486,11 +499,10 @@ int wb_do_in_doubt(struct writeback *wb, int type)
 				log_warn("writeback: in-doubt create %s/_new/%s: too many look-alikes to"
 					 " tell; looking again later", objtype_name(type), key);
 			} else if (ids[x][0]) {
-				log_notice("writeback: in-doubt create %s/_new/%s had landed as %s",
-					   objtype_name(type), key, ids[x]);
-				if (wb->hooks.created)
-					wb->hooks.created(wb->hooks.ud, type, key, ids[x]);
+				wb_doubt_settled(wb, true, 1);
+				wb_create_found(wb, type, key, ids[x]);
 			} else {
+				wb_doubt_settled(wb, false, 1);
 				log_notice("writeback: in-doubt create %s/_new/%s not found; sending it"
 					   " again", objtype_name(type), key);
 			}

@@ -8,7 +8,11 @@
  * writeback_update.c  updates: the read before sending, conflicts, the
  *                     lifecycle-stage two-step, landing;
  * writeback_create.c  creates (upsert on email, batch/create) and the lookup
- *                     of in-doubt creates.
+ *                     of in-doubt creates;
+ * writeback_doubt.c   the lookup of the other in-doubt writes (upserts,
+ *                     archives, associations): did a write whose answer was
+ *                     lost land? (Updates need none: their read before
+ *                     sending tells, see writeback_update.c.)
  *
  * The wb_do_* functions run on the batcher thread without wb->lock; the ones
  * marked "Lock held" want it held.
@@ -53,6 +57,10 @@ struct writeback {
 	int64_t drain_deadline;     /* protected by lock; valid when stop */
 	int64_t backoff_until;      /* protected by lock; hs_now_ms clock */
 	unsigned backoff_n;         /* protected by lock */
+	/* In-doubt writes, for status.json; protected by lock. */
+	uint64_t doubt_calls;       /* write calls whose answer was lost */
+	uint64_t doubt_landed;      /* operations looked up and found landed */
+	uint64_t doubt_not_landed;  /* looked up and not landed (sent again, or a conflict) */
 };
 
 struct wb_err {
@@ -125,11 +133,15 @@ void wb_call_init(struct writeback *wb, struct hs_call *call);
 void wb_backoff_reset(struct writeback *wb);
 /* A transient failure of what: the batcher waits, longer each time, and logs it. */
 void wb_backoff(struct writeback *wb, const char *what, const struct hs_call *call, int rc);
+/* Count the outcome of looking up n in-doubt operations: landed or not (then
+ * they are sent again). */
+void wb_doubt_settled(struct writeback *wb, bool landed, unsigned n);
 /* The item failed for reason (e, the HubSpot error, may be NULL). */
 void wb_item_fail(struct item *it, const char *reason, const struct hs_error *e);
 /* Send items (n <= 100) as one batch call, bisecting on whole-batch refusals.
  * Returns 0 when every item has an outcome, or -EAGAIN after a transient
- * failure (the items without an outcome were not applied). */
+ * failure (the items without an outcome were not applied) or a lost answer
+ * (the items are OUT_IN_DOUBT; the batcher backs off either way). */
 int wb_send_batch(struct writeback *wb, const struct batch *b, struct item **v, size_t n);
 /* Archives (to_type -1) or association adds/removes of one pair of types:
  * 1 if a chunk was sent, 0 if nothing to do, -EAGAIN on a transient failure. */
@@ -142,12 +154,26 @@ int wb_do_updates(struct writeback *wb, int type);
 
 /* --- writeback_create.c ------------------------------------------------------- */
 
-/* Lock held. Wall time an in-doubt create may be looked up (0 = now). */
+/* Lock held. Wall time an in-doubt operation may be looked up (0 = now). */
 int64_t wb_lookup_due(struct writeback *wb, const struct jop *op);
 /* Send pending creates of a type: 1 if a chunk was sent, 0 if nothing to do,
  * -EAGAIN on a transient failure. */
 int wb_do_creates(struct writeback *wb, int type);
-/* Settle in-doubt creates that are due. Returns how many were settled, or -EAGAIN. */
+/* Settle in-doubt creates that are due (not upserts: writeback_doubt.c).
+ * Returns how many were settled, or -EAGAIN. */
 int wb_do_in_doubt(struct writeback *wb, int type);
+/* Lock held. Is op an upsert (a contact create with an email)? */
+bool wb_create_by_upsert(const struct jop *op);
+/* Lock held. A pending create of the same key becomes an update of record id. */
+int wb_creates_to_update(struct writeback *wb, int type, const char *key, uint64_t id, int64_t now);
+/* A create settled as record id (created hook, log). */
+void wb_create_found(struct writeback *wb, int type, const char *key, const char *id);
+
+/* --- writeback_doubt.c -------------------------------------------------------- */
+
+/* Settle the in-doubt upserts, archives and association writes of a type by
+ * looking them up: landed ones are done, the others pending again. Returns
+ * how many were settled, or -EAGAIN. */
+int wb_do_in_doubt_other(struct writeback *wb, int type);
 
 #endif

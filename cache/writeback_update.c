@@ -17,6 +17,7 @@
 #include "cache/journal.h"
 #include "cache/objtype.h"
 #include "cache/schema.h"
+#include "client/log.h"
 
 /* --- updates -------------------------------------------------------------------- */
 
@@ -25,6 +26,8 @@ struct urec {
 	uint64_t id;
 	char ids[24];
 	GArray *seqs;               /* int64_t, ascending */
+	GArray *doubted;            /* gboolean per seq: the row was in doubt when taken */
+	json_object *doubt_props;   /* names the in-doubt rows change (name -> null), or NULL */
 	json_object *props, *base;
 	uint64_t epoch;
 	json_object *cur;           /* the server's record just before sending (owned ref) */
@@ -32,13 +35,16 @@ struct urec {
 	json_object *conflicts;     /* name -> {server, base, local} */
 	json_object *remain, *remain_base; /* lifecycle: for the next batch */
 	bool sent;
-	bool transient;
+	bool transient;             /* not sent: the rows go back as they were */
+	bool in_doubt;              /* sent, answer lost: the rows are in doubt */
 	struct item it;
 };
 
 static void urec_free(struct urec *u)
 {
 	g_array_unref(u->seqs);
+	g_array_unref(u->doubted);
+	json_object_put(u->doubt_props);
 	json_object_put(u->props);
 	json_object_put(u->base);
 	json_object_put(u->cur);
@@ -78,7 +84,9 @@ static bool stage_backward(int type, const char *name, const char *server, const
 	return a < 0 || b < 0 || b < a;
 }
 
-/* Lock held. Take up to 100 records' pending updates of a type, in flight. */
+/* Lock held. Take up to 100 records' pending updates of a type, in flight,
+ * with the in-doubt ones (sent, answer lost): the read before sending tells
+ * whether they landed. */
 static int take_updates(struct writeback *wb, int type, GPtrArray *out)
 {
 	GHashTable *by_id;
@@ -89,7 +97,8 @@ static int take_updates(struct writeback *wb, int type, GPtrArray *out)
 		return 0;
 	/* A bounded window: rows of a record past it go in a later chunk, after
 	 * this one settled, so a record's edits still land in order. */
-	rc = journal_list(wb->j, JS_MASK(JS_PENDING), JOP_UPDATE, type, 0, TAKE_WINDOW, &rows);
+	rc = journal_list(wb->j, JS_MASK(JS_PENDING) | JS_MASK(JS_IN_DOUBT), JOP_UPDATE, type, 0,
+			  TAKE_WINDOW, &rows);
 	if (rc)
 		return rc;
 	by_id = g_hash_table_new(g_int64_hash, g_int64_equal);
@@ -104,6 +113,7 @@ static int take_updates(struct writeback *wb, int type, GPtrArray *out)
 			u->id = op->id;
 			snprintf(u->ids, sizeof(u->ids), "%" PRIu64, op->id);
 			u->seqs = g_array_new(FALSE, FALSE, sizeof(int64_t));
+			u->doubted = g_array_new(FALSE, FALSE, sizeof(gboolean));
 			u->props = json_object_new_object();
 			u->base = json_object_new_object();
 			g_ptr_array_add(out, u);
@@ -119,6 +129,18 @@ static int take_updates(struct writeback *wb, int type, GPtrArray *out)
 		}
 		u->epoch = MAX(u->epoch, op->epoch);
 		g_array_append_val(u->seqs, op->seq);
+		{
+			gboolean d = op->state == JS_IN_DOUBT;
+
+			g_array_append_val(u->doubted, d);
+			if (d && !u->doubt_props)
+				u->doubt_props = json_object_new_object();
+			json_object_object_foreach(op->props, dk, dv) {
+				(void)dv;
+				if (d)
+					json_object_object_add(u->doubt_props, dk, NULL);
+			}
+		}
 	}
 	/* Mark every row taken (rows of records past the first 100 stay). */
 	{
@@ -243,10 +265,13 @@ static int settle_record_journal(struct writeback *wb, int type, struct urec *u,
 	int64_t last = g_array_index(u->seqs, int64_t, u->seqs->len - 1);
 	int rc = 0;
 
-	if (u->transient) {
-		for (guint i = 0; rc == 0 && i < u->seqs->len; i++)
-			rc = journal_set_state(wb->j, g_array_index(u->seqs, int64_t, i), JS_PENDING,
-					       NULL, now);
+	if (u->transient || u->in_doubt) {
+		for (guint i = 0; rc == 0 && i < u->seqs->len; i++) {
+			bool d = u->in_doubt || g_array_index(u->doubted, gboolean, i);
+
+			rc = journal_set_state(wb->j, g_array_index(u->seqs, int64_t, i),
+					       d ? JS_IN_DOUBT : JS_PENDING, NULL, now);
+		}
 		return rc;
 	}
 	for (guint i = 1; rc == 0 && i < u->seqs->len; i++)
@@ -312,7 +337,7 @@ static int settle_record_journal(struct writeback *wb, int type, struct urec *u,
 static void settle_record_after(struct writeback *wb, int type, struct urec *u, json_object *landed,
 				const struct schema *s)
 {
-	if (u->transient)
+	if (u->transient || u->in_doubt)
 		return;
 	if (u->it.outcome == OUT_FAILED) {
 		wb_report(wb, "update", type, u->id, NULL, &u->it.err, NULL);
@@ -337,6 +362,26 @@ static void settle_record_after(struct writeback *wb, int type, struct urec *u, 
 	/* Phase one of a lifecycle move keeps the local view until phase two. */
 	if (!u->remain)
 		wb_land(wb, type, u->id, s ? landed : NULL, u->epoch);
+}
+
+/* An update whose answer was lost is settled by the read before sending:
+ * a change the server already holds is not sent again (plan_record). Count
+ * whether what the in-doubt rows changed had landed. */
+static void doubt_looked_up(struct writeback *wb, const struct urec *u)
+{
+	bool landed = true;
+
+	if (!u->doubt_props)
+		return;
+	json_object_object_foreach(u->doubt_props, k, v) {
+		(void)v;
+		if (json_object_object_get_ex(u->send, k, NULL) ||
+		    (u->conflicts && json_object_object_get_ex(u->conflicts, k, NULL)))
+			landed = false;
+	}
+	log_notice("writeback: in-doubt update of %s %s", u->ids,
+		   landed ? "had landed; not sent again" : "had not landed; sending it again");
+	wb_doubt_settled(wb, landed, 1);
 }
 
 static int process_updates(struct writeback *wb, int type, GPtrArray *recs)
@@ -391,9 +436,12 @@ static int process_updates(struct writeback *wb, int type, GPtrArray *recs)
 			snprintf(e.message, sizeof(e.message),
 				 "the record does not exist on HubSpot (archived or merged?)");
 			wb_item_fail(&u->it, "record not found", &e);
+			if (u->doubt_props)
+				wb_doubt_settled(wb, false, 1);
 			continue;
 		}
 		plan_record(type, u);
+		doubt_looked_up(wb, u);
 		if (json_object_object_length(u->send) == 0) {
 			u->it.outcome = OUT_OK;
 			continue;
@@ -412,14 +460,16 @@ static int process_updates(struct writeback *wb, int type, GPtrArray *recs)
 
 		rc = wb_send_batch(wb, &b, items, nitems);
 		for (size_t i = 0; i < nitems; i++) {
-			if (items[i]->outcome == OUT_NONE || items[i]->outcome == OUT_IN_DOUBT)
+			if (items[i]->outcome == OUT_NONE)
 				owners[i]->transient = true;
+			else if (items[i]->outcome == OUT_IN_DOUBT)
+				owners[i]->in_doubt = true;
 		}
 	}
 	for (guint i = 0; i < recs->len; i++) {
 		struct urec *u = recs->pdata[i];
 
-		if (!u->transient && u->it.outcome == OUT_OK && u->cur)
+		if (!u->transient && !u->in_doubt && u->it.outcome == OUT_OK && u->cur)
 			landed[i] = landed_object(u);
 	}
 

@@ -449,6 +449,8 @@ int http_perform(struct http *h, const struct http_req *req, struct http_resp *r
 	SET(CURLOPT_USERAGENT, "hubfs/0.1");
 	SET(CURLOPT_ACCEPT_ENCODING, "");
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
+	if (req->once)
+		SET(CURLOPT_FRESH_CONNECT, 1L);
 	SET(CURLOPT_FOLLOWLOCATION, 0L);
 	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)h->max_body);
 	SET(CURLOPT_WRITEFUNCTION, on_body);

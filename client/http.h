@@ -36,6 +36,14 @@ struct http_req {
 	const char *content_type; /* of body; NULL = "application/json" (the OAuth
 				   * token call sends a form) */
 	int64_t timeout_ms;      /* whole transfer, > 0 */
+	/* Send it at most once: on a connection of its own, never a pooled one.
+	 * libcurl sends a request again by itself, on a new connection, when a
+	 * reused connection closes before any answer byte arrives; that is also
+	 * what a server that acted and then lost the connection looks like, so
+	 * a write (a create above all) would be applied twice. A new connection
+	 * is never resent that way; the caller sees the failure (resp.sent) and
+	 * decides. */
+	bool once;
 };
 
 struct http_resp {

@@ -429,18 +429,19 @@ static bool path_ends_with(const char *path, const char *suffix)
 }
 
 /* May this request be sent again when its first sending may have reached
- * the server? Everything but creating records: GET/PUT/PATCH/DELETE, and the
- * POSTs that read (search, batch/read) or set state (update, upsert,
- * archive, associations). A record create sent twice is a duplicate record. */
-static bool request_idempotent(const char *method, const char *path)
+ * the server? Only the reads: GET, and the POSTs that read (search,
+ * batch/read, the v4 association batch/read). A write sent twice is applied
+ * twice: a create makes a duplicate record, and an update, archive or
+ * association sent again after someone else changed the record would undo
+ * that change. So a write whose answer is lost is left in doubt for the
+ * caller, which looks the outcome up before it sends anything again. */
+static bool request_resendable(const char *method, const char *path)
 {
+	if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+		return true;
 	if (strcmp(method, "POST") != 0)
-		return true;
-	if (strncmp(path, "/crm/v4/associations/", 21) == 0)
-		return true;
-	return path_ends_with(path, "/search") || path_ends_with(path, "/batch/read") ||
-	       path_ends_with(path, "/batch/update") || path_ends_with(path, "/batch/upsert") ||
-	       path_ends_with(path, "/batch/archive");
+		return false;
+	return path_ends_with(path, "/search") || path_ends_with(path, "/batch/read");
 }
 
 static bool status_retryable(long status)
@@ -600,7 +601,7 @@ int hs_request(struct hs_client *c, struct hs_call *call, const char *method,
 	char endpoint[160];
 	char *url = NULL, *body_str = NULL, *token = NULL;
 	size_t body_len = 0;
-	bool search, idempotent, refreshed = false;
+	bool search, resendable, refreshed = false;
 	uint64_t gen = 0;
 	unsigned attempt = 0;
 	struct http_resp resp = { 0 };
@@ -618,7 +619,7 @@ int hs_request(struct hs_client *c, struct hs_call *call, const char *method,
 		return -EINVAL;
 	}
 	search = path_is_search(path);
-	idempotent = request_idempotent(method, path);
+	resendable = request_resendable(method, path);
 	endpoint_key(method, path, endpoint, sizeof(endpoint));
 	url = g_strconcat(c->base_url, path, NULL);
 	if (body) {
@@ -634,7 +635,7 @@ int hs_request(struct hs_client *c, struct hs_call *call, const char *method,
 
 	for (;;) {
 		struct http_req req = { .method = method, .url = url, .body = body_str,
-					.body_len = body_len };
+					.body_len = body_len, .once = !resendable };
 		enum rl_policy policy = RL_POLICY_UNKNOWN;
 		struct rl_ticket ticket;
 		int64_t now, delay;
@@ -681,7 +682,7 @@ int hs_request(struct hs_client *c, struct hs_call *call, const char *method,
 			rc = hrc == -ENOMEM ? -ENOMEM : hs_errno_from_status(0, true);
 			if (hrc == -EFBIG || hrc == -ENOMEM)
 				break;
-			if (!idempotent && resp.sent) {
+			if (!resendable && resp.sent) {
 				call->in_doubt = true;
 				break;
 			}
@@ -738,8 +739,8 @@ int hs_request(struct hs_client *c, struct hs_call *call, const char *method,
 		if (!status_retryable(resp.status))
 			break;
 		/* 423 and 477 say the request was not applied; a 5xx may have
-		 * been, so a create is not sent again. */
-		if (!idempotent && resp.status >= 500) {
+		 * been, so a write is not sent again. */
+		if (!resendable && resp.status >= 500) {
 			call->in_doubt = true;
 			break;
 		}

@@ -27,10 +27,13 @@
  *     honoured up to 5 min) while the next attempt fits before the deadline;
  *     then the last attempt's errno (-EIO). deadline_ms == 0 retries forever:
  *     use it only for background work.
- *   - Non-idempotent requests (creating records: POST …/objects/{type} and
- *     …/batch/create) are never resent once they may have reached the server
- *     (a 5xx, a timeout, a cut connection): call->in_doubt is set instead.
- *     They are resent after a 429 or when the connection was never made.
+ *   - Writes (every request but GET and the POSTs that read: search,
+ *     batch/read) are sent on a connection of their own (see http.h: libcurl
+ *     would otherwise resend a request whose reused connection died) and are
+ *     never resent once they may have reached the server (a 5xx, a timeout,
+ *     a connection cut after sending): call->in_doubt is set instead, and
+ *     the caller looks the outcome up. They are resent after a 429, 423 or
+ *     477 (not applied) or when the connection was never made.
  *   - 401 EXPIRED_AUTHENTICATION: with OAuth (opts.oauth), the access token
  *     is refreshed (client/oauth.h) and the request sent again, once per
  *     call. When no valid OAuth token can be had (the refresh failed), the
@@ -82,9 +85,9 @@ struct hs_call {
 	int64_t deadline_ms;
 	struct hs_error err;
 	long http_status;        /* status of the final attempt (e.g. 200 vs 207) */
-	/* Set on failure when a non-idempotent request (a create) may have been
-	 * applied: it was sent but its answer was lost or was a 5xx. Such a
-	 * request is never retried here; the caller looks the record up first. */
+	/* Set on failure when a write may have been applied: it was sent but its
+	 * answer was lost or was a 5xx. A write is never retried here; the caller
+	 * looks the outcome up before sending it again. */
 	bool in_doubt;
 };
 

@@ -54,6 +54,24 @@ struct ectx {
 	json_object *pipelines, *owners;
 };
 
+#define OWNERS_RETRY_MS 60000 /* after a failed owners load, saves skip the check this long */
+
+/* May a save load the owner list from HubSpot now? Not while HubSpot is
+ * unreachable, nor within OWNERS_RETRY_MS of a failed load: each save would
+ * wait op_timeout for it. The owner check is then left to HubSpot (a bad
+ * owner is refused when the edit is sent, and reported). */
+static bool owners_may_load(struct hubfs *h)
+{
+	int64_t failed;
+
+	if (hs_client_offline(h->hc))
+		return false;
+	g_mutex_lock(&h->lock);
+	failed = h->owners_fail_ms;
+	g_mutex_unlock(&h->lock);
+	return !failed || hs_now_ms() - failed >= OWNERS_RETRY_MS;
+}
+
 static int ectx_init(struct hubfs *h, int type, struct ectx *e)
 {
 	int64_t deadline = deadline_of(h);
@@ -75,7 +93,15 @@ static int ectx_init(struct hubfs *h, int type, struct ectx *e)
 		g_free(text);
 		e->c.pipelines = e->pipelines;
 	}
-	if (cache_owner_ids(h->cache, deadline, &ids, &n) == 0) {
+	/* Validated against the cached list when there is one. */
+	rc = cache_owner_ids_cached(h->cache, &ids, &n);
+	if (rc && owners_may_load(h)) {
+		rc = cache_owner_ids(h->cache, deadline, &ids, &n);
+		g_mutex_lock(&h->lock);
+		h->owners_fail_ms = rc ? hs_now_ms() : 0;
+		g_mutex_unlock(&h->lock);
+	}
+	if (rc == 0) {
 		e->owners = json_object_new_array();
 		for (size_t i = 0; i < n; i++) {
 			char buf[24];
@@ -87,6 +113,23 @@ static int ectx_init(struct hubfs *h, int type, struct ectx *e)
 		g_free(ids);
 	}
 	return 0;
+}
+
+/* A save that cannot even be checked (the property definitions are not
+ * cached and HubSpot cannot be reached): refused, but logged and kept in
+ * rejected/ like any refused save, so nothing written is lost. */
+static int unchecked(struct hubfs *h, fuse_ino_t ino, const char *label, int rc, const char *data,
+		     size_t len)
+{
+	g_autofree char *why = g_strdup_printf("cannot be checked now (the account's property "
+					       "definitions could not be read: %s); nothing was "
+					       "saved, the bytes are kept: save again later",
+					       strerror(-rc));
+
+	hubfs_reject(h, label, NULL, why, data, len);
+	if (ino)
+		set_rec_error(h, ino, why);
+	return rc;
 }
 
 static void ectx_clear(struct ectx *e)
@@ -123,8 +166,10 @@ int commit_record(struct hubfs *h, fuse_ino_t ino, const char *data, size_t len,
 		goto reject;
 	}
 	rc = ectx_init(h, type, &e);
-	if (rc)
-		return rc == -ENOENT ? -EIO : rc;
+	if (rc) {
+		rc = rc == -ENOENT ? -EIO : rc;
+		return quiet ? rc : unchecked(h, ino, label, rc, data, len);
+	}
 	rc = edit_parse(&e.c, data, len, base, base_len, &changes, &bases, &err);
 	if (rc)
 		goto reject_ctx;
@@ -190,7 +235,7 @@ int commit_create(struct hubfs *h, int type, const char *name, const char *data,
 	}
 	rc = ectx_init(h, type, &e);
 	if (rc)
-		return rc == -ENOENT ? -EIO : rc;
+		return unchecked(h, 0, label, rc == -ENOENT ? -EIO : rc, data, len);
 	rc = edit_parse_new(&e.c, data, len, &props, &err);
 	ectx_clear(&e);
 	if (rc) {

@@ -2,15 +2,20 @@
  * JSON line per failure), rejected/ (the bytes of a refused save), created
  * (the ids of _new/ files as their creates land), queue, status.json and the
  * ctl command file (sync, retry, forget, refresh); and the writeback hooks
- * that report into them.
+ * that report into them. errors.log is also kept on disk ($state_dir,
+ * rotated at ERRORS_FILE_MAX), as is rejected/ (rejected.c); created keeps
+ * the last CREATED_MAX lines.
  *
- * Lock rules: h->lock guards snapshots, the logs, dnodes and dirents; it is
- * never held across a cache, writeback or HTTP call.
+ * Lock rules: h->lock guards snapshots, the in-memory logs, dnodes and
+ * dirents; it is never held across a cache, writeback or HTTP call, nor
+ * across file I/O (errors_file_lock guards the errors.log file).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,56 +51,109 @@ void hubfs_error_say(struct hubfs *h, const char *op, const char *file, const ch
 	json_object_put(o);
 }
 
-void hubfs_error(struct hubfs *h, json_object *obj)
+/* Lock held. Was the same line (time aside) logged in the last 2 s? A tool's
+ * several lookups of one bad name (ls does two) are one event. */
+static bool error_repeated(struct hubfs *h, const char *key)
 {
-	json_object *line = json_object_new_object();
-	const char *txt;
+	uint64_t hash = g_str_hash(key) | (uint64_t)strlen(key) << 32;
+	int64_t now = hs_now_ms();
 
-	json_object_object_add(line, "time", iso_now());
-	json_object_object_foreach(obj, k, v)
-		if (strcmp(k, "time") != 0)
-			json_object_object_add(line, k, json_object_get(v));
-	txt = json_object_to_json_string_ext(line, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	g_mutex_lock(&h->lock);
-	g_string_append(h->errors, txt);
-	g_string_append_c(h->errors, '\n');
-	if (h->errors->len > ERRORS_MAX) {
-		const char *cut = strchr(h->errors->str + (h->errors->len - ERRORS_MAX), '\n');
-
-		g_string_erase(h->errors, 0, cut ? cut + 1 - h->errors->str : 0);
-	}
-	if (h->errors_fd >= 0) {
-		g_autofree char *l = g_strconcat(txt, "\n", NULL);
-
-		if (write(h->errors_fd, l, strlen(l)) < 0)
-			log_warn("errors.log: %s", strerror(errno));
-	}
-	g_mutex_unlock(&h->lock);
-	log_notice("%s", txt);
-	json_object_put(line);
+	for (unsigned i = 0; i < G_N_ELEMENTS(h->errors_recent); i++)
+		if (h->errors_recent[i] == hash && now - h->errors_recent_ms[i] < 2000)
+			return true;
+	h->errors_recent[h->errors_next] = hash;
+	h->errors_recent_ms[h->errors_next] = now;
+	h->errors_next = (h->errors_next + 1) % G_N_ELEMENTS(h->errors_recent);
+	return false;
 }
 
-/* Keep bytes under .hubfs/rejected/<name> (a unique name is made). */
-static void keep_rejected(struct hubfs *h, const char *name, const char *data, size_t len)
+/* errors_file_lock held. Open $state_dir/<name> for appending (0600, not
+ * through a symlink, a regular file of ours), or -1. */
+static int errors_file_open(struct hubfs *h, const char *name)
 {
-	g_autofree char *base = g_strdelimit(g_strdup(name), "/", '-');
-	struct dnode *d;
+	g_autofree char *p = g_build_filename(h->state_dir, name, NULL);
+	int fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	struct stat st;
 
-	g_mutex_lock(&h->lock);
-	for (int n = 1; dnode_at(h, INO_REJECTED, base); n++) {
-		g_autofree char *stem = g_strdup(name);
-		char *dot;
-
-		g_strdelimit(stem, "/", '-');
-		dot = strrchr(stem, '.');
-		if (dot)
-			*dot = '\0';
-		g_free(base);
-		base = g_strdup_printf("%s.%d%s", stem, n, strrchr(name, '.') ? strrchr(name, '.') : "");
+	if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid())) {
+		log_warn("%s is not a regular file of this user: errors are not written to it", p);
+		close(fd);
+		fd = -1;
 	}
-	d = dnode_new(h, INO_REJECTED, base, D_REJECTED, -1, S_IFREG | 0644);
-	g_byte_array_append(d->data, (const guint8 *)data, (guint)len);
+	return fd;
+}
+
+void hubfs_errors_open(struct hubfs *h)
+{
+	g_mutex_init(&h->errors_file_lock);
+	h->errors_fd = h->state_dir ? errors_file_open(h, "errors.log") : -1;
+}
+
+void hubfs_errors_close(struct hubfs *h)
+{
+	if (h->errors_fd >= 0)
+		close(h->errors_fd);
+	h->errors_fd = -1;
+	g_mutex_clear(&h->errors_file_lock);
+}
+
+/* Append a line to $state_dir/errors.log; past ERRORS_FILE_MAX it becomes
+ * errors.log.1 (replacing the one before) and a new file is started, so the
+ * disk holds at most twice that. Not under h->lock. */
+static void errors_file_write(struct hubfs *h, const char *line, size_t len)
+{
+	struct stat st;
+
+	g_mutex_lock(&h->errors_file_lock);
+	if (h->errors_fd >= 0 && fstat(h->errors_fd, &st) == 0 &&
+	    (size_t)st.st_size + len > ERRORS_FILE_MAX && st.st_size > 0) {
+		g_autofree char *cur = g_build_filename(h->state_dir, "errors.log", NULL);
+		g_autofree char *old = g_build_filename(h->state_dir, "errors.log.1", NULL);
+
+		close(h->errors_fd);
+		if (rename(cur, old) != 0)
+			log_warn("errors.log: cannot rotate: %s", strerror(errno));
+		h->errors_fd = errors_file_open(h, "errors.log");
+	}
+	if (h->errors_fd >= 0 && write(h->errors_fd, line, len) < 0)
+		log_warn("errors.log: %s", strerror(errno));
+	g_mutex_unlock(&h->errors_file_lock);
+}
+
+void hubfs_error(struct hubfs *h, json_object *obj)
+{
+	json_object *line = json_object_new_object(), *key = json_object_new_object();
+	const int fl = JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE;
+	g_autofree char *txt = NULL;
+	bool repeated;
+
+	json_object_object_add(line, "time", iso_now());
+	json_object_object_foreach(obj, k, v) {
+		if (strcmp(k, "time") != 0) {
+			json_object_object_add(line, k, json_object_get(v));
+			json_object_object_add(key, k, json_object_get(v));
+		}
+	}
+	txt = g_strconcat(json_object_to_json_string_ext(line, fl), "\n", NULL);
+	g_mutex_lock(&h->lock);
+	repeated = error_repeated(h, json_object_to_json_string_ext(key, fl));
+	if (!repeated) {
+		g_string_append(h->errors, txt);
+		if (h->errors->len > ERRORS_MAX) {
+			const char *cut = strchr(h->errors->str + (h->errors->len - ERRORS_MAX), '\n');
+
+			g_string_erase(h->errors, 0, cut ? cut + 1 - h->errors->str : 0);
+		}
+	}
 	g_mutex_unlock(&h->lock);
+	if (!repeated) {
+		errors_file_write(h, txt, strlen(txt));
+		/* errors.log is the place; the daemon's log gets it at info level. */
+		txt[strlen(txt) - 1] = '\0';
+		log_info("%s", txt);
+	}
+	json_object_put(key);
+	json_object_put(line);
 }
 
 void hubfs_reject(struct hubfs *h, const char *file, const char *property, const char *reason,
@@ -113,7 +171,7 @@ void hubfs_reject(struct hubfs *h, const char *file, const char *property, const
 	json_object_object_add(o, "rejected", json_object_new_string(kept));
 	hubfs_error(h, o);
 	json_object_put(o);
-	keep_rejected(h, kept, data, len);
+	rejected_keep(h, kept, data, len);
 }
 
 /* --- .hubfs/ files ------------------------------------------------------------ */
@@ -164,12 +222,35 @@ int ctl_text(struct hubfs *h, fuse_ino_t ino, bool fresh, char **text, size_t *l
 	return 0;
 }
 
+static int ctl_one(struct hubfs *h, char *cmd);
+
+/* One write may hold several commands, one a line (`printf 'sync\nrefresh\n'`):
+ * run in order, up to the first that fails (its error is the write's). */
 int ctl_command(struct hubfs *h, const char *buf, size_t size)
 {
-	g_autofree char *cmd = g_strndup(buf, size);
+	g_autofree char *all = g_strndup(buf, size);
+	gchar **lines = g_strsplit(all, "\n", -1);
+	int rc = 0, n = 0;
+
+	for (gchar **l = lines; *l && rc == 0; l++) {
+		g_strstrip(*l);
+		if (**l) {
+			rc = ctl_one(h, *l);
+			n++;
+		}
+	}
+	g_strfreev(lines);
+	if (n == 0) {
+		hubfs_error_say(h, "ctl", NULL, "no command; use sync, retry, forget or refresh");
+		rc = -EINVAL;
+	}
+	return rc;
+}
+
+static int ctl_one(struct hubfs *h, char *cmd)
+{
 	int rc = 0;
 
-	g_strstrip(cmd);
 	if (!strcmp(cmd, "sync")) {
 		char *report = NULL;
 
@@ -209,10 +290,29 @@ int ctl_command(struct hubfs *h, const char *buf, size_t size)
 
 /* --- writeback hooks ------------------------------------------------------------ */
 
+/* One .hubfs/created line: a JSON object (a name may hold any byte but '/'
+ * and NUL, newlines included). g_free. */
+static char *created_line(int type, const char *name, const char *id)
+{
+	json_object *o = json_object_new_object();
+	g_autofree char *file = g_strdup_printf("%s/_new/%s", objtype_name(type), name);
+	char *s;
+
+	json_object_object_add(o, "time", iso_now());
+	json_object_object_add(o, "file", json_object_new_string(file));
+	json_object_object_add(o, "type", json_object_new_string(objtype_name(type)));
+	json_object_object_add(o, "id", json_object_new_string(id));
+	s = g_strconcat(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+						       JSON_C_TO_STRING_NOSLASHESCAPE), "\n", NULL);
+	json_object_put(o);
+	return s;
+}
+
 static void on_created(void *ud, int type, const char *key, const char *id)
 {
 	struct hubfs *h = ud;
 	g_autofree char *name = g_strdup(key);
+	g_autofree char *line = NULL;
 	char *hash = strrchr(name, '#');
 	fuse_ino_t parent = INO_NEW_DIR + (fuse_ino_t)type;
 	struct dnode *d;
@@ -221,9 +321,15 @@ static void on_created(void *ud, int type, const char *key, const char *id)
 
 	if (hash)
 		*hash = '\0';
+	line = created_line(type, name, id);
 	g_mutex_lock(&h->lock);
-	g_string_append_printf(h->created, "%s/_new/%s %s %s\n", objtype_name(type), name,
-			       objtype_name(type), id);
+	g_string_append(h->created, line);
+	if (++h->created_lines > CREATED_MAX) {
+		const char *nl = strchr(h->created->str, '\n');
+
+		g_string_erase(h->created, 0, nl ? nl + 1 - h->created->str : (gssize)h->created->len);
+		h->created_lines--;
+	}
 	d = dnode_at(h, parent, name);
 	if (d && d->kind == D_NEWFILE && d->link && !strcmp(d->link, key)) {
 		struct dnode *l;
@@ -247,7 +353,7 @@ static void on_error(void *ud, json_object *line)
 
 static void on_rejected(void *ud, const char *name, const char *text, size_t len)
 {
-	keep_rejected(ud, name, text, len);
+	rejected_keep(ud, name, text, len);
 }
 
 struct writeback_hooks hubfs_writeback_hooks(struct hubfs *h)

@@ -10,8 +10,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cache/objtype.h"
 #include "cache/record.h"
@@ -146,8 +148,15 @@ void hubfs_w_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	g_mutex_lock(&h->lock);
 	d = dnode_at(h, parent, name);
 	if (d) {
+		GPtrArray *gone = g_ptr_array_new_with_free_func(g_free);
+
+		if (parent == INO_REJECTED)
+			rejected_forget(h, d, gone);
 		dnode_unlink(h, d);
 		g_mutex_unlock(&h->lock);
+		for (guint i = 0; i < gone->len; i++)
+			unlink(gone->pdata[i]);
+		g_ptr_array_unref(gone);
 		fuse_reply_err(req, 0);
 		return;
 	}
@@ -181,10 +190,63 @@ void hubfs_w_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_err(req, -rc);
 }
 
+/* path with "." and ".." steps and repeated slashes resolved, as text (no
+ * symlink is followed). Absolute in, absolute out. g_free. */
+static char *lexical_path(const char *path)
+{
+	gchar **parts = g_strsplit(path, "/", -1);
+	GPtrArray *out = g_ptr_array_new();
+	GString *g = g_string_new(NULL);
+
+	for (gchar **p = parts; *p; p++) {
+		if (!**p || !strcmp(*p, "."))
+			continue;
+		if (!strcmp(*p, "..")) {
+			if (out->len)
+				g_ptr_array_remove_index(out, out->len - 1);
+			continue;
+		}
+		g_ptr_array_add(out, *p);
+	}
+	for (guint i = 0; i < out->len; i++)
+		g_string_append_printf(g, "/%s", (char *)out->pdata[i]);
+	if (!g->len)
+		g_string_append_c(g, '/');
+	g_ptr_array_free(out, TRUE);
+	g_strfreev(parts);
+	return g_string_free(g, FALSE);
+}
+
+/* Does link, written in association directory parent as name, point at the
+ * record its name names, in the directory's type, in this mount? Exactly
+ * ../../../<type>/<id>.json, or a path that resolves to the same file here
+ * (./ and ../ steps, or the absolute path through this mountpoint). */
+static bool assoc_link_ok(struct hubfs *h, const char *link, fuse_ino_t parent, const char *name)
+{
+	const char *to = objtype_name(INO_TYPE2(parent));
+	g_autofree char *canon = g_strdup_printf("../../../%s/%s", to, name);
+	g_autofree char *want = NULL, *from = NULL, *got = NULL;
+
+	if (!strcmp(link, canon))
+		return true;
+	if (!h->mountpoint || !*link)
+		return false;
+	want = g_strdup_printf("%s/%s/%s", h->mountpoint, to, name);
+	from = g_strdup_printf("%s/%s/%" PRIu64 "/%s/", h->mountpoint, objtype_name(INO_TYPE(parent)),
+			       INO_ID(parent), to);
+	if (link[0] != '/') {
+		g_autofree char *joined = g_strconcat(from, link, NULL);
+
+		got = lexical_path(joined);
+	} else {
+		got = lexical_path(link);
+	}
+	return !strcmp(got, want);
+}
+
 void hubfs_w_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
 	struct hubfs *h = H(req);
-	g_autofree char *want = NULL;
 	struct rec_attr a;
 	uint64_t id;
 	int rc;
@@ -199,11 +261,15 @@ void hubfs_w_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const 
 	}
 	/* ln -s ../../../companies/201.json contacts/101/companies/: the link must
 	 * name the record its own name names, in the directory's type. */
-	want = g_strdup_printf("%s/%s", objtype_name(INO_TYPE2(parent)), name);
-	if (!g_str_has_suffix(link, want) ||
-	    (strlen(link) > strlen(want) && link[strlen(link) - strlen(want) - 1] != '/')) {
-		hubfs_error_say(h, "link", name, "an association link must point at "
-				"../../../<type>/<id>.json of its own name");
+	if (!assoc_link_ok(h, link, parent, name)) {
+		g_autofree char *file = g_strdup_printf("%s/%" PRIu64 "/%s/%s",
+							objtype_name(INO_TYPE(parent)), INO_ID(parent),
+							objtype_name(INO_TYPE2(parent)), name);
+		g_autofree char *why = g_strdup_printf("an association link must be ../../../%s/%s (or "
+						       "a path to that file in this mount), not %s",
+						       objtype_name(INO_TYPE2(parent)), name, link);
+
+		hubfs_error_say(h, "link", file, why);
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
@@ -260,8 +326,12 @@ static int do_rename(struct hubfs *h, fuse_ino_t parent, const char *name, fuse_
 	uint64_t id, did;
 	int rc = 0;
 
-	if (flags & RENAME_EXCHANGE)
+	/* Only RENAME_NOREPLACE has a meaning here: EXCHANGE, WHITEOUT and
+	 * flags unknown to us are refused, never taken as a plain rename. */
+	if (flags & ~(unsigned int)RENAME_NOREPLACE)
 		return -EINVAL;
+	if (is_typedir(parent) && !strcmp(name, "_new"))
+		return -EPERM;
 	if (h->o.ro)
 		return -EROFS;
 	if (strlen(newname) > 255)

@@ -31,6 +31,7 @@ void dnode_free(struct dnode *d)
 	if (d->writers)
 		g_array_free(d->writers, TRUE);
 	g_free(d->link);
+	g_free(d->disk);
 	g_free(d->name);
 	g_free(d);
 }
@@ -134,7 +135,8 @@ bool dyn_stat(struct hubfs *h, fuse_ino_t ino, struct stat *st)
 		st->st_nlink = d->name ? 1 : 0;
 		st->st_uid = d->uid;
 		st->st_gid = d->gid;
-		st->st_size = d->kind == D_LINK ? (off_t)strlen(d->link) : (off_t)d->data->len;
+		st->st_size = d->kind == D_LINK ? (off_t)strlen(d->link) :
+			      d->disk ? (off_t)d->disk_size : (off_t)d->data->len;
 		st->st_blksize = 4096;
 		st->st_blocks = (st->st_size + 511) / 512;
 		st->st_atim = d->atime;
@@ -189,6 +191,7 @@ char *dyn_readlink(struct hubfs *h, fuse_ino_t ino)
 int dyn_read(struct hubfs *h, fuse_ino_t ino, off_t off, size_t size, char **buf, size_t *n)
 {
 	struct dnode *d;
+	char *disk = NULL;
 	int rc = 0;
 
 	*n = 0;
@@ -199,11 +202,17 @@ int dyn_read(struct hubfs *h, fuse_ino_t ino, off_t off, size_t size, char **buf
 		rc = -ENOENT;
 	else if (d->kind == D_LINK)
 		rc = -EINVAL;
+	else if (d->disk)
+		disk = g_strdup(d->disk); /* read below, unlocked */
 	else if ((size_t)off < d->data->len) {
 		*n = MIN(size, d->data->len - (size_t)off);
 		*buf = g_memdup2(d->data->data + off, *n);
 	}
 	g_mutex_unlock(&h->lock);
+	if (disk) {
+		rc = rejected_read(disk, off, size, buf, n);
+		g_free(disk);
+	}
 	return rc;
 }
 

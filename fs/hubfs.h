@@ -68,16 +68,30 @@ struct hubfs {
 	GHashTable *wbufs;     /* record ino -> struct wbuf */
 	GHashTable *rec_errors;/* record ino -> last error reason (g_strdup) */
 	uint64_t next_dyn;
+	int64_t owners_fail_ms;/* hs_now_ms() of the last failed owners load (commit.c), 0 */
 	size_t scratch_bytes;  /* total bytes of scratch and _new/ files */
 	GString *errors;       /* .hubfs/errors.log, the last ERRORS_MAX bytes */
-	GString *created;      /* .hubfs/created */
-	int errors_fd;         /* $state_dir/errors.log, append-only */
+	GString *created;      /* .hubfs/created, the last CREATED_MAX lines */
+	unsigned created_lines;
+	uint64_t errors_recent[8]; /* hashes of the last lines (a repeat is dropped) */
+	int64_t errors_recent_ms[8];
+	unsigned errors_next;
+	GQueue *rejected_order;/* rejected/ node inos, oldest first (rejected.c) */
+	size_t rejected_bytes; /* their total size */
+	GMutex errors_file_lock; /* guards errors_fd and its rotation (not h->lock:
+				  * no file I/O under the mount-wide lock) */
+	int errors_fd;         /* $state_dir/errors.log, append-only; protected by
+				  * errors_file_lock */
 	GHashTable *queries;   /* ino -> struct qnode (search.c) */
 	GHashTable *qnames;    /* "type/query" -> struct qnode */
 	GCond qcond;           /* a query's search finished */
 };
 
 #define ERRORS_MAX (1 << 20)
+#define ERRORS_FILE_MAX (1 << 20)   /* errors.log on disk; then errors.log.1 */
+#define CREATED_MAX 1000            /* .hubfs/created: the last lines kept */
+#define REJECTED_MAX_FILES 1000     /* rejected/: files kept, oldest dropped first */
+#define REJECTED_MAX_BYTES ((size_t)64 << 20)
 #define SCRATCH_MAX ((size_t)64 << 20)
 #define RECORD_WRITE_MAX (1 << 20)
 
@@ -101,7 +115,11 @@ void hubfs_inval_entry(struct hubfs *h, fuse_ino_t parent, const char *name);
 void hubfs_write_init(struct hubfs *h);
 void hubfs_write_destroy(struct hubfs *h);
 struct writeback_hooks hubfs_writeback_hooks(struct hubfs *h);
-/* Append a line to .hubfs/errors.log (obj is borrowed). */
+/* Open / close $state_dir/errors.log (at start / at the end). */
+void hubfs_errors_open(struct hubfs *h);
+void hubfs_errors_close(struct hubfs *h);
+/* Append a line to .hubfs/errors.log (obj is borrowed); the same line again
+ * within 2 s is one event and is dropped. */
 void hubfs_error(struct hubfs *h, json_object *obj);
 /* One errors.log line {op, file (omitted if NULL), reason}. */
 void hubfs_error_say(struct hubfs *h, const char *op, const char *file, const char *reason);

@@ -24,6 +24,8 @@ struct dnode {
 	char *link;          /* D_LINK target */
 	GHashTable *xattrs;  /* name -> GBytes */
 	uint64_t nlookup;
+	char *disk;          /* D_REJECTED kept on disk: its file (rejected.c), else NULL */
+	size_t disk_size;    /* the size of that file */
 	bool committed;      /* D_NEWFILE: its create is queued; read-only now */
 	GArray *writers;     /* pids that wrote since the last commit (pid_t) */
 };
@@ -34,7 +36,8 @@ struct wbuf {
 	char *base;          /* the record file the writer started from */
 	size_t base_len;
 	GArray *writers;     /* pid_t */
-	int empty_flushes;   /* closes that saw it empty (a dup'd fd closing early) */
+	int64_t touched_ms;  /* hs_now_ms() of the last write or truncate */
+	int64_t checked_ms;  /* hs_now_ms() of the last orphan check (write.c) */
 	bool too_big;        /* a write went past RECORD_WRITE_MAX */
 };
 
@@ -104,6 +107,19 @@ int commit_record(struct hubfs *h, fuse_ino_t ino, const char *data, size_t len,
  * journal, or -errno (a rejected create is logged and its bytes kept). */
 int commit_create(struct hubfs *h, int type, const char *name, const char *data, size_t len,
 		  char **key_out);
+
+/* rejected.c: .hubfs/rejected/ kept in $state_dir/rejected/ (bounded). */
+/* Keep bytes as rejected/<name> (made unique; '/' becomes '-'), dropping the
+ * oldest over the bounds. Lock not held. */
+void rejected_keep(struct hubfs *h, const char *name, const char *data, size_t len);
+/* Show the files an earlier mount kept (at start, before any request). */
+void rejected_load(struct hubfs *h);
+void rejected_destroy(struct hubfs *h);
+/* Read a kept file's bytes (lock not held): 0, -ENOENT or -EIO; *buf g_free. */
+int rejected_read(const char *path, off_t off, size_t size, char **buf, size_t *n);
+/* Lock held. Node d of rejected/ is being removed: stop counting it; its
+ * file's path is added to gone, to be unlinked once unlocked. */
+void rejected_forget(struct hubfs *h, struct dnode *d, GPtrArray *gone);
 
 /* ctl.c: run a command written to .hubfs/ctl. 0 or -errno (-EINVAL logged). */
 int ctl_command(struct hubfs *h, const char *buf, size_t size);

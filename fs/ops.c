@@ -624,6 +624,29 @@ static int dir_entry(struct hubfs *h, fuse_ino_t ino, struct dirh *d, size_t i, 
 	return 1;
 }
 
+/* The directory that holds directory ino (the root holds itself). */
+static fuse_ino_t dir_parent(struct hubfs *h, fuse_ino_t ino)
+{
+	const struct snode *sn;
+
+	switch (INO_KIND(ino)) {
+	case K_STATIC:
+		sn = snode_find(ino);
+		return sn ? sn->parent : INO_ROOT;
+	case K_ASSOC_ROOT:
+		return INO_TYPEDIR + (fuse_ino_t)INO_TYPE(ino);
+	case K_ASSOC_DIR:
+		return INO_MAKE(K_ASSOC_ROOT, INO_TYPE(ino), 0, INO_ID(ino));
+	case K_QUERY: {
+		int t = search_type_of(h, ino);
+
+		return t >= 0 ? INO_SEARCH_TYPE + (fuse_ino_t)t : INO_SEARCH_DIR;
+	}
+	default:
+		return INO_ROOT;
+	}
+}
+
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi, bool plus)
 {
@@ -642,8 +665,11 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 		memset(&e, 0, sizeof(e));
 		if (i < 2) {
+			/* A zero inode number would hide them: readdir(3) skips
+			 * such entries. */
 			snprintf(name, sizeof(name), "%s", i == 0 ? "." : "..");
 			e.attr.st_mode = S_IFDIR;
+			e.attr.st_ino = i == 0 ? ino : dir_parent(h, ino);
 		} else {
 			rc = dir_entry(h, ino, d, i, name, sizeof(name), &e.ino, &a, &have_attr);
 			if (rc)

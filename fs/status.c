@@ -25,6 +25,32 @@ static json_object *iso_time(int64_t wall_ms)
 	return json_object_new_string(buf);
 }
 
+/* Print every number with a fraction to the millisecond: "2.006", not
+ * "2.0059999999999998" (json-c's default shows the double's full precision). */
+static void round_doubles(json_object *o)
+{
+	static char fmt[] = "%.3f";
+
+	switch (json_object_get_type(o)) {
+	case json_type_double:
+		json_object_set_serializer(o, json_object_double_to_json_string, fmt, NULL);
+		break;
+	case json_type_object: {
+		json_object_object_foreach(o, k, v) {
+			(void)k;
+			round_doubles(v);
+		}
+		break;
+	}
+	case json_type_array:
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			round_doubles(json_object_array_get_idx(o, i));
+		break;
+	default:
+		break;
+	}
+}
+
 char *hubfs_status_json(struct hubfs *h, size_t *len)
 {
 	json_object *o = json_object_new_object(), *q = json_object_new_object();
@@ -47,6 +73,7 @@ char *hubfs_status_json(struct hubfs *h, size_t *len)
 		json_object_object_add(o, "queue", q);
 	}
 
+	round_doubles(o);
 	txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
 					     JSON_C_TO_STRING_NOSLASHESCAPE);
 	s = g_strconcat(txt, "\n", NULL);
@@ -60,17 +87,23 @@ static const char readme[] =
 	"\n"
 	"- `status.json` — online/offline, API calls by endpoint, 429s, the rate budget used and\n"
 	"  left, daily remaining, auth state, cache records/bytes/hit rate, the writeback queue\n"
-	"  (pending, in flight, failed, conflict, in doubt), listing progress and last refresh per\n"
-	"  type. `hubfs status MOUNTPOINT` prints a summary.\n"
+	"  (pending, in flight, failed, conflict, in doubt), writes whose answer was lost and what\n"
+	"  looking them up found (`in_doubt`), listing progress and last refresh per type.\n"
+	"  `hubfs status MOUNTPOINT` prints a summary.\n"
 	"- `queue` — one line per queued change: state, record, properties, error.\n"
 	"- `errors.log` — JSON lines: rejected saves (file, property, reason), HubSpot's refusals\n"
-	"  (category, message, correlationId), conflicts, bad queries.\n"
+	"  (category, message, correlationId), conflicts, bad queries; one line per event (the\n"
+	"  same line again within 2 s is dropped). This mount's last MiB; the state directory\n"
+	"  keeps `errors.log` and, past 1 MiB, the one before as `errors.log.1`.\n"
 	"- `rejected/` — the bytes of every rejected save and of every local version that lost a\n"
-	"  conflict. Nothing you wrote is ever lost.\n"
-	"- `created` — one line per record created through `<type>/_new/`: name, type, id.\n"
+	"  conflict, kept on disk (the state directory's `rejected/`, files 0600) across mounts\n"
+	"  until you delete them, up to 1,000 files and 64 MiB: past that the oldest go first.\n"
+	"- `created` — one JSON line per record created through `<type>/_new/` (time, file, type,\n"
+	"  id); the last 1,000.\n"
 	"- `ctl` — write a command: `sync` (wait until the queue is empty; fails listing what did\n"
 	"  not land; `hubfs sync MOUNTPOINT` does this), `retry` (send failed and conflicting\n"
 	"  changes again, yours winning), `forget` (drop them), `refresh [type]` (refresh now).\n"
+	"  Several commands, one a line, run in order up to the first that fails.\n"
 	"- `README.md` — this file.\n"
 	"\n"
 	"Record files: `<type>/<id>.json`; save an edit and it is sent in a batch. New records:\n"

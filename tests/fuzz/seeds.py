@@ -108,6 +108,10 @@ def edit_seeds():
         'archived-true': '{"archived": true, "properties": {}}',
         'created-null': '{"createdAt": null, "properties": {}}',
         'multiline-id': '{"id": "1\\n2", "properties": {}}',
+        'duplicate-prop': '{"properties": {"firstname": "A", "firstname": "B"}}',
+        'duplicate-escaped': '{"properties": {"email": "a@b.c", "\\u0065mail": "d@e.f"}}',
+        'duplicate-top': '{"properties": {}, "properties": {"firstname": "A"}}',
+        'same-key-nested': '{"properties": {"firstname": "{\\"a\\": 1, \\"a\\": 2}"}}',
     }
     for k, v in c.items():
         s['c-' + k] = (b'c' + v) if isinstance(v, bytes) else 'c' + v

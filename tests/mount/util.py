@@ -1,7 +1,11 @@
-"""Helpers for mount tests: API call counts from the sandbox's request log."""
+"""Helpers for mount tests: API call counts from the sandbox's request log,
+and starting a mount in a given mode."""
+import inspect
 import json
 import re
 import urllib.request
+
+import pytest
 
 DEFAULTS = {
     "contacts": ["email", "firstname", "lastname", "phone", "company", "jobtitle", "lifecyclestage",
@@ -59,3 +63,15 @@ def shown_props(sandbox, t):
     shown = {p for p in DEFAULTS[t] if p in names}
     shown |= {d["name"] for d in defs if not d.get("hubspotDefined", True)}
     return sorted(shown)
+
+
+def start_mount(hubfs, mode, *opts, **kw):
+    """Start a mount through the hubfs fixture factory in mode "foreground"
+    (-f, as every test) or "daemon" (the default `hubfs MNT`, which forks).
+    The daemon variant needs the fixture's daemon switch; without it the test
+    is skipped, saying so."""
+    if mode == "daemon":
+        if "daemon" not in inspect.signature(hubfs).parameters:
+            pytest.skip("the mount fixture has no daemon mode on this branch")
+        kw["daemon"] = True
+    return hubfs(*opts, **kw)

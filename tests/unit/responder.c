@@ -114,6 +114,8 @@ static void *conn_main(void *arg)
 			free(r.body);
 		for (int waited = 0; waited < rep.delay_ms && !atomic_load(&s->stop); waited += 10)
 			usleep(10000);
+		if (rep.drop)
+			break;
 		n = snprintf(out, BUF_MAX / 4,
 			     "HTTP/1.1 %d Test\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n%s",
 			     rep.status, rep.ctype, strlen(rep.body), rep.headers, rep.body);

@@ -31,6 +31,8 @@ struct srv_reply {
 	char body[8192];
 	const char *ctype;   /* "application/json" unless set */
 	int delay_ms;        /* wait this long before answering (cut short by stop) */
+	bool drop;           /* close the connection instead of answering (a server
+			      * that acted and lost the connection) */
 };
 
 struct server;

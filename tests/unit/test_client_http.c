@@ -565,9 +565,10 @@ static void test_error_bodies(void)
 	server_stop(s);
 }
 
-/* A create whose answer is a 5xx may have been applied: it is not resent.
- * An update is (idempotent). */
-static void test_create_not_resent(void)
+/* A write whose answer is a 5xx may have been applied: it is not resent,
+ * whatever it is (a create would duplicate a record; an update sent again
+ * could undo someone else's change made meanwhile). */
+static void test_write_not_resent(void)
 {
 	struct server *s = server_start(h_500_once, NULL, NULL);
 	struct hs_client *c = client_for(s, 0, 0);
@@ -597,9 +598,78 @@ static void test_create_not_resent(void)
 	c = client_for(s, 0, 0);
 	call.deadline_ms = hs_now_ms() + 3000;
 	inputs = json_tokener_parse("[{\"id\":\"1\",\"properties\":{\"email\":\"a@b.c\"}}]");
-	ASSERT_EQ(hs_batch_write(c, &call, "contacts", "update", inputs, NULL), 0);
-	ASSERT(!call.in_doubt);
+	ASSERT_EQ(hs_batch_write(c, &call, "contacts", "update", inputs, NULL), -EIO);
+	ASSERT(call.in_doubt);
+	ASSERT_EQ(server_nlog(s), 1);
+	/* a read is resent */
+	call.deadline_ms = hs_now_ms() + 3000;
+	ASSERT_EQ(hs_account_info(c, &call, NULL), 0);
 	ASSERT_EQ(server_nlog(s), 2);
+	json_object_put(inputs);
+	hs_client_free(c);
+	server_stop(s);
+}
+
+/* The server acts on its second request, then closes that connection
+ * without answering (the first one reaches it on a connection libcurl then
+ * keeps for reuse). */
+static void h_drop_second_of_conn(struct server *s, const struct srv_req *r, int nth, struct srv_reply *rep)
+{
+	(void)s;
+	h_ok(s, r, nth, rep);
+	if (nth == 1)
+		rep->drop = true;
+}
+
+/* libcurl resends a request by itself when a reused connection closes before
+ * any answer byte: a read gets through that way, but a write must not be
+ * sent twice. It goes on a new connection, so the drop is seen, and it is in
+ * doubt. */
+static void test_dropped_connection_not_resent(void)
+{
+	static const char *const verbs[] = { "create", "update", "upsert", "archive" };
+	struct server *s;
+	struct hs_client *c;
+	struct hs_call call;
+	json_object *inputs = json_tokener_parse("[{\"id\":\"1\",\"properties\":{}}]");
+
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+		char path[64];
+
+		s = server_start(h_drop_second_of_conn, NULL, NULL);
+		c = client_for(s, 0, 0);
+		call = (struct hs_call){ .prio = RL_PRIO_WRITE, .deadline_ms = hs_now_ms() + 3000 };
+		ASSERT_EQ(hs_account_info(c, &call, NULL), 0); /* a warm connection */
+		ASSERT_EQ(hs_batch_write(c, &call, "contacts", verbs[i], inputs, NULL), -EIO);
+		ASSERT(call.in_doubt);
+		snprintf(path, sizeof(path), "/crm/v3/objects/contacts/batch/%s", verbs[i]);
+		ASSERT_EQ(server_count(s, path), 1);
+		ASSERT_EQ(server_nlog(s), 2);
+		ASSERT_EQ(stat_int(c, NULL, "retries"), 0);
+		hs_client_free(c);
+		server_stop(s);
+	}
+	/* association writes too */
+	s = server_start(h_drop_second_of_conn, NULL, NULL);
+	c = client_for(s, 0, 0);
+	call = (struct hs_call){ .prio = RL_PRIO_WRITE, .deadline_ms = hs_now_ms() + 3000 };
+	ASSERT_EQ(hs_account_info(c, &call, NULL), 0);
+	ASSERT_EQ(hs_assoc_batch_write(c, &call, "contacts", "companies", "associate/default", inputs, NULL),
+		  -EIO);
+	ASSERT(call.in_doubt);
+	ASSERT_EQ(server_nlog(s), 2);
+	hs_client_free(c);
+	server_stop(s);
+
+	/* A read on the reused connection is resent by libcurl: three requests
+	 * reach the server, and the call succeeds with nothing in doubt. */
+	s = server_start(h_drop_second_of_conn, NULL, NULL);
+	c = client_for(s, 0, 0);
+	call = (struct hs_call){ .prio = RL_PRIO_USER, .deadline_ms = hs_now_ms() + 3000 };
+	ASSERT_EQ(hs_account_info(c, &call, NULL), 0);
+	ASSERT_EQ(hs_account_info(c, &call, NULL), 0);
+	ASSERT(!call.in_doubt);
+	ASSERT_EQ(server_nlog(s), 3);
 	json_object_put(inputs);
 	hs_client_free(c);
 	server_stop(s);
@@ -769,7 +839,8 @@ int main(void)
 	TRUN(test_500_then_200);
 	TRUN(test_deadlines);
 	TRUN(test_error_bodies);
-	TRUN(test_create_not_resent);
+	TRUN(test_write_not_resent);
+	TRUN(test_dropped_connection_not_resent);
 	TRUN(test_daily);
 	TRUN(test_no_429_under_load);
 	TRUN(test_connection_refused);

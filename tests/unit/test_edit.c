@@ -224,6 +224,28 @@ static void test_reject_file_shape(void)
 	REJECT(&f, "{\"id\": \"101\"}", "", "\"properties\" is missing");
 	REJECT(&f, "{\"properties\": [\"email\"]}", "", "\"properties\" must be an object, not an array");
 	REJECT(&f, "{\"properties\": null}", "", "\"properties\" must be an object, not null");
+	/* Duplicate keys: json-c keeps the last value and drops the others. */
+	REJECT(&f, "{\"properties\": {\"firstname\": \"A\",\n \"firstname\": \"B\"}}", "firstname",
+	       "duplicate key \"firstname\" in \"properties\" at line 2, column 2: a key may appear "
+	       "once (which value was meant?)");
+	REJECT(&f, "{\"properties\": {\"email\": \"a@b.c\", \"\\u0065mail\": \"d@e.f\"}}", "email",
+	       "duplicate key \"email\" in \"properties\" at line 1, column 35: a key may appear "
+	       "once (which value was meant?)");
+	REJECT(&f, "{\"id\": \"101\", \"properties\": {}, \"id\": \"102\"}", "",
+	       "duplicate key \"id\" at line 1, column 33: a key may appear once (which value was "
+	       "meant?)");
+	REJECT(&f, "{\"properties\": {\"x\": 1}, \"properties\": {\"firstname\": \"A\"}}", "",
+	       "duplicate key \"properties\" at line 1, column 26: a key may appear once (which value "
+	       "was meant?)");
+	/* the same names in different objects, and in string values, are fine */
+	{
+		json_object *c2 = NULL, *b2 = NULL;
+
+		ASSERT_EQ(parse(&f, "{\"properties\": {\"firstname\": \"properties\", \"lastname\": "
+				"\"{\\\"firstname\\\": 1, \\\"firstname\\\": 2}\"}}", &c2, &b2, &err), 0);
+		json_object_put(c2);
+		json_object_put(b2);
+	}
 	fx_destroy(&f);
 }
 

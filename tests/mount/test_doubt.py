@@ -1,0 +1,134 @@
+"""A write whose answer is lost: HubSpot applied it, then the connection
+dropped before the answer (the sandbox's `drop_after` fault). For every write
+call hubfs makes, the write is sent once, never again by the transport or the
+client, it goes in doubt, is looked up, and is found landed: zero duplicates,
+every edit once, and status.json says so. Suite `faults`."""
+import json
+import os
+import subprocess
+
+import pytest
+
+from tests.mount.conftest import HUBFS
+from tests.mount.util import api_calls, count, start_mount
+
+pytestmark = pytest.mark.faults
+
+ALLOW = ("warning", "answer lost", "in doubt", "in-doubt")
+
+
+def sync(m):
+    r = subprocess.run([HUBFS, "sync", m.path], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr + m.stderr()[-3000:]
+
+
+def ids_of(m, *parts):
+    return sorted(f[:-5] for f in os.listdir(m.p(*parts)) if f.endswith(".json"))
+
+
+def search_eq(sandbox, t, prop, value):
+    sandbox.flush_index()
+    r = sandbox.api("POST", f"/crm/v3/objects/{t}/search", {
+        "filterGroups": [{"filters": [{"propertyName": prop, "operator": "EQ", "value": value}]}],
+        "properties": [prop], "limit": 100}).json()
+    return [x["id"] for x in r["results"]]
+
+
+def assoc_ids(sandbox, cid):
+    return set(sandbox.record("contacts", cid)["associations"].get("companies", {}))
+
+
+# Each case: (write endpoint, a function doing the edit and returning a check).
+
+def do_create(sandbox, m):
+    with open(m.p("deals", "_new", "doubt.json"), "w") as f:
+        json.dump({"properties": {"dealname": "Doubtful Deal", "pipeline": "default",
+                                  "dealstage": "appointmentscheduled"}}, f)
+
+    def check():
+        found = search_eq(sandbox, "deals", "dealname", "Doubtful Deal")
+        assert len(found) == 1, found
+        assert os.readlink(m.p("deals", "_new", "doubt.json")) == f"../{found[0]}.json"
+    return check
+
+
+def do_upsert(sandbox, m):
+    with open(m.p("contacts", "_new", "doubt.json"), "w") as f:
+        json.dump({"properties": {"email": "in.doubt@example.test", "firstname": "Doubt"}}, f)
+
+    def check():
+        found = search_eq(sandbox, "contacts", "email", "in.doubt@example.test")
+        assert len(found) == 1, found
+        assert os.readlink(m.p("contacts", "_new", "doubt.json")) == f"../{found[0]}.json"
+    return check
+
+
+def do_update(sandbox, m):
+    cid = ids_of(m, "contacts")[0]
+    m.run(["sed", "-i", 's/"jobtitle": [^,]*/"jobtitle": "Once Only"/', f"contacts/{cid}.json"])
+
+    def check():
+        assert sandbox.record("contacts", cid)["properties"]["jobtitle"] == "Once Only"
+    return check
+
+
+def do_archive(sandbox, m):
+    cid = ids_of(m, "contacts")[0]
+    os.unlink(m.p("contacts", f"{cid}.json"))
+
+    def check():
+        assert sandbox.record("contacts", cid)["archived"] is True
+        assert f"{cid}.json" not in os.listdir(m.p("contacts"))
+    return check
+
+
+def do_assoc_add(sandbox, m):
+    cid = ids_of(m, "contacts")[0]
+    have = set(os.listdir(m.p("contacts", cid, "companies")))
+    comp = next(f for f in ids_of(m, "companies") if f + ".json" not in have)
+    os.symlink(f"../../../companies/{comp}.json", m.p("contacts", cid, "companies", f"{comp}.json"))
+
+    def check():
+        assert comp in assoc_ids(sandbox, cid)
+    return check
+
+
+def do_assoc_del(sandbox, m):
+    cid = next(c for c in ids_of(m, "contacts") if assoc_ids(sandbox, c))
+    comp = sorted(assoc_ids(sandbox, cid))[0]
+    os.unlink(m.p("contacts", cid, "companies", f"{comp}.json"))
+
+    def check():
+        assert comp not in assoc_ids(sandbox, cid)
+    return check
+
+
+CASES = {
+    "create": (r"^/crm/v3/objects/deals/batch/create$", do_create),
+    "upsert": (r"^/crm/v3/objects/contacts/batch/upsert$", do_upsert),
+    "update": (r"^/crm/v3/objects/contacts/batch/update$", do_update),
+    "archive": (r"^/crm/v3/objects/contacts/batch/archive$", do_archive),
+    "assoc_add": (r"^/crm/v4/associations/contacts/companies/batch/associate/default$", do_assoc_add),
+    "assoc_del": (r"^/crm/v4/associations/contacts/companies/batch/archive$", do_assoc_del),
+}
+
+
+@pytest.mark.parametrize("mode", ["foreground", "daemon"])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_dropped_after_the_server_acted(sandbox, hubfs, case, mode):
+    path, act = CASES[case]
+    m = start_mount(hubfs, mode, "writeback_delay_ms=300", "index_delay=2", "allow_delete",
+                    allow=ALLOW)
+    # Warm connections: the write then goes out where a reused connection
+    # would be at hand.
+    for t in ("contacts", "companies", "deals"):
+        os.listdir(m.p(t))
+    sandbox.fault("drop_after", count=1, path=path)
+    check = act(sandbox, m)
+    sync(m)
+    check()
+    assert count(sandbox, path_re=path) == 1, api_calls(sandbox)  # sent once, never again
+    assert sandbox.faults() == [], "the write never reached the dropping server"
+    st = m.status()
+    assert st["in_doubt"] == {"answers_lost": 1, "found_landed": 1, "not_landed": 0}, st["in_doubt"]
+    assert st["queue"]["in_doubt"] == 0 and st["queue"]["pending"] == 0, st["queue"]
