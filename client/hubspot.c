@@ -23,12 +23,12 @@
 #include "client/http.h"
 #include "client/log.h"
 #include "client/oauth.h"
+#include "client/secret.h"
 
 #define DEFAULT_API_URL "https://api.hubapi.com"
 #define DEFAULT_TRANSFER_TIMEOUT_MS 20000
 #define JSON_MAX_DEPTH 64
 #define MAX_ENDPOINTS 256        /* distinct endpoint counters; more go to "other" */
-#define MAX_TOKEN_LEN 8192
 #define LOCKED_RETRY_MS 2000     /* 423: HubSpot's record lock lasts 2 s */
 #define MAX_RETRY_AFTER_MS (5 * 60 * 1000) /* longer Retry-After on a 5xx: wait this */
 
@@ -259,30 +259,6 @@ static void curl_global_put(void)
 	pthread_mutex_unlock(&curl_global_lock);
 }
 
-static bool token_ok(const char *t)
-{
-	size_t n;
-
-	if (!t || !*t)
-		return false;
-	n = strnlen(t, MAX_TOKEN_LEN + 1);
-	if (n > MAX_TOKEN_LEN)
-		return false;
-	/* It goes into a header line: no CR, LF or other control characters. */
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)t[i] < 0x21 || t[i] == 0x7f)
-			return false;
-	return true;
-}
-
-static void token_free(char *t)
-{
-	if (t) {
-		explicit_bzero(t, strlen(t));
-		free(t);
-	}
-}
-
 int hs_client_new(const struct hs_client_opts *opts, struct hs_client **out, const char **why)
 {
 	struct http_opts hopts = { 0 };
@@ -297,7 +273,7 @@ int hs_client_new(const struct hs_client_opts *opts, struct hs_client **out, con
 	if (!why)
 		why = &dummy;
 	*why = NULL;
-	if (!opts->oauth && !token_ok(opts->token)) {
+	if (!opts->oauth && !secret_token_ok(opts->token)) {
 		*why = "missing or malformed token";
 		return -EINVAL;
 	}
@@ -357,7 +333,7 @@ void hs_client_free(struct hs_client *c)
 	ratelimit_free(c->rl);
 	if (c->calls)
 		g_hash_table_destroy(c->calls);
-	token_free(c->token);
+	secret_free(c->token);
 	free(c->base_url);
 	pthread_cond_destroy(&c->cond);
 	pthread_mutex_destroy(&c->lock);
@@ -369,7 +345,7 @@ int hs_client_set_token(struct hs_client *c, const char *token)
 {
 	char *t, *old;
 
-	if (!token_ok(token))
+	if (!secret_token_ok(token))
 		return -EINVAL;
 	t = strdup(token);
 	if (!t)
@@ -378,7 +354,7 @@ int hs_client_set_token(struct hs_client *c, const char *token)
 	old = c->token;
 	c->token = t;
 	pthread_mutex_unlock(&c->lock);
-	token_free(old);
+	secret_free(old);
 	return 0;
 }
 
@@ -649,7 +625,7 @@ int hs_request(struct hs_client *c, struct hs_call *call, const char *method,
 			break;
 		rc = acquire_slot(c, call, search, &ticket);
 		if (rc < 0) {
-			token_free(token);
+			secret_free(token);
 			token = NULL;
 			/* Keep the last attempt's error if there was one. */
 			if (!call->err.message[0])
@@ -664,7 +640,7 @@ int hs_request(struct hs_client *c, struct hs_call *call, const char *method,
 			req.timeout_ms = call->deadline_ms - now > 1 ? call->deadline_ms - now : 1;
 		req.bearer = token;
 		hrc = http_perform(c->http, &req, &resp);
-		token_free(token);
+		secret_free(token);
 		token = NULL;
 		answered = hrc == 0;
 		if (answered && resp.status == 429)

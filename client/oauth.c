@@ -23,6 +23,7 @@
 
 #include "client/http.h"
 #include "client/log.h"
+#include "client/secret.h"
 
 #define DEFAULT_REFRESH_PCT 80
 #define DEFAULT_RETRY_MS 5000
@@ -30,7 +31,6 @@
 #define DEFAULT_TRANSFER_TIMEOUT_MS 15000
 #define MAX_ATTEMPTS 3            /* per refresh, on no answer / 5xx / 429 */
 #define ATTEMPT_BACKOFF_MS 500    /* 500 ms, then 1 s */
-#define MAX_TOKEN_LEN 8192
 #define MAX_TOKEN_BODY (64 * 1024)
 #define ENDPOINT "POST /oauth/v1/token"
 
@@ -63,30 +63,6 @@ struct grant {
 	char *refresh;               /* NULL if the answer had none */
 	int64_t expires_in_s;
 };
-
-static void secret_free(char *s)
-{
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-}
-
-static bool token_ok(const char *t)
-{
-	size_t n;
-
-	if (!t || !*t)
-		return false;
-	n = strnlen(t, MAX_TOKEN_LEN + 1);
-	if (n > MAX_TOKEN_LEN)
-		return false;
-	/* It goes into a header line: no CR, LF or other control characters. */
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)t[i] < 0x21 || t[i] == 0x7f)
-			return false;
-	return true;
-}
 
 static struct timespec abs_ms(int64_t t)
 {
@@ -231,13 +207,13 @@ static int grant_parse(const char *body, size_t len, struct grant *g, struct hs_
 	if (json_object_object_get_ex(o, "expires_in", &v) &&
 	    (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)))
 		exp = json_object_get_int64(v);
-	if (!token_ok(access) || exp <= 0) {
+	if (!secret_token_ok(access) || exp <= 0) {
 		snprintf(err->message, sizeof(err->message),
 			 ENDPOINT ": HTTP 200 without a usable access_token and expires_in");
 		goto out;
 	}
 	g->access = strdup(access);
-	g->refresh = token_ok(refresh) ? strdup(refresh) : NULL;
+	g->refresh = secret_token_ok(refresh) ? strdup(refresh) : NULL;
 	g->expires_in_s = exp;
 	if (!g->access) {
 		snprintf(err->message, sizeof(err->message), "out of memory");
