@@ -21,6 +21,8 @@
 #include <unistd.h>
 
 #include "cache/objtype.h"
+#include "cache/statedir.h"
+#include "client/log.h"
 #include "fs/internal.h"
 
 /* --- pids: who wrote, so that only the writer's close commits ----------------- */
@@ -446,9 +448,11 @@ void hubfs_write_init(struct hubfs *h)
 	h->created = g_string_new(NULL);
 	h->errors_fd = -1;
 	if (h->state_dir) {
-		g_autofree char *p = g_build_filename(h->state_dir, "errors.log", NULL);
+		g_autofree char *why = NULL;
 
-		h->errors_fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+		h->errors_fd = statedir_open(h->state_dir, "errors.log", O_WRONLY | O_APPEND | O_CREAT, &why);
+		if (h->errors_fd < 0)
+			log_err("errors.log not kept on disk: %s", why);
 	}
 }
 
