@@ -56,6 +56,7 @@ void hubfs_error(struct hubfs *h, json_object *obj)
 		if (strcmp(k, "time") != 0)
 			json_object_object_add(line, k, json_object_get(v));
 	txt = json_object_to_json_string_ext(line, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	hs_client_scrub(h->hc, (char *)txt); /* reasons may quote what the server sent */
 	g_mutex_lock(&h->lock);
 	g_string_append(h->errors, txt);
 	g_string_append_c(h->errors, '\n');
