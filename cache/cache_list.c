@@ -165,6 +165,8 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 		probe = false; /* asked again LIST_PROBE_PAGES pages later */
 	if (rc == 0 && json_object_object_get_ex(resp, "results", &results))
 		got = cache_render_results(results, tc->schema);
+	else if (rc == -EAGAIN && prio == RL_PRIO_BACKGROUND) /* a relist's deadline */
+		log_info("listing %s: %s", objtype_name(l->type), call.err.message);
 	else if (rc)
 		log_warn("listing %s: %s", objtype_name(l->type), call.err.message);
 
@@ -337,7 +339,7 @@ void cache_relist(struct cache *c, int type)
 	} else {
 		tc->relist_fail_ms = cache_now_ms(c);
 		if (hs_now_ms() >= deadline)
-			log_warn("relist of %s: not done within %" G_GINT64_FORMAT " s (%u pages); "
+			log_notice("relist of %s: not done within %" G_GINT64_FORMAT " s (%u pages); "
 				 "the previous listing stays", objtype_name(type), budget / 1000,
 				 l->pager.pages);
 	}
