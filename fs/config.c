@@ -162,7 +162,8 @@ int config_parse(const char *text, size_t len, struct config *cfg, char **why)
 		*why = g_strdup("holds a NUL byte");
 		return -EINVAL;
 	}
-	if (!g_key_file_load_from_data(kf, text, len, G_KEY_FILE_NONE, &err)) {
+	/* Translations kept, so that "ttl[fr] = …" shows up as the unknown key it is. */
+	if (!g_key_file_load_from_data(kf, text, len, G_KEY_FILE_KEEP_TRANSLATIONS, &err)) {
 		/* GLib's message quotes the offending line, which may hold a secret. */
 		*why = g_strdup_printf("not a key file (%s)",
 				       err->code == G_KEY_FILE_ERROR_PARSE ? "a line is neither "
