@@ -286,7 +286,7 @@ static int curl_global_get(void)
 	int rc = 0;
 
 	pthread_mutex_lock(&curl_global_lock);
-	if (curl_global_users == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+	if (curl_global_users == 0 && secret_curl_global_init() != CURLE_OK)
 		rc = -EIO;
 	else
 		curl_global_users++;

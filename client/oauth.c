@@ -116,7 +116,7 @@ int oauth_new(const struct oauth_opts *opts, struct oauth **out, const char **wh
 	rc = http_url_allowed(opts->token_url, why);
 	if (rc < 0)
 		return rc;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+	if (secret_curl_global_init() != CURLE_OK) {
 		*why = "libcurl initialisation failed";
 		return -EIO;
 	}

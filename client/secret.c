@@ -1,8 +1,11 @@
 /* secret.c - secrets in memory and out of echoed text (see secret.h). */
 #include "client/secret.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <curl/curl.h>
 
 #define SCRUB_MIN 4
 
@@ -27,6 +30,48 @@ void secret_free(char *s)
 		explicit_bzero(s, strlen(s));
 		free(s);
 	}
+}
+
+/* libcurl's allocator: glibc's, but a block is wiped before it is freed
+ * (malloc_usable_size: the whole block), and realloc moves through a new
+ * block so the old one is wiped too. */
+static void wipe_free(void *p)
+{
+	if (p) {
+		explicit_bzero(p, malloc_usable_size(p));
+		free(p);
+	}
+}
+
+static void *wipe_realloc(void *p, size_t n)
+{
+	size_t old;
+	void *q;
+
+	if (!p)
+		return malloc(n);
+	if (!n) {
+		wipe_free(p);
+		return NULL;
+	}
+	old = malloc_usable_size(p);
+	q = malloc(n);
+	if (!q)
+		return NULL;
+	memcpy(q, p, old < n ? old : n);
+	wipe_free(p);
+	return q;
+}
+
+static char *plain_strdup(const char *s)
+{
+	return strdup(s);
+}
+
+int secret_curl_global_init(void)
+{
+	return (int)curl_global_init_mem(CURL_GLOBAL_DEFAULT, malloc, wipe_free, wipe_realloc,
+					 plain_strdup, calloc);
 }
 
 /* RFC 3986 unreserved characters pass as they are; everything else is %XX. */

@@ -30,4 +30,11 @@ void secret_free(char *s);
  * length of s. */
 size_t secret_scrub(char *s, const char *secret);
 
+/* curl_global_init(CURL_GLOBAL_DEFAULT), with libcurl's memory freed
+ * wiped: libcurl builds every request, the Authorization header and a token
+ * call's form body included, in buffers of its own, and would free them
+ * with the secret still in them. The first call of the process (this or
+ * curl_global_init) sets the allocator. Returns a CURLcode. */
+int secret_curl_global_init(void);
+
 #endif
