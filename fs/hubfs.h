@@ -32,7 +32,7 @@ struct hubfs_opts {
 	int drain_timeout_s;   /* default 30 */
 	int log_level;         /* syslog level; default LOG_NOTICE */
 	mode_t umask;          /* taken from every mode served; default 077 */
-	bool allow_other;      /* -o allow_other (or allow_root) was given */
+	bool allow_other;      /* -o allow_other was given */
 	bool ro;
 	bool allow_delete;
 	bool foreground;

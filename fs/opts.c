@@ -70,7 +70,6 @@ static const struct fuse_opt spec[] = {
 	O("allow_delete", allow_delete),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
-	FUSE_OPT_KEY("allow_root", KEY_ALLOW_OTHER),
 	FUSE_OPT_END
 };
 
