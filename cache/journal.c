@@ -282,8 +282,8 @@ int journal_open(const char *dir, int64_t now_ms, struct journal **out)
 		log_err("journal: cannot create %s: %s", j->path, g_strerror(-rc));
 		goto out_free;
 	}
-	rc = sqlite3_open_v2(j->path, &j->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW,
-			     NULL);
+	rc = sqlite3_open_v2(j->path, &j->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW, NULL);
 	if (rc != SQLITE_OK) {
 		rc = j->db ? fail(j, rc, "open") : -ENOMEM;
 		goto out_free;

@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include "cache/objtype.h"
-#include "client/log.h"
 #include "cache/statedir.h"
+#include "client/log.h"
 #include "client/oauth.h"
 #include "client/secret.h"
 #include "fs/hubfs.h"
