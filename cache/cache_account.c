@@ -8,6 +8,10 @@
 #include <string.h>
 
 #include "cache/record.h"
+#include "client/log.h"
+
+/* 100 owners a page: a million owners is far past any account. */
+#define OWNERS_MAX_PAGES 10000
 
 /* --- pipelines and owners --------------------------------------------- */
 
@@ -62,6 +66,8 @@ static int owners_load(struct cache *c, int64_t deadline)
 {
 	GHashTable *owners;
 	char *after = NULL;
+	struct pager pg;
+	const char *why = NULL;
 	int rc = 0;
 
 	g_mutex_lock(&c->lock);
@@ -79,6 +85,7 @@ static int owners_load(struct cache *c, int64_t deadline)
 	g_mutex_unlock(&c->lock);
 
 	owners = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
+	pager_init(&pg, OWNERS_MAX_PAGES);
 	do {
 		json_object *resp = NULL, *results, *paging, *next, *jafter;
 		struct hs_call call;
@@ -102,9 +109,14 @@ static int owners_load(struct cache *c, int64_t deadline)
 			    json_object_object_get_ex(next, "after", &jafter))
 				after = *record_jstr(jafter) ? g_strdup(record_jstr(jafter)) : NULL;
 		}
+		if (rc == 0 && pager_next(&pg, after, &why) != 0) {
+			log_err("owners: %s (page %u); not loaded", why, pg.pages);
+			rc = -EIO;
+		}
 		json_object_put(resp);
 	} while (rc == 0 && after);
 	g_free(after);
+	pager_destroy(&pg);
 
 	g_mutex_lock(&c->lock);
 	c->owners_fetching = false;

@@ -9,6 +9,11 @@
 #include <string.h>
 
 #include "cache/record.h"
+#include "client/log.h"
+
+/* Requests of one batch/read's paging: a record's links come some hundreds a
+ * page, so this is hundreds of thousands of links. */
+#define ASSOC_MAX_ROUNDS 1000
 
 /* --- associations ------------------------------------------------------ */
 
@@ -32,6 +37,7 @@ static int assoc_fetch(struct cache *c, int from, int to, char **ids, size_t n, 
 	char **afters = g_new0(char *, n);
 	char **cur_ids = g_new0(char *, n);
 	size_t m = n;
+	unsigned rounds = 0;
 	int rc = 0;
 
 	for (size_t i = 0; i < n; i++)
@@ -40,6 +46,14 @@ static int assoc_fetch(struct cache *c, int from, int to, char **ids, size_t n, 
 		json_object *resp = NULL, *results;
 		struct hs_call call;
 		size_t next_m = 0;
+
+		/* A server that always says "more" does not get to loop. */
+		if (++rounds > ASSOC_MAX_ROUNDS) {
+			log_err("associations %s -> %s: still paging after %u requests; stopped",
+				objtype_name(from), objtype_name(to), ASSOC_MAX_ROUNDS);
+			rc = -EIO;
+			break;
+		}
 
 		cache_call_init(&call, RL_PRIO_USER, deadline);
 		rc = hs_assoc_batch_read(c->hc, &call, objtype_name(from), objtype_name(to),

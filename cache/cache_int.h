@@ -9,6 +9,7 @@
 
 #include "cache/cache.h"
 #include "cache/objtype.h"
+#include "cache/pager.h"
 
 /* Record ids are below 2^48 (record_parse_id), so they are stored directly as
  * hash-table keys (GSIZE_TO_POINTER); hubfs needs a 64-bit build. */
@@ -52,6 +53,7 @@ struct listing {
 	int64_t started_ms;
 	int64_t started_wall;
 	int64_t completed_ms;
+	struct pager pager;   /* cursors seen, page bound (cache/pager.h) */
 };
 
 struct tcache {

@@ -11,12 +11,22 @@
 #include "cache/record.h"
 #include "client/log.h"
 
+/* A listing reads 100 records a page. HubSpot's list answers carry no total,
+ * so after this many pages (and every this many, until it is known) a search
+ * of limit 1 counts the records, which bounds the pages (cache/pager.h);
+ * smaller types never pay for it. Until then, and if the count fails, the
+ * bound is LIST_MAX_PAGES (10 million records). */
+#define LIST_PER_PAGE 100
+#define LIST_PROBE_PAGES 50
+#define LIST_MAX_PAGES 100000
+
 /* --- listings --------------------------------------------------------- */
 
 void cache_listing_unref(struct listing *l)
 {
 	if (!l || --l->refs)
 		return;
+	pager_destroy(&l->pager);
 	g_array_free(l->ids, TRUE);
 	g_free(l->after);
 	g_free(l);
@@ -48,6 +58,7 @@ struct listing *cache_listing_open(struct cache *c, int type)
 		l->type = type;
 		l->refs = 1; /* the type's reference */
 		l->ids = g_array_new(FALSE, FALSE, sizeof(struct lent));
+		pager_init(&l->pager, LIST_MAX_PAGES);
 		l->started_ms = cache_now_ms(c);
 		l->started_wall = c->opts.wall();
 		cache_listing_unref(tc->listing);
@@ -98,8 +109,32 @@ static void listing_prune(struct cache *c, struct listing *l)
 	g_hash_table_destroy(in);
 }
 
+/* How many records of a type HubSpot counts (a search of limit 1). No lock
+ * held. 0 and *total, or -errno. */
+static int count_records(struct cache *c, int type, enum rl_prio prio, int64_t deadline,
+			 uint64_t *total)
+{
+	json_object *req = json_object_new_object(), *resp = NULL, *t;
+	struct hs_call call;
+	int rc;
+
+	json_object_object_add(req, "limit", json_object_new_int(1));
+	json_object_object_add(req, "properties", json_object_new_array());
+	cache_call_init(&call, prio, deadline);
+	rc = hs_search(c->hc, &call, objtype_name(type), req, &resp);
+	json_object_put(req);
+	if (rc == 0 && json_object_object_get_ex(resp, "total", &t) &&
+	    json_object_is_type(t, json_type_int) && json_object_get_int64(t) >= 0)
+		*total = (uint64_t)json_object_get_int64(t);
+	else if (rc == 0)
+		rc = -EPROTO;
+	json_object_put(resp);
+	return rc;
+}
+
 /* Fetch the next page of listing l. Lock held on entry and exit (dropped for
- * the HTTP call); l->fetching guards against two fetchers. */
+ * the HTTP call); l->fetching guards against two fetchers, and only the
+ * fetcher touches l->pager. */
 static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int64_t deadline)
 {
 	struct tcache *tc = &c->t[l->type];
@@ -107,8 +142,10 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 	struct rec *r;
 	struct hs_call call;
 	GArray *got = NULL;
-	uint64_t epoch;
+	uint64_t epoch, total = 0;
+	const char *why = NULL;
 	char *cursor;
+	bool probe;
 	int rc;
 
 	rc = cache_ensure_schema(c, l->type, deadline);
@@ -117,14 +154,19 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 	l->fetching = true;
 	cursor = g_strdup(l->after);
 	epoch = c->epoch;
+	probe = !l->pager.max_pages && (l->pager.pages + 1) % LIST_PROBE_PAGES == 0;
 	g_mutex_unlock(&c->lock);
 
 	cache_call_init(&call, prio, deadline);
 	rc = hs_list_page(c->hc, &call, objtype_name(l->type), schema_props_csv(tc->schema),
 			  cursor, false, &resp);
 	g_free(cursor);
+	if (rc == 0 && probe && count_records(c, l->type, prio, deadline, &total) != 0)
+		probe = false; /* asked again LIST_PROBE_PAGES pages later */
 	if (rc == 0 && json_object_object_get_ex(resp, "results", &results))
 		got = cache_render_results(results, tc->schema);
+	else if (rc == -EAGAIN && prio == RL_PRIO_BACKGROUND) /* a relist's deadline */
+		log_info("listing %s: %s", objtype_name(l->type), call.err.message);
 	else if (rc)
 		log_warn("listing %s: %s", objtype_name(l->type), call.err.message);
 
@@ -159,6 +201,15 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 	    json_object_object_get_ex(paging, "next", &next) &&
 	    json_object_object_get_ex(next, "after", &after)) {
 		l->after = g_strdup(record_jstr(after));
+	}
+	if (probe)
+		pager_set_total(&l->pager, total, LIST_PER_PAGE);
+	if (pager_next(&l->pager, l->after, &why) != 0) {
+		log_err("listing %s: %s (page %u); the listing stops here", objtype_name(l->type),
+			why, l->pager.pages);
+		l->err = -EIO;
+		json_object_put(resp);
+		return -EIO;
 	}
 	if (!l->after || !*l->after) { /* no (usable) cursor: the last page */
 		l->complete = true;
@@ -247,28 +298,51 @@ int cache_listing_entry(struct cache *c, struct listing *l, size_t i, int64_t de
 	return rc;
 }
 
-/* The periodic relist, in the background: a new listing is fetched whole
- * and installed only if complete and error-free; until then, and if it fails,
- * the previous listing stays (a failed relist removes nothing). */
+/* The time a whole relist may take: relist_interval (by then the next one is
+ * due), or three times what the last complete listing took if that is
+ * longer (a big account on a slow budget). Lock held. */
+static int64_t relist_budget_ms(struct cache *c, struct tcache *tc)
+{
+	int64_t budget = c->opts.relist_ms > 0 ? c->opts.relist_ms : 120000;
+	struct listing *prev = tc->listing;
+
+	if (prev && prev->complete && 3 * (prev->completed_ms - prev->started_ms) > budget)
+		budget = 3 * (prev->completed_ms - prev->started_ms);
+	return budget;
+}
+
+/* The periodic relist, in the background: a new listing is fetched whole,
+ * under one deadline, and installed only if complete and error-free; until
+ * then, and if it fails, the previous listing stays (a failed relist removes
+ * nothing). */
 void cache_relist(struct cache *c, int type)
 {
 	struct tcache *tc = &c->t[type];
 	struct listing *l = g_new0(struct listing, 1);
+	int64_t budget, deadline;
 	int rc = 0;
 
 	l->type = type;
 	l->refs = 1;
 	l->ids = g_array_new(FALSE, FALSE, sizeof(struct lent));
+	pager_init(&l->pager, LIST_MAX_PAGES);
 	g_mutex_lock(&c->lock);
 	l->started_ms = cache_now_ms(c);
 	l->started_wall = c->opts.wall();
+	budget = relist_budget_ms(c, tc);
+	deadline = hs_now_ms() + budget;
 	while (rc == 0 && !l->complete)
-		rc = fetch_page(c, l, RL_PRIO_BACKGROUND, hs_now_ms() + 120000);
+		rc = fetch_page(c, l, RL_PRIO_BACKGROUND, deadline);
 	tc->relisting = false;
-	if (rc == 0)
+	if (rc == 0) {
 		listing_install(c, l);
-	else
+	} else {
 		tc->relist_fail_ms = cache_now_ms(c);
+		if (hs_now_ms() >= deadline)
+			log_notice("relist of %s: not done within %" G_GINT64_FORMAT " s (%u pages); "
+				 "the previous listing stays", objtype_name(type), budget / 1000,
+				 l->pager.pages);
+	}
 	cache_listing_unref(l);
 	log_debug("relist of %s: %s", objtype_name(type), rc ? "failed, previous listing kept" : "done");
 	cache_unlock_and_notify(c);

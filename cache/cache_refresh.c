@@ -12,6 +12,10 @@
 #include "cache/record.h"
 #include "client/log.h"
 
+/* Pages of one search window while its total is not known (10,000 results
+ * at 200 a page is 50). */
+#define REFRESH_MAX_PAGES 60
+
 /* --- queueing background work ------------------------------------------ */
 
 /* Queue a background relist of a type unless one is pending. Lock held. */
@@ -94,6 +98,7 @@ int cache_refresh(struct cache *c, int type, enum rl_prio prio, int64_t deadline
 	int64_t lower, start_wall, start_mono, last_ts;
 	char *after = NULL;
 	uint64_t epoch;
+	struct pager pg;         /* of the current 10,000-result window */
 	int rc = 0, pages = 0;
 
 	g_mutex_lock(&c->lock);
@@ -116,11 +121,13 @@ int cache_refresh(struct cache *c, int type, enum rl_prio prio, int64_t deadline
 	epoch = c->epoch;
 	g_mutex_unlock(&c->lock);
 	last_ts = lower;
+	pager_init(&pg, REFRESH_MAX_PAGES);
 
 	for (;;) {
 		json_object *req = refresh_request(lastmod, lower, tc->schema, after);
-		json_object *resp = NULL, *results = NULL, *paging, *next, *jafter;
+		json_object *resp = NULL, *results = NULL, *paging, *next, *jafter, *jtotal;
 		struct hs_call call;
+		const char *why = NULL;
 		GArray *got = NULL;
 
 		cache_call_init(&call, prio, deadline);
@@ -134,6 +141,9 @@ int cache_refresh(struct cache *c, int type, enum rl_prio prio, int64_t deadline
 		}
 		if (json_object_object_get_ex(resp, "results", &results))
 			got = cache_render_results(results, tc->schema);
+		if (!pg.max_pages && json_object_object_get_ex(resp, "total", &jtotal) &&
+		    json_object_is_type(jtotal, json_type_int) && json_object_get_int64(jtotal) >= 0)
+			pager_set_total(&pg, (uint64_t)json_object_get_int64(jtotal), 200);
 		g_mutex_lock(&c->lock);
 		for (guint j = 0; got && j < got->len; j++) {
 			struct rendered *x = &g_array_index(got, struct rendered, j);
@@ -171,6 +181,13 @@ int cache_refresh(struct cache *c, int type, enum rl_prio prio, int64_t deadline
 				json_object_put(resp);
 				break;
 			}
+			if (pager_next(&pg, a, &why) != 0) {
+				log_err("refresh of %s: %s (page %u); relisting instead",
+					objtype_name(type), why, pg.pages);
+				json_object_put(resp);
+				rc = -EIO;
+				break;
+			}
 
 			if (g_ascii_strtoll(a, NULL, 10) + 200 > 10000) {
 				/* Search stops at 10,000 results: start a new window at the
@@ -183,6 +200,8 @@ int cache_refresh(struct cache *c, int type, enum rl_prio prio, int64_t deadline
 					break;
 				}
 				lower = last_ts;
+				pager_destroy(&pg); /* a new window: its own cursors and total */
+				pager_init(&pg, REFRESH_MAX_PAGES);
 			} else {
 				after = g_strdup(a);
 			}
@@ -193,6 +212,7 @@ int cache_refresh(struct cache *c, int type, enum rl_prio prio, int64_t deadline
 		break;
 	}
 	g_free(after);
+	pager_destroy(&pg);
 
 	g_mutex_lock(&c->lock);
 	tc->refreshing = false;

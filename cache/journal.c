@@ -10,6 +10,7 @@
 
 #include <sqlite3.h>
 
+#include "cache/statedir.h"
 #include "client/log.h"
 
 #define SCHEMA_VERSION 1
@@ -198,36 +199,34 @@ static const char schema_sql[] =
 	"CREATE INDEX IF NOT EXISTS ops_rec ON ops(type, rec_id, kind, state);"
 	"CREATE INDEX IF NOT EXISTS ops_state ON ops(state, type);";
 
-/* The directory: created 0700 with its parents; tightened if it is looser. */
+/* The directory: created 0700 with its parents, then it and everything in
+ * it (the -wal and -shm files too) must be the user's own (statedir.h). */
 static int make_dir(const char *dir)
 {
-	struct stat sb;
+	g_autofree char *why = NULL;
+	int rc;
 
 	if (g_mkdir_with_parents(dir, 0700) != 0)
 		return -errno;
-	if (stat(dir, &sb) != 0)
-		return -errno;
-	if (!S_ISDIR(sb.st_mode))
-		return -ENOTDIR;
-	if ((sb.st_mode & 077) && chmod(dir, 0700) != 0)
-		return -errno;
-	return 0;
+	rc = statedir_check(dir, &why);
+	if (rc)
+		log_err("journal: %s", why);
+	return rc;
 }
 
-/* The file exists with mode 0600 before SQLite opens it; SQLite gives its
- * -wal and -shm files the mode of the database file. */
-static int make_file(const char *path)
+/* The file exists, the user's and mode 0600, before SQLite opens it; SQLite
+ * gives its -wal and -shm files the mode of the database file. */
+static int make_file(const char *dir)
 {
-	struct stat sb;
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	int rc = 0;
+	g_autofree char *why = NULL;
+	int fd = statedir_open(dir, "journal.db", O_RDWR | O_CREAT, &why);
 
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &sb) != 0 || ((sb.st_mode & 07777) != 0600 && fchmod(fd, 0600) != 0))
-		rc = -errno;
+	if (fd < 0) {
+		log_err("journal: %s", why);
+		return fd;
+	}
 	close(fd);
-	return rc;
+	return 0;
 }
 
 static int user_version(struct journal *j, int *v)
@@ -276,12 +275,13 @@ int journal_open(const char *dir, int64_t now_ms, struct journal **out)
 	}
 	j = g_new0(struct journal, 1);
 	j->path = g_build_filename(dir, "journal.db", NULL);
-	rc = make_file(j->path);
+	rc = make_file(dir);
 	if (rc) {
 		log_err("journal: cannot create %s: %s", j->path, g_strerror(-rc));
 		goto out_free;
 	}
-	rc = sqlite3_open_v2(j->path, &j->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	rc = sqlite3_open_v2(j->path, &j->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW, NULL);
 	if (rc != SQLITE_OK) {
 		rc = j->db ? fail(j, rc, "open") : -ENOMEM;
 		goto out_free;

@@ -375,6 +375,18 @@ fail:
 	return NULL;
 }
 
+/* A plain-http URL (loopback only, see http_url_allowed) must not go through
+ * an environment proxy: the proxy would read the bearer token, a form with
+ * the client secret, and every answer. An empty CURLOPT_PROXY turns off
+ * http_proxy, HTTPS_PROXY and ALL_PROXY alike. https:// keeps them: through a
+ * proxy it is a CONNECT tunnel, verified end to end. */
+static CURLcode set_proxy(CURL *e, const char *url)
+{
+	if (strncasecmp(url, "http://", 7) == 0)
+		return curl_easy_setopt(e, CURLOPT_PROXY, "");
+	return CURLE_OK;
+}
+
 static int set_method(CURL *e, const struct http_req *req)
 {
 	const char *m = req->method;
@@ -406,7 +418,8 @@ void http_resp_clear(struct http_resp *resp)
 
 int http_perform(struct http *h, const struct http_req *req, struct http_resp *resp)
 {
-	struct sink sink = { .max = h->max_body };
+	size_t max_body = req->max_body && req->max_body < h->max_body ? req->max_body : h->max_body;
+	struct sink sink = { .max = max_body };
 	struct hdr_sink hs = { .resp = resp };
 	char errbuf[CURL_ERROR_SIZE];
 	struct curl_slist *headers = NULL;
@@ -452,13 +465,15 @@ int http_perform(struct http *h, const struct http_req *req, struct http_resp *r
 	if (req->once)
 		SET(CURLOPT_FRESH_CONNECT, 1L);
 	SET(CURLOPT_FOLLOWLOCATION, 0L);
-	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)h->max_body);
+	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_body);
 	SET(CURLOPT_WRITEFUNCTION, on_body);
 	SET(CURLOPT_WRITEDATA, &sink);
 	SET(CURLOPT_HEADERFUNCTION, on_header);
 	SET(CURLOPT_HEADERDATA, &hs);
 	SET(CURLOPT_ERRORBUFFER, errbuf);
 #undef SET
+	if (cc == CURLE_OK)
+		cc = set_proxy(e, req->url);
 	if (cc != CURLE_OK || set_method(e, req) < 0) {
 		snprintf(resp->error, sizeof(resp->error), "curl setup failed: %s",
 			 curl_easy_strerror(cc));
@@ -482,7 +497,7 @@ int http_perform(struct http *h, const struct http_req *req, struct http_resp *r
 	resp->too_large = sink.too_large || cc == CURLE_FILESIZE_EXCEEDED;
 	if (resp->too_large)
 		snprintf(resp->error, sizeof(resp->error), "response body larger than %zu bytes",
-			 h->max_body);
+			 max_body);
 	else if (sink.oom)
 		copy_bounded(resp->error, sizeof(resp->error), "out of memory (response body)");
 	else

@@ -6,6 +6,11 @@
  * response headers it captures (rate limits, Retry-After, correlation id).
  * The bearer token goes only into the Authorization header, never into a log
  * or an error string; verbose output is never enabled.
+ *
+ * Proxies: a plain http:// URL (allowed to loopback hosts only) never goes
+ * through a proxy, whatever http_proxy/all_proxy say: the proxy would see the
+ * token in clear. https:// URLs honour the environment's proxies, which then
+ * see only the CONNECT line (the host name), not the request.
  */
 #ifndef HUBFS_HTTP_H
 #define HUBFS_HTTP_H
@@ -44,6 +49,8 @@ struct http_req {
 	 * is never resent that way; the caller sees the failure (resp.sent) and
 	 * decides. */
 	bool once;
+	size_t max_body;         /* response bodies beyond this fail; 0 = the pool's
+				  * (never more than it) */
 };
 
 struct http_resp {

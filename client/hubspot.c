@@ -23,12 +23,12 @@
 #include "client/http.h"
 #include "client/log.h"
 #include "client/oauth.h"
+#include "client/secret.h"
 
 #define DEFAULT_API_URL "https://api.hubapi.com"
 #define DEFAULT_TRANSFER_TIMEOUT_MS 20000
 #define JSON_MAX_DEPTH 64
 #define MAX_ENDPOINTS 256        /* distinct endpoint counters; more go to "other" */
-#define MAX_TOKEN_LEN 8192
 #define LOCKED_RETRY_MS 2000     /* 423: HubSpot's record lock lasts 2 s */
 #define MAX_RETRY_AFTER_MS (5 * 60 * 1000) /* longer Retry-After on a 5xx: wait this */
 
@@ -113,6 +113,30 @@ static const char *obj_str(json_object *o, const char *key)
 	return json_object_get_string(v);
 }
 
+/* An upper bound of the number of JSON values in buf: one more than the
+ * separators and openings outside strings. */
+static size_t json_values(const char *buf, size_t len)
+{
+	size_t n = 1;
+	bool in_str = false;
+
+	for (size_t i = 0; i < len; i++) {
+		char ch = buf[i];
+
+		if (in_str) {
+			if (ch == '\\')
+				i++;
+			else if (ch == '"')
+				in_str = false;
+		} else if (ch == '"') {
+			in_str = true;
+		} else if (ch == ',' || ch == '[' || ch == '{') {
+			n++;
+		}
+	}
+	return n;
+}
+
 int hs_json_parse(const char *buf, size_t len, json_object **out)
 {
 	g_autofree char *valid = NULL;
@@ -127,6 +151,10 @@ int hs_json_parse(const char *buf, size_t len, json_object **out)
 	if (i == len)
 		return 0;
 	if (len > INT32_MAX - 1)
+		return -EFBIG;
+	/* json-c spends about 72 bytes on each value: [0,0,0,…] would make a
+	 * 16 MiB answer take over half a gigabyte. */
+	if (json_values(buf, len) > HS_JSON_MAX_VALUES)
 		return -EFBIG;
 	/* Bytes that are not UTF-8 become U+FFFD, so what hubfs renders and later
 	 * compares an edit against is always UTF-8 (record files are validated). */
@@ -236,6 +264,21 @@ void hs_error_parse(struct hs_error *err, long status, const char *body, size_t 
 	json_object_put(o);
 }
 
+static void scrub_field(char *f, const char *secret)
+{
+	secret_scrub(f, secret);
+	for (; *f; f++)
+		if ((unsigned char)*f < 0x20 || *f == 0x7f)
+			*f = ' ';
+}
+
+void hs_error_scrub(struct hs_error *err, const char *secret)
+{
+	scrub_field(err->category, secret);
+	scrub_field(err->message, secret);
+	scrub_field(err->correlation_id, secret);
+}
+
 /* ---- client lifecycle ---------------------------------------------------- */
 
 static int curl_global_get(void)
@@ -243,7 +286,7 @@ static int curl_global_get(void)
 	int rc = 0;
 
 	pthread_mutex_lock(&curl_global_lock);
-	if (curl_global_users == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+	if (curl_global_users == 0 && secret_curl_global_init() != CURLE_OK)
 		rc = -EIO;
 	else
 		curl_global_users++;
@@ -257,30 +300,6 @@ static void curl_global_put(void)
 	if (curl_global_users > 0 && --curl_global_users == 0)
 		curl_global_cleanup();
 	pthread_mutex_unlock(&curl_global_lock);
-}
-
-static bool token_ok(const char *t)
-{
-	size_t n;
-
-	if (!t || !*t)
-		return false;
-	n = strnlen(t, MAX_TOKEN_LEN + 1);
-	if (n > MAX_TOKEN_LEN)
-		return false;
-	/* It goes into a header line: no CR, LF or other control characters. */
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)t[i] < 0x21 || t[i] == 0x7f)
-			return false;
-	return true;
-}
-
-static void token_free(char *t)
-{
-	if (t) {
-		explicit_bzero(t, strlen(t));
-		free(t);
-	}
 }
 
 int hs_client_new(const struct hs_client_opts *opts, struct hs_client **out, const char **why)
@@ -297,7 +316,7 @@ int hs_client_new(const struct hs_client_opts *opts, struct hs_client **out, con
 	if (!why)
 		why = &dummy;
 	*why = NULL;
-	if (!opts->oauth && !token_ok(opts->token)) {
+	if (!opts->oauth && !secret_token_ok(opts->token)) {
 		*why = "missing or malformed token";
 		return -EINVAL;
 	}
@@ -357,7 +376,7 @@ void hs_client_free(struct hs_client *c)
 	ratelimit_free(c->rl);
 	if (c->calls)
 		g_hash_table_destroy(c->calls);
-	token_free(c->token);
+	secret_free(c->token);
 	free(c->base_url);
 	pthread_cond_destroy(&c->cond);
 	pthread_mutex_destroy(&c->lock);
@@ -369,7 +388,7 @@ int hs_client_set_token(struct hs_client *c, const char *token)
 {
 	char *t, *old;
 
-	if (!token_ok(token))
+	if (!secret_token_ok(token))
 		return -EINVAL;
 	t = strdup(token);
 	if (!t)
@@ -378,8 +397,88 @@ int hs_client_set_token(struct hs_client *c, const char *token)
 	old = c->token;
 	c->token = t;
 	pthread_mutex_unlock(&c->lock);
-	token_free(old);
+	secret_free(old);
 	return 0;
+}
+
+/* ---- secrets out of what the server says --------------------------------- */
+
+/* s with the attempt's token and every secret the client holds blanked. */
+static void scrub_text(struct hs_client *c, char *s, const char *token)
+{
+	secret_scrub(s, token);
+	pthread_mutex_lock(&c->lock);
+	secret_scrub(s, c->token);
+	pthread_mutex_unlock(&c->lock);
+	if (c->oauth)
+		oauth_scrub(c->oauth, s);
+}
+
+void hs_client_scrub(struct hs_client *c, char *s)
+{
+	if (c && s)
+		scrub_text(c, s, NULL);
+}
+
+static void scrub_error(struct hs_client *c, struct hs_error *e, const char *token)
+{
+	hs_error_scrub(e, token);
+	scrub_text(c, e->category, NULL);
+	scrub_text(c, e->message, NULL);
+	scrub_text(c, e->correlation_id, NULL);
+}
+
+/* The strings of a successful answer's "errors" (a 207 batch answer lists
+ * the inputs HubSpot refused, with messages that end up in errors.log),
+ * blanked in place: json-c owns the bytes, and blanking keeps their length. */
+static void scrub_json(struct hs_client *c, json_object *v, const char *token, int depth)
+{
+	if (!v || depth > 8)
+		return;
+	switch (json_object_get_type(v)) {
+	case json_type_string:
+		scrub_text(c, (char *)json_object_get_string(v), token);
+		break;
+	case json_type_array:
+		for (size_t i = 0; i < json_object_array_length(v); i++)
+			scrub_json(c, json_object_array_get_idx(v, i), token, depth + 1);
+		break;
+	case json_type_object: {
+		json_object_object_foreach(v, k, x) {
+			(void)k;
+			scrub_json(c, x, token, depth + 1);
+		}
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+static void scrub_answer(struct hs_client *c, json_object *o, const char *token)
+{
+	json_object *errs;
+
+	if (o && json_object_is_type(o, json_type_object) &&
+	    json_object_object_get_ex(o, "errors", &errs))
+		scrub_json(c, errs, token, 0);
+}
+
+/* ---- response caps --------------------------------------------------------- */
+
+/* The largest answer an endpoint may give. HubSpot's pages are small: 100
+ * records (200 for search) of a few KB each even with every property, a few
+ * hundred property definitions; so a larger answer is a broken or hostile
+ * server, refused before it is parsed (hs_json_parse also caps the values). */
+static size_t response_cap(const char *path)
+{
+	if (strncmp(path, "/account-info/", 14) == 0)
+		return 1u << 20;
+	if (strncmp(path, "/crm/v3/owners", 14) == 0 || strncmp(path, "/crm/v3/pipelines/", 18) == 0)
+		return 4u << 20;
+	if (strncmp(path, "/crm/v4/associations/", 21) == 0)
+		return 32u << 20; /* up to 1,000 records' links in one batch/read */
+	return 16u << 20;
 }
 
 /* ---- request loop ----------------------------------------------------------- */
@@ -643,6 +742,8 @@ int hs_request(struct hs_client *c, struct hs_call *call, const char *method,
 		int hrc;
 
 		http_resp_clear(&resp);
+		secret_free(token); /* the last attempt's: kept to scrub its answer */
+		token = NULL;
 		/* The token first: an OAuth refresh may wait, and a call that
 		 * cannot have one takes no request slot. */
 		rc = token_get(c, call, &token, &gen);
@@ -650,8 +751,6 @@ int hs_request(struct hs_client *c, struct hs_call *call, const char *method,
 			break;
 		rc = acquire_slot(c, call, search, &ticket);
 		if (rc < 0) {
-			token_free(token);
-			token = NULL;
 			/* Keep the last attempt's error if there was one. */
 			if (!call->err.message[0])
 				copy_field(call->err.message, sizeof(call->err.message),
@@ -664,13 +763,14 @@ int hs_request(struct hs_client *c, struct hs_call *call, const char *method,
 		if (call->deadline_ms > 0 && call->deadline_ms - now < req.timeout_ms)
 			req.timeout_ms = call->deadline_ms - now > 1 ? call->deadline_ms - now : 1;
 		req.bearer = token;
+		req.max_body = response_cap(path);
 		hrc = http_perform(c->http, &req, &resp);
-		token_free(token);
-		token = NULL;
 		answered = hrc == 0;
-		if (answered && resp.status == 429)
+		if (answered && resp.status == 429) {
 			hs_error_parse(&call->err, resp.status, resp.body, resp.len,
 				       resp.correlation_id, &policy);
+			scrub_error(c, &call->err, token);
+		}
 		attempt_done(c, search, &ticket, endpoint, &resp, answered, policy);
 
 		if (!answered) {
@@ -678,6 +778,7 @@ int hs_request(struct hs_client *c, struct hs_call *call, const char *method,
 			call->err.http_status = 0;
 			copy_field(call->err.message, sizeof(call->err.message),
 				   resp.error[0] ? resp.error : "request failed");
+			scrub_error(c, &call->err, token);
 			call->http_status = 0;
 			rc = hrc == -ENOMEM ? -ENOMEM : hs_errno_from_status(0, true);
 			if (hrc == -EFBIG || hrc == -ENOMEM)
@@ -699,22 +800,33 @@ int hs_request(struct hs_client *c, struct hs_call *call, const char *method,
 		if (resp.status >= 200 && resp.status <= 299) {
 			json_object *o = NULL;
 
-			if (out && hs_json_parse(resp.body ? resp.body : "", resp.len, &o) < 0) {
+			int prc = out ? hs_json_parse(resp.body ? resp.body : "", resp.len, &o) : 0;
+
+			if (prc < 0) {
 				hs_error_parse(&call->err, resp.status, NULL, 0, resp.correlation_id, NULL);
-				snprintf(call->err.message, sizeof(call->err.message),
-					 "HTTP %ld with an unparseable JSON body", resp.status);
+				scrub_error(c, &call->err, token);
+				if (prc == -EFBIG)
+					snprintf(call->err.message, sizeof(call->err.message),
+						 "HTTP %ld with a body of more than %d JSON values",
+						 resp.status, HS_JSON_MAX_VALUES);
+				else
+					snprintf(call->err.message, sizeof(call->err.message),
+						 "HTTP %ld with an unparseable JSON body", resp.status);
 				rc = -EIO;
 				break;
 			}
+			scrub_answer(c, o, token);
 			if (out)
 				*out = o;
 			memset(&call->err, 0, sizeof(call->err));
 			rc = 0;
 			break;
 		}
-		if (resp.status != 429)
+		if (resp.status != 429) {
 			hs_error_parse(&call->err, resp.status, resp.body, resp.len,
 				       resp.correlation_id, &policy);
+			scrub_error(c, &call->err, token);
+		}
 		rc = hs_errno_from_status(resp.status, false);
 
 		if (resp.status == 429) {
@@ -753,6 +865,7 @@ int hs_request(struct hs_client *c, struct hs_call *call, const char *method,
 	if (rc < 0)
 		set_last_error(c, endpoint, &call->err);
 out:
+	secret_free(token);
 	http_resp_clear(&resp);
 	g_free(body_str);
 	g_free(url);

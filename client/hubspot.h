@@ -120,11 +120,26 @@ int hs_errno_from_status(long status, bool network_error);
 void hs_error_parse(struct hs_error *err, long status, const char *body, size_t len,
 		    const char *correlation_header, enum rl_policy *policy);
 
+#define HS_JSON_MAX_VALUES 1000000
+
 /* Parse a JSON text of len bytes with the client's depth bound (64). Bytes that
  * are not UTF-8 are read as U+FFFD. Returns 0 and *out (NULL for an empty or
- * all-whitespace text and for the text null), or -EINVAL for malformed JSON or
- * trailing garbage. */
+ * all-whitespace text and for the text null), -EINVAL for malformed JSON or
+ * trailing garbage, or -EFBIG for a text of more than HS_JSON_MAX_VALUES
+ * values (about 72 MB of json-c objects; a real HubSpot page holds far fewer). */
 int hs_json_parse(const char *buf, size_t len, json_object **out);
+
+/* Make an error from the server safe to keep and show: every copy of secret
+ * in its category, message and correlation id blanked (secret_scrub), and
+ * control characters (ESC, CR, LF, …) turned into spaces. secret may be NULL
+ * (then only the control characters). */
+void hs_error_scrub(struct hs_error *err, const char *secret);
+
+/* Blank, in the NUL-terminated s, every secret the client holds: its bearer
+ * token and, with OAuth, the access token, client secret and refresh token
+ * (secret_scrub). For text that may hold what a server echoed. Thread-safe;
+ * call with no client or oauth lock held. */
+void hs_client_scrub(struct hs_client *c, char *s);
 
 /* Generic request: method, path with query (already encoded, e.g.
  * "/crm/v3/objects/contacts?limit=100"), optional JSON body (not consumed).

@@ -23,6 +23,7 @@
 
 #include "client/http.h"
 #include "client/log.h"
+#include "client/secret.h"
 
 #define DEFAULT_REFRESH_PCT 80
 #define DEFAULT_RETRY_MS 5000
@@ -30,12 +31,13 @@
 #define DEFAULT_TRANSFER_TIMEOUT_MS 15000
 #define MAX_ATTEMPTS 3            /* per refresh, on no answer / 5xx / 429 */
 #define ATTEMPT_BACKOFF_MS 500    /* 500 ms, then 1 s */
-#define MAX_TOKEN_LEN 8192
 #define MAX_TOKEN_BODY (64 * 1024)
 #define ENDPOINT "POST /oauth/v1/token"
+#define INFO_ENDPOINT "GET /oauth/v1/access-tokens/{token}"
 
 struct oauth {
 	char *token_url;             /* immutable */
+	char *info_url;              /* immutable: …/oauth/v1/access-tokens/ (the token follows) */
 	int refresh_pct;             /* immutable */
 	int64_t retry_ms, retry_max_ms; /* immutable */
 	int64_t transfer_timeout_ms; /* immutable */
@@ -56,43 +58,43 @@ struct oauth {
 	uint64_t token_calls;        /* protected by lock: HTTP attempts at the endpoint */
 	uint64_t refreshes;          /* protected by lock: grants received */
 	uint64_t failures;           /* protected by lock: refreshes that failed */
+	uint64_t portal;             /* protected by lock: the mounted portal, 0 until bound */
+	uint64_t hub_id;             /* protected by lock: portal of the current access token */
+	bool mismatch;               /* protected by lock: a token of another portal came;
+				      * nothing is sent until new credentials */
+	bool mismatch_unsaid;        /* protected by lock: on_mismatch not called yet */
+	void (*on_mismatch)(void *ud, const char *msg); /* set by oauth_bind_portal */
+	void *ud;
 };
 
 struct grant {
 	char *access;
 	char *refresh;               /* NULL if the answer had none */
 	int64_t expires_in_s;
+	uint64_t hub_id;             /* the portal the token is for; 0 if not said */
 };
-
-static void secret_free(char *s)
-{
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-}
-
-static bool token_ok(const char *t)
-{
-	size_t n;
-
-	if (!t || !*t)
-		return false;
-	n = strnlen(t, MAX_TOKEN_LEN + 1);
-	if (n > MAX_TOKEN_LEN)
-		return false;
-	/* It goes into a header line: no CR, LF or other control characters. */
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)t[i] < 0x21 || t[i] == 0x7f)
-			return false;
-	return true;
-}
 
 static struct timespec abs_ms(int64_t t)
 {
 	struct timespec ts = { .tv_sec = t / 1000, .tv_nsec = (long)(t % 1000) * 1000000 };
 
 	return ts;
+}
+
+/* ".../oauth/v1/token" -> ".../oauth/v1/access-tokens/" (malloc'd). */
+static char *info_url_of(const char *token_url)
+{
+	size_t n = strlen(token_url);
+	char *u;
+
+	if (n >= 6 && strcmp(token_url + n - 6, "/token") == 0)
+		n -= 6;
+	u = malloc(n + sizeof("/access-tokens/"));
+	if (u) {
+		memcpy(u, token_url, n);
+		strcpy(u + n, "/access-tokens/");
+	}
+	return u;
 }
 
 int oauth_new(const struct oauth_opts *opts, struct oauth **out, const char **why)
@@ -114,7 +116,7 @@ int oauth_new(const struct oauth_opts *opts, struct oauth **out, const char **wh
 	rc = http_url_allowed(opts->token_url, why);
 	if (rc < 0)
 		return rc;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+	if (secret_curl_global_init() != CURLE_OK) {
 		*why = "libcurl initialisation failed";
 		return -EIO;
 	}
@@ -138,10 +140,11 @@ int oauth_new(const struct oauth_opts *opts, struct oauth **out, const char **wh
 	o->transfer_timeout_ms = opts->transfer_timeout_ms > 0 ? opts->transfer_timeout_ms
 							       : DEFAULT_TRANSFER_TIMEOUT_MS;
 	o->token_url = strdup(opts->token_url);
+	o->info_url = info_url_of(opts->token_url);
 	o->client_id = strdup(opts->client_id);
 	o->client_secret = strdup(opts->client_secret);
 	o->refresh_token = strdup(opts->refresh_token);
-	if (!o->token_url || !o->client_id || !o->client_secret || !o->refresh_token) {
+	if (!o->token_url || !o->info_url || !o->client_id || !o->client_secret || !o->refresh_token) {
 		rc = -ENOMEM;
 		*why = "out of memory";
 		goto fail;
@@ -173,6 +176,7 @@ void oauth_free(struct oauth *o)
 	secret_free(o->client_secret);
 	free(o->client_id);
 	free(o->token_url);
+	free(o->info_url);
 	pthread_cond_destroy(&o->cond);
 	pthread_mutex_destroy(&o->lock);
 	free(o);
@@ -180,18 +184,6 @@ void oauth_free(struct oauth *o)
 }
 
 /* ---- one token call ---------------------------------------------------- */
-
-/* Blank out any copy of a secret the server may have echoed in a message. */
-static void scrub(char *msg, const char *secret)
-{
-	size_t n = secret ? strlen(secret) : 0;
-	char *p;
-
-	if (n < 4)
-		return;
-	while ((p = strstr(msg, secret)))
-		memset(p, '*', n);
-}
 
 static const char *json_str(json_object *o, const char *key)
 {
@@ -231,14 +223,17 @@ static int grant_parse(const char *body, size_t len, struct grant *g, struct hs_
 	if (json_object_object_get_ex(o, "expires_in", &v) &&
 	    (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)))
 		exp = json_object_get_int64(v);
-	if (!token_ok(access) || exp <= 0) {
+	if (!secret_token_ok(access) || exp <= 0) {
 		snprintf(err->message, sizeof(err->message),
 			 ENDPOINT ": HTTP 200 without a usable access_token and expires_in");
 		goto out;
 	}
 	g->access = strdup(access);
-	g->refresh = token_ok(refresh) ? strdup(refresh) : NULL;
+	g->refresh = secret_token_ok(refresh) ? strdup(refresh) : NULL;
 	g->expires_in_s = exp;
+	if (json_object_object_get_ex(o, "hub_id", &v) && json_object_is_type(v, json_type_int) &&
+	    json_object_get_int64(v) > 0)
+		g->hub_id = (uint64_t)json_object_get_int64(v);
 	if (!g->access) {
 		snprintf(err->message, sizeof(err->message), "out of memory");
 		goto out;
@@ -267,6 +262,54 @@ static char *form_encode(const char *id, const char *secret, const char *rt)
 	g_free(esec);
 	g_free(ert);
 	return form;
+}
+
+/* The portal of a new access token, when the grant did not say: GET
+ * …/oauth/v1/access-tokens/{token} -> {hub_id, …} (one attempt). 0 with
+ * g->hub_id set, or -EIO with *err filled: a token whose portal cannot be
+ * confirmed is not used. */
+static int token_hub(struct oauth *o, struct grant *g, int64_t deadline_ms, struct hs_error *err)
+{
+	char *esc = g_uri_escape_string(g->access, NULL, FALSE);
+	char *url = g_strconcat(o->info_url, esc, NULL);
+	struct http_req req = { .method = "GET", .url = url, .timeout_ms = o->transfer_timeout_ms };
+	struct http_resp resp = { 0 };
+	json_object *b = NULL, *v;
+	int rc = -EIO;
+
+	if (deadline_ms > 0 && deadline_ms - hs_now_ms() < req.timeout_ms)
+		req.timeout_ms = deadline_ms - hs_now_ms() > 1 ? deadline_ms - hs_now_ms() : 1;
+	pthread_mutex_lock(&o->lock);
+	o->token_calls++;
+	pthread_mutex_unlock(&o->lock);
+	memset(err, 0, sizeof(*err));
+	if (http_perform(o->http, &req, &resp) != 0) {
+		snprintf(err->message, sizeof(err->message), INFO_ENDPOINT ": %s",
+			 resp.error[0] ? resp.error : "no answer");
+	} else if (resp.status != 200) {
+		hs_error_parse(err, resp.status, resp.body, resp.len, resp.correlation_id, NULL);
+	} else if (hs_json_parse(resp.body ? resp.body : "", resp.len, &b) == 0 && b &&
+		   json_object_object_get_ex(b, "hub_id", &v) && json_object_is_type(v, json_type_int) &&
+		   json_object_get_int64(v) > 0) {
+		g->hub_id = (uint64_t)json_object_get_int64(v);
+		rc = 0;
+	} else {
+		snprintf(err->message, sizeof(err->message),
+			 INFO_ENDPOINT ": HTTP 200 without a hub_id: cannot tell which portal the "
+			 "new access token is for");
+	}
+	if (b) {
+		json_wipe(b, "token");
+		json_object_put(b);
+	}
+	if (resp.body)
+		explicit_bzero(resp.body, resp.len);
+	http_resp_clear(&resp);
+	explicit_bzero(url, strlen(url));
+	explicit_bzero(esc, strlen(esc));
+	g_free(url);
+	g_free(esc);
+	return rc;
 }
 
 /* One refresh: up to MAX_ATTEMPTS token calls within deadline_ms (real
@@ -348,8 +391,11 @@ static int exchange(struct oauth *o, const char *id, const char *secret, const c
 			break;
 		}
 	}
-	scrub(err->message, secret);
-	scrub(err->message, rt);
+	if (rc == 0 && !g->hub_id)
+		rc = token_hub(o, g, deadline_ms, err);
+	hs_error_scrub(err, secret);
+	hs_error_scrub(err, rt);
+	hs_error_scrub(err, g->access);
 	explicit_bzero(form, strlen(form));
 	g_free(form);
 	return rc;
@@ -370,6 +416,37 @@ static void describe(char *dst, size_t len, const struct hs_error *e)
 /* Run one refresh as the refreshing thread. Lock held on entry and exit
  * (dropped for the call). Returns 0 or the exchange's -errno. A failure is
  * logged unless quiet (oauth_start: the caller reports it). */
+/* Blank the secrets this struct holds in an error. Lock held. */
+static void scrub_error_locked(struct oauth *o, struct hs_error *err)
+{
+	hs_error_scrub(err, o->access);
+	hs_error_scrub(err, o->client_secret);
+	hs_error_scrub(err, o->refresh_token);
+}
+
+/* A new access token is for another portal than the mounted one (the config
+ * now holds another account's credentials, or the server is not HubSpot): it
+ * is dropped, and so is the current one; nothing is sent until new
+ * credentials come (oauth_set_credentials). Lock held. */
+static void portal_refused(struct oauth *o, uint64_t hub_id, struct hs_error *err)
+{
+	secret_free(o->access);
+	o->access = NULL;
+	o->gen++;
+	o->mismatch = true;
+	o->mismatch_unsaid = true;
+	o->failures++;
+	snprintf(o->error, sizeof(o->error),
+		 "OAuth: the new access token is for portal %" PRIu64 ", not the mounted portal %"
+		 PRIu64 ": nothing is sent to HubSpot (edits stay queued); put this portal's "
+		 "client_id, client_secret and refresh_token in the config, then send SIGHUP or "
+		 "remount", hub_id, o->portal);
+	log_err("%s", o->error);
+	memset(err, 0, sizeof(*err));
+	snprintf(err->category, sizeof(err->category), "OAUTH_PORTAL_MISMATCH");
+	g_strlcpy(err->message, o->error, sizeof(err->message));
+}
+
 static int refresh_locked(struct oauth *o, int64_t now, int64_t deadline_ms, bool quiet,
 			  struct hs_error *err)
 {
@@ -392,7 +469,11 @@ static int refresh_locked(struct oauth *o, int64_t now, int64_t deadline_ms, boo
 	pthread_mutex_lock(&o->lock);
 	o->refreshing = false;
 	pthread_cond_broadcast(&o->cond);
-	if (rc == 0) {
+	scrub_error_locked(o, err);
+	if (rc == 0 && o->portal && g.hub_id != o->portal) {
+		portal_refused(o, g.hub_id, err);
+		rc = -EACCES;
+	} else if (rc == 0) {
 		int64_t life = g.expires_in_s * 1000;
 
 		secret_free(o->access);
@@ -411,6 +492,7 @@ static int refresh_locked(struct oauth *o, int64_t now, int64_t deadline_ms, boo
 		o->fails = 0;
 		o->retry_at = 0;
 		o->error[0] = '\0';
+		o->hub_id = g.hub_id;
 		/* HubSpot hands back the same refresh token; should it ever issue a
 		 * new one, this mount uses it (in memory only). */
 		if (g.refresh && rt && strcmp(g.refresh, rt) != 0 &&
@@ -421,7 +503,7 @@ static int refresh_locked(struct oauth *o, int64_t now, int64_t deadline_ms, boo
 			o->refresh_token = g.refresh;
 			g.refresh = NULL;
 		}
-	} else {
+	} else if (rc != 0) {
 		int64_t d = o->retry_ms << (o->fails < 16 ? o->fails : 16);
 
 		if (d > o->retry_max_ms || d <= 0)
@@ -481,6 +563,8 @@ static void unavailable(struct oauth *o, int64_t now, struct hs_error *err)
 int oauth_token(struct oauth *o, int64_t now, int64_t deadline_ms, char **token, uint64_t *gen,
 		struct hs_error *err)
 {
+	char said[sizeof(o->error)];
+	bool say;
 	int rc;
 
 	*token = NULL;
@@ -489,6 +573,13 @@ int oauth_token(struct oauth *o, int64_t now, int64_t deadline_ms, char **token,
 	for (;;) {
 		bool valid = o->access && now < o->expires_at;
 
+		if (o->mismatch) {
+			memset(err, 0, sizeof(*err));
+			snprintf(err->category, sizeof(err->category), "OAUTH_PORTAL_MISMATCH");
+			g_strlcpy(err->message, o->error, sizeof(err->message));
+			rc = -EAGAIN;
+			break;
+		}
 		if (o->access && now < o->refresh_at) {
 			rc = give(o, token, gen, err);
 			break;
@@ -524,7 +615,7 @@ int oauth_token(struct oauth *o, int64_t now, int64_t deadline_ms, char **token,
 			}
 			break;
 		}
-		if (refresh_locked(o, now, deadline_ms, false, err) == 0)
+		if (refresh_locked(o, now, deadline_ms, false, err) == 0 || o->mismatch)
 			continue;
 		/* Failed: keep going with the old token while it lasts. */
 		if (o->access && now < o->expires_at) {
@@ -535,8 +626,40 @@ int oauth_token(struct oauth *o, int64_t now, int64_t deadline_ms, char **token,
 		}
 		break;
 	}
+	/* Say a refused token once, outside the lock (the hook writes errors.log). */
+	say = o->mismatch_unsaid && o->on_mismatch;
+	if (say) {
+		o->mismatch_unsaid = false;
+		memcpy(said, o->error, sizeof(said));
+	}
+	pthread_mutex_unlock(&o->lock);
+	if (say)
+		o->on_mismatch(o->ud, said);
+	return rc;
+}
+
+int oauth_bind_portal(struct oauth *o, uint64_t portal, void (*on_mismatch)(void *ud, const char *msg),
+		      void *ud)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&o->lock);
+	o->portal = portal;
+	o->on_mismatch = on_mismatch;
+	o->ud = ud;
+	if (o->hub_id && o->hub_id != portal)
+		rc = -EACCES;
 	pthread_mutex_unlock(&o->lock);
 	return rc;
+}
+
+void oauth_scrub(struct oauth *o, char *s)
+{
+	pthread_mutex_lock(&o->lock);
+	secret_scrub(s, o->access);
+	secret_scrub(s, o->client_secret);
+	secret_scrub(s, o->refresh_token);
+	pthread_mutex_unlock(&o->lock);
 }
 
 void oauth_expired(struct oauth *o, uint64_t gen, int64_t now)
@@ -579,6 +702,8 @@ int oauth_set_credentials(struct oauth *o, const char *client_id, const char *cl
 		o->refresh_token = rt;
 	}
 	o->retry_at = 0; /* try the new credentials at the next request */
+	o->mismatch = false;
+	o->mismatch_unsaid = false;
 	pthread_mutex_unlock(&o->lock);
 	return 0;
 }
@@ -596,7 +721,8 @@ void oauth_stats(struct oauth *o, int64_t now, json_object *obj)
 	const char *state;
 
 	pthread_mutex_lock(&o->lock);
-	state = o->refreshing ? "refreshing" : o->fails ? "refresh_failed" : "ok";
+	state = o->mismatch ? "portal_mismatch" : o->refreshing ? "refreshing" :
+		o->fails ? "refresh_failed" : "ok";
 	json_object_object_add(a, "mode", json_object_new_string("oauth"));
 	json_object_object_add(a, "state", json_object_new_string(state));
 	json_object_object_add(a, "error", o->error[0] ? json_object_new_string(o->error) : NULL);

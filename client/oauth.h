@@ -16,6 +16,7 @@
  * - A 401 EXPIRED_AUTHENTICATION is reported with oauth_expired(); the next
  *   oauth_token() then refreshes (once per token, however many requests saw
  *   the 401) and the client retries the request once.
+ * - Every new access token must be for the mounted portal (oauth_bind_portal).
  * - The token endpoint is not counted against the 10-second API window: it is
  *   not a CRM API call (HubSpot's burst limit covers the app's API calls; the
  *   sandbox does not count it either). It has its own HTTP pool and retries
@@ -86,7 +87,21 @@ void oauth_expired(struct oauth *o, uint64_t gen, int64_t now);
 int oauth_set_credentials(struct oauth *o, const char *client_id, const char *client_secret,
 			  const char *refresh_token);
 
-/* Add "auth": {"mode": "oauth", "state": "ok" | "refreshing" | "refresh_failed",
+/* The mounted portal: from now on every new access token must be for it
+ * (the grant's hub_id, or GET /oauth/v1/access-tokens/{token} when the grant
+ * does not say). A token for another portal is dropped with the current one,
+ * and oauth_token() fails with -EAGAIN (category OAUTH_PORTAL_MISMATCH, so
+ * edits stay queued) until oauth_set_credentials(); on_mismatch(ud, reason)
+ * is called once per refusal, with no lock held. Returns 0, or -EACCES if
+ * the current token is already for another portal. */
+int oauth_bind_portal(struct oauth *o, uint64_t portal, void (*on_mismatch)(void *ud, const char *msg),
+		      void *ud);
+
+/* Blank, in the NUL-terminated s, every secret held here: the access token,
+ * the client secret and the refresh token (secret_scrub). Takes the lock. */
+void oauth_scrub(struct oauth *o, char *s);
+
+/* Add "auth": {"mode": "oauth", "state": "ok" | "refreshing" | "refresh_failed" | "portal_mismatch",
  * "error": string or null, "token_calls", "refreshes", "refresh_failures",
  * "expires_in_s", "next_refresh_in_s", "next_retry_in_s" (int or null)} to obj.
  * Holds no secret. */

@@ -21,6 +21,7 @@
 
 #include "cache/objtype.h"
 #include "cache/record.h"
+#include "cache/statedir.h"
 #include "client/log.h"
 #include "fs/internal.h"
 
@@ -67,19 +68,16 @@ static bool error_repeated(struct hubfs *h, const char *key)
 	return false;
 }
 
-/* errors_file_lock held. Open $state_dir/<name> for appending (0600, not
- * through a symlink, a regular file of ours), or -1. */
+/* errors_file_lock held. Open $state_dir/<name> for appending through the
+ * state directory's checks (0600, not through a symlink, a regular file of
+ * ours), or -1. */
 static int errors_file_open(struct hubfs *h, const char *name)
 {
-	g_autofree char *p = g_build_filename(h->state_dir, name, NULL);
-	int fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	struct stat st;
+	g_autofree char *why = NULL;
+	int fd = statedir_open(h->state_dir, name, O_WRONLY | O_APPEND | O_CREAT, &why);
 
-	if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid())) {
-		log_warn("%s is not a regular file of this user: errors are not written to it", p);
-		close(fd);
-		fd = -1;
-	}
+	if (fd < 0)
+		log_err("%s not kept on disk: %s", name, why ? why : strerror(-fd));
 	return fd;
 }
 
@@ -135,6 +133,7 @@ void hubfs_error(struct hubfs *h, json_object *obj)
 		}
 	}
 	txt = g_strconcat(json_object_to_json_string_ext(line, fl), "\n", NULL);
+	hs_client_scrub(h->hc, txt); /* reasons may quote what the server sent */
 	g_mutex_lock(&h->lock);
 	repeated = error_repeated(h, json_object_to_json_string_ext(key, fl));
 	if (!repeated) {

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <fuse_lowlevel.h>
 #include <glib.h>
@@ -30,6 +31,8 @@ struct hubfs_opts {
 	int writeback_delay_ms;/* default 2000 */
 	int drain_timeout_s;   /* default 30 */
 	int log_level;         /* syslog level; default LOG_NOTICE */
+	mode_t umask;          /* taken from every mode served; default 077 */
+	bool allow_other;      /* -o allow_other was given */
 	bool ro;
 	bool allow_delete;
 	bool foreground;
@@ -144,5 +147,13 @@ void hubfs_opts_free(struct hubfs_opts *o);
 /* Re-read the OAuth credentials from the config (SIGHUP) into h->oauth, under
  * the same mode-0600 rule. 0 (also without OAuth), or -1 (old ones kept). */
 int hubfs_opts_reload_oauth(struct hubfs *h);
+/* With OAuth, bind h->oauth to h->portal_id: every new access token must be
+ * for it, or nothing more is sent and errors.log, status.json and stderr say
+ * why (client/oauth.h). 0 (also without OAuth), or -1 after printing why (the
+ * first token is already for another portal). */
+int hubfs_opts_bind_portal(struct hubfs *h);
+/* First thing in main: no core dumps, no ptrace or /proc/PID/mem, environ
+ * for the user's other processes (PR_SET_DUMPABLE 0). */
+void hubfs_harden_process(void);
 
 #endif

@@ -11,8 +11,10 @@
 #include <unistd.h>
 
 #include "cache/objtype.h"
+#include "cache/statedir.h"
 #include "client/log.h"
 #include "client/oauth.h"
+#include "client/secret.h"
 #include "fs/hubfs.h"
 
 static int cmd_status(const char *mnt)
@@ -124,19 +126,14 @@ static int cmd_sync(const char *mnt)
 	}
 }
 
-/* $XDG_STATE_HOME/hubfs/<portal-id>, mode 0700. */
+/* $XDG_STATE_HOME/hubfs/<portal-id>, mode 0700, checked (cache/statedir.h). */
 static char *state_dir_for(uint64_t portal)
 {
-	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-	g_autofree char *base = xdg && *xdg ? g_strdup(xdg)
-					    : g_build_filename(home ? home : "/tmp", ".local", "state", NULL);
-	char *dir = g_strdup_printf("%s/hubfs/%" G_GUINT64_FORMAT, base, portal);
+	g_autofree char *why = NULL;
+	char *dir = NULL;
 
-	if (g_mkdir_with_parents(dir, 0700) != 0 || chmod(dir, 0700) != 0) {
-		fprintf(stderr, "hubfs: cannot create %s: %s\n", dir, strerror(errno));
-		g_free(dir);
-		return NULL;
-	}
+	if (statedir_prepare(portal, &dir, &why) != 0)
+		fprintf(stderr, "hubfs: state directory: %s; refusing to mount\n", why);
 	return dir;
 }
 
@@ -216,6 +213,7 @@ int main(int argc, char *argv[])
 	char mopts[256];
 	int ret = 1;
 
+	hubfs_harden_process();
 	if (argc == 3 && !strcmp(argv[1], "status"))
 		return cmd_status(argv[2]);
 	if (argc == 3 && !strcmp(argv[1], "sync"))
@@ -287,7 +285,9 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "hubfs: %s: %s\n", h.o.api_url, why ? why : "cannot create client");
 		goto out_args;
 	}
-	if (portal_of(&h) != 0)
+	secret_free(h.token); /* the client holds the one copy now */
+	h.token = NULL;
+	if (portal_of(&h) != 0 || hubfs_opts_bind_portal(&h) != 0)
 		goto out_client;
 
 	cao.ttl_ms = (int64_t)h.o.ttl_s * 1000;

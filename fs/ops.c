@@ -154,8 +154,26 @@ static void fill_times(struct stat *st, int64_t ms)
 	st->st_ctim = st->st_mtim;
 }
 
+/* The permission bits served: what the inode allows, less -o umask (077 by
+ * default, so only the mounting user passes default_permissions, even with
+ * allow_other). Symlinks keep 0777: their mode is never checked. */
+static mode_t served_mode(struct hubfs *h, mode_t m)
+{
+	return S_ISLNK(m) ? m : m & ~h->o.umask;
+}
+
+static int getattr_raw(struct hubfs *h, fuse_ino_t ino, struct stat *st, double *timeout);
+
 /* Attributes of any inode; *timeout is how long the kernel may cache them. */
 int do_getattr(struct hubfs *h, fuse_ino_t ino, struct stat *st, double *timeout)
+{
+	int rc = getattr_raw(h, ino, st, timeout);
+
+	st->st_mode = served_mode(h, st->st_mode);
+	return rc;
+}
+
+static int getattr_raw(struct hubfs *h, fuse_ino_t ino, struct stat *st, double *timeout)
 {
 	mode_t wbit = h->o.ro ? 0 : 0200;
 	int64_t deadline = deadline_of(h);
@@ -676,7 +694,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 				break;
 			if (have_attr) {
 				e.attr.st_ino = e.ino;
-				e.attr.st_mode = S_IFREG | 0444 | (h->o.ro ? 0 : 0200);
+				e.attr.st_mode = served_mode(h, S_IFREG | 0444 | (h->o.ro ? 0 : 0200));
 				e.attr.st_nlink = 1;
 				e.attr.st_uid = h->uid;
 				e.attr.st_gid = h->gid;

@@ -1,44 +1,52 @@
 /* opts.c - mount options, from $XDG_CONFIG_HOME/hubfs/config and -o.
  *
+ * The config file decides where the token is sent (api_url, ca_file), so it
+ * is trusted only if no other user could have written it: it must be owned
+ * by the user and not writable by group or others, whatever it holds (as ssh
+ * treats ~/.ssh/config); hubfs refuses to mount otherwise. Its text is
+ * checked by fs/config.c (known keys only, no ',' or '\' in values) and its
+ * values are applied to the options directly, never turned back into -o
+ * strings. -o wins over the config.
+ *
  * OAuth: client_id, client_secret and refresh_token are read from the config
  * file only (never from -o: argv is public), in an [oauth] section (or, as a
- * fallback, [hubfs]). A config that holds secrets must be mode 0600 (no group
- * or other bits) and owned by the user, or hubfs refuses to mount. A
- * private-app token (HUBSPOT_TOKEN or token_file=) wins over OAuth when both
- * are configured. The secrets go straight into struct oauth (client/oauth.h)
- * and are wiped here.
+ * fallback, [hubfs]). A config that holds secrets must also be unreadable by
+ * others (mode 0600). A private-app token (HUBSPOT_TOKEN or token_file=)
+ * wins over OAuth when both are configured. The secrets go straight into
+ * struct oauth (client/oauth.h) and are wiped here.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "client/log.h"
 #include "client/oauth.h"
+#include "client/secret.h"
+#include "fs/config.h"
 #include "fs/hubfs.h"
 
-#define CONFIG_MAX (1 << 20)
-
-/* OAuth credentials found in the config (secrets: wiped by creds_clear). */
-struct creds {
-	char *client_id, *client_secret, *refresh_token;
-};
+#define TOKEN_FILE_MAX (64 * 1024)
+#define DEFAULT_UMASK 077
 
 /* fuse_opt writes ints; these mirror struct hubfs_opts for parsing. */
 struct raw {
-	char *api_url, *token_file, *ca_file, *rate_limit, *log_level;
+	char *api_url, *token_file, *ca_file, *rate_limit, *log_level, *umask;
 	char *props[4];
 	int ttl, op_timeout, index_delay, relist_interval, search_per_sec, cache_mb;
-	int writeback_delay_ms, drain_timeout, ro, allow_delete;
+	int writeback_delay_ms, drain_timeout, ro, allow_delete, allow_other;
 };
 
 #define O(t, f) { t, offsetof(struct raw, f), 1 }
 
-enum { KEY_RO = 1, KEY_HELP };
+enum { KEY_RO = 1, KEY_ALLOW_OTHER };
 
 static const struct fuse_opt spec[] = {
 	O("api_url=%s", api_url),
@@ -46,6 +54,7 @@ static const struct fuse_opt spec[] = {
 	O("ca_file=%s", ca_file),
 	O("rate_limit=%s", rate_limit),
 	O("log_level=%s", log_level),
+	O("umask=%s", umask),
 	O("props_contacts=%s", props[0]),
 	O("props_companies=%s", props[1]),
 	O("props_deals=%s", props[2]),
@@ -60,6 +69,7 @@ static const struct fuse_opt spec[] = {
 	O("drain_timeout=%d", drain_timeout),
 	O("allow_delete", allow_delete),
 	FUSE_OPT_KEY("ro", KEY_RO),
+	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_END
 };
 
@@ -70,12 +80,13 @@ void hubfs_opts_usage(void)
 	       "       hubfs sync MOUNTPOINT       wait until every queued edit landed\n"
 	       "\n"
 	       "Mounts a HubSpot CRM account. The token comes from $HUBSPOT_TOKEN or token_file=\n"
-	       "(mode 0600), or else from an OAuth app: client_id, client_secret and\n"
-	       "refresh_token under [oauth] in the config file (which must then be mode 0600).\n"
+	       "(a regular file of yours, mode 0600), or else from an OAuth app: client_id,\n"
+	       "client_secret and refresh_token under [oauth] in the config file (then mode 0600).\n"
 	       "Options (also read, as key = value lines under [hubfs], from\n"
-	       "$XDG_CONFIG_HOME/hubfs/config; -o wins):\n"
+	       "$XDG_CONFIG_HOME/hubfs/config, which must be yours and not writable by others;\n"
+	       "-o wins):\n"
 	       "    -o api_url=URL            HubSpot API base (default https://api.hubapi.com;\n"
-	       "                              plain http only to loopback)\n"
+	       "                              plain http only to loopback, never via a proxy)\n"
 	       "    -o token_file=PATH        file holding the private-app token (mode 0600)\n"
 	       "    -o ca_file=PATH           CA bundle for TLS verification (default: system)\n"
 	       "    -o ttl=SECONDS            freshness of cached data and kernel caches (default 60)\n"
@@ -91,6 +102,11 @@ void hubfs_opts_usage(void)
 	       "    -o drain_timeout=SECONDS  how long unmount waits for the queue (default 30)\n"
 	       "    -o allow_delete           rm archives records (default: EPERM)\n"
 	       "    -o ro                     read-only mount\n"
+	       "    -o umask=OCTAL            permission bits taken away from every file and\n"
+	       "                              directory (default 077: records 0600, directories\n"
+	       "                              0700); 022 lets other users read, with allow_other\n"
+	       "    -o allow_other            (FUSE) let other local users in: they then read, and\n"
+	       "                              if umask allows write, the CRM with your token\n"
 	       "    -o log_level=LEVEL        error|warning|notice|info|debug (default notice)\n"
 	       "\n");
 }
@@ -99,32 +115,21 @@ static int proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
 	struct raw *r = data;
 
-	if (key == KEY_RO) {
+	if (key == KEY_RO)
 		r->ro = 1;
-		return 1; /* keep: the kernel mounts read-only too */
-	}
-	return 1;
+	else if (key == KEY_ALLOW_OTHER)
+		r->allow_other = 1;
+	return 1; /* keep: the kernel (ro) or libfuse (allow_other) takes it too */
 }
 
-static void secret_gfree(char *s)
+void hubfs_harden_process(void)
 {
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		g_free(s);
-	}
-}
+	struct rlimit none = { 0, 0 };
 
-static void creds_clear(struct creds *cr)
-{
-	g_free(cr->client_id);
-	secret_gfree(cr->client_secret);
-	secret_gfree(cr->refresh_token);
-	memset(cr, 0, sizeof(*cr));
-}
-
-static bool is_oauth_key(const char *k)
-{
-	return !strcmp(k, "client_id") || !strcmp(k, "client_secret") || !strcmp(k, "refresh_token");
+	/* No core dump (it would hold the token), and /proc/PID/mem, environ,
+	 * maps and ptrace closed to the user's other processes. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	setrlimit(RLIMIT_CORE, &none);
 }
 
 static char *config_path(void)
@@ -133,36 +138,53 @@ static char *config_path(void)
 
 	if (xdg && *xdg)
 		return g_build_filename(xdg, "hubfs", "config", NULL);
-	if (home)
+	if (home && *home)
 		return g_build_filename(home, ".config", "hubfs", "config", NULL);
 	return NULL;
 }
 
-/* Read and parse the config file through one descriptor (what is checked is
- * what is read). Returns 1 with *kf and *st, 0 if there is no config file, or
- * -1 after printing a reason. */
-static int config_read(const char *path, GKeyFile **kf, struct stat *st)
+/* Read, check and parse the config file through one descriptor (what is
+ * checked is what is read). Returns 1 with *cfg, 0 if there is no config
+ * file, or -1 after printing a reason. */
+static int config_load(const char *path, struct config *cfg)
 {
-	g_autoptr(GError) err = NULL;
+	g_autofree char *why = NULL;
+	struct stat st;
 	char *text = NULL;
 	size_t len = 0;
 	int fd, rc = -1;
 
-	*kf = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	memset(cfg, 0, sizeof(*cfg));
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return 0;
 		fprintf(stderr, "hubfs: %s: %s\n", path, strerror(errno));
 		return -1;
 	}
-	if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode) || st->st_size > CONFIG_MAX) {
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_MAX_BYTES) {
 		fprintf(stderr, "hubfs: %s: not a regular file of at most 1 MiB\n", path);
 		goto out;
 	}
-	text = g_malloc((size_t)st->st_size + 1);
-	while (len < (size_t)st->st_size) {
-		ssize_t n = read(fd, text + len, (size_t)st->st_size - len);
+	/* The config says where the token goes: another user who could write it
+	 * could send it to a server of theirs. */
+	if (st.st_uid != getuid()) {
+		fprintf(stderr, "hubfs: %s is owned by uid %u, not by you (uid %u); the config says "
+			"where your token is sent, so it must be yours and not writable by others "
+			"(mode 0600 or 0644); refusing to mount\n", path, (unsigned)st.st_uid,
+			(unsigned)getuid());
+		goto out;
+	}
+	if (st.st_mode & 022) {
+		fprintf(stderr, "hubfs: %s is mode %04o: writable by %s, who could send your token "
+			"anywhere; chmod go-w %s (mode 0600 or 0644); refusing to mount\n", path,
+			(unsigned)(st.st_mode & 07777), st.st_mode & 020 ? "its group" : "other users",
+			path);
+		goto out;
+	}
+	text = g_malloc((size_t)st.st_size + 1);
+	while (len < (size_t)st.st_size) {
+		ssize_t n = read(fd, text + len, (size_t)st.st_size - len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -171,11 +193,15 @@ static int config_read(const char *path, GKeyFile **kf, struct stat *st)
 		len += (size_t)n;
 	}
 	text[len] = '\0';
-	*kf = g_key_file_new();
-	if (!g_key_file_load_from_data(*kf, text, len, G_KEY_FILE_NONE, &err)) {
-		fprintf(stderr, "hubfs: %s: %s\n", path, err->message);
-		g_key_file_free(*kf);
-		*kf = NULL;
+	if (config_parse(text, len, cfg, &why) != 0) {
+		fprintf(stderr, "hubfs: %s: %s; refusing to mount\n", path, why);
+		goto out;
+	}
+	if (config_has_secrets(cfg) && (st.st_mode & 077) != 0) {
+		fprintf(stderr, "hubfs: %s holds OAuth secrets (client_secret, refresh_token) but is "
+			"mode %04o; it must be mode 0600 and owned by you "
+			"(chmod 600 %s); refusing to mount\n", path, (unsigned)(st.st_mode & 07777), path);
+		config_clear(cfg);
 		goto out;
 	}
 	rc = 1;
@@ -188,91 +214,88 @@ out:
 	return rc;
 }
 
-/* The OAuth credentials of a loaded config: [oauth] first, then [hubfs].
- * A config holding a secret must be 0600 and ours. 0, or -1 after printing
- * a reason. */
-static int config_creds(const char *path, GKeyFile *kf, const struct stat *st, struct creds *cr)
+/* A whole positive decimal number. 0 or -1. */
+static int parse_count(const char *s, int *out)
 {
-	static const char *const groups[] = { "oauth", "hubfs" };
-	char **slot[] = { &cr->client_id, &cr->client_secret, &cr->refresh_token };
-	static const char *const names[] = { "client_id", "client_secret", "refresh_token" };
+	long v = 0;
 
-	for (size_t k = 0; k < 3; k++)
-		for (size_t g = 0; g < 2 && !*slot[k]; g++) {
-			char *v = g_key_file_get_string(kf, groups[g], names[k], NULL);
-
-			if (v && *g_strstrip(v))
-				*slot[k] = v;
-			else
-				secret_gfree(v);
-		}
-	if (!cr->client_secret && !cr->refresh_token)
-		return 0;
-	if ((st->st_mode & 077) != 0 || st->st_uid != getuid()) {
-		fprintf(stderr, "hubfs: %s holds OAuth secrets (client_secret, refresh_token) but is "
-			"mode %04o%s; it must be mode 0600 and owned by you "
-			"(chmod 600 %s); refusing to mount\n", path, (unsigned)(st->st_mode & 07777),
-			st->st_uid != getuid() ? " and owned by another user" : "", path);
-		creds_clear(cr);
+	if (!*s)
 		return -1;
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		v = v * 10 + (*p - '0');
+		if (v > INT_MAX)
+			return -1;
 	}
+	if (v <= 0)
+		return -1;
+	*out = (int)v;
 	return 0;
 }
 
-/* Config file lines become -o options placed before the command line's;
- * OAuth credentials go to *cr. */
-static int load_config(struct fuse_args *args, struct creds *cr)
+static int parse_bool(const char *s, int *out)
 {
-	g_autofree char *path = config_path();
-	g_autoptr(GKeyFile) kf = NULL;
-	g_auto(GStrv) keys = NULL;
-	struct stat st;
-	int pos = 1, rc;
-
-	if (!path)
-		return 0;
-	rc = config_read(path, &kf, &st);
-	if (rc <= 0)
-		return rc;
-	if (g_key_file_has_key(kf, "hubfs", "token", NULL) ||
-	    g_key_file_has_key(kf, "oauth", "token", NULL)) {
-		fprintf(stderr, "hubfs: %s: a private-app token belongs in token_file=, not in the config\n", path);
+	if (!strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "1"))
+		*out = 1;
+	else if (!strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "0"))
+		*out = 0;
+	else
 		return -1;
-	}
-	if (config_creds(path, kf, &st, cr) != 0)
-		return -1;
-	keys = g_key_file_get_keys(kf, "hubfs", NULL, NULL);
-	/* fuse_opt_insert_arg() needs an allocated argv (it asserts otherwise):
-	 * main()'s args point at the real argv until something is added. */
-	if (keys && *keys && !args->allocated) {
-		struct fuse_args copy = FUSE_ARGS_INIT(0, NULL);
+	return 0;
+}
 
-		for (int i = 0; i < args->argc; i++)
-			if (fuse_opt_add_arg(&copy, args->argv[i]) != 0) {
-				fuse_opt_free_args(&copy);
-				return -1;
-			}
-		*args = copy;
-	}
-	for (char **k = keys; k && *k; k++) {
-		g_autofree char *v = NULL;
-		g_autofree char *o = NULL;
+/* Config values for whatever -o did not set. 0, or -1 after printing why. */
+static int apply_config(struct raw *r, const struct config *cfg, struct fuse_args *args,
+			const char *path)
+{
+	char **strs[CFG_NKEYS] = {
+		[CFG_API_URL] = &r->api_url, [CFG_TOKEN_FILE] = &r->token_file,
+		[CFG_CA_FILE] = &r->ca_file, [CFG_RATE_LIMIT] = &r->rate_limit,
+		[CFG_LOG_LEVEL] = &r->log_level, [CFG_UMASK] = &r->umask,
+		[CFG_PROPS_CONTACTS] = &r->props[0], [CFG_PROPS_COMPANIES] = &r->props[1],
+		[CFG_PROPS_DEALS] = &r->props[2], [CFG_PROPS_TICKETS] = &r->props[3],
+	};
+	int *ints[CFG_NKEYS] = {
+		[CFG_TTL] = &r->ttl, [CFG_OP_TIMEOUT] = &r->op_timeout,
+		[CFG_INDEX_DELAY] = &r->index_delay, [CFG_RELIST_INTERVAL] = &r->relist_interval,
+		[CFG_SEARCH_PER_SEC] = &r->search_per_sec, [CFG_CACHE_MB] = &r->cache_mb,
+		[CFG_WRITEBACK_DELAY_MS] = &r->writeback_delay_ms,
+		[CFG_DRAIN_TIMEOUT] = &r->drain_timeout,
+	};
 
-		if (is_oauth_key(*k))
-			continue;
-		v = g_key_file_get_string(kf, "hubfs", *k, NULL);
+	for (int k = 0; k < CFG_NKEYS; k++) {
+		const char *v = cfg->val[k];
+		int b;
+
 		if (!v)
 			continue;
-		o = (!strcmp(v, "true") || !strcmp(v, "yes")) &&
-		    (!strcmp(*k, "ro") || !strcmp(*k, "allow_delete")) ? g_strdup_printf("-o%s", *k)
-								       : g_strdup_printf("-o%s=%s", *k, v);
-		fuse_opt_insert_arg(args, pos++, o);
+		if (strs[k]) {
+			if (!*strs[k])
+				*strs[k] = strdup(v);
+		} else if (ints[k]) {
+			if (parse_count(v, &b) != 0) {
+				fprintf(stderr, "hubfs: %s: %s must be a positive whole number\n", path,
+					config_key_name(k));
+				return -1;
+			}
+			if (!*ints[k])
+				*ints[k] = b;
+		} else if (parse_bool(v, &b) != 0) {
+			fprintf(stderr, "hubfs: %s: %s must be true or false\n", path, config_key_name(k));
+			return -1;
+		} else if (k == CFG_ALLOW_DELETE) {
+			r->allow_delete |= b;
+		} else if (k == CFG_RO && b && !r->ro) {
+			r->ro = 1;
+			fuse_opt_add_arg(args, "-oro"); /* the kernel mounts read-only too */
+		}
 	}
 	return 0;
 }
 
 /* Build h->oauth from the config's credentials (no network yet). */
-static int oauth_setup(struct hubfs *h, struct creds *cr, const char *path)
+static int oauth_setup(struct hubfs *h, struct config *cfg, const char *path)
 {
 	struct hubfs_opts *o = &h->o;
 	g_autofree char *url = NULL;
@@ -280,7 +303,7 @@ static int oauth_setup(struct hubfs *h, struct creds *cr, const char *path)
 	const char *why = NULL;
 	size_t n = strlen(o->api_url);
 
-	if (!cr->client_id || !cr->client_secret || !cr->refresh_token) {
+	if (!cfg->client_id || !cfg->client_secret || !cfg->refresh_token) {
 		fprintf(stderr, "hubfs: %s: OAuth needs client_id, client_secret and refresh_token "
 			"(under [oauth]); found only some of them\n", path ? path : "config");
 		return -1;
@@ -289,9 +312,9 @@ static int oauth_setup(struct hubfs *h, struct creds *cr, const char *path)
 		n--;
 	url = g_strdup_printf("%.*s/oauth/v1/token", (int)n, o->api_url);
 	oo.token_url = url;
-	oo.client_id = cr->client_id;
-	oo.client_secret = cr->client_secret;
-	oo.refresh_token = cr->refresh_token;
+	oo.client_id = cfg->client_id;
+	oo.client_secret = cfg->client_secret;
+	oo.refresh_token = cfg->refresh_token;
 	oo.ca_file = o->ca_file;
 	if (oauth_new(&oo, &h->oauth, &why) != 0) {
 		fprintf(stderr, "hubfs: OAuth: %s\n", why ? why : "cannot set up");
@@ -303,21 +326,17 @@ static int oauth_setup(struct hubfs *h, struct creds *cr, const char *path)
 int hubfs_opts_reload_oauth(struct hubfs *h)
 {
 	g_autofree char *path = config_path();
-	g_autoptr(GKeyFile) kf = NULL;
-	struct creds cr = { 0 };
-	struct stat st;
+	struct config cfg;
 	int rc;
 
 	if (!h->oauth || !path)
 		return 0;
-	rc = config_read(path, &kf, &st);
-	if (rc <= 0)
+	if (config_load(path, &cfg) <= 0)
 		return -1;
-	if (config_creds(path, kf, &st, &cr) != 0)
-		return -1;
-	rc = cr.client_id && cr.client_secret && cr.refresh_token ?
-	     oauth_set_credentials(h->oauth, cr.client_id, cr.client_secret, cr.refresh_token) : -EINVAL;
-	creds_clear(&cr);
+	rc = cfg.client_id && cfg.client_secret && cfg.refresh_token ?
+	     oauth_set_credentials(h->oauth, cfg.client_id, cfg.client_secret, cfg.refresh_token) :
+	     -EINVAL;
+	config_clear(&cfg);
 	if (rc == 0)
 		log_notice("OAuth credentials re-read from %s", path);
 	else
@@ -325,26 +344,92 @@ int hubfs_opts_reload_oauth(struct hubfs *h)
 	return rc;
 }
 
+static void on_portal_mismatch(void *ud, const char *msg)
+{
+	struct hubfs *h = ud;
+
+	if (h->errors) /* errors.log is open (hubfs_write_init) */
+		hubfs_error_say(h, "auth", NULL, msg);
+}
+
+int hubfs_opts_bind_portal(struct hubfs *h)
+{
+	if (!h->oauth)
+		return 0;
+	if (oauth_bind_portal(h->oauth, h->portal_id, on_portal_mismatch, h) != 0) {
+		fprintf(stderr, "hubfs: OAuth: the access token is not for portal %" G_GUINT64_FORMAT
+			", the account HubSpot reports; refusing to mount\n", h->portal_id);
+		return -1;
+	}
+	return 0;
+}
+
+/* The token of token_file=, read from the descriptor that was checked: a
+ * regular file of ours that no one else can read (a FIFO or a device could
+ * feed anything, or block the mount). malloc'd, or NULL after printing why. */
 static char *read_token_file(const char *path)
 {
 	struct stat st;
-	char *text = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char *buf = NULL, *tok = NULL;
+	size_t len = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 
 	if (fd < 0) {
 		fprintf(stderr, "hubfs: token_file %s: %s\n", path, strerror(errno));
 		return NULL;
 	}
-	if (fstat(fd, &st) != 0 || (st.st_mode & 077) != 0) {
-		fprintf(stderr, "hubfs: token_file %s must be mode 0600 (not readable by others)\n", path);
-		close(fd);
-		return NULL;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		fprintf(stderr, "hubfs: token_file %s: not a regular file (FIFOs, devices and "
+			"directories are refused)\n", path);
+		goto out;
 	}
+	if (st.st_uid != getuid()) {
+		fprintf(stderr, "hubfs: token_file %s is owned by uid %u, not by you (uid %u)\n", path,
+			(unsigned)st.st_uid, (unsigned)getuid());
+		goto out;
+	}
+	if ((st.st_mode & 077) != 0) {
+		fprintf(stderr, "hubfs: token_file %s must be mode 0600 (not readable by others)\n", path);
+		goto out;
+	}
+	if (st.st_size > TOKEN_FILE_MAX) {
+		fprintf(stderr, "hubfs: token_file %s: larger than 64 KiB\n", path);
+		goto out;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf)
+		goto out;
+	while (len < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	tok = strdup(g_strstrip(buf));
+	explicit_bzero(buf, len);
+	free(buf);
+out:
 	close(fd);
-	if (!g_file_get_contents(path, &text, NULL, NULL))
-		return NULL;
-	g_strstrip(text);
-	return text;
+	return tok;
+}
+
+/* HUBSPOT_TOKEN, taken out of the environment (malloc'd, or NULL). unsetenv
+ * only drops the pointer: the value stays in the environment block the
+ * kernel shows in /proc/PID/environ, so it is overwritten first. */
+static char *take_env_token(void)
+{
+	char *env = getenv("HUBSPOT_TOKEN"), *t = NULL;
+
+	if (env && *env)
+		t = strdup(env);
+	if (env)
+		explicit_bzero(env, strlen(env));
+	unsetenv("HUBSPOT_TOKEN");
+	return t;
 }
 
 static int parse_level(const char *s)
@@ -357,25 +442,61 @@ static int parse_level(const char *s)
 	return -1;
 }
 
+static int parse_umask(const char *s, mode_t *out)
+{
+	unsigned v = 0;
+
+	if (!*s || strlen(s) > 4)
+		return -1;
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '7')
+			return -1;
+		v = v * 8 + (unsigned)(*p - '0');
+	}
+	if (v > 0777)
+		return -1;
+	*out = (mode_t)v;
+	return 0;
+}
+
+static void warn_allow_other(const struct hubfs_opts *o)
+{
+	fprintf(stderr, "hubfs: warning: allow_other: every local user can reach this mount, and "
+		"whatever they read or write goes to HubSpot with your token. ");
+	if ((o->umask & 077) == 077)
+		fprintf(stderr, "Files are mode 0600 and directories 0700 (umask=%03o), so the "
+			"kernel lets only you (and root) in; -o umask=022 would open it to every "
+			"user.\n", (unsigned)o->umask);
+	else
+		fprintf(stderr, "With umask=%03o they pass the permission check: they %s the CRM "
+			"as you.\n", (unsigned)o->umask,
+			(o->umask & 022) != 022 && !o->ro ? "read and change" : "read");
+}
+
 int hubfs_opts_parse(struct fuse_args *args, struct hubfs *h)
 {
 	struct hubfs_opts *o = &h->o;
+	g_autofree char *path = config_path();
 	struct raw r = { 0 };
-	struct creds cr = { 0 };
-	const char *env;
+	struct config cfg = { 0 };
+	char *env_token;
 
-	if (load_config(args, &cr))
-		return -1;
-	if (fuse_opt_parse(args, &r, spec, proc) == -1) {
-		creds_clear(&cr);
-		return -1;
-	}
+	/* Out of the environment first, whatever else fails. */
+	env_token = take_env_token();
+	if (path && config_load(path, &cfg) < 0)
+		goto fail;
+	if (fuse_opt_parse(args, &r, spec, proc) == -1)
+		goto fail;
+	if (apply_config(&r, &cfg, args, path) != 0)
+		goto fail_raw;
 
-	o->api_url = r.api_url ? r.api_url : g_strdup("https://api.hubapi.com");
+	o->api_url = r.api_url ? r.api_url : strdup("https://api.hubapi.com");
 	o->token_file = r.token_file;
 	o->ca_file = r.ca_file;
 	for (int t = 0; t < 4; t++)
 		o->shown[t] = r.props[t];
+	r.api_url = r.token_file = r.ca_file = NULL;
+	memset(r.props, 0, sizeof(r.props));
 	o->ttl_s = r.ttl > 0 ? r.ttl : 60;
 	o->op_timeout_s = r.op_timeout > 0 ? r.op_timeout : 30;
 	o->index_delay_s = r.index_delay > 0 ? r.index_delay : 10;
@@ -386,6 +507,8 @@ int hubfs_opts_parse(struct fuse_args *args, struct hubfs *h)
 	o->drain_timeout_s = r.drain_timeout > 0 ? r.drain_timeout : 30;
 	o->ro = r.ro;
 	o->allow_delete = r.allow_delete;
+	o->allow_other = r.allow_other;
+	o->umask = DEFAULT_UMASK;
 	o->rate_max = 100;
 	o->rate_interval_ms = 10000;
 	o->log_level = LOG_NOTICE;
@@ -394,49 +517,63 @@ int hubfs_opts_parse(struct fuse_args *args, struct hubfs *h)
 
 		if (sscanf(r.rate_limit, "%d/%ds", &n, &secs) != 2 || n <= 0 || secs <= 0) {
 			fprintf(stderr, "hubfs: rate_limit=%s: expected N/Ss, e.g. 100/10s\n", r.rate_limit);
-			free(r.rate_limit);
-			goto fail;
+			goto fail_raw;
 		}
 		o->rate_max = n;
 		o->rate_interval_ms = secs * 1000;
-		free(r.rate_limit);
 	}
 	if (r.log_level) {
 		o->log_level = parse_level(r.log_level);
-		free(r.log_level);
 		if (o->log_level < 0) {
 			fprintf(stderr, "hubfs: log_level: error|warning|notice|info|debug\n");
-			goto fail;
+			goto fail_raw;
 		}
 	}
+	if (r.umask && parse_umask(r.umask, &o->umask) != 0) {
+		fprintf(stderr, "hubfs: umask=%s: expected an octal mode such as 077 or 022\n", r.umask);
+		goto fail_raw;
+	}
+	if (o->allow_other)
+		warn_allow_other(o);
 
-	env = getenv("HUBSPOT_TOKEN");
 	if (o->token_file)
 		h->token = read_token_file(o->token_file);
-	else if (env && *env)
-		h->token = g_strdup(env);
-	/* Keep the token out of anything we might start later. */
-	unsetenv("HUBSPOT_TOKEN");
+	else
+		h->token = env_token;
+	if (h->token != env_token)
+		secret_free(env_token);
+	env_token = NULL;
 	/* A private-app token wins over OAuth credentials in the config. */
-	if (h->token && (cr.client_id || cr.client_secret || cr.refresh_token))
+	if (h->token && (cfg.client_id || cfg.client_secret || cfg.refresh_token))
 		fprintf(stderr, "hubfs: notice: a private-app token (%s) is set: it is used, and the "
 			"OAuth credentials in the config are ignored\n",
 			o->token_file ? "token_file=" : "HUBSPOT_TOKEN");
-	if (!h->token && !o->token_file && (cr.client_id || cr.client_secret || cr.refresh_token)) {
-		g_autofree char *path = config_path();
-
-		if (oauth_setup(h, &cr, path) != 0)
-			goto fail;
+	if (!h->token && !o->token_file && (cfg.client_id || cfg.client_secret || cfg.refresh_token)) {
+		if (oauth_setup(h, &cfg, path) != 0)
+			goto fail_raw;
 	} else if (!h->token) {
 		if (!o->token_file)
 			fprintf(stderr, "hubfs: no token: set HUBSPOT_TOKEN or -o token_file=PATH, or "
 				"OAuth credentials under [oauth] in the config (mode 0600)\n");
-		goto fail;
+		goto fail_raw;
 	}
-	creds_clear(&cr);
+	free(r.rate_limit);
+	free(r.log_level);
+	free(r.umask);
+	config_clear(&cfg);
 	return 0;
+fail_raw:
+	free(r.api_url);
+	free(r.token_file);
+	free(r.ca_file);
+	for (int t = 0; t < 4; t++)
+		free(r.props[t]);
+	free(r.rate_limit);
+	free(r.log_level);
+	free(r.umask);
 fail:
-	creds_clear(&cr);
+	secret_free(env_token);
+	config_clear(&cfg);
 	return -1;
 }
 

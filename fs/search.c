@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cache/objtype.h"
+#include "cache/pager.h"
 #include "cache/query.h"
 #include "cache/record.h"
 #include "client/log.h"
@@ -130,6 +131,7 @@ static int run_search(struct hubfs *h, struct qnode *qn, GArray *out)
 	const struct schema *s = NULL;
 	const char **props;
 	char *after = NULL;
+	struct pager pg;
 	size_t np;
 	int rc;
 
@@ -140,10 +142,12 @@ static int run_search(struct hubfs *h, struct qnode *qn, GArray *out)
 	props = g_new(const char *, np + 1);
 	for (size_t i = 0; i < np; i++)
 		props[i] = schema_shown(s, i);
+	pager_init(&pg, SEARCH_MAX / 200 + 2);
 	do {
 		json_object *req = query_request(qn->q, props, np, 200, after), *resp = NULL;
-		json_object *results, *paging, *next, *jafter;
+		json_object *results, *paging, *next, *jafter, *jtotal;
 		struct hs_call call = { .prio = RL_PRIO_USER, .deadline_ms = deadline_of(h) };
+		const char *why = NULL;
 		uint64_t epoch = cache_epoch(h->cache);
 
 		rc = hs_search(h->hc, &call, objtype_name(qn->type), req, &resp);
@@ -182,8 +186,18 @@ static int run_search(struct hubfs *h, struct qnode *qn, GArray *out)
 		    json_object_object_get_ex(next, "after", &jafter) &&
 		    *record_jstr(jafter) && g_ascii_strtoll(record_jstr(jafter), NULL, 10) < SEARCH_MAX)
 			after = g_strdup(record_jstr(jafter));
+		if (!pg.max_pages && json_object_object_get_ex(resp, "total", &jtotal) &&
+		    json_object_is_type(jtotal, json_type_int) && json_object_get_int64(jtotal) >= 0)
+			pager_set_total(&pg, (uint64_t)json_object_get_int64(jtotal), 200);
+		if (pager_next(&pg, after, &why) != 0) {
+			hubfs_error_say(h, "search", qn->text, why);
+			g_free(after);
+			after = NULL;
+			rc = -EIO;
+		}
 		json_object_put(resp);
 	} while (after);
+	pager_destroy(&pg);
 	g_free(props);
 	return rc;
 }

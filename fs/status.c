@@ -64,6 +64,13 @@ char *hubfs_status_json(struct hubfs *h, size_t *len)
 							  h->mount_time.tv_nsec / 1000000));
 	json_object_object_add(o, "read_only", json_object_new_boolean(h->o.ro));
 	json_object_object_add(o, "ttl_s", json_object_new_int(h->o.ttl_s));
+	json_object_object_add(o, "allow_other", json_object_new_boolean(h->o.allow_other));
+	{
+		char um[8];
+
+		snprintf(um, sizeof(um), "%03o", (unsigned)h->o.umask);
+		json_object_object_add(o, "umask", json_object_new_string(um));
+	}
 	hs_client_stats(h->hc, o);
 	cache_stats(h->cache, o);
 	if (h->wb) {
@@ -77,6 +84,8 @@ char *hubfs_status_json(struct hubfs *h, size_t *len)
 	txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
 					     JSON_C_TO_STRING_NOSLASHESCAPE);
 	s = g_strconcat(txt, "\n", NULL);
+	/* The errors in it came from the server: a last line of defence. */
+	hs_client_scrub(h->hc, s);
 	*len = strlen(s);
 	json_object_put(o);
 	return s;

@@ -513,6 +513,30 @@ def team_seeds():
         'many': msg([dict(upd, id=str(i)) for i in range(1, 520)]),
         'not-json': 'PUBLISH hubfs:{1:00}:changes hello',
     }
+def config_seeds():
+    s = {}
+    s['all-keys'] = ('# every key\n[hubfs]\napi_url = https://api.hubapi.com\ntoken_file = /home/u/.tok\n'
+                     'ca_file = /etc/ssl/certs/ca.pem\nrate_limit = 100/10s\nlog_level = info\n'
+                     'props_contacts = email,firstname\nprops_companies = all\nprops_deals = default\n'
+                     'props_tickets = subject, content\nttl = 60\nop_timeout = 30\nindex_delay = 10\n'
+                     'relist_interval = 900\nsearch_per_sec = 5\ncache_mb = 512\n'
+                     'writeback_delay_ms = 2000\ndrain_timeout = 30\nallow_delete = false\nro = no\n'
+                     'umask = 077\n')
+    s['oauth'] = ('[oauth]\nclient_id = 1234-abcd\nclient_secret = 5f3c-secret\n'
+                  'refresh_token = na1-rt-0000\n[hubfs]\nttl = 30\n')
+    s['oauth-in-hubfs'] = '[hubfs]\nclient_id = x\nclient_secret = y/+=\nrefresh_token = z\n'
+    s['comma-injection'] = '[hubfs]\nttl = 60,allow_other\n'
+    s['backslash'] = '[hubfs]\nttl = 60\\,allow_other\napi_url = a\\sb\n'
+    s['unknown-key'] = '[hubfs]\nallow_other = true\n'
+    s['unknown-group'] = '[fuse]\ndebug = true\n'
+    s['twice'] = '[hubfs]\nttl = 1\nttl = 2\n[hubfs]\nttl = 3\n'
+    s['locale'] = '[hubfs]\nttl[fr] = 5\nttl = 6\n'
+    s['token'] = '[hubfs]\ntoken = pat-na1-0000\n'
+    s['empty-values'] = '[hubfs]\nttl =\napi_url=   \n'
+    s['no-group'] = 'ttl = 5\n'
+    s['comments-blank'] = '\n\n# c\n[hubfs]\n# ttl = 1\n\n'
+    s['list-syntax'] = '[hubfs]\nprops_contacts = a;b;c\nprops_deals = a\\;b\n'
+    return s
 
 
 if __name__ == '__main__':
@@ -523,3 +547,4 @@ if __name__ == '__main__':
     write('objtypes', objtypes_seeds())
     write('webhook', webhook_seeds())
     write('team', team_seeds())
+    write('config', config_seeds())

@@ -77,14 +77,19 @@ class Mount:
 
 @pytest.fixture
 def hubfs(sandbox, tmp_path):
-    """Factory: hubfs(*opts, allow=(), env=None) -> Mount (unmounted at teardown)."""
+    """Factory: hubfs(*opts, allow=(), env=None, unset=(), mnt=None) -> Mount
+    (unmounted at teardown). unset: environment variables to remove; mnt: an
+    existing empty directory to mount on instead of one under tmp_path;
+    api_url=False leaves -o api_url= (the sandbox) out."""
     mounts = []
 
-    def start(*opts, allow=(), env=None, token=None, wait=True):
-        mnt = tmp_path / f"mnt{len(mounts)}"
-        mnt.mkdir()
+    def start(*opts, allow=(), env=None, token=None, wait=True, unset=(), mnt=None,
+              api_url=True):
+        if mnt is None:
+            mnt = tmp_path / f"mnt{len(mounts)}"
+            mnt.mkdir()
         errfile = str(tmp_path / f"hubfs{len(mounts)}.stderr")
-        args = [HUBFS, "-f", "-o", f"api_url={sandbox.url}"]
+        args = [HUBFS, "-f"] + (["-o", f"api_url={sandbox.url}"] if api_url else [])
         for o in opts:
             args += ["-o", o]
         args.append(str(mnt))
@@ -97,6 +102,8 @@ def hubfs(sandbox, tmp_path):
         e["XDG_STATE_HOME"] = str(tmp_path / "state")
         if env:
             e.update(env)
+        for k in unset:
+            e.pop(k, None)
         with open(errfile, "w") as ef:
             proc = subprocess.Popen(args, stdout=ef, stderr=ef, env=e, stdin=subprocess.DEVNULL)
         m = Mount(mnt, proc, errfile, allow)

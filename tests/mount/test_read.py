@@ -82,7 +82,7 @@ def test_record_stat_matches_content(sandbox, hubfs):
     rec = json.loads(data)
     upd = datetime.strptime(rec["updatedAt"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
     assert abs(st.st_mtime - upd.timestamp()) < 0.002
-    assert stat.S_IMODE(st.st_mode) == 0o644
+    assert stat.S_IMODE(st.st_mode) == 0o600  # umask 077 by default
     assert st.st_uid == os.getuid()
     # Every shown property appears, null when unset.
     for p in shown_props(sandbox, "contacts"):
@@ -197,7 +197,7 @@ def test_dotdot_and_deep_names(sandbox, hubfs):
 def test_readonly_mount_and_writes(sandbox, hubfs):
     m = hubfs("ro")
     name = sorted(os.listdir(m.p("contacts")))[0]
-    assert stat.S_IMODE(os.stat(m.p("contacts", name)).st_mode) == 0o444
+    assert stat.S_IMODE(os.stat(m.p("contacts", name)).st_mode) == 0o400
     with pytest.raises(OSError) as e:
         open(m.p("contacts", "new.json"), "w")
     assert e.value.errno in (errno.EROFS, errno.EACCES)
@@ -228,10 +228,10 @@ def test_chmod_utime_are_noops(sandbox, hubfs):
     m = hubfs()
     path = m.p("contacts", sorted(os.listdir(m.p("contacts")))[0])
     before = os.stat(path)
-    os.chmod(path, 0o600)
+    os.chmod(path, 0o644)
     os.utime(path, (1, 1))
     after = os.stat(path)
-    assert stat.S_IMODE(after.st_mode) == 0o644 and after.st_mtime == before.st_mtime
+    assert stat.S_IMODE(after.st_mode) == 0o600 and after.st_mtime == before.st_mtime
 
 
 def test_schema_pipelines_owners(sandbox, hubfs):
@@ -242,7 +242,7 @@ def test_schema_pipelines_owners(sandbox, hubfs):
         names = [d["name"] for d in defs]
         assert names == sorted(names) and "hubspot_owner_id" in names
         st = os.stat(m.p("schema", f"{t}.json"))
-        assert stat.S_IMODE(st.st_mode) == 0o444
+        assert stat.S_IMODE(st.st_mode) == 0o400
         assert st.st_size == len(open(m.p("schema", f"{t}.json"), "rb").read())
     deals = json.load(open(m.p("pipelines", "deals.json")))
     assert any(s["id"] == "closedwon" for p in deals for s in p["stages"])

@@ -260,10 +260,10 @@ def test_metadata_calls_do_not_trip_editors(sandbox, hubfs):
     rid = first_contact(m)
     path = m.p("contacts", f"{rid}.json")
     st = os.stat(path)
-    os.chmod(path, 0o600)
+    os.chmod(path, 0o644)
     os.chown(path, os.getuid(), os.getgid())
     os.utime(path, None)
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     with pytest.raises(OSError) as e:
         os.getxattr(path, "user.nosuch")
     assert e.value.errno == errno.ENODATA

@@ -36,6 +36,8 @@ struct hub {
 	char valid_rt[128];          /* refresh token the server accepts */
 	char bad_token[64];          /* an access token answered 401 EXPIRED */
 	bool always_expired;         /* every API call is 401 EXPIRED */
+	long hub_id;                 /* the portal of the tokens handed out */
+	bool hub_not_in_grant;       /* only GET /oauth/v1/access-tokens/{t} tells it */
 };
 #define HUB(s) ((struct hub *)(s)->user)
 
@@ -76,10 +78,18 @@ static void hubspot_like(struct server *s, const struct srv_req *r, int nth, str
 			note_token(tok);
 			snprintf(rep->body, sizeof(rep->body),
 				 "{\"token_type\":\"bearer\",\"refresh_token\":\"%s\",\"access_token\":"
-				 "\"%s\",\"expires_in\":%d}", HUB(s)->valid_rt, tok, HUB(s)->expires_in);
+				 "\"%s\",\"expires_in\":%d%s%ld}", HUB(s)->valid_rt, tok, HUB(s)->expires_in,
+				 HUB(s)->hub_not_in_grant ? ",\"x\":" : ",\"hub_id\":", HUB(s)->hub_id);
 		}
 		pthread_mutex_unlock(&s->lock);
 		rep->delay_ms = 150; /* a slow endpoint, so concurrent callers overlap */
+		return;
+	}
+	if (strncmp(r->path, "/oauth/v1/access-tokens/", 24) == 0) {
+		pthread_mutex_lock(&s->lock);
+		snprintf(rep->body, sizeof(rep->body), "{\"token\":\"%s\",\"hub_id\":%ld,"
+			 "\"token_type\":\"access\"}", r->path + 24, HUB(s)->hub_id);
+		pthread_mutex_unlock(&s->lock);
 		return;
 	}
 	pthread_mutex_lock(&s->lock);
@@ -101,6 +111,7 @@ static struct server *hub_start(void)
 
 	ASSERT(h != NULL);
 	h->expires_in = 1800;
+	h->hub_id = 42;
 	snprintf(h->valid_rt, sizeof(h->valid_rt), "%s", RT);
 	return server_start(hubspot_like, NULL, h);
 }
@@ -558,6 +569,92 @@ static void check_stderr(void)
 	fprintf(stderr, "  %d log lines, %d access tokens: no secret in any\n", n, nseen);
 }
 
+static int mismatch_calls;
+static char mismatch_msg[1024];
+
+static void on_mismatch(void *ud, const char *msg)
+{
+	(void)ud;
+	mismatch_calls++;
+	snprintf(mismatch_msg, sizeof(mismatch_msg), "%s", msg);
+}
+
+/* Every new access token must be for the mounted portal: a token of another
+ * one is dropped, nothing more is handed out (edits stay queued), it is said
+ * once, and new credentials end it. The grant here does not name the portal,
+ * so it is asked for (GET /oauth/v1/access-tokens/{token}). */
+static void test_portal_check(void)
+{
+	struct server *s = hub_start();
+	struct hs_error err = { 0 };
+	struct oauth *o;
+	json_object *a;
+	char *t = NULL;
+	uint64_t gen;
+
+	HUB(s)->expires_in = 100;
+	HUB(s)->hub_not_in_grant = true;
+	o = oauth_for(s, RT);
+	ASSERT_EQ(oauth_start(o, 0, hs_now_ms() + 10000, &err), 0);
+	ASSERT_EQ(server_count(s, "/oauth/v1/token"), 1);
+	ASSERT_EQ(server_nlog(s), 2); /* and the token's portal asked once */
+	ASSERT_EQ(oauth_bind_portal(o, 42, on_mismatch, NULL), 0);
+	free(get_token(o, 1000, &gen, 0));
+
+	/* The credentials now give tokens of portal 43: at 80% of the life the
+	 * refresh gets one, and it is refused. */
+	pthread_mutex_lock(&s->lock);
+	HUB(s)->hub_id = 43;
+	pthread_mutex_unlock(&s->lock);
+	ASSERT_EQ(oauth_token(o, 80000, hs_now_ms() + 10000, &t, &gen, &err), -EAGAIN);
+	ASSERT(t == NULL);
+	ASSERT_STR(err.category, "OAUTH_PORTAL_MISMATCH");
+	ASSERT(strstr(err.message, "portal 43") && strstr(err.message, "portal 42"));
+	assert_no_secret(err.message, "the mismatch error");
+	ASSERT_EQ(mismatch_calls, 1);
+	ASSERT(strstr(mismatch_msg, "nothing is sent") != NULL);
+	ASSERT_EQ(server_count(s, "/oauth/v1/token"), 2);
+	/* Nothing more: no token (not even the old, still valid one), no call,
+	 * said once. */
+	get_token(o, 81000, NULL, -EAGAIN);
+	get_token(o, 500000, NULL, -EAGAIN);
+	ASSERT_EQ(server_count(s, "/oauth/v1/token"), 2);
+	ASSERT_EQ(mismatch_calls, 1);
+	a = stats(o, 81000);
+	ASSERT_STR(jstr(a, "state"), "portal_mismatch");
+	ASSERT(strstr(jstr(a, "error"), "portal 43") != NULL);
+	json_object_put(a);
+
+	/* Fixed credentials (SIGHUP): tokens of portal 42 again. */
+	pthread_mutex_lock(&s->lock);
+	HUB(s)->hub_id = 42;
+	pthread_mutex_unlock(&s->lock);
+	ASSERT_EQ(oauth_set_credentials(o, NULL, NULL, RT), 0);
+	t = get_token(o, 82000, &gen, 0);
+	ASSERT_STR(t, "AT-3-0123456789abcdef");
+	free(t);
+	a = stats(o, 82000);
+	ASSERT_STR(jstr(a, "state"), "ok");
+	json_object_put(a);
+	oauth_free(o);
+	hub_stop(s);
+}
+
+/* The first token already for another portal than the account's: bind says so. */
+static void test_portal_check_at_bind(void)
+{
+	struct server *s = hub_start();
+	struct hs_error err = { 0 };
+	struct oauth *o = oauth_for(s, RT);
+
+	ASSERT_EQ(oauth_start(o, 0, hs_now_ms() + 10000, &err), 0);
+	ASSERT_EQ(server_nlog(s), 1); /* the grant named its portal */
+	ASSERT_EQ(oauth_bind_portal(o, 7, on_mismatch, NULL), -EACCES);
+	ASSERT_EQ(oauth_bind_portal(o, 42, on_mismatch, NULL), 0);
+	oauth_free(o);
+	hub_stop(s);
+}
+
 /* A failed assertion aborts: show what went to the captured stderr. */
 static void on_abort(int sig)
 {
@@ -592,6 +689,8 @@ int main(void)
 	RUN(test_one_refresh_at_a_time);
 	RUN(test_401_expired);
 	RUN(test_bad_refresh_token);
+	RUN(test_portal_check);
+	RUN(test_portal_check_at_bind);
 	check_stderr();
 	return 0;
 }

@@ -1,0 +1,94 @@
+/* fuzz_config - the config file's text (fs/config.h): whatever a user, or
+ * another user who could write the file, puts there.
+ *
+ * Input: the whole file.
+ *
+ * Invariants:
+ *  - accepted: every value is non-empty, trimmed, and holds no backslash,
+ *    no control character and no comma (but in a props_<type> list), so it
+ *    cannot carry a second mount option; reading the same text again gives
+ *    the same values; config_clear leaves nothing;
+ *  - refused: -EINVAL, a one-line reason, nothing kept;
+ *  - the same answer whether the text was accepted before or not (no state).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <glib.h>
+
+#include "fs/config.h"
+#include "tests/fuzz/fuzz_common.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	fuzz_init();
+	return 0;
+}
+
+static void check_value(const char *name, const char *v, bool list)
+{
+	size_t n;
+
+	if (!v)
+		return;
+	n = strlen(v);
+	FUZZ_CHECK(n > 0, "%s is empty rather than absent", name);
+	FUZZ_CHECK(v[0] != ' ' && v[0] != '\t' && v[n - 1] != ' ' && v[n - 1] != '\t',
+		   "%s not trimmed: \"%s\"", name, v);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)v[i];
+
+		FUZZ_CHECK(ch != '\\', "%s holds a backslash: \"%s\"", name, v);
+		FUZZ_CHECK(ch >= 0x20 && ch != 0x7f, "%s holds a control character", name);
+		FUZZ_CHECK(list || ch != ',', "%s holds a comma: \"%s\"", name, v);
+	}
+}
+
+static bool same(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct config cfg, again;
+	char *why = NULL, *why2 = NULL;
+	int rc, rc2;
+
+	rc = config_parse((const char *)data, size, &cfg, &why);
+	FUZZ_CHECK(rc == 0 || rc == -EINVAL, "rc %d", rc);
+	rc2 = config_parse((const char *)data, size, &again, &why2);
+	FUZZ_CHECK(rc2 == rc, "a second parse says %d, the first %d", rc2, rc);
+	if (rc == 0) {
+		FUZZ_CHECK(why == NULL, "a reason for an accepted text: %s", why);
+		for (int k = 0; k < CFG_NKEYS; k++) {
+			check_value(config_key_name(k), cfg.val[k],
+				    k >= CFG_PROPS_CONTACTS && k <= CFG_PROPS_TICKETS);
+			FUZZ_CHECK(same(cfg.val[k], again.val[k]), "%s differs between parses",
+				   config_key_name(k));
+		}
+		check_value("client_id", cfg.client_id, false);
+		check_value("client_secret", cfg.client_secret, false);
+		check_value("refresh_token", cfg.refresh_token, false);
+		FUZZ_CHECK(same(cfg.client_secret, again.client_secret), "client_secret differs");
+		FUZZ_CHECK(config_has_secrets(&cfg) == (cfg.client_secret || cfg.refresh_token),
+			   "config_has_secrets");
+	} else {
+		FUZZ_CHECK(why && *why && !strchr(why, '\n'), "reason \"%s\"", why ? why : "(null)");
+		for (int k = 0; k < CFG_NKEYS; k++)
+			FUZZ_CHECK(!cfg.val[k], "%s kept from a refused text", config_key_name(k));
+		FUZZ_CHECK(!cfg.client_id && !cfg.client_secret && !cfg.refresh_token,
+			   "credentials kept from a refused text");
+	}
+	config_clear(&cfg);
+	config_clear(&again);
+	for (int k = 0; k < CFG_NKEYS; k++)
+		FUZZ_CHECK(!cfg.val[k], "config_clear left %s", config_key_name(k));
+	FUZZ_CHECK(!cfg.client_secret && !cfg.refresh_token, "config_clear left a secret");
+	g_free(why);
+	g_free(why2);
+	return 0;
+}

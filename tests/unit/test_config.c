@@ -1,0 +1,115 @@
+/* test_config.c - fs/config.c: what the config file may hold. No files. */
+#include <errno.h>
+
+#include <glib.h>
+
+#include "fs/config.h"
+#include "tests/unit/test.h"
+
+/* Parse text; expect success. */
+static void ok(const char *text, struct config *cfg)
+{
+	char *why = NULL;
+	int rc = config_parse(text, strlen(text), cfg, &why);
+
+	if (rc != 0)
+		FAIL("refused %s: %s", text, why);
+	ASSERT(why == NULL);
+}
+
+/* Parse text; expect a refusal whose reason holds want, and never secret. */
+static void bad(const char *text, const char *want)
+{
+	struct config cfg;
+	char *why = NULL;
+	int rc = config_parse(text, strlen(text), &cfg, &why);
+
+	if (rc != -EINVAL)
+		FAIL("accepted: %s", text);
+	ASSERT(why != NULL);
+	if (!strstr(why, want))
+		FAIL("reason \"%s\" lacks \"%s\"", why, want);
+	ASSERT(strstr(why, "s3cret") == NULL);
+	for (int k = 0; k < CFG_NKEYS; k++)
+		ASSERT(cfg.val[k] == NULL);
+	ASSERT(!cfg.client_id && !cfg.client_secret && !cfg.refresh_token);
+	g_free(why);
+}
+
+static void test_known_keys(void)
+{
+	struct config cfg;
+
+	ok("# a comment\n[hubfs]\napi_url = https://api.hubapi.com\nttl = 30\n"
+	   "props_contacts = email, firstname\nro = true\numask = 027\n\n", &cfg);
+	ASSERT_STR(cfg.val[CFG_API_URL], "https://api.hubapi.com");
+	ASSERT_STR(cfg.val[CFG_TTL], "30");
+	ASSERT_STR(cfg.val[CFG_PROPS_CONTACTS], "email, firstname"); /* a list keeps its commas */
+	ASSERT_STR(cfg.val[CFG_RO], "true");
+	ASSERT_STR(cfg.val[CFG_UMASK], "027");
+	ASSERT(cfg.val[CFG_CA_FILE] == NULL);
+	ASSERT(!config_has_secrets(&cfg));
+	config_clear(&cfg);
+	for (int k = 0; k < CFG_NKEYS; k++)
+		ASSERT(cfg.val[k] == NULL);
+
+	ok("", &cfg); /* empty file: nothing set */
+	config_clear(&cfg);
+	ok("[hubfs]\nttl =\n", &cfg); /* empty value: as if absent */
+	ASSERT(cfg.val[CFG_TTL] == NULL);
+	config_clear(&cfg);
+}
+
+static void test_oauth(void)
+{
+	struct config cfg;
+
+	ok("[hubfs]\nttl = 5\nclient_id = hub-id\nrefresh_token = rt-hubfs\n"
+	   "[oauth]\nclient_id = oa-id\nclient_secret = s3cret/+=x\n", &cfg);
+	ASSERT_STR(cfg.client_id, "oa-id");          /* [oauth] first */
+	ASSERT_STR(cfg.client_secret, "s3cret/+=x");
+	ASSERT_STR(cfg.refresh_token, "rt-hubfs");   /* then [hubfs] */
+	ASSERT(config_has_secrets(&cfg));
+	config_clear(&cfg);
+	ASSERT(cfg.client_secret == NULL);
+}
+
+static void test_refused(void)
+{
+	/* a value that would add a mount option */
+	bad("[hubfs]\nttl = 60,allow_other\n", "ttl: the value holds a comma");
+	bad("[hubfs]\napi_url = http://127.0.0.1:1/,allow_other\n", "api_url: the value holds a comma");
+	bad("[hubfs]\nttl = 60\\,allow_other\n", "ttl: the value holds a backslash");
+	bad("[hubfs]\nttl = 60\\nallow_other\n", "ttl: the value holds a backslash");
+	bad("[hubfs]\nca_file = /a\tb\n", "ca_file: the value holds a control character");
+	bad("[oauth]\nclient_secret = s3cret,x\n", "client_secret: the value holds a comma");
+	bad("[hubfs]\nprops_deals = a\\,b\n", "props_deals: the value holds a backslash");
+	/* only known keys and groups */
+	bad("[hubfs]\nallow_other = true\n", "[hubfs] allow_other: unknown key");
+	bad("[hubfs]\nttl[fr] = 5\n", "ttl[fr]: unknown key");
+	bad("[oauth]\nttl = 5\n", "[oauth] ttl: unknown key");
+	bad("[fuse]\ndebug = 1\n", "[fuse]: unknown group");
+	bad("ttl = 5\n", "not a key file");
+	bad("[hubfs]\nttl = 5\nttl = 6\n", "ttl: given twice");
+	bad("[hubfs]\ntoken = s3cret\n", "token_file");
+	bad("[oauth]\ntoken = s3cret\n", "token_file");
+	bad("[hubfs]\nthis line is not a key = value of s3cret\n", "unknown key");
+	bad("[hubfs\ns3cret\n", "not a key file");
+	{
+		static const char nul[] = "[hubfs]\nttl = 5\0,allow_other\n";
+		struct config cfg;
+		char *why = NULL;
+
+		ASSERT_EQ(config_parse(nul, sizeof(nul) - 1, &cfg, &why), -EINVAL);
+		ASSERT(strstr(why, "NUL") != NULL);
+		g_free(why);
+	}
+}
+
+int main(void)
+{
+	RUN(test_known_keys);
+	RUN(test_oauth);
+	RUN(test_refused);
+	return 0;
+}
