@@ -91,12 +91,25 @@ void cache_rec_free(struct rec *r)
 	g_free(r);
 }
 
+void cache_stop(struct cache *c)
+{
+	if (!c || !g_atomic_int_compare_and_exchange(&c->stopping, 0, 1))
+		return;
+	if (c->work)
+		g_async_queue_push_front(c->work, WORK_STOP);
+}
+
+bool cache_stopping(struct cache *c)
+{
+	return g_atomic_int_get(&c->stopping) != 0;
+}
+
 void cache_free(struct cache *c)
 {
 	if (!c)
 		return;
+	cache_stop(c);
 	if (c->worker) {
-		g_async_queue_push(c->work, WORK_STOP);
 		g_thread_join(c->worker);
 		g_async_queue_unref(c->work);
 	}
@@ -278,6 +291,12 @@ void cache_call_init(struct hs_call *call, enum rl_prio prio, int64_t deadline)
 	memset(call, 0, sizeof(*call));
 	call->prio = prio;
 	call->deadline_ms = deadline;
+}
+
+void cache_call_init_bg(struct cache *c, struct hs_call *call, int64_t deadline)
+{
+	cache_call_init(call, RL_PRIO_BACKGROUND, deadline);
+	call->cancel = &c->stopping;
 }
 
 /* Fetch the schema of a type if needed. Lock held on entry and exit. */

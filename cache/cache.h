@@ -56,6 +56,12 @@ struct rec_attr {
 struct cache *cache_new(struct hs_client *hc, const struct cache_opts *opts,
 			const struct cache_hooks *hooks);
 void cache_free(struct cache *c); /* accepts NULL */
+/* Stop background work, ahead of what is queued: the worker takes the stop
+ * next, a relist or refresh under way ends after its current call (which stops
+ * waiting for the rate limiter or a retry), and nothing new is queued. A
+ * relist cut short installs nothing. Foreground calls keep working. Does not
+ * wait for the worker (cache_free does). Accepts NULL; idempotent. */
+void cache_stop(struct cache *c);
 
 /* Schema of a type, fetched on first use and kept. *out is borrowed for the
  * life of the cache. */

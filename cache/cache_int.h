@@ -97,6 +97,8 @@ struct cache {
 
 	GThread *worker;        /* background refreshes (opts.background) */
 	GAsyncQueue *work;      /* type + 1, or STOP */
+	int stopping;           /* atomic: cache_stop was called; background page loops end,
+				 * their calls give up waiting (hs_call.cancel) */
 };
 
 /* Items of c->work: type + 1 (refresh), type + 1 + WORK_RELIST (relist), or WORK_STOP. */
@@ -153,6 +155,10 @@ void cache_relist(struct cache *c, int type);
 int cache_cmp_u64(const void *a, const void *b);
 
 /* cache_refresh.c */
+/* Whether cache_stop was called (background work ends). */
+bool cache_stopping(struct cache *c);
+/* A call for background work: cancelled by cache_stop. Zeroed like cache_call_init. */
+void cache_call_init_bg(struct cache *c, struct hs_call *call, int64_t deadline);
 /* Queue a background relist / refresh of a type unless one is pending. Lock held. */
 void cache_kick_relist(struct cache *c, int type);
 void cache_kick_refresh(struct cache *c, int type);

@@ -119,13 +119,16 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 	epoch = c->epoch;
 	g_mutex_unlock(&c->lock);
 
-	cache_call_init(&call, prio, deadline);
+	if (prio == RL_PRIO_BACKGROUND)
+		cache_call_init_bg(c, &call, deadline);
+	else
+		cache_call_init(&call, prio, deadline);
 	rc = hs_list_page(c->hc, &call, objtype_name(l->type), schema_props_csv(tc->schema),
 			  cursor, false, &resp);
 	g_free(cursor);
 	if (rc == 0 && json_object_object_get_ex(resp, "results", &results))
 		got = cache_render_results(results, tc->schema);
-	else if (rc)
+	else if (rc && rc != -ECANCELED)
 		log_warn("listing %s: %s", objtype_name(l->type), call.err.message);
 
 	g_mutex_lock(&c->lock);
@@ -262,8 +265,11 @@ void cache_relist(struct cache *c, int type)
 	g_mutex_lock(&c->lock);
 	l->started_ms = cache_now_ms(c);
 	l->started_wall = c->opts.wall();
+	/* Each page may wait its turn at the rate limiter (background class);
+	 * unmounting ends the relist between pages, installing nothing. */
 	while (rc == 0 && !l->complete)
-		rc = fetch_page(c, l, RL_PRIO_BACKGROUND, hs_now_ms() + 120000);
+		rc = cache_stopping(c) ? -ECANCELED
+				       : fetch_page(c, l, RL_PRIO_BACKGROUND, hs_now_ms() + 120000);
 	tc->relisting = false;
 	if (rc == 0)
 		listing_install(c, l);

@@ -464,6 +464,29 @@ static void sleep_ms(int64_t ms)
 		;
 }
 
+/* How often a cancellable call looks at its flag while it waits. */
+#define CANCEL_POLL_MS 100
+
+static bool cancelled(const struct hs_call *call)
+{
+	return call->cancel && __atomic_load_n(call->cancel, __ATOMIC_ACQUIRE) != 0;
+}
+
+/* Sleep before a retry: 0, or -ECANCELED as soon as the call is cancelled. */
+static int retry_sleep(const struct hs_call *call, int64_t ms)
+{
+	int64_t end = hs_now_ms() + ms;
+
+	while (!cancelled(call)) {
+		int64_t left = end - hs_now_ms();
+
+		if (left <= 0)
+			return 0;
+		sleep_ms(call->cancel && left > CANCEL_POLL_MS ? CANCEL_POLL_MS : left);
+	}
+	return -ECANCELED;
+}
+
 /* Wait until the limiter grants a slot. Returns 0 (slot taken, *ticket
  * filled), or -EAGAIN as soon as the wait would pass the call's deadline. */
 static int acquire_slot(struct hs_client *c, struct hs_call *call, bool search,
@@ -481,6 +504,10 @@ static int acquire_slot(struct hs_client *c, struct hs_call *call, bool search,
 			rc = -EAGAIN;
 			break;
 		}
+		if (cancelled(call)) {
+			rc = -ECANCELED;
+			break;
+		}
 		wait = ratelimit_acquire(c->rl, call->prio, search, now);
 		if (wait == 0) {
 			ratelimit_ticket(c->rl, ticket);
@@ -490,7 +517,7 @@ static int acquire_slot(struct hs_client *c, struct hs_call *call, bool search,
 			rc = -EAGAIN;
 			break;
 		}
-		until = abs_ms(now + wait);
+		until = abs_ms(now + (call->cancel && wait > CANCEL_POLL_MS ? CANCEL_POLL_MS : wait));
 		pthread_cond_timedwait(&c->cond, &c->lock, &until);
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -648,6 +675,12 @@ int hs_request(struct hs_client *c, struct hs_call *call, const char *method,
 		if (rc < 0)
 			break;
 		rc = acquire_slot(c, call, search, &ticket);
+		if (rc == -ECANCELED) {
+			token_free(token);
+			token = NULL;
+			copy_field(call->err.message, sizeof(call->err.message), "cancelled");
+			break;
+		}
 		if (rc < 0) {
 			token_free(token);
 			token = NULL;
@@ -690,7 +723,10 @@ int hs_request(struct hs_client *c, struct hs_call *call, const char *method,
 				break;
 			log_info("%s: %s; retrying in %lld ms", endpoint, call->err.message,
 				 (long long)delay);
-			sleep_ms(delay);
+			if (retry_sleep(call, delay) != 0) {
+				rc = -ECANCELED;
+				break;
+			}
 			continue;
 		}
 
@@ -747,9 +783,12 @@ int hs_request(struct hs_client *c, struct hs_call *call, const char *method,
 		if (delay < 0)
 			break;
 		log_info("%s: HTTP %ld; retrying in %lld ms", endpoint, resp.status, (long long)delay);
-		sleep_ms(delay);
+		if (retry_sleep(call, delay) != 0) {
+			rc = -ECANCELED;
+			break;
+		}
 	}
-	if (rc < 0)
+	if (rc < 0 && rc != -ECANCELED)
 		set_last_error(c, endpoint, &call->err);
 out:
 	http_resp_clear(&resp);

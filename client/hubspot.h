@@ -9,6 +9,7 @@
  *   2xx (incl. 207) -> 0        404 -> -ENOENT      401/403 -> -EACCES
  *   409 -> -EEXIST              400 -> -EINVAL      429 (after deadline) -> -EAGAIN
  *   network failure / timeout / other -> -EIO       deadline passed while waiting -> -EAGAIN
+ *   cancelled (hs_call.cancel) while waiting -> -ECANCELED
  *
  * On failure the HubSpot error body (category, message, correlationId) is copied
  * into call->err, for the caller's error log. Tokens never reach call->err or a log.
@@ -86,6 +87,11 @@ struct hs_call {
 	 * applied: it was sent but its answer was lost or was a 5xx. Such a
 	 * request is never retried here; the caller looks the record up first. */
 	bool in_doubt;
+	/* Optional, read atomically: once *cancel is non-zero the call stops
+	 * waiting (for the rate limiter, or before a retry) and fails with
+	 * -ECANCELED; nothing more is sent. A transfer under way finishes (its
+	 * own timeout bounds it). For background work that unmounting ends. */
+	const int *cancel;
 };
 
 /* Monotonic milliseconds, the clock of deadlines. */
