@@ -57,6 +57,8 @@ struct hubfs {
 	bool hup_running;
 	char *state_dir;       /* $XDG_STATE_HOME/hubfs/<portal-id> */
 	char *mountpoint;      /* absolute */
+	int lock_fd;           /* state_dir/mount.lock, held while mounted (fs/daemon.h) */
+	int ready_fd;          /* to the waiting parent until the mount serves, else -1 */
 
 	GMutex lock;           /* protects the fields below; never held across HTTP */
 	char *snap[8];         /* last text of status.json … ctl, by ino - INO_STATUS */

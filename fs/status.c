@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fs/hubfs.h"
 
@@ -33,6 +34,7 @@ char *hubfs_status_json(struct hubfs *h, size_t *len)
 
 	json_object_object_add(o, "version", json_object_new_string("0.1.0"));
 	json_object_object_add(o, "portal_id", json_object_new_int64((int64_t)h->portal_id));
+	json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
 	json_object_object_add(o, "now", iso_time(hubfs_wall_ms()));
 	json_object_object_add(o, "mounted_at", iso_time((int64_t)h->mount_time.tv_sec * 1000 +
 							  h->mount_time.tv_nsec / 1000000));
