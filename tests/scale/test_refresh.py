@@ -71,7 +71,7 @@ def test_incremental_refresh_past_the_search_window(sandbox, hubfs):
     errs = [s for s in probes if s[3] is not None]
     rendered = sum(de.stat().st_size for de in os.scandir(m.p("contacts"))
                    if de.name.endswith(".json"))
-    hwm = vm_kb(m.proc.pid, "VmHWM") * 1024
+    hwm = vm_kb(m.pid, "VmHWM") * 1024
     bar_pages = math.ceil(CHANGES / 200) + math.ceil(CHANGES / 10000)
     report("refresh: %d changes made in %.1f s; stat -> all visible through the mount %.1f s "
            "(%d polling passes), %d still old" % (CHANGES, t_changes, t_vis, passes, len(pending)))
