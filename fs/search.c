@@ -123,9 +123,10 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Run the search (all pages, up to 10,000 results); the returned properties
- * fill the record cache. No lock held. */
-static int run_search(struct hubfs *h, struct qnode *qn, GArray *out)
+/* Run the search (all pages, up to 10,000 results) within deadline, the one
+ * of the syscall that asked; the returned properties fill the record cache.
+ * No lock held. */
+static int run_search(struct hubfs *h, struct qnode *qn, GArray *out, int64_t deadline)
 {
 	const struct schema *s = NULL;
 	const char **props;
@@ -133,7 +134,7 @@ static int run_search(struct hubfs *h, struct qnode *qn, GArray *out)
 	size_t np;
 	int rc;
 
-	rc = cache_schema(h->cache, qn->type, deadline_of(h), &s);
+	rc = cache_schema(h->cache, qn->type, deadline, &s);
 	if (rc)
 		return rc;
 	np = schema_shown_count(s);
@@ -143,7 +144,7 @@ static int run_search(struct hubfs *h, struct qnode *qn, GArray *out)
 	do {
 		json_object *req = query_request(qn->q, props, np, 200, after), *resp = NULL;
 		json_object *results, *paging, *next, *jafter;
-		struct hs_call call = { .prio = RL_PRIO_USER, .deadline_ms = deadline_of(h) };
+		struct hs_call call = { .prio = RL_PRIO_USER, .deadline_ms = deadline };
 		uint64_t epoch = cache_epoch(h->cache);
 
 		rc = hs_search(h->hc, &call, objtype_name(qn->type), req, &resp);
@@ -189,7 +190,7 @@ static int run_search(struct hubfs *h, struct qnode *qn, GArray *out)
 }
 
 /* This mount's recent writes, checked against the query locally. */
-static void overlay(struct hubfs *h, struct qnode *qn, GArray *ids)
+static void overlay(struct hubfs *h, struct qnode *qn, GArray *ids, int64_t deadline)
 {
 	int64_t since = hubfs_wall_ms() - (int64_t)h->o.index_delay_s * 1000 - 2000;
 	GHashTable *set = g_hash_table_new(g_direct_hash, g_direct_equal);
@@ -208,7 +209,7 @@ static void overlay(struct hubfs *h, struct qnode *qn, GArray *ids)
 		size_t len;
 
 		if (!cache_record_gone(h->cache, qn->type, id) &&
-		    cache_record_text(h->cache, qn->type, id, deadline_of(h), &text, &len) == 0) {
+		    cache_record_text(h->cache, qn->type, id, deadline, &text, &len) == 0) {
 			json_object *o = json_tokener_parse(text), *props;
 
 			if (o && json_object_object_get_ex(o, "properties", &props))
@@ -238,9 +239,22 @@ out:
 	g_free(recent);
 }
 
+/* Wait on h->qcond until woken or the deadline (hs_now_ms clock). Lock held.
+ * Returns false once the deadline has passed. */
+static bool qwait_until(struct hubfs *h, int64_t deadline)
+{
+	int64_t left = deadline - hs_now_ms();
+
+	if (left <= 0)
+		return false;
+	g_cond_wait_until(&h->qcond, &h->lock, g_get_monotonic_time() + left * 1000);
+	return true;
+}
+
 int search_results(struct hubfs *h, fuse_ino_t ino, uint64_t **ids, size_t *n)
 {
 	int64_t life = (int64_t)h->o.ttl_s * 1000;
+	int64_t deadline = deadline_of(h); /* this syscall's, for every wait and page */
 	struct qnode *qn;
 	GArray *a;
 	int rc = 0;
@@ -251,13 +265,19 @@ int search_results(struct hubfs *h, fuse_ino_t ino, uint64_t **ids, size_t *n)
 		g_mutex_unlock(&h->lock);
 		return -ENOENT;
 	}
-	while (qn->fetching)
-		g_cond_wait(&h->qcond, &h->lock);
-	if (!qn->fetched_ms || hs_now_ms() >= qn->fetched_ms + life) {
+	/* Another syscall is fetching this query: wait for it, but not past our
+	 * own deadline; then serve the last answer, if there is one. */
+	while (qn->fetching && qwait_until(h, deadline))
+		;
+	if (qn->fetching && !qn->fetched_ms) {
+		g_mutex_unlock(&h->lock);
+		return -EAGAIN;
+	}
+	if (!qn->fetching && (!qn->fetched_ms || hs_now_ms() >= qn->fetched_ms + life)) {
 		qn->fetching = true;
 		g_mutex_unlock(&h->lock);
 		a = g_array_new(FALSE, FALSE, sizeof(uint64_t));
-		rc = run_search(h, qn, a);
+		rc = run_search(h, qn, a, deadline);
 		if (a->len > 1)
 			qsort(a->data, a->len, sizeof(uint64_t), cmp_u64);
 		g_mutex_lock(&h->lock);
@@ -282,7 +302,7 @@ int search_results(struct hubfs *h, fuse_ino_t ino, uint64_t **ids, size_t *n)
 		g_array_append_vals(a, qn->ids, (guint)qn->n);
 	g_mutex_unlock(&h->lock);
 
-	overlay(h, qn, a);
+	overlay(h, qn, a, deadline);
 	if (a->len > 1)
 		qsort(a->data, a->len, sizeof(uint64_t), cmp_u64);
 	*n = a->len;

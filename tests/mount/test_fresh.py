@@ -225,3 +225,39 @@ def test_many_query_dirs_stay_under_search_limit(sandbox, hubfs):
         assert p.wait(timeout=120) == 0, p.stderr.read()
     assert count(sandbox, "POST", r"/search$") >= 12
     assert count(sandbox, status=429) == 0, api_calls(sandbox)
+
+
+def test_query_directory_waits_at_most_op_timeout(sandbox, hubfs):
+    """No syscall waits past op_timeout (REVIEW §3.3): a query's page loop runs
+    under the one deadline of the syscall that started it (before, each page
+    had a fresh op_timeout, so 5 slow pages made one `ls` last 5 × latency),
+    and a second reader of the same query waits with its own deadline."""
+    m = hubfs("op_timeout=3", allow=("search",))
+    q = m.p("search", "contacts", "email?")
+    os.listdir(m.p("search", "contacts", "firstname?"))   # the schema is cached now
+    # 1,000 results = 5 pages of 200; each page now takes 1.2 s
+    sandbox.fault("latency", latency_ms=1200, seconds=120, path=r"/objects/contacts/search$")
+    sandbox.clear_log()
+    results = {}
+
+    def lister(name, delay):
+        time.sleep(delay)
+        try:
+            results[name] = len(os.listdir(q))
+        except OSError as e:
+            results[name] = e.errno
+
+    import threading
+    ts = [threading.Thread(target=lister, args=("first", 0)),
+          threading.Thread(target=lister, args=("second", 1.0))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    assert results["first"] in (errno.EAGAIN, errno.EIO), results
+    assert results["second"] in (errno.EAGAIN, errno.EIO), results
+    # the first gave up after the pages that fit in its 3 s (the second may
+    # have started one more of its own within its deadline)
+    assert count(sandbox, "POST", SEARCH) <= 5, api_calls(sandbox)
+    sandbox.clear_faults()
+    assert len(os.listdir(q)) == 1000
