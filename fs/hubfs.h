@@ -74,6 +74,8 @@ struct hubfs {
 	GString *errors;       /* .hubfs/errors.log, the last ERRORS_MAX bytes */
 	GString *created;      /* .hubfs/created */
 	int errors_fd;         /* $state_dir/errors.log, append-only */
+	GQueue landed;         /* "key\tid" of creates that landed before their _new/ file
+				* was marked committed (ctl.c), oldest first, at most 64 */
 	GHashTable *queries;   /* ino -> struct qnode (search.c) */
 	GHashTable *qnames;    /* "type/query" -> struct qnode */
 	GCond qcond;           /* a query's search finished */

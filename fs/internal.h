@@ -105,6 +105,11 @@ int commit_record(struct hubfs *h, fuse_ino_t ino, const char *data, size_t len,
 int commit_create(struct hubfs *h, int type, const char *name, const char *data, size_t len,
 		  char **key_out);
 
+/* ctl.c: a _new/ file's create was queued under key (taken): the file is
+ * read-only from now on and becomes a link to the record once the create
+ * lands, or now if it landed already (the batcher may beat the caller back to
+ * the lock). Lock held. */
+void dnode_committed(struct hubfs *h, struct dnode *d, char *key);
 /* ctl.c: run a command written to .hubfs/ctl. 0 or -errno (-EINVAL logged). */
 int ctl_command(struct hubfs *h, const char *buf, size_t size);
 

@@ -331,6 +331,7 @@ static void mount_teardown(struct hubfs *h)
 		fuse_session_destroy(h->se);
 	}
 	hubfs_write_destroy(h);
+	g_queue_clear_full(&h->landed, g_free);
 	hubfs_search_destroy(h);
 	cache_free(h->cache);
 	if (h->inval)
