@@ -122,7 +122,9 @@ int cache_listing_entry(struct cache *c, struct listing *l, size_t i, int64_t de
 
 /* A record created (add) or archived (!add) by this mount: update the current
  * listing of its type at once, without a call. An archived record stays hidden
- * from later listings and lookups for the life of the cache. */
+ * from later listings and lookups until the archive has landed and search
+ * and lists can no longer return it; add after !add (an archive HubSpot
+ * refused) shows it again, fetched on the next read. */
 void cache_listing_note(struct cache *c, int type, uint64_t id, bool add);
 
 /* --- associations ---------------------------------------------------- */

@@ -467,6 +467,30 @@ def test_delete_needs_allow_delete(sandbox, hubfs):
     assert sandbox.record("contacts", rid)["archived"] is True
 
 
+def test_refused_archive_shows_the_record_again(sandbox, hubfs):
+    """rm hides the record at once; when HubSpot refuses the archive, the
+    record shows again (before: hidden until remount) and errors.log says
+    why (REVIEW §4)."""
+    m = hubfs("allow_delete", "writeback_delay_ms=200",
+              allow=("rejected by HubSpot", "unmounting with", "archive"))
+    rid = first_contact(m)
+    p = m.p("contacts", f"{rid}.json")
+    before = open(p).read()
+    sandbox.fault("status", status=400, seconds=60, path=r"/objects/contacts/batch/archive$",
+                  body={"status": "error", "category": "VALIDATION_ERROR",
+                        "message": "Contact is protected by a retention policy"})
+    os.unlink(p)
+    assert f"{rid}.json" not in os.listdir(m.p("contacts"))
+    r = sync(m, ok=False)
+    assert r.returncode != 0 and rid in r.stderr, r.stderr
+    assert sandbox.record("contacts", rid)["archived"] is False
+    assert open(p).read() == before
+    assert f"{rid}.json" in os.listdir(m.p("contacts"))
+    lines = [json.loads(l) for l in open(m.p(".hubfs", "errors.log")) if rid in l]
+    arch = [l for l in lines if l["op"] == "archive"]
+    assert arch and "retention policy" in arch[-1]["message"], lines
+
+
 def test_sync_reports_failures(sandbox, hubfs):
     m = hubfs("writeback_delay_ms=200", allow=("rejected by HubSpot", "unmounting with"))
     ids = sorted(f[:-5] for f in os.listdir(m.p("contacts")) if f.endswith(".json"))
