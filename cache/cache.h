@@ -146,6 +146,11 @@ int cache_owner_ids(struct cache *c, int64_t deadline, uint64_t **ids, size_t *n
 /* g_malloc'd text of owners/<id>.json. */
 int cache_owner_text(struct cache *c, uint64_t id, int64_t deadline, char **text, size_t *len);
 
+/* An archive this mount queued (cache_listing_note !add) landed: the record
+ * stays hidden while HubSpot's search may still return it (index_delay and
+ * a margin), then is forgotten, so the table of archived ids stays bounded. */
+void cache_archive_landed(struct cache *c, int type, uint64_t id);
+
 /* Make everything cached stale, so the next access refreshes it (ctl refresh). */
 void cache_expire(struct cache *c);
 

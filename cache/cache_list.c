@@ -307,9 +307,9 @@ void cache_listing_note(struct cache *c, int type, uint64_t id, bool add)
 		g_hash_table_remove(c->t[type].missing, KEY(id));
 		g_hash_table_remove(c->t[type].gone, KEY(id));
 	} else {
-		g_hash_table_add(c->t[type].gone, KEY(id));
+		cache_note_gone(c, &c->t[type], id, GONE_PENDING);
 	}
-	g_hash_table_insert(c->t[type].recent, KEY(id), GSIZE_TO_POINTER((gsize)c->opts.wall()));
+	cache_note_recent(c, &c->t[type], id);
 	if (add && !l && !g_hash_table_contains(c->t[type].recs, KEY(id)))
 		g_hash_table_add(c->t[type].wanted, KEY(id));
 	if (!add) {
@@ -318,8 +318,7 @@ void cache_listing_note(struct cache *c, int type, uint64_t id, bool add)
 		if (r)
 			cache_rec_remove(c, r);
 		g_hash_table_remove(c->t[type].wanted, KEY(id));
-		g_hash_table_insert(c->t[type].missing, KEY(id),
-				    GSIZE_TO_POINTER(cache_now_ms(c) + c->opts.ttl_ms));
+		cache_note_missing(c, &c->t[type], id, cache_now_ms(c) + c->opts.ttl_ms);
 		cache_note_changed(c, type, id);
 	}
 	cache_unlock_and_notify(c);

@@ -598,8 +598,10 @@ int wb_do_simple(struct writeback *wb, enum jop_kind kind, int type, int to_type
 	for (guint i = 0; i < ops->len; i++) {
 		struct jop *op = ops->pdata[i];
 
-		if (its[i].outcome == OUT_OK && kind == JOP_ARCHIVE)
+		if (its[i].outcome == OUT_OK && kind == JOP_ARCHIVE) {
 			cache_record_forget(wb->c, type, op->id);
+			cache_archive_landed(wb->c, type, op->id);
+		}
 		else if (its[i].outcome == OUT_FAILED) {
 			wb_report(wb, jop_kind_name(kind), type, op->id, NULL, &its[i].err, NULL);
 			/* The fs showed the change at once; undo it in the cache: a
