@@ -79,6 +79,7 @@ struct hubfs {
 	GHashTable *queries;   /* ino -> struct qnode (search.c) */
 	GHashTable *qnames;    /* "type/query" -> struct qnode */
 	GCond qcond;           /* a query's search finished */
+	int64_t qswept_ms;     /* hs_now_ms of the last sweep of queries (search.c) */
 };
 
 #define ERRORS_MAX (1 << 20)
@@ -116,6 +117,7 @@ void hubfs_reject(struct hubfs *h, const char *file, const char *property, const
 /* fs/search.c */
 void hubfs_search_init(struct hubfs *h);
 void hubfs_search_destroy(struct hubfs *h);
+size_t search_count(struct hubfs *h); /* query directories held */
 
 /* fs/status.c: g_malloc'd .hubfs/status.json and .hubfs/README.md texts. */
 char *hubfs_status_json(struct hubfs *h, size_t *len);

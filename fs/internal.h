@@ -117,6 +117,8 @@ int ctl_command(struct hubfs *h, const char *buf, size_t size);
 int search_lookup(struct hubfs *h, int type, const char *name, fuse_ino_t *ino);
 int search_results(struct hubfs *h, fuse_ino_t ino, uint64_t **ids, size_t *n);
 int search_type_of(struct hubfs *h, fuse_ino_t ino);
+void search_ref(struct hubfs *h, fuse_ino_t ino); /* the kernel took a reference */
+void search_forget_locked(struct hubfs *h, fuse_ino_t ino, uint64_t n); /* h->lock held */
 
 void hubfs_w_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		     struct fuse_file_info *fi);

@@ -377,6 +377,8 @@ int do_lookup(struct hubfs *h, fuse_ino_t parent, const char *name, struct fuse_
 	e->entry_timeout = INO_KIND(ino) == K_DYN ? 1 : h->o.ttl_s;
 	if (INO_KIND(ino) == K_DYN)
 		dyn_ref(h, ino); /* the kernel now holds a reference */
+	else if (INO_KIND(ino) == K_QUERY)
+		search_ref(h, ino);
 	return 0;
 }
 

@@ -40,6 +40,7 @@ char *hubfs_status_json(struct hubfs *h, size_t *len)
 							  h->mount_time.tv_nsec / 1000000));
 	json_object_object_add(o, "read_only", json_object_new_boolean(h->o.ro));
 	json_object_object_add(o, "ttl_s", json_object_new_int(h->o.ttl_s));
+	json_object_object_add(o, "query_dirs", json_object_new_int64((int64_t)search_count(h)));
 	hs_client_stats(h->hc, o);
 	cache_stats(h->cache, o);
 	if (h->wb) {
