@@ -37,33 +37,40 @@ static pid_t tgid_of(pid_t pid)
 	return tgid;
 }
 
-static void writers_add(GArray *w, pid_t pid)
+/* The thread-group id of pid, read from /proc with h->lock dropped (a read
+ * of /proc may block; h->lock is never held across it). Lock held on entry
+ * and exit: the caller looks its node up again. */
+static pid_t tgid_unlocked(struct hubfs *h, pid_t pid)
 {
 	pid_t tg;
 
-	for (guint i = 0; i < w->len; i++)
-		if (g_array_index(w, pid_t, i) == pid)
-			return;
-	g_array_append_val(w, pid);
+	g_mutex_unlock(&h->lock);
 	tg = tgid_of(pid);
-	if (tg != pid)
+	g_mutex_lock(&h->lock);
+	return tg;
+}
+
+static bool writers_known(GArray *w, pid_t pid)
+{
+	for (guint i = 0; w && i < w->len; i++)
+		if (g_array_index(w, pid_t, i) == pid)
+			return true;
+	return false;
+}
+
+/* Note pid, and its thread group tg, as writers. */
+static void writers_add(GArray *w, pid_t pid, pid_t tg)
+{
+	if (!writers_known(w, pid))
+		g_array_append_val(w, pid);
+	if (tg != pid && !writers_known(w, tg))
 		g_array_append_val(w, tg);
 }
 
-static bool writers_has(GArray *w, pid_t pid)
+/* Did pid, or another thread of its group tg, write? */
+static bool writers_has(GArray *w, pid_t pid, pid_t tg)
 {
-	pid_t tg;
-
-	if (!w || !w->len)
-		return false;
-	for (guint i = 0; i < w->len; i++)
-		if (g_array_index(w, pid_t, i) == pid)
-			return true;
-	tg = tgid_of(pid);
-	for (guint i = 0; i < w->len; i++)
-		if (g_array_index(w, pid_t, i) == tg)
-			return true;
-	return false;
+	return writers_known(w, pid) || (tg != pid && writers_known(w, tg));
 }
 
 /* Does process pid hold another descriptor on path? Without open/release
@@ -127,22 +134,31 @@ int wbuf_get(struct hubfs *h, fuse_ino_t ino, pid_t pid, struct wbuf **out)
 	struct wbuf *w;
 	char *text = NULL;
 	size_t len = 0;
+	pid_t tg;
 	int rc;
 
 	g_mutex_lock(&h->lock);
 	w = g_hash_table_lookup(h->wbufs, GSIZE_TO_POINTER(ino));
-	if (w) {
-		writers_add(w->writers, pid);
+	if (w && writers_known(w->writers, pid)) {
 		*out = w;
 		return 0; /* lock held */
 	}
 	g_mutex_unlock(&h->lock);
 
-	rc = cache_record_text(h->cache, INO_TYPE(ino), INO_ID(ino), deadline_of(h), &text, &len);
-	if (rc)
-		return rc;
-	g_mutex_lock(&h->lock);
-	w = g_hash_table_lookup(h->wbufs, GSIZE_TO_POINTER(ino));
+	tg = tgid_of(pid); /* /proc: not under h->lock */
+	for (;;) {
+		if (!w) {
+			rc = cache_record_text(h->cache, INO_TYPE(ino), INO_ID(ino), deadline_of(h),
+					       &text, &len);
+			if (rc)
+				return rc;
+		}
+		g_mutex_lock(&h->lock);
+		w = g_hash_table_lookup(h->wbufs, GSIZE_TO_POINTER(ino));
+		if (w || text)
+			break;
+		g_mutex_unlock(&h->lock); /* committed meanwhile: from the record file again */
+	}
 	if (!w) {
 		w = g_new0(struct wbuf, 1);
 		w->data = g_byte_array_new();
@@ -153,7 +169,7 @@ int wbuf_get(struct hubfs *h, fuse_ino_t ino, pid_t pid, struct wbuf **out)
 		g_hash_table_insert(h->wbufs, GSIZE_TO_POINTER(ino), w);
 		text = NULL;
 	}
-	writers_add(w->writers, pid);
+	writers_add(w->writers, pid, tg);
 	*out = w; /* valid while h->lock is held */
 	g_free(text);
 	return 0; /* lock held */
@@ -283,8 +299,14 @@ void hubfs_w_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 			g_mutex_unlock(&h->lock);
 		}
 	} else if (INO_KIND(ino) == K_DYN) {
+		pid_t pid = req_pid(req), tg = pid;
+
 		g_mutex_lock(&h->lock);
 		d = dnode_of(h, ino);
+		if (d && !writers_known(d->writers, pid)) {
+			tg = tgid_unlocked(h, pid);
+			d = dnode_of(h, ino);
+		}
 		if (!d)
 			rc = -ENOENT;
 		else if (d->committed || d->kind == D_LINK)
@@ -292,7 +314,7 @@ void hubfs_w_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		else if (d->kind == D_NEWFILE && (size_t)off + size > RECORD_WRITE_MAX)
 			rc = -EFBIG;
 		else if ((rc = dnode_write(h, d, buf, size, off)) == 0)
-			writers_add(d->writers, req_pid(req));
+			writers_add(d->writers, pid, tg);
 		g_mutex_unlock(&h->lock);
 	} else if (ino == INO_CTL) {
 		rc = ctl_command(h, buf, size);
@@ -308,6 +330,7 @@ void hubfs_w_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 /* Commit what the calling process wrote to ino. quiet: fsync's probe. */
 static int commit_for(struct hubfs *h, fuse_ino_t ino, pid_t pid, bool quiet)
 {
+	pid_t tg = pid; /* read from /proc only when pid itself did not write */
 	int rc = 0;
 
 	if (INO_KIND(ino) == K_RECORD) {
@@ -315,7 +338,11 @@ static int commit_for(struct hubfs *h, fuse_ino_t ino, pid_t pid, bool quiet)
 
 		g_mutex_lock(&h->lock);
 		w = g_hash_table_lookup(h->wbufs, GSIZE_TO_POINTER(ino));
-		if (!w || !writers_has(w->writers, pid)) {
+		if (w && !writers_known(w->writers, pid)) {
+			tg = tgid_unlocked(h, pid);
+			w = g_hash_table_lookup(h->wbufs, GSIZE_TO_POINTER(ino));
+		}
+		if (!w || !writers_has(w->writers, pid, tg)) {
 			g_mutex_unlock(&h->lock);
 			return 0; /* a reader's close */
 		}
@@ -371,7 +398,11 @@ static int commit_for(struct hubfs *h, fuse_ino_t ino, pid_t pid, bool quiet)
 
 		g_mutex_lock(&h->lock);
 		d = dnode_of(h, ino);
-		if (d && d->kind == D_NEWFILE && d->name && !d->committed && writers_has(d->writers, pid)) {
+		if (d && !writers_known(d->writers, pid)) {
+			tg = tgid_unlocked(h, pid);
+			d = dnode_of(h, ino);
+		}
+		if (d && d->kind == D_NEWFILE && d->name && !d->committed && writers_has(d->writers, pid, tg)) {
 			data = g_byte_array_ref(d->data);
 			name = g_strdup(d->name);
 			type = d->type;
