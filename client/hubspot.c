@@ -40,6 +40,7 @@ struct hs_client {
 	pthread_cond_t cond;           /* slot may have freed; waits on c->lock */
 	char *token;                   /* protected by lock; NULL with OAuth */
 	struct oauth *oauth;           /* immutable; borrowed; NULL for a private-app token */
+	int64_t (*oauth_now)(void);    /* immutable; the clock handed to oauth_* */
 	struct ratelimit *rl;          /* protected by lock */
 	GHashTable *calls;             /* endpoint -> uint64_t *; protected by lock */
 	uint64_t http_429;             /* protected by lock */
@@ -323,6 +324,7 @@ int hs_client_new(const struct hs_client_opts *opts, struct hs_client **out, con
 	pthread_condattr_destroy(&ca);
 	c->base_url = strdup(url);
 	c->oauth = opts->oauth;
+	c->oauth_now = opts->oauth_now ? opts->oauth_now : hs_now_ms;
 	c->token = c->oauth ? NULL : strdup(opts->token);
 	c->rl = ratelimit_new(opts->rate_max, opts->rate_interval_ms, opts->search_per_sec);
 	c->calls = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
@@ -580,7 +582,7 @@ static int auth_refresh(struct hs_client *c, uint64_t gen)
 {
 	if (!c->oauth)
 		return -ENOTSUP;
-	oauth_expired(c->oauth, gen, hs_now_ms());
+	oauth_expired(c->oauth, gen, c->oauth_now());
 	return 0;
 }
 
@@ -591,7 +593,7 @@ static int token_get(struct hs_client *c, struct hs_call *call, char **token, ui
 {
 	*gen = 0;
 	if (c->oauth)
-		return oauth_token(c->oauth, hs_now_ms(), call->deadline_ms, token, gen, &call->err);
+		return oauth_token(c->oauth, c->oauth_now(), call->deadline_ms, token, gen, &call->err);
 	pthread_mutex_lock(&c->lock);
 	*token = strdup(c->token);
 	pthread_mutex_unlock(&c->lock);
@@ -848,7 +850,7 @@ void hs_client_stats(struct hs_client *c, json_object *obj)
 	json_object_object_add(obj, "last_error",
 			       last_error[0] ? json_object_new_string(last_error) : NULL);
 	if (c->oauth) {
-		oauth_stats(c->oauth, hs_now_ms(), obj);
+		oauth_stats(c->oauth, c->oauth_now(), obj);
 	} else {
 		json_object *auth = json_object_new_object();
 

@@ -67,6 +67,8 @@ struct hs_client_opts {
 	int search_per_sec;      /* default 5 */
 	int transfer_timeout_ms; /* one HTTP transfer; default 20000 */
 	int search_interval_ms;  /* search budget window; default 1000 (tests shorten it) */
+	int64_t (*oauth_now)(void); /* the clock of OAuth token lives handed to client/oauth.h;
+				     * default hs_now_ms (tests inject one) */
 };
 
 struct hs_error {
