@@ -272,28 +272,35 @@ def test_query_dirs_memory_stays_flat(sandbox, hubfs):
     """Soak: hundreds of distinct query directories of 1,000 results each.
     Idle ones (past ttl) drop their results and, once the kernel forgets
     them, go; there are never more than 256; RSS stays flat (before, every
-    query directory and its results were kept for the life of the mount)."""
+    query directory and its results were kept for the life of the mount:
+    +2.9 MB per 300 on 89c6a7e)."""
     sandbox.configure(search_limit=0)
-    m = hubfs("ttl=1", "search_per_sec=100")
+    # One malloc arena and a fixed mmap threshold: each page of search results
+    # is hundreds of kB of transient JSON, and glibc's per-thread arenas and
+    # sliding threshold otherwise keep a varying share of it (whichever FUSE
+    # worker ran the search), which is noise here, not what the mount holds.
+    m = hubfs("ttl=1", "search_per_sec=100",
+              env={"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_THRESHOLD_": "65536"})
+    with open(f"/proc/{m.pid}/maps") as f:
+        # ASan quarantines what is freed, valgrind has its own heap: there RSS
+        # says nothing, and the count of query directories is what is checked.
+        instrumented = "libasan" in f.read() or bool(os.environ.get("HUBFS_VALGRIND"))
     os.listdir(m.p("contacts"))          # records cached once: search fills nothing new
 
     def run(lo, hi):
         for i in range(lo, hi):
             assert len(os.listdir(m.p("search", "contacts", f"firstname!=Nobody{i}"))) >= 990
 
-    run(0, 150)
-    time.sleep(1.5)
-    run(150, 300)
+    # past the cap of 256 and the allocator's settling, then 300 more
+    run(0, 300 if instrumented else 450)
+    assert m.status()["query_dirs"] <= 256
+    if instrumented:
+        return
     base = vm_rss_kb(m.pid)
-    time.sleep(1.5)
-    run(300, 600)
+    run(450, 750)
     grown = vm_rss_kb(m.pid) - base
-    print(f"RSS {base} kB after 300 query dirs, +{grown} kB after 300 more")
-    with open(f"/proc/{m.pid}/maps") as f:
-        instrumented = "libasan" in f.read() or os.environ.get("HUBFS_VALGRIND")
-    # 300 more query dirs of 1,000 ids (8 KB each) kept would be 2.4 MB and
-    # more. (ASan quarantines what is freed, valgrind has its own heap: there
-    # the count below is what is checked.)
-    assert instrumented or grown < 1024, f"RSS grew {grown} kB over 300 query directories"
+    print(f"RSS {base} kB after 450 query dirs, +{grown} kB after 300 more")
+    assert grown < 1024, f"RSS grew {grown} kB over 300 query directories"
+    time.sleep(1.1)                      # the status snapshot lives a second
     held = m.status()["query_dirs"]
     assert held <= 256, held
