@@ -257,7 +257,7 @@ static int mount_setup(struct hubfs *h, struct fuse_args *args, const char *moun
 	if (!h->state_dir)
 		return 1;
 	/* One mount per portal and state directory: a second one would share the
-	 * journal. Refused before any thread starts. */
+	 * journal. Refused before the worker, the batcher or the journal start. */
 	if (instance_lock(h->state_dir, h->portal_id, h->mountpoint ? h->mountpoint : mountpoint,
 			  &h->lock_fd) != 0)
 		return 1;
