@@ -150,6 +150,10 @@ int cache_store_locked(struct cache *c, int type, struct rendered *x, uint64_t e
  * rendered (objects that do not render are left out). */
 GArray *cache_render_results(json_object *results, const struct schema *s);
 void cache_call_init(struct hs_call *call, enum rl_prio prio, int64_t deadline); /* zeroed */
+/* A call for background work: cancelled by cache_stop. Zeroed like cache_call_init. */
+void cache_call_init_bg(struct cache *c, struct hs_call *call, int64_t deadline);
+/* Whether cache_stop was called (background work ends). */
+bool cache_stopping(struct cache *c);
 /* Fetch the schema of a type if needed. Lock held on entry and exit. 0 or -errno. */
 int cache_ensure_schema(struct cache *c, int type, int64_t deadline);
 
@@ -171,10 +175,6 @@ void cache_relist(struct cache *c, int type);
 int cache_cmp_u64(const void *a, const void *b);
 
 /* cache_refresh.c */
-/* Whether cache_stop was called (background work ends). */
-bool cache_stopping(struct cache *c);
-/* A call for background work: cancelled by cache_stop. Zeroed like cache_call_init. */
-void cache_call_init_bg(struct cache *c, struct hs_call *call, int64_t deadline);
 /* Queue a background relist / refresh of a type unless one is pending. Lock held. */
 void cache_kick_relist(struct cache *c, int type);
 void cache_kick_refresh(struct cache *c, int type);
