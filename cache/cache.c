@@ -91,12 +91,25 @@ void cache_rec_free(struct rec *r)
 	g_free(r);
 }
 
+void cache_stop(struct cache *c)
+{
+	if (!c || !g_atomic_int_compare_and_exchange(&c->stopping, 0, 1))
+		return;
+	if (c->work)
+		g_async_queue_push_front(c->work, WORK_STOP);
+}
+
+bool cache_stopping(struct cache *c)
+{
+	return g_atomic_int_get(&c->stopping) != 0;
+}
+
 void cache_free(struct cache *c)
 {
 	if (!c)
 		return;
+	cache_stop(c);
 	if (c->worker) {
-		g_async_queue_push(c->work, WORK_STOP);
 		g_thread_join(c->worker);
 		g_async_queue_unref(c->work);
 	}
@@ -157,6 +170,59 @@ void cache_note_changed(struct cache *c, int type, uint64_t id)
 	struct note n = { type, id };
 
 	g_array_append_val(c->notify, n);
+}
+
+/* --- bounded side tables ------------------------------------------------ */
+
+#define SIDE_SWEEP_MIN 1024     /* no sweep below this many entries */
+#define RECENT_KEEP_MS 60000    /* beyond index_delay: the overlay looks back 2 s */
+#define GONE_KEEP_MS 60000      /* after landing, beyond index_delay (search lag) */
+
+/* Sweep table t (id -> time) of entries before `before` once it has doubled
+ * since the last sweep. */
+static void side_sweep(GHashTable *t, guint *mark, int64_t before)
+{
+	GHashTableIter it;
+	gpointer v;
+
+	if (g_hash_table_size(t) < MAX(*mark * 2, SIDE_SWEEP_MIN))
+		return;
+	g_hash_table_iter_init(&it, t);
+	while (g_hash_table_iter_next(&it, NULL, &v))
+		if ((int64_t)GPOINTER_TO_SIZE(v) < before)
+			g_hash_table_iter_remove(&it);
+	*mark = g_hash_table_size(t);
+}
+
+void cache_note_recent(struct cache *c, struct tcache *tc, uint64_t id)
+{
+	int64_t wall = c->opts.wall();
+
+	g_hash_table_insert(tc->recent, KEY(id), GSIZE_TO_POINTER((gsize)wall));
+	side_sweep(tc->recent, &tc->recent_mark, wall - c->opts.index_delay_ms - RECENT_KEEP_MS);
+}
+
+void cache_note_missing(struct cache *c, struct tcache *tc, uint64_t id, int64_t until)
+{
+	g_hash_table_insert(tc->missing, KEY(id), GSIZE_TO_POINTER((gsize)until));
+	side_sweep(tc->missing, &tc->missing_mark, cache_now_ms(c));
+}
+
+void cache_note_gone(struct cache *c, struct tcache *tc, uint64_t id, int64_t until)
+{
+	g_hash_table_insert(tc->gone, KEY(id), GSIZE_TO_POINTER((gsize)until));
+	side_sweep(tc->gone, &tc->gone_mark, c->opts.wall());
+}
+
+void cache_archive_landed(struct cache *c, int type, uint64_t id)
+{
+	struct tcache *tc = &c->t[type];
+
+	g_mutex_lock(&c->lock);
+	/* Lists stop returning it now; search may for index_delay more. */
+	if (g_hash_table_contains(tc->gone, KEY(id)))
+		cache_note_gone(c, tc, id, c->opts.wall() + c->opts.index_delay_ms + GONE_KEEP_MS);
+	g_mutex_unlock(&c->lock);
 }
 
 /* Wait on c->cond until woken or the deadline (on the client's clock,
@@ -280,6 +346,12 @@ void cache_call_init(struct hs_call *call, enum rl_prio prio, int64_t deadline)
 	call->deadline_ms = deadline;
 }
 
+void cache_call_init_bg(struct cache *c, struct hs_call *call, int64_t deadline)
+{
+	cache_call_init(call, RL_PRIO_BACKGROUND, deadline);
+	call->cancel = &c->stopping;
+}
+
 /* Fetch the schema of a type if needed. Lock held on entry and exit. */
 int cache_ensure_schema(struct cache *c, int type, int64_t deadline)
 {
@@ -376,6 +448,9 @@ void cache_stats(struct cache *c, json_object *obj)
 		json_object_object_add(jt, "stale", json_object_new_boolean(cache_type_stale(c, tc, now)));
 		json_object_object_add(jt, "refreshing", json_object_new_boolean(tc->refreshing));
 		json_object_object_add(jt, "last_refresh_failed", json_object_new_boolean(tc->refresh_fail_ms != 0));
+		json_object_object_add(jt, "tracked_recent", json_object_new_int64(g_hash_table_size(tc->recent)));
+		json_object_object_add(jt, "tracked_missing", json_object_new_int64(g_hash_table_size(tc->missing)));
+		json_object_object_add(jt, "tracked_gone", json_object_new_int64(g_hash_table_size(tc->gone)));
 		json_object_object_add(types, objtype_name(t), jt);
 	}
 	json_object_object_add(jc, "records", json_object_new_int64((int64_t)records));

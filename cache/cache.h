@@ -56,6 +56,12 @@ struct rec_attr {
 struct cache *cache_new(struct hs_client *hc, const struct cache_opts *opts,
 			const struct cache_hooks *hooks);
 void cache_free(struct cache *c); /* accepts NULL */
+/* Stop background work, ahead of what is queued: the worker takes the stop
+ * next, a relist or refresh under way ends after its current call (which stops
+ * waiting for the rate limiter or a retry), and nothing new is queued. A
+ * relist cut short installs nothing. Foreground calls keep working. Does not
+ * wait for the worker (cache_free does). Accepts NULL; idempotent. */
+void cache_stop(struct cache *c);
 
 /* Schema of a type, fetched on first use and kept. *out is borrowed for the
  * life of the cache. */
@@ -116,7 +122,9 @@ int cache_listing_entry(struct cache *c, struct listing *l, size_t i, int64_t de
 
 /* A record created (add) or archived (!add) by this mount: update the current
  * listing of its type at once, without a call. An archived record stays hidden
- * from later listings and lookups for the life of the cache. */
+ * from later listings and lookups until the archive has landed and search
+ * and lists can no longer return it; add after !add (an archive HubSpot
+ * refused) shows it again, fetched on the next read. */
 void cache_listing_note(struct cache *c, int type, uint64_t id, bool add);
 
 /* --- associations ---------------------------------------------------- */
@@ -140,6 +148,11 @@ int cache_owner_ids(struct cache *c, int64_t deadline, uint64_t **ids, size_t *n
 int cache_owner_ids_cached(struct cache *c, uint64_t **ids, size_t *n);
 /* g_malloc'd text of owners/<id>.json. */
 int cache_owner_text(struct cache *c, uint64_t id, int64_t deadline, char **text, size_t *len);
+
+/* An archive this mount queued (cache_listing_note !add) landed: the record
+ * stays hidden while HubSpot's search may still return it (index_delay and
+ * a margin), then is forgotten, so the table of archived ids stays bounded. */
+void cache_archive_landed(struct cache *c, int type, uint64_t id);
 
 /* Make everything cached stale, so the next access refreshes it (ctl refresh). */
 void cache_expire(struct cache *c);

@@ -60,8 +60,10 @@ struct tcache {
 	GHashTable *recs;       /* id -> struct rec */
 	GHashTable *wanted;     /* id -> 1: known to exist, not cached */
 	GHashTable *inflight;   /* id -> 1: in a batch/read right now */
-	GHashTable *missing;    /* id -> expiry ms (negative cache) */
-	GHashTable *gone;       /* id -> 1: archived by this mount; hidden from listings */
+	GHashTable *missing;    /* id -> expiry ms (negative cache); pruned (cache_note_missing) */
+	GHashTable *gone;       /* id -> wall ms after which it may be forgotten, GONE_PENDING
+				 * until the archive lands: archived by this mount, hidden
+				 * from listings; pruned (cache_note_gone) */
 	struct listing *listing;
 	int64_t synced_ms;      /* every record of the type is fresh since then (ttl base) */
 	int64_t sync_wall_ms;   /* the type is synced as of then, wall clock: the next refresh
@@ -71,7 +73,9 @@ struct tcache {
 	bool relisting;         /* a background relist is queued or running */
 	int64_t relist_fail_ms; /* when the last background relist failed */
 	int64_t refresh_fail_ms;/* when the last refresh failed (0: it did not) */
-	GHashTable *recent;     /* id -> wall ms of this mount's last change */
+	GHashTable *recent;     /* id -> wall ms of this mount's last change; pruned
+				 * (cache_note_recent) */
+	guint recent_mark, missing_mark, gone_mark; /* sizes after the last sweep */
 	const struct schema *schema;
 	bool schema_fetching;
 	GHashTable *assoc[OT_COUNT];          /* from id -> struct assoc */
@@ -99,6 +103,8 @@ struct cache {
 
 	GThread *worker;        /* background refreshes (opts.background) */
 	GAsyncQueue *work;      /* type + 1, or STOP */
+	int stopping;           /* atomic: cache_stop was called; background page loops end,
+				 * their calls give up waiting (hs_call.cancel) */
 };
 
 /* Items of c->work: type + 1 (refresh), type + 1 + WORK_RELIST (relist), or WORK_STOP. */
@@ -120,6 +126,18 @@ void cache_rec_free(struct rec *r);
 void cache_unlock_and_notify(struct cache *c);
 /* Note that a record's bytes changed, for the hook run at unlock. Lock held. */
 void cache_note_changed(struct cache *c, int type, uint64_t id);
+/* The side tables of a type stay bounded: each is swept of entries that no
+ * longer matter whenever it has doubled since its last sweep (amortized
+ * O(1) per insert). Lock held for all three. */
+#define GONE_PENDING INT64_MAX
+/* This mount changed id (for the search overlay, which looks back
+ * index_delay + 2 s; entries older than index_delay + 60 s go). */
+void cache_note_recent(struct cache *c, struct tcache *tc, uint64_t id);
+/* HubSpot has no id until `until` (cache clock); expired entries go. */
+void cache_note_missing(struct cache *c, struct tcache *tc, uint64_t id, int64_t until);
+/* id is hidden as archived by this mount until `until` (wall ms; GONE_PENDING
+ * while the archive is queued); expired entries go. */
+void cache_note_gone(struct cache *c, struct tcache *tc, uint64_t id, int64_t until);
 /* Wait on c->cond until woken or the deadline (0: none). Returns false on timeout. */
 bool cache_wait_until(struct cache *c, int64_t deadline);
 /* Whether r was fetched, or its type synced, within the ttl. */
@@ -134,6 +152,10 @@ int cache_store_locked(struct cache *c, int type, struct rendered *x, uint64_t e
  * rendered (objects that do not render are left out). */
 GArray *cache_render_results(json_object *results, const struct schema *s);
 void cache_call_init(struct hs_call *call, enum rl_prio prio, int64_t deadline); /* zeroed */
+/* A call for background work: cancelled by cache_stop. Zeroed like cache_call_init. */
+void cache_call_init_bg(struct cache *c, struct hs_call *call, int64_t deadline);
+/* Whether cache_stop was called (background work ends). */
+bool cache_stopping(struct cache *c);
 /* Fetch the schema of a type if needed. Lock held on entry and exit. 0 or -errno. */
 int cache_ensure_schema(struct cache *c, int type, int64_t deadline);
 

@@ -157,7 +157,10 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 	probe = !l->pager.max_pages && (l->pager.pages + 1) % LIST_PROBE_PAGES == 0;
 	g_mutex_unlock(&c->lock);
 
-	cache_call_init(&call, prio, deadline);
+	if (prio == RL_PRIO_BACKGROUND)
+		cache_call_init_bg(c, &call, deadline);
+	else
+		cache_call_init(&call, prio, deadline);
 	rc = hs_list_page(c->hc, &call, objtype_name(l->type), schema_props_csv(tc->schema),
 			  cursor, false, &resp);
 	g_free(cursor);
@@ -167,7 +170,7 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 		got = cache_render_results(results, tc->schema);
 	else if (rc == -EAGAIN && prio == RL_PRIO_BACKGROUND) /* a relist's deadline */
 		log_info("listing %s: %s", objtype_name(l->type), call.err.message);
-	else if (rc)
+	else if (rc && rc != -ECANCELED)
 		log_warn("listing %s: %s", objtype_name(l->type), call.err.message);
 
 	g_mutex_lock(&c->lock);
@@ -331,8 +334,10 @@ void cache_relist(struct cache *c, int type)
 	l->started_wall = c->opts.wall();
 	budget = relist_budget_ms(c, tc);
 	deadline = hs_now_ms() + budget;
+	/* Each page may wait its turn at the rate limiter (background class);
+	 * unmounting ends the relist between pages, installing nothing. */
 	while (rc == 0 && !l->complete)
-		rc = fetch_page(c, l, RL_PRIO_BACKGROUND, deadline);
+		rc = cache_stopping(c) ? -ECANCELED : fetch_page(c, l, RL_PRIO_BACKGROUND, deadline);
 	tc->relisting = false;
 	if (rc == 0) {
 		listing_install(c, l);
@@ -375,9 +380,9 @@ void cache_listing_note(struct cache *c, int type, uint64_t id, bool add)
 		g_hash_table_remove(c->t[type].missing, KEY(id));
 		g_hash_table_remove(c->t[type].gone, KEY(id));
 	} else {
-		g_hash_table_add(c->t[type].gone, KEY(id));
+		cache_note_gone(c, &c->t[type], id, GONE_PENDING);
 	}
-	g_hash_table_insert(c->t[type].recent, KEY(id), GSIZE_TO_POINTER((gsize)c->opts.wall()));
+	cache_note_recent(c, &c->t[type], id);
 	if (add && !l && !g_hash_table_contains(c->t[type].recs, KEY(id)))
 		g_hash_table_add(c->t[type].wanted, KEY(id));
 	if (!add) {
@@ -386,8 +391,7 @@ void cache_listing_note(struct cache *c, int type, uint64_t id, bool add)
 		if (r)
 			cache_rec_remove(c, r);
 		g_hash_table_remove(c->t[type].wanted, KEY(id));
-		g_hash_table_insert(c->t[type].missing, KEY(id),
-				    GSIZE_TO_POINTER(cache_now_ms(c) + c->opts.ttl_ms));
+		cache_note_missing(c, &c->t[type], id, cache_now_ms(c) + c->opts.ttl_ms);
 		cache_note_changed(c, type, id);
 	}
 	cache_unlock_and_notify(c);

@@ -106,7 +106,7 @@ static int fetch_records(struct cache *c, int type, uint64_t want, int64_t deadl
 			 * find what else was archived. */
 			cache_kick_relist(c, type);
 			g_hash_table_remove(tc->wanted, KEY(id));
-			g_hash_table_insert(tc->missing, KEY(id), GSIZE_TO_POINTER(now + c->opts.ttl_ms));
+			cache_note_missing(c, tc, id, now + c->opts.ttl_ms);
 			r = g_hash_table_lookup(tc->recs, KEY(id));
 			if (r && !r->local_epoch) {
 				cache_rec_remove(c, r);
@@ -302,7 +302,7 @@ uint64_t cache_record_put_local_epoch(struct cache *c, int type, uint64_t id, co
 	r->fetched_ms = cache_now_ms(c);
 	r->local_epoch = epoch = ++c->epoch;
 	c->bytes += len;
-	g_hash_table_insert(tc->recent, KEY(id), GSIZE_TO_POINTER((gsize)c->opts.wall()));
+	cache_note_recent(c, tc, id);
 	g_hash_table_remove(tc->wanted, KEY(id));
 	g_hash_table_remove(tc->missing, KEY(id));
 	cache_note_changed(c, type, id);

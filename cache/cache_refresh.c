@@ -23,7 +23,7 @@ void cache_kick_relist(struct cache *c, int type)
 {
 	struct tcache *tc = &c->t[type];
 
-	if (!c->work || tc->relisting)
+	if (!c->work || tc->relisting || cache_stopping(c))
 		return;
 	if (tc->relist_fail_ms && cache_now_ms(c) < tc->relist_fail_ms + c->opts.ttl_ms)
 		return;
@@ -41,7 +41,7 @@ void cache_kick_refresh(struct cache *c, int type)
 {
 	struct tcache *tc = &c->t[type];
 
-	if (!c->work || tc->refreshing)
+	if (!c->work || tc->refreshing || cache_stopping(c))
 		return;
 	/* After a failure, wait a little before asking again (offline). */
 	if (tc->refresh_fail_ms && cache_now_ms(c) < tc->refresh_fail_ms + 2000)
@@ -130,7 +130,10 @@ int cache_refresh(struct cache *c, int type, enum rl_prio prio, int64_t deadline
 		const char *why = NULL;
 		GArray *got = NULL;
 
-		cache_call_init(&call, prio, deadline);
+		if (prio == RL_PRIO_BACKGROUND)
+			cache_call_init_bg(c, &call, deadline);
+		else
+			cache_call_init(&call, prio, deadline);
 		rc = hs_search(c->hc, &call, objtype_name(type), req, &resp);
 		json_object_put(req);
 		pages++;
@@ -206,6 +209,11 @@ int cache_refresh(struct cache *c, int type, enum rl_prio prio, int64_t deadline
 				after = g_strdup(a);
 			}
 			json_object_put(resp);
+			/* Unmounting: a background refresh ends here, unfinished. */
+			if (prio == RL_PRIO_BACKGROUND && cache_stopping(c)) {
+				rc = -ECANCELED;
+				break;
+			}
 			continue;
 		}
 		json_object_put(resp);
@@ -239,7 +247,7 @@ gpointer cache_worker_main(gpointer p)
 		gpointer v = g_async_queue_pop(c->work);
 		int type;
 
-		if (v == WORK_STOP)
+		if (v == WORK_STOP || cache_stopping(c))
 			break;
 		type = GPOINTER_TO_INT(v) - 1;
 		if (type >= WORK_RELIST)

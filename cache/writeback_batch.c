@@ -625,12 +625,18 @@ int wb_do_simple(struct writeback *wb, enum jop_kind kind, int type, int to_type
 	for (guint i = 0; i < ops->len; i++) {
 		struct jop *op = ops->pdata[i];
 
-		if (its[i].outcome == OUT_OK && kind == JOP_ARCHIVE)
+		if (its[i].outcome == OUT_OK && kind == JOP_ARCHIVE) {
 			cache_record_forget(wb->c, type, op->id);
+			cache_archive_landed(wb->c, type, op->id);
+		}
 		else if (its[i].outcome == OUT_FAILED) {
 			wb_report(wb, jop_kind_name(kind), type, op->id, NULL, &its[i].err, NULL);
-			/* The fs showed the change at once; undo it in the cache. */
-			if (kind != JOP_ARCHIVE)
+			/* The fs showed the change at once; undo it in the cache: a
+			 * refused archive shows the record again (it was hidden as
+			 * archived by this mount, and would stay hidden until remount). */
+			if (kind == JOP_ARCHIVE)
+				cache_listing_note(wb->c, type, op->id, true);
+			else
 				cache_assoc_note(wb->c, type, op->id, op->to_type, op->to_id,
 						 kind == JOP_ASSOC_DEL);
 		}

@@ -40,6 +40,7 @@ struct hs_client {
 	pthread_cond_t cond;           /* slot may have freed; waits on c->lock */
 	char *token;                   /* protected by lock; NULL with OAuth */
 	struct oauth *oauth;           /* immutable; borrowed; NULL for a private-app token */
+	int64_t (*oauth_now)(void);    /* immutable; the clock handed to oauth_* */
 	struct ratelimit *rl;          /* protected by lock */
 	GHashTable *calls;             /* endpoint -> uint64_t *; protected by lock */
 	uint64_t http_429;             /* protected by lock */
@@ -342,6 +343,7 @@ int hs_client_new(const struct hs_client_opts *opts, struct hs_client **out, con
 	pthread_condattr_destroy(&ca);
 	c->base_url = strdup(url);
 	c->oauth = opts->oauth;
+	c->oauth_now = opts->oauth_now ? opts->oauth_now : hs_now_ms;
 	c->token = c->oauth ? NULL : strdup(opts->token);
 	c->rl = ratelimit_new(opts->rate_max, opts->rate_interval_ms, opts->search_per_sec);
 	c->calls = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
@@ -564,6 +566,29 @@ static void sleep_ms(int64_t ms)
 		;
 }
 
+/* How often a cancellable call looks at its flag while it waits. */
+#define CANCEL_POLL_MS 100
+
+static bool cancelled(const struct hs_call *call)
+{
+	return call->cancel && __atomic_load_n(call->cancel, __ATOMIC_ACQUIRE) != 0;
+}
+
+/* Sleep before a retry: 0, or -ECANCELED as soon as the call is cancelled. */
+static int retry_sleep(const struct hs_call *call, int64_t ms)
+{
+	int64_t end = hs_now_ms() + ms;
+
+	while (!cancelled(call)) {
+		int64_t left = end - hs_now_ms();
+
+		if (left <= 0)
+			return 0;
+		sleep_ms(call->cancel && left > CANCEL_POLL_MS ? CANCEL_POLL_MS : left);
+	}
+	return -ECANCELED;
+}
+
 /* Wait until the limiter grants a slot. Returns 0 (slot taken, *ticket
  * filled), or -EAGAIN as soon as the wait would pass the call's deadline. */
 static int acquire_slot(struct hs_client *c, struct hs_call *call, bool search,
@@ -581,6 +606,10 @@ static int acquire_slot(struct hs_client *c, struct hs_call *call, bool search,
 			rc = -EAGAIN;
 			break;
 		}
+		if (cancelled(call)) {
+			rc = -ECANCELED;
+			break;
+		}
 		wait = ratelimit_acquire(c->rl, call->prio, search, now);
 		if (wait == 0) {
 			ratelimit_ticket(c->rl, ticket);
@@ -590,7 +619,7 @@ static int acquire_slot(struct hs_client *c, struct hs_call *call, bool search,
 			rc = -EAGAIN;
 			break;
 		}
-		until = abs_ms(now + wait);
+		until = abs_ms(now + (call->cancel && wait > CANCEL_POLL_MS ? CANCEL_POLL_MS : wait));
 		pthread_cond_timedwait(&c->cond, &c->lock, &until);
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -653,7 +682,7 @@ static int auth_refresh(struct hs_client *c, uint64_t gen)
 {
 	if (!c->oauth)
 		return -ENOTSUP;
-	oauth_expired(c->oauth, gen, hs_now_ms());
+	oauth_expired(c->oauth, gen, c->oauth_now());
 	return 0;
 }
 
@@ -664,7 +693,7 @@ static int token_get(struct hs_client *c, struct hs_call *call, char **token, ui
 {
 	*gen = 0;
 	if (c->oauth)
-		return oauth_token(c->oauth, hs_now_ms(), call->deadline_ms, token, gen, &call->err);
+		return oauth_token(c->oauth, c->oauth_now(), call->deadline_ms, token, gen, &call->err);
 	pthread_mutex_lock(&c->lock);
 	*token = strdup(c->token);
 	pthread_mutex_unlock(&c->lock);
@@ -750,6 +779,12 @@ int hs_request(struct hs_client *c, struct hs_call *call, const char *method,
 		if (rc < 0)
 			break;
 		rc = acquire_slot(c, call, search, &ticket);
+		if (rc == -ECANCELED) {
+			token_free(token);
+			token = NULL;
+			copy_field(call->err.message, sizeof(call->err.message), "cancelled");
+			break;
+		}
 		if (rc < 0) {
 			/* Keep the last attempt's error if there was one. */
 			if (!call->err.message[0])
@@ -792,7 +827,10 @@ int hs_request(struct hs_client *c, struct hs_call *call, const char *method,
 				break;
 			log_info("%s: %s; retrying in %lld ms", endpoint, call->err.message,
 				 (long long)delay);
-			sleep_ms(delay);
+			if (retry_sleep(call, delay) != 0) {
+				rc = -ECANCELED;
+				break;
+			}
 			continue;
 		}
 
@@ -860,9 +898,12 @@ int hs_request(struct hs_client *c, struct hs_call *call, const char *method,
 		if (delay < 0)
 			break;
 		log_info("%s: HTTP %ld; retrying in %lld ms", endpoint, resp.status, (long long)delay);
-		sleep_ms(delay);
+		if (retry_sleep(call, delay) != 0) {
+			rc = -ECANCELED;
+			break;
+		}
 	}
-	if (rc < 0)
+	if (rc < 0 && rc != -ECANCELED)
 		set_last_error(c, endpoint, &call->err);
 out:
 	secret_free(token);
@@ -923,7 +964,7 @@ void hs_client_stats(struct hs_client *c, json_object *obj)
 	json_object_object_add(obj, "last_error",
 			       last_error[0] ? json_object_new_string(last_error) : NULL);
 	if (c->oauth) {
-		oauth_stats(c->oauth, hs_now_ms(), obj);
+		oauth_stats(c->oauth, c->oauth_now(), obj);
 	} else {
 		json_object *auth = json_object_new_object();
 

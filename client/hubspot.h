@@ -9,6 +9,7 @@
  *   2xx (incl. 207) -> 0        404 -> -ENOENT      401/403 -> -EACCES
  *   409 -> -EEXIST              400 -> -EINVAL      429 (after deadline) -> -EAGAIN
  *   network failure / timeout / other -> -EIO       deadline passed while waiting -> -EAGAIN
+ *   cancelled (hs_call.cancel) while waiting -> -ECANCELED
  *
  * On failure the HubSpot error body (category, message, correlationId) is copied
  * into call->err, for the caller's error log. Tokens never reach call->err or a log.
@@ -69,6 +70,8 @@ struct hs_client_opts {
 	int search_per_sec;      /* default 5 */
 	int transfer_timeout_ms; /* one HTTP transfer; default 20000 */
 	int search_interval_ms;  /* search budget window; default 1000 (tests shorten it) */
+	int64_t (*oauth_now)(void); /* the clock of OAuth token lives handed to client/oauth.h;
+				     * default hs_now_ms (tests inject one) */
 };
 
 struct hs_error {
@@ -89,6 +92,11 @@ struct hs_call {
 	 * answer was lost or was a 5xx. A write is never retried here; the caller
 	 * looks the outcome up before sending it again. */
 	bool in_doubt;
+	/* Optional, read atomically: once *cancel is non-zero the call stops
+	 * waiting (for the rate limiter, or before a retry) and fails with
+	 * -ECANCELED; nothing more is sent. A transfer under way finishes (its
+	 * own timeout bounds it). For background work that unmounting ends. */
+	const int *cancel;
 };
 
 /* Monotonic milliseconds, the clock of deadlines. */

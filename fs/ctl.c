@@ -307,6 +307,45 @@ static char *created_line(int type, const char *name, const char *id)
 	return s;
 }
 
+#define LANDED_MAX 64
+
+/* The committed _new/ file d became record id: replace it by a link to the
+ * record. Lock held. */
+static void newfile_to_link(struct hubfs *h, struct dnode *d, const char *id)
+{
+	fuse_ino_t parent = d->parent;
+	g_autofree char *name = g_strdup(d->name);
+	int type = d->type;
+	struct dnode *l;
+
+	dnode_unlink(h, d); /* may free d */
+	l = dnode_new(h, parent, name, D_LINK, type, S_IFLNK | 0777);
+	l->link = g_strdup_printf("../%s.json", id);
+	hubfs_inval_entry(h, parent, name);
+}
+
+void dnode_committed(struct hubfs *h, struct dnode *d, char *key)
+{
+	size_t klen = strlen(key);
+
+	d->committed = true;
+	d->mode = S_IFREG | 0444;
+	g_free(d->link);
+	d->link = key; /* the journal key, matched when it lands */
+	if (!d->name || d->kind != D_NEWFILE)
+		return; /* removed meanwhile: nothing to link */
+	for (GList *l = h->landed.head; l; l = l->next) {
+		char *e = l->data;
+
+		if (!strncmp(e, key, klen) && e[klen] == '\t') {
+			newfile_to_link(h, d, e + klen + 1);
+			g_queue_delete_link(&h->landed, l);
+			g_free(e);
+			return;
+		}
+	}
+}
+
 static void on_created(void *ud, int type, const char *key, const char *id)
 {
 	struct hubfs *h = ud;
@@ -316,7 +355,6 @@ static void on_created(void *ud, int type, const char *key, const char *id)
 	fuse_ino_t parent = INO_NEW_DIR + (fuse_ino_t)type;
 	struct dnode *d;
 	uint64_t rid;
-	bool relink = false;
 
 	if (hash)
 		*hash = '\0';
@@ -331,18 +369,17 @@ static void on_created(void *ud, int type, const char *key, const char *id)
 	}
 	d = dnode_at(h, parent, name);
 	if (d && d->kind == D_NEWFILE && d->link && !strcmp(d->link, key)) {
-		struct dnode *l;
-
-		dnode_unlink(h, d);
-		l = dnode_new(h, parent, name, D_LINK, type, S_IFLNK | 0777);
-		l->link = g_strdup_printf("../%s.json", id);
-		relink = true;
+		newfile_to_link(h, d, id);
+	} else {
+		/* Not marked yet (or gone, or from an earlier mount): kept a
+		 * little while for dnode_committed. */
+		g_queue_push_tail(&h->landed, g_strdup_printf("%s\t%s", key, id));
+		if (h->landed.length > LANDED_MAX)
+			g_free(g_queue_pop_head(&h->landed));
 	}
 	g_mutex_unlock(&h->lock);
 	if (record_parse_id(id, strlen(id), &rid) == 0)
 		cache_listing_note(h->cache, type, rid, true);
-	if (relink)
-		hubfs_inval_entry(h, parent, name);
 }
 
 static void on_error(void *ud, json_object *line)

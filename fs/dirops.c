@@ -317,14 +317,208 @@ static int record_to_scratch(struct hubfs *h, fuse_ino_t rec, fuse_ino_t newpare
 	return rc;
 }
 
+/* The node named parent/name, if it is still the one numbered ino. Lock held. */
+static struct dnode *dnode_again(struct hubfs *h, fuse_ino_t parent, const char *name, fuse_ino_t ino)
+{
+	struct dnode *d = dnode_at(h, parent, name);
+
+	return d && d->ino == ino ? d : NULL;
+}
+
+/* A dnode may only be renamed while it is an uncommitted scratch or _new/
+ * file. Lock held. */
+static bool movable(const struct dnode *d)
+{
+	return d->kind != D_LINK && d->kind != D_REJECTED && !d->committed;
+}
+
+/* May dst (or nothing) be replaced by a rename? 0, or -EEXIST / -EPERM. Lock held. */
+static int replaceable(const struct dnode *dst, bool noreplace)
+{
+	if (!dst)
+		return 0;
+	if (noreplace)
+		return -EEXIST;
+	return dst->kind == D_LINK || dst->committed ? -EPERM : 0;
+}
+
+/* <id>.json -> a scratch name: copy the record there; the record stays. */
+static int rename_record(struct hubfs *h, fuse_ino_t parent, const char *name,
+			 fuse_ino_t newparent, const char *newname, bool noreplace)
+{
+	int st = scratch_dir_type(parent), dt = scratch_dir_type(newparent);
+	struct rec_attr a;
+	uint64_t id, did;
+	int rc;
+
+	if (!is_typedir(parent) || !record_name(name, &id))
+		return INO_KIND(parent) == K_ASSOC_DIR || is_typedir(parent) || is_newdir(parent)
+			       ? -ENOENT : -EPERM;
+	if (dt != st || (is_typedir(newparent) && record_name(newname, &did)) ||
+	    (is_newdir(newparent) && creation_name(newname)) ||
+	    (is_typedir(newparent) && !strcmp(newname, "_new")))
+		return -EPERM; /* record -> record, across types, or into creation */
+	rc = cache_record_stat(h->cache, st, id, deadline_of(h), &a);
+	if (rc == 0)
+		rc = record_to_scratch(h, INO_MAKE(K_RECORD, st, 0, id), newparent, newname, noreplace);
+	if (rc == 0) {
+		hubfs_inval_entry(h, parent, name);
+		hubfs_inval_entry(h, newparent, newname);
+	}
+	return rc;
+}
+
+/* A scratch file's bytes (a reference), if parent/name still is node ino and
+ * movable; else NULL. */
+static GByteArray *scratch_data(struct hubfs *h, fuse_ino_t parent, const char *name, fuse_ino_t ino)
+{
+	GByteArray *data = NULL;
+	struct dnode *d;
+
+	g_mutex_lock(&h->lock);
+	d = dnode_again(h, parent, name, ino);
+	if (d && movable(d))
+		data = g_byte_array_ref(d->data);
+	g_mutex_unlock(&h->lock);
+	return data;
+}
+
+/* scratch -> <id>.json: commit the scratch file's content as an edit of the
+ * record, then remove the scratch file. */
+static int rename_to_record(struct hubfs *h, fuse_ino_t parent, const char *name, fuse_ino_t ino,
+			    fuse_ino_t newparent, const char *newname, uint64_t did, bool noreplace)
+{
+	int t = scratch_dir_type(newparent);
+	g_autofree char *base = NULL;
+	GByteArray *data;
+	struct rec_attr a;
+	size_t base_len = 0;
+	struct dnode *d;
+	int rc;
+
+	rc = cache_record_stat(h->cache, t, did, deadline_of(h), &a);
+	if (rc)
+		return rc == -ENOENT ? -EPERM : rc; /* inventing an id is not allowed */
+	if (noreplace)
+		return -EEXIST;
+	rc = cache_record_text(h->cache, t, did, deadline_of(h), &base, &base_len);
+	if (rc)
+		return rc;
+	data = scratch_data(h, parent, name, ino);
+	if (!data)
+		return -ENOENT;
+	rc = commit_record(h, INO_MAKE(K_RECORD, t, 0, did), (const char *)data->data, data->len,
+			   base, base_len, false);
+	g_byte_array_unref(data);
+	if (rc)
+		return rc;
+	g_mutex_lock(&h->lock);
+	d = dnode_again(h, parent, name, ino);
+	if (d)
+		dnode_unlink(h, d);
+	g_mutex_unlock(&h->lock);
+	/* The kernel now maps newname to the scratch inode: make it look again. */
+	hubfs_inval_entry(h, newparent, newname);
+	return 0;
+}
+
+/* Give node d the name newparent/newname, replacing dst (may be NULL, never
+ * d). Lock held. */
+static void dnode_move(struct hubfs *h, struct dnode *d, struct dnode *dst, fuse_ino_t newparent,
+		       const char *newname)
+{
+	g_autofree char *k = dnode_key(d->parent, d->name);
+
+	if (dst)
+		dnode_unlink(h, dst);
+	g_hash_table_remove(h->dirents, k); /* frees the table's key, not the node */
+	g_free(d->name);
+	d->name = g_strdup(newname);
+	d->parent = newparent;
+	dnode_now_ts(&d->ctime);
+	g_hash_table_insert(h->dirents, dnode_key(newparent, newname), d);
+}
+
+/* scratch -> _new/<name>.json: a create of the scratch file's content; the
+ * node becomes the committed _new/ file, a link once the create lands. */
+static int rename_to_create(struct hubfs *h, fuse_ino_t parent, const char *name, fuse_ino_t ino,
+			    fuse_ino_t newparent, const char *newname, bool noreplace)
+{
+	int t = scratch_dir_type(newparent);
+	struct dnode *d, *dst;
+	GByteArray *data;
+	char *key = NULL;
+	int rc;
+
+	g_mutex_lock(&h->lock);
+	dst = dnode_at(h, newparent, newname);
+	rc = dst && dst->ino != ino ? replaceable(dst, noreplace) : 0;
+	g_mutex_unlock(&h->lock);
+	if (rc)
+		return rc;
+	data = scratch_data(h, parent, name, ino);
+	if (!data)
+		return -ENOENT;
+	rc = commit_create(h, t, newname, (const char *)data->data, data->len, &key);
+	g_byte_array_unref(data);
+	if (rc)
+		return rc;
+	g_mutex_lock(&h->lock);
+	d = dnode_again(h, parent, name, ino);
+	if (d) {
+		dst = dnode_at(h, newparent, newname);
+		dnode_move(h, d, dst != d ? dst : NULL, newparent, newname);
+		d->kind = D_NEWFILE;
+		dnode_committed(h, d, key);
+		key = NULL;
+	}
+	g_mutex_unlock(&h->lock);
+	g_free(key);
+	return 0;
+}
+
+/* scratch -> a scratch name (possibly replacing another scratch file). */
+static int rename_scratch(struct hubfs *h, fuse_ino_t parent, const char *name, fuse_ino_t ino,
+			  fuse_ino_t newparent, const char *newname, bool noreplace)
+{
+	bool creating = is_newdir(newparent) && creation_name(newname);
+	struct dnode *d, *dst;
+	int rc = 0;
+	uint64_t did;
+
+	g_mutex_lock(&h->lock);
+	d = dnode_again(h, parent, name, ino);
+	dst = dnode_at(h, newparent, newname);
+	if (!d)
+		rc = -ENOENT;
+	else if (!movable(d))
+		rc = -EPERM;
+	else if (dst != d && (rc = replaceable(dst, noreplace)) == 0) {
+		dnode_move(h, d, dst, newparent, newname);
+		if (d->kind == D_NEWFILE && !creating)
+			d->kind = D_SCRATCH;
+		else if (d->kind == D_SCRATCH && creating)
+			d->kind = D_NEWFILE;
+	}
+	g_mutex_unlock(&h->lock);
+	if (rc == 0 && is_typedir(newparent) && record_name(newname, &did))
+		hubfs_inval_entry(h, newparent, newname);
+	return rc;
+}
+
+/* The rules of rename, which are how editors save (see the top of this
+ * file). Nodes are looked up again by name and number under the lock at each
+ * step, never kept across an unlock: the batcher's create hook may unlink and
+ * free a _new/ node at any time. */
 static int do_rename(struct hubfs *h, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		     const char *newname, unsigned int flags)
 {
 	bool noreplace = flags & RENAME_NOREPLACE;
 	int st = scratch_dir_type(parent), dt = scratch_dir_type(newparent);
-	struct dnode *src, *dst;
-	uint64_t id, did;
-	int rc = 0;
+	fuse_ino_t ino = 0;
+	struct dnode *src;
+	bool can_move = false;
+	uint64_t did;
 
 	/* Only RENAME_NOREPLACE has a meaning here: EXCHANGE, WHITEOUT and
 	 * flags unknown to us are refused, never taken as a plain rename. */
@@ -339,153 +533,25 @@ static int do_rename(struct hubfs *h, fuse_ino_t parent, const char *name, fuse_
 
 	g_mutex_lock(&h->lock);
 	src = dnode_at(h, parent, name);
-	dst = dnode_at(h, newparent, newname);
+	if (src) {
+		ino = src->ino;
+		can_move = movable(src);
+	}
 	g_mutex_unlock(&h->lock);
 
-	if (!src) {
-		/* Only a record can be renamed besides our own nodes: <id>.json ->
-		 * a scratch name copies it, leaving the record in place. */
-		if (!is_typedir(parent) || !record_name(name, &id))
-			return INO_KIND(parent) == K_ASSOC_DIR || is_typedir(parent) || is_newdir(parent)
-				       ? -ENOENT : -EPERM;
-		if (dt != st || (is_typedir(newparent) && record_name(newname, &did)) ||
-		    (is_newdir(newparent) && creation_name(newname)) ||
-		    (is_typedir(newparent) && !strcmp(newname, "_new")))
-			return -EPERM; /* record -> record, across types, or into creation */
-		{
-			struct rec_attr a;
-
-			rc = cache_record_stat(h->cache, st, id, deadline_of(h), &a);
-			if (rc)
-				return rc;
-		}
-		rc = record_to_scratch(h, INO_MAKE(K_RECORD, st, 0, id), newparent, newname, noreplace);
-		if (rc == 0) {
-			hubfs_inval_entry(h, parent, name);
-			hubfs_inval_entry(h, newparent, newname);
-		}
-		return rc;
-	}
-	if (src->kind == D_LINK || src->kind == D_REJECTED || src->committed)
+	if (!ino) /* only a record can be renamed besides our own nodes */
+		return rename_record(h, parent, name, newparent, newname, noreplace);
+	if (!can_move)
 		return -EPERM;
 	if (dt < 0 || dt != st)
 		return dt < 0 ? -EPERM : -EXDEV;
-
-	if (is_typedir(newparent) && record_name(newname, &did)) {
-		/* scratch -> <id>.json: commit the scratch content as an edit. */
-		GByteArray *data;
-		char *base = NULL;
-		size_t base_len = 0;
-		struct rec_attr a;
-
-		rc = cache_record_stat(h->cache, dt, did, deadline_of(h), &a);
-		if (rc == -ENOENT)
-			return -EPERM;
-		if (rc)
-			return rc;
-		if (noreplace)
-			return -EEXIST;
-		rc = cache_record_text(h->cache, dt, did, deadline_of(h), &base, &base_len);
-		if (rc)
-			return rc;
-		g_mutex_lock(&h->lock);
-		src = dnode_at(h, parent, name);
-		data = src ? g_byte_array_ref(src->data) : NULL;
-		g_mutex_unlock(&h->lock);
-		if (!data) {
-			g_free(base);
-			return -ENOENT;
-		}
-		rc = commit_record(h, INO_MAKE(K_RECORD, dt, 0, did), (const char *)data->data, data->len,
-				   base, base_len, false);
-		g_byte_array_unref(data);
-		g_free(base);
-		if (rc)
-			return rc;
-		g_mutex_lock(&h->lock);
-		src = dnode_at(h, parent, name);
-		if (src)
-			dnode_unlink(h, src);
-		g_mutex_unlock(&h->lock);
-		/* The kernel now maps newname to the scratch inode: make it look again. */
-		hubfs_inval_entry(h, newparent, newname);
-		return 0;
-	}
+	if (is_typedir(newparent) && record_name(newname, &did))
+		return rename_to_record(h, parent, name, ino, newparent, newname, did, noreplace);
 	if (is_typedir(newparent) && !strcmp(newname, "_new"))
 		return -EPERM;
-
-	if (is_newdir(newparent) && creation_name(newname)) {
-		/* scratch -> _new/<name>.json: a create. */
-		GByteArray *data;
-		char *key = NULL;
-
-		if (dst && (noreplace || dst->kind == D_LINK || dst->committed))
-			return noreplace ? -EEXIST : -EPERM;
-		g_mutex_lock(&h->lock);
-		src = dnode_at(h, parent, name);
-		data = src ? g_byte_array_ref(src->data) : NULL;
-		g_mutex_unlock(&h->lock);
-		if (!data)
-			return -ENOENT;
-		rc = commit_create(h, dt, newname, (const char *)data->data, data->len, &key);
-		g_byte_array_unref(data);
-		if (rc)
-			return rc;
-		g_mutex_lock(&h->lock);
-		src = dnode_at(h, parent, name);
-		dst = dnode_at(h, newparent, newname);
-		if (dst && dst != src)
-			dnode_unlink(h, dst);
-		if (src) {
-			g_autofree char *k = dnode_key(parent, name);
-
-			g_hash_table_remove(h->dirents, k); /* frees the table's key, not the node */
-			g_free(src->name);
-			src->name = g_strdup(newname);
-			src->parent = newparent;
-			src->kind = D_NEWFILE;
-			src->committed = true;
-			src->mode = S_IFREG | 0444;
-			g_free(src->link);
-			src->link = key;
-			key = NULL;
-			g_hash_table_insert(h->dirents, dnode_key(newparent, newname), src);
-		}
-		g_mutex_unlock(&h->lock);
-		g_free(key);
-		return 0;
-	}
-
-	/* scratch -> scratch name (possibly replacing another scratch file). */
-	g_mutex_lock(&h->lock);
-	src = dnode_at(h, parent, name);
-	dst = dnode_at(h, newparent, newname);
-	if (!src)
-		rc = -ENOENT;
-	else if (dst && noreplace)
-		rc = -EEXIST;
-	else if (dst && (dst->kind == D_LINK || dst->committed))
-		rc = -EPERM;
-	else if (src != dst) {
-		g_autofree char *k = dnode_key(parent, name);
-
-		if (dst)
-			dnode_unlink(h, dst);
-		g_hash_table_remove(h->dirents, k); /* frees the table's key, not the node */
-		g_free(src->name);
-		src->name = g_strdup(newname);
-		src->parent = newparent;
-		if (src->kind == D_NEWFILE && !(is_newdir(newparent) && creation_name(newname)))
-			src->kind = D_SCRATCH;
-		else if (src->kind == D_SCRATCH && is_newdir(newparent) && creation_name(newname))
-			src->kind = D_NEWFILE;
-		dnode_now_ts(&src->ctime);
-		g_hash_table_insert(h->dirents, dnode_key(newparent, newname), src);
-	}
-	g_mutex_unlock(&h->lock);
-	if (rc == 0 && is_typedir(newparent) && record_name(newname, &did))
-		hubfs_inval_entry(h, newparent, newname);
-	return rc;
+	if (is_newdir(newparent) && creation_name(newname))
+		return rename_to_create(h, parent, name, ino, newparent, newname, noreplace);
+	return rename_scratch(h, parent, name, ino, newparent, newname, noreplace);
 }
 
 void hubfs_w_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,

@@ -275,9 +275,12 @@ void hubfs_w_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
 	struct hubfs *h = H(req);
 
-	if (INO_KIND(ino) == K_DYN) {
+	if (INO_KIND(ino) == K_DYN || INO_KIND(ino) == K_QUERY) {
 		g_mutex_lock(&h->lock);
-		forget_one(h, ino, nlookup);
+		if (INO_KIND(ino) == K_DYN)
+			forget_one(h, ino, nlookup);
+		else
+			search_forget_locked(h, ino, nlookup);
 		g_mutex_unlock(&h->lock);
 	}
 	fuse_reply_none(req);
@@ -291,6 +294,8 @@ void hubfs_w_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data 
 	for (size_t i = 0; i < count; i++)
 		if (INO_KIND(forgets[i].ino) == K_DYN)
 			forget_one(h, forgets[i].ino, forgets[i].nlookup);
+		else if (INO_KIND(forgets[i].ino) == K_QUERY)
+			search_forget_locked(h, forgets[i].ino, forgets[i].nlookup);
 	g_mutex_unlock(&h->lock);
 	fuse_reply_none(req);
 }

@@ -60,6 +60,8 @@ struct hubfs {
 	bool hup_running;
 	char *state_dir;       /* $XDG_STATE_HOME/hubfs/<portal-id> */
 	char *mountpoint;      /* absolute */
+	int lock_fd;           /* state_dir/mount.lock, held while mounted (fs/daemon.h) */
+	int ready_fd;          /* to the waiting parent until the mount serves, else -1 */
 
 	GMutex lock;           /* protects the fields below; never held across HTTP */
 	char *snap[8];         /* last text of status.json … ctl, by ino - INO_STATUS */
@@ -85,9 +87,12 @@ struct hubfs {
 				  * no file I/O under the mount-wide lock) */
 	int errors_fd;         /* $state_dir/errors.log, append-only; protected by
 				  * errors_file_lock */
+	GQueue landed;         /* "key\tid" of creates that landed before their _new/ file
+				* was marked committed (ctl.c), oldest first, at most 64 */
 	GHashTable *queries;   /* ino -> struct qnode (search.c) */
 	GHashTable *qnames;    /* "type/query" -> struct qnode */
 	GCond qcond;           /* a query's search finished */
+	int64_t qswept_ms;     /* hs_now_ms of the last sweep of queries (search.c) */
 };
 
 #define ERRORS_MAX (1 << 20)
@@ -133,6 +138,7 @@ void hubfs_reject(struct hubfs *h, const char *file, const char *property, const
 /* fs/search.c */
 void hubfs_search_init(struct hubfs *h);
 void hubfs_search_destroy(struct hubfs *h);
+size_t search_count(struct hubfs *h); /* query directories held */
 
 /* fs/status.c: g_malloc'd .hubfs/status.json and .hubfs/README.md texts. */
 char *hubfs_status_json(struct hubfs *h, size_t *len);

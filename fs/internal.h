@@ -121,6 +121,11 @@ int rejected_read(const char *path, off_t off, size_t size, char **buf, size_t *
  * file's path is added to gone, to be unlinked once unlocked. */
 void rejected_forget(struct hubfs *h, struct dnode *d, GPtrArray *gone);
 
+/* ctl.c: a _new/ file's create was queued under key (taken): the file is
+ * read-only from now on and becomes a link to the record once the create
+ * lands, or now if it landed already (the batcher may beat the caller back to
+ * the lock). Lock held. */
+void dnode_committed(struct hubfs *h, struct dnode *d, char *key);
 /* ctl.c: run a command written to .hubfs/ctl. 0 or -errno (-EINVAL logged). */
 int ctl_command(struct hubfs *h, const char *buf, size_t size);
 
@@ -128,6 +133,8 @@ int ctl_command(struct hubfs *h, const char *buf, size_t size);
 int search_lookup(struct hubfs *h, int type, const char *name, fuse_ino_t *ino);
 int search_results(struct hubfs *h, fuse_ino_t ino, uint64_t **ids, size_t *n);
 int search_type_of(struct hubfs *h, fuse_ino_t ino);
+void search_ref(struct hubfs *h, fuse_ino_t ino); /* the kernel took a reference */
+void search_forget_locked(struct hubfs *h, fuse_ino_t ino, uint64_t n); /* h->lock held */
 
 void hubfs_w_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		     struct fuse_file_info *fi);

@@ -15,6 +15,7 @@
 #include "client/log.h"
 #include "client/oauth.h"
 #include "client/secret.h"
+#include "fs/daemon.h"
 #include "fs/hubfs.h"
 
 static int cmd_status(const char *mnt)
@@ -200,17 +201,153 @@ static int portal_of(struct hubfs *h)
 	return rc;
 }
 
+/* Everything that must live in the process that serves (fs/daemon.c says
+ * why): the client and its OAuth token, the portal, the mount lock, the cache
+ * and its worker, the journal and its batcher, the session, the SIGHUP and
+ * invalidation threads. Startup errors are printed to stderr, which is still
+ * the user's terminal. Returns 0 once mounted (h->se set), else 1 after
+ * undoing what it did. */
+static int mount_setup(struct hubfs *h, struct fuse_args *args, const char *mountpoint)
+{
+	struct hs_client_opts co = { 0 };
+	struct cache_opts cao = { 0 };
+	struct cache_hooks hooks = { 0 };
+	const char *why = NULL;
+	char mopts[256];
+
+	/* SIGHUP belongs to the hup thread (sigwait): block it before any thread
+	 * starts (cache, writeback, libcurl's resolver), or one of those takes it
+	 * with fuse's exit handler and the mount goes away. */
+	{
+		sigset_t hup;
+
+		sigemptyset(&hup);
+		sigaddset(&hup, SIGHUP);
+		pthread_sigmask(SIG_BLOCK, &hup, NULL);
+	}
+	if (h->oauth) {
+		struct hs_error e = { 0 };
+
+		if (oauth_start(h->oauth, hs_now_ms(), hs_now_ms() + (int64_t)h->o.op_timeout_s * 1000,
+				&e) != 0) {
+			fprintf(stderr, "hubfs: OAuth: cannot get an access token from %s/oauth/v1/token: "
+				"%s%s%s (check client_id, client_secret and refresh_token in the config)\n",
+				h->o.api_url, e.category, e.category[0] ? ": " : "", e.message);
+			return 1;
+		}
+	}
+	co.api_url = h->o.api_url;
+	co.token = h->token;
+	co.oauth = h->oauth;
+	co.ca_file = h->o.ca_file;
+	co.rate_max = h->o.rate_max;
+	co.rate_interval_ms = h->o.rate_interval_ms;
+	co.search_per_sec = h->o.search_per_sec;
+	if (hs_client_new(&co, &h->hc, &why) != 0) {
+		fprintf(stderr, "hubfs: %s: %s\n", h->o.api_url, why ? why : "cannot create client");
+		return 1;
+	}
+	secret_free(h->token); /* the client holds the one copy now */
+	h->token = NULL;
+	if (portal_of(h) != 0 || hubfs_opts_bind_portal(h) != 0)
+		return 1;
+	h->mountpoint = realpath(mountpoint, NULL);
+	h->state_dir = state_dir_for(h->portal_id);
+	if (!h->state_dir)
+		return 1;
+	/* One mount per portal and state directory: a second one would share the
+	 * journal. Refused before the worker, the batcher or the journal start. */
+	if (instance_lock(h->state_dir, h->portal_id, h->mountpoint ? h->mountpoint : mountpoint,
+			  &h->lock_fd) != 0)
+		return 1;
+
+	cao.ttl_ms = (int64_t)h->o.ttl_s * 1000;
+	cao.index_delay_ms = (int64_t)h->o.index_delay_s * 1000;
+	cao.relist_ms = (int64_t)h->o.relist_interval_s * 1000;
+	cao.background = true;
+	cao.max_bytes = (size_t)h->o.cache_mb << 20;
+	for (int t = 0; t < OT_COUNT; t++)
+		cao.shown[t] = h->o.shown[t];
+	hooks.record_changed = hubfs_record_changed;
+	hooks.ud = h;
+	h->cache = cache_new(h->hc, &cao, &hooks);
+	h->inval = g_async_queue_new_full(g_free);
+	hubfs_write_init(h);
+	hubfs_search_init(h);
+	if (!h->o.ro) {
+		struct writeback_opts wo = { .state_dir = h->state_dir,
+					     .delay_ms = h->o.writeback_delay_ms,
+					     .index_delay_ms = (int64_t)h->o.index_delay_s * 1000 };
+		struct writeback_hooks wh = hubfs_writeback_hooks(h);
+		int rc = writeback_new(h->hc, h->cache, &wo, &wh, &h->wb);
+
+		if (rc) {
+			fprintf(stderr, "hubfs: journal in %s: %s\n", h->state_dir, strerror(-rc));
+			return 1;
+		}
+	}
+
+	snprintf(mopts, sizeof(mopts), "-ofsname=hubspot:%" G_GUINT64_FORMAT
+		 ",subtype=hubfs,default_permissions,noatime", h->portal_id);
+	fuse_opt_add_arg(args, mopts);
+	h->se = fuse_session_new(args, &hubfs_ops, sizeof(hubfs_ops), h);
+	if (!h->se)
+		return 1;
+	if (fuse_set_signal_handlers(h->se) != 0)
+		goto out_session;
+	hup_start(h);
+	if (fuse_session_mount(h->se, mountpoint) != 0)
+		goto out_signals;
+	clock_gettime(CLOCK_REALTIME, &h->mount_time);
+	h->mounted_ms = hs_now_ms();
+	log_info("mounted portal %" G_GUINT64_FORMAT " on %s", h->portal_id, mountpoint);
+	hubfs_inval_start(h);
+	return 0;
+
+out_signals:
+	hup_stop(h);
+	fuse_remove_signal_handlers(h->se);
+out_session:
+	fuse_session_destroy(h->se);
+	h->se = NULL;
+	return 1;
+}
+
+/* Unmounted (or never mounted): stop background work first, so the stop goes
+ * ahead of queued refreshes and relists; send what is queued within
+ * drain_timeout (the rest stays in the journal for the next mount, and
+ * writeback_free says so loudly); then free everything. */
+static void mount_teardown(struct hubfs *h)
+{
+	g_atomic_int_set(&h->stopping, 1);
+	cache_stop(h->cache);
+	writeback_free(h->wb, h->se ? (int64_t)h->o.drain_timeout_s * 1000 : 0);
+	h->wb = NULL;
+	if (h->se) {
+		hubfs_inval_stop(h);
+		hup_stop(h);
+		fuse_remove_signal_handlers(h->se);
+		fuse_session_destroy(h->se);
+	}
+	hubfs_write_destroy(h);
+	g_queue_clear_full(&h->landed, g_free);
+	hubfs_search_destroy(h);
+	cache_free(h->cache);
+	if (h->inval)
+		g_async_queue_unref(h->inval);
+	hs_client_free(h->hc);
+	if (h->lock_fd >= 0)
+		close(h->lock_fd);
+	g_free(h->state_dir);
+	free(h->mountpoint);
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_cmdline_opts copts = { 0 };
 	struct fuse_loop_config lc = { 0 };
-	struct hs_client_opts co = { 0 };
-	struct cache_opts cao = { 0 };
-	struct cache_hooks hooks = { 0 };
-	struct hubfs h = { 0 };
-	const char *why = NULL;
-	char mopts[256];
+	struct hubfs h = { .lock_fd = -1, .ready_fd = -1 };
 	int ret = 1;
 
 	hubfs_harden_process();
@@ -251,119 +388,33 @@ int main(int argc, char *argv[])
 	h.o.foreground = copts.foreground;
 	h.uid = getuid();
 	h.gid = getgid();
-	g_mutex_init(&h.lock);
 
-	/* SIGHUP belongs to the hup thread (sigwait): block it before any thread
-	 * starts (cache, writeback, libcurl's resolver), or one of those takes it
-	 * with fuse's exit handler and the mount goes away. */
-	{
-		sigset_t hup;
+	/* Daemonize first: the parent only waits for the child to serve (or
+	 * fail) and exits with its status. */
+	if (!copts.foreground) {
+		int rc = daemon_start(&h.ready_fd, &ret);
 
-		sigemptyset(&hup);
-		sigaddset(&hup, SIGHUP);
-		pthread_sigmask(SIG_BLOCK, &hup, NULL);
-	}
-	if (h.oauth) {
-		struct hs_error e = { 0 };
-
-		if (oauth_start(h.oauth, hs_now_ms(), hs_now_ms() + (int64_t)h.o.op_timeout_s * 1000,
-				&e) != 0) {
-			fprintf(stderr, "hubfs: OAuth: cannot get an access token from %s/oauth/v1/token: "
-				"%s%s%s (check client_id, client_secret and refresh_token in the config)\n",
-				h.o.api_url, e.category, e.category[0] ? ": " : "", e.message);
+		if (rc < 0)
+			fprintf(stderr, "hubfs: cannot start in the background: %s\n", strerror(-rc));
+		if (rc != 0)
 			goto out_args;
-		}
+		ret = 1;
 	}
-	co.api_url = h.o.api_url;
-	co.token = h.token;
-	co.oauth = h.oauth;
-	co.ca_file = h.o.ca_file;
-	co.rate_max = h.o.rate_max;
-	co.rate_interval_ms = h.o.rate_interval_ms;
-	co.search_per_sec = h.o.search_per_sec;
-	if (hs_client_new(&co, &h.hc, &why) != 0) {
-		fprintf(stderr, "hubfs: %s: %s\n", h.o.api_url, why ? why : "cannot create client");
-		goto out_args;
-	}
-	secret_free(h.token); /* the client holds the one copy now */
-	h.token = NULL;
-	if (portal_of(&h) != 0 || hubfs_opts_bind_portal(&h) != 0)
-		goto out_client;
+	g_mutex_init(&h.lock);
+	if (mount_setup(&h, &args, copts.mountpoint) != 0)
+		goto out_mount;
+	if (!copts.foreground)
+		daemon_detach(h.state_dir);
+	else if (chdir("/") != 0)
+		log_warn("chdir /: %s", strerror(errno));
 
-	cao.ttl_ms = (int64_t)h.o.ttl_s * 1000;
-	cao.index_delay_ms = (int64_t)h.o.index_delay_s * 1000;
-	cao.relist_ms = (int64_t)h.o.relist_interval_s * 1000;
-	cao.background = true;
-	cao.max_bytes = (size_t)h.o.cache_mb << 20;
-	for (int t = 0; t < OT_COUNT; t++)
-		cao.shown[t] = h.o.shown[t];
-	hooks.record_changed = hubfs_record_changed;
-	hooks.ud = &h;
-	h.cache = cache_new(h.hc, &cao, &hooks);
-	h.inval = g_async_queue_new_full(g_free);
-
-	h.state_dir = state_dir_for(h.portal_id);
-	if (!h.state_dir)
-		goto out_cache;
-	hubfs_write_init(&h);
-	hubfs_search_init(&h);
-	if (!h.o.ro) {
-		struct writeback_opts wo = { .state_dir = h.state_dir,
-					     .delay_ms = h.o.writeback_delay_ms,
-					     .index_delay_ms = (int64_t)h.o.index_delay_s * 1000 };
-		struct writeback_hooks wh = hubfs_writeback_hooks(&h);
-		int rc = writeback_new(h.hc, h.cache, &wo, &wh, &h.wb);
-
-		if (rc) {
-			fprintf(stderr, "hubfs: journal in %s: %s\n", h.state_dir, strerror(-rc));
-			goto out_cache;
-		}
-	}
-
-	snprintf(mopts, sizeof(mopts), "-ofsname=hubspot:%" G_GUINT64_FORMAT
-		 ",subtype=hubfs,default_permissions,noatime", h.portal_id);
-	fuse_opt_add_arg(&args, mopts);
-	h.se = fuse_session_new(&args, &hubfs_ops, sizeof(hubfs_ops), &h);
-	if (!h.se)
-		goto out_cache;
-	if (fuse_set_signal_handlers(h.se) != 0)
-		goto out_session;
-	hup_start(&h);
-	h.mountpoint = realpath(copts.mountpoint, NULL);
-	if (fuse_session_mount(h.se, copts.mountpoint) != 0)
-		goto out_signals;
-	clock_gettime(CLOCK_REALTIME, &h.mount_time);
-	h.mounted_ms = hs_now_ms();
-	log_info("mounted portal %" G_GUINT64_FORMAT " on %s", h.portal_id, copts.mountpoint);
-	fuse_daemonize(copts.foreground);
-	hubfs_inval_start(&h);
-
+	/* The parent is told the mount serves from the FUSE init callback. */
 	lc.clone_fd = copts.clone_fd;
 	lc.max_idle_threads = copts.max_idle_threads == UINT_MAX ? 10 : copts.max_idle_threads;
 	ret = fuse_session_loop_mt(h.se, &lc) ? 1 : 0;
-
 	fuse_session_unmount(h.se);
-	/* Unmounted: send what is queued, within drain_timeout; the rest stays
-	 * in the journal for the next mount (writeback_free says so loudly). */
-	writeback_free(h.wb, (int64_t)h.o.drain_timeout_s * 1000);
-	h.wb = NULL;
-	hubfs_inval_stop(&h);
-out_signals:
-	hup_stop(&h);
-	fuse_remove_signal_handlers(h.se);
-out_session:
-	fuse_session_destroy(h.se);
-out_cache:
-	writeback_free(h.wb, 0);
-	hubfs_write_destroy(&h);
-	hubfs_search_destroy(&h);
-	g_free(h.state_dir);
-	free(h.mountpoint);
-	cache_free(h.cache);
-	if (h.inval)
-		g_async_queue_unref(h.inval);
-out_client:
-	hs_client_free(h.hc);
+out_mount:
+	mount_teardown(&h);
 	g_mutex_clear(&h.lock);
 out_args:
 	oauth_free(h.oauth);

@@ -16,6 +16,7 @@
 #include "cache/objtype.h"
 #include "cache/record.h"
 #include "client/log.h"
+#include "fs/daemon.h"
 #include "fs/internal.h"
 
 #define XATTR_URL "user.hubspot.url"
@@ -394,6 +395,8 @@ int do_lookup(struct hubfs *h, fuse_ino_t parent, const char *name, struct fuse_
 	e->entry_timeout = INO_KIND(ino) == K_DYN ? 1 : h->o.ttl_s;
 	if (INO_KIND(ino) == K_DYN)
 		dyn_ref(h, ino); /* the kernel now holds a reference */
+	else if (INO_KIND(ino) == K_QUERY)
+		search_ref(h, ino);
 	return 0;
 }
 
@@ -865,6 +868,9 @@ static void hubfs_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 	if (!(conn->capable & FUSE_CAP_NO_OPEN_SUPPORT))
 		log_warn("kernel lacks FUSE_CAP_NO_OPEN_SUPPORT: every open costs a round trip");
+	/* The kernel is talking to us: the mount serves. A parent waiting in
+	 * the terminal (no -f) may return now. */
+	daemon_ready(&((struct hubfs *)userdata)->ready_fd);
 }
 
 /* --- kernel cache invalidation ----------------------------------------------- */

@@ -15,16 +15,28 @@
 #include "fs/internal.h"
 
 #define SEARCH_MAX 10000
+#define QNODES_MAX 256       /* query directories held at once */
+#define SWEEP_EVERY_MS 1000
 
+/* A query directory. Every field but q is protected by h->lock. Query
+ * directories are never listed, so only lookups give the kernel references
+ * (nlookup, dropped by forget). Bounds (qnodes_sweep): a node unused for
+ * longer than ttl loses its results (stale anyway), and is freed once the
+ * kernel holds no reference; past QNODES_MAX nodes the least recently used
+ * is freed even so, and the kernel told to drop its entry (a later path walk
+ * looks the query up afresh). Nodes in use (users, fetching) are kept. */
 struct qnode {
 	fuse_ino_t ino;
 	int type;
 	char *text;
 	struct query *q;     /* immutable once parsed: no lock needed to use it */
-	uint64_t *ids;       /* HubSpot's answer, sorted; protected by h->lock */
+	uint64_t *ids;       /* HubSpot's answer, sorted */
 	size_t n;
-	int64_t fetched_ms;  /* 0: never */
+	int64_t fetched_ms;  /* 0: never (or results dropped) */
 	bool fetching;
+	unsigned users;      /* search_results calls using q without the lock */
+	uint64_t nlookup;    /* the kernel's references */
+	int64_t used_ms;     /* hs_now_ms of the last lookup, stat or listing */
 };
 
 static void qnode_free(gpointer p)
@@ -58,6 +70,99 @@ static struct qnode *qnode_of(struct hubfs *h, fuse_ino_t ino)
 	return INO_KIND(ino) == K_QUERY ? g_hash_table_lookup(h->queries, GSIZE_TO_POINTER(ino)) : NULL;
 }
 
+static char *qname_key(int type, const char *text)
+{
+	return g_strdup_printf("%d/%s", type, text);
+}
+
+/* Free qn, out of both tables; tell the kernel if it may still hold it. Lock held. */
+static void qnode_evict(struct hubfs *h, struct qnode *qn)
+{
+	g_autofree char *key = qname_key(qn->type, qn->text);
+
+	if (qn->nlookup)
+		hubfs_inval_entry(h, INO_SEARCH_TYPE + (fuse_ino_t)qn->type, qn->text);
+	g_hash_table_remove(h->qnames, key);
+	g_hash_table_remove(h->queries, GSIZE_TO_POINTER(qn->ino)); /* frees qn */
+}
+
+static bool qnode_busy(const struct qnode *qn)
+{
+	return qn->fetching || qn->users;
+}
+
+static gint by_use(gconstpointer a, gconstpointer b)
+{
+	const struct qnode *x = *(struct qnode *const *)a, *y = *(struct qnode *const *)b;
+
+	return x->used_ms < y->used_ms ? -1 : x->used_ms > y->used_ms;
+}
+
+/* Keep the query table bounded (see struct qnode); room for one more node
+ * when `adding`. At most once a second unless over the cap. Lock held. */
+static void qnodes_sweep(struct hubfs *h, bool adding)
+{
+	int64_t now = hs_now_ms(), idle = (int64_t)h->o.ttl_s * 1000;
+	guint max = QNODES_MAX - (adding ? 1 : 0);
+	GPtrArray *all;
+	GHashTableIter it;
+	gpointer v;
+
+	if (now < h->qswept_ms + SWEEP_EVERY_MS && g_hash_table_size(h->queries) <= max)
+		return;
+	h->qswept_ms = now;
+	all = g_ptr_array_new();
+	g_hash_table_iter_init(&it, h->queries);
+	while (g_hash_table_iter_next(&it, NULL, &v))
+		g_ptr_array_add(all, v);
+	g_ptr_array_sort(all, by_use);
+	for (guint i = 0; i < all->len; i++) {
+		struct qnode *qn = all->pdata[i];
+		bool idle_long = now - qn->used_ms > idle;
+
+		if (qnode_busy(qn))
+			continue;
+		if ((idle_long && !qn->nlookup) || g_hash_table_size(h->queries) > max) {
+			qnode_evict(h, qn);
+		} else if (idle_long && qn->ids) {
+			g_free(qn->ids);
+			qn->ids = NULL;
+			qn->n = 0;
+			qn->fetched_ms = 0;
+		}
+	}
+	g_ptr_array_free(all, TRUE);
+}
+
+void search_ref(struct hubfs *h, fuse_ino_t ino)
+{
+	struct qnode *qn;
+
+	g_mutex_lock(&h->lock);
+	qn = qnode_of(h, ino);
+	if (qn)
+		qn->nlookup++;
+	g_mutex_unlock(&h->lock);
+}
+
+void search_forget_locked(struct hubfs *h, fuse_ino_t ino, uint64_t n)
+{
+	struct qnode *qn = qnode_of(h, ino);
+
+	if (qn)
+		qn->nlookup = qn->nlookup > n ? qn->nlookup - n : 0;
+}
+
+size_t search_count(struct hubfs *h)
+{
+	size_t n;
+
+	g_mutex_lock(&h->lock);
+	n = g_hash_table_size(h->queries);
+	g_mutex_unlock(&h->lock);
+	return n;
+}
+
 int search_type_of(struct hubfs *h, fuse_ino_t ino)
 {
 	struct qnode *qn;
@@ -65,15 +170,17 @@ int search_type_of(struct hubfs *h, fuse_ino_t ino)
 
 	g_mutex_lock(&h->lock);
 	qn = qnode_of(h, ino);
-	if (qn)
+	if (qn) {
 		t = qn->type;
+		qn->used_ms = hs_now_ms();
+	}
 	g_mutex_unlock(&h->lock);
 	return t;
 }
 
 int search_lookup(struct hubfs *h, int type, const char *name, fuse_ino_t *ino)
 {
-	g_autofree char *key = g_strdup_printf("%d/%s", type, name);
+	g_autofree char *key = qname_key(type, name);
 	const struct schema *s = NULL;
 	struct query *q = NULL;
 	struct qnode *qn;
@@ -82,8 +189,11 @@ int search_lookup(struct hubfs *h, int type, const char *name, fuse_ino_t *ino)
 
 	g_mutex_lock(&h->lock);
 	qn = g_hash_table_lookup(h->qnames, key);
-	if (qn)
+	if (qn) {
 		*ino = qn->ino;
+		qn->used_ms = hs_now_ms();
+	}
+	qnodes_sweep(h, false);
 	g_mutex_unlock(&h->lock);
 	if (qn)
 		return 0;
@@ -102,6 +212,7 @@ int search_lookup(struct hubfs *h, int type, const char *name, fuse_ino_t *ino)
 	g_mutex_lock(&h->lock);
 	qn = g_hash_table_lookup(h->qnames, key);
 	if (!qn) {
+		qnodes_sweep(h, true);
 		qn = g_new0(struct qnode, 1);
 		qn->ino = INO_MAKE(K_QUERY, 0, 0, ++h->next_dyn);
 		qn->type = type;
@@ -111,6 +222,7 @@ int search_lookup(struct hubfs *h, int type, const char *name, fuse_ino_t *ino)
 		g_hash_table_insert(h->queries, GSIZE_TO_POINTER(qn->ino), qn);
 		g_hash_table_insert(h->qnames, g_strdup(key), qn);
 	}
+	qn->used_ms = hs_now_ms();
 	*ino = qn->ino;
 	g_mutex_unlock(&h->lock);
 	query_free(q);
@@ -124,9 +236,10 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Run the search (all pages, up to 10,000 results); the returned properties
- * fill the record cache. No lock held. */
-static int run_search(struct hubfs *h, struct qnode *qn, GArray *out)
+/* Run the search (all pages, up to 10,000 results) within deadline, the one
+ * of the syscall that asked; the returned properties fill the record cache.
+ * No lock held. */
+static int run_search(struct hubfs *h, struct qnode *qn, GArray *out, int64_t deadline)
 {
 	const struct schema *s = NULL;
 	const char **props;
@@ -135,7 +248,7 @@ static int run_search(struct hubfs *h, struct qnode *qn, GArray *out)
 	size_t np;
 	int rc;
 
-	rc = cache_schema(h->cache, qn->type, deadline_of(h), &s);
+	rc = cache_schema(h->cache, qn->type, deadline, &s);
 	if (rc)
 		return rc;
 	np = schema_shown_count(s);
@@ -146,7 +259,7 @@ static int run_search(struct hubfs *h, struct qnode *qn, GArray *out)
 	do {
 		json_object *req = query_request(qn->q, props, np, 200, after), *resp = NULL;
 		json_object *results, *paging, *next, *jafter, *jtotal;
-		struct hs_call call = { .prio = RL_PRIO_USER, .deadline_ms = deadline_of(h) };
+		struct hs_call call = { .prio = RL_PRIO_USER, .deadline_ms = deadline };
 		const char *why = NULL;
 		uint64_t epoch = cache_epoch(h->cache);
 
@@ -203,7 +316,7 @@ static int run_search(struct hubfs *h, struct qnode *qn, GArray *out)
 }
 
 /* This mount's recent writes, checked against the query locally. */
-static void overlay(struct hubfs *h, struct qnode *qn, GArray *ids)
+static void overlay(struct hubfs *h, struct qnode *qn, GArray *ids, int64_t deadline)
 {
 	int64_t since = hubfs_wall_ms() - (int64_t)h->o.index_delay_s * 1000 - 2000;
 	GHashTable *set = g_hash_table_new(g_direct_hash, g_direct_equal);
@@ -222,7 +335,7 @@ static void overlay(struct hubfs *h, struct qnode *qn, GArray *ids)
 		size_t len;
 
 		if (!cache_record_gone(h->cache, qn->type, id) &&
-		    cache_record_text(h->cache, qn->type, id, deadline_of(h), &text, &len) == 0) {
+		    cache_record_text(h->cache, qn->type, id, deadline, &text, &len) == 0) {
 			json_object *o = json_tokener_parse(text), *props;
 
 			if (o && json_object_object_get_ex(o, "properties", &props))
@@ -252,9 +365,22 @@ out:
 	g_free(recent);
 }
 
+/* Wait on h->qcond until woken or the deadline (hs_now_ms clock). Lock held.
+ * Returns false once the deadline has passed. */
+static bool qwait_until(struct hubfs *h, int64_t deadline)
+{
+	int64_t left = deadline - hs_now_ms();
+
+	if (left <= 0)
+		return false;
+	g_cond_wait_until(&h->qcond, &h->lock, g_get_monotonic_time() + left * 1000);
+	return true;
+}
+
 int search_results(struct hubfs *h, fuse_ino_t ino, uint64_t **ids, size_t *n)
 {
 	int64_t life = (int64_t)h->o.ttl_s * 1000;
+	int64_t deadline = deadline_of(h); /* this syscall's, for every wait and page */
 	struct qnode *qn;
 	GArray *a;
 	int rc = 0;
@@ -265,13 +391,22 @@ int search_results(struct hubfs *h, fuse_ino_t ino, uint64_t **ids, size_t *n)
 		g_mutex_unlock(&h->lock);
 		return -ENOENT;
 	}
-	while (qn->fetching)
-		g_cond_wait(&h->qcond, &h->lock);
-	if (!qn->fetched_ms || hs_now_ms() >= qn->fetched_ms + life) {
+	qn->users++; /* qn stays while we use it unlocked */
+	qn->used_ms = hs_now_ms();
+	/* Another syscall is fetching this query: wait for it, but not past our
+	 * own deadline; then serve the last answer, if there is one. */
+	while (qn->fetching && qwait_until(h, deadline))
+		;
+	if (qn->fetching && !qn->fetched_ms) {
+		qn->users--;
+		g_mutex_unlock(&h->lock);
+		return -EAGAIN;
+	}
+	if (!qn->fetching && (!qn->fetched_ms || hs_now_ms() >= qn->fetched_ms + life)) {
 		qn->fetching = true;
 		g_mutex_unlock(&h->lock);
 		a = g_array_new(FALSE, FALSE, sizeof(uint64_t));
-		rc = run_search(h, qn, a);
+		rc = run_search(h, qn, a, deadline);
 		if (a->len > 1)
 			qsort(a->data, a->len, sizeof(uint64_t), cmp_u64);
 		g_mutex_lock(&h->lock);
@@ -285,6 +420,7 @@ int search_results(struct hubfs *h, fuse_ino_t ino, uint64_t **ids, size_t *n)
 		} else {
 			g_array_free(a, TRUE);
 			if (!qn->fetched_ms) {
+				qn->users--;
 				g_mutex_unlock(&h->lock);
 				return rc;
 			}
@@ -296,7 +432,10 @@ int search_results(struct hubfs *h, fuse_ino_t ino, uint64_t **ids, size_t *n)
 		g_array_append_vals(a, qn->ids, (guint)qn->n);
 	g_mutex_unlock(&h->lock);
 
-	overlay(h, qn, a);
+	overlay(h, qn, a, deadline);
+	g_mutex_lock(&h->lock);
+	qn->users--;
+	g_mutex_unlock(&h->lock);
 	if (a->len > 1)
 		qsort(a->data, a->len, sizeof(uint64_t), cmp_u64);
 	*n = a->len;

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fs/hubfs.h"
 
@@ -59,6 +60,7 @@ char *hubfs_status_json(struct hubfs *h, size_t *len)
 
 	json_object_object_add(o, "version", json_object_new_string("0.1.0"));
 	json_object_object_add(o, "portal_id", json_object_new_int64((int64_t)h->portal_id));
+	json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
 	json_object_object_add(o, "now", iso_time(hubfs_wall_ms()));
 	json_object_object_add(o, "mounted_at", iso_time((int64_t)h->mount_time.tv_sec * 1000 +
 							  h->mount_time.tv_nsec / 1000000));
@@ -71,6 +73,7 @@ char *hubfs_status_json(struct hubfs *h, size_t *len)
 		snprintf(um, sizeof(um), "%03o", (unsigned)h->o.umask);
 		json_object_object_add(o, "umask", json_object_new_string(um));
 	}
+	json_object_object_add(o, "query_dirs", json_object_new_int64((int64_t)search_count(h)));
 	hs_client_stats(h->hc, o);
 	cache_stats(h->cache, o);
 	if (h->wb) {
@@ -97,7 +100,8 @@ static const char readme[] =
 	"- `status.json` — online/offline, API calls by endpoint, 429s, the rate budget used and\n"
 	"  left, daily remaining, auth state, cache records/bytes/hit rate, the writeback queue\n"
 	"  (pending, in flight, failed, conflict, in doubt), writes whose answer was lost and what\n"
-	"  looking them up found (`in_doubt`), listing progress and last refresh per type.\n"
+	"  looking them up found (`in_doubt`), listing progress and last refresh per type, query\n"
+	"  directories held, and the daemon's `pid` (`kill -HUP` refreshes everything).\n"
 	"  `hubfs status MOUNTPOINT` prints a summary.\n"
 	"- `queue` — one line per queued change: state, record, properties, error.\n"
 	"- `errors.log` — JSON lines: rejected saves (file, property, reason), HubSpot's refusals\n"

@@ -718,10 +718,7 @@ static int commit_for(struct hubfs *h, fuse_ino_t ino, pid_t pid, bool quiet)
 		if (d) {
 			g_array_set_size(d->writers, 0);
 			if (rc == 0) {
-				d->committed = true;
-				d->mode = S_IFREG | 0444;
-				g_free(d->link);
-				d->link = key; /* the journal key, matched when it lands */
+				dnode_committed(h, d, key);
 				key = NULL;
 			}
 		}

@@ -1,12 +1,26 @@
 """Mount fixture: a real hubfs daemon on a real mountpoint, against the sandbox.
 
-Each test gets its own mountpoint. The daemon runs in the foreground (-f); the
-fixture waits for the mount with a deadline (failing at once if the daemon
-died), and at teardown unmounts with fusermount3 -u and requires the daemon to
-exit 0. On the failure path it lazily unmounts and kills the daemon by pid.
-Daemon stderr is scanned for errors, warnings and sanitizer reports, with a
-per-mount allow-list.
+Each test gets its own mountpoint. By default hubfs is started the way a user
+starts it, without -f: the command forks the daemon and returns once the mount
+serves, so the fixture requires it to exit 0 with the mountpoint already
+mounted (no polling), and reads the daemon's pid from the mount lock it holds
+in the state directory ($XDG_STATE_HOME/hubfs/<portal>/mount.lock). The
+daemon keeps the fixture's stderr file (a regular file, see README "Running in
+the background"), so its messages are scanned as before. The fixture is a
+child subreaper (prctl), so the daemon, orphaned when the command exits, is
+reparented to it and its exit status can still be collected.
+
+hubfs(..., foreground=True) starts it with -f instead (the daemon is the
+process started; the fixture polls os.path.ismount with a deadline, failing at
+once if it died).
+
+Either way, at teardown the fixture unmounts with fusermount3 -u and requires
+the daemon to exit 0; on the failure path it lazily unmounts and kills the
+daemon by pid. Daemon stderr is scanned for errors, warnings and sanitizer
+reports, with a per-mount allow-list.
 """
+import ctypes
+import glob
 import json
 import os
 import re
@@ -19,6 +33,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HUBFS = os.environ.get("HUBFS_BIN") or os.path.join(ROOT, "build", "hubfs")
 BAD = re.compile(r"error|warning|AddressSanitizer|LeakSanitizer|runtime error|==\d+==", re.I)
+PR_SET_CHILD_SUBREAPER = 36
 
 
 def pytest_configure(config):
@@ -26,13 +41,37 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "scale: long scale tests (suite scale)")
 
 
+def become_subreaper():
+    """Orphaned descendants (a daemonized hubfs) become our children."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+def wait_pid(pid, timeout):
+    """Exit status of our child pid (a reparented daemon), or None if it is
+    still running after timeout seconds."""
+    end = time.time() + timeout
+    while True:
+        done, st = os.waitpid(pid, os.WNOHANG)   # ChildProcessError: not ours (a bug here)
+        if done:
+            return os.waitstatus_to_exitcode(st)
+        if time.time() > end:
+            return None
+        time.sleep(0.05)
+
+
 class Mount:
-    def __init__(self, path, proc, errfile, allow):
+    def __init__(self, path, proc, errfile, allow, daemon, state):
         self.path = str(path)
-        self.proc = proc
+        self.proc = proc        # the process started: the daemon (-f) or the command that forks it
         self.errfile = errfile
         self.allow = [re.compile(a, re.I) for a in allow]
         self.unmounted = False
+        self.daemon = daemon    # started without -f
+        self.state = str(state)
+        self._pid = None if daemon else proc.pid
+        self._rc = None         # the daemon's exit status, once collected
 
     def p(self, *parts):
         return os.path.join(self.path, *parts)
@@ -45,19 +84,55 @@ class Mount:
         with open(self.p(".hubfs", "status.json")) as f:
             return json.load(f)
 
+    @property
+    def pid(self):
+        """The pid of the process serving the mount."""
+        if self._pid is None:
+            self._pid = self._find_pid()
+        return self._pid
+
+    def _find_pid(self):
+        # The daemon's mount lock in the state directory names it:
+        # "<pid>\n<mountpoint>\n" (read, not status.json, whose one-second
+        # snapshot a test would then see).
+        for lock in glob.glob(os.path.join(self.state, "hubfs", "*", "mount.lock")):
+            with open(lock) as f:
+                lines = f.read().split("\n")
+            if len(lines) >= 2 and lines[1] == os.path.realpath(self.path):
+                return int(lines[0])
+        return None
+
+    def alive(self):
+        return self.pid is not None and self.wait_exit(0) is None
+
+    def signal(self, sig):
+        os.kill(self.pid, sig)
+
     def run(self, cmd, check=True, timeout=120, **kw):
         """Run a shell command with the mountpoint as cwd."""
         return subprocess.run(cmd, shell=isinstance(cmd, str), cwd=self.path, check=check,
                               capture_output=True, text=True, timeout=timeout, **kw)
 
+    def wait_exit(self, timeout):
+        """The daemon's exit status, or None if it still runs after timeout s."""
+        if not self.daemon:
+            try:
+                return self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                return None
+        if self._rc is None and self.pid is not None:
+            self._rc = wait_pid(self.pid, timeout)
+        return self._rc
+
     def unmount(self, expect_rc=0):
         if self.unmounted:
             return
         self.unmounted = True
+        if self.daemon and self.proc.poll() is None:
+            self.proc.wait(timeout=60)   # the command that forked (wait=False)
         r = subprocess.run(["fusermount3", "-u", self.path], capture_output=True, text=True)
-        try:
-            rc = self.proc.wait(timeout=90)
-        except subprocess.TimeoutExpired:
+        rc = self.wait_exit(90)
+        if rc is None:
             self.kill()
             pytest.fail(f"hubfs did not exit after fusermount3 -u ({r.stderr.strip()})")
         if r.returncode != 0:
@@ -73,23 +148,30 @@ class Mount:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=30)
+        if self.daemon and self.pid is not None and self.wait_exit(0) is None:
+            os.kill(self.pid, signal.SIGKILL)
+            self.wait_exit(30)
 
 
 @pytest.fixture
 def hubfs(sandbox, tmp_path):
-    """Factory: hubfs(*opts, allow=(), env=None, unset=(), mnt=None) -> Mount
-    (unmounted at teardown). unset: environment variables to remove; mnt: an
-    existing empty directory to mount on instead of one under tmp_path;
-    api_url=False leaves -o api_url= (the sandbox) out."""
+    """Factory: hubfs(*opts, allow=(), env=None, token=None, wait=True,
+    foreground=False, unset=(), mnt=None, api_url=True) -> Mount (unmounted at
+    teardown). foreground: -f instead of the default background daemon;
+    unset: environment variables to remove; mnt: an existing empty directory
+    to mount on instead of one under tmp_path; api_url=False leaves
+    -o api_url= (the sandbox) out."""
     mounts = []
+    become_subreaper()
 
-    def start(*opts, allow=(), env=None, token=None, wait=True, unset=(), mnt=None,
-              api_url=True):
+    def start(*opts, allow=(), env=None, token=None, wait=True, foreground=False, unset=(),
+              mnt=None, api_url=True):
         if mnt is None:
             mnt = tmp_path / f"mnt{len(mounts)}"
             mnt.mkdir()
         errfile = str(tmp_path / f"hubfs{len(mounts)}.stderr")
-        args = [HUBFS, "-f"] + (["-o", f"api_url={sandbox.url}"] if api_url else [])
+        args = [HUBFS] + (["-f"] if foreground else []) + \
+            (["-o", f"api_url={sandbox.url}"] if api_url else [])
         for o in opts:
             args += ["-o", o]
         args.append(str(mnt))
@@ -106,11 +188,33 @@ def hubfs(sandbox, tmp_path):
             e.pop(k, None)
         with open(errfile, "w") as ef:
             proc = subprocess.Popen(args, stdout=ef, stderr=ef, env=e, stdin=subprocess.DEVNULL)
-        m = Mount(mnt, proc, errfile, allow)
+        m = Mount(mnt, proc, errfile, allow, not foreground, tmp_path / "state")
         mounts.append(m)
         if not wait:
             return m
-        deadline = time.time() + (60 if os.environ.get("HUBFS_VALGRIND") else 15)
+        limit = 60 if os.environ.get("HUBFS_VALGRIND") else 15
+        if not foreground:
+            # The command returns once the daemon serves, or fails with the reason.
+            try:
+                rc = proc.wait(timeout=limit)
+            except subprocess.TimeoutExpired:
+                m.kill()
+                m.unmounted = True
+                pytest.fail(f"hubfs did not return within {limit} s:\n{m.stderr()}")
+            if rc != 0:
+                m.unmounted = True
+                m.kill()
+                pytest.fail(f"hubfs exited {rc} instead of mounting:\n{m.stderr()}")
+            if not os.path.ismount(mnt):
+                m.kill()
+                m.unmounted = True
+                pytest.fail(f"hubfs returned 0 before its mount was there:\n{m.stderr()}")
+            if m.pid is None:
+                m.kill()
+                m.unmounted = True
+                pytest.fail("no daemon pid in the state directory's mount.lock")
+            return m
+        deadline = time.time() + limit
         while not os.path.ismount(mnt):
             if proc.poll() is not None:
                 m.unmounted = True

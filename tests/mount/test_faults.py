@@ -172,8 +172,8 @@ def test_kill9_with_queued_edits_and_inflight_creates(sandbox, hubfs):
     time.sleep(1.5)  # the create batch is in flight now
     m.run("sed -i 's/\"jobtitle\": [^,]*/\"jobtitle\": \"Survivor\"/' contacts/*.json", timeout=600)
     assert m.status()["queue"]["pending"] >= 1000 or m.status()["queue"]["in_flight"] >= 1
-    m.proc.send_signal(signal.SIGKILL)
-    m.proc.wait(timeout=30)
+    m.signal(signal.SIGKILL)
+    assert m.wait_exit(30) == -signal.SIGKILL
     m.kill()
     m.unmounted = True
     time.sleep(9)  # the hung create completes on the server meanwhile

@@ -77,8 +77,8 @@ def assert_no_secrets(m, tmp_path, sandbox, extra=()):
     secrets = [SECRET, RT] + list(extra) + issued_tokens(sandbox)
     assert len(secrets) > 2
     places = {}
-    if m.proc.poll() is None:
-        with open(f"/proc/{m.proc.pid}/cmdline", "rb") as f:
+    if m.alive():
+        with open(f"/proc/{m.pid}/cmdline", "rb") as f:
             places["cmdline"] = f.read()
         with open(m.p(".hubfs", "status.json"), "rb") as f:
             places["status.json"] = f.read()
@@ -280,7 +280,7 @@ def test_sighup_rereads_credentials(oauth_sandbox, hubfs, tmp_path):
     rid, _ = revoke_and_edit(sb, m)
     wait_for(lambda: m.status()["auth"]["state"] == "refresh_failed", 20, "the refresh failure")
     write_config(tmp_path, refresh_token="rt-rotated-2b7c")
-    m.proc.send_signal(signal.SIGHUP)
+    m.signal(signal.SIGHUP)
     wait_for(lambda: sb.record("contacts", rid)["properties"].get("firstname") == "Oauthia",
              30, "the queued edit to land after SIGHUP")
     assert os.path.ismount(m.path)

@@ -467,6 +467,30 @@ def test_delete_needs_allow_delete(sandbox, hubfs):
     assert sandbox.record("contacts", rid)["archived"] is True
 
 
+def test_refused_archive_shows_the_record_again(sandbox, hubfs):
+    """rm hides the record at once; when HubSpot refuses the archive, the
+    record shows again (before: hidden until remount) and errors.log says
+    why (REVIEW §4)."""
+    m = hubfs("allow_delete", "writeback_delay_ms=200",
+              allow=("rejected by HubSpot", "unmounting with", "archive"))
+    rid = first_contact(m)
+    p = m.p("contacts", f"{rid}.json")
+    before = open(p).read()
+    sandbox.fault("status", status=400, seconds=60, path=r"/objects/contacts/batch/archive$",
+                  body={"status": "error", "category": "VALIDATION_ERROR",
+                        "message": "Contact is protected by a retention policy"})
+    os.unlink(p)
+    assert f"{rid}.json" not in os.listdir(m.p("contacts"))
+    r = sync(m, ok=False)
+    assert r.returncode != 0 and rid in r.stderr, r.stderr
+    assert sandbox.record("contacts", rid)["archived"] is False
+    assert open(p).read() == before
+    assert f"{rid}.json" in os.listdir(m.p("contacts"))
+    lines = [json.loads(l) for l in open(m.p(".hubfs", "errors.log")) if rid in l]
+    arch = [l for l in lines if l["op"] == "archive"]
+    assert arch and "retention policy" in arch[-1]["message"], lines
+
+
 def test_sync_reports_failures(sandbox, hubfs):
     m = hubfs("writeback_delay_ms=200", allow=("rejected by HubSpot", "unmounting with"))
     ids = sorted(f[:-5] for f in os.listdir(m.p("contacts")) if f.endswith(".json"))
@@ -482,3 +506,95 @@ def test_sync_reports_failures(sandbox, hubfs):
     line = [json.loads(l) for l in open(m.p(".hubfs", "errors.log")) if ids[0] in l
             and '"category"' in l][-1]
     assert line.get("category") and line.get("message")
+
+
+def test_renames_in_new_race_creates_landing(sandbox, hubfs):
+    """Renames in _new/ while creates land (REVIEW §3.5): editors' scratch
+    files renamed onto creation names, renames of committed and landed files
+    (EPERM), and listings of _new/, all while `hubfs sync` keeps the batcher
+    sending at once and its create hook turns _new/ files into links. Every
+    create lands once and its file becomes a link to the record; nothing
+    crashes (the sanitizer build runs this too)."""
+    import threading
+    m = hubfs("writeback_delay_ms=20")
+    new = m.p("companies", "_new")
+    n_threads, per_thread = 4, 15
+    errors, perm = [], []
+    stop = threading.Event()
+
+    def creator(k):
+        try:
+            for i in range(per_thread):
+                tmp = os.path.join(new, f".race{k}-{i}.json.tmp")
+                with open(tmp, "w") as f:
+                    json.dump({"properties": {"name": f"Race Co {k}-{i}",
+                                              "domain": f"race{k}-{i}.test"}}, f)
+                os.rename(tmp, os.path.join(new, f"race{k}-{i}.json"))
+                # renaming a committed (or just landed) create is refused
+                for src, dst in ((f"race{k}-{i}.json", f"race{k}-{i}.moved.json"),
+                                 (f"race{k}-{max(i - 1, 0)}.json", f"x{k}-{i}.tmp")):
+                    try:
+                        os.rename(os.path.join(new, src), os.path.join(new, dst))
+                        errors.append(f"rename {src} -> {dst} succeeded")
+                    except OSError as e:
+                        perm.append(e.errno)
+                # a scratch file renamed onto a committed or landed create: EPERM
+                scratch = os.path.join(new, f".over{k}-{i}")
+                open(scratch, "w").write("{}")
+                try:
+                    os.rename(scratch, os.path.join(new, f"race{k}-{i}.json"))
+                    errors.append(f"rename onto race{k}-{i}.json succeeded")
+                except OSError as e:
+                    perm.append(e.errno)
+                os.unlink(scratch)
+        except Exception as e:  # noqa: BLE001 (reported below)
+            errors.append(repr(e))
+
+    def syncer():
+        while not stop.is_set():
+            subprocess.run([HUBFS, "sync", m.path], capture_output=True, timeout=120)
+
+    def lister():
+        while not stop.is_set():
+            for n in os.listdir(new):
+                try:
+                    os.lstat(os.path.join(new, n))
+                except FileNotFoundError:
+                    pass
+
+    bg = [threading.Thread(target=syncer), threading.Thread(target=lister)]
+    workers = [threading.Thread(target=creator, args=(k,)) for k in range(n_threads)]
+    for t in bg + workers:
+        t.start()
+    for t in workers:
+        t.join(300)
+    stop.set()
+    for t in bg:
+        t.join(120)
+    assert not errors, errors[:10]
+    assert set(perm) == {errno.EPERM}, sorted(set(perm))
+    sync(m)
+    total = n_threads * per_thread
+    names = sorted(os.listdir(new))
+    links = [n for n in names if n.startswith("race") and os.path.islink(os.path.join(new, n))]
+    assert len(links) == total, [n for n in names if n.startswith("race")
+                                 and not os.path.islink(os.path.join(new, n))]
+    for n in links:
+        target = os.readlink(os.path.join(new, n))
+        rid = target[len("../"):-len(".json")]
+        assert sandbox.record("companies", rid)["properties"]["name"] == "Race Co " + n[4:-5]
+    created = open(m.p(".hubfs", "created")).read().splitlines()
+    assert len([c for c in created if "/_new/race" in c]) == total
+    # each create sent once: no duplicates in the sandbox
+    domains, after = [], None
+    while True:
+        q = {"limit": 100, "properties": "domain"}
+        if after:
+            q["after"] = after
+        page = sandbox.api("GET", "/crm/v3/objects/companies", query=q).json()
+        domains += [r["properties"].get("domain") or "" for r in page["results"]]
+        after = page.get("paging", {}).get("next", {}).get("after")
+        if not after:
+            break
+    race = [d for d in domains if d.startswith("race")]
+    assert len(race) == total == len(set(race)), len(race)

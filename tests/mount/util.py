@@ -1,6 +1,5 @@
 """Helpers for mount tests: API call counts from the sandbox's request log,
 and starting a mount in a given mode."""
-import inspect
 import json
 import re
 import urllib.request
@@ -67,11 +66,5 @@ def shown_props(sandbox, t):
 
 def start_mount(hubfs, mode, *opts, **kw):
     """Start a mount through the hubfs fixture factory in mode "foreground"
-    (-f, as every test) or "daemon" (the default `hubfs MNT`, which forks).
-    The daemon variant needs the fixture's daemon switch; without it the test
-    is skipped, saying so."""
-    if mode == "daemon":
-        if "daemon" not in inspect.signature(hubfs).parameters:
-            pytest.skip("the mount fixture has no daemon mode on this branch")
-        kw["daemon"] = True
-    return hubfs(*opts, **kw)
+    (-f) or "daemon" (the default `hubfs MNT`, which forks)."""
+    return hubfs(*opts, foreground=(mode == "foreground"), **kw)

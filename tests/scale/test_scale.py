@@ -316,8 +316,8 @@ def test_grep_and_edits_at_scale_under_faults(sandbox, hubfs, tmp_path):
         for de in os.scandir(m.p(t)):
             if de.name.endswith(".json"):
                 rendered += de.stat().st_size
-    hwm = vm_kb(m.proc.pid, "VmHWM") * 1024
-    rss = vm_kb(m.proc.pid, "VmRSS") * 1024
+    hwm = vm_kb(m.pid, "VmHWM") * 1024
+    rss = vm_kb(m.pid, "VmRSS") * 1024
     bar = 2 * rendered + 32 * MiB
     report("scale: daemon VmHWM %.1f MiB (VmRSS %.1f MiB) for %.1f MiB rendered JSON; bar %.1f MiB"
            % (hwm / MiB, rss / MiB, rendered / MiB, bar / MiB))

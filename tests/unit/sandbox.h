@@ -2,7 +2,9 @@
  *
  * sandbox_start(srcroot, "--contacts", "250", …, NULL) starts it on a free
  * loopback port with token "unit-token" and rate limits off, and fills
- * sandbox_url; a test whose sandbox does not come up is skipped (exit 77).
+ * sandbox_url. A sandbox that does not come up fails the test (exit 1, with
+ * why): python3 is a dependency of the test suite, so a missing sandbox is a
+ * broken setup, not a reason to skip (exit 77 would hide it).
  * The sandbox dies with the test (PR_SET_PDEATHSIG), even if the test aborts.
  * calls() counts the API calls a client made to one endpoint. */
 #ifndef HUBFS_TEST_SANDBOX_H
@@ -58,16 +60,26 @@ static void sandbox_start(const char *srcroot, ...)
 	}
 	g_ptr_array_free(argv, TRUE);
 	for (int i = 0; i < 300 && !port; i++) {
+		int st;
+
 		usleep(50000);
 		if (!g_file_get_contents(portfile, &port, NULL, NULL) || !*g_strstrip(port)) {
 			g_free(port);
 			port = NULL;
 		}
+		if (!port && waitpid(sandbox_pid, &st, WNOHANG) == sandbox_pid) {
+			fprintf(stderr, "FAIL: the sandbox (python3 -m tests.sandbox in %s) exited "
+				"with status %d before listening\n", srcroot,
+				WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+			exit(1);
+		}
 	}
 	if (!port) {
 		kill(sandbox_pid, SIGKILL);
-		fprintf(stderr, "sandbox did not start; skipping\n");
-		exit(77);
+		waitpid(sandbox_pid, NULL, 0);
+		fprintf(stderr, "FAIL: the sandbox (python3 -m tests.sandbox in %s) did not listen "
+			"within 15 s\n", srcroot);
+		exit(1);
 	}
 	snprintf(sandbox_url, sizeof(sandbox_url), "http://127.0.0.1:%s", port);
 	g_free(port);

@@ -209,6 +209,69 @@ static void test_assoc_batching(void)
 	hs_client_free(hc);
 }
 
+static int64_t fake_wall = 1700000000000;
+static int64_t wall_now(void)
+{
+	return fake_wall;
+}
+
+/* tracked_<what> of a type in cache_stats. */
+static int64_t tracked(struct cache *c, const char *what)
+{
+	json_object *o = json_object_new_object(), *t;
+	char key[32];
+	int64_t n;
+
+	cache_stats(c, o);
+	t = json_object_object_get(json_object_object_get(o, "types"), "contacts");
+	snprintf(key, sizeof(key), "tracked_%s", what);
+	n = json_object_get_int64(json_object_object_get(t, key));
+	json_object_put(o);
+	return n;
+}
+
+/* The ids this mount changed, missed or archived are forgotten once they no
+ * longer matter: the tables stay bounded however many records go through. */
+static void test_side_tables_bounded(void)
+{
+	struct hs_client *hc = client();
+	struct cache_opts o = { .ttl_ms = 60000, .now = clock_now, .wall = wall_now,
+				.index_delay_ms = 10000 };
+	struct cache *c = cache_new(hc, &o, NULL);
+	uint64_t *ids = NULL;
+	size_t n = 0;
+
+	/* 3,000 local edits and 3,000 archives (landed) of made-up ids: no call */
+	for (uint64_t id = 1; id <= 3000; id++) {
+		cache_record_put_local(c, OT_CONTACTS, id, "{}\n", 3, 0);
+		cache_listing_note(c, OT_CONTACTS, 100000 + id, false);
+		cache_archive_landed(c, OT_CONTACTS, 100000 + id);
+	}
+	ASSERT_EQ(tracked(c, "recent"), 6000);
+	ASSERT_EQ(tracked(c, "gone"), 3000);
+	ASSERT_EQ(tracked(c, "missing"), 3000);
+	ASSERT(cache_record_gone(c, OT_CONTACTS, 100001));
+	/* Two minutes on, ttl and index_delay passed: 3,000 more of each */
+	fake_now += 120000;
+	fake_wall += 120000;
+	for (uint64_t id = 200001; id <= 203000; id++) {
+		cache_record_put_local(c, OT_CONTACTS, id, "{}\n", 3, 0);
+		cache_listing_note(c, OT_CONTACTS, 300000 + id, false);
+	}
+	ASSERT_LE(tracked(c, "recent"), 6000 + 1);
+	ASSERT_LE(tracked(c, "gone"), 3000 + 1);
+	ASSERT_LE(tracked(c, "missing"), 3000 + 1);
+	ASSERT(!cache_record_gone(c, OT_CONTACTS, 100001));     /* landed long ago */
+	ASSERT(cache_record_gone(c, OT_CONTACTS, 300000 + 200001)); /* still queued */
+	/* the overlay still sees every recent change */
+	cache_recent_local(c, OT_CONTACTS, fake_wall - 12000, &ids, &n);
+	ASSERT_EQ(n, 6000);
+	g_free(ids);
+	ASSERT_EQ(calls(hc, BREAD) + calls(hc, LIST), 0);
+	cache_free(c);
+	hs_client_free(hc);
+}
+
 int main(int argc, char **argv)
 {
 	sandbox_start(argc > 1 ? argv[1] : ".", "--contacts", "250", "--companies", "10", "--deals", "120", "--tickets", "5", (char *)NULL);
@@ -216,6 +279,7 @@ int main(int argc, char **argv)
 	RUN(test_budget_and_eviction);
 	RUN(test_epoch_guard);
 	RUN(test_assoc_batching);
+	RUN(test_side_tables_bounded);
 	sandbox_stop();
 	return 0;
 }

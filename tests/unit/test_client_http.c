@@ -825,6 +825,66 @@ static void test_body_bound(void)
 	server_stop(s);
 }
 
+struct canceller {
+	int *flag;
+	int after_ms;
+};
+
+static void *cancel_later(void *p)
+{
+	struct canceller *k = p;
+
+	usleep((useconds_t)k->after_ms * 1000);
+	__atomic_store_n(k->flag, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* A call for background work with hs_call.cancel: it stops retrying, and
+ * stops waiting for the limiter, once the flag is set (unmounting). */
+static void test_cancel(void)
+{
+	struct server *s = server_start(h_500_always, NULL, NULL);
+	struct hs_client *c = client_for(s, 0, 0);
+	struct hs_call call = { .prio = RL_PRIO_BACKGROUND }; /* no deadline: retries forever */
+	int flag = 0, sent;
+	struct canceller k = { &flag, 300 };
+	pthread_t t;
+	int64_t t0 = hs_now_ms();
+
+	call.cancel = &flag;
+	ASSERT_EQ(pthread_create(&t, NULL, cancel_later, &k), 0);
+	ASSERT_EQ(hs_account_info(c, &call, NULL), -ECANCELED);
+	ASSERT_LT(hs_now_ms() - t0, 2000);
+	pthread_join(t, NULL);
+	sent = server_nlog(s);
+	ASSERT_GE(sent, 1);
+	usleep(300 * 1000);
+	ASSERT_EQ(server_nlog(s), sent); /* nothing more */
+	/* cancelled before it starts: nothing sent */
+	call = (struct hs_call){ .prio = RL_PRIO_BACKGROUND, .cancel = &flag };
+	ASSERT_EQ(hs_account_info(c, &call, NULL), -ECANCELED);
+	ASSERT_EQ(server_nlog(s), sent);
+	hs_client_free(c);
+	server_stop(s);
+
+	/* one request per 10 s: the second waits for the limiter, cancelled */
+	s = server_start(h_ok, NULL, NULL);
+	c = client_for(s, 1, 10000);
+	call = user_call(5000);
+	ASSERT_EQ(hs_account_info(c, &call, NULL), 0);
+	flag = 0;
+	call = (struct hs_call){ .prio = RL_PRIO_BACKGROUND, .cancel = &flag };
+	t0 = hs_now_ms();
+	ASSERT_EQ(pthread_create(&t, NULL, cancel_later, &k), 0);
+	ASSERT_EQ(hs_account_info(c, &call, NULL), -ECANCELED);
+	ASSERT_LT(hs_now_ms() - t0, 2000);
+	ASSERT_GE(hs_now_ms() - t0, 250);
+	pthread_join(t, NULL);
+	ASSERT_EQ(server_nlog(s), 1);
+	hs_client_free(c);
+	server_stop(s);
+}
+
 /* RUN, with the time each case took: these cases wait on real clocks. */
 #define TRUN(fn) do { int64_t t_ = hs_now_ms(); RUN(fn); \
 	fprintf(stderr, "    %lld ms\n", (long long)(hs_now_ms() - t_)); } while (0)
@@ -845,5 +905,6 @@ int main(void)
 	TRUN(test_no_429_under_load);
 	TRUN(test_connection_refused);
 	TRUN(test_body_bound);
+	TRUN(test_cancel);
 	return 0;
 }

@@ -369,10 +369,18 @@ static void test_one_refresh_at_a_time(void)
 	hub_stop(s);
 }
 
+/* The clock of token lives the client hands to oauth_*: the tests move it. */
+static int64_t fake_ms = 5000000;
+static int64_t fake_now(void)
+{
+	return fake_ms;
+}
+
 static struct hs_client *client_for(struct server *s, struct oauth *o)
 {
 	char url[64];
-	struct hs_client_opts co = { .api_url = url, .oauth = o, .transfer_timeout_ms = 5000 };
+	struct hs_client_opts co = { .api_url = url, .oauth = o, .transfer_timeout_ms = 5000,
+				     .oauth_now = fake_now };
 	struct hs_client *c = NULL;
 	const char *why = NULL;
 
@@ -483,7 +491,7 @@ static void test_bad_refresh_token(void)
 	pthread_mutex_lock(&s->lock);
 	snprintf(HUB(s)->valid_rt, sizeof(HUB(s)->valid_rt), "rt-rotated-elsewhere");
 	pthread_mutex_unlock(&s->lock);
-	usleep(2100 * 1000);
+	fake_ms += 2100; /* the 2-s token expired */
 	api = server_count(s, "/account-info/v3/details");
 	tok = server_count(s, "/oauth/v1/token");
 	ASSERT_EQ(account_info(c, &call), -EAGAIN);
@@ -495,7 +503,7 @@ static void test_bad_refresh_token(void)
 	ASSERT_EQ(account_info(c, &call), -EAGAIN);
 	ASSERT_EQ(server_count(s, "/oauth/v1/token"), tok + 1);
 
-	a = stats(o, hs_now_ms());
+	a = stats(o, fake_ms);
 	ASSERT_STR(jstr(a, "state"), "refresh_failed");
 	ASSERT(jstr(a, "error") && strstr(jstr(a, "error"), "BAD_REFRESH_TOKEN"));
 	ASSERT_STR(jstr(a, "refresh_failures"), "1");
@@ -506,7 +514,7 @@ static void test_bad_refresh_token(void)
 	json_object_put(st);
 
 	/* After the backoff: tried again (and fails again). */
-	usleep(1100 * 1000);
+	fake_ms += 1100;
 	ASSERT_EQ(account_info(c, &call), -EAGAIN);
 	ASSERT_EQ(server_count(s, "/oauth/v1/token"), tok + 2);
 
@@ -514,7 +522,7 @@ static void test_bad_refresh_token(void)
 	ASSERT_EQ(oauth_set_credentials(o, NULL, NULL, "rt-rotated-elsewhere"), 0);
 	ASSERT_EQ(account_info(c, &call), 0);
 	ASSERT_EQ(server_count(s, "/oauth/v1/token"), tok + 3);
-	a = stats(o, hs_now_ms());
+	a = stats(o, fake_ms);
 	ASSERT_STR(jstr(a, "state"), "ok");
 	ASSERT(jstr(a, "error") == NULL);
 	json_object_put(a);
