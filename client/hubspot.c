@@ -686,7 +686,7 @@ static int auth_refresh(struct hs_client *c, uint64_t gen)
 	return 0;
 }
 
-/* The bearer token for the next attempt (a copy: token_free it) and, with
+/* The bearer token for the next attempt (a copy: secret_free it) and, with
  * OAuth, its generation. 0, or -ENOMEM / -EAGAIN (no valid OAuth token:
  * call->err says why). */
 static int token_get(struct hs_client *c, struct hs_call *call, char **token, uint64_t *gen)
@@ -780,7 +780,7 @@ int hs_request(struct hs_client *c, struct hs_call *call, const char *method,
 			break;
 		rc = acquire_slot(c, call, search, &ticket);
 		if (rc == -ECANCELED) {
-			token_free(token);
+			secret_free(token);
 			token = NULL;
 			copy_field(call->err.message, sizeof(call->err.message), "cancelled");
 			break;
