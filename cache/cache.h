@@ -89,12 +89,10 @@ int cache_store(struct cache *c, int type, json_object *obj, uint64_t epoch);
 uint64_t cache_epoch(struct cache *c);
 
 /* Replace a record's bytes with a local write (read-your-writes) and move the
- * epoch, so that fetches started before it cannot overwrite it. */
-int cache_record_put_local(struct cache *c, int type, uint64_t id, const char *text, size_t len,
-			   int64_t mtime_ms);
-/* Same, returning the epoch of this write (hand it to the writeback). */
-uint64_t cache_record_put_local_epoch(struct cache *c, int type, uint64_t id, const char *text,
-				      size_t len, int64_t mtime_ms);
+ * epoch, so that fetches started before it cannot overwrite it. Returns the
+ * epoch of this write (hand it to the writeback). */
+uint64_t cache_record_put_local(struct cache *c, int type, uint64_t id, const char *text,
+				size_t len, int64_t mtime_ms);
 
 /* A write landed: store the server's answer obj for the record unless a newer
  * local write (epoch > sent_epoch) happened meanwhile; when stored, the record

@@ -266,15 +266,8 @@ int cache_store(struct cache *c, int type, json_object *obj, uint64_t epoch)
 	return rc;
 }
 
-int cache_record_put_local(struct cache *c, int type, uint64_t id, const char *text, size_t len,
-			   int64_t mtime_ms)
-{
-	cache_record_put_local_epoch(c, type, id, text, len, mtime_ms);
-	return 0;
-}
-
-uint64_t cache_record_put_local_epoch(struct cache *c, int type, uint64_t id, const char *text,
-				      size_t len, int64_t mtime_ms)
+uint64_t cache_record_put_local(struct cache *c, int type, uint64_t id, const char *text,
+				size_t len, int64_t mtime_ms)
 {
 	uint64_t epoch;
 	struct tcache *tc = &c->t[type];

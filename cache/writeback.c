@@ -541,30 +541,6 @@ const char *writeback_record_state(struct writeback *wb, int type, uint64_t id)
 	return st;
 }
 
-json_object *writeback_pending_changes(struct writeback *wb, int type, uint64_t id)
-{
-	GPtrArray *rows = NULL;
-	json_object *o = NULL;
-
-	if (!type_ok(type) || id == 0)
-		return NULL;
-	pthread_mutex_lock(&wb->lock);
-	if (journal_list(wb->j, JS_MASK(JS_PENDING) | JS_MASK(JS_IN_FLIGHT) | JS_MASK(JS_IN_DOUBT),
-			 JOP_UPDATE, type, id, 0, &rows) == 0) {
-		for (guint i = 0; i < rows->len; i++) {
-			const struct jop *op = rows->pdata[i];
-
-			if (!o)
-				o = json_object_new_object();
-			json_object_object_foreach(op->props, k, v)
-				json_object_object_add(o, k, json_object_get(v));
-		}
-		g_ptr_array_unref(rows);
-	}
-	pthread_mutex_unlock(&wb->lock);
-	return o;
-}
-
 char *writeback_queue_text(struct writeback *wb, size_t *len)
 {
 	char *s;

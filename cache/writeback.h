@@ -85,9 +85,6 @@ int writeback_forget(struct writeback *wb);
  * from its queued updates and archive: conflict before failed before pending
  * (pending includes in flight and in doubt). */
 const char *writeback_record_state(struct writeback *wb, int type, uint64_t id);
-/* Pending property changes of a record (name -> value, borrowed copy owned by
- * the caller: json_object_put), NULL if none. Used to overlay refreshed data. */
-json_object *writeback_pending_changes(struct writeback *wb, int type, uint64_t id);
 
 /* .hubfs/queue: one line per queued record, g_malloc'd. Added detail: one line
  * per journal row, oldest first: "<state> <type>/<id or _new/key> <what>
