@@ -207,6 +207,8 @@ static void test_standard_table(void)
 		ASSERT(g_hash_table_add(names, (gpointer)t->name));
 		ASSERT(g_hash_table_add(ids, (gpointer)t->id));
 		ASSERT(strncmp(t->id, "0-", 2) == 0);
+		/* URLs: the API name, but for the object library (specified on the id) */
+		ASSERT_STR(t->path, (t->flags & OTF_OBJECT_LIBRARY) ? t->id : t->name);
 		ASSERT(t->singular && t->label && t->read_scope);
 		ASSERT(!(t->flags & OTF_CUSTOM));
 		ASSERT_STR(t->lastmod, i == 0 ? "lastmodifieddate" : "hs_lastmodifieddate");
@@ -408,6 +410,7 @@ static void test_custom_objects(void)
 	ASSERT(cars != NULL);
 	ASSERT_EQ(cars->idx, NSTD - 2);
 	ASSERT_STR(cars->name, "cars");
+	ASSERT_STR(cars->path, "2-3465404");
 	ASSERT_STR(cars->singular, "object");
 	ASSERT_STR(cars->label, "Cars");
 	ASSERT_STR(cars->lastmod, "hs_lastmodifieddate");
