@@ -25,9 +25,10 @@ static char *pretty(json_object *o, size_t *len)
 	return s;
 }
 
-int cache_pipelines_text(struct cache *c, int type, int64_t deadline, char **text, size_t *len)
+int cache_pipelines_text(struct cache *c, const struct objtype *type, int64_t deadline, char **text,
+			 size_t *len)
 {
-	struct tcache *tc = &c->t[type];
+	struct tcache *tc = &c->t[type->idx];
 	json_object *resp = NULL, *results;
 	struct hs_call call;
 	char *s = NULL;
@@ -38,7 +39,7 @@ int cache_pipelines_text(struct cache *c, int type, int64_t deadline, char **tex
 	if (!tc->pipelines) {
 		g_mutex_unlock(&c->lock);
 		cache_call_init(&call, RL_PRIO_USER, deadline);
-		rc = hs_pipelines(c->hc, &call, objtype_name(type), &resp);
+		rc = hs_pipelines(c->hc, &call, type->path, &resp);
 		if (rc == 0) {
 			if (!json_object_object_get_ex(resp, "results", &results))
 				results = resp;

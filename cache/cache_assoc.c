@@ -31,8 +31,8 @@ static bool assoc_fresh(struct cache *c, struct assoc *e, int64_t now)
 
 /* v4 batch/read of the `to` associations of ids (n <= 1000), following per-id
  * paging. Fills acc: id -> GArray of uint64. No lock held. */
-static int assoc_fetch(struct cache *c, int from, int to, char **ids, size_t n, int64_t deadline,
-		       GHashTable *acc)
+static int assoc_fetch(struct cache *c, const struct objtype *from, const struct objtype *to,
+		       char **ids, size_t n, int64_t deadline, GHashTable *acc)
 {
 	char **afters = g_new0(char *, n);
 	char **cur_ids = g_new0(char *, n);
@@ -50,13 +50,13 @@ static int assoc_fetch(struct cache *c, int from, int to, char **ids, size_t n, 
 		/* A server that always says "more" does not get to loop. */
 		if (++rounds > ASSOC_MAX_ROUNDS) {
 			log_err("associations %s -> %s: still paging after %u requests; stopped",
-				objtype_name(from), objtype_name(to), ASSOC_MAX_ROUNDS);
+				from->name, to->name, ASSOC_MAX_ROUNDS);
 			rc = -EIO;
 			break;
 		}
 
 		cache_call_init(&call, RL_PRIO_USER, deadline);
-		rc = hs_assoc_batch_read(c->hc, &call, objtype_name(from), objtype_name(to),
+		rc = hs_assoc_batch_read(c->hc, &call, from->path, to->path,
 					 (const char *const *)cur_ids, (const char *const *)afters, m, &resp);
 		for (size_t i = 0; i < m; i++) {
 			g_free(afters[i]);
@@ -112,14 +112,16 @@ static int assoc_fetch(struct cache *c, int from, int to, char **ids, size_t n, 
 	return rc;
 }
 
-int cache_assoc_list(struct cache *c, int from, uint64_t id, int to, int64_t deadline,
-		     uint64_t **ids, size_t *n)
+int cache_assoc_list(struct cache *c, const struct objtype *from, uint64_t id,
+		     const struct objtype *to, int64_t deadline, uint64_t **ids, size_t *n)
 {
-	struct tcache *tc = &c->t[from], *ttc = &c->t[to];
-	GHashTable *table = tc->assoc[to], *inflight = tc->assoc_inflight[to];
+	struct tcache *tc = &c->t[from->idx], *ttc = &c->t[to->idx];
+	GHashTable *table, *inflight;
 	int rc = 0;
 
 	g_mutex_lock(&c->lock);
+	table = cache_assoc_table(c, from, to, false);
+	inflight = cache_assoc_table(c, from, to, true);
 	for (;;) {
 		struct assoc *e = g_hash_table_lookup(table, KEY(id));
 		int64_t now = cache_now_ms(c);
@@ -234,17 +236,19 @@ static void assoc_edit(struct assoc *e, uint64_t x, bool add)
 	}
 }
 
-void cache_assoc_note(struct cache *c, int from, uint64_t id, int to, uint64_t to_id, bool add)
+void cache_assoc_note(struct cache *c, const struct objtype *from, uint64_t id,
+		      const struct objtype *to, uint64_t to_id, bool add)
 {
+	GHashTable *fwd, *back;
 	struct assoc *e;
 
 	g_mutex_lock(&c->lock);
 	/* Only lists we hold are edited; a list fetched later includes the change. */
-	e = g_hash_table_lookup(c->t[from].assoc[to], KEY(id));
-	if (e)
+	fwd = c->t[from->idx].assoc[to->idx];
+	back = c->t[to->idx].assoc[from->idx];
+	if (fwd && (e = g_hash_table_lookup(fwd, KEY(id))))
 		assoc_edit(e, to_id, add);
-	e = g_hash_table_lookup(c->t[to].assoc[from], KEY(to_id));
-	if (e)
+	if (back && (e = g_hash_table_lookup(back, KEY(to_id))))
 		assoc_edit(e, id, add);
 	g_mutex_unlock(&c->lock);
 }

@@ -17,9 +17,10 @@
 /* Batch-read `want` plus up to 99 known-but-uncached or stale neighbours.
  * Lock held on entry and exit. If another thread is already fetching want,
  * waits for it and returns 1 (the caller looks again). */
-static int fetch_records(struct cache *c, int type, uint64_t want, int64_t deadline)
+static int fetch_records(struct cache *c, const struct objtype *type, uint64_t want,
+			 int64_t deadline)
 {
-	struct tcache *tc = &c->t[type];
+	struct tcache *tc = &c->t[type->idx];
 	const char *ids[100];
 	char idbuf[100][24];
 	json_object *resp = NULL, *results = NULL;
@@ -72,13 +73,13 @@ static int fetch_records(struct cache *c, int type, uint64_t want, int64_t deadl
 
 		for (size_t i = 0; i < np; i++)
 			props[i] = schema_shown(s, i);
-		rc = hs_batch_read(c->hc, &call, objtype_name(type), ids, n, props, np, &resp);
+		rc = hs_batch_read(c->hc, &call, type->path, ids, n, props, np, &resp);
 		g_free(props);
 	}
 	if (rc == 0 && json_object_object_get_ex(resp, "results", &results))
 		got = cache_render_results(results, tc->schema);
 	else if (rc)
-		log_info("batch read of %zu %s: %d %s", n, objtype_name(type), rc, call.err.message);
+		log_info("batch read of %zu %s: %d %s", n, type->name, rc, call.err.message);
 
 	g_mutex_lock(&c->lock);
 	now = cache_now_ms(c);
@@ -125,9 +126,10 @@ static int fetch_records(struct cache *c, int type, uint64_t want, int64_t deadl
 
 /* Look up a record, fetching it when missing or stale. Lock held on entry and
  * exit; on success *out points at the record (valid while the lock is held). */
-int cache_lookup_locked(struct cache *c, int type, uint64_t id, int64_t deadline, struct rec **out)
+int cache_lookup_locked(struct cache *c, const struct objtype *type, uint64_t id, int64_t deadline,
+			struct rec **out)
 {
-	struct tcache *tc = &c->t[type];
+	struct tcache *tc = &c->t[type->idx];
 	bool fetched = false;
 
 	for (;;) {
@@ -181,7 +183,8 @@ int cache_lookup_locked(struct cache *c, int type, uint64_t id, int64_t deadline
 	}
 }
 
-int cache_record_stat(struct cache *c, int type, uint64_t id, int64_t deadline, struct rec_attr *a)
+int cache_record_stat(struct cache *c, const struct objtype *type, uint64_t id, int64_t deadline,
+		      struct rec_attr *a)
 {
 	struct rec *r;
 	int rc;
@@ -196,8 +199,8 @@ int cache_record_stat(struct cache *c, int type, uint64_t id, int64_t deadline, 
 	return rc;
 }
 
-int cache_record_read(struct cache *c, int type, uint64_t id, uint64_t off, size_t size,
-		      char *buf, size_t *n, int64_t deadline)
+int cache_record_read(struct cache *c, const struct objtype *type, uint64_t id, uint64_t off,
+		      size_t size, char *buf, size_t *n, int64_t deadline)
 {
 	struct rec *r;
 	int rc;
@@ -213,7 +216,7 @@ int cache_record_read(struct cache *c, int type, uint64_t id, uint64_t off, size
 	return rc;
 }
 
-int cache_record_text(struct cache *c, int type, uint64_t id, int64_t deadline,
+int cache_record_text(struct cache *c, const struct objtype *type, uint64_t id, int64_t deadline,
 		      char **text, size_t *len)
 {
 	struct rec *r;
@@ -240,19 +243,20 @@ uint64_t cache_epoch(struct cache *c)
 }
 
 /* Render an API object with the type's schema (which must be loaded). */
-static int render_obj(struct cache *c, int type, json_object *obj, struct rendered *x)
+static int render_obj(struct cache *c, const struct objtype *type, json_object *obj,
+		      struct rendered *x)
 {
 	const struct schema *s;
 
 	g_mutex_lock(&c->lock);
-	s = c->t[type].schema; /* immutable once set */
+	s = c->t[type->idx].schema; /* immutable once set */
 	g_mutex_unlock(&c->lock);
 	if (!s)
 		return -EINVAL;
 	return record_render(obj, s, &x->text, &x->len, &x->id, &x->mtime_ms);
 }
 
-int cache_store(struct cache *c, int type, json_object *obj, uint64_t epoch)
+int cache_store(struct cache *c, const struct objtype *type, json_object *obj, uint64_t epoch)
 {
 	struct rendered x;
 	int rc;
@@ -266,11 +270,11 @@ int cache_store(struct cache *c, int type, json_object *obj, uint64_t epoch)
 	return rc;
 }
 
-uint64_t cache_record_put_local(struct cache *c, int type, uint64_t id, const char *text,
-				size_t len, int64_t mtime_ms)
+uint64_t cache_record_put_local(struct cache *c, const struct objtype *type, uint64_t id,
+				const char *text, size_t len, int64_t mtime_ms)
 {
 	uint64_t epoch;
-	struct tcache *tc = &c->t[type];
+	struct tcache *tc = &c->t[type->idx];
 	struct rec *r;
 
 	g_mutex_lock(&c->lock);
@@ -278,7 +282,7 @@ uint64_t cache_record_put_local(struct cache *c, int type, uint64_t id, const ch
 	if (!r) {
 		r = g_new0(struct rec, 1);
 		r->id = id;
-		r->type = (uint8_t)type;
+		r->type = (uint8_t)type->idx;
 		r->lru.data = r;
 		g_hash_table_insert(tc->recs, KEY(id), r);
 		g_queue_push_head_link(&c->lru, &r->lru);
@@ -304,7 +308,7 @@ uint64_t cache_record_put_local(struct cache *c, int type, uint64_t id, const ch
 	return epoch;
 }
 
-int cache_land(struct cache *c, int type, json_object *obj, uint64_t sent_epoch)
+int cache_land(struct cache *c, const struct objtype *type, json_object *obj, uint64_t sent_epoch)
 {
 	struct rendered x;
 	struct rec *r;
@@ -314,7 +318,7 @@ int cache_land(struct cache *c, int type, json_object *obj, uint64_t sent_epoch)
 	if (rc)
 		return rc;
 	g_mutex_lock(&c->lock);
-	r = g_hash_table_lookup(c->t[type].recs, KEY(x.id));
+	r = g_hash_table_lookup(c->t[type->idx].recs, KEY(x.id));
 	if (r && r->local_epoch > sent_epoch) {
 		g_free(x.text);
 		rc = 1;
@@ -331,29 +335,29 @@ int cache_land(struct cache *c, int type, json_object *obj, uint64_t sent_epoch)
 	return rc;
 }
 
-uint64_t cache_record_local_epoch(struct cache *c, int type, uint64_t id)
+uint64_t cache_record_local_epoch(struct cache *c, const struct objtype *type, uint64_t id)
 {
 	struct rec *r;
 	uint64_t e = 0;
 
 	g_mutex_lock(&c->lock);
-	r = g_hash_table_lookup(c->t[type].recs, KEY(id));
+	r = g_hash_table_lookup(c->t[type->idx].recs, KEY(id));
 	if (r)
 		e = r->local_epoch;
 	g_mutex_unlock(&c->lock);
 	return e;
 }
 
-void cache_record_forget(struct cache *c, int type, uint64_t id)
+void cache_record_forget(struct cache *c, const struct objtype *type, uint64_t id)
 {
 	struct rec *r;
 
 	g_mutex_lock(&c->lock);
-	r = g_hash_table_lookup(c->t[type].recs, KEY(id));
+	r = g_hash_table_lookup(c->t[type->idx].recs, KEY(id));
 	if (r) {
 		cache_rec_remove(c, r);
 		cache_note_changed(c, type, id);
 	}
-	g_hash_table_remove(c->t[type].wanted, KEY(id));
+	g_hash_table_remove(c->t[type->idx].wanted, KEY(id));
 	cache_unlock_and_notify(c);
 }

@@ -19,16 +19,16 @@
 /* --- queueing background work ------------------------------------------ */
 
 /* Queue a background relist of a type unless one is pending. Lock held. */
-void cache_kick_relist(struct cache *c, int type)
+void cache_kick_relist(struct cache *c, const struct objtype *type)
 {
-	struct tcache *tc = &c->t[type];
+	struct tcache *tc = &c->t[type->idx];
 
 	if (!c->work || tc->relisting || cache_stopping(c))
 		return;
 	if (tc->relist_fail_ms && cache_now_ms(c) < tc->relist_fail_ms + c->opts.ttl_ms)
 		return;
 	tc->relisting = true;
-	g_async_queue_push(c->work, GINT_TO_POINTER(type + 1 + WORK_RELIST));
+	cache_work_push(c, WORK_RELIST, type);
 }
 
 bool cache_type_stale(struct cache *c, struct tcache *tc, int64_t now)
@@ -37,9 +37,9 @@ bool cache_type_stale(struct cache *c, struct tcache *tc, int64_t now)
 }
 
 /* Queue a background refresh of a type unless one is pending. Lock held. */
-void cache_kick_refresh(struct cache *c, int type)
+void cache_kick_refresh(struct cache *c, const struct objtype *type)
 {
-	struct tcache *tc = &c->t[type];
+	struct tcache *tc = &c->t[type->idx];
 
 	if (!c->work || tc->refreshing || cache_stopping(c))
 		return;
@@ -47,7 +47,7 @@ void cache_kick_refresh(struct cache *c, int type)
 	if (tc->refresh_fail_ms && cache_now_ms(c) < tc->refresh_fail_ms + 2000)
 		return;
 	tc->refreshing = true;
-	g_async_queue_push(c->work, GINT_TO_POINTER(type + 1));
+	cache_work_push(c, WORK_REFRESH, type);
 }
 
 /* --- incremental refresh ------------------------------------------------ */
@@ -91,10 +91,10 @@ static bool listing_has(struct listing *l, uint64_t id)
 	return false;
 }
 
-int cache_refresh(struct cache *c, int type, enum rl_prio prio, int64_t deadline)
+int cache_refresh(struct cache *c, const struct objtype *type, enum rl_prio prio, int64_t deadline)
 {
-	struct tcache *tc = &c->t[type];
-	const char *lastmod = objtype_lastmod_prop(type);
+	struct tcache *tc = &c->t[type->idx];
+	const char *lastmod = type->lastmod;
 	int64_t lower, start_wall, start_mono, last_ts;
 	char *after = NULL;
 	uint64_t epoch;
@@ -134,11 +134,11 @@ int cache_refresh(struct cache *c, int type, enum rl_prio prio, int64_t deadline
 			cache_call_init_bg(c, &call, deadline);
 		else
 			cache_call_init(&call, prio, deadline);
-		rc = hs_search(c->hc, &call, objtype_name(type), req, &resp);
+		rc = hs_search(c->hc, &call, type->path, req, &resp);
 		json_object_put(req);
 		pages++;
 		if (rc) {
-			log_info("refresh of %s: %s", objtype_name(type), call.err.message);
+			log_info("refresh of %s: %s", type->name, call.err.message);
 			json_object_put(resp);
 			break;
 		}
@@ -186,7 +186,7 @@ int cache_refresh(struct cache *c, int type, enum rl_prio prio, int64_t deadline
 			}
 			if (pager_next(&pg, a, &why) != 0) {
 				log_err("refresh of %s: %s (page %u); relisting instead",
-					objtype_name(type), why, pg.pages);
+					type->name, why, pg.pages);
 				json_object_put(resp);
 				rc = -EIO;
 				break;
@@ -197,7 +197,7 @@ int cache_refresh(struct cache *c, int type, enum rl_prio prio, int64_t deadline
 				 * last timestamp seen (records are re-read, harmlessly). */
 				if (last_ts <= lower) {
 					log_warn("refresh of %s: over 10,000 records share one timestamp; "
-						 "relisting instead", objtype_name(type));
+						 "relisting instead", type->name);
 					json_object_put(resp);
 					rc = -EIO;
 					break;
@@ -234,7 +234,7 @@ int cache_refresh(struct cache *c, int type, enum rl_prio prio, int64_t deadline
 			tc->listing->completed_ms = INT64_MIN / 2; /* relist */
 	}
 	g_cond_broadcast(&c->cond);
-	log_debug("refresh of %s: %d page(s), rc %d", objtype_name(type), pages, rc);
+	log_debug("refresh of %s: %d page(s), rc %d", type->name, pages, rc);
 	cache_unlock_and_notify(c);
 	return rc;
 }
@@ -244,37 +244,39 @@ gpointer cache_worker_main(gpointer p)
 	struct cache *c = p;
 
 	for (;;) {
-		gpointer v = g_async_queue_pop(c->work);
-		int type;
+		struct work *w = g_async_queue_pop(c->work);
+		enum work_kind kind = w->kind;
+		const struct objtype *t = w->type;
 
-		if (v == WORK_STOP || cache_stopping(c))
+		g_free(w);
+		if (kind == WORK_STOP || cache_stopping(c))
 			break;
-		type = GPOINTER_TO_INT(v) - 1;
-		if (type >= WORK_RELIST)
-			cache_relist(c, type - WORK_RELIST);
+		if (kind == WORK_RELIST)
+			cache_relist(c, t);
 		else
-			cache_refresh(c, type, RL_PRIO_BACKGROUND, hs_now_ms() + 120000);
+			cache_refresh(c, t, RL_PRIO_BACKGROUND, hs_now_ms() + 120000);
 	}
 	return NULL;
 }
 
-void cache_refresh_async(struct cache *c, int type)
+void cache_refresh_async(struct cache *c, const struct objtype *type)
 {
 	g_mutex_lock(&c->lock);
-	for (int t = 0; t < OT_COUNT; t++)
-		if (type < 0 || t == type)
-			cache_kick_refresh(c, t);
+	for (size_t t = 0; t < c->ntypes; t++)
+		if (!type || t == type->idx)
+			cache_kick_refresh(c, c->t[t].type);
 	g_mutex_unlock(&c->lock);
 }
 
-void cache_recent_local(struct cache *c, int type, int64_t since, uint64_t **ids, size_t *n)
+void cache_recent_local(struct cache *c, const struct objtype *type, int64_t since, uint64_t **ids,
+			size_t *n)
 {
 	GHashTableIter it;
 	gpointer k, v;
 	GArray *a = g_array_new(FALSE, FALSE, sizeof(uint64_t));
 
 	g_mutex_lock(&c->lock);
-	g_hash_table_iter_init(&it, c->t[type].recent);
+	g_hash_table_iter_init(&it, c->t[type->idx].recent);
 	while (g_hash_table_iter_next(&it, &k, &v)) {
 		uint64_t id = UNKEY(k);
 
@@ -286,12 +288,12 @@ void cache_recent_local(struct cache *c, int type, int64_t since, uint64_t **ids
 	*ids = (uint64_t *)(void *)g_array_free(a, FALSE);
 }
 
-bool cache_record_gone(struct cache *c, int type, uint64_t id)
+bool cache_record_gone(struct cache *c, const struct objtype *type, uint64_t id)
 {
 	bool g;
 
 	g_mutex_lock(&c->lock);
-	g = g_hash_table_contains(c->t[type].gone, KEY(id));
+	g = g_hash_table_contains(c->t[type->idx].gone, KEY(id));
 	g_mutex_unlock(&c->lock);
 	return g;
 }

@@ -10,7 +10,7 @@
 
 #include <glib.h>
 
-#include "cache/objtype.h"
+#include "cache/model/objtypes.h"
 #include "cache/record.h"
 
 #define STRING_MAX 65536    /* characters in a property value (HUBSPOT_API.md §2.2) */
@@ -21,19 +21,6 @@
 static const char *const top_keys[] = { "id", "properties", "createdAt", "updatedAt", "archived",
 					NULL };
 static const char *const system_keys[] = { "id", "createdAt", "updatedAt", "archived", NULL };
-
-/* The pipeline and stage properties of a type, NULL for types without pipelines. */
-struct pipe_props {
-	const char *pipeline, *stage, *default_id, *noun;
-};
-
-static const struct pipe_props *pipe_props(int type)
-{
-	static const struct pipe_props deals = { "pipeline", "dealstage", "default", "deal" };
-	static const struct pipe_props tickets = { "hs_pipeline", "hs_pipeline_stage", "0", "ticket" };
-
-	return type == OT_DEALS ? &deals : type == OT_TICKETS ? &tickets : NULL;
-}
 
 /* ---------------------------------------------------------------- reasons */
 
@@ -693,9 +680,9 @@ static bool is_owner_prop(const char *name, json_object *def)
 
 static bool is_pipe_prop(const struct edit_ctx *ctx, const char *name)
 {
-	const struct pipe_props *pp = pipe_props(ctx->type);
+	const struct objtype *t = ctx->type;
 
-	return pp && (!strcmp(name, pp->pipeline) || !strcmp(name, pp->stage));
+	return t->pipeline_prop && (!strcmp(name, t->pipeline_prop) || !strcmp(name, t->stage_prop));
 }
 
 /* Validate a non-empty value being written to name, everything but the
@@ -772,7 +759,7 @@ static int check_value(const struct edit_ctx *ctx, const char *name, json_object
 
 static json_object *pipeline_find(json_object *pipes, const char *id)
 {
-	size_t n = json_object_array_length(pipes);
+	size_t n = id ? json_object_array_length(pipes) : 0;
 
 	for (size_t i = 0; i < n; i++) {
 		json_object *p = json_object_array_get_idx(pipes, i);
@@ -850,23 +837,24 @@ static const char *changed_str(json_object *changes, const char *name)
 static int check_pipelines(const struct edit_ctx *ctx, json_object *changes, json_object *bprops,
 			   struct edit_error *err)
 {
-	const struct pipe_props *pp = pipe_props(ctx->type);
+	const struct objtype *t = ctx->type;
+	const char *pp = t->pipeline_prop, *sp = t->stage_prop;
 	const char *new_pipe, *new_stage, *base_pipe, *base_stage;
 	json_object *pipes = ctx->pipelines, *pipe;
 
 	if (!pp || !pipes || !json_object_is_type(pipes, json_type_array))
 		return 0;
-	new_pipe = changed_str(changes, pp->pipeline);
-	new_stage = changed_str(changes, pp->stage);
+	new_pipe = changed_str(changes, pp);
+	new_stage = changed_str(changes, sp);
 	if (!new_pipe && !new_stage)
 		return 0;
-	base_pipe = bprops ? str_field(bprops, pp->pipeline) : NULL;
-	base_stage = bprops ? str_field(bprops, pp->stage) : NULL;
+	base_pipe = bprops ? str_field(bprops, pp) : NULL;
+	base_stage = bprops ? str_field(bprops, sp) : NULL;
 
 	if (new_pipe) {
 		if (!*new_pipe) {
-			set_err(err, pp->pipeline, "property \"%s\" cannot be cleared: every %s is in a "
-				"pipeline", pp->pipeline, pp->noun);
+			set_err(err, pp, "property \"%s\" cannot be cleared: every %s is in a "
+				"pipeline", pp, t->singular);
 			return -EINVAL;
 		}
 		pipe = pipeline_find(pipes, new_pipe);
@@ -883,20 +871,20 @@ static int check_pipelines(const struct edit_ctx *ctx, json_object *changes, jso
 			}
 			list = join_list(ids);
 			g_ptr_array_free(ids, TRUE);
-			set_err(err, pp->pipeline, "property \"%s\": %s is not a %s pipeline; pipelines: %s",
-				pp->pipeline, q, objtype_name(ctx->type), list);
+			set_err(err, pp, "property \"%s\": %s is not a %s pipeline; pipelines: %s",
+				pp, q, t->name, list);
 			return -EINVAL;
 		}
 	} else if (base_pipe && *base_pipe) {
 		pipe = pipeline_find(pipes, base_pipe);
 	} else {
-		pipe = pipeline_default(pipes, pp->default_id);
+		pipe = pipeline_default(pipes, t->default_pipeline);
 	}
 
 	if (new_stage) {
 		if (!*new_stage) {
-			set_err(err, pp->stage, "property \"%s\" cannot be cleared: every %s has a stage",
-				pp->stage, pp->noun);
+			set_err(err, sp, "property \"%s\" cannot be cleared: every %s has a stage",
+				sp, t->singular);
 			return -EINVAL;
 		}
 		if (!pipe) {
@@ -909,8 +897,8 @@ static int check_pipelines(const struct edit_ctx *ctx, json_object *changes, jso
 					return 0;
 			g_autofree char *q = quote(new_stage);
 
-			set_err(err, pp->stage, "property \"%s\": %s is not a stage of any %s pipeline",
-				pp->stage, q, objtype_name(ctx->type));
+			set_err(err, sp, "property \"%s\": %s is not a stage of any %s pipeline",
+				sp, q, t->name);
 			return -EINVAL;
 		}
 		if (!stage_in(pipe, new_stage)) {
@@ -919,8 +907,8 @@ static int check_pipelines(const struct edit_ctx *ctx, json_object *changes, jso
 
 			g_ptr_array_free(ids, TRUE);
 			pq = quote(str_field(pipe, "id") ? str_field(pipe, "id") : "");
-			set_err(err, pp->stage, "property \"%s\": %s is not a stage of pipeline %s (%s); "
-				"its stages: %s", pp->stage, q, pq,
+			set_err(err, sp, "property \"%s\": %s is not a stage of pipeline %s (%s); "
+				"its stages: %s", sp, q, pq,
 				str_field(pipe, "label") ? str_field(pipe, "label") : "", list);
 			return -EINVAL;
 		}
@@ -930,8 +918,8 @@ static int check_pipelines(const struct edit_ctx *ctx, json_object *changes, jso
 		g_autofree char *q = quote(base_stage), *pq = quote(new_pipe), *list = join_list(ids);
 
 		g_ptr_array_free(ids, TRUE);
-		set_err(err, pp->pipeline, "property \"%s\": the %s's %s %s is not a stage of pipeline "
-			"%s; set %s too (%s)", pp->pipeline, pp->noun, pp->stage, q, pq, pp->stage, list);
+		set_err(err, pp, "property \"%s\": the %s's %s %s is not a stage of pipeline "
+			"%s; set %s too (%s)", pp, t->singular, sp, q, pq, sp, list);
 		return -EINVAL;
 	}
 	return 0;
@@ -943,7 +931,7 @@ static void unknown_prop(const struct edit_ctx *ctx, const char *name, struct ed
 {
 	g_autofree char *q = quote(name);   /* a name the writer made up may hold anything */
 
-	set_err(err, name, "property %s does not exist on %s", q, objtype_name(ctx->type));
+	set_err(err, name, "property %s does not exist on %s", q, ctx->type->name);
 }
 
 static int parse_base(const char *base, size_t base_len, json_object **obj, json_object **props,
@@ -1083,14 +1071,6 @@ out:
 	return rc;
 }
 
-static const char *const *required_on_create(int type)
-{
-	static const char *const deals[] = { "dealname", "dealstage", NULL };
-	static const char *const tickets[] = { "subject", "hs_pipeline_stage", NULL };
-
-	return type == OT_DEALS ? deals : type == OT_TICKETS ? tickets : NULL;
-}
-
 int edit_parse_new(const struct edit_ctx *ctx, const char *buf, size_t len, json_object **props,
 		   struct edit_error *err)
 {
@@ -1131,10 +1111,10 @@ int edit_parse_new(const struct edit_ctx *ctx, const char *buf, size_t len, json
 	if (check_pipelines(ctx, out, NULL, err) < 0)
 		goto out;
 	/* What HubSpot refuses a create without (HUBSPOT_API.md §2.4). */
-	for (const char *const *r = required_on_create(ctx->type); r && *r; r++) {
+	for (const char *const *r = ctx->type->required; *r; r++) {
 		if (!json_object_object_get_ex(out, *r, NULL)) {
 			set_err(err, *r, "property \"%s\" is required to create a %s", *r,
-				ctx->type == OT_DEALS ? "deal" : "ticket");
+				ctx->type->singular);
 			goto out;
 		}
 	}

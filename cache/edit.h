@@ -14,11 +14,13 @@
 
 #include "cache/schema.h"
 
+struct objtype;
+
 struct edit_ctx {
-	int type;                   /* enum objtype */
+	const struct objtype *type; /* what is edited: names, pipelines, required properties */
 	const struct schema *schema;
 	json_object *pipelines;     /* results array of GET /crm/v3/pipelines/{type}, or NULL
-				     * (deals/tickets: stages are then not checked) */
+				     * (a type with pipelines: stages are then not checked) */
 	json_object *owner_ids;     /* json array of owner id strings, or NULL (not checked) */
 };
 

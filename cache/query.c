@@ -17,7 +17,7 @@
 
 #include <glib.h>
 
-#include "cache/objtype.h"
+#include "cache/model/objtypes.h"
 
 #define MAX_GROUPS 5
 #define MAX_PER_GROUP 6
@@ -78,37 +78,12 @@ struct group {
 };
 
 struct query {
-	int type;
+	const struct objtype *type;
 	struct group *groups;
 	size_t ngroups;
 	char *text;           /* free text as sent, or NULL */
 	char **terms;         /* its lowercased whitespace-separated terms (NULL-terminated) */
 };
-
-/* Properties the free-text query searches, per type (HUBSPOT_API.md §3; the
- * sandbox's schema.QUERY_PROPS). */
-static const char *const text_contacts[] = {
-	"firstname", "lastname", "email", "phone", "hs_additional_emails", "fax", "mobilephone",
-	"company", "hs_marketable_until_renewal", NULL
-};
-static const char *const text_companies[] = { "website", "phone", "name", "domain", NULL };
-static const char *const text_deals[] = {
-	"dealname", "pipeline", "dealstage", "description", "dealtype", NULL
-};
-static const char *const text_tickets[] = {
-	"subject", "content", "hs_pipeline_stage", "hs_ticket_category", "hs_ticket_id", NULL
-};
-
-static const char *const *text_props(int t)
-{
-	switch (t) {
-	case OT_CONTACTS: return text_contacts;
-	case OT_COMPANIES: return text_companies;
-	case OT_DEALS: return text_deals;
-	case OT_TICKETS: return text_tickets;
-	}
-	return NULL;
-}
 
 /* ---------------------------------------------------------------- text helpers */
 
@@ -772,7 +747,7 @@ static int parse_cond(struct query *q, const struct schema *s, const char *raw, 
 		return fail(why, "condition %s names no property", qraw);
 	def = schema_prop(s, c->name);
 	if (!def)
-		return fail(why, "property %s does not exist on %s", qn, objtype_name(q->type));
+		return fail(why, "property %s does not exist on %s", qn, q->type->name);
 	if (c->value && !*c->value) {
 		/* name= and name!= test for a missing / present value. */
 		if (op != Q_EQ && op != Q_NEQ)
@@ -786,7 +761,8 @@ static int parse_cond(struct query *q, const struct schema *s, const char *raw, 
 	return cond_prepare(c, def, why);
 }
 
-int query_parse(const char *text, int t, const struct schema *s, struct query **out, char **why)
+int query_parse(const char *text, const struct objtype *t, const struct schema *s,
+		struct query **out, char **why)
 {
 	struct query *q;
 	g_auto(GStrv) groups = NULL;
@@ -798,7 +774,7 @@ int query_parse(const char *text, int t, const struct schema *s, struct query **
 	*out = NULL;
 	if (!text || !*text)
 		return fail(why, "the query is empty");
-	if (!objtype_name(t) || !s)
+	if (!t || !s)
 		return fail(why, "search is not available for this object type");
 	if (!g_utf8_validate(text, -1, NULL))
 		return fail(why, "the query is not valid UTF-8");
@@ -1031,7 +1007,7 @@ static bool cond_match(const struct cond *c, json_object *props)
 
 static bool text_match(const struct query *q, json_object *props)
 {
-	const char *const *names = text_props(q->type);
+	const char *const *names = q->type->text_props;
 	size_t n = 0;
 	bool ok = true;
 	char **hay;

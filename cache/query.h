@@ -21,14 +21,17 @@
 
 struct query;
 
-/* Parse a query directory name for object type t (enum objtype) whose schema is
- * s. t names the type in reasons and picks the free-text properties (the schema
- * does not expose its type). Checks every property exists (in the schema),
+struct objtype;
+
+/* Parse a query directory name for object type t whose schema is s. t names
+ * the type in reasons and gives the free-text properties
+ * (t->text_props). Checks every property exists (in the schema),
  * values of number and date properties parse, and HubSpot's caps: at most 5
  * groups, 6 filters per group, 18 filters in all, free text at most 3,000
  * characters, values at most 65,536. Returns 0 and *out, or -EINVAL with a
  * one-sentence reason in *why (g_malloc'd; why may be NULL). */
-int query_parse(const char *text, int t, const struct schema *s, struct query **out, char **why);
+int query_parse(const char *text, const struct objtype *t, const struct schema *s,
+		struct query **out, char **why);
 void query_free(struct query *q); /* accepts NULL */
 /* A parsed query is immutable: query_request and query_match may run on it from
  * any number of threads at once. */

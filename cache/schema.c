@@ -6,10 +6,9 @@
 
 #include <glib.h>
 
-#include "cache/objtype.h"
+#include "cache/model/objtypes.h"
 
 struct schema {
-	int type;
 	json_object *defs;      /* name -> definition (owned) */
 	char **shown;           /* sorted, NULL-terminated */
 	size_t nshown;
@@ -51,7 +50,8 @@ static void add_shown(GPtrArray *names, GHashTable *seen, const char *name)
 	g_ptr_array_add(names, g_strdup(name));
 }
 
-int schema_new(int t, json_object *response, const char *shown, struct schema **out)
+int schema_new(const struct objtype *t, json_object *response, const char *shown,
+	       struct schema **out)
 {
 	json_object *results, *sorted = NULL;
 	struct schema *s;
@@ -65,7 +65,6 @@ int schema_new(int t, json_object *response, const char *shown, struct schema **
 		return -EINVAL;
 
 	s = g_new0(struct schema, 1);
-	s->type = t;
 	s->defs = json_object_new_object();
 	n = json_object_array_length(results);
 	for (size_t i = 0; i < n; i++) {
@@ -77,8 +76,10 @@ int schema_new(int t, json_object *response, const char *shown, struct schema **
 
 	names = g_ptr_array_new();
 	seen = g_hash_table_new(g_str_hash, g_str_equal);
+	if ((!shown || !strcmp(shown, "default")) && (t->flags & OTF_CUSTOM))
+		shown = "all"; /* a custom object's properties are all the account's own */
 	if (!shown || !strcmp(shown, "default")) {
-		for (const char *const *p = objtype_default_props(t); *p; p++)
+		for (const char *const *p = t->default_props; *p; p++)
 			if (json_object_object_get_ex(s->defs, *p, NULL))
 				add_shown(names, seen, *p);
 		json_object_object_foreach(s->defs, key, def)

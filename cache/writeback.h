@@ -21,6 +21,8 @@
 struct writeback;
 
 struct writeback_opts {
+	const struct objtypes *types; /* the mount's registry (borrowed, outlives the writeback);
+				       * the cache's own */
 	const char *state_dir;      /* e.g. $XDG_STATE_HOME/hubfs/<portal-id> */
 	int64_t delay_ms;           /* writeback_delay, default 2000 */
 	int64_t index_delay_ms;     /* search indexing delay, default 10000 (in-doubt lookups) */
@@ -32,7 +34,7 @@ struct writeback_opts {
 
 struct writeback_hooks {
 	/* A create landed: key (the _new/ file name) now is record id. */
-	void (*created)(void *ud, int type, const char *key, const char *id);
+	void (*created)(void *ud, const struct objtype *type, const char *key, const char *id);
 	/* A line for .hubfs/errors.log (a JSON object: time, op, type, id or key,
 	 * property, reason, category, message, correlationId). Borrowed. */
 	void (*error)(void *ud, json_object *line);
@@ -57,15 +59,18 @@ void writeback_free(struct writeback *wb, int64_t drain_ms);
 /* Queue changed properties of a record (changes: name -> string, "" clears;
  * bases: name -> base string or null), made at cache write epoch `epoch`.
  * Durable on return. 0 or -errno (-EIO if the journal cannot be written). */
-int writeback_update(struct writeback *wb, int type, uint64_t id, json_object *changes,
-		     json_object *bases, uint64_t epoch);
-/* Queue a create of props under the local name key; contacts with an email go
- * through batch/upsert on email. */
-int writeback_create(struct writeback *wb, int type, const char *key, json_object *props);
+int writeback_update(struct writeback *wb, const struct objtype *type, uint64_t id,
+		     json_object *changes, json_object *bases, uint64_t epoch);
+/* Queue a create of props under the local name key; a type that upserts on
+ * email (OTF_UPSERT_EMAIL: contacts) goes through batch/upsert when props has
+ * an email. */
+int writeback_create(struct writeback *wb, const struct objtype *type, const char *key,
+		     json_object *props);
 /* Queue an archive (DELETE) of a record. */
-int writeback_archive(struct writeback *wb, int type, uint64_t id);
+int writeback_archive(struct writeback *wb, const struct objtype *type, uint64_t id);
 /* Queue adding/removing the default association from/id -> to/to_id. */
-int writeback_assoc(struct writeback *wb, bool add, int from, uint64_t id, int to, uint64_t to_id);
+int writeback_assoc(struct writeback *wb, bool add, const struct objtype *from, uint64_t id,
+		    const struct objtype *to, uint64_t to_id);
 
 /* Wait until nothing is pending or in flight (or the deadline). Returns 0 if all
  * landed, -EIO if some failed or conflict (each listed as a line in *report,
@@ -84,7 +89,7 @@ int writeback_forget(struct writeback *wb);
 /* "clean", "pending", "conflict" or "failed" for a record (user.hubfs.state),
  * from its queued updates and archive: conflict before failed before pending
  * (pending includes in flight and in doubt). */
-const char *writeback_record_state(struct writeback *wb, int type, uint64_t id);
+const char *writeback_record_state(struct writeback *wb, const struct objtype *type, uint64_t id);
 
 /* .hubfs/queue: one line per queued record, g_malloc'd. Added detail: one line
  * per journal row, oldest first: "<state> <type>/<id or _new/key> <what>

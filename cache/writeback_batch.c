@@ -15,7 +15,6 @@
 #include <glib.h>
 
 #include "cache/journal.h"
-#include "cache/objtype.h"
 #include "cache/record.h"
 #include "cache/schema.h"
 #include "client/log.h"
@@ -96,18 +95,18 @@ static json_object *str_or_null(const char *s)
 
 /* One .hubfs/errors.log line through hooks->error. key is the create key or
  * NULL (then id names the record). extra (consumed) adds fields. */
-void wb_report(struct writeback *wb, const char *op, int type, uint64_t id, const char *key,
-	       const struct wb_err *w, json_object *extra)
+void wb_report(struct writeback *wb, const char *op, const struct objtype *type, uint64_t id,
+	       const char *key, const struct wb_err *w, json_object *extra)
 {
 	json_object *l;
 	GDateTime *now;
 	char *ts;
 
 	if (key)
-		log_warn("writeback: %s %s/_new/%s: %s%s%s", op, objtype_name(type), key, w->reason,
+		log_warn("writeback: %s %s/_new/%s: %s%s%s", op, type->name, key, w->reason,
 			 w->e.message[0] ? ": " : "", w->e.message);
 	else
-		log_warn("writeback: %s %s/%" PRIu64 "%s%s: %s%s%s", op, objtype_name(type), id,
+		log_warn("writeback: %s %s/%" PRIu64 "%s%s: %s%s%s", op, type->name, id,
 			 w->property[0] ? " " : "", w->property, w->reason,
 			 w->e.message[0] ? ": " : "", w->e.message);
 	if (!wb->hooks.error) {
@@ -121,7 +120,7 @@ void wb_report(struct writeback *wb, const char *op, int type, uint64_t id, cons
 	json_object_object_add(l, "time", json_object_new_string(ts ? ts : ""));
 	g_free(ts);
 	json_object_object_add(l, "op", json_object_new_string(op));
-	json_object_object_add(l, "type", json_object_new_string(objtype_name(type)));
+	json_object_object_add(l, "type", json_object_new_string(type->name));
 	if (key) {
 		json_object_object_add(l, "key", json_object_new_string(key));
 	} else {
@@ -147,7 +146,7 @@ void wb_report(struct writeback *wb, const char *op, int type, uint64_t id, cons
 /* The local version of a record for .hubfs/rejected/: the server's object with
  * the local values over it, rendered like the record file when the schema is
  * known; else the bare {"id", "properties"} shape. */
-void wb_reject(struct writeback *wb, int type, uint64_t id, const char *key,
+void wb_reject(struct writeback *wb, const struct objtype *type, uint64_t id, const char *key,
 	       json_object *server, json_object *local, const struct schema *s)
 {
 	json_object *o, *p;
@@ -198,10 +197,10 @@ void wb_reject(struct writeback *wb, int type, uint64_t id, const char *key,
 		if (hash && hash != safe)
 			*hash = '\0'; /* the fs makes keys unique with a "#n" suffix */
 
-		name = g_strdup_printf("%s-_new-%s", objtype_name(type), safe);
+		name = g_strdup_printf("%s-_new-%s", type->name, safe);
 		g_free(safe);
 	} else {
-		name = g_strdup_printf("%s-%" PRIu64 ".json", objtype_name(type), id);
+		name = g_strdup_printf("%s-%" PRIu64 ".json", type->name, id);
 	}
 	wb->hooks.rejected(wb->hooks.ud, name, text, len);
 	g_free(name);
@@ -211,7 +210,8 @@ void wb_reject(struct writeback *wb, int type, uint64_t id, const char *key,
 
 /* Store the server's version in the cache unless a newer local write exists;
  * without a full object, forget the record so the next read fetches it. */
-void wb_land(struct writeback *wb, int type, uint64_t id, json_object *obj, uint64_t epoch)
+void wb_land(struct writeback *wb, const struct objtype *type, uint64_t id, json_object *obj,
+	     uint64_t epoch)
 {
 	if (obj && cache_land(wb->c, type, obj, epoch) >= 0)
 		return;
@@ -473,22 +473,21 @@ out:
 int wb_send_batch(struct writeback *wb, const struct batch *b, struct item **v, size_t n)
 {
 	json_object *inputs = json_object_new_array_ext((int)n), *out = NULL;
-	const char *tn = objtype_name(b->type);
 	struct hs_call call;
-	char what[96];
+	char what[160];
 	int rc;
 
 	for (size_t i = 0; i < n; i++)
 		json_object_array_add(inputs, json_object_get(v[i]->input));
 	wb_call_init(wb, &call);
-	if (b->to_type >= 0)
-		rc = hs_assoc_batch_write(wb->hc, &call, tn, objtype_name(b->to_type), b->verb, inputs,
-					  &out);
+	if (b->to_type)
+		rc = hs_assoc_batch_write(wb->hc, &call, b->type->path, b->to_type->path, b->verb,
+					  inputs, &out);
 	else
-		rc = hs_batch_write(wb->hc, &call, tn, b->verb, inputs, &out);
+		rc = hs_batch_write(wb->hc, &call, b->type->path, b->verb, inputs, &out);
 	json_object_put(inputs);
-	snprintf(what, sizeof(what), "%s%s%s batch/%s of %zu", tn, b->to_type >= 0 ? "->" : "",
-		 b->to_type >= 0 ? objtype_name(b->to_type) : "", b->verb, n);
+	snprintf(what, sizeof(what), "%s%s%s batch/%s of %zu", b->type->name, b->to_type ? "->" : "",
+		 b->to_type ? b->to_type->name : "", b->verb, n);
 	if (rc == 0) {
 		wb_backoff_reset(wb);
 		rc = settle(wb, b, v, n, out, call.http_status);
@@ -523,22 +522,22 @@ int wb_send_batch(struct writeback *wb, const struct batch *b, struct item **v, 
 /* --- archives and associations ------------------------------------------------ */
 
 /* Lock held. Take up to 100 pending rows of a kind (assoc: with to_type). */
-static int take_simple(struct writeback *wb, enum jop_kind kind, int type, int to_type,
-		       GPtrArray *out)
+static int take_simple(struct writeback *wb, enum jop_kind kind, const struct objtype *type,
+		       const struct objtype *to_type, GPtrArray *out)
 {
 	GPtrArray *rows = NULL;
 	int rc;
 
 	if (!wb_take_ok(wb, type))
 		return 0;
-	rc = journal_list(wb->j, JS_MASK(JS_PENDING), kind, type, 0, to_type >= 0 ? 0 : BATCH_MAX,
+	rc = journal_list(wb->j, JS_MASK(JS_PENDING), kind, type->id, 0, to_type ? 0 : BATCH_MAX,
 			  &rows);
 	if (rc)
 		return rc;
 	for (guint i = 0; i < rows->len && out->len < BATCH_MAX; i++) {
 		struct jop *op = rows->pdata[i];
 
-		if (to_type >= 0 && op->to_type != to_type)
+		if (to_type && strcmp(op->to_type, to_type->id) != 0)
 			continue;
 		g_ptr_array_add(out, op);
 		rows->pdata[i] = NULL;
@@ -547,7 +546,8 @@ static int take_simple(struct writeback *wb, enum jop_kind kind, int type, int t
 	return out->len ? wb_mark_in_flight(wb, out) : 0;
 }
 
-int wb_do_simple(struct writeback *wb, enum jop_kind kind, int type, int to_type)
+int wb_do_simple(struct writeback *wb, enum jop_kind kind, const struct objtype *type,
+		 const struct objtype *to_type)
 {
 	GPtrArray *ops = g_ptr_array_new_with_free_func((GDestroyNotify)jop_free);
 	struct item *its = NULL, **v = NULL;
@@ -637,7 +637,7 @@ int wb_do_simple(struct writeback *wb, enum jop_kind kind, int type, int to_type
 			if (kind == JOP_ARCHIVE)
 				cache_listing_note(wb->c, type, op->id, true);
 			else
-				cache_assoc_note(wb->c, type, op->id, op->to_type, op->to_id,
+				cache_assoc_note(wb->c, type, op->id, to_type, op->to_id,
 						 kind == JOP_ASSOC_DEL);
 		}
 	}

@@ -15,7 +15,6 @@
 #include <glib.h>
 
 #include "cache/journal.h"
-#include "cache/objtype.h"
 #include "cache/schema.h"
 #include "client/log.h"
 
@@ -71,11 +70,12 @@ static int stage_rank(const char *s)
 
 /* Must the stage be cleared first? Only forward moves are accepted; custom
  * (unknown) stages have no known order, so they take the safe two-step. */
-static bool stage_backward(int type, const char *name, const char *server, const char *want)
+static bool stage_backward(const struct objtype *type, const char *name, const char *server,
+			   const char *want)
 {
 	int a, b;
 
-	if ((type != OT_CONTACTS && type != OT_COMPANIES) || strcmp(name, "lifecyclestage") != 0)
+	if (!(type->flags & OTF_LIFECYCLE) || strcmp(name, "lifecyclestage") != 0)
 		return false;
 	if (!*server || !*want || strcmp(server, want) == 0)
 		return false;
@@ -87,7 +87,7 @@ static bool stage_backward(int type, const char *name, const char *server, const
 /* Lock held. Take up to 100 records' pending updates of a type, in flight,
  * with the in-doubt ones (sent, answer lost): the read before sending tells
  * whether they landed. */
-static int take_updates(struct writeback *wb, int type, GPtrArray *out)
+static int take_updates(struct writeback *wb, const struct objtype *type, GPtrArray *out)
 {
 	GHashTable *by_id;
 	GPtrArray *rows = NULL;
@@ -97,7 +97,7 @@ static int take_updates(struct writeback *wb, int type, GPtrArray *out)
 		return 0;
 	/* A bounded window: rows of a record past it go in a later chunk, after
 	 * this one settled, so a record's edits still land in order. */
-	rc = journal_list(wb->j, JS_MASK(JS_PENDING) | JS_MASK(JS_IN_DOUBT), JOP_UPDATE, type, 0,
+	rc = journal_list(wb->j, JS_MASK(JS_PENDING) | JS_MASK(JS_IN_DOUBT), JOP_UPDATE, type->id, 0,
 			  TAKE_WINDOW, &rows);
 	if (rc)
 		return rc;
@@ -196,7 +196,7 @@ static GPtrArray *read_props(const struct schema *s, GPtrArray *recs)
 }
 
 /* Compare each change with the server's value; decide what to send now. */
-static void plan_record(int type, struct urec *u)
+static void plan_record(const struct objtype *type, struct urec *u)
 {
 	json_object *sp = wb_obj_props(u->cur);
 
@@ -259,7 +259,8 @@ static json_object *landed_object(struct urec *u)
 }
 
 /* Lock held. Rewrite the journal for one record once its batch settled. */
-static int settle_record_journal(struct writeback *wb, int type, struct urec *u, json_object *landed)
+static int settle_record_journal(struct writeback *wb, const struct objtype *type, struct urec *u,
+				 json_object *landed)
 {
 	int64_t now = wb_wall_ms(), first = g_array_index(u->seqs, int64_t, 0);
 	int64_t last = g_array_index(u->seqs, int64_t, u->seqs->len - 1);
@@ -285,7 +286,7 @@ static int settle_record_journal(struct writeback *wb, int type, struct urec *u,
 		/* Later edits built on the rejected values compare with the server's. */
 		json_object_object_foreach(u->props, k, v) {
 			if (rc == 0)
-				rc = journal_rebase(wb->j, type, u->id, last, k, json_object_get_string(v),
+				rc = journal_rebase(wb->j, type->id, u->id, last, k, json_object_get_string(v),
 						    u->cur ? wb_prop_val(wb_obj_props(u->cur), k) : NULL, now);
 		}
 		return rc;
@@ -299,10 +300,11 @@ static int settle_record_journal(struct writeback *wb, int type, struct urec *u,
 		rc = journal_delete(wb->j, first);
 	}
 	if (rc == 0 && u->conflicts) {
-		struct jop op = { .kind = JOP_UPDATE, .type = type, .id = u->id, .to_type = -1,
-				  .state = JS_CONFLICT, .epoch = u->epoch };
+		struct jop op = { .kind = JOP_UPDATE, .id = u->id, .state = JS_CONFLICT,
+				  .epoch = u->epoch };
 		struct wb_err w;
 
+		g_strlcpy(op.type, type->id, sizeof(op.type));
 		op.props = json_object_new_object();
 		op.base = json_object_new_object();
 		json_object_object_foreach(u->conflicts, k, c) {
@@ -326,7 +328,7 @@ static int settle_record_journal(struct writeback *wb, int type, struct urec *u,
 			const char *now_v = wb_prop_val(wb_obj_props(landed), k);
 
 			if (rc == 0 && strcmp(now_v, json_object_get_string(v)) != 0)
-				rc = journal_rebase(wb->j, type, u->id, last, k, json_object_get_string(v),
+				rc = journal_rebase(wb->j, type->id, u->id, last, k, json_object_get_string(v),
 						    now_v, now);
 		}
 	}
@@ -334,8 +336,8 @@ static int settle_record_journal(struct writeback *wb, int type, struct urec *u,
 }
 
 /* After the journal: cache, error lines, rejected files. No lock held. */
-static void settle_record_after(struct writeback *wb, int type, struct urec *u, json_object *landed,
-				const struct schema *s)
+static void settle_record_after(struct writeback *wb, const struct objtype *type, struct urec *u,
+				json_object *landed, const struct schema *s)
 {
 	if (u->transient || u->in_doubt)
 		return;
@@ -384,7 +386,7 @@ static void doubt_looked_up(struct writeback *wb, const struct urec *u)
 	wb_doubt_settled(wb, landed, 1);
 }
 
-static int process_updates(struct writeback *wb, int type, GPtrArray *recs)
+static int process_updates(struct writeback *wb, const struct objtype *type, GPtrArray *recs)
 {
 	const struct schema *s = NULL;
 	GPtrArray *names = NULL;
@@ -403,7 +405,7 @@ static int process_updates(struct writeback *wb, int type, GPtrArray *recs)
 	for (guint i = 0; i < recs->len; i++)
 		ids[i] = ((struct urec *)recs->pdata[i])->ids;
 	wb_call_init(wb, &call);
-	rc = hs_batch_read(wb->hc, &call, objtype_name(type), ids, recs->len,
+	rc = hs_batch_read(wb->hc, &call, type->path, ids, recs->len,
 			   (const char *const *)names->pdata, names->len, &out);
 	if (rc != 0) {
 		wb_backoff(wb, "batch/read before update", &call, rc);
@@ -456,7 +458,7 @@ static int process_updates(struct writeback *wb, int type, GPtrArray *recs)
 		items[nitems++] = &u->it;
 	}
 	if (nitems) {
-		struct batch b = { .type = type, .to_type = -1, .verb = "update" };
+		struct batch b = { .type = type, .verb = "update" };
 
 		rc = wb_send_batch(wb, &b, items, nitems);
 		for (size_t i = 0; i < nitems; i++) {
@@ -499,7 +501,7 @@ settle:
 }
 
 /* 1 if a chunk was sent, 0 if nothing to do, -EAGAIN on a transient failure. */
-int wb_do_updates(struct writeback *wb, int type)
+int wb_do_updates(struct writeback *wb, const struct objtype *type)
 {
 	GPtrArray *recs = g_ptr_array_new_with_free_func((GDestroyNotify)urec_free);
 	int rc;

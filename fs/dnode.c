@@ -43,7 +43,7 @@ void dnode_now_ts(struct timespec *ts)
 
 /* Lock held. */
 struct dnode *dnode_new(struct hubfs *h, fuse_ino_t parent, const char *name,
-			enum dkind kind, int type, mode_t mode)
+			enum dkind kind, const struct objtype *type, mode_t mode)
 {
 	struct dnode *d = g_new0(struct dnode, 1);
 

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cache/objtype.h"
 #include "cache/pager.h"
 #include "cache/query.h"
 #include "cache/record.h"
@@ -27,7 +26,7 @@
  * looks the query up afresh). Nodes in use (users, fetching) are kept. */
 struct qnode {
 	fuse_ino_t ino;
-	int type;
+	const struct objtype *type;
 	char *text;
 	struct query *q;     /* immutable once parsed: no lock needed to use it */
 	uint64_t *ids;       /* HubSpot's answer, sorted */
@@ -70,9 +69,9 @@ static struct qnode *qnode_of(struct hubfs *h, fuse_ino_t ino)
 	return INO_KIND(ino) == K_QUERY ? g_hash_table_lookup(h->queries, GSIZE_TO_POINTER(ino)) : NULL;
 }
 
-static char *qname_key(int type, const char *text)
+static char *qname_key(const struct objtype *type, const char *text)
 {
-	return g_strdup_printf("%d/%s", type, text);
+	return g_strdup_printf("%u/%s", type->idx, text);
 }
 
 /* Free qn, out of both tables; tell the kernel if it may still hold it. Lock held. */
@@ -81,7 +80,7 @@ static void qnode_evict(struct hubfs *h, struct qnode *qn)
 	g_autofree char *key = qname_key(qn->type, qn->text);
 
 	if (qn->nlookup)
-		hubfs_inval_entry(h, INO_SEARCH_TYPE + (fuse_ino_t)qn->type, qn->text);
+		hubfs_inval_entry(h, INO_OF_TYPE(K_SEARCHTYPE, qn->type->idx), qn->text);
 	g_hash_table_remove(h->qnames, key);
 	g_hash_table_remove(h->queries, GSIZE_TO_POINTER(qn->ino)); /* frees qn */
 }
@@ -163,10 +162,10 @@ size_t search_count(struct hubfs *h)
 	return n;
 }
 
-int search_type_of(struct hubfs *h, fuse_ino_t ino)
+const struct objtype *search_type_of(struct hubfs *h, fuse_ino_t ino)
 {
+	const struct objtype *t = NULL;
 	struct qnode *qn;
-	int t = -1;
 
 	g_mutex_lock(&h->lock);
 	qn = qnode_of(h, ino);
@@ -178,7 +177,7 @@ int search_type_of(struct hubfs *h, fuse_ino_t ino)
 	return t;
 }
 
-int search_lookup(struct hubfs *h, int type, const char *name, fuse_ino_t *ino)
+int search_lookup(struct hubfs *h, const struct objtype *type, const char *name, fuse_ino_t *ino)
 {
 	g_autofree char *key = qname_key(type, name);
 	const struct schema *s = NULL;
@@ -203,7 +202,7 @@ int search_lookup(struct hubfs *h, int type, const char *name, fuse_ino_t *ino)
 		return rc;
 	rc = query_parse(name, type, s, &q, &why);
 	if (rc) {
-		g_autofree char *file = g_strdup_printf("search/%s/%s", objtype_name(type), name);
+		g_autofree char *file = g_strdup_printf("search/%s/%s", type->name, name);
 
 		hubfs_error_say(h, "search", file, why ? why : "malformed query");
 		g_free(why);
@@ -263,14 +262,14 @@ static int run_search(struct hubfs *h, struct qnode *qn, GArray *out, int64_t de
 		const char *why = NULL;
 		uint64_t epoch = cache_epoch(h->cache);
 
-		rc = hs_search(h->hc, &call, objtype_name(qn->type), req, &resp);
+		rc = hs_search(h->hc, &call, qn->type->path, req, &resp);
 		json_object_put(req);
 		g_free(after);
 		after = NULL;
 		if (rc) {
 			if (call.err.message[0]) {
 				json_object *o = json_object_new_object();
-				g_autofree char *file = g_strdup_printf("search/%s/%s", objtype_name(qn->type),
+				g_autofree char *file = g_strdup_printf("search/%s/%s", qn->type->name,
 									qn->text);
 
 				json_object_object_add(o, "op", json_object_new_string("search"));

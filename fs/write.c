@@ -31,7 +31,6 @@
 
 #include <linux/kcmp.h>
 
-#include "cache/objtype.h"
 #include "client/log.h"
 #include "fs/internal.h"
 
@@ -197,7 +196,7 @@ static void wbuf_free(gpointer p)
  * alone (its bytes are not mixed with these, nor reset by their failure). */
 static int may_join(struct hubfs *h, fuse_ino_t ino, pid_t pid, GArray *writers)
 {
-	g_autofree char *label = commit_label(ino);
+	g_autofree char *label = commit_label(h, ino);
 	g_autofree char *path = mount_path(h, label);
 	pid_t busy = 0;
 
@@ -265,7 +264,7 @@ int wbuf_get(struct hubfs *h, fuse_ino_t ino, pid_t pid, struct wbuf **out)
 	}
 	g_mutex_unlock(&h->lock);
 
-	rc = cache_record_text(h->cache, INO_TYPE(ino), INO_ID(ino), deadline_of(h), &text, &len);
+	rc = cache_record_text(h->cache, ino_type(h, ino), INO_ID(ino), deadline_of(h), &text, &len);
 	if (rc)
 		return rc;
 	g_mutex_lock(&h->lock);
@@ -302,7 +301,7 @@ static int save_now(struct hubfs *h, fuse_ino_t ino, const char *data, size_t si
 	GByteArray *b;
 	int rc;
 
-	rc = cache_record_text(h->cache, INO_TYPE(ino), INO_ID(ino), deadline_of(h), &text, &len);
+	rc = cache_record_text(h->cache, ino_type(h, ino), INO_ID(ino), deadline_of(h), &text, &len);
 	if (rc)
 		return rc;
 	b = g_byte_array_new();
@@ -378,7 +377,7 @@ static int truncate_path(struct hubfs *h, fuse_ino_t ino, pid_t pid, size_t size
  * refused, logged and kept), instead of hiding the record. True if it was. */
 static bool wbuf_reap(struct hubfs *h, fuse_ino_t ino)
 {
-	g_autofree char *label = commit_label(ino);
+	g_autofree char *label = commit_label(h, ino);
 	g_autofree char *path = mount_path(h, label);
 	int64_t now = hs_now_ms();
 	struct wbuf *w;
@@ -588,7 +587,7 @@ static int commit_for(struct hubfs *h, fuse_ino_t ino, pid_t pid, bool quiet)
 	int rc = 0;
 
 	if (INO_KIND(ino) == K_RECORD) {
-		g_autofree char *label = commit_label(ino);
+		g_autofree char *label = commit_label(h, ino);
 		g_autofree char *path = mount_path(h, label);
 		struct wbuf *w;
 		pid_t tgid = 0;
@@ -672,7 +671,7 @@ static int commit_for(struct hubfs *h, fuse_ino_t ino, pid_t pid, bool quiet)
 		struct dnode *d;
 		GByteArray *data = NULL;
 		char *name = NULL, *key = NULL;
-		int type = -1;
+		const struct objtype *type = NULL;
 
 		pid_t tgid = pid;
 		bool maybe;
@@ -698,7 +697,7 @@ static int commit_for(struct hubfs *h, fuse_ino_t ino, pid_t pid, bool quiet)
 		if (!data)
 			return 0;
 		if (!quiet) {
-			g_autofree char *rel = g_strdup_printf("%s/_new/%s", objtype_name(type), name);
+			g_autofree char *rel = g_strdup_printf("%s/_new/%s", type->name, name);
 			g_autofree char *path = mount_path(h, rel);
 
 			if (other_fd_open(pid, path)) {
@@ -779,7 +778,7 @@ void hubfs_write_destroy(struct hubfs *h)
 	g_hash_table_destroy(h->rec_errors);
 	g_string_free(h->errors, TRUE);
 	g_string_free(h->created, TRUE);
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < INO_SNAPS; i++)
 		g_free(h->snap[i]);
 	rejected_destroy(h);
 	hubfs_errors_close(h);
