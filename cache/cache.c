@@ -11,7 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cache/record.h"
+#include "cache/model/json_util.h"
+#include "cache/model/record.h"
 #include "client/log.h"
 
 static int64_t wall_now(void)
@@ -363,7 +364,7 @@ int cache_store_locked(struct cache *c, const struct objtype *type, struct rende
 /* Render the objects of a results array outside the lock. */
 GArray *cache_render_results(json_object *results, const struct schema *s)
 {
-	size_t n = record_jarray_len(results);
+	size_t n = json_util_array_len(results);
 	GArray *out = g_array_sized_new(FALSE, FALSE, sizeof(struct rendered), (guint)n);
 
 	for (size_t i = 0; i < n; i++) {

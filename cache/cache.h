@@ -21,7 +21,7 @@
 #include <json-c/json.h>
 
 #include "cache/model/objtypes.h"
-#include "cache/schema.h"
+#include "cache/model/schema.h"
 #include "client/hubspot.h"
 
 struct cache;
@@ -183,6 +183,34 @@ void cache_recent_local(struct cache *c, const struct objtype *type, int64_t sin
 			size_t *n);
 /* True if this mount archived the record. */
 bool cache_record_gone(struct cache *c, const struct objtype *type, uint64_t id);
+
+/* --- query directories' searches (cache_search.c) -------------------- */
+
+/* One query of a type (search/<type>/<query>/): its text parsed against the
+ * type's schema, and HubSpot's last answer. Shared by reference. */
+struct cache_search;
+
+/* Parse text as a query of type t (the schema is fetched within deadline if
+ * needed). 0 and *out (one reference), -EINVAL with a one-sentence reason in
+ * *why (g_free; why may be NULL), or the schema fetch's -errno. */
+int cache_search_new(struct cache *c, const struct objtype *t, const char *text,
+		     int64_t deadline, struct cache_search **out, char **why);
+struct cache_search *cache_search_ref(struct cache_search *s);
+void cache_search_unref(struct cache_search *s); /* accepts NULL; the last frees */
+const struct objtype *cache_search_type(const struct cache_search *s);
+/* The ids the query finds now, sorted (g_free *ids): HubSpot's search (every
+ * page up to 10,000 results, each record stored in the cache), reused for
+ * ttl and run by one caller at a time (the others wait for its answer, never
+ * past their own deadline), overlaid with this mount's writes of the last
+ * index_delay + 2 s, matched locally (the search index does not show them
+ * yet). Every page and wait shares the one deadline. When the search fails
+ * and there is an earlier answer, that is served (0); else -errno. Either
+ * way a failure is described in *err (message "" if none; err may be NULL). */
+int cache_search_results(struct cache *c, struct cache_search *s, int64_t deadline,
+			 uint64_t **ids, size_t *n, struct hs_error *err);
+/* Drop the kept answer (to bound memory; the next results call searches
+ * again), unless a search is under way. */
+void cache_search_forget(struct cache *c, struct cache_search *s);
 
 /* --- status ---------------------------------------------------------- */
 

@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache/record.h"
+#include "cache/model/json_util.h"
+#include "cache/model/record.h"
 #include "client/log.h"
 
 /* 100 owners a page: a million owners is far past any account. */
@@ -96,19 +97,19 @@ static int owners_load(struct cache *c, int64_t deadline)
 		g_free(after);
 		after = NULL;
 		if (rc == 0 && json_object_object_get_ex(resp, "results", &results)) {
-			for (size_t i = 0; i < record_jarray_len(results); i++) {
+			for (size_t i = 0; i < json_util_array_len(results); i++) {
 				json_object *o = json_object_array_get_idx(results, i), *jid;
 				uint64_t id;
 				size_t l;
 
 				if (json_object_object_get_ex(o, "id", &jid) &&
-				    record_parse_id(record_jstr(jid), strlen(record_jstr(jid)), &id) == 0)
+				    record_parse_id(json_util_str(jid), strlen(json_util_str(jid)), &id) == 0)
 					g_hash_table_insert(owners, KEY(id), pretty(o, &l));
 			}
 			if (json_object_object_get_ex(resp, "paging", &paging) &&
 			    json_object_object_get_ex(paging, "next", &next) &&
 			    json_object_object_get_ex(next, "after", &jafter))
-				after = *record_jstr(jafter) ? g_strdup(record_jstr(jafter)) : NULL;
+				after = *json_util_str(jafter) ? g_strdup(json_util_str(jafter)) : NULL;
 		}
 		if (rc == 0 && pager_next(&pg, after, &why) != 0) {
 			log_err("owners: %s (page %u); not loaded", why, pg.pages);

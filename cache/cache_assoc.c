@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache/record.h"
+#include "cache/model/json_util.h"
+#include "cache/model/record.h"
 #include "client/log.h"
 
 /* Requests of one batch/read's paging: a record's links come some hundreds a
@@ -63,7 +64,7 @@ static int assoc_fetch(struct cache *c, const struct objtype *from, const struct
 			afters[i] = NULL;
 		}
 		if (rc == 0 && json_object_object_get_ex(resp, "results", &results)) {
-			size_t nr = record_jarray_len(results);
+			size_t nr = json_util_array_len(results);
 
 			for (size_t i = 0; i < nr; i++) {
 				json_object *res = json_object_array_get_idx(results, i), *jf, *jfid, *jto;
@@ -74,19 +75,19 @@ static int assoc_fetch(struct cache *c, const struct objtype *from, const struct
 				if (!json_object_object_get_ex(res, "from", &jf) ||
 				    !json_object_object_get_ex(jf, "id", &jfid))
 					continue;
-				fid = g_ascii_strtoull(record_jstr(jfid), NULL, 10);
+				fid = g_ascii_strtoull(json_util_str(jfid), NULL, 10);
 				arr = g_hash_table_lookup(acc, KEY(fid));
 				if (!arr)
 					continue;
 				if (json_object_object_get_ex(res, "to", &jto)) {
-					size_t nt = record_jarray_len(jto);
+					size_t nt = json_util_array_len(jto);
 
 					for (size_t j = 0; j < nt; j++) {
 						json_object *x = json_object_array_get_idx(jto, j), *tid;
 						uint64_t v;
 
 						if (json_object_object_get_ex(x, "toObjectId", &tid) &&
-						    record_parse_id(record_jstr(tid), strlen(record_jstr(tid)), &v) == 0)
+						    record_parse_id(json_util_str(tid), strlen(json_util_str(tid)), &v) == 0)
 							g_array_append_val(arr, v);
 					}
 				}
@@ -94,8 +95,8 @@ static int assoc_fetch(struct cache *c, const struct objtype *from, const struct
 				    json_object_object_get_ex(paging, "next", &next) &&
 				    json_object_object_get_ex(next, "after", &after) && next_m < n) {
 					g_free(cur_ids[next_m]);
-					cur_ids[next_m] = g_strdup(record_jstr(jfid));
-					afters[next_m] = g_strdup(record_jstr(after));
+					cur_ids[next_m] = g_strdup(json_util_str(jfid));
+					afters[next_m] = g_strdup(json_util_str(after));
 					next_m++;
 				}
 			}

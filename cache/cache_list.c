@@ -8,7 +8,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "cache/record.h"
+#include "cache/model/json_util.h"
+#include "cache/model/record.h"
 #include "client/log.h"
 
 /* A listing reads 100 records a page. HubSpot's list answers carry no total,
@@ -203,7 +204,7 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 	if (json_object_object_get_ex(resp, "paging", &paging) &&
 	    json_object_object_get_ex(paging, "next", &next) &&
 	    json_object_object_get_ex(next, "after", &after)) {
-		l->after = g_strdup(record_jstr(after));
+		l->after = g_strdup(json_util_str(after));
 	}
 	if (probe)
 		pager_set_total(&l->pager, total, LIST_PER_PAGE);

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cache/record.h"
+#include "cache/model/record.h"
 #include "client/log.h"
 
 /* --- records ----------------------------------------------------------- */

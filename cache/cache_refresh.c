@@ -9,7 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cache/record.h"
+#include "cache/model/json_util.h"
+#include "cache/model/record.h"
 #include "client/log.h"
 
 /* Pages of one search window while its total is not known (10,000 results
@@ -178,7 +179,7 @@ int cache_refresh(struct cache *c, const struct objtype *type, enum rl_prio prio
 		if (json_object_object_get_ex(resp, "paging", &paging) &&
 		    json_object_object_get_ex(paging, "next", &next) &&
 		    json_object_object_get_ex(next, "after", &jafter)) {
-			const char *a = record_jstr(jafter);
+			const char *a = json_util_str(jafter);
 
 			if (!*a) {
 				json_object_put(resp);

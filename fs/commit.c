@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cache/edit.h"
+#include "cache/model/edit.h"
 #include "fs/internal.h"
 
 /* --- a record's last outcome (xattrs) -------------------------------------- */

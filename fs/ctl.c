@@ -19,8 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cache/record.h"
-#include "cache/statedir.h"
+#include "cache/model/record.h"
+#include "cache/writeback/statedir.h"
 #include "client/log.h"
 #include "fs/internal.h"
 

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cache/record.h"
+#include "cache/model/record.h"
 #include "fs/internal.h"
 #include "fs/names.h"
 

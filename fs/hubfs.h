@@ -13,7 +13,7 @@
 
 #include "cache/cache.h"
 #include "cache/model/objtypes.h"
-#include "cache/writeback.h"
+#include "cache/writeback/writeback.h"
 #include "client/hubspot.h"
 #include "fs/inode.h"
 
@@ -97,7 +97,6 @@ struct hubfs {
 				* was marked committed (ctl.c), oldest first, at most 64 */
 	GHashTable *queries;   /* ino -> struct qnode (search.c) */
 	GHashTable *qnames;    /* "type/query" -> struct qnode */
-	GCond qcond;           /* a query's search finished */
 	int64_t qswept_ms;     /* hs_now_ms of the last sweep of queries (search.c) */
 };
 

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cache/statedir.h"
+#include "cache/writeback/statedir.h"
 #include "client/log.h"
 #include "client/oauth.h"
 #include "client/secret.h"
@@ -126,7 +126,7 @@ static int cmd_sync(const char *mnt)
 	}
 }
 
-/* $XDG_STATE_HOME/hubfs/<portal-id>, mode 0700, checked (cache/statedir.h). */
+/* $XDG_STATE_HOME/hubfs/<portal-id>, mode 0700, checked (cache/writeback/statedir.h). */
 static char *state_dir_for(uint64_t portal)
 {
 	g_autofree char *why = NULL;

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cache/record.h"
+#include "cache/model/record.h"
 #include "fs/inode.h"
 
 #ifndef RENAME_NOREPLACE

@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cache/record.h"
+#include "cache/model/record.h"
 #include "client/log.h"
 #include "fs/daemon.h"
 #include "fs/internal.h"

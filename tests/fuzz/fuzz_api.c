@@ -5,7 +5,7 @@
  * owners lists from the wire.
  *
  * The walkers of list / batch / association / owners pages are static in
- * cache/cache_*.c, cache/writeback.c and fs/search.c; only what they call
+ * cache/cache_*.c, cache/writeback/writeback.c and fs/search.c; only what they call
  * (record_render, record_parse_id) is reached here. See README.md.
  *
  * Input: one selector byte, then up to four parts separated by "\n--\n":
@@ -26,10 +26,10 @@
 
 #include <glib.h>
 
-#include "cache/edit.h"
+#include "cache/model/edit.h"
 #include "tests/unit/types.h"
-#include "cache/record.h"
-#include "cache/schema.h"
+#include "cache/model/record.h"
+#include "cache/model/schema.h"
 #include "client/http.h"
 #include "client/hubspot.h"
 #include "client/ratelimit.h"

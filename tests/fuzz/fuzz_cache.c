@@ -29,7 +29,7 @@
 
 #include "cache/cache.h"
 #include "tests/unit/types.h"
-#include "cache/record.h"
+#include "cache/model/record.h"
 #include "client/hubspot.h"
 #include "tests/fuzz/fuzz_common.h"
 

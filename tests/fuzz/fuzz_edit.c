@@ -1,4 +1,4 @@
-/* fuzz_edit - the record-file parser, validator and diff (cache/edit.h).
+/* fuzz_edit - the record-file parser, validator and diff (cache/model/edit.h).
  *
  * Input: one selector byte, then the bytes a writer closed. The selector picks
  * the fixture (a contact, a deal with pipelines, a ticket with pipelines, all
@@ -25,10 +25,10 @@
 
 #include <glib.h>
 
-#include "cache/edit.h"
+#include "cache/model/edit.h"
 #include "tests/unit/types.h"
-#include "cache/record.h"
-#include "cache/schema.h"
+#include "cache/model/record.h"
+#include "cache/model/schema.h"
 #include "tests/fuzz/fuzz_common.h"
 
 struct fx {

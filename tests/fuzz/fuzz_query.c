@@ -1,4 +1,4 @@
-/* fuzz_query - the query language of search/<type>/<query>/ (cache/query.h).
+/* fuzz_query - the query language of search/<type>/<query>/ (cache/model/query.h).
  *
  * Input: one selector byte ('c' contacts, 'd' deals, 't' tickets, else modulo
  * 3), the query text up to the first newline, and optionally after it a JSON
@@ -28,8 +28,8 @@
 #include <glib.h>
 
 #include "tests/unit/types.h"
-#include "cache/query.h"
-#include "cache/schema.h"
+#include "cache/model/query.h"
+#include "cache/model/schema.h"
 #include "tests/fuzz/fuzz_common.h"
 
 static const int types[3] = { TY_CONTACTS, TY_DEALS, TY_TICKETS };

@@ -4,10 +4,10 @@
 
 #include <glib.h>
 
-#include "cache/edit.h"
+#include "cache/model/edit.h"
 #include "tests/unit/types.h"
-#include "cache/record.h"
-#include "cache/schema.h"
+#include "cache/model/record.h"
+#include "cache/model/schema.h"
 #include "tests/unit/test.h"
 
 static const char *dir;

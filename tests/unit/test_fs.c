@@ -6,7 +6,7 @@
 #include <glib.h>
 
 #include "cache/model/objtypes.h"
-#include "cache/record.h"
+#include "cache/model/record.h"
 #include "fs/inode.h"
 #include "fs/names.h"
 #include "tests/unit/test.h"

@@ -10,7 +10,7 @@
 #include <glib/gstdio.h>
 #include <sqlite3.h>
 
-#include "cache/journal.h"
+#include "cache/writeback/journal.h"
 #include "tests/unit/test.h"
 
 /* The journal keys types by objectTypeId. */

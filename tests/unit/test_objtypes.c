@@ -91,8 +91,8 @@ static int assoc_id(const struct objtypes *r, const char *from, const char *to)
 
 /* ---------------------------------------------------------------- the core four */
 
-/* The lists of cache/objtype.c, cache/query.c (text_*), cache/writeback_create.c
- * (identity_props) and cache/edit.c (required_on_create, pipe_props) before
+/* The lists of cache/objtype.c, cache/model/query.c (text_*), cache/writeback_create.c
+ * (identity_props) and cache/model/edit.c (required_on_create, pipe_props) before
  * the registry, verbatim. */
 static void test_core_facts(void)
 {

@@ -12,8 +12,8 @@
 #include <glib.h>
 
 #include "tests/unit/types.h"
-#include "cache/query.h"
-#include "cache/schema.h"
+#include "cache/model/query.h"
+#include "cache/model/schema.h"
 #include "client/hubspot.h"
 #include "tests/unit/test.h"
 

@@ -4,8 +4,8 @@
 #include <glib.h>
 
 #include "tests/unit/types.h"
-#include "cache/record.h"
-#include "cache/schema.h"
+#include "cache/model/record.h"
+#include "cache/model/schema.h"
 #include "tests/unit/test.h"
 
 static const char *dir;

@@ -14,9 +14,9 @@
 #include <glib.h>
 
 #include "cache/cache.h"
-#include "cache/journal.h"
+#include "cache/writeback/journal.h"
 #include "tests/unit/types.h"
-#include "cache/writeback.h"
+#include "cache/writeback/writeback.h"
 #include "client/hubspot.h"
 #include "client/log.h"
 #include "tests/unit/sandbox.h"

@@ -3,7 +3,7 @@
  * objectWriteTraceId; and creates whose answer was lost (in doubt), looked up
  * by search before anything is sent again. See writeback_int.h.
  */
-#include "cache/writeback_int.h"
+#include "cache/writeback/writeback_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -13,8 +13,8 @@
 
 #include <glib.h>
 
-#include "cache/journal.h"
-#include "cache/record.h"
+#include "cache/writeback/journal.h"
+#include "cache/model/record.h"
 #include "client/log.h"
 
 #define INDEX_MARGIN_MS 1000       /* added to index_delay_ms before an in-doubt search */

@@ -27,9 +27,9 @@
 #include <glib.h>
 #include <json-c/json.h>
 
-#include "cache/journal.h"
+#include "cache/writeback/journal.h"
 #include "cache/model/objtypes.h"
-#include "cache/writeback.h"
+#include "cache/writeback/writeback.h"
 #include "client/hubspot.h"
 
 struct schema;

@@ -7,7 +7,7 @@
  * settled by their own read before sending (writeback_update.c). See
  * writeback_int.h.
  */
-#include "cache/writeback_int.h"
+#include "cache/writeback/writeback_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -17,8 +17,8 @@
 
 #include <glib.h>
 
-#include "cache/journal.h"
-#include "cache/record.h"
+#include "cache/writeback/journal.h"
+#include "cache/model/record.h"
 #include "client/log.h"
 
 #define DOUBT_PER_PASS 100         /* in-doubt operations of one kind looked up per pass */

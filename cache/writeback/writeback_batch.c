@@ -4,7 +4,7 @@
  * files that tell the user; and the archives and association writes, which
  * need nothing around a batch call (DESIGN.md §3). See writeback_int.h.
  */
-#include "cache/writeback_int.h"
+#include "cache/writeback/writeback_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -14,9 +14,9 @@
 
 #include <glib.h>
 
-#include "cache/journal.h"
-#include "cache/record.h"
-#include "cache/schema.h"
+#include "cache/writeback/journal.h"
+#include "cache/model/record.h"
+#include "cache/model/schema.h"
 #include "client/log.h"
 
 /* --- JSON helpers ----------------------------------------------------------- */

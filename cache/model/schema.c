@@ -1,4 +1,4 @@
-#include "cache/schema.h"
+#include "cache/model/schema.h"
 
 #include <errno.h>
 #include <stdlib.h>

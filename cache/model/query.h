@@ -17,7 +17,7 @@
 
 #include <json-c/json.h>
 
-#include "cache/schema.h"
+#include "cache/model/schema.h"
 
 struct query;
 

@@ -4,7 +4,7 @@
  * batch/update, then rewrite the journal and land the result in the cache.
  * See writeback_int.h.
  */
-#include "cache/writeback_int.h"
+#include "cache/writeback/writeback_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -14,8 +14,8 @@
 
 #include <glib.h>
 
-#include "cache/journal.h"
-#include "cache/schema.h"
+#include "cache/writeback/journal.h"
+#include "cache/model/schema.h"
 #include "client/log.h"
 
 /* --- updates -------------------------------------------------------------------- */

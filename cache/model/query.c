@@ -7,7 +7,7 @@
  * the sandbox is more precise than HUBSPOT_API.md §3 it wins; see query_match
  * in query.h for the rules.
  */
-#include "cache/query.h"
+#include "cache/model/query.h"
 
 #include <errno.h>
 #include <math.h>
@@ -18,6 +18,7 @@
 #include <glib.h>
 
 #include "cache/model/objtypes.h"
+#include "cache/model/search_req.h"
 
 #define MAX_GROUPS 5
 #define MAX_PER_GROUP 6
@@ -851,41 +852,23 @@ out:
 json_object *query_request(const struct query *q, const char *const *props, size_t nprops,
 			   int limit, const char *after)
 {
-	json_object *o = json_object_new_object(), *fgs = json_object_new_array(), *a, *sort;
+	json_object *req = search_req_new();
 
 	for (size_t g = 0; g < q->ngroups; g++) {
-		json_object *grp = json_object_new_object(), *fl = json_object_new_array();
+		json_object *filters = search_req_group(req);
 
 		for (size_t i = 0; i < q->groups[g].n; i++) {
 			const struct cond *c = &q->groups[g].conds[i];
-			json_object *f = json_object_new_object();
 
-			json_object_object_add(f, "propertyName", json_object_new_string(c->name));
-			json_object_object_add(f, "operator", json_object_new_string(op_api[c->op]));
-			if (c->value)
-				json_object_object_add(f, "value", json_object_new_string(c->value));
-			json_object_array_add(fl, f);
+			search_req_filter(filters, c->name, op_api[c->op], c->value);
 		}
-		json_object_object_add(grp, "filters", fl);
-		json_object_array_add(fgs, grp);
 	}
-	json_object_object_add(o, "filterGroups", fgs);
 	if (q->text)
-		json_object_object_add(o, "query", json_object_new_string(q->text));
-	a = json_object_new_array();
-	for (size_t i = 0; i < nprops; i++)
-		json_object_array_add(a, json_object_new_string(props[i]));
-	json_object_object_add(o, "properties", a);
-	json_object_object_add(o, "limit", json_object_new_int(limit));
-	if (after)
-		json_object_object_add(o, "after", json_object_new_string(after));
-	sort = json_object_new_object();
-	json_object_object_add(sort, "propertyName", json_object_new_string("hs_object_id"));
-	json_object_object_add(sort, "direction", json_object_new_string("ASCENDING"));
-	a = json_object_new_array();
-	json_object_array_add(a, sort);
-	json_object_object_add(o, "sorts", a);
-	return o;
+		search_req_text(req, q->text);
+	search_req_props(req, props, nprops);
+	search_req_page(req, limit, after);
+	search_req_sort(req, "hs_object_id", true);
+	return req;
 }
 
 /* ---------------------------------------------------------------- matching */

@@ -35,8 +35,8 @@
  * Locking: wb->lock guards the journal and the scheduling fields. It is never
  * held across HTTP, cache calls or hooks (the hooks may call back into us).
  */
-#include "cache/writeback.h"
-#include "cache/writeback_int.h"
+#include "cache/writeback/writeback.h"
+#include "cache/writeback/writeback_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -46,7 +46,7 @@
 
 #include <glib.h>
 
-#include "cache/journal.h"
+#include "cache/writeback/journal.h"
 #include "client/log.h"
 
 #define DEFAULT_DELAY_MS 2000

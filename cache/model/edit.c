@@ -1,4 +1,4 @@
-#include "cache/edit.h"
+#include "cache/model/edit.h"
 
 #include <errno.h>
 #include <math.h>
@@ -11,7 +11,7 @@
 #include <glib.h>
 
 #include "cache/model/objtypes.h"
-#include "cache/record.h"
+#include "cache/model/record.h"
 
 #define STRING_MAX 65536    /* characters in a property value (HUBSPOT_API.md §2.2) */
 #define SHOW_VALUE_MAX 60   /* characters of a value quoted in a reason */

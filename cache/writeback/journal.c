@@ -1,5 +1,5 @@
 /* journal.c - the durable writeback journal (SQLite). See journal.h. */
-#include "cache/journal.h"
+#include "cache/writeback/journal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,7 +11,7 @@
 #include <sqlite3.h>
 
 #include "cache/model/objtypes.h"
-#include "cache/statedir.h"
+#include "cache/writeback/statedir.h"
 #include "client/log.h"
 
 #define SCHEMA_VERSION 2
