@@ -1,7 +1,7 @@
 /* edit.h - turning the bytes a writer closed into property changes.
  *
  * Pure functions, no I/O, no FUSE: parse the edited record file, validate it
- * against the account's schema and pipelines (DESIGN.md §2 "Edit semantics"),
+ * against the account's schema and pipelines (the rules of edit_parse below),
  * and diff it against the version the writer started from.
  */
 #ifndef HUBFS_EDIT_H

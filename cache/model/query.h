@@ -1,6 +1,6 @@
 /* query.h - the query language of search/<type>/<query>/ directories.
  *
- * Pure functions, no I/O. Syntax (DESIGN.md §4): conditions joined by '&' (AND),
+ * Pure functions, no I/O. Syntax: conditions joined by '&' (AND),
  * groups joined by '|' (OR); operators  =  !=  <  <=  >  >=  ~ (contains token,
  * '*' wildcard)  !~ (does not contain token);  prop? (has property);  !prop?
  * (has not);  q=text  (free text, once per query, in any group: it applies to
@@ -43,8 +43,8 @@ json_object *query_request(const struct query *q, const char *const *props, size
 			   int limit, const char *after);
 
 /* Evaluate the query locally against a record's properties (name -> string or
- * null), the way the sandbox's search does (tests/sandbox/search.py, the
- * reference, so an overlaid record agrees with search once indexed). Unset =
+ * null), as HubSpot's search would, so an overlaid record agrees with search
+ * once it is indexed. Unset =
  * missing, null or "". AND within a group, OR across groups, AND free text.
  * EQ/NEQ: numbers numerically, dates as epoch ms, enumerations exactly
  * (case-sensitive; a checkbox property matches any of its ';'-separated
@@ -57,7 +57,8 @@ json_object *query_request(const struct query *q, const char *const *props, size
  * contiguous run of the stored value's tokens (tokens split on non-alphanumerics
  * and '_'); NOT_CONTAINS_TOKEN matches unset. HAS_PROPERTY = set. Free text:
  * every whitespace-separated word is a case-insensitive substring of one of the
- * type's searchable properties (HUBSPOT_API.md §3). */
+ * type's searchable properties (HubSpot's free-text `query` searches only
+ * those: t->text_props). */
 bool query_match(const struct query *q, json_object *props);
 
 #endif

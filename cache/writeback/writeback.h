@@ -5,7 +5,7 @@
  * A batcher thread coalesces operations per record (a later edit supersedes
  * earlier values of the same property; the earliest base value is kept), waits
  * for delay_ms of quiet or 100 pending records of a type, and sends batch calls
- * of at most 100 inputs at RL_PRIO_WRITE (DESIGN.md §3).
+ * of at most 100 inputs (HubSpot's batch limit) at RL_PRIO_WRITE.
  */
 #ifndef HUBFS_WRITEBACK_H
 #define HUBFS_WRITEBACK_H
@@ -26,9 +26,9 @@ struct writeback_opts {
 	const char *state_dir;      /* e.g. $XDG_STATE_HOME/hubfs/<portal-id> */
 	int64_t delay_ms;           /* writeback_delay, default 2000 */
 	int64_t index_delay_ms;     /* search indexing delay, default 10000 (in-doubt lookups) */
-	/* Added: deadline of one batch call, retries included (default 30000);
-	 * a call that still fails leaves its operations pending and the batcher
-	 * backs off. Tests shorten it. */
+	/* Deadline of one batch call, retries included (default 30000); a call
+	 * that still fails leaves its operations pending and the batcher backs
+	 * off. Tests shorten it. */
 	int64_t call_timeout_ms;
 };
 
@@ -74,13 +74,13 @@ int writeback_assoc(struct writeback *wb, bool add, const struct objtype *from, 
 
 /* Wait until nothing is pending or in flight (or the deadline). Returns 0 if all
  * landed, -EIO if some failed or conflict (each listed as a line in *report,
- * g_malloc'd, may be NULL), -EAGAIN on deadline. Added detail: in-doubt creates
- * count as not landed; the quiet wait and any backoff are skipped (a sync sends
+ * g_malloc'd, may be NULL), -EAGAIN on deadline. In-doubt creates count as
+ * not landed; the quiet wait and any backoff are skipped (a sync sends
  * now); on return the hooks of what landed have run. */
 int writeback_sync(struct writeback *wb, int64_t deadline, char **report);
 
 /* ctl commands: make failed operations pending again / drop failed ones.
- * Added detail: both act on conflicts too; retry of a conflict sends the local
+ * Both act on conflicts too; retry of a conflict sends the local
  * values over the server's (the user saw the conflict and insists), forget
  * drops them. */
 int writeback_retry(struct writeback *wb);
@@ -91,8 +91,7 @@ int writeback_forget(struct writeback *wb);
  * (pending includes in flight and in doubt). */
 const char *writeback_record_state(struct writeback *wb, const struct objtype *type, uint64_t id);
 
-/* .hubfs/queue: one line per queued record, g_malloc'd. Added detail: one line
- * per journal row, oldest first: "<state> <type>/<id or _new/key> <what>
+/* .hubfs/queue, g_malloc'd: one line per journal row, oldest first: "<state> <type>/<id or _new/key> <what>
  * [<category>: <message> (correlationId <id>)]", <what> being name="value"
  * pairs (JSON strings), "archive", or "+<type>/<id>" / "-<type>/<id>". A record
  * with a conflict and a newer edit has two lines. */

@@ -231,7 +231,8 @@ static void test_standard_table(void)
 		if ((t->flags & OTF_READONLY) && (t->required[0] || t->identity_props[0]))
 			FAIL("%s: read-only with create facts", t->name);
 	}
-	/* the facts of HUBSPOT_OBJECTS §1.1/§1.4/§1.5 that the code branches on */
+	/* the documented facts of the standard types (ids, timestamps, required
+	 * properties) that the code branches on */
 	ASSERT_STR(L(r, "notes")->id, "0-46");
 	ASSERT_STR(L(r, "line_items")->id, "0-8");
 	ASSERT_STR(L(r, "goal_targets")->id, "0-74");
@@ -738,7 +739,8 @@ static void test_cap(void)
 
 static void test_association_ids(void)
 {
-	/* a sample of HUBSPOT_OBJECTS §3.5, both directions */
+	/* a sample of HubSpot's HUBSPOT_DEFINED default association type ids, both
+	 * directions */
 	static const struct { const char *from, *to; int id; } ids[] = {
 		{ "contacts", "companies", 279 }, { "companies", "contacts", 280 },
 		{ "contacts", "deals", 4 }, { "deals", "contacts", 3 },
