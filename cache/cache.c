@@ -15,11 +15,6 @@
 #include "cache/model/record.h"
 #include "client/log.h"
 
-static int64_t wall_now(void)
-{
-	return g_get_real_time() / 1000;
-}
-
 struct note {
 	const struct objtype *type;
 	uint64_t id;
@@ -55,7 +50,7 @@ struct cache *cache_new(struct hs_client *hc, const struct objtypes *types,
 	if (!c->opts.now)
 		c->opts.now = hs_now_ms;
 	if (!c->opts.wall)
-		c->opts.wall = wall_now;
+		c->opts.wall = hs_wall_ms;
 	if (!c->opts.index_delay_ms)
 		c->opts.index_delay_ms = 10000;
 	if (!c->opts.relist_ms)

@@ -190,8 +190,6 @@ void cache_relist(struct cache *c, const struct objtype *type);
 GHashTable *cache_assoc_table(struct cache *c, const struct objtype *from,
 			      const struct objtype *to, bool inflight);
 
-/* cache_assoc.c: qsort order of uint64_t. */
-int cache_cmp_u64(const void *a, const void *b);
 
 /* cache_refresh.c */
 /* Queue a background relist / refresh of a type unless one is pending. Lock held. */

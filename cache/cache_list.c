@@ -10,6 +10,7 @@
 
 #include "cache/model/json_util.h"
 #include "cache/model/record.h"
+#include "cache/model/search_req.h"
 #include "client/log.h"
 
 /* A listing reads 100 records a page. HubSpot's list answers carry no total,
@@ -115,12 +116,12 @@ static void listing_prune(struct cache *c, struct listing *l)
 static int count_records(struct cache *c, const struct objtype *type, enum rl_prio prio,
 			 int64_t deadline, uint64_t *total)
 {
-	json_object *req = json_object_new_object(), *resp = NULL, *t;
+	json_object *req = search_req_new(), *resp = NULL, *t;
 	struct hs_call call;
 	int rc;
 
-	json_object_object_add(req, "limit", json_object_new_int(1));
-	json_object_object_add(req, "properties", json_object_new_array());
+	search_req_props(req, NULL, 0);
+	search_req_page(req, 1, NULL);
 	cache_call_init(&call, prio, deadline);
 	rc = hs_search(c->hc, &call, type->path, req, &resp);
 	json_object_put(req);
@@ -139,7 +140,8 @@ static int count_records(struct cache *c, const struct objtype *type, enum rl_pr
 static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int64_t deadline)
 {
 	struct tcache *tc = &c->t[l->type->idx];
-	json_object *resp = NULL, *results = NULL, *paging, *next, *after;
+	json_object *resp = NULL, *results = NULL;
+	const char *next;
 	struct rec *r;
 	struct hs_call call;
 	GArray *got = NULL;
@@ -201,11 +203,8 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 		g_array_free(got, TRUE);
 	g_free(l->after);
 	l->after = NULL;
-	if (json_object_object_get_ex(resp, "paging", &paging) &&
-	    json_object_object_get_ex(paging, "next", &next) &&
-	    json_object_object_get_ex(next, "after", &after)) {
-		l->after = g_strdup(json_util_str(after));
-	}
+	if ((next = json_util_paging_after(resp)))
+		l->after = g_strdup(next);
 	if (probe)
 		pager_set_total(&l->pager, total, LIST_PER_PAGE);
 	if (pager_next(&l->pager, l->after, &why) != 0) {

@@ -188,7 +188,7 @@ int commit_record(struct hubfs *h, fuse_ino_t ino, const char *data, size_t len,
 		rc = edit_apply(e.c.schema, cur, cur_len, changes, &text, &tlen);
 	if (rc)
 		goto out;
-	epoch = cache_record_put_local(h->cache, type, id, text, tlen, hubfs_wall_ms());
+	epoch = cache_record_put_local(h->cache, type, id, text, tlen, hs_wall_ms());
 	rc = writeback_update(h->wb, type, id, changes, bases, epoch);
 	if (rc) {
 		hubfs_error_say(h, "journal", label, strerror(-rc));

@@ -26,17 +26,12 @@
 
 /* --- errors.log and rejected/ ------------------------------------------------- */
 
+/* Now, as errors.log and created write times. */
 static json_object *iso_now(void)
 {
-	int64_t ms = hubfs_wall_ms();
-	time_t s = (time_t)(ms / 1000);
-	struct tm tm;
-	char buf[64];
+	char buf[RECORD_TIME_LEN];
 
-	gmtime_r(&s, &tm);
-	snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-	return json_object_new_string(buf);
+	return json_object_new_string(record_format_time(hs_wall_ms(), buf));
 }
 
 void hubfs_error_say(struct hubfs *h, const char *op, const char *file, const char *reason)
@@ -158,7 +153,7 @@ void hubfs_reject(struct hubfs *h, const char *file, const char *property, const
 		  const char *data, size_t len)
 {
 	json_object *o = json_object_new_object();
-	g_autofree char *kept = g_strdup_printf("%s.%" PRId64 ".rejected", file, hubfs_wall_ms());
+	g_autofree char *kept = g_strdup_printf("%s.%" PRId64 ".rejected", file, hs_wall_ms());
 
 	json_object_object_add(o, "file", json_object_new_string(file));
 	json_object_object_add(o, "op", json_object_new_string("save"));

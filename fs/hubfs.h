@@ -108,9 +108,6 @@ struct hubfs {
 #define SCRATCH_MAX ((size_t)64 << 20)
 #define RECORD_WRITE_MAX (1 << 20)
 
-/* Milliseconds since the epoch, wall clock. */
-int64_t hubfs_wall_ms(void);
-
 /* fs/types.c: build h->types (and h->shown from the per-type options) at
  * mount, before the cache; 0, or -1 after printing why. Free them last. */
 int hubfs_types_setup(struct hubfs *h);

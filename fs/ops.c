@@ -251,13 +251,6 @@ static int getattr_raw(struct hubfs *h, fuse_ino_t ino, struct stat *st, double 
 	}
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static bool assoc_contains(struct hubfs *h, const struct objtype *from, uint64_t id,
 			   const struct objtype *to, uint64_t toid)
 {
@@ -266,7 +259,7 @@ static bool assoc_contains(struct hubfs *h, const struct objtype *from, uint64_t
 	bool found = false;
 
 	if (cache_assoc_list(h->cache, from, id, to, deadline_of(h), &ids, &n) == 0 && n)
-		found = bsearch(&toid, ids, n, sizeof(uint64_t), cmp_u64) != NULL;
+		found = bsearch(&toid, ids, n, sizeof(uint64_t), record_id_cmp) != NULL;
 	g_free(ids);
 	return found;
 }
@@ -313,7 +306,7 @@ static int lookup_in_query(struct hubfs *h, fuse_ino_t parent, const char *name,
 		return -ENOENT;
 	rc = search_results(h, parent, &ids, &n);
 	if (rc == 0 && n)
-		found = bsearch(&id, ids, n, sizeof(uint64_t), cmp_u64) != NULL;
+		found = bsearch(&id, ids, n, sizeof(uint64_t), record_id_cmp) != NULL;
 	g_free(ids);
 	if (rc)
 		return rc;

@@ -61,10 +61,15 @@ size_t json_util_copy_utf8(char *dst, size_t size, const char *src)
 	size_t n = src ? strlen(src) : 0;
 
 	if (n >= size) {
-		n = size - 1;
-		/* Back up over continuation bytes to the start of a character. */
-		while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+		size_t cut = size - 1;
+
+		/* Back up over the continuation bytes of the character cut (at
+		 * most three: a character is at most four bytes). */
+		n = cut;
+		while (n > 0 && cut - n < 3 && ((unsigned char)src[n] & 0xC0) == 0x80)
 			n--;
+		if (((unsigned char)src[n] & 0xC0) == 0x80)
+			n = cut; /* not UTF-8 there anyway: cut where it fits */
 	}
 	if (n)
 		memcpy(dst, src, n);

@@ -1,11 +1,12 @@
 /* query.c - parse search/<type>/<query>/ names, build search requests, and
  * evaluate a query locally.
  *
- * Local evaluation mirrors the sandbox's search (tests/sandbox/search.py), which
- * is the reference: once a write is indexed, search and query_match must agree,
- * or an overlaid record would flicker in and out of a query directory. Where
- * the sandbox is more precise than HUBSPOT_API.md §3 it wins; see query_match
- * in query.h for the rules.
+ * Local evaluation follows the rules of HubSpot's search as query_match in
+ * query.h spells them out: once a write is indexed, search and query_match
+ * must agree, or an overlaid record would flicker in and out of a query
+ * directory. Where HubSpot's documentation leaves a rule open, query.h's is
+ * the one hubfs keeps, and the test sandbox (tests/sandbox/search.py) is held
+ * to the same one (tests/fuzz/diff_query.py compares the two).
  */
 #include "cache/model/query.h"
 

@@ -6,6 +6,7 @@
 
 #include <glib.h>
 
+#include "cache/model/json_util.h"
 #include "cache/model/objtypes.h"
 
 struct schema {
@@ -123,7 +124,6 @@ int schema_new(const struct objtype *t, json_object *response, const char *shown
 	/* schema/<type>.json: definitions sorted by name. */
 	{
 		GPtrArray *keys = g_ptr_array_new();
-		const char *txt;
 
 		json_object_object_foreach(s->defs, key, def) {
 			(void)def;
@@ -135,10 +135,7 @@ int schema_new(const struct objtype *t, json_object *response, const char *shown
 		for (guint i = 0; i < keys->len; i++)
 			json_object_array_add(sorted, json_object_get(json_object_object_get(s->defs, keys->pdata[i])));
 		g_ptr_array_free(keys, TRUE);
-		txt = json_object_to_json_string_ext(sorted, JSON_C_TO_STRING_PRETTY |
-						     JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
-		s->text = g_strconcat(txt, "\n", NULL);
-		s->text_len = strlen(s->text);
+		s->text = json_util_pretty(sorted, &s->text_len);
 		json_object_put(sorted);
 	}
 	*out = s;

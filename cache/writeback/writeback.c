@@ -1,5 +1,5 @@
 /* writeback.c - queueing edits into the journal, and the batcher thread that
- * sends them (DESIGN.md §3). See writeback.h for the contract.
+ * sends them. See writeback.h for the contract.
  *
  * One cycle of the batcher, once delay_ms passed without a new operation (or a
  * type has 100 pending, or sync/unmount asks):
@@ -9,11 +9,15 @@
  *      reading the records or their associations; found = landed, not found
  *      = pending (sent again). In-doubt updates are taken with the pending
  *      ones in step 3, whose read before sending shows what landed;
- *   2. creates: contacts with an email by batch/upsert on email, the rest by
+ *   2. creates: contacts (a type that upserts on email) with an email by
+ *      batch/upsert on email, the rest by
  *      batch/create with objectWriteTraceId; rows are in_flight on disk first;
  *   3. updates: one batch/read per 100 records (the shown properties plus the
  *      changed ones), the conflict and lifecycle checks, one batch/update;
  *   4. archives; 5. association adds (batch/associate/default), then removes.
+ * Each step works on the types (and pairs of types) that have rows, from one
+ * grouped journal query, in registry order; rows of a type the mount does not
+ * show wait in the journal.
  * A batch answered 400/409 as a whole is bisected; a 207 fails only the inputs
  * it names. A transient failure (429 past the call deadline, a connection
  * that was never made) leaves the operations pending and backs the batcher
@@ -46,6 +50,7 @@
 
 #include <glib.h>
 
+#include "cache/model/json_util.h"
 #include "cache/writeback/journal.h"
 #include "client/log.h"
 
@@ -54,11 +59,7 @@
 #define DEFAULT_CALL_TIMEOUT_MS 30000
 #define ROUNDS_MAX 10000           /* chunks of one kind and type per cycle */
 
-int64_t wb_wall_ms(void)
-{
-	return g_get_real_time() / 1000;
-}
-
+/* Wait on cv until woken or t (hs_now_ms clock; INT64_MAX: no time limit). */
 static void wait_until(pthread_cond_t *cv, pthread_mutex_t *m, int64_t t)
 {
 	struct timespec ts;
@@ -67,8 +68,7 @@ static void wait_until(pthread_cond_t *cv, pthread_mutex_t *m, int64_t t)
 		pthread_cond_wait(cv, m);
 		return;
 	}
-	ts.tv_sec = t / 1000;
-	ts.tv_nsec = (long)(t % 1000) * 1000000;
+	ts = hs_timespec_ms(t);
 	pthread_cond_timedwait(cv, m, &ts);
 }
 
@@ -149,7 +149,7 @@ static bool work_ready(struct writeback *wb, int64_t now, int64_t *wake)
 		*wake = wb->last_queue_ms + wb->delay_ms;
 	}
 	if (journal_list(wb->j, JS_MASK(JS_IN_DOUBT), -1, NULL, 0, 0, &doubt) == 0) {
-		int64_t w = wb_wall_ms();
+		int64_t w = hs_wall_ms();
 
 		for (guint i = 0; i < doubt->len; i++) {
 			const struct jop *op = doubt->pdata[i];
@@ -172,7 +172,7 @@ static bool work_ready(struct writeback *wb, int64_t now, int64_t *wake)
 /* Lock held. Mark rows in flight (creates: on disk before they are sent). */
 int wb_mark_in_flight(struct writeback *wb, GPtrArray *rows)
 {
-	int64_t now = wb_wall_ms();
+	int64_t now = hs_wall_ms();
 	int rc = journal_begin(wb->j);
 
 	for (guint i = 0; rc == 0 && i < rows->len; i++) {
@@ -417,7 +417,7 @@ int writeback_new(struct hs_client *hc, struct cache *c, const struct writeback_
 	wb->delay_ms = o->delay_ms > 0 ? o->delay_ms : DEFAULT_DELAY_MS;
 	wb->index_delay_ms = o->index_delay_ms > 0 ? o->index_delay_ms : DEFAULT_INDEX_DELAY_MS;
 	wb->call_timeout_ms = o->call_timeout_ms > 0 ? o->call_timeout_ms : DEFAULT_CALL_TIMEOUT_MS;
-	rc = journal_open(o->state_dir, wb_wall_ms(), &wb->j);
+	rc = journal_open(o->state_dir, hs_wall_ms(), &wb->j);
 	if (rc) {
 		g_free(wb);
 		return rc;
@@ -501,7 +501,7 @@ int writeback_update(struct writeback *wb, const struct objtype *type, uint64_t 
 	if (json_object_object_length(changes) == 0)
 		return 0;
 	pthread_mutex_lock(&wb->lock);
-	rc = journal_add_update(wb->j, type->id, id, changes, bases, epoch, wb_wall_ms(), NULL);
+	rc = journal_add_update(wb->j, type->id, id, changes, bases, epoch, hs_wall_ms(), NULL);
 	if (rc == 0)
 		queued(wb);
 	pthread_mutex_unlock(&wb->lock);
@@ -516,7 +516,7 @@ int writeback_create(struct writeback *wb, const struct objtype *type, const cha
 	if (!type_ok(wb, type) || !key || !*key || !json_object_is_type(props, json_type_object))
 		return -EINVAL;
 	pthread_mutex_lock(&wb->lock);
-	rc = journal_add_create(wb->j, type->id, key, props, wb_wall_ms(), NULL);
+	rc = journal_add_create(wb->j, type->id, key, props, hs_wall_ms(), NULL);
 	if (rc == 0)
 		queued(wb);
 	pthread_mutex_unlock(&wb->lock);
@@ -530,7 +530,7 @@ int writeback_archive(struct writeback *wb, const struct objtype *type, uint64_t
 	if (!type_ok(wb, type) || id == 0)
 		return -EINVAL;
 	pthread_mutex_lock(&wb->lock);
-	rc = journal_add_archive(wb->j, type->id, id, wb_wall_ms(), NULL);
+	rc = journal_add_archive(wb->j, type->id, id, hs_wall_ms(), NULL);
 	if (rc == 0)
 		queued(wb);
 	pthread_mutex_unlock(&wb->lock);
@@ -545,7 +545,7 @@ int writeback_assoc(struct writeback *wb, bool add, const struct objtype *from, 
 	if (!type_ok(wb, from) || !type_ok(wb, to) || id == 0 || to_id == 0)
 		return -EINVAL;
 	pthread_mutex_lock(&wb->lock);
-	rc = journal_add_assoc(wb->j, add, from->id, id, to->id, to_id, wb_wall_ms(), NULL);
+	rc = journal_add_assoc(wb->j, add, from->id, id, to->id, to_id, hs_wall_ms(), NULL);
 	if (rc == 0)
 		queued(wb);
 	pthread_mutex_unlock(&wb->lock);
@@ -593,8 +593,8 @@ static void queue_line(struct writeback *wb, GString *g, const struct jop *op)
 	}
 	e = op->error ? json_tokener_parse(op->error) : NULL;
 	if (e) {
-		const char *cat = wb_str_of(e, "category"), *msg = wb_str_of(e, "message");
-		const char *reason = wb_str_of(e, "reason"), *cid = wb_str_of(e, "correlationId");
+		const char *cat = json_util_field(e, "category"), *msg = json_util_field(e, "message");
+		const char *reason = json_util_field(e, "reason"), *cid = json_util_field(e, "correlationId");
 
 		g_string_append(g, " [");
 		if (cat)
@@ -667,7 +667,7 @@ int writeback_retry(struct writeback *wb)
 	int rc;
 
 	pthread_mutex_lock(&wb->lock);
-	rc = journal_retry(wb->j, wb_wall_ms());
+	rc = journal_retry(wb->j, hs_wall_ms());
 	if (rc == 0)
 		queued(wb);
 	pthread_mutex_unlock(&wb->lock);

@@ -1,5 +1,5 @@
-/* writeback_create.c - sending queued creates (DESIGN.md §3): contacts with
- * an email by batch/upsert on email, the rest by batch/create with
+/* writeback_create.c - sending queued creates: records of a type that upserts
+ * on email (contacts) with an email by batch/upsert on email, the rest by batch/create with
  * objectWriteTraceId; and creates whose answer was lost (in doubt), looked up
  * by search before anything is sent again. See writeback_int.h.
  */
@@ -13,8 +13,10 @@
 
 #include <glib.h>
 
-#include "cache/writeback/journal.h"
+#include "cache/model/json_util.h"
 #include "cache/model/record.h"
+#include "cache/model/search_req.h"
+#include "cache/writeback/journal.h"
 #include "client/log.h"
 
 #define INDEX_MARGIN_MS 1000       /* added to index_delay_ms before an in-doubt search */
@@ -154,7 +156,7 @@ int wb_creates_to_update(struct writeback *wb, const struct objtype *type, const
 static int settle_creates(struct writeback *wb, const struct objtype *type, struct cdone *d,
 			  size_t n)
 {
-	int64_t now = wb_wall_ms();
+	int64_t now = hs_wall_ms();
 	int rc;
 
 	pthread_mutex_lock(&wb->lock);
@@ -166,7 +168,7 @@ static int settle_creates(struct writeback *wb, const struct objtype *type, stru
 
 		switch (it->outcome) {
 		case OUT_OK: {
-			const char *id = wb_str_of(it->result, "id");
+			const char *id = json_util_field(it->result, "id");
 			json_object *nv;
 
 			if (!id) { /* 2xx without the record: we cannot say which it is */
@@ -312,41 +314,31 @@ static GPtrArray *lookup_names(const struct objtype *type, const struct jop *op)
 
 /* One filter group finding op: EQ on names, created no earlier than it was
  * first sent (less clock skew). */
-static json_object *lookup_group(const struct objtype *type, const struct jop *op, GPtrArray *names,
-				 json_object *props)
+static void lookup_group(json_object *req, const struct objtype *type, const struct jop *op,
+			 GPtrArray *names)
 {
-	json_object *g = json_object_new_object(), *filters = json_object_new_array();
+	json_object *filters = search_req_group(req);
 
 	for (guint i = 0; i < names->len; i++) {
-		json_object *f = json_object_new_object();
+		const char *name = names->pdata[i];
 
-		json_object_object_add(f, "propertyName", json_object_new_string(names->pdata[i]));
-		json_object_object_add(f, "operator", json_object_new_string("EQ"));
-		json_object_object_add(f, "value",
-				       json_object_new_string(wb_prop_val(op->props, names->pdata[i])));
-		json_object_array_add(filters, f);
-		json_object_array_add(props, json_object_new_string(names->pdata[i]));
+		search_req_filter(filters, name, "EQ", wb_prop_val(op->props, name));
+		search_req_props(req, &name, 1);
 	}
 	if (!*wb_prop_val(op->props, type->createdate)) {
-		json_object *f = json_object_new_object();
 		char since[32];
 
 		snprintf(since, sizeof(since), "%" PRId64,
 			 (op->sent_ms > 0 ? op->sent_ms : op->created_ms) - CLOCK_SKEW_MS);
-		json_object_object_add(f, "propertyName", json_object_new_string(type->createdate));
-		json_object_object_add(f, "operator", json_object_new_string("GTE"));
-		json_object_object_add(f, "value", json_object_new_string(since));
-		json_object_array_add(filters, f);
+		search_req_filter(filters, type->createdate, "GTE", since);
 	}
-	json_object_object_add(g, "filters", filters);
-	return g;
 }
 
 /* Does a search result carry op's values of names? EQ is case-insensitive;
  * so is this check. */
 static bool lookup_match(json_object *o, const struct jop *op, GPtrArray *names)
 {
-	bool same = wb_str_of(o, "id") != NULL && names->len > 0;
+	bool same = json_util_field(o, "id") != NULL && names->len > 0;
 
 	for (guint i = 0; same && i < names->len; i++) {
 		char *a = g_utf8_casefold(wb_prop_val(wb_obj_props(o), names->pdata[i]), -1);
@@ -366,9 +358,7 @@ static bool lookup_match(json_object *o, const struct jop *op, GPtrArray *names)
 static int lookup_creates(struct writeback *wb, const struct objtype *type, struct jop **ops,
 			  size_t *n, char (*ids)[32])
 {
-	json_object *req = json_object_new_object(), *groups = json_object_new_array();
-	json_object *props = json_object_new_array(), *sorts = json_object_new_array();
-	json_object *sort = json_object_new_object(), *out = NULL, *results = NULL, *paging;
+	json_object *req = search_req_new(), *out = NULL, *results = NULL, *paging;
 	GPtrArray **names = g_new0(GPtrArray *, *n);
 	GHashTable *taken = g_hash_table_new(g_str_hash, g_str_equal);
 	size_t k = 0, nfilters = 0;
@@ -386,17 +376,12 @@ static int lookup_creates(struct writeback *wb, const struct objtype *type, stru
 			break;
 		}
 		nfilters += nf;
-		json_object_array_add(groups, lookup_group(type, ops[k], names[k], props));
+		lookup_group(req, type, ops[k], names[k]);
 	}
 	*n = k;
-	json_object_object_add(req, "filterGroups", groups);
-	json_object_array_add(props, json_object_new_string(type->createdate));
-	json_object_object_add(req, "properties", props);
-	json_object_object_add(sort, "propertyName", json_object_new_string(type->createdate));
-	json_object_object_add(sort, "direction", json_object_new_string("ASCENDING"));
-	json_object_array_add(sorts, sort);
-	json_object_object_add(req, "sorts", sorts);
-	json_object_object_add(req, "limit", json_object_new_int(LOOKUP_LIMIT));
+	search_req_props(req, &type->createdate, 1);
+	search_req_sort(req, type->createdate, true);
+	search_req_page(req, LOOKUP_LIMIT, NULL);
 	wb_call_init(wb, &call);
 	rc = hs_search(wb->hc, &call, type->path, req, &out);
 	json_object_put(req);
@@ -416,9 +401,9 @@ static int lookup_creates(struct writeback *wb, const struct objtype *type, stru
 			json_object *o = json_object_array_get_idx(results, r);
 
 			if (lookup_match(o, ops[i], names[i]) &&
-			    !g_hash_table_contains(taken, wb_str_of(o, "id"))) {
-				snprintf(ids[i], sizeof(ids[i]), "%s", wb_str_of(o, "id"));
-				g_hash_table_add(taken, (gpointer)wb_str_of(o, "id"));
+			    !g_hash_table_contains(taken, json_util_field(o, "id"))) {
+				snprintf(ids[i], sizeof(ids[i]), "%s", json_util_field(o, "id"));
+				g_hash_table_add(taken, (gpointer)json_util_field(o, "id"));
 			}
 		}
 		if (!ids[i][0] && json_object_object_get_ex(out, "paging", &paging))
@@ -440,7 +425,7 @@ out:
 int wb_do_in_doubt(struct writeback *wb, const struct objtype *type)
 {
 	GPtrArray *rows = NULL, *due = g_ptr_array_new_with_free_func((GDestroyNotify)jop_free);
-	int64_t w = wb_wall_ms();
+	int64_t w = hs_wall_ms();
 	int rc = 0, n = 0;
 
 	pthread_mutex_lock(&wb->lock);
@@ -473,9 +458,9 @@ int wb_do_in_doubt(struct writeback *wb, const struct objtype *type)
 			uint64_t xid;
 
 			if (ids[x][0] == '?') /* unsure: looked up again later */
-				rc = journal_set_state(wb->j, ops[x]->seq, JS_IN_DOUBT, NULL, wb_wall_ms());
+				rc = journal_set_state(wb->j, ops[x]->seq, JS_IN_DOUBT, NULL, hs_wall_ms());
 			else if (!ids[x][0])
-				rc = journal_set_state(wb->j, ops[x]->seq, JS_PENDING, NULL, wb_wall_ms());
+				rc = journal_set_state(wb->j, ops[x]->seq, JS_PENDING, NULL, hs_wall_ms());
 			else if ((rc = journal_delete(wb->j, ops[x]->seq)) == 0 &&
 				 record_parse_id(ids[x], strlen(ids[x]), &xid) == 0)
 				rc = wb_creates_to_update(wb, type, ops[x]->key, xid, w);

@@ -1,6 +1,6 @@
 /* writeback_doubt.c - settling writes whose answer was lost (in doubt): the
  * server may or may not have applied them, so they are looked up before
- * anything is sent again (DESIGN.md §3). Upserts are read back by email,
+ * anything is sent again. Upserts are read back by email,
  * archives by id, association writes by the v4 association read; what
  * landed is done, the rest goes back to pending and is sent again. Creates
  * without an email are searched for (writeback_create.c); updates are
@@ -17,8 +17,9 @@
 
 #include <glib.h>
 
-#include "cache/writeback/journal.h"
+#include "cache/model/json_util.h"
 #include "cache/model/record.h"
+#include "cache/writeback/journal.h"
 #include "client/log.h"
 
 #define DOUBT_PER_PASS 100         /* in-doubt operations of one kind looked up per pass */
@@ -92,7 +93,7 @@ static int look_upserts(struct writeback *wb, const struct objtype *type, GArray
 
 		for (size_t r = 0; results && !l->landed && r < json_object_array_length(results); r++) {
 			json_object *o = json_object_array_get_idx(results, r), *p = wb_obj_props(o);
-			bool same = wb_str_of(o, "id") != NULL;
+			bool same = json_util_field(o, "id") != NULL;
 
 			json_object_object_foreach(l->op->props, k, pv) {
 				if (same && !same_value(k, wb_prop_val(p, k), json_object_get_string(pv)))
@@ -100,7 +101,7 @@ static int look_upserts(struct writeback *wb, const struct objtype *type, GArray
 			}
 			if (same) {
 				l->landed = true;
-				snprintf(l->id, sizeof(l->id), "%s", wb_str_of(o, "id"));
+				snprintf(l->id, sizeof(l->id), "%s", json_util_field(o, "id"));
 			}
 		}
 	}
@@ -130,7 +131,7 @@ static int look_archives(struct writeback *wb, const struct objtype *type, GArra
 	if (json_object_object_get_ex(out, "results", &results) &&
 	    json_object_is_type(results, json_type_array)) {
 		for (size_t r = 0; r < json_object_array_length(results); r++) {
-			const char *rid = wb_str_of(json_object_array_get_idx(results, r), "id");
+			const char *rid = json_util_field(json_object_array_get_idx(results, r), "id");
 
 			if (rid)
 				g_hash_table_add(present, (gpointer)rid);
@@ -156,7 +157,7 @@ static int assoc_present(json_object *results, uint64_t from_id, uint64_t to_id)
 	for (size_t r = 0; results && r < json_object_array_length(results); r++) {
 		json_object *o = json_object_array_get_idx(results, r), *f, *t;
 
-		if (!json_object_object_get_ex(o, "from", &f) || g_strcmp0(wb_str_of(f, "id"), from) != 0)
+		if (!json_object_object_get_ex(o, "from", &f) || g_strcmp0(json_util_field(f, "id"), from) != 0)
 			continue;
 		if (json_object_object_get_ex(o, "to", &t) && json_object_is_type(t, json_type_array)) {
 			for (size_t x = 0; x < json_object_array_length(t); x++) {
@@ -218,7 +219,7 @@ static int look_assocs(struct writeback *wb, const struct objtype *type,
 /* Write what the lookups found to the journal, then tell (hooks, cache). */
 static void settle(struct writeback *wb, const struct objtype *type, GArray *v)
 {
-	int64_t now = wb_wall_ms();
+	int64_t now = hs_wall_ms();
 	int rc;
 
 	pthread_mutex_lock(&wb->lock);

@@ -27,8 +27,8 @@
 #include <glib.h>
 #include <json-c/json.h>
 
-#include "cache/writeback/journal.h"
 #include "cache/model/objtypes.h"
+#include "cache/writeback/journal.h"
 #include "cache/writeback/writeback.h"
 #include "client/hubspot.h"
 
@@ -98,8 +98,6 @@ struct batch {
 const struct objtype *wb_type_of(struct writeback *wb, const struct jop *op);
 const struct objtype *wb_to_type_of(struct writeback *wb, const struct jop *op);
 
-/* Wall-clock milliseconds (the journal's clock). */
-int64_t wb_wall_ms(void);
 /* Lock held. May a chunk of this type be taken now? */
 bool wb_take_ok(struct writeback *wb, const struct objtype *type);
 /* Lock held. Mark rows in flight (creates: on disk before they are sent). 0 or -errno. */
@@ -109,8 +107,6 @@ void wb_journal_done(struct writeback *wb, int rc);
 
 /* --- writeback_batch.c: JSON, error lines, batch calls ------------------------ */
 
-/* o[key] if it is a string, else NULL. Borrowed. */
-const char *wb_str_of(json_object *o, const char *key);
 /* A property value as a string; unset (absent, null) is "". */
 const char *wb_prop_val(json_object *props, const char *name);
 /* obj.properties if it is an object, else NULL. Borrowed. */

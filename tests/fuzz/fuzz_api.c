@@ -27,13 +27,13 @@
 #include <glib.h>
 
 #include "cache/model/edit.h"
-#include "tests/unit/types.h"
 #include "cache/model/record.h"
 #include "cache/model/schema.h"
 #include "client/http.h"
 #include "client/hubspot.h"
 #include "client/ratelimit.h"
 #include "tests/fuzz/fuzz_common.h"
+#include "tests/unit/types.h"
 
 static struct schema *fixed[TY_COUNT];  /* from the golden properties, shown = default */
 static struct schema *deals_all;

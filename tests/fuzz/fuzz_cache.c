@@ -28,10 +28,10 @@
 #include <glib.h>
 
 #include "cache/cache.h"
-#include "tests/unit/types.h"
 #include "cache/model/record.h"
 #include "client/hubspot.h"
 #include "tests/fuzz/fuzz_common.h"
+#include "tests/unit/types.h"
 
 enum { OP_LIST, OP_BATCH, OP_ASSOC, OP_OWNERS, OP_PIPES, OP_SEARCH, OP_COUNT };
 

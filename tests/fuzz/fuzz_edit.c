@@ -26,10 +26,10 @@
 #include <glib.h>
 
 #include "cache/model/edit.h"
-#include "tests/unit/types.h"
 #include "cache/model/record.h"
 #include "cache/model/schema.h"
 #include "tests/fuzz/fuzz_common.h"
+#include "tests/unit/types.h"
 
 struct fx {
 	const struct objtype *type;
@@ -122,8 +122,9 @@ static size_t base_len(json_object *bprops, const char *name)
 	return (size_t)json_object_get_string_len(v);
 }
 
-/* A record file: newline-terminated strict JSON with the keys of DESIGN.md §2
- * in order and exactly the shown properties, sorted, as strings or null.
+/* A record file: newline-terminated strict JSON with the keys id, properties,
+ * createdAt, updatedAt, archived in that order, and exactly the shown
+ * properties, sorted, as strings or null.
  * Returns the parsed file. */
 static json_object *check_record_file(const struct schema *s, const char *text, size_t len)
 {

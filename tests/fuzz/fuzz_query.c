@@ -27,10 +27,10 @@
 
 #include <glib.h>
 
-#include "tests/unit/types.h"
 #include "cache/model/query.h"
 #include "cache/model/schema.h"
 #include "tests/fuzz/fuzz_common.h"
+#include "tests/unit/types.h"
 
 static const int types[3] = { TY_CONTACTS, TY_DEALS, TY_TICKETS };
 static FILE *dump;              /* $HUBFS_FUZZ_QUERY_DUMP: one JSON line per query (diff_query.py) */

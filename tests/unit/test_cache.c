@@ -11,10 +11,10 @@
 #include <glib.h>
 
 #include "cache/cache.h"
-#include "tests/unit/types.h"
 #include "client/hubspot.h"
 #include "tests/unit/sandbox.h"
 #include "tests/unit/test.h"
+#include "tests/unit/types.h"
 
 static int64_t fake_now = 1000000;
 static int64_t clock_now(void)

@@ -5,10 +5,10 @@
 #include <glib.h>
 
 #include "cache/model/edit.h"
-#include "tests/unit/types.h"
 #include "cache/model/record.h"
 #include "cache/model/schema.h"
 #include "tests/unit/test.h"
+#include "tests/unit/types.h"
 
 static const char *dir;
 

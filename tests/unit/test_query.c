@@ -11,11 +11,11 @@
 
 #include <glib.h>
 
-#include "tests/unit/types.h"
 #include "cache/model/query.h"
 #include "cache/model/schema.h"
 #include "client/hubspot.h"
 #include "tests/unit/test.h"
+#include "tests/unit/types.h"
 
 static const char *dir;
 static struct schema *schemas[TY_COUNT];
@@ -125,7 +125,7 @@ static void test_operators(void)
 	check_parse(D, "forecast_note=", "[{\"filters\":[{\"propertyName\":\"forecast_note\",\"operator\":\"NOT_HAS_PROPERTY\"}]}]", NULL);
 	check_parse(D, "forecast_note!=", "[{\"filters\":[{\"propertyName\":\"forecast_note\",\"operator\":\"HAS_PROPERTY\"}]}]", NULL);
 	check_parse(D, "q=acme", "[]", "acme");
-	/* The example of DESIGN.md §4, and q= written in a group of its own. */
+	/* The README's example query, and q= written in a group of its own. */
 	check_parse(D, "amount>=10000&dealstage!=closedwon",
 		    "[{\"filters\":[{\"propertyName\":\"amount\",\"operator\":\"GTE\",\"value\":\"10000\"},"
 		    "{\"propertyName\":\"dealstage\",\"operator\":\"NEQ\",\"value\":\"closedwon\"}]}]", NULL);

@@ -15,12 +15,12 @@
 
 #include "cache/cache.h"
 #include "cache/writeback/journal.h"
-#include "tests/unit/types.h"
 #include "cache/writeback/writeback.h"
 #include "client/hubspot.h"
 #include "client/log.h"
 #include "tests/unit/sandbox.h"
 #include "tests/unit/test.h"
+#include "tests/unit/types.h"
 
 #define url sandbox_url
 static char *tmp;
