@@ -10,6 +10,8 @@
 #include "client/log.h"
 #include "fs/hubfs.h"
 
+_Static_assert(OBJTYPES_MAX <= INO_TYPES_MAX, "a type idx must fit an inode number");
+
 /* The option names props_<name> took before types came from a registry, in
  * the order of struct hubfs_opts.shown. */
 static const char *const core_names[] = { "contacts", "companies", "deals", "tickets" };
@@ -23,6 +25,11 @@ int hubfs_types_setup(struct hubfs *h)
 	 * would go here, before anything reads h->types. */
 	h->types = objtypes_new_core();
 	n = objtypes_count(h->types);
+	if (n > INO_TYPES_MAX) { /* objtypes_new refuses this already: inodes have 6 bits */
+		fprintf(stderr, "hubfs: %zu object types are more than the %u a mount can show; "
+			"refusing to mount\n", n, INO_TYPES_MAX);
+		return -1;
+	}
 	h->shown = g_new0(const char *, n);
 	for (size_t i = 0; i < G_N_ELEMENTS(core_names); i++) {
 		const struct objtype *t = objtypes_by_name(h->types, core_names[i],
