@@ -80,6 +80,8 @@ static void check_event(const struct wh_event *e, json_object *o)
 	TERMINATED(property);
 	TERMINATED(association_type);
 	TERMINATED(association_category);
+	TERMINATED(from_type_id);
+	TERMINATED(to_type_id);
 	FUZZ_CHECK((e->n_merged == 0) == (e->merged_ids == NULL), "n_merged %zu, ids %p",
 		   e->n_merged, (void *)e->merged_ids);
 	for (size_t i = 0; i < e->n_merged; i++)
