@@ -86,7 +86,8 @@ struct changes {
 	GQueue seen_order;
 	unsigned flags[OBJTYPES_MAX];   /* enum changes_type_flag, since the last drain */
 	int64_t watermark;              /* newest occurredAt forgotten or dropped at a bound */
-	int64_t pending_since;          /* now when the oldest pending work came; 0 = none */
+	int64_t pending_since;          /* now when the oldest pending work came ... */
+	bool lingering;                 /* ... if any */
 	bool urgent;                    /* a record became gone since the last drain */
 	struct changes_stats st;        /* the sizes are filled in by changes_stats */
 };
@@ -202,10 +203,10 @@ static int64_t sat_add(int64_t a, int64_t b)
 	return s;
 }
 
-/* Whether `then` is at least `ms` before `now`. */
+/* Whether `then` is at least `ms` (>= 0) before `now`, without overflow. */
 static bool aged(int64_t then, int64_t ms, int64_t now)
 {
-	return sat_add(then, ms) <= now;
+	return now >= then && (uint64_t)now - (uint64_t)then >= (uint64_t)ms;
 }
 
 /* ---------------------------------------------------------------- life */
@@ -272,8 +273,10 @@ static void expire(struct changes *c, int64_t now)
 
 static void note_pending(struct changes *c, int64_t now)
 {
-	if (!c->pending_since)
-		c->pending_since = now ? now : 1;
+	if (!c->lingering) {
+		c->pending_since = now;
+		c->lingering = true;
+	}
 }
 
 /* One event's news for one record: at occurredAt t, it exists (B_EXISTS) or
@@ -473,18 +476,26 @@ static bool duplicate(struct changes *c, const struct wh_event *e, const struct 
 	}, *s;
 
 	switch (e->kind) {
-	case WH_ASSOCIATION_CHANGE:
+	case WH_ASSOCIATION_CHANGE: {
+		uint64_t h = mix(g_str_hash(e->association_type), e->association_type_id);
+
+		h = mix(mix(h, g_str_hash(e->from_type_id)), g_str_hash(e->to_type_id));
 		key.a = e->from_id;
 		key.b = e->to_id;
 		key.removed = e->removed;
-		key.prop = g_str_hash(e->association_type) ^ e->association_type_id;
+		key.prop = (uint32_t)(h ^ (h >> 32));
 		break;
-	case WH_MERGE:
+	}
+	case WH_MERGE: {
+		uint64_t h = e->n_merged;
+
+		for (size_t i = 0; i < e->n_merged; i++)
+			h = mix(h, e->merged_ids[i]);
 		key.a = e->primary_id;
 		key.b = e->new_id;
-		for (size_t i = 0; i < e->n_merged; i++)
-			key.prop = key.prop * 31u + (uint32_t)(e->merged_ids[i] ^ (e->merged_ids[i] >> 32));
+		key.prop = (uint32_t)(h ^ (h >> 32));
 		break;
+	}
 	default:
 		break;
 	}
@@ -622,6 +633,17 @@ static bool any_flags(const struct changes *c)
 	return false;
 }
 
+/* ms from now to end, 0 if past, without overflow. */
+static int64_t left(int64_t end, int64_t now)
+{
+	uint64_t d;
+
+	if (end <= now)
+		return 0;
+	d = (uint64_t)end - (uint64_t)now;
+	return d > INT64_MAX ? INT64_MAX : (int64_t)d;
+}
+
 int64_t changes_due(struct changes *c, int64_t now)
 {
 	int64_t rc;
@@ -633,7 +655,7 @@ int64_t changes_due(struct changes *c, int64_t now)
 		 g_hash_table_size(c->assocs) >= (c->max_assoc + 1) / 2)
 		rc = 0;
 	else
-		rc = MAX(0, sat_add(c->pending_since, c->linger_ms) - now);
+		rc = left(sat_add(c->pending_since, c->linger_ms), now);
 	g_mutex_unlock(&c->lock);
 	return rc;
 }
@@ -743,7 +765,7 @@ struct changes_work *changes_drain(struct changes *c, int64_t now, changes_held_
 	g_hash_table_remove_all(c->assocs);
 	memcpy(flags, c->flags, sizeof(flags));
 	memset(c->flags, 0, sizeof(c->flags));
-	c->pending_since = 0;
+	c->lingering = false;
 	c->urgent = false;
 	expire(c, now);
 	g_mutex_unlock(&c->lock);

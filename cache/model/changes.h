@@ -50,9 +50,8 @@
  * on its type instead (CHANGES_REFRESH; CHANGES_RELIST for a deletion or
  * merge, which search cannot see), and is counted as overflow. Association
  * maps pending [10,000]: past it, CHANGES_ASSOC_STALE on both types. History
- * [32,768 records, 1 h]. Duplicate window [16,384 events, 1 h]. About 100
- * bytes per record and 80 per remembered event: under 7 MiB at the defaults,
- * whatever arrives.
+ * [32,768 records, 1 h]. Duplicate window [16,384 events, 1 h]. All four
+ * full at the defaults hold about 6 MiB, whatever arrives.
  *
  * Pure: no I/O, no clock (now is wall-clock ms since the epoch, the clock
  * occurredAt is on), no logging. Thread-safe: every function takes the

@@ -314,6 +314,13 @@ static void test_merge(void)
 	st = stats(c);
 	ASSERT_EQ(st.ignored[CHI_ID], 1);
 
+	/* objectId neither the survivor nor the primary: gone as well */
+	e = E("ticket.merge", 409, NOW - 400);
+	e.primary_id = 401;
+	e.new_id = 405;
+	ASSERT_EQ(add1(c, e), 1);
+	DRAIN(c, NULL, NULL, "gone tickets 401,409; assoc_all tickets 405; read tickets 405");
+
 	/* A merged record's older change arriving late stays gone; a newer
 	 * restore of it comes back. */
 	ASSERT_EQ(add1(c, prop("contact", 102, NOW - 600, "email")), 0);
@@ -369,8 +376,11 @@ static void test_association(void)
 	e = assoc("contact", "CONTACT_TO_COMPANY", 1, 2, NOW - 30);
 	g_strlcpy(e.from_type_id, "9-9", sizeof(e.from_type_id));
 	ASSERT_EQ(add1(c, e), 0);
+	e = assoc("contact", "CONTACT_TO_COMPANY", 1, 2, NOW - 30);
+	g_strlcpy(e.to_type_id, "9-9", sizeof(e.to_type_id));
+	ASSERT_EQ(add1(c, e), 0);
 	st = stats(c);
-	ASSERT_EQ(st.ignored[CHI_TYPE], 3);
+	ASSERT_EQ(st.ignored[CHI_TYPE], 4);
 	ASSERT_EQ(st.ignored[CHI_ID], 1);
 	ASSERT(changes_drain(c, NOW, NULL, NULL) == NULL);
 
@@ -619,6 +629,13 @@ static void test_ignored(void)
 		ASSERT_EQ(add1(c, e), 1);
 		changes_free(c);
 	}
+	/* nothing given: nothing counted */
+	c = make(NULL);
+	ASSERT_EQ(changes_add(c, NULL, 0, NOW), 0);
+	st = stats(c);
+	ASSERT_EQ(st.received, 0);
+	ASSERT_EQ(st.last_received, 0);
+	changes_free(c);
 	ASSERT(changes_new(NULL) == NULL);
 	{
 		struct changes_opts o = { 0 };
@@ -893,6 +910,25 @@ static void test_retry(void)
 	changes_work_free(w);
 	ASSERT(changes_drain(c, NOW, NULL, NULL) == NULL);
 
+	/* a retried record that is pending again: still one read, and read
+	 * whatever the cache claims */
+	add1(c, prop("contact", 6, NOW - 40, "p"));
+	w = changes_drain(c, NOW, NULL, NULL);
+	add1(c, prop("contact", 6, NOW - 20, "p"));
+	changes_retry(c, &w->jobs[0], NOW);
+	changes_work_free(w);
+	h.calls = 0;
+	DRAIN(c, held_cb, &h, "read contacts 6");
+	ASSERT_EQ(h.calls, 0);
+	/* an ASSOC job without its other type is not a job */
+	{
+		uint64_t ids[] = { 1 };
+		struct changes_job j = { .kind = CHANGES_ASSOC, .type = CONTACTS, .n = 1, .ids = ids };
+
+		changes_retry(c, &j, NOW);
+		ASSERT(changes_drain(c, NOW, NULL, NULL) == NULL);
+	}
+
 	/* a retried id the history forgot: read */
 	{
 		uint64_t ids[] = { 77 };
@@ -904,6 +940,25 @@ static void test_retry(void)
 	}
 	DRAIN(c, NULL, NULL, "read contacts 77");
 	changes_free(c);
+
+	/* retried past the pending bound: the type's flag instead */
+	{
+		struct changes_opts o = { .max_pending = 1 };
+		uint64_t ids[] = { 1, 2 };
+		struct changes_job j = { .kind = CHANGES_READ, .type = DEALS, .n = 2, .ids = ids };
+
+		c = make(&o);
+		changes_retry(c, &j, NOW);
+		w = changes_drain(c, NOW, NULL, NULL);
+		{
+			g_autofree char *d = describe(w);
+
+			ASSERT_STR(d, "read deals 1");
+		}
+		ASSERT_EQ(w->flags[DEALS->idx], CHANGES_REFRESH);
+		changes_work_free(w);
+		changes_free(c);
+	}
 }
 
 static void test_due(void)
@@ -929,6 +984,23 @@ static void test_due(void)
 	ASSERT_EQ(changes_due(c, NOW + 10), 190);
 	changes_free(c);
 
+	/* a flag raised: at once (bound 4, one pending, the rest overflowed
+	 * by association maps) */
+	o.max_assoc = 2;
+	c = make(&o);
+	add1(c, assoc("contact", "CONTACT_TO_COMPANY", 1, 2, NOW - 1));
+	ASSERT_EQ(changes_due(c, NOW), 0); /* half the maps' bound */
+	changes_work_free(changes_drain(c, NOW, NULL, NULL));
+	o.max_assoc = 6;
+	changes_free(c);
+	c = make(&o);
+	for (uint64_t i = 1; i <= 4; i++)
+		add1(c, assoc("contact", "CONTACT_TO_COMPANY", i, i, NOW - 1));
+	ASSERT_EQ(stats(c).overflow, 1);
+	ASSERT_EQ(changes_due(c, NOW), 0);
+	changes_free(c);
+	o.max_assoc = 0;
+
 	/* half the pending bound used: at once, before it overflows */
 	o.max_pending = 4;
 	c = make(&o);
@@ -944,6 +1016,35 @@ static void test_due(void)
 	c = make(&o);
 	add1(c, prop("contact", 1, NOW - 10, "p"));
 	ASSERT_EQ(changes_due(c, NOW), 0);
+	changes_free(c);
+}
+
+/* ---- clocks at their ends ------------------------------------------------------- */
+
+static void test_extreme_clock(void)
+{
+	struct changes_opts o = { .history_ms = INT64_MAX, .dedupe_ms = INT64_MAX,
+				  .linger_ms = INT64_MAX };
+	struct changes *c = make(&o);
+	struct wh_event e = E("contact.deletion", 1, INT64_MAX - 1);
+
+	/* no overflow in now + 5 min, in aging or in the linger */
+	ASSERT_EQ(changes_add(c, &e, 1, INT64_MAX), 1);
+	e = E("contact.restore", 1, INT64_MAX);
+	ASSERT_EQ(changes_add(c, &e, 1, INT64_MAX - 1), 1);
+	ASSERT_EQ(changes_due(c, INT64_MIN), 0);
+	changes_work_free(changes_drain(c, INT64_MAX, NULL, NULL));
+	ASSERT_EQ(stats(c).history, 1);
+	e = E("contact.deletion", 1, INT64_MAX - 2);
+	ASSERT_EQ(changes_add(c, &e, 1, INT64_MAX), 0); /* older */
+	changes_free(c);
+
+	c = make(&o);
+	e = prop("contact", 1, 1, "p");
+	ASSERT_EQ(changes_add(c, &e, 1, 0), 1);
+	ASSERT_EQ(changes_due(c, 0), INT64_MAX);
+	ASSERT_EQ(changes_due(c, INT64_MIN), INT64_MAX);
+	ASSERT_EQ(changes_due(c, INT64_MAX), 0);
 	changes_free(c);
 }
 
@@ -1026,6 +1127,7 @@ int main(void)
 	RUN(test_dedupe_bound);
 	RUN(test_retry);
 	RUN(test_due);
+	RUN(test_extreme_clock);
 	RUN(test_threads);
 	objtypes_free(reg);
 	return 0;
