@@ -23,8 +23,8 @@
 
 /* rec->flags */
 #define F_PENDING 1u
-#define F_MUST_READ 2u  /* created, restored, merged into or retried since at0: a
-			 * read, whatever the cache holds */
+#define F_MUST_READ 2u  /* created, restored, merged into, retried or back from
+			 * gone since at0: a read, whatever the cache holds */
 
 #define ASSOC_ALL 0xffffu
 
@@ -326,7 +326,9 @@ static enum outcome apply_rec(struct changes *c, const struct objtype *t, uint64
 			rlist_remove(&c->history, r);
 		r->at0 = r->at;
 		r->flags = F_PENDING;
-		if (must_read && at > r->at0)
+		/* Handed out as gone (or unsure) last time: the cache may hold
+		 * nothing of it now, but a read brings it back. */
+		if ((must_read && at > r->at0) || (r->bits & B_GONE))
 			r->flags |= F_MUST_READ;
 		rlist_append(&c->pending, r);
 		note_pending(c, now);

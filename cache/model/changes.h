@@ -22,10 +22,12 @@
  *
  * Nothing goes backward. Each record remembers the newest occurredAt applied
  * to it (L) and what the events at L said (exists, gone, or both). An event
- * older than L is dropped; one at L that agrees is coalesced; one at L that
- * disagrees (a deletion and a restore in the same millisecond) makes the
- * record "unsure", which is read: a read is always safe, because a record the
- * read does not return is gone. So for the events given between two drains,
+ * older than L, or at L and saying the same, brings nothing new: it is
+ * coalesced with the record's pending work if it agrees with it, else dropped
+ * (a deletion older than a restore). One at L that disagrees (a deletion and
+ * a restore in the same millisecond) makes the record "unsure", which is
+ * read: a read is always safe, because a record the read does not return is
+ * gone. So for the events given between two drains,
  * the work does not depend on the order they came in. Records stay remembered
  * after their work is handed out (the history, bounded in count and age), so a
  * deletion retried after the restore that followed it cannot hide the record.
@@ -55,8 +57,8 @@
  *
  * Pure: no I/O, no clock (now is wall-clock ms since the epoch, the clock
  * occurredAt is on), no logging. Thread-safe: every function takes the
- * module's one mutex, which is never held while calling out (the held
- * callback of changes_drain), so it nests inside nothing and under nothing.
+ * module's one mutex, a leaf: it is never held while calling out, so
+ * changes_drain's held callback may take the cache's locks.
  * Depends on GLib, the type registry and struct wh_event (a header only: no
  * webhook function is called).
  */
@@ -165,12 +167,14 @@ struct changes_work {
 
 /* What the cache holds of a record: the updatedAt (ms) of its copy; -1 if it
  * holds none, or one that must be read anyway; INT64_MAX if nothing it holds
- * would change with a read. Called by changes_drain without the module's lock,
- * on the draining thread, for records whose only news since the last drain is
- * that they exist and changed (no deletion, restore disagreement, merge): they
- * are not read when this is >= the newest occurredAt of that news (a change
- * in the same millisecond as the copy's updatedAt is taken as in the copy:
- * HubSpot stamps updatedAt with the time of the change). */
+ * or shows would change with a read. Called by changes_drain without the
+ * module's lock, on the draining thread, only for records whose news since
+ * the last drain is propertyChange alone (no creation, restore, merge or
+ * deletion, not unsure, not given back by changes_retry, not handed out as
+ * gone or unsure the drain before): such a record is
+ * not read when this is >= its newest occurredAt (a change in the same
+ * millisecond as the copy's updatedAt is taken as in the copy: HubSpot
+ * stamps updatedAt with the time of the change). */
 typedef int64_t (*changes_held_fn)(void *ud, const struct objtype *t, uint64_t id);
 
 /* Take all pending work: NULL if there is none, else a work list the caller

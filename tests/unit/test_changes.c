@@ -570,6 +570,13 @@ static void test_held(void)
 	DRAIN(c, held_cb, &h, "gone contacts 12; assoc_all contacts 14; read contacts 10,11,13,14,15,16");
 	ASSERT_EQ(h.calls, 1);
 
+	/* A change of a record handed out as gone (its restore lost, say):
+	 * read, though the cache, having dropped it, holds nothing. */
+	h.calls = 0;
+	add1(c, prop("contact", 12, NOW - 45, "email"));
+	DRAIN(c, held_cb, &h, "read contacts 12");
+	ASSERT_EQ(h.calls, 0);
+
 	/* -1: the cache holds no copy: read. */
 	h.calls = 0;
 	h.updated = -1;
