@@ -171,10 +171,10 @@ struct changes_work {
  * module's lock, on the draining thread, only for records whose news since
  * the last drain is propertyChange alone (no creation, restore, merge or
  * deletion, not unsure, not given back by changes_retry, not handed out as
- * gone or unsure the drain before): such a record is
- * not read when this is >= its newest occurredAt (a change in the same
- * millisecond as the copy's updatedAt is taken as in the copy: HubSpot
- * stamps updatedAt with the time of the change). */
+ * gone or unsure the drain before): such a record is not read when this is
+ * >= its newest occurredAt (a change in the same millisecond as the copy's
+ * updatedAt is taken as in the copy: HubSpot stamps updatedAt with the time
+ * of the change). */
 typedef int64_t (*changes_held_fn)(void *ud, const struct objtype *t, uint64_t id);
 
 /* Take all pending work: NULL if there is none, else a work list the caller
