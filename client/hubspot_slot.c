@@ -215,19 +215,19 @@ void hs_slot_done(struct hs_client *c, const struct hs_call *call, const struct 
 	int64_t now;
 
 	/* The team first, without the lock, so that a waiter woken below
-	 * finds the shared slot free too. */
-	if (c->team && team_time(c, call)) {
-		if (s->grant.seq) {
+	 * finds the shared slot free too; each round trip only with the time
+	 * for it left. */
+	if (c->team && s->grant.seq) {
+		if (team_time(c, call))
 			team_done(c->team, &s->grant, resp->status);
-			/* search answers carry no rate headers */
-			if (answered && !s->search)
-				team_note_headers(c->team, &resp->rl, &s->grant);
-		}
-		if (answered && resp->status == 429)
-			team_note_429(c->team, policy, s->search, resp->rl.retry_after_ms);
-	} else if (c->team && s->grant.seq) {
-		unreported = true;
+		else
+			unreported = true;
+		/* search answers carry no rate headers */
+		if (answered && !s->search && team_time(c, call))
+			team_note_headers(c->team, &resp->rl, &s->grant);
 	}
+	if (c->team && answered && resp->status == 429 && team_time(c, call))
+		team_note_429(c->team, policy, s->search, resp->rl.retry_after_ms);
 	now = hs_now_ms();
 	pthread_mutex_lock(&c->lock);
 	ratelimit_done(c->rl, s->search, resp->status, now);

@@ -40,7 +40,11 @@
 #define THREADS 3             /* window-class callers per client */
 #define RECORDS 30            /* of each type */
 #define LATENCY_MS 5          /* the sandbox sleeps this before it counts a request */
-#define CMD_TIMEOUT_MS 200
+/* Longer than the team's default (200 ms): a mount's round trips queue on one
+ * connection, and under valgrind (one thread at a time) or on a loaded
+ * 2-core machine a wait of 200 ms for it happens, and takes the client off
+ * the shared budget, which the cases that assert it stays on must not see. */
+#define CMD_TIMEOUT_MS 1000
 #define HEARTBEAT_MS 200
 #define DEADLINE_SLACK_MS 500
 #define PORTAL 4243
