@@ -131,25 +131,37 @@ static bool go_local(struct hs_client *c, struct hs_slot *s)
 	return ok;
 }
 
+/* No time to ask Redis: may the slot in s go on this mount's share? 0
+ * (yes), 1 (local, but the slot was not taken under the share: given back,
+ * start again) or -EAGAIN (on the shared budget: given back, the call gives
+ * up as for a wait past its deadline). Changes no state but counters. */
+static int share_only(struct hs_client *c, struct hs_slot *s)
+{
+	bool local, ok;
+
+	pthread_mutex_lock(&c->lock);
+	local = c->team_local;
+	ok = local && s->ticket.share_parts >= c->team_parts;
+	if (ok)
+		c->team_local_sent++;
+	pthread_mutex_unlock(&c->lock);
+	if (ok)
+		return 0;
+	local_cancel(c, s->search);
+	return local ? 1 : -EAGAIN;
+}
+
 /* With the local slot in s held, take the team's grant. Returns 0 (go), 1
  * (the local slot was given back: start again), or -errno (given back). */
 static int team_step(struct hs_client *c, struct hs_call *call, struct hs_slot *s)
 {
-	bool local, rejoined = false;
+	bool rejoined = false;
 	int64_t w;
 	int rc;
 
-	pthread_mutex_lock(&c->lock);
-	local = c->team_local;
-	pthread_mutex_unlock(&c->lock);
-	if (!team_time(c, call)) {
-		/* Redis might keep the call past its deadline: on the share
-		 * already, go on without asking; else give up as for a wait */
-		if (local && go_local(c, s))
-			return 0;
-		local_cancel(c, s->search);
-		return local ? 1 : -EAGAIN;
-	}
+	/* Redis might keep the call past its deadline */
+	if (!team_time(c, call))
+		return share_only(c, s);
 	w = team_acquire(c->team, call->prio, s->search, &s->grant);
 	if (w == 0) {
 		pthread_mutex_lock(&c->lock);
