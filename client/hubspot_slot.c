@@ -83,10 +83,10 @@ static bool team_time(struct hs_client *c, const struct hs_call *call)
 	       call->deadline_ms - hs_now_ms() >= team_cmd_timeout_ms(c->team);
 }
 
-/* The team said: ask again within ms. Wait that long: no sooner, as a
- * request leaves the shared window only when its time is up, one in flight
- * no earlier than a span from now (so the wait, at most a span, is a lower
- * bound, and another mount's request ending would not shorten it). 0, or
+/* The team said: ask again within ms. Wait that long, not less: a request
+ * leaves the shared window only when its time is up, one in flight no
+ * earlier than a span from now, so another mount's request ending does not
+ * make room sooner (only a larger Max in HubSpot's headers would). 0, or
  * -EAGAIN if that would pass the deadline (as for the local limiter),
  * -ECANCELED if cancelled. */
 static int team_wait(struct hs_client *c, const struct hs_call *call, int64_t ms)
