@@ -77,8 +77,8 @@ struct hs_client_opts {
 	int64_t (*oauth_now)(void); /* the clock of OAuth token lives handed to client/oauth.h;
 				     * default hs_now_ms (tests inject one) */
 	/* Mounts of one portal on many machines sharing one budget through
-	 * Redis (client/team.h); borrowed: must outlive the client; NULL: this
-	 * client's limiter alone. With a team every attempt takes a slot of
+	 * Redis (client/team.h); borrowed: must outlive the client (or be
+	 * detached, hs_client_set_team()); NULL: this client's limiter alone. With a team every attempt takes a slot of
 	 * the local limiter (this mount's priorities, in-flight accounting and
 	 * daily reserves) and then a grant of the team's shared budget in the
 	 * same class, waiting the longer of the two; its end, rate headers and
@@ -126,6 +126,14 @@ int64_t hs_now_ms(void);
  * (and no opts->oauth). */
 int hs_client_new(const struct hs_client_opts *opts, struct hs_client **out, const char **why);
 void hs_client_free(struct hs_client *c); /* accepts NULL; no call may be running */
+
+/* Attach a team (as opts.team) to a client made without one, or detach it
+ * (team NULL): for a daemon that learns the portal id, which keys the
+ * team's budget, through the client (hs_account_info()). No other call on c
+ * may be running. Returns 0, or -EBUSY if c has a team and team is not
+ * NULL. Detached while Redis was unreachable, the client keeps its share
+ * one window more (as when Redis comes back). */
+int hs_client_set_team(struct hs_client *c, struct team *team);
 
 /* Replace the private-app bearer token; copied. Calls already sent keep the
  * old one. Returns 0 or -ENOMEM (old token kept). (An OAuth client takes its

@@ -42,7 +42,9 @@ struct hs_client {
 	char last_error[1024];         /* protected by lock; "" if none */
 
 	/* The team (hubspot_slot.c); all 0 without one. */
-	struct team *team;             /* immutable; borrowed; NULL: the local limiter alone */
+	struct team *team;             /* borrowed; NULL: the local limiter alone; set at
+					* creation or by hs_client_set_team() while no call
+					* runs, so read without the lock */
 	bool team_local;               /* protected by lock: Redis unreachable, sending on
 					* this mount's share of the budget */
 	int team_parts;                /* protected by lock: the share while team_local is

@@ -192,6 +192,25 @@ static int team_step(struct hs_client *c, struct hs_call *call, struct hs_slot *
 	return 1;
 }
 
+int hs_client_set_team(struct hs_client *c, struct team *team)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&c->lock);
+	if (team && c->team) {
+		rc = -EBUSY;
+	} else {
+		c->team = team;
+		if (c->team_local) {
+			c->team_local = false;
+			c->team_parts = 1;
+			ratelimit_set_share(c->rl, 1, hs_now_ms());
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
 int hs_slot_acquire(struct hs_client *c, struct hs_call *call, bool search, struct hs_slot *s)
 {
 	int rc;

@@ -697,6 +697,66 @@ static void test_deadlines(void)
 	redis_stop(&r);
 }
 
+static int64_t team_granted(struct team *t)
+{
+	json_object *o = json_object_new_object();
+	int64_t n;
+
+	team_stats(t, o);
+	n = json_object_get_int64(get(o, "window.granted"));
+	json_object_put(o);
+	return n;
+}
+
+/* A daemon learns the portal id, which keys the team's budget, through the
+ * client: the team is attached to a client made without one, and detached
+ * before it is freed. */
+static void test_attach(void)
+{
+	struct redis r;
+	struct member m;
+	struct team *t;
+	struct hs_call call;
+	json_object *o;
+	char path[96];
+
+	redis_start(&r, NULL);
+	sandbox_reset();
+	member_open(&m, &r, 0);
+	t = m.team;
+	snprintf(path, sizeof(path), "/crm/v3/objects/contacts/%d", id_base[0]);
+	/* without one: the team sees nothing, the status has no "team" */
+	ASSERT_EQ(hs_client_set_team(m.hc, NULL), 0);
+	call = (struct hs_call){ .prio = RL_PRIO_USER, .deadline_ms = hs_now_ms() + 30000 };
+	ASSERT_EQ(hs_request(m.hc, &call, "GET", path, NULL, NULL), 0);
+	ASSERT_EQ(team_granted(t), 0);
+	o = json_object_new_object();
+	hs_client_stats(m.hc, o);
+	ASSERT(!json_object_object_get_ex(o, "team", NULL));
+	json_object_put(o);
+	/* attached: every call goes through it; one team at a time */
+	ASSERT_EQ(hs_client_set_team(m.hc, t), 0);
+	ASSERT_EQ(hs_client_set_team(m.hc, t), -EBUSY);
+	call = (struct hs_call){ .prio = RL_PRIO_USER, .deadline_ms = hs_now_ms() + 30000 };
+	ASSERT_EQ(hs_request(m.hc, &call, "GET", path, NULL, NULL), 0);
+	ASSERT_EQ(team_granted(t), 1);
+	ASSERT(budget_is(m.hc, "shared"));
+	/* detached while on its share: calls go on, on the client alone */
+	redis_kill(&r);
+	call = (struct hs_call){ .prio = RL_PRIO_USER, .deadline_ms = hs_now_ms() + 30000 };
+	ASSERT_EQ(hs_request(m.hc, &call, "GET", path, NULL, NULL), 0);
+	ASSERT(budget_is(m.hc, "local"));
+	ASSERT_EQ(hs_client_set_team(m.hc, NULL), 0);
+	call = (struct hs_call){ .prio = RL_PRIO_USER, .deadline_ms = hs_now_ms() + 30000 };
+	ASSERT_EQ(hs_request(m.hc, &call, "GET", path, NULL, NULL), 0);
+	o = json_object_new_object();
+	hs_client_stats(m.hc, o);
+	ASSERT(!json_object_object_get_ex(o, "team", NULL));
+	json_object_put(o);
+	member_close(&m);
+	redis_stop(&r);
+}
+
 int main(int argc, char **argv)
 {
 	struct hs_client_opts o = { .token = "unit-token", .rate_max = 100000 };
@@ -712,6 +772,7 @@ int main(int argc, char **argv)
 		      "--deals", "30", "--latency-ms", "5", (char *)NULL);
 	o.api_url = sandbox_url;
 	ASSERT_EQ(hs_client_new(&o, &ctl_hc, &why), 0);
+	RUN(test_attach);
 	RUN(test_deadlines);
 	RUN(test_shared_budget);
 	RUN(test_priorities);
