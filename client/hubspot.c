@@ -1,13 +1,11 @@
 /* hubspot.c - the client core of hubspot.h: lifecycle, the request loop
- * (rate limiter, retries, deadlines), error parsing and errno mapping, stats.
- * The typed calls that build URLs and bodies live in hubspot_calls.c.
- *
- * Lock rules: c->lock guards the limiter, the counters and the token. It is
- * never held across a transfer, a JSON parse or a backoff sleep; waiting for
- * the limiter happens on c->cond (CLOCK_MONOTONIC), which is broadcast
- * whenever a transfer ends or a 429 changes the budget.
+ * (retries, deadlines), error parsing and errno mapping, stats. The typed
+ * calls that build URLs and bodies live in hubspot_calls.c; request slots
+ * (the rate limiter and a team's shared budget) in hubspot_slot.c. Lock
+ * rules: hubspot_int.h.
  */
 #include "client/hubspot.h"
+#include "client/hubspot_int.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -28,26 +26,8 @@
 #define DEFAULT_API_URL "https://api.hubapi.com"
 #define DEFAULT_TRANSFER_TIMEOUT_MS 20000
 #define JSON_MAX_DEPTH 64
-#define MAX_ENDPOINTS 256        /* distinct endpoint counters; more go to "other" */
 #define LOCKED_RETRY_MS 2000     /* 423: HubSpot's record lock lasts 2 s */
 #define MAX_RETRY_AFTER_MS (5 * 60 * 1000) /* longer Retry-After on a 5xx: wait this */
-
-struct hs_client {
-	char *base_url;                /* no trailing '/'; immutable */
-	int64_t transfer_timeout_ms;   /* immutable */
-	struct http *http;             /* thread-safe itself */
-	pthread_mutex_t lock;
-	pthread_cond_t cond;           /* slot may have freed; waits on c->lock */
-	char *token;                   /* protected by lock; NULL with OAuth */
-	struct oauth *oauth;           /* immutable; borrowed; NULL for a private-app token */
-	int64_t (*oauth_now)(void);    /* immutable; the clock handed to oauth_* */
-	struct ratelimit *rl;          /* protected by lock */
-	GHashTable *calls;             /* endpoint -> uint64_t *; protected by lock */
-	uint64_t http_429;             /* protected by lock */
-	uint64_t retries;              /* protected by lock */
-	int net_state;                 /* protected by lock: 0 no attempt yet, 1 answered, -1 no answer */
-	char last_error[1024];         /* protected by lock; "" if none */
-};
 
 /* libcurl's global state is process-wide by nature; count the clients that
  * need it so the last hs_client_free() releases it (LeakSanitizer clean). */
@@ -344,6 +324,8 @@ int hs_client_new(const struct hs_client_opts *opts, struct hs_client **out, con
 	c->base_url = strdup(url);
 	c->oauth = opts->oauth;
 	c->oauth_now = opts->oauth_now ? opts->oauth_now : hs_now_ms;
+	c->team = opts->team;
+	c->team_parts = 1;
 	c->token = c->oauth ? NULL : strdup(opts->token);
 	c->rl = ratelimit_new(opts->rate_max, opts->rate_interval_ms, opts->search_per_sec);
 	c->calls = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
@@ -551,27 +533,12 @@ static bool status_retryable(long status)
 	       status == 423 || status == 477 || status == 408;
 }
 
-static struct timespec abs_ms(int64_t t)
-{
-	struct timespec ts = { .tv_sec = t / 1000, .tv_nsec = (long)(t % 1000) * 1000000 };
-
-	return ts;
-}
-
 static void sleep_ms(int64_t ms)
 {
-	struct timespec ts = abs_ms(hs_now_ms() + ms);
+	struct timespec ts = hs_abs_ms(hs_now_ms() + ms);
 
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 		;
-}
-
-/* How often a cancellable call looks at its flag while it waits. */
-#define CANCEL_POLL_MS 100
-
-static bool cancelled(const struct hs_call *call)
-{
-	return call->cancel && __atomic_load_n(call->cancel, __ATOMIC_ACQUIRE) != 0;
 }
 
 /* Sleep before a retry: 0, or -ECANCELED as soon as the call is cancelled. */
@@ -579,87 +546,14 @@ static int retry_sleep(const struct hs_call *call, int64_t ms)
 {
 	int64_t end = hs_now_ms() + ms;
 
-	while (!cancelled(call)) {
+	while (!hs_cancelled(call)) {
 		int64_t left = end - hs_now_ms();
 
 		if (left <= 0)
 			return 0;
-		sleep_ms(call->cancel && left > CANCEL_POLL_MS ? CANCEL_POLL_MS : left);
+		sleep_ms(call->cancel && left > HS_CANCEL_POLL_MS ? HS_CANCEL_POLL_MS : left);
 	}
 	return -ECANCELED;
-}
-
-/* Wait until the limiter grants a slot. Returns 0 (slot taken, *ticket
- * filled), or -EAGAIN as soon as the wait would pass the call's deadline. */
-static int acquire_slot(struct hs_client *c, struct hs_call *call, bool search,
-			struct rl_ticket *ticket)
-{
-	int rc = 0;
-
-	pthread_mutex_lock(&c->lock);
-	for (;;) {
-		int64_t now = hs_now_ms();
-		int64_t wait;
-		struct timespec until;
-
-		if (call->deadline_ms > 0 && now >= call->deadline_ms) {
-			rc = -EAGAIN;
-			break;
-		}
-		if (cancelled(call)) {
-			rc = -ECANCELED;
-			break;
-		}
-		wait = ratelimit_acquire(c->rl, call->prio, search, now);
-		if (wait == 0) {
-			ratelimit_ticket(c->rl, ticket);
-			break;
-		}
-		if (call->deadline_ms > 0 && now + wait > call->deadline_ms) {
-			rc = -EAGAIN;
-			break;
-		}
-		until = abs_ms(now + (call->cancel && wait > CANCEL_POLL_MS ? CANCEL_POLL_MS : wait));
-		pthread_cond_timedwait(&c->cond, &c->lock, &until);
-	}
-	pthread_mutex_unlock(&c->lock);
-	return rc;
-}
-
-static void count_call(struct hs_client *c, const char *endpoint)
-{
-	uint64_t *n = g_hash_table_lookup(c->calls, endpoint);
-
-	if (!n && g_hash_table_size(c->calls) >= MAX_ENDPOINTS)
-		n = g_hash_table_lookup(c->calls, (endpoint = "other"));
-	if (!n) {
-		n = g_new0(uint64_t, 1);
-		g_hash_table_insert(c->calls, g_strdup(endpoint), n);
-	}
-	(*n)++;
-}
-
-/* Book the end of one attempt: limiter, counters, online state. */
-static void attempt_done(struct hs_client *c, bool search, const struct rl_ticket *ticket,
-			 const char *endpoint, const struct http_resp *resp, bool answered,
-			 enum rl_policy policy)
-{
-	int64_t now = hs_now_ms();
-
-	pthread_mutex_lock(&c->lock);
-	ratelimit_done(c->rl, search, resp->status, now);
-	if (answered) {
-		/* Search answers carry no rate headers, nor a window ticket. */
-		ratelimit_note_headers(c->rl, &resp->rl, search ? NULL : ticket, now);
-		if (resp->status == 429) {
-			c->http_429++;
-			ratelimit_note_429(c->rl, policy, search, resp->rl.retry_after_ms, now);
-		}
-	}
-	count_call(c, endpoint);
-	c->net_state = resp->status > 0 ? 1 : -1;
-	pthread_cond_broadcast(&c->cond);
-	pthread_mutex_unlock(&c->lock);
 }
 
 static void set_last_error(struct hs_client *c, const char *endpoint, const struct hs_error *e)
@@ -765,7 +659,7 @@ int hs_request(struct hs_client *c, struct hs_call *call, const char *method,
 		struct http_req req = { .method = method, .url = url, .body = body_str,
 					.body_len = body_len, .once = !resendable };
 		enum rl_policy policy = RL_POLICY_UNKNOWN;
-		struct rl_ticket ticket;
+		struct hs_slot slot;
 		int64_t now, delay;
 		bool answered;
 		int hrc;
@@ -778,7 +672,7 @@ int hs_request(struct hs_client *c, struct hs_call *call, const char *method,
 		rc = token_get(c, call, &token, &gen);
 		if (rc < 0)
 			break;
-		rc = acquire_slot(c, call, search, &ticket);
+		rc = hs_slot_acquire(c, call, search, &slot);
 		if (rc == -ECANCELED) {
 			secret_free(token);
 			token = NULL;
@@ -806,7 +700,7 @@ int hs_request(struct hs_client *c, struct hs_call *call, const char *method,
 				       resp.correlation_id, &policy);
 			scrub_error(c, &call->err, token);
 		}
-		attempt_done(c, search, &ticket, endpoint, &resp, answered, policy);
+		hs_slot_done(c, call, &slot, endpoint, &resp, answered, policy);
 
 		if (!answered) {
 			memset(&call->err, 0, sizeof(call->err));
@@ -972,6 +866,7 @@ void hs_client_stats(struct hs_client *c, json_object *obj)
 		json_object_object_add(auth, "state", json_object_new_string("ok"));
 		json_object_object_add(obj, "auth", auth);
 	}
+	hs_slot_stats(c, obj);
 }
 
 bool hs_client_offline(struct hs_client *c)
