@@ -14,6 +14,7 @@
 #include "client/log.h"
 #include "client/oauth.h"
 #include "fs/hubfs.h"
+#include "hubfs_version.h"
 
 static int cmd_status(const char *mnt)
 {
@@ -240,7 +241,7 @@ int main(int argc, char *argv[])
 		goto out_args;
 	}
 	if (copts.show_version) {
-		printf("hubfs 0.1.0\n");
+		printf("hubfs %s\n", HUBFS_VERSION);
 		fuse_lowlevel_version();
 		ret = 0;
 		goto out_args;

@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "fs/hubfs.h"
+#include "hubfs_version.h"
 
 int64_t hubfs_wall_ms(void)
 {
@@ -31,7 +32,7 @@ char *hubfs_status_json(struct hubfs *h, size_t *len)
 	const char *txt;
 	char *s;
 
-	json_object_object_add(o, "version", json_object_new_string("0.1.0"));
+	json_object_object_add(o, "version", json_object_new_string(HUBFS_VERSION));
 	json_object_object_add(o, "portal_id", json_object_new_int64((int64_t)h->portal_id));
 	json_object_object_add(o, "now", iso_time(hubfs_wall_ms()));
 	json_object_object_add(o, "mounted_at", iso_time((int64_t)h->mount_time.tv_sec * 1000 +
