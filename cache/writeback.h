@@ -95,7 +95,8 @@ json_object *writeback_pending_changes(struct writeback *wb, int type, uint64_t 
  * pairs (JSON strings), "archive", or "+<type>/<id>" / "-<type>/<id>". A record
  * with a conflict and a newer edit has two lines. */
 char *writeback_queue_text(struct writeback *wb, size_t *len);
-/* Add "queue" {pending, in_flight, failed, conflict, in_doubt} to obj. */
+/* Add "queue" {pending, in_flight, failed, conflict, in_doubt, landed (since
+ * mount), batch ({kind, type, records} in flight, or null)} to obj. */
 void writeback_stats(struct writeback *wb, json_object *obj);
 
 #endif

@@ -53,6 +53,7 @@ struct writeback {
 	int64_t drain_deadline;     /* protected by lock; valid when stop */
 	int64_t backoff_until;      /* protected by lock; hs_now_ms clock */
 	unsigned backoff_n;         /* protected by lock */
+	int batch_kind, batch_type; /* protected by lock; the last chunk put in flight */
 };
 
 struct wb_err {
