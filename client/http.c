@@ -20,7 +20,7 @@
 
 #include <curl/curl.h>
 
-#include "hubfs_version.h"
+#include "hubfs_config.h"
 
 #define DEFAULT_MAX_IDLE 16
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000

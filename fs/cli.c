@@ -27,7 +27,7 @@
 #include <json-c/json.h>
 
 #include "fs/hubfs.h"
-#include "hubfs_version.h"
+#include "hubfs_config.h"
 
 #define SYNC_POLL_MS 500     /* status.json is a snapshot of at most 1 s */
 #define RATE_WINDOW_MS 15000 /* the landing rate is taken over this much */

@@ -15,7 +15,8 @@
 #include "client/oauth.h"
 #include "fs/cli.h"
 #include "fs/hubfs.h"
-#include "hubfs_version.h"
+#include "fs/notify.h"
+#include "hubfs_config.h"
 
 /* $XDG_STATE_HOME/hubfs/<portal-id>, mode 0700. */
 static char *state_dir_for(uint64_t portal)
@@ -224,7 +225,10 @@ int main(int argc, char *argv[])
 
 	lc.clone_fd = copts.clone_fd;
 	lc.max_idle_threads = copts.max_idle_threads == UINT_MAX ? 10 : copts.max_idle_threads;
-	ret = fuse_session_loop_mt(h.se, &lc) ? 1 : 0;
+	hubfs_notify_ready(&h);
+	ret = fuse_session_loop_mt(h.se, &lc);
+	ret = ret == 0 || ret == SIGTERM || ret == SIGINT ? 0 : 1; /* a stop signal is a clean stop */
+	hubfs_notify_stopping(&h);
 
 	fuse_session_unmount(h.se);
 	/* Unmounted: send what is queued, within drain_timeout; the rest stays

@@ -4,7 +4,7 @@
 #include <time.h>
 
 #include "fs/hubfs.h"
-#include "hubfs_version.h"
+#include "hubfs_config.h"
 
 int64_t hubfs_wall_ms(void)
 {
