@@ -94,6 +94,12 @@ static int portal_of(struct hubfs *h)
 		fprintf(stderr, "hubfs: cannot reach HubSpot at %s: %s (%s)\n", h->o.api_url,
 			strerror(-rc), call.err.message[0] ? call.err.message : "no answer");
 	json_object_put(resp);
+	if (rc == 0 && h->o.portal && h->portal_id != h->o.portal) { /* SOURCE hubspot:<id>, portal= */
+		fprintf(stderr, "hubfs: the token is for portal %" G_GUINT64_FORMAT ", but this mount is for "
+			"portal %" G_GUINT64_FORMAT " (SOURCE hubspot:<id>, or portal=); refusing to mount\n",
+			h->portal_id, h->o.portal);
+		rc = -EACCES;
+	}
 	return rc;
 }
 

@@ -20,6 +20,7 @@
 #include "client/log.h"
 #include "client/oauth.h"
 #include "fs/hubfs.h"
+#include "fs/source.h"
 
 #define CONFIG_MAX (1 << 20)
 
@@ -30,7 +31,7 @@ struct creds {
 
 /* fuse_opt writes ints; these mirror struct hubfs_opts for parsing. */
 struct raw {
-	char *api_url, *token_file, *ca_file, *rate_limit, *log_level;
+	char *api_url, *token_file, *ca_file, *rate_limit, *log_level, *portal;
 	char *props[4];
 	int ttl, op_timeout, index_delay, relist_interval, search_per_sec, cache_mb;
 	int writeback_delay_ms, drain_timeout, ro, allow_delete;
@@ -46,6 +47,7 @@ static const struct fuse_opt spec[] = {
 	O("ca_file=%s", ca_file),
 	O("rate_limit=%s", rate_limit),
 	O("log_level=%s", log_level),
+	O("portal=%s", portal),
 	O("props_contacts=%s", props[0]),
 	O("props_companies=%s", props[1]),
 	O("props_deals=%s", props[2]),
@@ -65,9 +67,15 @@ static const struct fuse_opt spec[] = {
 
 void hubfs_opts_usage(void)
 {
-	printf("usage: hubfs [-f] [-o opt,...] MOUNTPOINT\n"
-	       "       hubfs status MOUNTPOINT     summary of .hubfs/status.json\n"
-	       "       hubfs sync MOUNTPOINT       wait until every queued edit landed\n"
+	printf("usage: hubfs [-f] [-o opt,...] [SOURCE] MOUNTPOINT\n"
+	       "       hubfs status [--json | --watch [--interval SEC]] MOUNTPOINT\n"
+	       "                                   summary of .hubfs/status.json (--json: the file)\n"
+	       "       hubfs sync MOUNTPOINT       wait until every queued edit landed, with progress\n"
+	       "\n"
+	       "SOURCE (as in /etc/fstab, mount -t fuse.hubfs): hubspot (the token's portal),\n"
+	       "hubspot:PORTAL-ID (refuses to mount another portal) or profile:NAME (the options\n"
+	       "of [profile NAME] in the config file). mount(8)'s own options (noauto, user,\n"
+	       "_netdev, nofail, x-systemd.*, ...) are accepted and ignored.\n"
 	       "\n"
 	       "Mounts a HubSpot CRM account. The token comes from $HUBSPOT_TOKEN or token_file=\n"
 	       "(mode 0600), or else from an OAuth app: client_id, client_secret and\n"
@@ -92,6 +100,7 @@ void hubfs_opts_usage(void)
 	       "    -o allow_delete           rm archives records (default: EPERM)\n"
 	       "    -o ro                     read-only mount\n"
 	       "    -o log_level=LEVEL        error|warning|notice|info|debug (default notice)\n"
+	       "    -o portal=ID              refuse to mount unless the token is for portal ID\n"
 	       "\n");
 }
 
@@ -103,6 +112,8 @@ static int proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 		r->ro = 1;
 		return 1; /* keep: the kernel mounts read-only too */
 	}
+	if (key == FUSE_OPT_KEY_OPT && source_opt_ignored(arg))
+		return 0; /* noauto, user, _netdev, x-systemd.*, …: mount(8)'s, not ours */
 	return 1;
 }
 
@@ -191,14 +202,16 @@ out:
 /* The OAuth credentials of a loaded config: [oauth] first, then [hubfs].
  * A config holding a secret must be 0600 and ours. 0, or -1 after printing
  * a reason. */
-static int config_creds(const char *path, GKeyFile *kf, const struct stat *st, struct creds *cr)
+static int config_creds(const char *path, GKeyFile *kf, const struct stat *st, struct creds *cr,
+			const char *profile)
 {
-	static const char *const groups[] = { "oauth", "hubfs" };
+	g_autofree char *pgroup = profile ? g_strdup_printf("profile %s", profile) : NULL;
+	const char *const groups[] = { pgroup ? pgroup : "oauth", "oauth", "hubfs" };
 	char **slot[] = { &cr->client_id, &cr->client_secret, &cr->refresh_token };
 	static const char *const names[] = { "client_id", "client_secret", "refresh_token" };
 
 	for (size_t k = 0; k < 3; k++)
-		for (size_t g = 0; g < 2 && !*slot[k]; g++) {
+		for (size_t g = 0; g < 3 && !*slot[k]; g++) {
 			char *v = g_key_file_get_string(kf, groups[g], names[k], NULL);
 
 			if (v && *g_strstrip(v))
@@ -219,27 +232,73 @@ static int config_creds(const char *path, GKeyFile *kf, const struct stat *st, s
 	return 0;
 }
 
-/* Config file lines become -o options placed before the command line's;
- * OAuth credentials go to *cr. */
-static int load_config(struct fuse_args *args, struct creds *cr)
+/* The keys of [profile NAME] become -o options after [hubfs]'s (*pos on),
+ * so they win over [hubfs] and lose to the command line. 0, or -1 after
+ * printing why (no such section, a token in it). */
+static int load_profile(struct fuse_args *args, GKeyFile *kf, const char *path, const char *profile,
+			int *pos)
+{
+	g_autofree char *group = g_strdup_printf("profile %s", profile);
+	g_auto(GStrv) keys = NULL;
+
+	if (!g_key_file_has_group(kf, group)) {
+		fprintf(stderr, "hubfs: SOURCE profile:%s: %s has no [%s] section\n", profile, path, group);
+		return -1;
+	}
+	if (g_key_file_has_key(kf, group, "token", NULL)) {
+		fprintf(stderr, "hubfs: %s: a private-app token belongs in token_file=, not in the config\n", path);
+		return -1;
+	}
+	keys = g_key_file_get_keys(kf, group, NULL, NULL);
+	if (keys && *keys && !args->allocated) { /* as load_config does */
+		struct fuse_args copy = FUSE_ARGS_INIT(0, NULL);
+
+		for (int i = 0; i < args->argc; i++)
+			if (fuse_opt_add_arg(&copy, args->argv[i]) != 0) {
+				fuse_opt_free_args(&copy);
+				return -1;
+			}
+		*args = copy;
+	}
+	for (char **k = keys; k && *k; k++) {
+		g_autofree char *v = is_oauth_key(*k) ? NULL : g_key_file_get_string(kf, group, *k, NULL);
+		g_autofree char *o = NULL;
+
+		if (!v)
+			continue;
+		o = (!strcmp(v, "true") || !strcmp(v, "yes")) &&
+		    (!strcmp(*k, "ro") || !strcmp(*k, "allow_delete")) ? g_strdup_printf("-o%s", *k)
+								       : g_strdup_printf("-o%s=%s", *k, v);
+		fuse_opt_insert_arg(args, (*pos)++, o);
+	}
+	return 0;
+}
+
+/* Config file lines become -o options placed before the command line's
+ * ([hubfs], then [profile NAME] for SOURCE profile:NAME); OAuth credentials
+ * go to *cr. */
+static int load_config(struct fuse_args *args, struct creds *cr, const char *profile)
 {
 	g_autofree char *path = config_path();
 	g_autoptr(GKeyFile) kf = NULL;
 	g_auto(GStrv) keys = NULL;
+	g_autofree char *pgroup = profile ? g_strdup_printf("profile %s", profile) : NULL;
 	struct stat st;
 	int pos = 1, rc;
 
 	if (!path)
 		return 0;
 	rc = config_read(path, &kf, &st);
+	if (rc == 0 && profile)
+		fprintf(stderr, "hubfs: SOURCE profile:%s: there is no config file %s\n", profile, path);
 	if (rc <= 0)
-		return rc;
+		return profile ? -1 : rc;
 	if (g_key_file_has_key(kf, "hubfs", "token", NULL) ||
 	    g_key_file_has_key(kf, "oauth", "token", NULL)) {
 		fprintf(stderr, "hubfs: %s: a private-app token belongs in token_file=, not in the config\n", path);
 		return -1;
 	}
-	if (config_creds(path, kf, &st, cr) != 0)
+	if (config_creds(path, kf, &st, cr, profile) != 0)
 		return -1;
 	keys = g_key_file_get_keys(kf, "hubfs", NULL, NULL);
 	/* fuse_opt_insert_arg() needs an allocated argv (it asserts otherwise):
@@ -258,8 +317,8 @@ static int load_config(struct fuse_args *args, struct creds *cr)
 		g_autofree char *v = NULL;
 		g_autofree char *o = NULL;
 
-		if (is_oauth_key(*k))
-			continue;
+		if (is_oauth_key(*k) || (profile && g_key_file_has_key(kf, pgroup, *k, NULL)))
+			continue; /* the profile's value comes next, in its place */
 		v = g_key_file_get_string(kf, "hubfs", *k, NULL);
 		if (!v)
 			continue;
@@ -268,7 +327,7 @@ static int load_config(struct fuse_args *args, struct creds *cr)
 								       : g_strdup_printf("-o%s=%s", *k, v);
 		fuse_opt_insert_arg(args, pos++, o);
 	}
-	return 0;
+	return profile ? load_profile(args, kf, path, profile, &pos) : 0;
 }
 
 /* Build h->oauth from the config's credentials (no network yet). */
@@ -313,7 +372,7 @@ int hubfs_opts_reload_oauth(struct hubfs *h)
 	rc = config_read(path, &kf, &st);
 	if (rc <= 0)
 		return -1;
-	if (config_creds(path, kf, &st, &cr) != 0)
+	if (config_creds(path, kf, &st, &cr, h->o.profile) != 0)
 		return -1;
 	rc = cr.client_id && cr.client_secret && cr.refresh_token ?
 	     oauth_set_credentials(h->oauth, cr.client_id, cr.client_secret, cr.refresh_token) : -EINVAL;
@@ -362,13 +421,29 @@ int hubfs_opts_parse(struct fuse_args *args, struct hubfs *h)
 	struct hubfs_opts *o = &h->o;
 	struct raw r = { 0 };
 	struct creds cr = { 0 };
+	struct hubfs_source src;
 	const char *env;
 
-	if (load_config(args, &cr))
+	if (source_take(args, &src) != 0)
+		return -1;
+	o->profile = src.profile;
+	if (load_config(args, &cr, o->profile))
 		return -1;
 	if (fuse_opt_parse(args, &r, spec, proc) == -1) {
 		creds_clear(&cr);
 		return -1;
+	}
+	o->portal = src.portal;
+	if (r.portal) {
+		uint64_t p = source_portal_id(r.portal);
+
+		if (!p || (src.portal && p != src.portal))
+			fprintf(stderr, "hubfs: portal=%s: %s\n", r.portal,
+				p ? "SOURCE names another portal" : "a portal id is a number");
+		free(r.portal);
+		if (!p || (src.portal && p != src.portal))
+			goto fail;
+		o->portal = p;
 	}
 
 	o->api_url = r.api_url ? r.api_url : g_strdup("https://api.hubapi.com");
@@ -442,6 +517,7 @@ fail:
 
 void hubfs_opts_free(struct hubfs_opts *o)
 {
+	g_free(o->profile);
 	free(o->api_url);
 	free(o->token_file);
 	free(o->ca_file);
