@@ -187,7 +187,7 @@ static int cmd_status(int argc, char *argv[])
 
 		if (!strcmp(a, "--json")) {
 			json = true;
-		} else if (!strcmp(a, "--watch") || !strcmp(a, "-w")) {
+		} else if (!strcmp(a, "--watch")) {
 			watch = true;
 		} else if (!strcmp(a, "--interval") || !strncmp(a, "--interval=", 11)) {
 			const char *v = a[10] == '=' ? a + 11 : i + 1 < argc ? argv[++i] : "";
