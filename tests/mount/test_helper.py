@@ -38,10 +38,13 @@ def run_helper(tmp_path, args, env, name="mnt", allow=()):
     mnt.mkdir(exist_ok=True)
     errfile = str(tmp_path / f"{name}.stderr")
     argv = [HUBFS, "-f"] + [str(mnt) if a == "MNT" else a for a in args]
+    if os.environ.get("HUBFS_VALGRIND"):  # as the hubfs fixture does
+        argv = ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
+                "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite"] + argv
     with open(errfile, "w") as ef:
         proc = subprocess.Popen(argv, stdout=ef, stderr=ef, env=env, stdin=subprocess.DEVNULL)
     m = Mount(mnt, proc, errfile, allow)
-    deadline = time.time() + 15
+    deadline = time.time() + (60 if os.environ.get("HUBFS_VALGRIND") else 15)
     while not os.path.ismount(mnt):
         if proc.poll() is not None:
             m.unmounted = True
