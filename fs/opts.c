@@ -199,7 +199,8 @@ out:
 	return rc;
 }
 
-/* The OAuth credentials of a loaded config: [oauth] first, then [hubfs].
+/* The OAuth credentials of a loaded config: [profile NAME] first (SOURCE
+ * profile:NAME), then [oauth], then [hubfs].
  * A config holding a secret must be 0600 and ours. 0, or -1 after printing
  * a reason. */
 static int config_creds(const char *path, GKeyFile *kf, const struct stat *st, struct creds *cr,
