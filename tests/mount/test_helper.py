@@ -251,3 +251,20 @@ def test_sd_notify_ready_and_stopping(sandbox, helper, tmp_path):
         assert not os.path.ismount(m.path)
     finally:
         sock.close()
+
+
+def test_sigterm_drains_the_queue(sandbox, helper):
+    """systemctl stop sends SIGTERM: the queued edit is sent before hubfs exits 0."""
+    m, failed = helper("MNT", "-o", f"api_url={sandbox.url},writeback_delay_ms=600000")
+    assert failed is None, failed
+    name, rec = first_record(m)
+    rec["properties"]["jobtitle"] = "Stopped Cleanly"
+    with open(m.p("contacts", name), "w") as f:
+        json.dump(rec, f)
+    # queued, not sent (writeback_delay_ms is 10 minutes)
+    assert sandbox.record("contacts", rec["id"])["properties"].get("jobtitle") != "Stopped Cleanly"
+    m.proc.terminate()
+    assert m.proc.wait(timeout=60) == 0, m.stderr()
+    m.unmounted = True
+    assert not os.path.ismount(m.path)
+    assert sandbox.record("contacts", rec["id"])["properties"]["jobtitle"] == "Stopped Cleanly"
