@@ -61,6 +61,7 @@ struct listing *cache_listing_open(struct cache *c, int type)
 		pager_init(&l->pager, LIST_MAX_PAGES);
 		l->started_ms = cache_now_ms(c);
 		l->started_wall = c->opts.wall();
+		l->total = -1;
 		cache_listing_unref(tc->listing);
 		tc->listing = l;
 	}
@@ -217,6 +218,10 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 	if (!l->after || !*l->after) { /* no (usable) cursor: the last page */
 		l->complete = true;
 		l->completed_ms = cache_now_ms(c);
+	} else if (!l->total_asked && tc->listing == l && c->work) {
+		/* More than a page: a progress display wants "n of total". */
+		l->total_asked = true;
+		g_async_queue_push(c->work, GINT_TO_POINTER(l->type + 1 + WORK_TOTAL));
 	}
 	json_object_put(resp);
 	return 0;
@@ -329,6 +334,7 @@ void cache_relist(struct cache *c, int type)
 	l->refs = 1;
 	l->ids = g_array_new(FALSE, FALSE, sizeof(struct lent));
 	pager_init(&l->pager, LIST_MAX_PAGES);
+	l->total = -1;
 	g_mutex_lock(&c->lock);
 	l->started_ms = cache_now_ms(c);
 	l->started_wall = c->opts.wall();
@@ -351,6 +357,30 @@ void cache_relist(struct cache *c, int type)
 	cache_listing_unref(l);
 	log_debug("relist of %s: %s", objtype_name(type), rc ? "failed, previous listing kept" : "done");
 	cache_unlock_and_notify(c);
+}
+
+void cache_listing_total(struct cache *c, int type)
+{
+	json_object *req = json_object_new_object(), *resp = NULL, *v;
+	struct listing *l;
+	struct hs_call call;
+	int64_t total = -1;
+	int rc;
+
+	json_object_object_add(req, "limit", json_object_new_int(1));
+	cache_call_init(&call, RL_PRIO_BACKGROUND, hs_now_ms() + 120000);
+	rc = hs_search(c->hc, &call, objtype_name(type), req, &resp);
+	if (rc == 0 && json_object_object_get_ex(resp, "total", &v) && json_object_is_type(v, json_type_int))
+		total = json_object_get_int64(v);
+	else
+		log_debug("total of %s: %s", objtype_name(type), rc ? call.err.message : "no total");
+	json_object_put(req);
+	json_object_put(resp);
+	g_mutex_lock(&c->lock);
+	l = c->t[type].listing;
+	if (l && l->total_asked && !l->complete)
+		l->total = total;
+	g_mutex_unlock(&c->lock);
 }
 
 void cache_listing_note(struct cache *c, int type, uint64_t id, bool add)
