@@ -14,8 +14,9 @@
 /* A listing reads 100 records a page. HubSpot's list answers carry no total,
  * so after this many pages (and every this many, until it is known) a search
  * of limit 1 counts the records, which bounds the pages (cache/pager.h);
- * smaller types never pay for it. Until then, and if the count fails, the
- * bound is LIST_MAX_PAGES (10 million records). */
+ * smaller types never pay for it. A listing whose total a progress display
+ * already asked for (cache_listing_total) uses that one instead. Until then,
+ * and if the count fails, the bound is LIST_MAX_PAGES (10 million records). */
 #define LIST_PER_PAGE 100
 #define LIST_PROBE_PAGES 50
 #define LIST_MAX_PAGES 100000
@@ -146,7 +147,7 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 	uint64_t epoch, total = 0;
 	const char *why = NULL;
 	char *cursor;
-	bool probe;
+	bool probe, counted;
 	int rc;
 
 	rc = cache_ensure_schema(c, l->type, deadline);
@@ -156,6 +157,9 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 	cursor = g_strdup(l->after);
 	epoch = c->epoch;
 	probe = !l->pager.max_pages && (l->pager.pages + 1) % LIST_PROBE_PAGES == 0;
+	counted = probe && l->total >= 0; /* the progress display's search answered */
+	if (counted)
+		total = (uint64_t)l->total;
 	g_mutex_unlock(&c->lock);
 
 	if (prio == RL_PRIO_BACKGROUND)
@@ -165,7 +169,7 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 	rc = hs_list_page(c->hc, &call, objtype_name(l->type), schema_props_csv(tc->schema),
 			  cursor, false, &resp);
 	g_free(cursor);
-	if (rc == 0 && probe && count_records(c, l->type, prio, deadline, &total) != 0)
+	if (rc == 0 && probe && !counted && count_records(c, l->type, prio, deadline, &total) != 0)
 		probe = false; /* asked again LIST_PROBE_PAGES pages later */
 	if (rc == 0 && json_object_object_get_ex(resp, "results", &results))
 		got = cache_render_results(results, tc->schema);
