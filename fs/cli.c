@@ -4,8 +4,11 @@
  * write returns when the queue is empty) while the first one reads
  * MNT/.hubfs/status.json every half second and shows how far it got: one line
  * redrawn in place on a terminal, plain lines (one per change, at most one a
- * second) otherwise. `hubfs status MNT` prints a summary of status.json,
- * `--json` the file itself, `--watch` the summary again every few seconds.
+ * second) otherwise; once the write returns, it waits for a status.json
+ * snapshot taken after that, so that its last line and a `hubfs status` run
+ * next show the queue as the sync left it. `hubfs status MNT` prints a
+ * summary of status.json, `--json` the file itself, `--watch` the summary
+ * again every few seconds.
  */
 #include "fs/cli.h"
 
@@ -19,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,6 +36,7 @@
 #define SYNC_POLL_MS 500     /* status.json is a snapshot of at most 1 s */
 #define RATE_WINDOW_MS 15000 /* the landing rate is taken over this much */
 #define WATCH_DEFAULT_S 2
+#define FRESH_WAIT_MS 3000   /* longest wait for a snapshot newer than a sync */
 
 static int64_t mono_ms(void)
 {
@@ -107,6 +112,25 @@ static const char *jstr(json_object *o, const char *a, const char *b)
 	json_object *v = jget(o, a, b);
 
 	return v ? json_object_get_string(v) : "?";
+}
+
+/* status.json is a snapshot that lives for a second (and the kernel keeps its
+ * attributes as long). Wait, at most FRESH_WAIT_MS, until the one served was
+ * taken after now: read next, and by whoever reads it within its second
+ * (`hubfs sync && hubfs status`), it shows the state as of now, not the one
+ * a poll left a moment before. */
+static void status_wait_fresh(const char *mnt)
+{
+	g_autofree char *path = g_build_filename(mnt, ".hubfs", "status.json", NULL);
+	int64_t end = mono_ms() + FRESH_WAIT_MS;
+	struct timespec now;
+	struct stat st;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	while (stat(path, &st) == 0 && mono_ms() < end &&
+	       (st.st_mtim.tv_sec < now.tv_sec ||
+		(st.st_mtim.tv_sec == now.tv_sec && st.st_mtim.tv_nsec <= now.tv_nsec)))
+		g_usleep(100 * 1000);
 }
 
 static int64_t remaining_of(json_object *o)
@@ -392,6 +416,8 @@ static int cmd_sync(int argc, char *argv[])
 		int64_t now;
 
 		done = poll(&pfd, 1, SYNC_POLL_MS) > 0;
+		if (done)
+			status_wait_fresh(mnt);
 		now = mono_ms();
 		if (status_read("sync", mnt, &o, NULL) != 0)
 			continue; /* gone: the writer fails too and says so below */
@@ -415,7 +441,7 @@ static int cmd_sync(int argc, char *argv[])
 		last.per_s = rate_add(&rs, now - t0, last.landed);
 		json_object_put(o);
 		total = MAX(total, last.landed + last.remaining);
-		if (done && job.err == 0) { /* the snapshot may be a second old */
+		if (done && job.err == 0) { /* the snapshot is old if the wait gave up */
 			last.landed = total;
 			last.remaining = 0;
 			last.batch_kind = NULL;
