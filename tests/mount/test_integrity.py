@@ -296,14 +296,14 @@ def test_soak_rejected_saves_and_creates_stay_bounded(sandbox, hubfs, tmp_path):
         oversized(i)
         create(i)
     sync(m)
-    before = rss_kib(m.proc.pid)
+    before = rss_kib(m.pid)
     first = sorted(os.listdir(m.p(".hubfs", "rejected")))
     for i in range(5, 300):
         oversized(i)
     for i in range(5, 1050):
         create(i)
     sync(m)
-    after = rss_kib(m.proc.pid)
+    after = rss_kib(m.pid)
     print(f"\nRSS {before} KiB -> {after} KiB after 295 oversized saves and 1,045 creates")
     # ASan's quarantine keeps up to 256 MiB of freed blocks by design; without
     # it (ASAN_OPTIONS=quarantine_size_mb=0) the bound holds there too.

@@ -331,7 +331,7 @@ def echo(secret):
 
 def assert_clean(m, secrets, where_more=()):
     places = {"stderr": m.stderr().encode()}
-    if m.proc.poll() is None:
+    if m.alive():
         places["status.json"] = open(m.p(".hubfs", "status.json"), "rb").read()
         places[".hubfs/errors.log"] = open(m.p(".hubfs", "errors.log"), "rb").read()
     for p in where_more:
@@ -465,18 +465,18 @@ def test_token_not_in_environ_and_no_core(sandbox, hubfs):
         m = hubfs(f"api_url={hostile.url}", token=token)
         for t in ("contacts", "companies", "deals", "tickets"):
             os.listdir(m.p(t))
-        with open(f"/proc/{m.proc.pid}/environ", "rb") as f:
+        with open(f"/proc/{m.pid}/environ", "rb") as f:
             env = f.read()
         assert b"HUBSPOT_TOKEN=" in env  # the name stays, the value is gone
         assert token.encode() not in env
-        with open(f"/proc/{m.proc.pid}/limits") as f:
+        with open(f"/proc/{m.pid}/limits") as f:
             core = next(l for l in f if l.startswith("Max core file size"))
         assert core.split()[4:6] == ["0", "0"], core
         time.sleep(0.5)
         assert hostile.count(lambda r: True) > 10
         # AddressSanitizer keeps instrumented stack frames off the stack,
         # where a later call does not overwrite them
-        assert token_copies(m.proc.pid, token.encode()) <= (2 if sanitized(m.proc.pid) else 1)
+        assert token_copies(m.pid, token.encode()) <= (2 if sanitized(m.pid) else 1)
     finally:
         hostile.stop()
 
@@ -571,14 +571,14 @@ def test_huge_answers_are_refused_before_they_cost_memory(sandbox, hubfs):
     hostile = Hostile(sandbox.url, override)
     try:
         m = hubfs(f"api_url={hostile.url}", allow=("listing contacts", "listing companies"))
-        base = peak_rss_kb(m.proc.pid)
+        base = peak_rss_kb(m.pid)
         for t in answer:
             assert "Input/output error" in ls_fails(m.p(t)), t
         err = m.stderr()
         assert "more than 1000000 JSON values" in err and "larger than 16777216 bytes" in err, err
-        grown = peak_rss_kb(m.proc.pid) - base
+        grown = peak_rss_kb(m.pid) - base
         print(f"\npeak RSS grew by {grown // 1024} MiB")
-        if not sanitized(m.proc.pid):
+        if not sanitized(m.pid):
             assert grown < 120 * 1024, f"peak RSS grew by {grown // 1024} MiB"
     finally:
         hostile.stop()
@@ -699,7 +699,7 @@ def test_oauth_token_for_another_portal_stops_sending(sandbox, hubfs, tmp_path):
     assert sandbox.record("contacts", rid)["properties"].get("firstname") != "Elsewhere"
 
     sandbox.configure(portal_id=mounted)
-    m.proc.send_signal(signal.SIGHUP)
+    m.signal(signal.SIGHUP)
     wait_for(lambda: sandbox.record("contacts", rid)["properties"].get("firstname") == "Elsewhere",
              30, "the queued edit to land")
     wait_for(lambda: m.status()["auth"]["state"] == "ok", 5, "status to say ok")
