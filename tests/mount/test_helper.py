@@ -210,6 +210,44 @@ portal = {sandbox.portal_id + 5}
     assert m is None and "has no [profile nosuch] section" in failed[1], failed
 
 
+def test_profile_sections_obey_the_config_rules(sandbox, helper, tmp_path):
+    """A [profile NAME] section is read by the same strict parser as [hubfs]:
+    known keys only, no value that could add a mount option, every profile
+    checked whether it is mounted or not; the file's ownership and mode rules
+    hold for a profile mount; a secret in any profile needs mode 0600."""
+    tok = tmp_path / "token"
+    tok.write_text(sandbox.token + "\n")
+    os.chmod(tok, 0o600)
+    good = f"[profile crm]\napi_url = {sandbox.url}\ntoken_file = {tok}\n"
+    env = env_for(tmp_path)
+    for extra, says in (("[profile crm2]\nttl = 60,allow_other\n",
+                         "[profile crm2] ttl: the value holds a comma"),
+                        ("[profile other]\nallow_other = true\n",
+                         "[profile other] allow_other: unknown key"),
+                        ("[profile other]\ntoken = pat-na1-x\n", "token_file"),
+                        ("[profile a:b]\nttl = 5\n", "a profile name is"),
+                        ("[profile other]\nclient_secret = s3cret-x\n", "must be mode 0600")):
+        write_config(tmp_path, good + extra, mode=0o644)
+        for source in ("profile:crm", "hubspot"):
+            m, failed = helper(source, "MNT", "-o", f"api_url={sandbox.url}", env=env)
+            assert m is None and failed[0] == 1 and says in failed[1], (extra, source, failed)
+            assert "s3cret" not in failed[1]
+    # the ownership rule: a profile mount from a group-writable config
+    write_config(tmp_path, good, mode=0o664)
+    m, failed = helper("profile:crm", "MNT", env=env)
+    assert m is None and "chmod go-w" in failed[1], failed
+    assert not any(" allow_other" in l or ",allow_other" in l for l in open("/proc/mounts"))
+    # portal= is a key like the others, in [hubfs] too
+    write_config(tmp_path, f"[hubfs]\nportal = {sandbox.portal_id + 1}\n" + good, mode=0o644)
+    m, failed = helper("MNT", "-o", f"api_url={sandbox.url}", env=env_for(tmp_path, sandbox.token))
+    assert m is None and "refusing to mount" in failed[1], failed
+    m, failed = helper("profile:crm", "MNT", env=env)
+    assert m is None and "refusing to mount" in failed[1], failed
+    write_config(tmp_path, f"[hubfs]\nportal = x12\n" + good, mode=0o644)
+    m, failed = helper("profile:crm", "MNT", env=env)
+    assert m is None and "portal=x12: a portal id is a number" in failed[1], failed
+
+
 def test_profile_without_config_file(sandbox, helper, tmp_path):
     m, failed = helper("profile:crm", "MNT", "-o", f"api_url={sandbox.url}")
     assert m is None and "there is no config file" in failed[1], failed
