@@ -54,6 +54,8 @@ struct listing {
 	int64_t started_wall;
 	int64_t completed_ms;
 	struct pager pager;   /* cursors seen, page bound (cache/pager.h) */
+	int64_t total;        /* the type's search total, for progress; -1 unknown */
+	bool total_asked;     /* a search for total is queued (cold listings of > 1 page) */
 };
 
 struct tcache {
@@ -107,9 +109,11 @@ struct cache {
 				 * their calls give up waiting (hs_call.cancel) */
 };
 
-/* Items of c->work: type + 1 (refresh), type + 1 + WORK_RELIST (relist), or WORK_STOP. */
+/* Items of c->work: type + 1 (refresh), type + 1 + WORK_RELIST (relist),
+ * type + 1 + WORK_TOTAL (listing total), or WORK_STOP. */
 #define WORK_STOP GINT_TO_POINTER(-1)
 #define WORK_RELIST 0x100
+#define WORK_TOTAL 0x200 /* type + 1 + WORK_TOTAL: the search total of a cold listing */
 
 /* A record rendered from an API object (outside the lock), ready to store. */
 struct rendered {
@@ -172,6 +176,9 @@ bool cache_listing_fresh(struct cache *c, struct listing *l, int64_t now);
 /* The periodic relist of a type (the worker; lock not held): installed only if
  * complete and error-free, else the previous listing stays. */
 void cache_relist(struct cache *c, int type);
+/* The worker: one search (limit 1, background priority) for the type's total,
+ * kept in the type's listing while it is still being fetched. */
+void cache_listing_total(struct cache *c, int type);
 
 /* cache_assoc.c: qsort order of uint64_t. */
 int cache_cmp_u64(const void *a, const void *b);

@@ -250,7 +250,9 @@ gpointer cache_worker_main(gpointer p)
 		if (v == WORK_STOP || cache_stopping(c))
 			break;
 		type = GPOINTER_TO_INT(v) - 1;
-		if (type >= WORK_RELIST)
+		if (type >= WORK_TOTAL)
+			cache_listing_total(c, type - WORK_TOTAL);
+		else if (type >= WORK_RELIST)
 			cache_relist(c, type - WORK_RELIST);
 		else
 			cache_refresh(c, type, RL_PRIO_BACKGROUND, hs_now_ms() + 120000);

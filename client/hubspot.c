@@ -848,6 +848,7 @@ void hs_client_stats(struct hs_client *c, json_object *obj)
 	json_object_object_add(rate, "daily_paused", json_object_new_boolean(st.daily_paused));
 	json_object_object_add(rate, "paused_ms", json_object_new_int64(st.paused_ms));
 	json_object_object_add(rate, "search_paused_ms", json_object_new_int64(st.search_paused_ms));
+	json_object_object_add(rate, "waits", json_object_new_uint64(st.denied));
 	json_object_object_add(rate, "external_requests", json_object_new_uint64(st.external));
 
 	json_object_object_add(obj, "online", json_object_new_boolean(online));

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "fs/hubfs.h"
+#include "hubfs_config.h"
 
 int64_t hubfs_wall_ms(void)
 {
@@ -58,7 +59,7 @@ char *hubfs_status_json(struct hubfs *h, size_t *len)
 	const char *txt;
 	char *s;
 
-	json_object_object_add(o, "version", json_object_new_string("0.1.0"));
+	json_object_object_add(o, "version", json_object_new_string(HUBFS_VERSION));
 	json_object_object_add(o, "portal_id", json_object_new_int64((int64_t)h->portal_id));
 	json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
 	json_object_object_add(o, "now", iso_time(hubfs_wall_ms()));

@@ -608,7 +608,7 @@ def config_seeds():
                      'props_tickets = subject, content\nttl = 60\nop_timeout = 30\nindex_delay = 10\n'
                      'relist_interval = 900\nsearch_per_sec = 5\ncache_mb = 512\n'
                      'writeback_delay_ms = 2000\ndrain_timeout = 30\nallow_delete = false\nro = no\n'
-                     'umask = 077\n')
+                     'umask = 077\nportal = 12345678\n')
     s['oauth'] = ('[oauth]\nclient_id = 1234-abcd\nclient_secret = 5f3c-secret\n'
                   'refresh_token = na1-rt-0000\n[hubfs]\nttl = 30\n')
     s['oauth-in-hubfs'] = '[hubfs]\nclient_id = x\nclient_secret = y/+=\nrefresh_token = z\n'
@@ -623,6 +623,10 @@ def config_seeds():
     s['no-group'] = 'ttl = 5\n'
     s['comments-blank'] = '\n\n# c\n[hubfs]\n# ttl = 1\n\n'
     s['list-syntax'] = '[hubfs]\nprops_contacts = a;b;c\nprops_deals = a\\;b\n'
+    s['profiles'] = ('[hubfs]\nttl = 30\n[oauth]\nclient_id = x\nclient_secret = y\n'
+                     '[profile p]\nttl = 45\nportal = 1\nrefresh_token = z\n'
+                     '[profile other]\napi_url = http://127.0.0.1:1\nclient_secret = w\n')
+    s['profile-bad-name'] = '[profile a/b]\nttl = 1\n[profile]\n[profile p]\nttl = 2,ro\n'
     return s
 
 
