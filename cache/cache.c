@@ -478,6 +478,8 @@ void cache_stats(struct cache *c, json_object *obj)
 		json_object_object_add(jt, "listing_complete", json_object_new_boolean(l && l->complete));
 		json_object_object_add(jt, "listing_in_progress",
 				       json_object_new_boolean(l && !l->complete && !l->err && l->ids->len));
+		json_object_object_add(jt, "listing_total", /* the search total, when asked */
+				       l && l->total >= 0 ? json_object_new_int64(l->total) : NULL);
 		json_object_object_add(jt, "last_refresh_age_s",
 				       tc->sync_wall_ms ? json_object_new_double((double)(now - tc->synced_ms) / 1000)
 							: NULL);

@@ -54,6 +54,8 @@ struct listing {
 	int64_t started_wall;
 	int64_t completed_ms;
 	struct pager pager;   /* cursors seen, page bound (cache/pager.h) */
+	int64_t total;        /* the type's search total, for progress; -1 unknown */
+	bool total_asked;     /* a search for total is queued (cold listings of > 1 page) */
 };
 
 struct tcache {
@@ -113,7 +115,12 @@ struct cache {
 };
 
 /* An item of c->work: what the background worker does next. */
-enum work_kind { WORK_REFRESH, WORK_RELIST, WORK_STOP };
+enum work_kind {
+	WORK_REFRESH,
+	WORK_RELIST,
+	WORK_TOTAL, /* one search (limit 1) for the total of a cold listing */
+	WORK_STOP,
+};
 struct work {
 	enum work_kind kind;
 	const struct objtype *type; /* NULL for WORK_STOP */
@@ -184,6 +191,9 @@ bool cache_listing_fresh(struct cache *c, struct listing *l, int64_t now);
 /* The periodic relist of a type (the worker; lock not held): installed only if
  * complete and error-free, else the previous listing stays. */
 void cache_relist(struct cache *c, const struct objtype *type);
+/* The worker: one search (limit 1, background priority) for the type's total,
+ * kept in the type's listing while it is still being fetched. */
+void cache_listing_total(struct cache *c, const struct objtype *type);
 
 /* The association table of a pair, made on first use: from id -> struct
  * assoc, or (inflight) from id -> 1. Lock held. */

@@ -16,8 +16,9 @@
 /* A listing reads 100 records a page. HubSpot's list answers carry no total,
  * so after this many pages (and every this many, until it is known) a search
  * of limit 1 counts the records, which bounds the pages (cache/pager.h);
- * smaller types never pay for it. Until then, and if the count fails, the
- * bound is LIST_MAX_PAGES (10 million records). */
+ * smaller types never pay for it. A listing whose total a progress display
+ * already asked for (cache_listing_total) uses that one instead. Until then,
+ * and if the count fails, the bound is LIST_MAX_PAGES (10 million records). */
 #define LIST_PER_PAGE 100
 #define LIST_PROBE_PAGES 50
 #define LIST_MAX_PAGES 100000
@@ -63,6 +64,7 @@ struct listing *cache_listing_open(struct cache *c, const struct objtype *type)
 		pager_init(&l->pager, LIST_MAX_PAGES);
 		l->started_ms = cache_now_ms(c);
 		l->started_wall = c->opts.wall();
+		l->total = -1;
 		cache_listing_unref(tc->listing);
 		tc->listing = l;
 	}
@@ -148,7 +150,7 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 	uint64_t epoch, total = 0;
 	const char *why = NULL;
 	char *cursor;
-	bool probe;
+	bool probe, counted;
 	int rc;
 
 	rc = cache_ensure_schema(c, l->type, deadline);
@@ -158,6 +160,9 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 	cursor = g_strdup(l->after);
 	epoch = c->epoch;
 	probe = !l->pager.max_pages && (l->pager.pages + 1) % LIST_PROBE_PAGES == 0;
+	counted = probe && l->total >= 0; /* the progress display's search answered */
+	if (counted)
+		total = (uint64_t)l->total;
 	g_mutex_unlock(&c->lock);
 
 	if (prio == RL_PRIO_BACKGROUND)
@@ -167,7 +172,7 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 	rc = hs_list_page(c->hc, &call, l->type->path, schema_props_csv(tc->schema),
 			  cursor, false, &resp);
 	g_free(cursor);
-	if (rc == 0 && probe && count_records(c, l->type, prio, deadline, &total) != 0)
+	if (rc == 0 && probe && !counted && count_records(c, l->type, prio, deadline, &total) != 0)
 		probe = false; /* asked again LIST_PROBE_PAGES pages later */
 	if (rc == 0 && json_object_object_get_ex(resp, "results", &results))
 		got = cache_render_results(results, tc->schema);
@@ -217,6 +222,10 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 	if (!l->after || !*l->after) { /* no (usable) cursor: the last page */
 		l->complete = true;
 		l->completed_ms = cache_now_ms(c);
+	} else if (!l->total_asked && tc->listing == l && c->work) {
+		/* More than a page: a progress display wants "n of total". */
+		l->total_asked = true;
+		cache_work_push(c, WORK_TOTAL, l->type);
 	}
 	json_object_put(resp);
 	return 0;
@@ -329,6 +338,7 @@ void cache_relist(struct cache *c, const struct objtype *type)
 	l->refs = 1;
 	l->ids = g_array_new(FALSE, FALSE, sizeof(struct lent));
 	pager_init(&l->pager, LIST_MAX_PAGES);
+	l->total = -1;
 	g_mutex_lock(&c->lock);
 	l->started_ms = cache_now_ms(c);
 	l->started_wall = c->opts.wall();
@@ -351,6 +361,30 @@ void cache_relist(struct cache *c, const struct objtype *type)
 	cache_listing_unref(l);
 	log_debug("relist of %s: %s", type->name, rc ? "failed, previous listing kept" : "done");
 	cache_unlock_and_notify(c);
+}
+
+void cache_listing_total(struct cache *c, const struct objtype *type)
+{
+	json_object *req = json_object_new_object(), *resp = NULL, *v;
+	struct listing *l;
+	struct hs_call call;
+	int64_t total = -1;
+	int rc;
+
+	json_object_object_add(req, "limit", json_object_new_int(1));
+	cache_call_init(&call, RL_PRIO_BACKGROUND, hs_now_ms() + 120000);
+	rc = hs_search(c->hc, &call, type->path, req, &resp);
+	if (rc == 0 && json_object_object_get_ex(resp, "total", &v) && json_object_is_type(v, json_type_int))
+		total = json_object_get_int64(v);
+	else
+		log_debug("total of %s: %s", type->name, rc ? call.err.message : "no total");
+	json_object_put(req);
+	json_object_put(resp);
+	g_mutex_lock(&c->lock);
+	l = c->t[type->idx].listing;
+	if (l && l->total_asked && !l->complete)
+		l->total = total;
+	g_mutex_unlock(&c->lock);
 }
 
 void cache_listing_note(struct cache *c, const struct objtype *type, uint64_t id, bool add)

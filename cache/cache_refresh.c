@@ -255,6 +255,8 @@ gpointer cache_worker_main(gpointer p)
 			break;
 		if (kind == WORK_RELIST)
 			cache_relist(c, t);
+		else if (kind == WORK_TOTAL)
+			cache_listing_total(c, t);
 		else
 			cache_refresh(c, t, RL_PRIO_BACKGROUND, hs_now_ms() + 120000);
 	}

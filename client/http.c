@@ -20,6 +20,8 @@
 
 #include <curl/curl.h>
 
+#include "hubfs_config.h"
+
 #define DEFAULT_MAX_IDLE 16
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000
 
@@ -459,7 +461,7 @@ int http_perform(struct http *h, const struct http_req *req, struct http_resp *r
 	if (h->ca_file)
 		SET(CURLOPT_CAINFO, h->ca_file);
 	SET(CURLOPT_HTTPHEADER, headers);
-	SET(CURLOPT_USERAGENT, "hubfs/0.1");
+	SET(CURLOPT_USERAGENT, "hubfs/" HUBFS_VERSION);
 	SET(CURLOPT_ACCEPT_ENCODING, "");
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
 	if (req->once)

@@ -1,13 +1,11 @@
 /* hubspot.c - the client core of hubspot.h: lifecycle, the request loop
- * (rate limiter, retries, deadlines), error parsing and errno mapping, stats.
- * The typed calls that build URLs and bodies live in hubspot_calls.c.
- *
- * Lock rules: c->lock guards the limiter, the counters and the token. It is
- * never held across a transfer, a JSON parse or a backoff sleep; waiting for
- * the limiter happens on c->cond (CLOCK_MONOTONIC), which is broadcast
- * whenever a transfer ends or a 429 changes the budget.
+ * (retries, deadlines), error parsing and errno mapping, stats. The typed
+ * calls that build URLs and bodies live in hubspot_calls.c; request slots
+ * (the rate limiter and a team's shared budget) in hubspot_slot.c. Lock
+ * rules: hubspot_int.h.
  */
 #include "client/hubspot.h"
+#include "client/hubspot_int.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -29,26 +27,8 @@
 #define DEFAULT_API_URL "https://api.hubapi.com"
 #define DEFAULT_TRANSFER_TIMEOUT_MS 20000
 #define JSON_MAX_DEPTH 64
-#define MAX_ENDPOINTS 256        /* distinct endpoint counters; more go to "other" */
 #define LOCKED_RETRY_MS 2000     /* 423: HubSpot's record lock lasts 2 s */
 #define MAX_RETRY_AFTER_MS (5 * 60 * 1000) /* longer Retry-After on a 5xx: wait this */
-
-struct hs_client {
-	char *base_url;                /* no trailing '/'; immutable */
-	int64_t transfer_timeout_ms;   /* immutable */
-	struct http *http;             /* thread-safe itself */
-	pthread_mutex_t lock;
-	pthread_cond_t cond;           /* slot may have freed; waits on c->lock */
-	char *token;                   /* protected by lock; NULL with OAuth */
-	struct oauth *oauth;           /* immutable; borrowed; NULL for a private-app token */
-	int64_t (*oauth_now)(void);    /* immutable; the clock handed to oauth_* */
-	struct ratelimit *rl;          /* protected by lock */
-	GHashTable *calls;             /* endpoint -> uint64_t *; protected by lock */
-	uint64_t http_429;             /* protected by lock */
-	uint64_t retries;              /* protected by lock */
-	int net_state;                 /* protected by lock: 0 no attempt yet, 1 answered, -1 no answer */
-	char last_error[1024];         /* protected by lock; "" if none */
-};
 
 /* libcurl's global state is process-wide by nature; count the clients that
  * need it so the last hs_client_free() releases it (LeakSanitizer clean). */
@@ -345,6 +325,8 @@ int hs_client_new(const struct hs_client_opts *opts, struct hs_client **out, con
 	c->base_url = strdup(url);
 	c->oauth = opts->oauth;
 	c->oauth_now = opts->oauth_now ? opts->oauth_now : hs_now_ms;
+	c->team = opts->team;
+	c->team_parts = 1;
 	c->token = c->oauth ? NULL : strdup(opts->token);
 	c->rl = ratelimit_new(opts->rate_max, opts->rate_interval_ms, opts->search_per_sec);
 	c->calls = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
@@ -560,100 +542,19 @@ static void sleep_ms(int64_t ms)
 		;
 }
 
-/* How often a cancellable call looks at its flag while it waits. */
-#define CANCEL_POLL_MS 100
-
-static bool cancelled(const struct hs_call *call)
-{
-	return call->cancel && __atomic_load_n(call->cancel, __ATOMIC_ACQUIRE) != 0;
-}
-
 /* Sleep before a retry: 0, or -ECANCELED as soon as the call is cancelled. */
 static int retry_sleep(const struct hs_call *call, int64_t ms)
 {
 	int64_t end = hs_now_ms() + ms;
 
-	while (!cancelled(call)) {
+	while (!hs_cancelled(call)) {
 		int64_t left = end - hs_now_ms();
 
 		if (left <= 0)
 			return 0;
-		sleep_ms(call->cancel && left > CANCEL_POLL_MS ? CANCEL_POLL_MS : left);
+		sleep_ms(call->cancel && left > HS_CANCEL_POLL_MS ? HS_CANCEL_POLL_MS : left);
 	}
 	return -ECANCELED;
-}
-
-/* Wait until the limiter grants a slot. Returns 0 (slot taken, *ticket
- * filled), or -EAGAIN as soon as the wait would pass the call's deadline. */
-static int acquire_slot(struct hs_client *c, struct hs_call *call, bool search,
-			struct rl_ticket *ticket)
-{
-	int rc = 0;
-
-	pthread_mutex_lock(&c->lock);
-	for (;;) {
-		int64_t now = hs_now_ms();
-		int64_t wait;
-		struct timespec until;
-
-		if (call->deadline_ms > 0 && now >= call->deadline_ms) {
-			rc = -EAGAIN;
-			break;
-		}
-		if (cancelled(call)) {
-			rc = -ECANCELED;
-			break;
-		}
-		wait = ratelimit_acquire(c->rl, call->prio, search, now);
-		if (wait == 0) {
-			ratelimit_ticket(c->rl, ticket);
-			break;
-		}
-		if (call->deadline_ms > 0 && now + wait > call->deadline_ms) {
-			rc = -EAGAIN;
-			break;
-		}
-		until = hs_timespec_ms(now + (call->cancel && wait > CANCEL_POLL_MS ? CANCEL_POLL_MS : wait));
-		pthread_cond_timedwait(&c->cond, &c->lock, &until);
-	}
-	pthread_mutex_unlock(&c->lock);
-	return rc;
-}
-
-static void count_call(struct hs_client *c, const char *endpoint)
-{
-	uint64_t *n = g_hash_table_lookup(c->calls, endpoint);
-
-	if (!n && g_hash_table_size(c->calls) >= MAX_ENDPOINTS)
-		n = g_hash_table_lookup(c->calls, (endpoint = "other"));
-	if (!n) {
-		n = g_new0(uint64_t, 1);
-		g_hash_table_insert(c->calls, g_strdup(endpoint), n);
-	}
-	(*n)++;
-}
-
-/* Book the end of one attempt: limiter, counters, online state. */
-static void attempt_done(struct hs_client *c, bool search, const struct rl_ticket *ticket,
-			 const char *endpoint, const struct http_resp *resp, bool answered,
-			 enum rl_policy policy)
-{
-	int64_t now = hs_now_ms();
-
-	pthread_mutex_lock(&c->lock);
-	ratelimit_done(c->rl, search, resp->status, now);
-	if (answered) {
-		/* Search answers carry no rate headers, nor a window ticket. */
-		ratelimit_note_headers(c->rl, &resp->rl, search ? NULL : ticket, now);
-		if (resp->status == 429) {
-			c->http_429++;
-			ratelimit_note_429(c->rl, policy, search, resp->rl.retry_after_ms, now);
-		}
-	}
-	count_call(c, endpoint);
-	c->net_state = resp->status > 0 ? 1 : -1;
-	pthread_cond_broadcast(&c->cond);
-	pthread_mutex_unlock(&c->lock);
 }
 
 static void set_last_error(struct hs_client *c, const char *endpoint, const struct hs_error *e)
@@ -811,7 +712,7 @@ static enum next on_status(struct request *r, const struct http_resp *resp, enum
 	*rc = hs_errno_from_status(resp->status, false);
 	if (resp->status == 429) {
 		/* DAILY is not retried: nothing will change for hours. The other
-		 * policies paused the limiter; acquire_slot waits. */
+		 * policies paused the limiter; hs_slot_acquire waits. */
 		if (policy == RL_POLICY_DAILY) {
 			log_err("%s: HubSpot's daily API limit is reached; reads are held, writes are "
 				"tried again later (correlationId=%s)", r->endpoint,
@@ -844,7 +745,7 @@ static enum next attempt(struct request *r, struct http_req *req, struct http_re
 {
 	struct hs_call *call = r->call;
 	enum rl_policy policy = RL_POLICY_UNKNOWN;
-	struct rl_ticket ticket;
+	struct hs_slot slot;
 	int64_t now;
 	int hrc;
 
@@ -856,7 +757,7 @@ static enum next attempt(struct request *r, struct http_req *req, struct http_re
 	*rc = token_get(r->c, call, &r->token, &r->gen);
 	if (*rc < 0)
 		return NEXT_DONE;
-	*rc = acquire_slot(r->c, call, r->search, &ticket);
+	*rc = hs_slot_acquire(r->c, call, r->search, &slot);
 	if (*rc == -ECANCELED) {
 		json_util_copy_utf8(call->err.message, sizeof(call->err.message), "cancelled");
 		return NEXT_DONE;
@@ -881,7 +782,7 @@ static enum next attempt(struct request *r, struct http_req *req, struct http_re
 			       &policy);
 		scrub_error(r->c, &call->err, r->token);
 	}
-	attempt_done(r->c, r->search, &ticket, r->endpoint, resp, hrc == 0, policy);
+	hs_slot_done(r->c, call, &slot, r->endpoint, resp, hrc == 0, policy);
 	if (hrc != 0)
 		return on_no_answer(r, resp, hrc, rc);
 	call->http_status = resp->status;
@@ -984,6 +885,7 @@ void hs_client_stats(struct hs_client *c, json_object *obj)
 	json_object_object_add(rate, "daily_paused", json_object_new_boolean(st.daily_paused));
 	json_object_object_add(rate, "paused_ms", json_object_new_int64(st.paused_ms));
 	json_object_object_add(rate, "search_paused_ms", json_object_new_int64(st.search_paused_ms));
+	json_object_object_add(rate, "waits", json_object_new_uint64(st.denied));
 	json_object_object_add(rate, "external_requests", json_object_new_uint64(st.external));
 
 	json_object_object_add(obj, "online", json_object_new_boolean(online));
@@ -1002,6 +904,7 @@ void hs_client_stats(struct hs_client *c, json_object *obj)
 		json_object_object_add(auth, "state", json_object_new_string("ok"));
 		json_object_object_add(obj, "auth", auth);
 	}
+	hs_slot_stats(c, obj);
 }
 
 bool hs_client_offline(struct hs_client *c)

@@ -18,7 +18,10 @@
  *   - Waiting for the limiter never passes call->deadline_ms: if the wait
  *     would, the call returns -EAGAIN at once (nothing sent). A deadline
  *     already passed sends nothing. Every transfer is cut at the deadline
- *     (and at transfer_timeout_ms).
+ *     (and at transfer_timeout_ms). With a team (opts.team), asking Redis
+ *     counts as a wait of the team's command timeout: with less than that
+ *     left a call on the shared budget fails with -EAGAIN, one on this
+ *     mount's share goes on without asking.
  *   - 429 TEN_SECONDLY_ROLLING / SECONDLY: the limiter pauses (window + margin,
  *     1 s, or Retry-After) and the call is sent again; -EAGAIN if the pause
  *     outlasts the deadline. 429 DAILY: -EAGAIN at once, not retried; reads
@@ -59,6 +62,7 @@
 
 struct hs_client;
 struct oauth;
+struct team;
 
 struct hs_client_opts {
 	const char *api_url;     /* default "https://api.hubapi.com"; http:// only to loopback */
@@ -73,6 +77,21 @@ struct hs_client_opts {
 	int search_interval_ms;  /* search budget window; default 1000 (tests shorten it) */
 	int64_t (*oauth_now)(void); /* the clock of OAuth token lives handed to client/oauth.h;
 				     * default hs_now_ms (tests inject one) */
+	/* Mounts of one portal on many machines sharing one budget through
+	 * Redis (client/team.h); borrowed: must outlive the client (or be
+	 * detached, hs_client_set_team()); NULL: this client's limiter alone. With a team every attempt takes a slot of
+	 * the local limiter (this mount's priorities, in-flight accounting and
+	 * daily reserves) and then a grant of the team's shared budget in the
+	 * same class, waiting the longer of the two; its end, rate headers and
+	 * 429s are reported to both. While Redis is unreachable the client
+	 * sends on its local limiter capped at 1/n of the budget (n = mounts
+	 * the team last saw), and returns to the shared budget when Redis
+	 * answers (keeping the cap one window span more, until what was sent
+	 * under it has left HubSpot's window). A round trip to Redis is only
+	 * started with at least the team's command timeout left before the
+	 * call's deadline (see hs_request). The rate settings above should
+	 * match the team's. */
+	struct team *team;
 };
 
 struct hs_error {
@@ -120,6 +139,14 @@ void hs_error_line(char *buf, size_t len, const char *what, const struct hs_erro
  * (and no opts->oauth). */
 int hs_client_new(const struct hs_client_opts *opts, struct hs_client **out, const char **why);
 void hs_client_free(struct hs_client *c); /* accepts NULL; no call may be running */
+
+/* Attach a team (as opts.team) to a client made without one, or detach it
+ * (team NULL): for a daemon that learns the portal id, which keys the
+ * team's budget, through the client (hs_account_info()). No other call on c
+ * may be running. Returns 0, or -EBUSY if c has a team and team is not
+ * NULL. Detached while Redis was unreachable, the client keeps its share
+ * one window more (as when Redis comes back). */
+int hs_client_set_team(struct hs_client *c, struct team *team);
 
 /* Replace the private-app bearer token; copied. Calls already sent keep the
  * old one. Returns 0 or -ENOMEM (old token kept). (An OAuth client takes its
@@ -219,7 +246,16 @@ int hs_assoc_batch_write(struct hs_client *c, struct hs_call *call, const char *
  * "http_429" (n), "rate" {window_max, window_ms, used_in_window, left_in_window,
  * daily_remaining (or null)}, "last_error" (string or null), and "auth":
  * {"mode": "private_app", "state": "ok"} or, with OAuth, oauth_stats()'s
- * object (state, last refresh error, token calls). Thread-safe. */
+ * object (state, last refresh error, token calls). With a team (opts.team),
+ * "team": team_stats()'s object (connected, degraded, mounts, the shared
+ * window's use, leases; one round trip to Redis, at most its command
+ * timeout) and this client's side: "budget" ("shared", "local": on this
+ * mount's share while Redis is unreachable, "rejoining": shared again, the
+ * share holding one window more), "local_share" (null, or {parts,
+ * window_max, search_max, lift_in_ms}), "requests_shared",
+ * "requests_local", "went_local" (times) and "grants_unreported" (attempts
+ * that ended too close to their deadline to hand the grant back).
+ * Thread-safe; call with no lock held. */
 void hs_client_stats(struct hs_client *c, json_object *obj);
 
 /* True if the last transfer attempt failed at the network level (no answer). */

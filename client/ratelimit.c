@@ -61,6 +61,8 @@ struct ratelimit {
 	uint64_t denied;
 	uint64_t n429[RL_POLICY_COUNT];
 	uint64_t external;
+	int share_parts;         /* > 1: capped at 1/share_parts of each budget */
+	int64_t share_lift_at;   /* the cap goes at this time; 0: no lift pending */
 };
 
 static int64_t max64(int64_t a, int64_t b)
@@ -139,6 +141,25 @@ static int window_used(const struct rl_window *w)
 	return w->inflight + w->ndone;
 }
 
+/* The cap of ratelimit_set_share() in force at now_ms (1: none); a lift
+ * that is due is carried out. */
+static int share_parts(struct ratelimit *rl, int64_t now_ms)
+{
+	if (rl->share_lift_at && now_ms >= rl->share_lift_at) {
+		rl->share_parts = 1;
+		rl->share_lift_at = 0;
+	}
+	return rl->share_parts > 1 ? rl->share_parts : 1;
+}
+
+/* A window's maximum under a share of 1/parts. */
+static int share_max(const struct rl_window *w, int parts)
+{
+	int m = parts > 1 ? w->max / parts : w->max;
+
+	return m < 1 ? 1 : m;
+}
+
 static int class_cap(int max, enum rl_prio prio)
 {
 	int cap = (int)((int64_t)max * prio_share[prio] / 100);
@@ -146,10 +167,11 @@ static int class_cap(int max, enum rl_prio prio)
 	return cap < 1 ? 1 : cap;
 }
 
-/* ms until the window has room for one more request of class prio, 0 now. */
-static int64_t window_wait(struct rl_window *w, enum rl_prio prio, int64_t now_ms)
+/* ms until the window, holding at most max requests, has room for one more
+ * request of class prio; 0 now. */
+static int64_t window_wait(struct rl_window *w, int max, enum rl_prio prio, int64_t now_ms)
 {
-	int cap = class_cap(w->max, prio);
+	int cap = class_cap(max, prio);
 	int used, k;
 	int64_t wait = 0;
 
@@ -193,6 +215,7 @@ struct ratelimit *ratelimit_new(int max, int64_t interval_ms, int search_per_sec
 	rl->daily_limit = -1;
 	rl->daily_remaining = -1;
 	rl->daily_probe_ms = DEFAULT_DAILY_PROBE_MS;
+	rl->share_parts = 1;
 	return rl;
 }
 
@@ -232,6 +255,18 @@ void ratelimit_set_daily_probe(struct ratelimit *rl, int64_t probe_ms)
 		rl->daily_probe_ms = probe_ms;
 }
 
+void ratelimit_set_share(struct ratelimit *rl, int parts, int64_t now_ms)
+{
+	if (parts > 1) {
+		rl->share_parts = parts;
+		rl->share_lift_at = 0;
+		return;
+	}
+	if (share_parts(rl, now_ms) <= 1 || rl->share_lift_at)
+		return;
+	rl->share_lift_at = now_ms + max64(window_span(&rl->win), window_span(&rl->search));
+}
+
 /* Is class prio held back by the daily budget (a DAILY 429, or the budget
  * down to the class's reserve)? Writes never are: they are what the reserve
  * is kept for, and a write that meets a DAILY 429 is not retried anyway. */
@@ -254,10 +289,15 @@ int64_t ratelimit_acquire(struct ratelimit *rl, enum rl_prio prio, bool search, 
 	struct rl_window *w = search ? &rl->search : &rl->win;
 	bool probe = false;
 	int64_t wait;
+	int parts;
 
 	if (!prio_valid(prio))
 		prio = RL_PRIO_BACKGROUND;
-	wait = window_wait(w, prio, now_ms);
+	parts = share_parts(rl, now_ms);
+	wait = window_wait(w, share_max(w, parts), prio, now_ms);
+	/* a cap being lifted: room may come with the lift */
+	if (parts > 1 && rl->share_lift_at && wait > rl->share_lift_at - now_ms)
+		wait = max64(rl->share_lift_at - now_ms, window_wait(w, w->max, prio, now_ms));
 	if (daily_held(rl, prio)) {
 		if (rl->daily_probe_at > now_ms)
 			wait = max64(wait, rl->daily_probe_at - now_ms);
@@ -294,11 +334,25 @@ void ratelimit_done(struct ratelimit *rl, bool search, long http_status, int64_t
 		rl->daily_paused = false;
 }
 
+void ratelimit_cancel(struct ratelimit *rl, bool search)
+{
+	struct rl_window *w = search ? &rl->search : &rl->win;
+
+	if (w->inflight <= 0)
+		return;
+	w->inflight--;
+	if (rl->granted > 0)
+		rl->granted--;
+	/* win_granted stays: tickets count grants since theirs by it, and a
+	 * grant taken back only makes them think a little more was ours */
+}
+
 void ratelimit_ticket(struct ratelimit *rl, struct rl_ticket *t)
 {
 	t->used = window_used(&rl->win);
 	t->seq = rl->win_granted;
 	t->external = rl->external;
+	t->share_parts = rl->share_parts > 1 ? rl->share_parts : 1;
 }
 
 void ratelimit_note_headers(struct ratelimit *rl, const struct rl_headers *h,
@@ -319,7 +373,9 @@ void ratelimit_note_headers(struct ratelimit *rl, const struct rl_headers *h,
 		rl->daily_limit = h->daily;
 	if (h->daily_remaining >= 0)
 		rl->daily_remaining = h->daily_remaining;
-	if (t && h->remaining >= 0 && h->remaining < w->max) {
+	/* Under a share the rest of the budget is the others': their requests
+	 * in Remaining are not ours to count. */
+	if (t && h->remaining >= 0 && h->remaining < w->max && share_parts(rl, now_ms) <= 1) {
 		/* Every request of ours the server can have counted was in our
 		 * window when this one was granted, or was granted since. */
 		int64_t server_used = w->max - h->remaining;
@@ -369,13 +425,19 @@ void ratelimit_note_429(struct ratelimit *rl, enum rl_policy policy, bool search
 
 void ratelimit_stats(struct ratelimit *rl, int64_t now_ms, struct rl_stats *st)
 {
+	int parts = share_parts(rl, now_ms);
+
 	memset(st, 0, sizeof(*st));
 	window_expire(&rl->win, now_ms);
 	window_expire(&rl->search, now_ms);
 	st->window_max = rl->win.max;
 	st->window_ms = rl->win.interval_ms;
 	st->used_in_window = window_used(&rl->win);
-	st->left_in_window = rl->win.max - st->used_in_window;
+	st->share_parts = parts;
+	st->share_window_max = share_max(&rl->win, parts);
+	st->share_search_max = share_max(&rl->search, parts);
+	st->share_lift_ms = rl->share_lift_at ? rl->share_lift_at - now_ms : 0;
+	st->left_in_window = st->share_window_max - st->used_in_window;
 	if (st->left_in_window < 0)
 		st->left_in_window = 0;
 	st->inflight = rl->win.inflight;

@@ -22,6 +22,11 @@
  * in the window is below its share of the window's maximum: background 60 %,
  * user 90 %, write 100 % (each at least 1). So a grep over 100,000 records
  * leaves 40 % of every window to saves and 10 % of it to nobody but saves.
+ *
+ * Share: a limiter that spends a budget together with others it cannot ask
+ * (mounts of a team while Redis is unreachable) can be capped at 1/parts of
+ * each budget (ratelimit_set_share); the class shares then apply to the
+ * capped maximum.
  */
 #ifndef HUBFS_RATELIMIT_H
 #define HUBFS_RATELIMIT_H
@@ -63,6 +68,10 @@ struct rl_stats {
 	int64_t daily_remaining; /* -1 if unknown; our estimate between headers */
 	bool daily_paused;       /* a DAILY 429 was seen and no call succeeded since */
 	int64_t paused_ms;       /* how long the window class stays paused, 0 if not */
+	int share_parts;         /* > 1: capped at 1/share_parts (ratelimit_set_share); 1: not */
+	int share_window_max;    /* the capped window maximum (window_max if not capped) */
+	int share_search_max;    /* the capped search maximum (search_max if not capped) */
+	int64_t share_lift_ms;   /* ms until a cap being lifted goes, 0 if none pending */
 	int64_t search_paused_ms;
 	uint64_t granted;        /* requests granted, both classes */
 	uint64_t denied;         /* acquire calls answered with a wait */
@@ -89,6 +98,22 @@ void ratelimit_set_margins(struct ratelimit *rl, int64_t window_margin_ms, int64
  * probe_ms (default 300000) to find out whether the budget is back. */
 void ratelimit_set_daily_probe(struct ratelimit *rl, int64_t probe_ms);
 
+/* Cap the limiter at 1/parts of each budget: the window and the search
+ * budget then take at most max / parts requests each (at least 1), and the
+ * class shares apply to that. The maxima themselves are kept and keep
+ * adapting to headers; the cap is a divisor, so it follows them. For a
+ * budget spent together with parts - 1 others that cannot be asked. While
+ * capped, a ticket's Remaining is not compared with our own use
+ * (ratelimit_note_headers): the rest of the budget is the others' to spend.
+ * Requests already in the window stay; with more of them than the cap, new
+ * ones wait until enough have left.
+ * parts <= 1 lifts the cap, but only once a span (interval + margin, of the
+ * longer of the two budgets) has passed from now_ms: requests sent under
+ * the cap, which whoever now shares the budget with us did not see, have
+ * left the server's window by then. Asking to lift again does not postpone
+ * it; a new cap (parts > 1) cancels it. */
+void ratelimit_set_share(struct ratelimit *rl, int parts, int64_t now_ms);
+
 /* Ask to start one request of class prio now. Returns 0 if granted: the
  * request is counted (in flight) and the caller must call ratelimit_done()
  * with the same `search` flag when the transfer ends, whatever its outcome.
@@ -102,19 +127,27 @@ int64_t ratelimit_acquire(struct ratelimit *rl, enum rl_prio prio, bool search, 
  * ends a daily pause. A done without a matching acquire is ignored. */
 void ratelimit_done(struct ratelimit *rl, bool search, long http_status, int64_t now_ms);
 
+/* A request granted by ratelimit_acquire() was not sent after all: it leaves
+ * the window at once, as if never granted (the daily estimate keeps its unit
+ * until the next headers, and a daily probe it was is not handed back).
+ * Call instead of ratelimit_done(), with the same `search` flag. */
+void ratelimit_cancel(struct ratelimit *rl, bool search);
+
 /* What the window looked like when a request was granted, so that the
  * server's -Remaining in its answer can be compared with what we had sent by
  * then. Taken with ratelimit_ticket() right after a granting acquire. */
 struct rl_ticket {
 	int used;          /* our requests in the window, this one included */
-	uint64_t seq;      /* window grants so far */
+	uint64_t seq;      /* window grants so far (cancelled ones included) */
 	uint64_t external; /* external requests counted so far */
+	int share_parts;   /* the cap in force (ratelimit_set_share), 1 if none */
 };
 void ratelimit_ticket(struct ratelimit *rl, struct rl_ticket *t);
 
 /* Learn from a response's headers: adopt the server's Max and Interval when
  * they differ from ours (sane values only) and take Daily / Daily-Remaining
- * as the daily budget. With the request's ticket (may be NULL), also compare
+ * as the daily budget. With the request's ticket (may be NULL), and no cap
+ * of ratelimit_set_share() in force, also compare
  * -Remaining with our own accounting: the server counts at most the requests
  * we had in the window at grant time plus those granted since, so any excess
  * is someone else spending the same budget (another client of the app); it

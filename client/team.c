@@ -479,11 +479,8 @@ static void heartbeat(struct team *t, bool leave)
 	redisReply *r = team_run(t, TEAM_LUA_HEARTBEAT, 1, keys, 3, args);
 	long long n;
 
-	if (!leave && team_int_reply(r, &n) && n > 0) {
-		pthread_mutex_lock(&t->lock);
-		t->mounts = n > INT32_MAX ? INT32_MAX : (int)n;
-		pthread_mutex_unlock(&t->lock);
-	}
+	if (!leave && team_int_reply(r, &n) && n > 0)
+		atomic_store(&t->mounts, n > INT32_MAX ? INT32_MAX : (int)n);
 	freeReplyObject(r);
 }
 
@@ -499,12 +496,12 @@ bool team_connected(struct team *t)
 
 int team_mounts(struct team *t)
 {
-	int n;
+	return atomic_load(&t->mounts);
+}
 
-	pthread_mutex_lock(&t->lock);
-	n = t->mounts;
-	pthread_mutex_unlock(&t->lock);
-	return n;
+int64_t team_cmd_timeout_ms(struct team *t)
+{
+	return t->cmd_timeout_ms;
 }
 
 int team_local_share(struct team *t, int max)
@@ -883,7 +880,7 @@ int team_new(const struct team_opts *o, struct team **out, const char **why)
 	}
 	t->on_change = o->on_change;
 	t->ud = o->ud;
-	t->mounts = 1;
+	atomic_init(&t->mounts, 1);
 
 	rc = connect_ctx(t, false, &t->cmd);
 	if (rc == -EACCES || rc == -EINVAL || rc == -ENOMEM) {
@@ -960,8 +957,8 @@ void team_stats_local(struct team *t, json_object *obj)
 	json_object_object_add(obj, "subscribed", json_object_new_boolean(t->subscribed));
 	json_object_object_add(obj, "url", json_object_new_string(t->url_shown));
 	json_object_object_add(obj, "mount_id", json_object_new_string(t->mount_id));
-	json_object_object_add(obj, "mounts", json_object_new_int(t->mounts));
-	json_object_object_add(obj, "local_share_mounts", json_object_new_int(t->mounts));
+	json_object_object_add(obj, "mounts", json_object_new_int(atomic_load(&t->mounts)));
+	json_object_object_add(obj, "local_share_mounts", json_object_new_int(atomic_load(&t->mounts)));
 	json_object_object_add(obj, "reconnects", json_object_new_uint64(t->reconnects));
 	json_object_object_add(obj, "script_loads", json_object_new_uint64(t->script_loads));
 	json_object_object_add(obj, "published", json_object_new_uint64(t->published));

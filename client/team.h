@@ -195,8 +195,13 @@ void team_note_429(struct team *t, enum rl_policy policy, bool search, int64_t r
  * Redis. */
 int team_local_share(struct team *t, int max);
 
-/* Number of live mounts at the last successful heartbeat (1 before any). */
+/* Number of live mounts at the last successful heartbeat (1 before any).
+ * Never waits: safe to call while Redis is slow. */
 int team_mounts(struct team *t);
+
+/* The bound of one call into Redis (team_opts.cmd_timeout_ms, or its
+ * default): what a caller with a deadline must have left before it asks. */
+int64_t team_cmd_timeout_ms(struct team *t);
 
 /* Take or renew the lease `name` for ttl_ms (> 0): SET NX PX, or a renewal
  * if this mount holds it. Returns 1 if this mount holds it now; 0 if another

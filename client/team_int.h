@@ -39,7 +39,8 @@ struct team {
 	pthread_mutex_t lock;
 	redisContext *cmd;               /* protected by lock; NULL while down */
 	bool was_up;                     /* protected by lock: for the degraded/rejoined log lines */
-	int mounts;                      /* protected by lock: live mounts at the last heartbeat */
+	atomic_int mounts;               /* live mounts at the last heartbeat; read without
+					  * the lock, so team_mounts() never waits for a round trip */
 	uint64_t reconnects;             /* protected by lock */
 	uint64_t script_loads;           /* protected by lock */
 	uint64_t published;              /* protected by lock */

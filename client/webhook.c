@@ -162,6 +162,8 @@ static void event_fill(json_object *o, struct wh_event *e)
 	e->association_type_id = (uint32_t)MIN(get_id(o, "associationTypeId"), UINT32_MAX);
 	e->from_id = get_id(o, "fromObjectId");
 	e->to_id = get_id(o, "toObjectId");
+	get_str(o, "fromObjectTypeId", e->from_type_id, sizeof(e->from_type_id));
+	get_str(o, "toObjectTypeId", e->to_type_id, sizeof(e->to_type_id));
 	e->removed = get_bool(o, "associationRemoved");
 	e->primary = get_bool(o, "isPrimaryAssociation");
 }

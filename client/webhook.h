@@ -77,6 +77,11 @@ struct wh_event {
 	uint32_t association_type_id; /* associationTypeId when sent, else 0 */
 	uint64_t from_id;            /* fromObjectId */
 	uint64_t to_id;              /* toObjectId */
+	char from_type_id[32];       /* fromObjectTypeId / toObjectTypeId when sent ("0-1",
+				      * "2-3465404"): the types of from_id and to_id; newer payloads
+				      * and custom objects carry them, associationType's names may
+				      * not be type names ("CAR_TO_CONTACT") */
+	char to_type_id[32];
 	bool removed;                /* associationRemoved */
 	bool primary;                /* isPrimaryAssociation */
 };

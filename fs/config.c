@@ -30,6 +30,7 @@ static const char *const names[CFG_NKEYS] = {
 	[CFG_ALLOW_DELETE] = "allow_delete",
 	[CFG_RO] = "ro",
 	[CFG_UMASK] = "umask",
+	[CFG_PORTAL] = "portal",
 };
 
 enum { CRED_ID, CRED_SECRET, CRED_REFRESH, NCREDS };
@@ -85,10 +86,30 @@ static const char *value_problem(const char *v, bool commas_ok)
 	return NULL;
 }
 
-/* One group's keys into cfg; creds[] collects the OAuth credentials of this
- * group. 0, or -EINVAL with *why. */
-static int take_group(GKeyFile *kf, const char *group, bool options, struct config *cfg,
-		      char *creds[NCREDS], char **why)
+/* The values one section set: options by enum config_key, OAuth credentials. */
+struct section {
+	char *val[CFG_NKEYS];
+	char *cred[NCREDS];
+};
+
+static void section_clear(struct section *sec)
+{
+	for (int k = 0; k < CFG_NKEYS; k++)
+		g_free(sec->val[k]);
+	for (int k = 0; k < NCREDS; k++)
+		wipe_gfree(sec->cred[k]);
+	memset(sec, 0, sizeof(*sec));
+}
+
+static bool section_has_secrets(const struct section *sec)
+{
+	return sec->cred[CRED_SECRET] || sec->cred[CRED_REFRESH];
+}
+
+/* One group's keys into *sec (options only if options is set; credentials
+ * always). 0, or -EINVAL with *why. */
+static int take_group(GKeyFile *kf, const char *group, bool options, struct section *sec,
+		      char **why)
 {
 	g_auto(GStrv) keys = g_key_file_get_keys(kf, group, NULL, NULL);
 	bool seen[CFG_NKEYS] = { false }, cseen[NCREDS] = { false };
@@ -131,21 +152,45 @@ static int take_group(GKeyFile *kf, const char *group, bool options, struct conf
 		}
 		if (key >= 0) {
 			seen[key] = true;
-			cfg->val[key] = v;
+			sec->val[key] = v;
 		} else {
 			cseen[cred] = true;
-			creds[cred] = v;
+			sec->cred[cred] = v;
 		}
 	}
 	return 0;
 }
 
-int config_parse(const char *text, size_t len, struct config *cfg, char **why)
+bool config_profile_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > CONFIG_PROFILE_MAX)
+		return false;
+	for (; *name; name++)
+		if (!g_ascii_isalnum(*name) && *name != '-' && *name != '_' && *name != '.')
+			return false;
+	return true;
+}
+
+/* The first of a, b, c that is set (moved out), or NULL. */
+static char *first_of(char **a, char **b, char **c)
+{
+	char **p = *a ? a : *b ? b : c;
+	char *v = *p;
+
+	*p = NULL;
+	return v;
+}
+
+int config_parse(const char *text, size_t len, const char *profile, struct config *cfg,
+		 char **why)
 {
 	g_autoptr(GKeyFile) kf = g_key_file_new();
 	g_autoptr(GError) err = NULL;
 	g_auto(GStrv) groups = NULL;
-	char *hub[NCREDS] = { NULL }, *oa[NCREDS] = { NULL };
+	struct section hub = { 0 }, oa = { 0 }, prof = { 0 };
+	bool found = false, secrets = false;
 	char **slot[NCREDS];
 	int rc = -EINVAL;
 
@@ -171,26 +216,61 @@ int config_parse(const char *text, size_t len, struct config *cfg, char **why)
 		return -EINVAL;
 	}
 	groups = g_key_file_get_groups(kf, NULL);
-	for (char **g = groups; g && *g; g++)
-		if (strcmp(*g, "hubfs") != 0 && strcmp(*g, "oauth") != 0) {
-			*why = g_strdup_printf("[%s]: unknown group (known: [hubfs], [oauth])", *g);
+	for (char **g = groups; g && *g; g++) {
+		const char *name = g_str_has_prefix(*g, "profile ") ? *g + strlen("profile ") : NULL;
+		struct section other = { 0 };
+		int r;
+
+		if (!strcmp(*g, "hubfs") || !strcmp(*g, "oauth"))
+			continue;
+		if (!name) {
+			*why = g_strdup_printf("[%s]: unknown group (known: [hubfs], [oauth], "
+					       "[profile NAME])", *g);
 			goto out;
 		}
-	if (take_group(kf, "hubfs", true, cfg, hub, why) != 0 ||
-	    take_group(kf, "oauth", false, cfg, oa, why) != 0)
-		goto out;
-	/* [oauth] first, then [hubfs] */
-	for (int k = 0; k < NCREDS; k++) {
-		*slot[k] = oa[k] ? oa[k] : hub[k];
-		wipe_gfree(oa[k] ? hub[k] : NULL);
-		oa[k] = hub[k] = NULL;
+		if (!config_profile_name_ok(name)) {
+			*why = g_strdup_printf("[%s]: a profile name is 1 to %d letters, digits, '-', "
+					       "'_' or '.'", *g, CONFIG_PROFILE_MAX);
+			goto out;
+		}
+		/* A profile not mounted is checked as strictly, and its secrets
+		 * count for the file's mode all the same. */
+		if (profile && !strcmp(name, profile)) {
+			found = true;
+			r = take_group(kf, *g, true, &prof, why);
+		} else {
+			r = take_group(kf, *g, true, &other, why);
+			secrets |= section_has_secrets(&other);
+			section_clear(&other);
+		}
+		if (r != 0)
+			goto out;
 	}
+	if (take_group(kf, "hubfs", true, &hub, why) != 0 ||
+	    take_group(kf, "oauth", false, &oa, why) != 0)
+		goto out;
+	if (profile && !found) {
+		*why = g_strdup_printf("no [profile %s] section", profile);
+		rc = -ENOENT;
+		goto out;
+	}
+	secrets |= section_has_secrets(&hub) || section_has_secrets(&oa) || section_has_secrets(&prof);
+	/* Options: the profile's, then [hubfs]'s. Credentials, key by key: the
+	 * profile's, then [oauth]'s, then [hubfs]'s. */
+	for (int k = 0; k < CFG_NKEYS; k++) {
+		char **from = prof.val[k] ? &prof.val[k] : &hub.val[k];
+
+		cfg->val[k] = *from;
+		*from = NULL;
+	}
+	for (int k = 0; k < NCREDS; k++)
+		*slot[k] = first_of(&prof.cred[k], &oa.cred[k], &hub.cred[k]);
+	cfg->secrets = secrets;
 	rc = 0;
 out:
-	for (int k = 0; k < NCREDS; k++) {
-		wipe_gfree(oa[k]);
-		wipe_gfree(hub[k]);
-	}
+	section_clear(&hub);
+	section_clear(&oa);
+	section_clear(&prof);
 	if (rc)
 		config_clear(cfg);
 	return rc;
@@ -208,5 +288,5 @@ void config_clear(struct config *cfg)
 
 bool config_has_secrets(const struct config *cfg)
 {
-	return cfg->client_secret || cfg->refresh_token;
+	return cfg->secrets || cfg->client_secret || cfg->refresh_token;
 }

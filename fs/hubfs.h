@@ -22,6 +22,8 @@ struct hubfs_opts {
 	char *token_file;
 	char *ca_file;
 	char *shown[4];        /* per type: default / all / csv */
+	char *profile;         /* SOURCE profile:<name>, or NULL */
+	uint64_t portal;       /* the portal the mount must be (SOURCE hubspot:<id>, portal=), or 0 */
 	int ttl_s;             /* kernel + cache freshness; default 60 */
 	int op_timeout_s;      /* longest any syscall waits; default 30 */
 	int index_delay_s;     /* HubSpot search indexing delay; default 10 */

@@ -1,4 +1,4 @@
-/* main.c - hubfs command line: mount, status. */
+/* main.c - hubfs: mount (the commands are in cli.c). */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -14,117 +14,11 @@
 #include "client/log.h"
 #include "client/oauth.h"
 #include "client/secret.h"
+#include "fs/cli.h"
 #include "fs/daemon.h"
 #include "fs/hubfs.h"
-
-static int cmd_status(const char *mnt)
-{
-	g_autofree char *path = g_build_filename(mnt, ".hubfs", "status.json", NULL);
-	g_autofree char *text = NULL;
-	json_object *o, *v, *calls, *rate, *cache, *types, *q;
-	GError *err = NULL;
-
-	if (!g_file_get_contents(path, &text, NULL, &err)) {
-		fprintf(stderr, "hubfs status: %s\n", err->message);
-		g_error_free(err);
-		return 1;
-	}
-	o = json_tokener_parse(text);
-	if (!o) {
-		fprintf(stderr, "hubfs status: %s is not JSON\n", path);
-		return 1;
-	}
-	printf("hubfs on %s  portal %s  %s\n", mnt,
-	       json_object_get_string(json_object_object_get(o, "portal_id")),
-	       json_object_object_get_ex(o, "online", &v) && !json_object_get_boolean(v) ? "OFFLINE" : "online");
-	if (json_object_object_get_ex(o, "rate", &rate))
-		printf("rate budget: %s of %s used in the %s ms window, daily remaining %s\n",
-		       json_object_get_string(json_object_object_get(rate, "used_in_window")),
-		       json_object_get_string(json_object_object_get(rate, "window_max")),
-		       json_object_get_string(json_object_object_get(rate, "window_ms")),
-		       json_object_get_string(json_object_object_get(rate, "daily_remaining")));
-	printf("429 responses: %s\n", json_object_get_string(json_object_object_get(o, "http_429")));
-	if (json_object_object_get_ex(o, "api_calls", &calls)) {
-		printf("API calls:\n");
-		json_object_object_foreach(calls, k, n)
-			printf("  %6s  %s\n", json_object_get_string(n), k);
-	}
-	if (json_object_object_get_ex(o, "cache", &cache))
-		printf("cache: %s records, %s bytes, hit rate %.1f%%\n",
-		       json_object_get_string(json_object_object_get(cache, "records")),
-		       json_object_get_string(json_object_object_get(cache, "bytes")),
-		       100 * json_object_get_double(json_object_object_get(cache, "hit_rate")));
-	if (json_object_object_get_ex(o, "types", &types)) {
-		json_object_object_foreach(types, k, t)
-			printf("  %-10s listed %s%s\n", k,
-			       json_object_get_string(json_object_object_get(t, "listed")),
-			       json_object_get_boolean(json_object_object_get(t, "listing_complete"))
-				       ? " (complete)" : json_object_get_boolean(json_object_object_get(
-							 t, "listing_in_progress")) ? " (listing…)" : "");
-	}
-	if (json_object_object_get_ex(o, "auth", &v)) {
-		json_object *st = json_object_object_get(v, "state"), *er = json_object_object_get(v, "error");
-
-		if (st && !strcmp(json_object_get_string(st), "refresh_failed"))
-			printf("auth: %s, REFRESH FAILED: %s\n"
-			       "      (edits stay queued; fix the credentials in the config and send SIGHUP,"
-			       " or remount)\n",
-			       json_object_get_string(json_object_object_get(v, "mode")),
-			       er ? json_object_get_string(er) : "?");
-		else
-			printf("auth: %s, %s%s%s\n", json_object_get_string(json_object_object_get(v, "mode")),
-			       st ? json_object_get_string(st) : "?",
-			       json_object_object_get(v, "expires_in_s") ? ", token expires in " : "",
-			       json_object_object_get(v, "expires_in_s") ?
-			       json_object_get_string(json_object_object_get(v, "expires_in_s")) : "");
-	}
-	if (json_object_object_get_ex(o, "queue", &q))
-		printf("queue: %s pending, %s in flight, %s failed, %s conflict, %s in doubt\n",
-		       json_object_get_string(json_object_object_get(q, "pending")),
-		       json_object_get_string(json_object_object_get(q, "in_flight")),
-		       json_object_get_string(json_object_object_get(q, "failed")),
-		       json_object_get_string(json_object_object_get(q, "conflict")),
-		       json_object_get_string(json_object_object_get(q, "in_doubt")));
-	json_object_put(o);
-	return 0;
-}
-
-/* hubfs sync MNT: write "sync" to .hubfs/ctl until the queue is empty. */
-static int cmd_sync(const char *mnt)
-{
-	g_autofree char *ctl = g_build_filename(mnt, ".hubfs", "ctl", NULL);
-	g_autofree char *queue = g_build_filename(mnt, ".hubfs", "queue", NULL);
-
-	for (;;) {
-		int fd = open(ctl, O_WRONLY | O_CLOEXEC);
-		ssize_t n;
-		int err;
-
-		if (fd < 0) {
-			fprintf(stderr, "hubfs sync: %s: %s\n", ctl, strerror(errno));
-			return 1;
-		}
-		n = write(fd, "sync\n", 5);
-		err = n < 0 ? errno : 0;
-		if (close(fd) != 0 && !err)
-			err = errno;
-		if (!err)
-			return 0;
-		if (err == EAGAIN) {
-			fprintf(stderr, "hubfs sync: still sending, waiting…\n");
-			continue;
-		}
-		fprintf(stderr, "hubfs sync: %s; not landed:\n", strerror(err));
-		{
-			g_autofree char *q = NULL;
-
-			if (g_file_get_contents(queue, &q, NULL, NULL))
-				fputs(q, stderr);
-		}
-		fprintf(stderr, "(details in %s/.hubfs/errors.log)\n", mnt);
-		return 1;
-	}
-}
+#include "fs/notify.h"
+#include "hubfs_config.h"
 
 /* $XDG_STATE_HOME/hubfs/<portal-id>, mode 0700, checked (cache/writeback/statedir.h). */
 static char *state_dir_for(uint64_t portal)
@@ -197,6 +91,12 @@ static int portal_of(struct hubfs *h)
 		fprintf(stderr, "hubfs: cannot reach HubSpot at %s: %s (%s)\n", h->o.api_url,
 			strerror(-rc), call.err.message[0] ? call.err.message : "no answer");
 	json_object_put(resp);
+	if (rc == 0 && h->o.portal && h->portal_id != h->o.portal) { /* SOURCE hubspot:<id>, portal= */
+		fprintf(stderr, "hubfs: the token is for portal %" G_GUINT64_FORMAT ", but this mount is for "
+			"portal %" G_GUINT64_FORMAT " (SOURCE hubspot:<id>, or portal=); refusing to mount\n",
+			h->portal_id, h->o.portal);
+		rc = -EACCES;
+	}
 	return rc;
 }
 
@@ -352,18 +252,9 @@ int main(int argc, char *argv[])
 	int ret = 1;
 
 	hubfs_harden_process();
-	if (argc == 3 && !strcmp(argv[1], "status"))
-		return cmd_status(argv[2]);
-	if (argc == 3 && !strcmp(argv[1], "sync"))
-		return cmd_sync(argv[2]);
-
-	for (int i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			hubfs_opts_usage();
-			fuse_cmdline_help();
-			fuse_opt_free_args(&args);
-			return 0;
-		}
+	if ((ret = cli_main(argc, argv)) >= 0) /* status, sync, --help, --version */
+		return ret;
+	ret = 1;
 	if (hubfs_opts_parse(&args, &h) != 0)
 		goto out_args;
 	if (fuse_parse_cmdline(&args, &copts) != 0)
@@ -376,7 +267,7 @@ int main(int argc, char *argv[])
 		goto out_args;
 	}
 	if (copts.show_version) {
-		printf("hubfs 0.1.0\n");
+		printf("hubfs %s\n", HUBFS_VERSION);
 		fuse_lowlevel_version();
 		ret = 0;
 		goto out_args;
@@ -409,10 +300,15 @@ int main(int argc, char *argv[])
 	else if (chdir("/") != 0)
 		log_warn("chdir /: %s", strerror(errno));
 
-	/* The parent is told the mount serves from the FUSE init callback. */
+	/* The parent (and systemd, Type=notify) is told the mount serves from
+	 * the FUSE init callback. */
 	lc.clone_fd = copts.clone_fd;
 	lc.max_idle_threads = copts.max_idle_threads == UINT_MAX ? 10 : copts.max_idle_threads;
-	ret = fuse_session_loop_mt(h.se, &lc) ? 1 : 0;
+	ret = fuse_session_loop_mt(h.se, &lc);
+	/* libfuse's handlers end the loop on SIGTERM (systemctl stop) and SIGINT,
+	 * which it then returns: a clean stop, exit 0 once unmounted and drained. */
+	ret = ret == 0 || ret == SIGTERM || ret == SIGINT ? 0 : 1;
+	hubfs_notify_stopping(&h);
 	fuse_session_unmount(h.se);
 out_mount:
 	mount_teardown(&h);

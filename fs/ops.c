@@ -18,6 +18,7 @@
 #include "fs/daemon.h"
 #include "fs/internal.h"
 #include "fs/names.h"
+#include "fs/notify.h"
 
 #define XATTR_URL "user.hubspot.url"
 #define XATTR_STATE "user.hubfs.state"
@@ -850,8 +851,10 @@ static void hubfs_init(void *userdata, struct fuse_conn_info *conn)
 	if (!(conn->capable & FUSE_CAP_NO_OPEN_SUPPORT))
 		log_warn("kernel lacks FUSE_CAP_NO_OPEN_SUPPORT: every open costs a round trip");
 	/* The kernel is talking to us: the mount serves. A parent waiting in
-	 * the terminal (no -f) may return now. */
+	 * the terminal (no -f) may return now, and systemd (Type=notify) may
+	 * start what comes after the unit. */
 	daemon_ready(&((struct hubfs *)userdata)->ready_fd);
+	hubfs_notify_ready(userdata);
 }
 
 /* --- kernel cache invalidation ----------------------------------------------- */

@@ -6,14 +6,16 @@
  * treats ~/.ssh/config); hubfs refuses to mount otherwise. Its text is
  * checked by fs/config.c (known keys only, no ',' or '\' in values) and its
  * values are applied to the options directly, never turned back into -o
- * strings. -o wins over the config.
+ * strings. -o wins over the config; with SOURCE profile:NAME, the
+ * [profile NAME] section wins over [hubfs].
  *
  * OAuth: client_id, client_secret and refresh_token are read from the config
- * file only (never from -o: argv is public), in an [oauth] section (or, as a
- * fallback, [hubfs]). A config that holds secrets must also be unreadable by
- * others (mode 0600). A private-app token (HUBSPOT_TOKEN or token_file=)
- * wins over OAuth when both are configured. The secrets go straight into
- * struct oauth (client/oauth.h) and are wiped here.
+ * file only (never from -o: argv is public): from the mounted profile's
+ * section, then [oauth], then [hubfs], key by key. A config that holds
+ * secrets, in any section, must also be unreadable by others (mode 0600). A
+ * private-app token (HUBSPOT_TOKEN or token_file=) wins over OAuth when both
+ * are configured. The secrets go straight into struct oauth (client/oauth.h)
+ * and are wiped here.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,13 +34,14 @@
 #include "client/secret.h"
 #include "fs/config.h"
 #include "fs/hubfs.h"
+#include "fs/source.h"
 
 #define TOKEN_FILE_MAX (64 * 1024)
 #define DEFAULT_UMASK 077
 
 /* fuse_opt writes ints; these mirror struct hubfs_opts for parsing. */
 struct raw {
-	char *api_url, *token_file, *ca_file, *rate_limit, *log_level, *umask;
+	char *api_url, *token_file, *ca_file, *rate_limit, *log_level, *umask, *portal;
 	char *props[4];
 	int ttl, op_timeout, index_delay, relist_interval, search_per_sec, cache_mb;
 	int writeback_delay_ms, drain_timeout, ro, allow_delete, allow_other;
@@ -55,6 +58,7 @@ static const struct fuse_opt spec[] = {
 	O("rate_limit=%s", rate_limit),
 	O("log_level=%s", log_level),
 	O("umask=%s", umask),
+	O("portal=%s", portal),
 	O("props_contacts=%s", props[0]),
 	O("props_companies=%s", props[1]),
 	O("props_deals=%s", props[2]),
@@ -75,9 +79,15 @@ static const struct fuse_opt spec[] = {
 
 void hubfs_opts_usage(void)
 {
-	printf("usage: hubfs [-f] [-o opt,...] MOUNTPOINT\n"
-	       "       hubfs status MOUNTPOINT     summary of .hubfs/status.json\n"
-	       "       hubfs sync MOUNTPOINT       wait until every queued edit landed\n"
+	printf("usage: hubfs [-f] [-o opt,...] [SOURCE] MOUNTPOINT\n"
+	       "       hubfs status [--json | --watch [--interval SEC]] MOUNTPOINT\n"
+	       "                                   summary of .hubfs/status.json (--json: the file)\n"
+	       "       hubfs sync MOUNTPOINT       wait until every queued edit landed, with progress\n"
+	       "\n"
+	       "SOURCE (as in /etc/fstab, mount -t fuse.hubfs): hubspot (the token's portal),\n"
+	       "hubspot:PORTAL-ID (refuses to mount another portal) or profile:NAME (the options\n"
+	       "of [profile NAME] in the config file). mount(8)'s own options (noauto, user,\n"
+	       "_netdev, nofail, x-systemd.*, ...) are accepted and ignored.\n"
 	       "\n"
 	       "Mounts a HubSpot CRM account. The token comes from $HUBSPOT_TOKEN or token_file=\n"
 	       "(a regular file of yours, mode 0600), or else from an OAuth app: client_id,\n"
@@ -108,6 +118,7 @@ void hubfs_opts_usage(void)
 	       "    -o allow_other            (FUSE) let other local users in: they then read, and\n"
 	       "                              if umask allows write, the CRM with your token\n"
 	       "    -o log_level=LEVEL        error|warning|notice|info|debug (default notice)\n"
+	       "    -o portal=ID              refuse to mount unless the token is for portal ID\n"
 	       "\n");
 }
 
@@ -119,7 +130,9 @@ static int proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 		r->ro = 1;
 	else if (key == KEY_ALLOW_OTHER)
 		r->allow_other = 1;
-	return 1; /* keep: the kernel (ro) or libfuse (allow_other) takes it too */
+	else if (key == FUSE_OPT_KEY_OPT && source_opt_ignored(arg))
+		return 0; /* noauto, user, _netdev, x-systemd.*, …: mount(8)'s, not ours */
+	return 1; /* keep: the kernel (ro) or libfuse (allow_other, the rest) takes it too */
 }
 
 void hubfs_harden_process(void)
@@ -144,9 +157,10 @@ static char *config_path(void)
 }
 
 /* Read, check and parse the config file through one descriptor (what is
- * checked is what is read). Returns 1 with *cfg, 0 if there is no config
- * file, or -1 after printing a reason. */
-static int config_load(const char *path, struct config *cfg)
+ * checked is what is read), for SOURCE profile:<profile> if profile is not
+ * NULL. Returns 1 with *cfg, 0 if there is no config file, or -1 after
+ * printing a reason (the profile's section missing is one). */
+static int config_load(const char *path, const char *profile, struct config *cfg)
 {
 	g_autofree char *why = NULL;
 	struct stat st;
@@ -193,7 +207,14 @@ static int config_load(const char *path, struct config *cfg)
 		len += (size_t)n;
 	}
 	text[len] = '\0';
-	if (config_parse(text, len, cfg, &why) != 0) {
+	switch (config_parse(text, len, profile, cfg, &why)) {
+	case 0:
+		break;
+	case -ENOENT:
+		fprintf(stderr, "hubfs: SOURCE profile:%s: %s has no [profile %s] section\n", profile,
+			path, profile);
+		goto out;
+	default:
 		fprintf(stderr, "hubfs: %s: %s; refusing to mount\n", path, why);
 		goto out;
 	}
@@ -252,7 +273,7 @@ static int apply_config(struct raw *r, const struct config *cfg, struct fuse_arg
 	char **strs[CFG_NKEYS] = {
 		[CFG_API_URL] = &r->api_url, [CFG_TOKEN_FILE] = &r->token_file,
 		[CFG_CA_FILE] = &r->ca_file, [CFG_RATE_LIMIT] = &r->rate_limit,
-		[CFG_LOG_LEVEL] = &r->log_level, [CFG_UMASK] = &r->umask,
+		[CFG_LOG_LEVEL] = &r->log_level, [CFG_UMASK] = &r->umask, [CFG_PORTAL] = &r->portal,
 		[CFG_PROPS_CONTACTS] = &r->props[0], [CFG_PROPS_COMPANIES] = &r->props[1],
 		[CFG_PROPS_DEALS] = &r->props[2], [CFG_PROPS_TICKETS] = &r->props[3],
 	};
@@ -305,7 +326,8 @@ static int oauth_setup(struct hubfs *h, struct config *cfg, const char *path)
 
 	if (!cfg->client_id || !cfg->client_secret || !cfg->refresh_token) {
 		fprintf(stderr, "hubfs: %s: OAuth needs client_id, client_secret and refresh_token "
-			"(under [oauth]); found only some of them\n", path ? path : "config");
+			"(under [oauth], or the profile's section); found only some of them\n",
+			path ? path : "config");
 		return -1;
 	}
 	while (n > 0 && o->api_url[n - 1] == '/')
@@ -331,7 +353,7 @@ int hubfs_opts_reload_oauth(struct hubfs *h)
 
 	if (!h->oauth || !path)
 		return 0;
-	if (config_load(path, &cfg) <= 0)
+	if (config_load(path, h->o.profile, &cfg) <= 0)
 		return -1;
 	rc = cfg.client_id && cfg.client_secret && cfg.refresh_token ?
 	     oauth_set_credentials(h->oauth, cfg.client_id, cfg.client_secret, cfg.refresh_token) :
@@ -479,16 +501,41 @@ int hubfs_opts_parse(struct fuse_args *args, struct hubfs *h)
 	g_autofree char *path = config_path();
 	struct raw r = { 0 };
 	struct config cfg = { 0 };
+	struct hubfs_source src;
 	char *env_token;
+	int rc = 0;
 
 	/* Out of the environment first, whatever else fails. */
 	env_token = take_env_token();
-	if (path && config_load(path, &cfg) < 0)
+	if (source_take(args, &src) != 0)
 		goto fail;
+	o->profile = src.profile; /* freed by hubfs_opts_free, also after a failure */
+	if (path)
+		rc = config_load(path, o->profile, &cfg);
+	if (rc < 0)
+		goto fail;
+	if (rc == 0 && o->profile) {
+		fprintf(stderr, "hubfs: SOURCE profile:%s: there is no config file %s\n", o->profile,
+			path ? path : "(neither XDG_CONFIG_HOME nor HOME is set)");
+		goto fail;
+	}
 	if (fuse_opt_parse(args, &r, spec, proc) == -1)
-		goto fail;
+		goto fail_raw;
 	if (apply_config(&r, &cfg, args, path) != 0)
 		goto fail_raw;
+	/* The portal the mount must be: SOURCE hubspot:<id>, or portal= (-o, the
+	 * profile, [hubfs]); the two must agree. */
+	o->portal = src.portal;
+	if (r.portal) {
+		uint64_t p = source_portal_id(r.portal);
+
+		if (!p || (src.portal && p != src.portal)) {
+			fprintf(stderr, "hubfs: portal=%s: %s\n", r.portal,
+				p ? "SOURCE names another portal" : "a portal id is a number");
+			goto fail_raw;
+		}
+		o->portal = p;
+	}
 
 	o->api_url = r.api_url ? r.api_url : strdup("https://api.hubapi.com");
 	o->token_file = r.token_file;
@@ -560,6 +607,7 @@ int hubfs_opts_parse(struct fuse_args *args, struct hubfs *h)
 	free(r.rate_limit);
 	free(r.log_level);
 	free(r.umask);
+	free(r.portal);
 	config_clear(&cfg);
 	return 0;
 fail_raw:
@@ -571,6 +619,7 @@ fail_raw:
 	free(r.rate_limit);
 	free(r.log_level);
 	free(r.umask);
+	free(r.portal);
 fail:
 	secret_free(env_token);
 	config_clear(&cfg);
@@ -579,6 +628,7 @@ fail:
 
 void hubfs_opts_free(struct hubfs_opts *o)
 {
+	g_free(o->profile);
 	free(o->api_url);
 	free(o->token_file);
 	free(o->ca_file);

@@ -7,6 +7,7 @@
 #include "cache/model/json_util.h"
 #include "cache/model/record.h"
 #include "fs/hubfs.h"
+#include "hubfs_config.h"
 
 static json_object *iso_time(int64_t wall_ms)
 {
@@ -46,7 +47,7 @@ char *hubfs_status_json(struct hubfs *h, size_t *len)
 	json_object *o = json_object_new_object(), *q = json_object_new_object();
 	char *s;
 
-	json_object_object_add(o, "version", json_object_new_string("0.1.0"));
+	json_object_object_add(o, "version", json_object_new_string(HUBFS_VERSION));
 	json_object_object_add(o, "portal_id", json_object_new_int64((int64_t)h->portal_id));
 	json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
 	json_object_object_add(o, "now", iso_time(hs_wall_ms()));

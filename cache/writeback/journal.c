@@ -20,6 +20,8 @@ struct journal {
 	sqlite3 *db;
 	char *path;
 	unsigned depth; /* open SAVEPOINTs */
+	uint64_t landed; /* rows journal_delete removed since open (a rolled-back
+			  * transaction may leave it ahead by that chunk) */
 };
 
 static const char *const kind_names[JOP_KIND_COUNT] = {
@@ -680,6 +682,31 @@ int journal_set_props(struct journal *j, int64_t seq, json_object *props, json_o
 /* A new edit of a property supersedes it in the record's failed and conflict
  * rows (a retry must not send the old value over the new one); rows left
  * without properties go. */
+static int delete_row(struct journal *j, int64_t seq)
+{
+	sqlite3_stmt *st;
+	int rc = prepare(j, "DELETE FROM ops WHERE seq = ?1", &st);
+
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, seq);
+	return step_done(j, st);
+}
+
+int journal_delete(struct journal *j, int64_t seq)
+{
+	int rc = delete_row(j, seq);
+
+	if (rc == 0 && sqlite3_changes(j->db) > 0)
+		j->landed++;
+	return rc;
+}
+
+uint64_t journal_landed(struct journal *j)
+{
+	return j->landed;
+}
+
 static int supersede(struct journal *j, const char *type, uint64_t id, json_object *changes,
 		     int64_t now_ms)
 {
@@ -702,7 +729,7 @@ static int supersede(struct journal *j, const char *type, uint64_t id, json_obje
 		if (!hit)
 			continue;
 		if (json_object_object_length(op->props) == 0)
-			rc = journal_delete(j, op->seq);
+			rc = delete_row(j, op->seq); /* superseded, not landed */
 		else
 			rc = journal_set_props(j, op->seq, op->props, op->base, now_ms);
 	}
@@ -883,16 +910,6 @@ int journal_set_state(struct journal *j, int64_t seq, enum jop_state state, cons
 	return rc;
 }
 
-int journal_delete(struct journal *j, int64_t seq)
-{
-	sqlite3_stmt *st;
-	int rc = prepare(j, "DELETE FROM ops WHERE seq = ?1", &st);
-
-	if (rc)
-		return rc;
-	sqlite3_bind_int64(st, 1, seq);
-	return step_done(j, st);
-}
 
 static bool value_is(json_object *v, const char *s)
 {

@@ -140,7 +140,10 @@ int journal_set_state(struct journal *j, int64_t seq, enum jop_state state, cons
 /* Replace a row's props and base (either may be NULL: left alone). */
 int journal_set_props(struct journal *j, int64_t seq, json_object *props, json_object *base,
 		      int64_t now_ms);
+/* Remove a row: the writeback calls it for an operation that landed. */
 int journal_delete(struct journal *j, int64_t seq);
+/* Rows journal_delete removed since journal_open (for progress displays). */
+uint64_t journal_landed(struct journal *j);
 
 /* For pending updates of type/id with seq > after_seq: where the base of prop
  * equals from (a string, or NULL for null), make it to (NULL for null). Used when

@@ -175,6 +175,10 @@ int wb_mark_in_flight(struct writeback *wb, GPtrArray *rows)
 	int64_t now = hs_wall_ms();
 	int rc = journal_begin(wb->j);
 
+	if (rows->len) { /* for status.json: what is in flight */
+		wb->batch_kind = ((struct jop *)rows->pdata[0])->kind;
+		wb->batch_type = ((struct jop *)rows->pdata[0])->type;
+	}
 	for (guint i = 0; rc == 0 && i < rows->len; i++) {
 		struct jop *op = rows->pdata[i];
 
@@ -730,21 +734,32 @@ char *writeback_queue_text(struct writeback *wb, size_t *len)
 void writeback_stats(struct writeback *wb, json_object *obj)
 {
 	int64_t counts[JS_STATE_COUNT];
-	json_object *q = json_object_new_object(), *d = json_object_new_object();
-	uint64_t calls, landed, not_landed;
+	json_object *q = json_object_new_object(), *d = json_object_new_object(), *batch = NULL;
+	uint64_t calls, doubt_landed, not_landed, landed;
 
 	pthread_mutex_lock(&wb->lock);
 	if (journal_counts(wb->j, counts) != 0)
 		memset(counts, 0, sizeof(counts));
 	calls = wb->doubt_calls;
-	landed = wb->doubt_landed;
+	doubt_landed = wb->doubt_landed;
 	not_landed = wb->doubt_not_landed;
+	landed = journal_landed(wb->j);
+	if (counts[JS_IN_FLIGHT] > 0) {
+		batch = json_object_new_object();
+		json_object_object_add(batch, "kind", json_object_new_string(jop_kind_name(wb->batch_kind)));
+		json_object_object_add(batch, "type", json_object_new_string(objtype_name(wb->batch_type)));
+		json_object_object_add(batch, "records", json_object_new_int64(counts[JS_IN_FLIGHT]));
+	}
 	pthread_mutex_unlock(&wb->lock);
 	for (int s = 0; s < JS_STATE_COUNT; s++)
 		json_object_object_add(q, jop_state_name(s), json_object_new_int64(counts[s]));
+	/* Progress (hubfs sync): operations landed since mount, and the chunk
+	 * being sent (null between chunks). */
+	json_object_object_add(q, "landed", json_object_new_uint64(landed));
+	json_object_object_add(q, "batch", batch);
 	json_object_object_add(obj, "queue", q);
 	json_object_object_add(d, "answers_lost", json_object_new_uint64(calls));
-	json_object_object_add(d, "found_landed", json_object_new_uint64(landed));
+	json_object_object_add(d, "found_landed", json_object_new_uint64(doubt_landed));
 	json_object_object_add(d, "not_landed", json_object_new_uint64(not_landed));
 	json_object_object_add(obj, "in_doubt", d);
 }

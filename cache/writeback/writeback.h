@@ -96,7 +96,8 @@ const char *writeback_record_state(struct writeback *wb, const struct objtype *t
  * pairs (JSON strings), "archive", or "+<type>/<id>" / "-<type>/<id>". A record
  * with a conflict and a newer edit has two lines. */
 char *writeback_queue_text(struct writeback *wb, size_t *len);
-/* Add "queue" {pending, in_flight, failed, conflict, in_doubt} (rows now) and
+/* Add "queue" {pending, in_flight, failed, conflict, in_doubt (rows now),
+ * landed (since mount), batch ({kind, type, records} in flight, or null)} and
  * "in_doubt" {answers_lost, found_landed, not_landed} (since the mount: write
  * calls whose answer was lost, and the operations of such calls looked up and
  * found landed, so not sent again, or not landed, so sent again) to obj. */

@@ -9,7 +9,11 @@
  *    cannot carry a second mount option; reading the same text again gives
  *    the same values; config_clear leaves nothing;
  *  - refused: -EINVAL, a one-line reason, nothing kept;
- *  - the same answer whether the text was accepted before or not (no state).
+ *  - the same answer whether the text was accepted before or not (no state);
+ *  - read for a profile ([profile p]): the same checks, so refused exactly
+ *    when it is refused without one, or -ENOENT (no such section) with a
+ *    reason; the same values checked; a secret seen without the profile is
+ *    seen with it.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -52,30 +56,34 @@ static bool same(const char *a, const char *b)
 	return (!a && !b) || (a && b && !strcmp(a, b));
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void check_config(const struct config *cfg)
 {
-	struct config cfg, again;
-	char *why = NULL, *why2 = NULL;
-	int rc, rc2;
+	for (int k = 0; k < CFG_NKEYS; k++)
+		check_value(config_key_name(k), cfg->val[k],
+			    k >= CFG_PROPS_CONTACTS && k <= CFG_PROPS_TICKETS);
+	check_value("client_id", cfg->client_id, false);
+	check_value("client_secret", cfg->client_secret, false);
+	check_value("refresh_token", cfg->refresh_token, false);
+	FUZZ_CHECK(config_has_secrets(cfg) || !(cfg->client_secret || cfg->refresh_token),
+		   "config_has_secrets");
+}
 
-	rc = config_parse((const char *)data, size, &cfg, &why);
-	FUZZ_CHECK(rc == 0 || rc == -EINVAL, "rc %d", rc);
-	rc2 = config_parse((const char *)data, size, &again, &why2);
-	FUZZ_CHECK(rc2 == rc, "a second parse says %d, the first %d", rc2, rc);
+/* The text read for profile "p": what a mount of SOURCE profile:p sees. */
+static void check_profile(const uint8_t *data, size_t size, int rc_plain, bool secrets_plain)
+{
+	struct config cfg;
+	char *why = NULL;
+	int rc = config_parse((const char *)data, size, "p", &cfg, &why);
+
+	if (rc_plain != 0) {
+		FUZZ_CHECK(rc == rc_plain, "refused without a profile (%d), %d with one", rc_plain, rc);
+	} else {
+		FUZZ_CHECK(rc == 0 || rc == -ENOENT, "accepted without a profile, %d with one", rc);
+	}
 	if (rc == 0) {
 		FUZZ_CHECK(why == NULL, "a reason for an accepted text: %s", why);
-		for (int k = 0; k < CFG_NKEYS; k++) {
-			check_value(config_key_name(k), cfg.val[k],
-				    k >= CFG_PROPS_CONTACTS && k <= CFG_PROPS_TICKETS);
-			FUZZ_CHECK(same(cfg.val[k], again.val[k]), "%s differs between parses",
-				   config_key_name(k));
-		}
-		check_value("client_id", cfg.client_id, false);
-		check_value("client_secret", cfg.client_secret, false);
-		check_value("refresh_token", cfg.refresh_token, false);
-		FUZZ_CHECK(same(cfg.client_secret, again.client_secret), "client_secret differs");
-		FUZZ_CHECK(config_has_secrets(&cfg) == (cfg.client_secret || cfg.refresh_token),
-			   "config_has_secrets");
+		check_config(&cfg);
+		FUZZ_CHECK(config_has_secrets(&cfg) == secrets_plain, "secrets differ with a profile");
 	} else {
 		FUZZ_CHECK(why && *why && !strchr(why, '\n'), "reason \"%s\"", why ? why : "(null)");
 		for (int k = 0; k < CFG_NKEYS; k++)
@@ -83,6 +91,37 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(!cfg.client_id && !cfg.client_secret && !cfg.refresh_token,
 			   "credentials kept from a refused text");
 	}
+	config_clear(&cfg);
+	g_free(why);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct config cfg, again;
+	char *why = NULL, *why2 = NULL;
+	bool secrets = false;
+	int rc, rc2;
+
+	rc = config_parse((const char *)data, size, NULL, &cfg, &why);
+	FUZZ_CHECK(rc == 0 || rc == -EINVAL, "rc %d", rc);
+	rc2 = config_parse((const char *)data, size, NULL, &again, &why2);
+	FUZZ_CHECK(rc2 == rc, "a second parse says %d, the first %d", rc2, rc);
+	if (rc == 0) {
+		FUZZ_CHECK(why == NULL, "a reason for an accepted text: %s", why);
+		check_config(&cfg);
+		for (int k = 0; k < CFG_NKEYS; k++)
+			FUZZ_CHECK(same(cfg.val[k], again.val[k]), "%s differs between parses",
+				   config_key_name(k));
+		FUZZ_CHECK(same(cfg.client_secret, again.client_secret), "client_secret differs");
+		secrets = config_has_secrets(&cfg);
+	} else {
+		FUZZ_CHECK(why && *why && !strchr(why, '\n'), "reason \"%s\"", why ? why : "(null)");
+		for (int k = 0; k < CFG_NKEYS; k++)
+			FUZZ_CHECK(!cfg.val[k], "%s kept from a refused text", config_key_name(k));
+		FUZZ_CHECK(!cfg.client_id && !cfg.client_secret && !cfg.refresh_token,
+			   "credentials kept from a refused text");
+	}
+	check_profile(data, size, rc, secrets);
 	config_clear(&cfg);
 	config_clear(&again);
 	for (int k = 0; k < CFG_NKEYS; k++)

@@ -20,6 +20,11 @@
  *    of the type before its first '.', a kind other than "other" only for a
  *    type "<object>.<kind name>", and the type, object id and property name
  *    the JSON holds when they are of the expected type and fit.
+ *  - the parsed events, through the coalescer (cache/model/changes.h, all
+ *    standard types and one custom object): the counters add up, the work
+ *    has the promised shape (changes_check.h) and names only ids the events
+ *    hold; the same delivery again is all duplicates (or ignored as before)
+ *    and adds no work.
  *  - wh_uri_decode equals a reference that replaces each of the twelve
  *    escapes in turn, case-insensitively, over the whole string.
  *  - a v3 signature computed here (GLib HMAC over method + decoded URL + body
@@ -37,17 +42,94 @@
 
 #include <glib.h>
 
+#include "cache/model/changes.h"
 #include "client/webhook.h"
+#include "tests/fuzz/changes_check.h"
 #include "tests/fuzz/fuzz_common.h"
 
 #define PARSER_DEPTH 16 /* PARSE_MAX_DEPTH in webhook.c */
 
+/* The seeds' occurredAt, plus a minute. */
+#define CHANGES_NOW (1564113600000LL + 60000)
+
+static struct objtypes *types;
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
+	struct objtypes_opts o = { 0 };
+	json_object *s = json_tokener_parse(
+		"{\"results\": [{\"id\": \"3456789\", \"objectTypeId\": \"2-3456789\","
+		" \"name\": \"plans\", \"fullyQualifiedName\": \"p62515_plans\","
+		" \"associations\": [{\"id\": \"80\", \"fromObjectTypeId\": \"2-3456789\","
+		" \"toObjectTypeId\": \"0-1\"}]}]}");
+	const char *why = NULL;
+
 	(void)argc;
 	(void)argv;
 	fuzz_init();
+	if (!s || objtypes_new(&o, s, NULL, &types, &why) != 0)
+		abort();
+	json_object_put(s);
 	return 0;
+}
+
+/* Every id an event holds, whatever its kind. */
+static void event_ids(const struct wh_event *e, GHashTable *ids)
+{
+	uint64_t v[] = { e->object_id, e->primary_id, e->new_id, e->from_id, e->to_id };
+
+	for (size_t i = 0; i < G_N_ELEMENTS(v); i++)
+		g_hash_table_add(ids, g_memdup2(&v[i], sizeof(v[i])));
+	for (size_t i = 0; i < e->n_merged; i++)
+		g_hash_table_add(ids, g_memdup2(&e->merged_ids[i], sizeof(uint64_t)));
+}
+
+static void check_changes(GArray *ev)
+{
+	struct changes_opts o = { .types = types };
+	struct changes *c = changes_new(&o);
+	struct changes_bounds b;
+	struct changes_stats st1, st2;
+	struct changes_work *w;
+	GHashTable *ids = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+	uint64_t ign = 0;
+	size_t n;
+
+	FUZZ_CHECK(c, "changes_new failed");
+	changes_bounds_of(&o, &b);
+	n = changes_add(c, (const struct wh_event *)(void *)ev->data, ev->len, CHANGES_NOW);
+	st1 = changes_check_stats(c, &b);
+	FUZZ_CHECK(st1.received == ev->len && st1.applied == n, "received %" PRIu64 " of %u, "
+		   "applied %" PRIu64 " vs %zu", st1.received, ev->len, st1.applied, n);
+	for (int i = 0; i < CHI_COUNT; i++)
+		ign += st1.ignored[i];
+
+	n = changes_add(c, (const struct wh_event *)(void *)ev->data, ev->len, CHANGES_NOW);
+	st2 = changes_check_stats(c, &b);
+	FUZZ_CHECK(n == 0 && st2.applied == st1.applied, "the same delivery again applied %zu", n);
+	FUZZ_CHECK(st2.duplicates - st1.duplicates == ev->len - ign,
+		   "again: %" PRIu64 " duplicates of %u events, %" PRIu64 " ignored",
+		   st2.duplicates - st1.duplicates, ev->len, ign);
+	for (int i = 0; i < CHI_COUNT; i++)
+		FUZZ_CHECK(st2.ignored[i] == 2 * st1.ignored[i], "again: ignored %s %" PRIu64
+			   " then %" PRIu64, changes_ignore_name(i), st1.ignored[i], st2.ignored[i]);
+
+	for (guint i = 0; i < ev->len; i++)
+		event_ids(&g_array_index(ev, struct wh_event, i), ids);
+	w = changes_drain(c, CHANGES_NOW, NULL, NULL);
+	changes_check_stats(c, &b);
+	changes_check_work(w, types);
+	for (size_t j = 0; w && j < w->n_jobs; j++)
+		for (size_t k = 0; k < w->jobs[j].n; k++)
+			FUZZ_CHECK(g_hash_table_contains(ids, &w->jobs[j].ids[k]),
+				   "id %" PRIu64 " in no event", w->jobs[j].ids[k]);
+	FUZZ_CHECK((w != NULL) == (st1.applied + st1.overflow > 0),
+		   "work %p after %" PRIu64 " applied, %" PRIu64 " overflowed", (void *)w,
+		   st1.applied, st1.overflow);
+	changes_work_free(w);
+	FUZZ_CHECK(changes_drain(c, CHANGES_NOW, NULL, NULL) == NULL, "work after the drain");
+	g_hash_table_destroy(ids);
+	changes_free(c);
 }
 
 static const char *jstr(json_object *o, const char *key)
@@ -80,6 +162,8 @@ static void check_event(const struct wh_event *e, json_object *o)
 	TERMINATED(property);
 	TERMINATED(association_type);
 	TERMINATED(association_category);
+	TERMINATED(from_type_id);
+	TERMINATED(to_type_id);
 	FUZZ_CHECK((e->n_merged == 0) == (e->merged_ids == NULL), "n_merged %zu, ids %p",
 		   e->n_merged, (void *)e->merged_ids);
 	for (size_t i = 0; i < e->n_merged; i++)
@@ -158,6 +242,8 @@ static void check_parse(const char *body, size_t len)
 					    json_object_array_get_idx(ref, i));
 		}
 	}
+	if (rc == 0)
+		check_changes(ev);
 	json_object_put(ref);
 	if (rc == 0)
 		g_array_unref(ev);

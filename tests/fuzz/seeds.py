@@ -409,6 +409,9 @@ def objtypes_seeds():
     s['bad-assoc'] = json.dumps({'results': [{'name': 'x', 'id': '1', 'associations': [{'id': 'x'}]}]})
     s['dup-id'] = json.dumps({'results': [{'name': 'a', 'id': '1'}, {'name': 'b', 'objectTypeId': '2-1'}]})
     s['not-object'] = '[1, 2]' + SEP + '[]'
+    return s
+
+
 def webhook_seeds():
     """Deliveries as HubSpot sends them, with secret, method, URL, timestamp and
     a signature (right for v3, v1, or neither); see fuzz_webhook.c."""
@@ -513,6 +516,90 @@ def team_seeds():
         'many': msg([dict(upd, id=str(i)) for i in range(1, 520)]),
         'not-json': 'PUBLISH hubfs:{1:00}:changes hello',
     }
+def changes_seeds():
+    """Event sequences for fuzz_changes (a header byte, 5 bytes per event; see
+    fuzz_changes.c): every kind and type, reordering around drains, merges,
+    associations named each way, and the bounds' edge cases."""
+    KINDS = dict(creation=0, deletion=1, prop=2, assoc=3, merge=4, restore=5, privacy=6, other=7)
+    TYPES = dict(contact=0, company=1, deal=2, line_item=3, car=4, product=5, spaceship=6, widget=7)
+    DRAIN, COPY, RETRY = 1, 2, 3
+
+    def ev(kind, typ, oid, t, op=0, eid=0, misc=0, b3=0, b4=0):
+        return bytes([KINDS[kind] | TYPES[typ] << 3 | op << 6, oid | eid << 3, t | misc << 5, b3, b4])
+
+    def assoc(typ, oid, to_typ, to_id, t, how=0, op=0, eid=0):
+        return ev('assoc', typ, oid, t, op=op, eid=eid, b3=to_id | how << 3 | TYPES[to_typ] << 5)
+
+    def merge(typ, oid, t, new=0, primary=0, merged=(), op=0):
+        m = list(merged) + [0, 0, 0]
+        return ev('merge', typ, oid, t, op=op, b3=new | primary << 3,
+                  b4=m[0] | m[1] << 3 | (m[2] & 3) << 6)
+
+    def seq(header, *events):
+        return bytes([header]) + b''.join(events)
+
+    s = {}
+    s['each-kind'] = seq(0, *[ev(k, t, 1 + i % 7, 1 + i % 29, eid=i % 32)
+                              for i, (k, t) in enumerate((k, t) for k in KINDS for t in TYPES)])
+    s['reorder'] = seq(0, ev('deletion', 'contact', 1, 5), ev('restore', 'contact', 1, 6),
+                       ev('restore', 'contact', 2, 6), ev('deletion', 'contact', 2, 5),
+                       ev('deletion', 'contact', 1, 5, op=DRAIN, eid=1),
+                       ev('restore', 'contact', 3, 7), ev('deletion', 'contact', 3, 7, op=DRAIN),
+                       ev('prop', 'contact', 3, 6, op=DRAIN), ev('deletion', 'contact', 4, 9),
+                       ev('prop', 'contact', 4, 8, op=DRAIN), ev('prop', 'contact', 4, 10, op=DRAIN))
+    s['duplicates'] = seq(0, ev('creation', 'deal', 1, 3), ev('prop', 'deal', 1, 4),
+                          ev('creation', 'deal', 1, 3, op=COPY, eid=0),
+                          ev('deletion', 'deal', 2, 3, op=DRAIN), ev('deletion', 'deal', 2, 3, op=COPY, eid=3),
+                          ev('prop', 'deal', 1, 4, misc=6), ev('prop', 'deal', 1, 4, eid=9))
+    s['merge'] = seq(0, merge('contact', 1, 5, new=5, primary=1, merged=(2, 3, 5)),
+                     merge('company', 2, 6, new=2, primary=2, merged=(1,)),
+                     merge('deal', 3, 7, primary=3, merged=(4, 1)), merge('deal', 0, 7, merged=(4,)),
+                     ev('prop', 'contact', 2, 4, op=DRAIN), ev('restore', 'contact', 2, 8),
+                     merge('car', 6, 9, primary=6, merged=(7,), op=DRAIN))
+    s['assoc'] = seq(0, assoc('contact', 1, 'company', 2, 5), assoc('company', 2, 'contact', 1, 5),
+                     assoc('line_item', 3, 'deal', 4, 5), assoc('car', 5, 'contact', 6, 5),
+                     assoc('contact', 6, 'car', 5, 5, how=1), assoc('contact', 7, 'company', 1, 5, how=2),
+                     assoc('contact', 1, 'company', 2, 5, how=3), assoc('product', 1, 'deal', 2, 5),
+                     assoc('contact', 1, 'spaceship', 2, 5, how=1), assoc('contact', 0, 'company', 2, 5),
+                     assoc('contact', 1, 'company', 0, 5), ev('deletion', 'contact', 1, 6, op=DRAIN),
+                     assoc('contact', 1, 'company', 2, 7))
+    s['ignored'] = seq(16, ev('other', 'contact', 1, 5), ev('creation', 'spaceship', 1, 5),
+                       ev('creation', 'widget', 1, 5), ev('creation', 'contact', 0, 5),
+                       ev('creation', 'contact', 1, 0), ev('creation', 'contact', 1, 31),
+                       ev('creation', 'contact', 1, 5, misc=7), ev('creation', 'contact', 2, 5))
+    # news of a remembered record dropped at the pending bound: a later,
+    # older deletion must not win
+    s['overflow-history'] = seq(1, ev('creation', 'contact', 1, 5),
+                                ev('creation', 'contact', 2, 5, op=DRAIN), ev('creation', 'contact', 3, 5),
+                                ev('creation', 'contact', 4, 5), ev('prop', 'contact', 1, 7),
+                                ev('deletion', 'contact', 1, 6, op=DRAIN))
+    # the same for a record not remembered: the watermark
+    s['overflow-fresh'] = seq(1, ev('creation', 'contact', 2, 5), ev('creation', 'contact', 3, 5),
+                              ev('creation', 'contact', 4, 5), ev('prop', 'contact', 1, 7),
+                              ev('deletion', 'contact', 1, 6, op=DRAIN),
+                              ev('deletion', 'company', 1, 3), ev('creation', 'company', 2, 3),
+                              ev('creation', 'company', 3, 3), ev('restore', 'company', 4, 4),
+                              ev('deletion', 'company', 4, 3, op=DRAIN))
+    s['history-evict'] = seq(4, *[ev('restore', 'contact', i, 4 + i) for i in range(1, 7)],
+                             ev('deletion', 'contact', 1, 4, op=DRAIN), ev('deletion', 'contact', 2, 5),
+                             ev('deletion', 'contact', 6, 11), ev('deletion', 'contact', 5, 8))
+    s['assoc-bound'] = seq(2, *[assoc('contact', i, 'company', i, 5) for i in range(1, 6)],
+                           assoc('deal', 1, 'company', 2, 5, op=DRAIN))
+    s['dedupe-bound'] = seq(8, *[ev('prop', 'contact', 1, 5 + i, eid=i) for i in range(4)],
+                            *[ev('prop', 'contact', 1, 5 + i, eid=i) for i in range(4)])
+    s['retry'] = seq(0, ev('prop', 'contact', 1, 5), assoc('contact', 2, 'company', 3, 5),
+                     ev('deletion', 'contact', 1, 6, op=DRAIN), ev('prop', 'contact', 4, 6, op=RETRY),
+                     ev('deletion', 'contact', 1, 7, op=DRAIN), ev('prop', 'deal', 1, 7, op=RETRY))
+    s['retry-bounded'] = seq(15, *[ev('prop', 'contact', i, 5) for i in range(1, 4)],
+                             ev('prop', 'deal', 1, 5, op=DRAIN), ev('prop', 'deal', 2, 5),
+                             ev('prop', 'deal', 3, 5), ev('prop', 'deal', 4, 5, op=RETRY))
+    # creations and restores are read even when the cache's copy looks new
+    s['held'] = seq(0, ev('creation', 'contact', 1, 5), ev('restore', 'contact', 2, 5),
+                    ev('prop', 'contact', 3, 5), ev('prop', 'contact', 4, 30),
+                    ev('prop', 'deal', 5, 4), ev('creation', 'deal', 5, 3))
+    return s
+
+
 def config_seeds():
     s = {}
     s['all-keys'] = ('# every key\n[hubfs]\napi_url = https://api.hubapi.com\ntoken_file = /home/u/.tok\n'
@@ -521,7 +608,7 @@ def config_seeds():
                      'props_tickets = subject, content\nttl = 60\nop_timeout = 30\nindex_delay = 10\n'
                      'relist_interval = 900\nsearch_per_sec = 5\ncache_mb = 512\n'
                      'writeback_delay_ms = 2000\ndrain_timeout = 30\nallow_delete = false\nro = no\n'
-                     'umask = 077\n')
+                     'umask = 077\nportal = 12345678\n')
     s['oauth'] = ('[oauth]\nclient_id = 1234-abcd\nclient_secret = 5f3c-secret\n'
                   'refresh_token = na1-rt-0000\n[hubfs]\nttl = 30\n')
     s['oauth-in-hubfs'] = '[hubfs]\nclient_id = x\nclient_secret = y/+=\nrefresh_token = z\n'
@@ -536,6 +623,10 @@ def config_seeds():
     s['no-group'] = 'ttl = 5\n'
     s['comments-blank'] = '\n\n# c\n[hubfs]\n# ttl = 1\n\n'
     s['list-syntax'] = '[hubfs]\nprops_contacts = a;b;c\nprops_deals = a\\;b\n'
+    s['profiles'] = ('[hubfs]\nttl = 30\n[oauth]\nclient_id = x\nclient_secret = y\n'
+                     '[profile p]\nttl = 45\nportal = 1\nrefresh_token = z\n'
+                     '[profile other]\napi_url = http://127.0.0.1:1\nclient_secret = w\n')
+    s['profile-bad-name'] = '[profile a/b]\nttl = 1\n[profile]\n[profile p]\nttl = 2,ro\n'
     return s
 
 
@@ -548,3 +639,4 @@ if __name__ == '__main__':
     write('webhook', webhook_seeds())
     write('team', team_seeds())
     write('config', config_seeds())
+    write('changes', changes_seeds())

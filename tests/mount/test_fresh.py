@@ -300,7 +300,9 @@ def test_query_dirs_memory_stays_flat(sandbox, hubfs):
     run(450, 750)
     grown = vm_rss_kb(m.pid) - base
     print(f"RSS {base} kB after 450 query dirs, +{grown} kB after 300 more")
-    assert grown < 1024, f"RSS grew {grown} kB over 300 query directories"
+    # Unbounded, 300 directories held +2.9 MB; allocator noise on a loaded
+    # machine reaches ~1.2 MB, so the bar sits between the two.
+    assert grown < 1792, f"RSS grew {grown} kB over 300 query directories"
     time.sleep(1.1)                      # the status snapshot lives a second
     held = m.status()["query_dirs"]
     assert held <= 256, held

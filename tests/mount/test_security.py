@@ -331,7 +331,7 @@ def echo(secret):
 
 def assert_clean(m, secrets, where_more=()):
     places = {"stderr": m.stderr().encode()}
-    if os.path.ismount(m.path):
+    if m.alive():
         places["status.json"] = open(m.p(".hubfs", "status.json"), "rb").read()
         places[".hubfs/errors.log"] = open(m.p(".hubfs", "errors.log"), "rb").read()
     for p in where_more:

@@ -6,15 +6,20 @@
 #include "fs/config.h"
 #include "tests/unit/test.h"
 
-/* Parse text; expect success. */
-static void ok(const char *text, struct config *cfg)
+/* Parse text for profile (or none); expect success. */
+static void ok_profile(const char *text, const char *profile, struct config *cfg)
 {
 	char *why = NULL;
-	int rc = config_parse(text, strlen(text), cfg, &why);
+	int rc = config_parse(text, strlen(text), profile, cfg, &why);
 
 	if (rc != 0)
 		FAIL("refused %s: %s", text, why);
 	ASSERT(why == NULL);
+}
+
+static void ok(const char *text, struct config *cfg)
+{
+	ok_profile(text, NULL, cfg);
 }
 
 /* Parse text; expect a refusal whose reason holds want, and never secret. */
@@ -22,7 +27,7 @@ static void bad(const char *text, const char *want)
 {
 	struct config cfg;
 	char *why = NULL;
-	int rc = config_parse(text, strlen(text), &cfg, &why);
+	int rc = config_parse(text, strlen(text), NULL, &cfg, &why);
 
 	if (rc != -EINVAL)
 		FAIL("accepted: %s", text);
@@ -89,6 +94,13 @@ static void test_refused(void)
 	bad("[hubfs]\nttl[fr] = 5\n", "ttl[fr]: unknown key");
 	bad("[oauth]\nttl = 5\n", "[oauth] ttl: unknown key");
 	bad("[fuse]\ndebug = 1\n", "[fuse]: unknown group");
+	bad("[profile]\nttl = 1\n", "[profile]: unknown group");
+	/* a profile's section is checked as [hubfs] is, mounted or not */
+	bad("[profile crm]\nttl = 60,allow_other\n", "[profile crm] ttl: the value holds a comma");
+	bad("[profile crm]\nallow_other = true\n", "[profile crm] allow_other: unknown key");
+	bad("[profile crm]\ntoken = s3cret\n", "token_file");
+	bad("[profile crm]\nportal = 1\nportal = 2\n", "[profile crm] portal: given twice");
+	bad("[profile a/b]\nttl = 1\n", "[profile a/b]: a profile name is");
 	bad("ttl = 5\n", "not a key file");
 	bad("[hubfs]\nttl = 5\nttl = 6\n", "ttl: given twice");
 	bad("[hubfs]\ntoken = s3cret\n", "token_file");
@@ -100,10 +112,57 @@ static void test_refused(void)
 		struct config cfg;
 		char *why = NULL;
 
-		ASSERT_EQ(config_parse(nul, sizeof(nul) - 1, &cfg, &why), -EINVAL);
+		ASSERT_EQ(config_parse(nul, sizeof(nul) - 1, NULL, &cfg, &why), -EINVAL);
 		ASSERT(strstr(why, "NUL") != NULL);
 		g_free(why);
 	}
+}
+
+static void test_profiles(void)
+{
+	static const char text[] =
+		"[hubfs]\nttl = 30\nindex_delay = 7\n"
+		"[oauth]\nclient_id = oa-id\nclient_secret = oa-s3cret\nrefresh_token = oa-rt\n"
+		"[profile crm]\nttl = 45\nportal = 12345678\nrefresh_token = crm-rt\n"
+		"[profile eu-2.x]\nttl = 5\napi_url = http://127.0.0.1:1\n";
+	struct config cfg;
+	char *why = NULL;
+
+	/* no profile: [hubfs] and [oauth] only */
+	ok(text, &cfg);
+	ASSERT_STR(cfg.val[CFG_TTL], "30");
+	ASSERT(cfg.val[CFG_PORTAL] == NULL && cfg.val[CFG_API_URL] == NULL);
+	ASSERT_STR(cfg.refresh_token, "oa-rt");
+	config_clear(&cfg);
+	/* the profile wins over [hubfs], key by key; credentials over [oauth] */
+	ok_profile(text, "crm", &cfg);
+	ASSERT_STR(cfg.val[CFG_TTL], "45");
+	ASSERT_STR(cfg.val[CFG_INDEX_DELAY], "7");
+	ASSERT_STR(cfg.val[CFG_PORTAL], "12345678");
+	ASSERT(cfg.val[CFG_API_URL] == NULL); /* another profile's */
+	ASSERT_STR(cfg.client_id, "oa-id");
+	ASSERT_STR(cfg.client_secret, "oa-s3cret");
+	ASSERT_STR(cfg.refresh_token, "crm-rt");
+	config_clear(&cfg);
+	ok_profile(text, "eu-2.x", &cfg);
+	ASSERT_STR(cfg.val[CFG_TTL], "5");
+	ASSERT_STR(cfg.val[CFG_API_URL], "http://127.0.0.1:1");
+	ASSERT(cfg.val[CFG_PORTAL] == NULL);
+	config_clear(&cfg);
+	/* no such section */
+	ASSERT_EQ(config_parse(text, strlen(text), "nosuch", &cfg, &why), -ENOENT);
+	ASSERT(strstr(why, "[profile nosuch]") != NULL);
+	ASSERT(cfg.val[CFG_TTL] == NULL && cfg.client_secret == NULL);
+	g_free(why);
+	/* a secret in a profile that is not mounted still counts for the mode */
+	ok("[hubfs]\nttl = 5\n[profile other]\nclient_secret = s3cret\n", &cfg);
+	ASSERT(cfg.client_secret == NULL);
+	ASSERT(config_has_secrets(&cfg));
+	config_clear(&cfg);
+	ASSERT(!config_has_secrets(&cfg));
+	ASSERT(config_profile_name_ok("crm") && config_profile_name_ok("eu-2_x.y"));
+	ASSERT(!config_profile_name_ok("") && !config_profile_name_ok("a b") &&
+	       !config_profile_name_ok("a/b") && !config_profile_name_ok("\xc3\xa9"));
 }
 
 int main(void)
@@ -111,5 +170,6 @@ int main(void)
 	RUN(test_known_keys);
 	RUN(test_oauth);
 	RUN(test_refused);
+	RUN(test_profiles);
 	return 0;
 }

@@ -556,6 +556,31 @@ static void test_migrate_refused(void)
 	g_free(newer);
 }
 
+/* journal_landed counts the rows journal_delete removed (operations that
+ * landed), not rows superseded by a newer edit, nor deletes of nothing. */
+static void test_landed_count(void)
+{
+	char *dir = state_dir("landed");
+	struct journal *j = NULL;
+	int64_t s1 = 0, s2 = 0;
+
+	ASSERT_EQ(journal_open(dir, 1000, &j), 0);
+	ASSERT_EQ(journal_landed(j), 0);
+	update(j, 7, "{\"phone\": \"1\"}", NULL, 1, &s1);
+	update(j, 8, "{\"phone\": \"2\"}", NULL, 1, &s2);
+	ASSERT_EQ(journal_delete(j, s1), 0);
+	ASSERT_EQ(journal_landed(j), 1);
+	ASSERT_EQ(journal_delete(j, s1), 0); /* already gone */
+	ASSERT_EQ(journal_landed(j), 1);
+	/* A failed row whose only property a newer edit changes is dropped. */
+	ASSERT_EQ(journal_set_state(j, s2, JS_FAILED, NULL, 1100), 0);
+	update(j, 8, "{\"phone\": \"3\"}", NULL, 2, NULL);
+	ASSERT_EQ(journal_get(j, s2, &(struct jop *){ NULL }), -ENOENT);
+	ASSERT_EQ(journal_landed(j), 1);
+	journal_close(j);
+	g_free(dir);
+}
+
 int main(void)
 {
 	tmp = g_dir_make_tmp("hubfs-journal-XXXXXX", NULL);
@@ -569,6 +594,7 @@ int main(void)
 	RUN(test_migrate_v1);
 	RUN(test_migrate_unversioned);
 	RUN(test_migrate_refused);
+	RUN(test_landed_count);
 	{
 		char *cmd = g_strdup_printf("rm -rf '%s'", tmp);
 

@@ -423,6 +423,175 @@ static void test_search_budget(void)
 	ratelimit_free(rl);
 }
 
+/* Count the grants of one class at time t (each done at once) until a wait. */
+static int fill(struct ratelimit *rl, enum rl_prio p, bool search, int64_t t)
+{
+	int n = 0;
+
+	while (ratelimit_acquire(rl, p, search, t) == 0) {
+		ratelimit_done(rl, search, 200, t);
+		ASSERT_LT(++n, 100000);
+	}
+	return n;
+}
+
+/* A share: 1/parts of each budget, classes within it, maxima kept. */
+static void test_share_cap(void)
+{
+	struct ratelimit *rl = mk(20, 2000, 5); /* margins 200 and 100 ms */
+	struct rl_headers h = { .max = 30, .interval_ms = 2000, .remaining = -1,
+				.daily = -1, .daily_remaining = -1, .retry_after_ms = -1 };
+	struct rl_ticket t;
+	struct rl_stats st;
+
+	ratelimit_set_share(rl, 3, 0);
+	ratelimit_stats(rl, 0, &st);
+	ASSERT_EQ(st.share_parts, 3);
+	ASSERT_EQ(st.share_window_max, 6);
+	ASSERT_EQ(st.share_search_max, 1);
+	ASSERT_EQ(st.window_max, 20);  /* the budget itself is kept */
+	ASSERT_EQ(st.left_in_window, 6);
+	ASSERT_EQ(st.share_lift_ms, 0);
+	/* the classes take their shares of the share: 60 %, 90 %, all */
+	ASSERT_EQ(fill(rl, RL_PRIO_BACKGROUND, false, 0), 3);
+	ASSERT_EQ(fill(rl, RL_PRIO_USER, false, 0), 2);
+	ASSERT_EQ(fill(rl, RL_PRIO_WRITE, false, 0), 1);
+	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, false, 0), 2200);
+	ASSERT_EQ(fill(rl, RL_PRIO_WRITE, true, 0), 1);
+	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, true, 0), 1100);
+	/* the cap is a divisor: it follows the server's maximum */
+	ratelimit_note_headers(rl, &h, NULL, 0);
+	ratelimit_stats(rl, 0, &st);
+	ASSERT_EQ(st.window_max, 30);
+	ASSERT_EQ(st.share_window_max, 10);
+	ASSERT_EQ(fill(rl, RL_PRIO_WRITE, false, 0), 4);
+	/* under a share, Remaining does not count the others as external */
+	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, false, 2200), 0);
+	ratelimit_ticket(rl, &t);
+	ASSERT_EQ(t.share_parts, 3);
+	ratelimit_done(rl, false, 200, 2200);
+	h.remaining = 0;
+	ratelimit_note_headers(rl, &h, &t, 2200);
+	ratelimit_stats(rl, 2200, &st);
+	ASSERT_EQ(st.external, 0);
+	ASSERT_EQ(st.used_in_window, 1);
+	ratelimit_free(rl);
+
+	/* a cap below what the window already holds: wait until enough left */
+	rl = mk(20, 2000, 5);
+	burst(rl, RL_PRIO_WRITE, false, 10, 0);
+	burst(rl, RL_PRIO_WRITE, false, 10, 1000);
+	ratelimit_set_share(rl, 2, 1000);
+	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, false, 1000), 2200 - 1000 + 1000);
+	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, false, 3199), 1);
+	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, false, 3200), 0);
+	ratelimit_free(rl);
+
+	/* 1 part or less is no cap; values below 1 are no cap either */
+	rl = mk(20, 2000, 5);
+	ratelimit_set_share(rl, 1, 0);
+	ratelimit_set_share(rl, -5, 0);
+	ratelimit_stats(rl, 0, &st);
+	ASSERT_EQ(st.share_parts, 1);
+	ASSERT_EQ(st.share_lift_ms, 0);
+	ASSERT_EQ(fill(rl, RL_PRIO_WRITE, false, 0), 20);
+	ratelimit_free(rl);
+
+	/* more parts than requests: still one each */
+	rl = mk(20, 2000, 5);
+	ratelimit_set_share(rl, 50, 0);
+	ASSERT_EQ(fill(rl, RL_PRIO_BACKGROUND, false, 0), 1);
+	ASSERT_EQ(fill(rl, RL_PRIO_BACKGROUND, true, 0), 1);
+	ratelimit_free(rl);
+}
+
+/* Lifting a share waits a span, so that what was sent under it has left the
+ * server's window before the whole budget is used again. */
+static void test_share_lift(void)
+{
+	struct ratelimit *rl = mk(20, 2000, 5);
+	struct rl_ticket t;
+	struct rl_stats st;
+
+	ratelimit_set_share(rl, 4, 0);
+	ASSERT_EQ(fill(rl, RL_PRIO_WRITE, false, 0), 5);
+	ratelimit_set_share(rl, 1, 100);
+	ratelimit_stats(rl, 100, &st);
+	ASSERT_EQ(st.share_parts, 4);
+	ASSERT_EQ(st.share_lift_ms, 2200);
+	/* asking again does not postpone it */
+	ratelimit_set_share(rl, 0, 1000);
+	ratelimit_stats(rl, 1000, &st);
+	ASSERT_EQ(st.share_lift_ms, 1300);
+	/* still capped until then (the first five leave at 2200 anyway); a
+	 * wait ends with the lift, not when the capped window has room */
+	ASSERT_EQ(fill(rl, RL_PRIO_WRITE, false, 2200), 5);
+	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, false, 2200), 100);
+	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, false, 2299), 1);
+	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, false, 2300), 0);
+	ratelimit_ticket(rl, &t);
+	ASSERT_EQ(t.share_parts, 1);
+	ratelimit_done(rl, false, 200, 2300);
+	ASSERT_EQ(fill(rl, RL_PRIO_WRITE, false, 2300), 20 - 6);
+	ratelimit_stats(rl, 2300, &st);
+	ASSERT_EQ(st.share_parts, 1);
+	ASSERT_EQ(st.share_lift_ms, 0);
+	ASSERT_EQ(st.share_window_max, 20);
+	ratelimit_free(rl);
+
+	/* a new cap cancels a pending lift */
+	rl = mk(20, 2000, 5);
+	ratelimit_set_share(rl, 2, 0);
+	ratelimit_set_share(rl, 1, 0);
+	ratelimit_set_share(rl, 3, 500);
+	ratelimit_stats(rl, 5000, &st);
+	ASSERT_EQ(st.share_parts, 3);
+	ASSERT_EQ(st.share_lift_ms, 0);
+	ASSERT_EQ(fill(rl, RL_PRIO_WRITE, false, 5000), 6);
+	ratelimit_free(rl);
+
+	/* the lift waits the longer span of the two budgets */
+	rl = mk(20, 500, 5);
+	ratelimit_set_search_interval(rl, 1000);
+	ratelimit_set_share(rl, 2, 0);
+	ratelimit_set_share(rl, 1, 0);
+	ratelimit_stats(rl, 0, &st);
+	ASSERT_EQ(st.share_lift_ms, 1100);
+	ratelimit_free(rl);
+}
+
+/* A grant taken back leaves no trace in the window. */
+static void test_cancel(void)
+{
+	struct ratelimit *rl = mk(2, 1000, 1);
+	struct rl_stats st;
+
+	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, false, 0), 0);
+	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, false, 0), 0);
+	ASSERT_GT(ratelimit_acquire(rl, RL_PRIO_WRITE, false, 0), 0);
+	ratelimit_cancel(rl, false);
+	ratelimit_stats(rl, 0, &st);
+	ASSERT_EQ(st.inflight, 1);
+	ASSERT_EQ(st.used_in_window, 1);
+	ASSERT_EQ(st.granted, 1);
+	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, false, 0), 0);
+	ratelimit_done(rl, false, 200, 10);
+	ratelimit_done(rl, false, 200, 10);
+	/* nothing in flight: a cancel is ignored, the two stamps stay */
+	ratelimit_cancel(rl, false);
+	ratelimit_stats(rl, 10, &st);
+	ASSERT_EQ(st.used_in_window, 2);
+	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, false, 10), 1000 + 100);
+	/* search grants are taken back from the search budget */
+	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, true, 10), 0);
+	ratelimit_cancel(rl, true);
+	ratelimit_stats(rl, 10, &st);
+	ASSERT_EQ(st.search_used, 0);
+	ASSERT_EQ(st.used_in_window, 2);
+	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, true, 10), 0);
+	ratelimit_free(rl);
+}
+
 static void test_policy_names(void)
 {
 	ASSERT_EQ(ratelimit_policy_from_name("TEN_SECONDLY_ROLLING"), RL_POLICY_TEN_SECONDLY);
@@ -472,6 +641,9 @@ int main(void)
 	RUN(test_429_daily);
 	RUN(test_daily_reserve);
 	RUN(test_search_budget);
+	RUN(test_share_cap);
+	RUN(test_share_lift);
+	RUN(test_cancel);
 	RUN(test_policy_names);
 	RUN(test_backoff);
 	return 0;

@@ -334,7 +334,10 @@ static void test_parse_association(void)
 		" {\"subscriptionType\":\"company.associationChange\",\"associationType\":\"COMPANY_TO_CONTACT\","
 		"  \"fromObjectId\":\"201\",\"toObjectId\":\"101\",\"associationRemoved\":false,"
 		"  \"isPrimaryAssociation\":true,\"associationCategory\":\"HUBSPOT_DEFINED\",\"associationTypeId\":280},"
-		" {\"subscriptionType\":\"deal.associationChange\",\"associationRemoved\":\"true\"}]");
+		" {\"subscriptionType\":\"deal.associationChange\",\"associationRemoved\":\"true\"},"
+		" {\"subscriptionType\":\"object.associationChange\",\"associationType\":\"CAR_TO_CONTACT\","
+		"  \"objectTypeId\":\"2-3465404\",\"fromObjectTypeId\":\"2-3465404\",\"toObjectTypeId\":\"0-1\","
+		"  \"fromObjectId\":7,\"toObjectId\":101}]");
 
 	ASSERT_EQ(EV(ev, 0)->kind, WH_ASSOCIATION_CHANGE);
 	ASSERT_STR(EV(ev, 0)->association_type, "CONTACT_TO_COMPANY");
@@ -351,6 +354,11 @@ static void test_parse_association(void)
 	ASSERT_STR(EV(ev, 1)->association_category, "HUBSPOT_DEFINED");
 	ASSERT_EQ(EV(ev, 1)->association_type_id, 280);
 	ASSERT(!EV(ev, 2)->removed); /* a string is not a boolean */
+	ASSERT_STR(EV(ev, 0)->from_type_id, "");
+	ASSERT_STR(EV(ev, 0)->to_type_id, "");
+	ASSERT_STR(EV(ev, 3)->from_type_id, "2-3465404");
+	ASSERT_STR(EV(ev, 3)->to_type_id, "0-1");
+	ASSERT_EQ(EV(ev, 3)->from_id, 7);
 }
 
 static void test_parse_unknown_and_odd(void)
