@@ -11,16 +11,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cache/record.h"
+#include "cache/model/json_util.h"
+#include "cache/model/record.h"
 #include "client/log.h"
 
-static int64_t wall_now(void)
-{
-	return g_get_real_time() / 1000;
-}
-
 struct note {
-	int type;
+	const struct objtype *type;
 	uint64_t id;
 };
 
@@ -37,12 +33,14 @@ static void assoc_free(gpointer p)
 	g_free(a);
 }
 
-struct cache *cache_new(struct hs_client *hc, const struct cache_opts *opts,
-			const struct cache_hooks *hooks)
+struct cache *cache_new(struct hs_client *hc, const struct objtypes *types,
+			const struct cache_opts *opts, const struct cache_hooks *hooks)
 {
 	struct cache *c = g_new0(struct cache, 1);
 
 	c->hc = hc;
+	c->types = types;
+	c->ntypes = objtypes_count(types);
 	if (opts)
 		c->opts = *opts;
 	if (!c->opts.ttl_ms)
@@ -52,7 +50,7 @@ struct cache *cache_new(struct hs_client *hc, const struct cache_opts *opts,
 	if (!c->opts.now)
 		c->opts.now = hs_now_ms;
 	if (!c->opts.wall)
-		c->opts.wall = wall_now;
+		c->opts.wall = hs_wall_ms;
 	if (!c->opts.index_delay_ms)
 		c->opts.index_delay_ms = 10000;
 	if (!c->opts.relist_ms)
@@ -64,22 +62,22 @@ struct cache *cache_new(struct hs_client *hc, const struct cache_opts *opts,
 	g_queue_init(&c->lru);
 	c->epoch = 1;
 	c->notify = g_array_new(FALSE, FALSE, sizeof(struct note));
-	for (int t = 0; t < OT_COUNT; t++) {
+	c->t = g_new0(struct tcache, c->ntypes);
+	for (size_t t = 0; t < c->ntypes; t++) {
 		struct tcache *tc = &c->t[t];
 
+		tc->type = objtypes_at(types, (unsigned)t);
 		tc->recs = g_hash_table_new(g_direct_hash, g_direct_equal);
 		tc->wanted = g_hash_table_new(g_direct_hash, g_direct_equal);
 		tc->inflight = g_hash_table_new(g_direct_hash, g_direct_equal);
 		tc->missing = g_hash_table_new(g_direct_hash, g_direct_equal);
 		tc->gone = g_hash_table_new(g_direct_hash, g_direct_equal);
 		tc->recent = g_hash_table_new(g_direct_hash, g_direct_equal);
-		for (int u = 0; u < OT_COUNT; u++) {
-			tc->assoc[u] = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, assoc_free);
-			tc->assoc_inflight[u] = g_hash_table_new(g_direct_hash, g_direct_equal);
-		}
+		tc->assoc = g_new0(GHashTable *, c->ntypes);
+		tc->assoc_inflight = g_new0(GHashTable *, c->ntypes);
 	}
 	if (c->opts.background) {
-		c->work = g_async_queue_new();
+		c->work = g_async_queue_new_full(g_free);
 		c->worker = g_thread_new("hubfs-refresh", cache_worker_main, c);
 	}
 	return c;
@@ -91,12 +89,41 @@ void cache_rec_free(struct rec *r)
 	g_free(r);
 }
 
+const struct objtypes *cache_types(struct cache *c)
+{
+	return c->types;
+}
+
+void cache_work_push(struct cache *c, enum work_kind kind, const struct objtype *t)
+{
+	struct work *w = g_new(struct work, 1);
+
+	w->kind = kind;
+	w->type = t;
+	if (kind == WORK_STOP)
+		g_async_queue_push_front(c->work, w);
+	else
+		g_async_queue_push(c->work, w);
+}
+
+GHashTable *cache_assoc_table(struct cache *c, const struct objtype *from,
+			      const struct objtype *to, bool inflight)
+{
+	GHashTable **slot = inflight ? &c->t[from->idx].assoc_inflight[to->idx] :
+				       &c->t[from->idx].assoc[to->idx];
+
+	if (!*slot)
+		*slot = inflight ? g_hash_table_new(g_direct_hash, g_direct_equal) :
+				   g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, assoc_free);
+	return *slot;
+}
+
 void cache_stop(struct cache *c)
 {
 	if (!c || !g_atomic_int_compare_and_exchange(&c->stopping, 0, 1))
 		return;
 	if (c->work)
-		g_async_queue_push_front(c->work, WORK_STOP);
+		cache_work_push(c, WORK_STOP, NULL);
 }
 
 bool cache_stopping(struct cache *c)
@@ -113,7 +140,7 @@ void cache_free(struct cache *c)
 		g_thread_join(c->worker);
 		g_async_queue_unref(c->work);
 	}
-	for (int t = 0; t < OT_COUNT; t++) {
+	for (size_t t = 0; t < c->ntypes; t++) {
 		struct tcache *tc = &c->t[t];
 		GHashTableIter it;
 		gpointer v;
@@ -127,16 +154,21 @@ void cache_free(struct cache *c)
 		g_hash_table_destroy(tc->missing);
 		g_hash_table_destroy(tc->gone);
 		g_hash_table_destroy(tc->recent);
-		for (int u = 0; u < OT_COUNT; u++) {
-			g_hash_table_destroy(tc->assoc[u]);
-			g_hash_table_destroy(tc->assoc_inflight[u]);
+		for (size_t u = 0; u < c->ntypes; u++) {
+			if (tc->assoc[u])
+				g_hash_table_destroy(tc->assoc[u]);
+			if (tc->assoc_inflight[u])
+				g_hash_table_destroy(tc->assoc_inflight[u]);
 		}
+		g_free(tc->assoc);
+		g_free(tc->assoc_inflight);
 		cache_listing_unref(tc->listing);
 		schema_free((struct schema *)tc->schema);
 		g_free(tc->pipelines);
 	}
 	if (c->owners)
 		g_hash_table_destroy(c->owners);
+	g_free(c->t);
 	g_array_free(c->notify, TRUE);
 	/* The LRU links live inside the records freed above: nothing to free here. */
 	g_mutex_clear(&c->lock);
@@ -165,7 +197,7 @@ void cache_unlock_and_notify(struct cache *c)
 	g_array_free(pending, TRUE);
 }
 
-void cache_note_changed(struct cache *c, int type, uint64_t id)
+void cache_note_changed(struct cache *c, const struct objtype *type, uint64_t id)
 {
 	struct note n = { type, id };
 
@@ -214,9 +246,9 @@ void cache_note_gone(struct cache *c, struct tcache *tc, uint64_t id, int64_t un
 	side_sweep(tc->gone, &tc->gone_mark, c->opts.wall());
 }
 
-void cache_archive_landed(struct cache *c, int type, uint64_t id)
+void cache_archive_landed(struct cache *c, const struct objtype *type, uint64_t id)
 {
-	struct tcache *tc = &c->t[type];
+	struct tcache *tc = &c->t[type->idx];
 
 	g_mutex_lock(&c->lock);
 	/* Lists stop returning it now; search may for index_delay more. */
@@ -279,9 +311,10 @@ void cache_evict(struct cache *c, struct rec *keep)
 }
 
 /* Insert rendered data; takes ownership of x->text. Lock held. Returns 1 if dropped. */
-int cache_store_locked(struct cache *c, int type, struct rendered *x, uint64_t epoch, int64_t now)
+int cache_store_locked(struct cache *c, const struct objtype *type, struct rendered *x,
+		       uint64_t epoch, int64_t now)
 {
-	struct tcache *tc = &c->t[type];
+	struct tcache *tc = &c->t[type->idx];
 	struct rec *r = g_hash_table_lookup(tc->recs, KEY(x->id));
 
 	g_hash_table_remove(tc->wanted, KEY(x->id));
@@ -308,7 +341,7 @@ int cache_store_locked(struct cache *c, int type, struct rendered *x, uint64_t e
 	} else {
 		r = g_new0(struct rec, 1);
 		r->id = x->id;
-		r->type = (uint8_t)type;
+		r->type = (uint8_t)type->idx;
 		r->text = x->text;
 		r->len = (uint32_t)x->len;
 		r->mtime_ms = x->mtime_ms;
@@ -326,7 +359,7 @@ int cache_store_locked(struct cache *c, int type, struct rendered *x, uint64_t e
 /* Render the objects of a results array outside the lock. */
 GArray *cache_render_results(json_object *results, const struct schema *s)
 {
-	size_t n = record_jarray_len(results);
+	size_t n = json_util_array_len(results);
 	GArray *out = g_array_sized_new(FALSE, FALSE, sizeof(struct rendered), (guint)n);
 
 	for (size_t i = 0; i < n; i++) {
@@ -353,9 +386,9 @@ void cache_call_init_bg(struct cache *c, struct hs_call *call, int64_t deadline)
 }
 
 /* Fetch the schema of a type if needed. Lock held on entry and exit. */
-int cache_ensure_schema(struct cache *c, int type, int64_t deadline)
+int cache_ensure_schema(struct cache *c, const struct objtype *type, int64_t deadline)
 {
-	struct tcache *tc = &c->t[type];
+	struct tcache *tc = &c->t[type->idx];
 	json_object *resp = NULL;
 	struct schema *s = NULL;
 	struct hs_call call;
@@ -370,11 +403,11 @@ int cache_ensure_schema(struct cache *c, int type, int64_t deadline)
 		tc->schema_fetching = true;
 		g_mutex_unlock(&c->lock);
 		cache_call_init(&call, RL_PRIO_USER, deadline);
-		rc = hs_properties(c->hc, &call, objtype_name(type), &resp);
+		rc = hs_properties(c->hc, &call, type->path, &resp);
 		if (rc == 0)
-			rc = schema_new(type, resp, c->opts.shown[type], &s);
+			rc = schema_new(type, resp, c->opts.shown ? c->opts.shown[type->idx] : NULL, &s);
 		else
-			log_warn("properties of %s: %s", objtype_name(type), call.err.message);
+			log_warn("properties of %s: %s", type->name, call.err.message);
 		json_object_put(resp);
 		g_mutex_lock(&c->lock);
 		tc->schema_fetching = false;
@@ -386,13 +419,14 @@ int cache_ensure_schema(struct cache *c, int type, int64_t deadline)
 	return 0;
 }
 
-int cache_schema(struct cache *c, int type, int64_t deadline, const struct schema **out)
+int cache_schema(struct cache *c, const struct objtype *type, int64_t deadline,
+		 const struct schema **out)
 {
 	int rc;
 
 	g_mutex_lock(&c->lock);
 	rc = cache_ensure_schema(c, type, deadline);
-	*out = c->t[type].schema;
+	*out = c->t[type->idx].schema;
 	g_mutex_unlock(&c->lock);
 	return rc;
 }
@@ -403,7 +437,7 @@ void cache_expire(struct cache *c)
 	gpointer v;
 
 	g_mutex_lock(&c->lock);
-	for (int t = 0; t < OT_COUNT; t++) {
+	for (size_t t = 0; t < c->ntypes; t++) {
 		struct tcache *tc = &c->t[t];
 
 		tc->synced_ms = 0;
@@ -412,7 +446,9 @@ void cache_expire(struct cache *c)
 		g_hash_table_iter_init(&it, tc->recs);
 		while (g_hash_table_iter_next(&it, NULL, &v))
 			((struct rec *)v)->fetched_ms = INT64_MIN / 2;
-		for (int u = 0; u < OT_COUNT; u++) {
+		for (size_t u = 0; u < c->ntypes; u++) {
+			if (!tc->assoc[u])
+				continue;
 			g_hash_table_iter_init(&it, tc->assoc[u]);
 			while (g_hash_table_iter_next(&it, NULL, &v))
 				((struct assoc *)v)->fetched_ms = INT64_MIN / 2;
@@ -431,7 +467,7 @@ void cache_stats(struct cache *c, json_object *obj)
 
 	g_mutex_lock(&c->lock);
 	now = cache_now_ms(c);
-	for (int t = 0; t < OT_COUNT; t++) {
+	for (size_t t = 0; t < c->ntypes; t++) {
 		struct tcache *tc = &c->t[t];
 		struct listing *l = tc->listing;
 		json_object *jt = json_object_new_object();
@@ -453,7 +489,7 @@ void cache_stats(struct cache *c, json_object *obj)
 		json_object_object_add(jt, "tracked_recent", json_object_new_int64(g_hash_table_size(tc->recent)));
 		json_object_object_add(jt, "tracked_missing", json_object_new_int64(g_hash_table_size(tc->missing)));
 		json_object_object_add(jt, "tracked_gone", json_object_new_int64(g_hash_table_size(tc->gone)));
-		json_object_object_add(types, objtype_name(t), jt);
+		json_object_object_add(types, tc->type->name, jt);
 	}
 	json_object_object_add(jc, "records", json_object_new_int64((int64_t)records));
 	json_object_object_add(jc, "bytes", json_object_new_int64((int64_t)c->bytes));

@@ -20,7 +20,8 @@
 
 #include <json-c/json.h>
 
-#include "cache/schema.h"
+#include "cache/model/objtypes.h"
+#include "cache/model/schema.h"
 #include "client/hubspot.h"
 
 struct cache;
@@ -29,7 +30,10 @@ struct listing;
 struct cache_opts {
 	int64_t ttl_ms;            /* default 60 000 */
 	size_t max_bytes;          /* budget for rendered records; default 512 MiB */
-	const char *shown[4];      /* per type: NULL/"default", "all", or a csv list */
+	/* Per type, by idx (objtypes_count entries; the array may be NULL, an
+	 * entry NULL): "default", "all", or a csv list of properties (schema_new).
+	 * Borrowed: must outlive the cache. */
+	const char *const *shown;
 	int64_t (*now)(void);      /* clock; default hs_now_ms (tests inject) */
 	int64_t (*wall)(void);     /* wall clock in ms (HubSpot's timestamps); default real */
 	int64_t index_delay_ms;    /* HubSpot's search indexing delay; default 10 000 */
@@ -43,7 +47,7 @@ struct cache_opts {
 /* Called (without the cache lock held) when the bytes of a record the cache
  * already had change, or a record disappears. Used to invalidate kernel caches. */
 struct cache_hooks {
-	void (*record_changed)(void *ud, int type, uint64_t id);
+	void (*record_changed)(void *ud, const struct objtype *type, uint64_t id);
 	void *ud;
 };
 
@@ -52,9 +56,14 @@ struct rec_attr {
 	int64_t mtime_ms;          /* updatedAt */
 };
 
-/* Returns NULL only on allocation failure. hc is borrowed and must outlive the cache. */
-struct cache *cache_new(struct hs_client *hc, const struct cache_opts *opts,
-			const struct cache_hooks *hooks);
+/* A cache of the types of registry `types`. Never NULL. hc and types are
+ * borrowed and must outlive the cache. Every function below that takes a
+ * type takes one of `types` (objtypes_at, objtypes_by_name, …): its idx
+ * indexes the cache's per-type tables. */
+struct cache *cache_new(struct hs_client *hc, const struct objtypes *types,
+			const struct cache_opts *opts, const struct cache_hooks *hooks);
+/* The registry the cache was built with. */
+const struct objtypes *cache_types(struct cache *c);
 void cache_free(struct cache *c); /* accepts NULL */
 /* Stop background work, ahead of what is queued: the worker takes the stop
  * next, a relist or refresh under way ends after its current call (which stops
@@ -65,54 +74,54 @@ void cache_stop(struct cache *c);
 
 /* Schema of a type, fetched on first use and kept. *out is borrowed for the
  * life of the cache. */
-int cache_schema(struct cache *c, int type, int64_t deadline, const struct schema **out);
+int cache_schema(struct cache *c, const struct objtype *type, int64_t deadline,
+		 const struct schema **out);
 
 /* Attributes of a record, fetching it if missing or stale. -ENOENT if HubSpot
  * has no such (unarchived) record. */
-int cache_record_stat(struct cache *c, int type, uint64_t id, int64_t deadline, struct rec_attr *a);
+int cache_record_stat(struct cache *c, const struct objtype *type, uint64_t id, int64_t deadline,
+		      struct rec_attr *a);
 
 /* Copy up to size bytes at off into buf; *n is set to the bytes copied. */
-int cache_record_read(struct cache *c, int type, uint64_t id, uint64_t off, size_t size,
-		      char *buf, size_t *n, int64_t deadline);
+int cache_record_read(struct cache *c, const struct objtype *type, uint64_t id, uint64_t off,
+		      size_t size, char *buf, size_t *n, int64_t deadline);
 
 /* A g_malloc'd copy of the whole record file. */
-int cache_record_text(struct cache *c, int type, uint64_t id, int64_t deadline,
+int cache_record_text(struct cache *c, const struct objtype *type, uint64_t id, int64_t deadline,
 		      char **text, size_t *len);
 
 /* Store an API object as fetched at write epoch `epoch` (see cache_epoch). Newer
  * local data wins: the object is dropped if the record was written locally after
  * epoch, or if the cached record has a later updatedAt. Returns 0, 1 if dropped,
  * or -EINVAL for a malformed object. */
-int cache_store(struct cache *c, int type, json_object *obj, uint64_t epoch);
+int cache_store(struct cache *c, const struct objtype *type, json_object *obj, uint64_t epoch);
 
 /* Current write epoch; take it before a fetch and hand it to cache_store. */
 uint64_t cache_epoch(struct cache *c);
 
 /* Replace a record's bytes with a local write (read-your-writes) and move the
- * epoch, so that fetches started before it cannot overwrite it. */
-int cache_record_put_local(struct cache *c, int type, uint64_t id, const char *text, size_t len,
-			   int64_t mtime_ms);
-/* Same, returning the epoch of this write (hand it to the writeback). */
-uint64_t cache_record_put_local_epoch(struct cache *c, int type, uint64_t id, const char *text,
-				      size_t len, int64_t mtime_ms);
+ * epoch, so that fetches started before it cannot overwrite it. Returns the
+ * epoch of this write (hand it to the writeback). */
+uint64_t cache_record_put_local(struct cache *c, const struct objtype *type, uint64_t id,
+				const char *text, size_t len, int64_t mtime_ms);
 
 /* A write landed: store the server's answer obj for the record unless a newer
  * local write (epoch > sent_epoch) happened meanwhile; when stored, the record
  * is clean again (its local epoch cleared). Returns 0, 1 if kept local, -EINVAL. */
-int cache_land(struct cache *c, int type, json_object *obj, uint64_t sent_epoch);
+int cache_land(struct cache *c, const struct objtype *type, json_object *obj, uint64_t sent_epoch);
 
 /* Epoch of the last local write of a record (0 if clean or not cached). */
-uint64_t cache_record_local_epoch(struct cache *c, int type, uint64_t id);
+uint64_t cache_record_local_epoch(struct cache *c, const struct objtype *type, uint64_t id);
 
 /* Drop a record from the cache (archived, or to force a re-fetch). */
-void cache_record_forget(struct cache *c, int type, uint64_t id);
+void cache_record_forget(struct cache *c, const struct objtype *type, uint64_t id);
 
 /* --- listings -------------------------------------------------------- */
 
 /* A listing of a type, shared by everyone reading it: the current one if it is
  * fresh or still being fetched, else a new one. Pages are fetched on demand by
  * cache_listing_entry, so readers stream entries as pages arrive. */
-struct listing *cache_listing_open(struct cache *c, int type);
+struct listing *cache_listing_open(struct cache *c, const struct objtype *type);
 void cache_listing_close(struct cache *c, struct listing *l); /* accepts NULL */
 
 /* Entry i of the listing: returns 0 with *id (and *a, if a is not NULL), 1 at the
@@ -125,22 +134,24 @@ int cache_listing_entry(struct cache *c, struct listing *l, size_t i, int64_t de
  * from later listings and lookups until the archive has landed and search
  * and lists can no longer return it; add after !add (an archive HubSpot
  * refused) shows it again, fetched on the next read. */
-void cache_listing_note(struct cache *c, int type, uint64_t id, bool add);
+void cache_listing_note(struct cache *c, const struct objtype *type, uint64_t id, bool add);
 
 /* --- associations ---------------------------------------------------- */
 
 /* Sorted ids of the `to` records associated with from/id (g_free *ids). */
-int cache_assoc_list(struct cache *c, int from, uint64_t id, int to, int64_t deadline,
-		     uint64_t **ids, size_t *n);
+int cache_assoc_list(struct cache *c, const struct objtype *from, uint64_t id,
+		     const struct objtype *to, int64_t deadline, uint64_t **ids, size_t *n);
 
 /* This mount added or removed an association: update the cached lists of both
  * sides at once (read-your-writes), without a call. */
-void cache_assoc_note(struct cache *c, int from, uint64_t id, int to, uint64_t to_id, bool add);
+void cache_assoc_note(struct cache *c, const struct objtype *from, uint64_t id,
+		      const struct objtype *to, uint64_t to_id, bool add);
 
 /* --- read-only account data -------------------------------------------- */
 
 /* g_malloc'd text of pipelines/<type>.json. */
-int cache_pipelines_text(struct cache *c, int type, int64_t deadline, char **text, size_t *len);
+int cache_pipelines_text(struct cache *c, const struct objtype *type, int64_t deadline, char **text,
+			 size_t *len);
 /* Sorted owner ids (g_free). */
 int cache_owner_ids(struct cache *c, int64_t deadline, uint64_t **ids, size_t *n);
 /* The same, only if the owners are already loaded (never calls HubSpot):
@@ -152,7 +163,7 @@ int cache_owner_text(struct cache *c, uint64_t id, int64_t deadline, char **text
 /* An archive this mount queued (cache_listing_note !add) landed: the record
  * stays hidden while HubSpot's search may still return it (index_delay and
  * a margin), then is forgotten, so the table of archived ids stays bounded. */
-void cache_archive_landed(struct cache *c, int type, uint64_t id);
+void cache_archive_landed(struct cache *c, const struct objtype *type, uint64_t id);
 
 /* Make everything cached stale, so the next access refreshes it (ctl refresh). */
 void cache_expire(struct cache *c);
@@ -162,15 +173,44 @@ void cache_expire(struct cache *c);
  * results; changed records are re-rendered (hooks fire), new ones join the
  * listing. A type never fetched has nothing to refresh (returns 0). Returns 0 or
  * -errno (then nothing is marked fresh). */
-int cache_refresh(struct cache *c, int type, enum rl_prio prio, int64_t deadline);
-/* Queue a background refresh of a type (or of every type for -1). */
-void cache_refresh_async(struct cache *c, int type);
+int cache_refresh(struct cache *c, const struct objtype *type, enum rl_prio prio, int64_t deadline);
+/* Queue a background refresh of a type (or of every type for NULL). */
+void cache_refresh_async(struct cache *c, const struct objtype *type);
 
 /* Ids of records of a type this mount changed (edited, created, archived) at or
  * after wall-clock ms `since` (g_free *ids). For overlaying search results. */
-void cache_recent_local(struct cache *c, int type, int64_t since, uint64_t **ids, size_t *n);
+void cache_recent_local(struct cache *c, const struct objtype *type, int64_t since, uint64_t **ids,
+			size_t *n);
 /* True if this mount archived the record. */
-bool cache_record_gone(struct cache *c, int type, uint64_t id);
+bool cache_record_gone(struct cache *c, const struct objtype *type, uint64_t id);
+
+/* --- query directories' searches (cache_search.c) -------------------- */
+
+/* One query of a type (search/<type>/<query>/): its text parsed against the
+ * type's schema, and HubSpot's last answer. Shared by reference. */
+struct cache_search;
+
+/* Parse text as a query of type t (the schema is fetched within deadline if
+ * needed). 0 and *out (one reference), -EINVAL with a one-sentence reason in
+ * *why (g_free; why may be NULL), or the schema fetch's -errno. */
+int cache_search_new(struct cache *c, const struct objtype *t, const char *text,
+		     int64_t deadline, struct cache_search **out, char **why);
+struct cache_search *cache_search_ref(struct cache_search *s);
+void cache_search_unref(struct cache_search *s); /* accepts NULL; the last frees */
+const struct objtype *cache_search_type(const struct cache_search *s);
+/* The ids the query finds now, sorted (g_free *ids): HubSpot's search (every
+ * page up to 10,000 results, each record stored in the cache), reused for
+ * ttl and run by one caller at a time (the others wait for its answer, never
+ * past their own deadline), overlaid with this mount's writes of the last
+ * index_delay + 2 s, matched locally (the search index does not show them
+ * yet). Every page and wait shares the one deadline. When the search fails
+ * and there is an earlier answer, that is served (0); else -errno. Either
+ * way a failure is described in *err (message "" if none; err may be NULL). */
+int cache_search_results(struct cache *c, struct cache_search *s, int64_t deadline,
+			 uint64_t **ids, size_t *n, struct hs_error *err);
+/* Drop the kept answer (to bound memory; the next results call searches
+ * again), unless a search is under way. */
+void cache_search_forget(struct cache *c, struct cache_search *s);
 
 /* --- status ---------------------------------------------------------- */
 

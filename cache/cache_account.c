@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache/record.h"
+#include "cache/model/json_util.h"
+#include "cache/model/record.h"
 #include "client/log.h"
 
 /* 100 owners a page: a million owners is far past any account. */
@@ -15,19 +16,10 @@
 
 /* --- pipelines and owners --------------------------------------------- */
 
-static char *pretty(json_object *o, size_t *len)
+int cache_pipelines_text(struct cache *c, const struct objtype *type, int64_t deadline, char **text,
+			 size_t *len)
 {
-	const char *t = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-						       JSON_C_TO_STRING_NOSLASHESCAPE);
-	char *s = g_strconcat(t, "\n", NULL);
-
-	*len = strlen(s);
-	return s;
-}
-
-int cache_pipelines_text(struct cache *c, int type, int64_t deadline, char **text, size_t *len)
-{
-	struct tcache *tc = &c->t[type];
+	struct tcache *tc = &c->t[type->idx];
 	json_object *resp = NULL, *results;
 	struct hs_call call;
 	char *s = NULL;
@@ -38,11 +30,11 @@ int cache_pipelines_text(struct cache *c, int type, int64_t deadline, char **tex
 	if (!tc->pipelines) {
 		g_mutex_unlock(&c->lock);
 		cache_call_init(&call, RL_PRIO_USER, deadline);
-		rc = hs_pipelines(c->hc, &call, objtype_name(type), &resp);
+		rc = hs_pipelines(c->hc, &call, type->path, &resp);
 		if (rc == 0) {
 			if (!json_object_object_get_ex(resp, "results", &results))
 				results = resp;
-			s = pretty(results, &slen);
+			s = json_util_pretty(results, &slen);
 		}
 		json_object_put(resp);
 		g_mutex_lock(&c->lock);
@@ -87,7 +79,8 @@ static int owners_load(struct cache *c, int64_t deadline)
 	owners = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
 	pager_init(&pg, OWNERS_MAX_PAGES);
 	do {
-		json_object *resp = NULL, *results, *paging, *next, *jafter;
+		json_object *resp = NULL, *results;
+		const char *next;
 		struct hs_call call;
 
 		cache_call_init(&call, RL_PRIO_USER, deadline);
@@ -95,19 +88,17 @@ static int owners_load(struct cache *c, int64_t deadline)
 		g_free(after);
 		after = NULL;
 		if (rc == 0 && json_object_object_get_ex(resp, "results", &results)) {
-			for (size_t i = 0; i < record_jarray_len(results); i++) {
+			for (size_t i = 0; i < json_util_array_len(results); i++) {
 				json_object *o = json_object_array_get_idx(results, i), *jid;
 				uint64_t id;
 				size_t l;
 
 				if (json_object_object_get_ex(o, "id", &jid) &&
-				    record_parse_id(record_jstr(jid), strlen(record_jstr(jid)), &id) == 0)
-					g_hash_table_insert(owners, KEY(id), pretty(o, &l));
+				    record_parse_id(json_util_str(jid), strlen(json_util_str(jid)), &id) == 0)
+					g_hash_table_insert(owners, KEY(id), json_util_pretty(o, &l));
 			}
-			if (json_object_object_get_ex(resp, "paging", &paging) &&
-			    json_object_object_get_ex(paging, "next", &next) &&
-			    json_object_object_get_ex(next, "after", &jafter))
-				after = *record_jstr(jafter) ? g_strdup(record_jstr(jafter)) : NULL;
+			next = json_util_paging_after(resp);
+			after = next && *next ? g_strdup(next) : NULL;
 		}
 		if (rc == 0 && pager_next(&pg, after, &why) != 0) {
 			log_err("owners: %s (page %u); not loaded", why, pg.pages);
@@ -152,7 +143,7 @@ int cache_owner_ids_cached(struct cache *c, uint64_t **ids, size_t *n)
 	}
 	owner_ids_locked(c, ids, n);
 	g_mutex_unlock(&c->lock);
-	qsort(*ids, *n, sizeof(uint64_t), cache_cmp_u64);
+	qsort(*ids, *n, sizeof(uint64_t), record_id_cmp);
 	return 0;
 }
 
@@ -165,7 +156,7 @@ int cache_owner_ids(struct cache *c, int64_t deadline, uint64_t **ids, size_t *n
 	g_mutex_lock(&c->lock);
 	owner_ids_locked(c, ids, n);
 	g_mutex_unlock(&c->lock);
-	qsort(*ids, *n, sizeof(uint64_t), cache_cmp_u64);
+	qsort(*ids, *n, sizeof(uint64_t), record_id_cmp);
 	return 0;
 }
 

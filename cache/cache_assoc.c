@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache/record.h"
+#include "cache/model/json_util.h"
+#include "cache/model/record.h"
 #include "client/log.h"
 
 /* Requests of one batch/read's paging: a record's links come some hundreds a
@@ -17,13 +18,6 @@
 
 /* --- associations ------------------------------------------------------ */
 
-int cache_cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static bool assoc_fresh(struct cache *c, struct assoc *e, int64_t now)
 {
 	return e && now < e->fetched_ms + c->opts.ttl_ms;
@@ -31,8 +25,8 @@ static bool assoc_fresh(struct cache *c, struct assoc *e, int64_t now)
 
 /* v4 batch/read of the `to` associations of ids (n <= 1000), following per-id
  * paging. Fills acc: id -> GArray of uint64. No lock held. */
-static int assoc_fetch(struct cache *c, int from, int to, char **ids, size_t n, int64_t deadline,
-		       GHashTable *acc)
+static int assoc_fetch(struct cache *c, const struct objtype *from, const struct objtype *to,
+		       char **ids, size_t n, int64_t deadline, GHashTable *acc)
 {
 	char **afters = g_new0(char *, n);
 	char **cur_ids = g_new0(char *, n);
@@ -50,52 +44,50 @@ static int assoc_fetch(struct cache *c, int from, int to, char **ids, size_t n, 
 		/* A server that always says "more" does not get to loop. */
 		if (++rounds > ASSOC_MAX_ROUNDS) {
 			log_err("associations %s -> %s: still paging after %u requests; stopped",
-				objtype_name(from), objtype_name(to), ASSOC_MAX_ROUNDS);
+				from->name, to->name, ASSOC_MAX_ROUNDS);
 			rc = -EIO;
 			break;
 		}
 
 		cache_call_init(&call, RL_PRIO_USER, deadline);
-		rc = hs_assoc_batch_read(c->hc, &call, objtype_name(from), objtype_name(to),
+		rc = hs_assoc_batch_read(c->hc, &call, from->path, to->path,
 					 (const char *const *)cur_ids, (const char *const *)afters, m, &resp);
 		for (size_t i = 0; i < m; i++) {
 			g_free(afters[i]);
 			afters[i] = NULL;
 		}
 		if (rc == 0 && json_object_object_get_ex(resp, "results", &results)) {
-			size_t nr = record_jarray_len(results);
+			size_t nr = json_util_array_len(results);
 
 			for (size_t i = 0; i < nr; i++) {
 				json_object *res = json_object_array_get_idx(results, i), *jf, *jfid, *jto;
-				json_object *paging, *next, *after;
+				const char *after = json_util_paging_after(res);
 				GArray *arr;
 				uint64_t fid;
 
 				if (!json_object_object_get_ex(res, "from", &jf) ||
 				    !json_object_object_get_ex(jf, "id", &jfid))
 					continue;
-				fid = g_ascii_strtoull(record_jstr(jfid), NULL, 10);
+				fid = g_ascii_strtoull(json_util_str(jfid), NULL, 10);
 				arr = g_hash_table_lookup(acc, KEY(fid));
 				if (!arr)
 					continue;
 				if (json_object_object_get_ex(res, "to", &jto)) {
-					size_t nt = record_jarray_len(jto);
+					size_t nt = json_util_array_len(jto);
 
 					for (size_t j = 0; j < nt; j++) {
 						json_object *x = json_object_array_get_idx(jto, j), *tid;
 						uint64_t v;
 
 						if (json_object_object_get_ex(x, "toObjectId", &tid) &&
-						    record_parse_id(record_jstr(tid), strlen(record_jstr(tid)), &v) == 0)
+						    record_parse_id(json_util_str(tid), strlen(json_util_str(tid)), &v) == 0)
 							g_array_append_val(arr, v);
 					}
 				}
-				if (json_object_object_get_ex(res, "paging", &paging) &&
-				    json_object_object_get_ex(paging, "next", &next) &&
-				    json_object_object_get_ex(next, "after", &after) && next_m < n) {
+				if (after && next_m < n) {
 					g_free(cur_ids[next_m]);
-					cur_ids[next_m] = g_strdup(record_jstr(jfid));
-					afters[next_m] = g_strdup(record_jstr(after));
+					cur_ids[next_m] = g_strdup(json_util_str(jfid));
+					afters[next_m] = g_strdup(after);
 					next_m++;
 				}
 			}
@@ -112,26 +104,101 @@ static int assoc_fetch(struct cache *c, int from, int to, char **ids, size_t n, 
 	return rc;
 }
 
-int cache_assoc_list(struct cache *c, int from, uint64_t id, int to, int64_t deadline,
-		     uint64_t **ids, size_t *n)
+#define ASSOC_BATCH_MAX 1000 /* records of one v4 batch/read */
+
+/* The records of one association read: id first, then listed or cached
+ * records of its type whose lists toward `to` are not fresh, up to
+ * ASSOC_BATCH_MAX; all marked in flight. A GPtrArray of id strings. Lock held. */
+static GPtrArray *assoc_pick(struct cache *c, struct tcache *tc, GHashTable *table,
+			     GHashTable *inflight, uint64_t id, int64_t now)
 {
-	struct tcache *tc = &c->t[from], *ttc = &c->t[to];
-	GHashTable *table = tc->assoc[to], *inflight = tc->assoc_inflight[to];
+	GPtrArray *want = g_ptr_array_new_with_free_func(g_free);
+	struct listing *l = tc->listing;
+	GHashTableIter it;
+	gpointer k;
+
+	g_ptr_array_add(want, g_strdup_printf("%" G_GUINT64_FORMAT, id));
+	g_hash_table_add(inflight, KEY(id));
+	for (guint i = 0; l && i < l->ids->len && want->len < ASSOC_BATCH_MAX; i++) {
+		uint64_t x = g_array_index(l->ids, struct lent, i).id;
+
+		if (x == id || g_hash_table_contains(inflight, KEY(x)) ||
+		    assoc_fresh(c, g_hash_table_lookup(table, KEY(x)), now))
+			continue;
+		g_ptr_array_add(want, g_strdup_printf("%" G_GUINT64_FORMAT, x));
+		g_hash_table_add(inflight, KEY(x));
+	}
+	g_hash_table_iter_init(&it, tc->recs);
+	while (want->len < ASSOC_BATCH_MAX && g_hash_table_iter_next(&it, &k, NULL)) {
+		if (g_hash_table_contains(inflight, k) ||
+		    assoc_fresh(c, g_hash_table_lookup(table, k), now))
+			continue;
+		g_ptr_array_add(want, g_strdup_printf("%" G_GUINT64_FORMAT, UNKEY(k)));
+		g_hash_table_add(inflight, k);
+	}
+	return want;
+}
+
+/* Keep what a read found (acc: from id -> GArray of target ids; nothing if
+ * rc failed) and take the records off inflight. Targets are known to exist:
+ * a miss on one fetches its neighbours too. Lock held. */
+static void assoc_store(struct cache *c, GHashTable *table, GHashTable *inflight,
+			struct tcache *ttc, GHashTable *acc, int rc)
+{
+	int64_t now = cache_now_ms(c);
+	GHashTableIter it;
+	gpointer k, v;
+
+	g_hash_table_iter_init(&it, acc);
+	while (g_hash_table_iter_next(&it, &k, &v)) {
+		GArray *arr = v;
+		struct assoc *e;
+
+		g_hash_table_remove(inflight, k);
+		if (rc)
+			continue;
+		if (arr->len > 1)
+			qsort(arr->data, arr->len, sizeof(uint64_t), record_id_cmp);
+		e = g_new0(struct assoc, 1);
+		e->n = arr->len;
+		e->ids = g_new0(uint64_t, MAX(arr->len, 1));
+		if (arr->len)
+			memcpy(e->ids, arr->data, arr->len * sizeof(uint64_t));
+		e->fetched_ms = now;
+		g_hash_table_replace(table, k, e);
+		for (guint j = 0; j < arr->len; j++) {
+			uint64_t x = g_array_index(arr, uint64_t, j);
+
+			if (!g_hash_table_contains(ttc->recs, KEY(x)))
+				g_hash_table_add(ttc->wanted, KEY(x));
+		}
+	}
+}
+
+static void assoc_copy(const struct assoc *e, uint64_t **ids, size_t *n)
+{
+	*ids = g_memdup2(e->ids, MAX(e->n, 1) * sizeof(uint64_t));
+	*n = e->n;
+}
+
+int cache_assoc_list(struct cache *c, const struct objtype *from, uint64_t id,
+		     const struct objtype *to, int64_t deadline, uint64_t **ids, size_t *n)
+{
+	struct tcache *tc = &c->t[from->idx], *ttc = &c->t[to->idx];
+	GHashTable *table, *inflight;
 	int rc = 0;
 
 	g_mutex_lock(&c->lock);
+	table = cache_assoc_table(c, from, to, false);
+	inflight = cache_assoc_table(c, from, to, true);
 	for (;;) {
 		struct assoc *e = g_hash_table_lookup(table, KEY(id));
-		int64_t now = cache_now_ms(c);
 		GHashTable *acc;
 		GPtrArray *want;
-		GHashTableIter it;
-		gpointer k, v;
 
-		if (assoc_fresh(c, e, now)) {
+		if (assoc_fresh(c, e, cache_now_ms(c))) {
 			c->hits++;
-			*ids = g_memdup2(e->ids, MAX(e->n, 1) * sizeof(uint64_t));
-			*n = e->n;
+			assoc_copy(e, ids, n);
 			break;
 		}
 		if (g_hash_table_contains(inflight, KEY(id))) {
@@ -142,29 +209,7 @@ int cache_assoc_list(struct cache *c, int from, uint64_t id, int to, int64_t dea
 			continue;
 		}
 		c->misses++;
-		/* Take along up to 999 listed or cached neighbours without fresh data. */
-		want = g_ptr_array_new_with_free_func(g_free);
-		g_ptr_array_add(want, g_strdup_printf("%" G_GUINT64_FORMAT, id));
-		g_hash_table_add(inflight, KEY(id));
-		if (tc->listing) {
-			for (guint i = 0; i < tc->listing->ids->len && want->len < 1000; i++) {
-				uint64_t x = g_array_index(tc->listing->ids, struct lent, i).id;
-
-				if (x == id || g_hash_table_contains(inflight, KEY(x)) ||
-				    assoc_fresh(c, g_hash_table_lookup(table, KEY(x)), now))
-					continue;
-				g_ptr_array_add(want, g_strdup_printf("%" G_GUINT64_FORMAT, x));
-				g_hash_table_add(inflight, KEY(x));
-			}
-		}
-		g_hash_table_iter_init(&it, tc->recs);
-		while (want->len < 1000 && g_hash_table_iter_next(&it, &k, NULL)) {
-			if (g_hash_table_contains(inflight, k) ||
-			    assoc_fresh(c, g_hash_table_lookup(table, k), now))
-				continue;
-			g_ptr_array_add(want, g_strdup_printf("%" G_GUINT64_FORMAT, UNKEY(k)));
-			g_hash_table_add(inflight, k);
-		}
+		want = assoc_pick(c, tc, table, inflight, id, cache_now_ms(c));
 		acc = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
 					    (GDestroyNotify)g_array_unref);
 		for (guint i = 0; i < want->len; i++)
@@ -175,39 +220,14 @@ int cache_assoc_list(struct cache *c, int from, uint64_t id, int to, int64_t dea
 		rc = assoc_fetch(c, from, to, (char **)want->pdata, want->len, deadline, acc);
 
 		g_mutex_lock(&c->lock);
-		now = cache_now_ms(c);
-		g_hash_table_iter_init(&it, acc);
-		while (g_hash_table_iter_next(&it, &k, &v)) {
-			GArray *arr = v;
-
-			g_hash_table_remove(inflight, k);
-			if (rc)
-				continue;
-			e = g_new0(struct assoc, 1);
-			if (arr->len > 1)
-				qsort(arr->data, arr->len, sizeof(uint64_t), cache_cmp_u64);
-			e->n = arr->len;
-			e->ids = g_new0(uint64_t, MAX(arr->len, 1));
-			if (arr->len)
-				memcpy(e->ids, arr->data, arr->len * sizeof(uint64_t));
-			e->fetched_ms = now;
-			g_hash_table_replace(table, k, e);
-			/* Targets are known to exist: a miss on one fetches its neighbours too. */
-			for (guint j = 0; j < arr->len; j++) {
-				uint64_t x = g_array_index(arr, uint64_t, j);
-
-				if (!g_hash_table_contains(ttc->recs, KEY(x)))
-					g_hash_table_add(ttc->wanted, KEY(x));
-			}
-		}
+		assoc_store(c, table, inflight, ttc, acc, rc);
 		g_hash_table_destroy(acc);
 		g_ptr_array_free(want, TRUE);
 		g_cond_broadcast(&c->cond);
 		if (rc) {
 			e = g_hash_table_lookup(table, KEY(id));
 			if (e && rc != -ENOENT) { /* serve stale rather than fail */
-				*ids = g_memdup2(e->ids, MAX(e->n, 1) * sizeof(uint64_t));
-				*n = e->n;
+				assoc_copy(e, ids, n);
 				rc = 0;
 			}
 			break;
@@ -234,17 +254,19 @@ static void assoc_edit(struct assoc *e, uint64_t x, bool add)
 	}
 }
 
-void cache_assoc_note(struct cache *c, int from, uint64_t id, int to, uint64_t to_id, bool add)
+void cache_assoc_note(struct cache *c, const struct objtype *from, uint64_t id,
+		      const struct objtype *to, uint64_t to_id, bool add)
 {
+	GHashTable *fwd, *back;
 	struct assoc *e;
 
 	g_mutex_lock(&c->lock);
 	/* Only lists we hold are edited; a list fetched later includes the change. */
-	e = g_hash_table_lookup(c->t[from].assoc[to], KEY(id));
-	if (e)
+	fwd = c->t[from->idx].assoc[to->idx];
+	back = c->t[to->idx].assoc[from->idx];
+	if (fwd && (e = g_hash_table_lookup(fwd, KEY(id))))
 		assoc_edit(e, to_id, add);
-	e = g_hash_table_lookup(c->t[to].assoc[from], KEY(to_id));
-	if (e)
+	if (back && (e = g_hash_table_lookup(back, KEY(to_id))))
 		assoc_edit(e, id, add);
 	g_mutex_unlock(&c->lock);
 }

@@ -8,7 +8,7 @@
 #include <glib.h>
 
 #include "cache/cache.h"
-#include "cache/objtype.h"
+#include "cache/model/objtypes.h"
 #include "cache/pager.h"
 
 /* Record ids are below 2^48 (record_parse_id), so they are stored directly as
@@ -18,7 +18,7 @@
 
 struct rec {
 	uint64_t id;
-	uint8_t type;
+	uint8_t type;         /* idx of its type (OBJTYPES_MAX fits) */
 	bool listed;          /* known to be in the type's listing */
 	uint32_t len;
 	char *text;
@@ -43,7 +43,7 @@ struct lent {
 };
 
 struct listing {
-	int type;
+	const struct objtype *type;
 	unsigned refs;        /* protected by c->lock, like every field here */
 	GArray *ids;          /* struct lent, in HubSpot's list order */
 	bool complete;
@@ -59,6 +59,7 @@ struct listing {
 };
 
 struct tcache {
+	const struct objtype *type;
 	GHashTable *recs;       /* id -> struct rec */
 	GHashTable *wanted;     /* id -> 1: known to exist, not cached */
 	GHashTable *inflight;   /* id -> 1: in a batch/read right now */
@@ -80,21 +81,25 @@ struct tcache {
 	guint recent_mark, missing_mark, gone_mark; /* sizes after the last sweep */
 	const struct schema *schema;
 	bool schema_fetching;
-	GHashTable *assoc[OT_COUNT];          /* from id -> struct assoc */
-	GHashTable *assoc_inflight[OT_COUNT]; /* from id -> 1 */
+	/* Associations toward each type (by its idx): tables made on first use of
+	 * a pair (cache_assoc_table), so a mount pays only for the pairs read. */
+	GHashTable **assoc;          /* [to idx]: from id -> struct assoc, or NULL */
+	GHashTable **assoc_inflight; /* [to idx]: from id -> 1, or NULL */
 	char *pipelines;
 	size_t pipelines_len;
 };
 
 struct cache {
 	struct hs_client *hc;
+	const struct objtypes *types; /* immutable, borrowed */
+	size_t ntypes;
 	struct cache_opts opts;
 	struct cache_hooks hooks;
 
 	/* Lock order: c->lock only; never held across HTTP or hooks. */
 	GMutex lock;
 	GCond cond;             /* broadcast whenever a fetch finishes */
-	struct tcache t[OT_COUNT];   /* protected by lock */
+	struct tcache *t;       /* [type idx], ntypes of them; protected by lock */
 	GQueue lru;             /* head = most recently used; protected by lock */
 	size_t bytes;           /* rendered bytes held; protected by lock */
 	uint64_t epoch;         /* write epoch; protected by lock */
@@ -104,16 +109,24 @@ struct cache {
 	bool owners_fetching;
 
 	GThread *worker;        /* background refreshes (opts.background) */
-	GAsyncQueue *work;      /* type + 1, or STOP */
+	GAsyncQueue *work;      /* struct work (g_free) */
 	int stopping;           /* atomic: cache_stop was called; background page loops end,
 				 * their calls give up waiting (hs_call.cancel) */
 };
 
-/* Items of c->work: type + 1 (refresh), type + 1 + WORK_RELIST (relist),
- * type + 1 + WORK_TOTAL (listing total), or WORK_STOP. */
-#define WORK_STOP GINT_TO_POINTER(-1)
-#define WORK_RELIST 0x100
-#define WORK_TOTAL 0x200 /* type + 1 + WORK_TOTAL: the search total of a cold listing */
+/* An item of c->work: what the background worker does next. */
+enum work_kind {
+	WORK_REFRESH,
+	WORK_RELIST,
+	WORK_TOTAL, /* one search (limit 1) for the total of a cold listing */
+	WORK_STOP,
+};
+struct work {
+	enum work_kind kind;
+	const struct objtype *type; /* NULL for WORK_STOP */
+};
+/* Queue an item (at the front for WORK_STOP). c->work must exist. */
+void cache_work_push(struct cache *c, enum work_kind kind, const struct objtype *t);
 
 /* A record rendered from an API object (outside the lock), ready to store. */
 struct rendered {
@@ -129,7 +142,7 @@ void cache_rec_free(struct rec *r);
 /* Unlock, then run the hook for every record noted as changed. */
 void cache_unlock_and_notify(struct cache *c);
 /* Note that a record's bytes changed, for the hook run at unlock. Lock held. */
-void cache_note_changed(struct cache *c, int type, uint64_t id);
+void cache_note_changed(struct cache *c, const struct objtype *type, uint64_t id);
 /* The side tables of a type stay bounded: each is swept of entries that no
  * longer matter whenever it has doubled since its last sweep (amortized
  * O(1) per insert). Lock held for all three. */
@@ -151,7 +164,8 @@ void cache_rec_remove(struct cache *c, struct rec *r); /* unlink and free; lock 
 /* Evict least-recently-used clean records until under budget; keep `keep`. Lock held. */
 void cache_evict(struct cache *c, struct rec *keep);
 /* Insert rendered data; takes ownership of x->text. Lock held. Returns 1 if dropped. */
-int cache_store_locked(struct cache *c, int type, struct rendered *x, uint64_t epoch, int64_t now);
+int cache_store_locked(struct cache *c, const struct objtype *type, struct rendered *x,
+		       uint64_t epoch, int64_t now);
 /* Render the objects of a results array outside the lock: a GArray of struct
  * rendered (objects that do not render are left out). */
 GArray *cache_render_results(json_object *results, const struct schema *s);
@@ -161,12 +175,13 @@ void cache_call_init_bg(struct cache *c, struct hs_call *call, int64_t deadline)
 /* Whether cache_stop was called (background work ends). */
 bool cache_stopping(struct cache *c);
 /* Fetch the schema of a type if needed. Lock held on entry and exit. 0 or -errno. */
-int cache_ensure_schema(struct cache *c, int type, int64_t deadline);
+int cache_ensure_schema(struct cache *c, const struct objtype *type, int64_t deadline);
 
 /* cache_rec.c: look up a record, fetching it when missing or stale. Lock held
  * on entry and exit; on success *out points at the record (valid while the
  * lock is held). */
-int cache_lookup_locked(struct cache *c, int type, uint64_t id, int64_t deadline, struct rec **out);
+int cache_lookup_locked(struct cache *c, const struct objtype *type, uint64_t id, int64_t deadline,
+			struct rec **out);
 
 /* cache_list.c */
 /* Drop a reference; the last frees l. Accepts NULL. Lock held (or the cache unshared). */
@@ -175,18 +190,21 @@ void cache_listing_unref(struct listing *l);
 bool cache_listing_fresh(struct cache *c, struct listing *l, int64_t now);
 /* The periodic relist of a type (the worker; lock not held): installed only if
  * complete and error-free, else the previous listing stays. */
-void cache_relist(struct cache *c, int type);
+void cache_relist(struct cache *c, const struct objtype *type);
 /* The worker: one search (limit 1, background priority) for the type's total,
  * kept in the type's listing while it is still being fetched. */
-void cache_listing_total(struct cache *c, int type);
+void cache_listing_total(struct cache *c, const struct objtype *type);
 
-/* cache_assoc.c: qsort order of uint64_t. */
-int cache_cmp_u64(const void *a, const void *b);
+/* The association table of a pair, made on first use: from id -> struct
+ * assoc, or (inflight) from id -> 1. Lock held. */
+GHashTable *cache_assoc_table(struct cache *c, const struct objtype *from,
+			      const struct objtype *to, bool inflight);
+
 
 /* cache_refresh.c */
 /* Queue a background relist / refresh of a type unless one is pending. Lock held. */
-void cache_kick_relist(struct cache *c, int type);
-void cache_kick_refresh(struct cache *c, int type);
+void cache_kick_relist(struct cache *c, const struct objtype *type);
+void cache_kick_refresh(struct cache *c, const struct objtype *type);
 /* Whether a type ever fetched has gone a ttl without a sync. */
 bool cache_type_stale(struct cache *c, struct tcache *tc, int64_t now);
 /* The background worker (opts.background): runs what c->work holds until WORK_STOP. */

@@ -8,7 +8,9 @@
 #include <errno.h>
 #include <string.h>
 
-#include "cache/record.h"
+#include "cache/model/json_util.h"
+#include "cache/model/record.h"
+#include "cache/model/search_req.h"
 #include "client/log.h"
 
 /* A listing reads 100 records a page. HubSpot's list answers carry no total,
@@ -42,9 +44,9 @@ bool cache_listing_fresh(struct cache *c, struct listing *l, int64_t now)
 	return l && !l->err && (!l->complete || now < l->completed_ms + life);
 }
 
-struct listing *cache_listing_open(struct cache *c, int type)
+struct listing *cache_listing_open(struct cache *c, const struct objtype *type)
 {
-	struct tcache *tc = &c->t[type];
+	struct tcache *tc = &c->t[type->idx];
 	struct listing *l;
 
 	g_mutex_lock(&c->lock);
@@ -85,7 +87,7 @@ void cache_listing_close(struct cache *c, struct listing *l)
  * drop clean records it did not contain that were fetched before it started. */
 static void listing_prune(struct cache *c, struct listing *l)
 {
-	struct tcache *tc = &c->t[l->type];
+	struct tcache *tc = &c->t[l->type->idx];
 	GHashTable *in = g_hash_table_new(g_direct_hash, g_direct_equal);
 	GHashTableIter it;
 	gpointer k, v;
@@ -113,17 +115,17 @@ static void listing_prune(struct cache *c, struct listing *l)
 
 /* How many records of a type HubSpot counts (a search of limit 1). No lock
  * held. 0 and *total, or -errno. */
-static int count_records(struct cache *c, int type, enum rl_prio prio, int64_t deadline,
-			 uint64_t *total)
+static int count_records(struct cache *c, const struct objtype *type, enum rl_prio prio,
+			 int64_t deadline, uint64_t *total)
 {
-	json_object *req = json_object_new_object(), *resp = NULL, *t;
+	json_object *req = search_req_new(), *resp = NULL, *t;
 	struct hs_call call;
 	int rc;
 
-	json_object_object_add(req, "limit", json_object_new_int(1));
-	json_object_object_add(req, "properties", json_object_new_array());
+	search_req_props(req, NULL, 0);
+	search_req_page(req, 1, NULL);
 	cache_call_init(&call, prio, deadline);
-	rc = hs_search(c->hc, &call, objtype_name(type), req, &resp);
+	rc = hs_search(c->hc, &call, type->path, req, &resp);
 	json_object_put(req);
 	if (rc == 0 && json_object_object_get_ex(resp, "total", &t) &&
 	    json_object_is_type(t, json_type_int) && json_object_get_int64(t) >= 0)
@@ -139,8 +141,9 @@ static int count_records(struct cache *c, int type, enum rl_prio prio, int64_t d
  * fetcher touches l->pager. */
 static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int64_t deadline)
 {
-	struct tcache *tc = &c->t[l->type];
-	json_object *resp = NULL, *results = NULL, *paging, *next, *after;
+	struct tcache *tc = &c->t[l->type->idx];
+	json_object *resp = NULL, *results = NULL;
+	const char *next;
 	struct rec *r;
 	struct hs_call call;
 	GArray *got = NULL;
@@ -166,7 +169,7 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 		cache_call_init_bg(c, &call, deadline);
 	else
 		cache_call_init(&call, prio, deadline);
-	rc = hs_list_page(c->hc, &call, objtype_name(l->type), schema_props_csv(tc->schema),
+	rc = hs_list_page(c->hc, &call, l->type->path, schema_props_csv(tc->schema),
 			  cursor, false, &resp);
 	g_free(cursor);
 	if (rc == 0 && probe && !counted && count_records(c, l->type, prio, deadline, &total) != 0)
@@ -174,9 +177,9 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 	if (rc == 0 && json_object_object_get_ex(resp, "results", &results))
 		got = cache_render_results(results, tc->schema);
 	else if (rc == -EAGAIN && prio == RL_PRIO_BACKGROUND) /* a relist's deadline */
-		log_info("listing %s: %s", objtype_name(l->type), call.err.message);
+		log_info("listing %s: %s", l->type->name, call.err.message);
 	else if (rc && rc != -ECANCELED)
-		log_warn("listing %s: %s", objtype_name(l->type), call.err.message);
+		log_warn("listing %s: %s", l->type->name, call.err.message);
 
 	g_mutex_lock(&c->lock);
 	l->fetching = false;
@@ -198,22 +201,19 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 		}
 		g_array_append_val(l->ids, e);
 		cache_store_locked(c, l->type, x, epoch, cache_now_ms(c));
-		if ((r = g_hash_table_lookup(c->t[l->type].recs, KEY(e.id))))
+		if ((r = g_hash_table_lookup(c->t[l->type->idx].recs, KEY(e.id))))
 			r->listed = true;
 	}
 	if (got)
 		g_array_free(got, TRUE);
 	g_free(l->after);
 	l->after = NULL;
-	if (json_object_object_get_ex(resp, "paging", &paging) &&
-	    json_object_object_get_ex(paging, "next", &next) &&
-	    json_object_object_get_ex(next, "after", &after)) {
-		l->after = g_strdup(record_jstr(after));
-	}
+	if ((next = json_util_paging_after(resp)))
+		l->after = g_strdup(next);
 	if (probe)
 		pager_set_total(&l->pager, total, LIST_PER_PAGE);
 	if (pager_next(&l->pager, l->after, &why) != 0) {
-		log_err("listing %s: %s (page %u); the listing stops here", objtype_name(l->type),
+		log_err("listing %s: %s (page %u); the listing stops here", l->type->name,
 			why, l->pager.pages);
 		l->err = -EIO;
 		json_object_put(resp);
@@ -225,7 +225,7 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 	} else if (!l->total_asked && tc->listing == l && c->work) {
 		/* More than a page: a progress display wants "n of total". */
 		l->total_asked = true;
-		g_async_queue_push(c->work, GINT_TO_POINTER(l->type + 1 + WORK_TOTAL));
+		cache_work_push(c, WORK_TOTAL, l->type);
 	}
 	json_object_put(resp);
 	return 0;
@@ -238,7 +238,7 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
  * it is complete), and records it did not contain are pruned. Lock held. */
 static void listing_install(struct cache *c, struct listing *l)
 {
-	struct tcache *tc = &c->t[l->type];
+	struct tcache *tc = &c->t[l->type->idx];
 
 	if (tc->listing != l) {
 		l->refs++;
@@ -255,7 +255,7 @@ static void listing_install(struct cache *c, struct listing *l)
 int cache_listing_entry(struct cache *c, struct listing *l, size_t i, int64_t deadline,
 			uint64_t *id, struct rec_attr *a)
 {
-	struct tcache *tc = &c->t[l->type];
+	struct tcache *tc = &c->t[l->type->idx];
 	int rc = 0;
 
 	g_mutex_lock(&c->lock);
@@ -327,9 +327,9 @@ static int64_t relist_budget_ms(struct cache *c, struct tcache *tc)
  * under one deadline, and installed only if complete and error-free; until
  * then, and if it fails, the previous listing stays (a failed relist removes
  * nothing). */
-void cache_relist(struct cache *c, int type)
+void cache_relist(struct cache *c, const struct objtype *type)
 {
-	struct tcache *tc = &c->t[type];
+	struct tcache *tc = &c->t[type->idx];
 	struct listing *l = g_new0(struct listing, 1);
 	int64_t budget, deadline;
 	int rc = 0;
@@ -355,15 +355,15 @@ void cache_relist(struct cache *c, int type)
 		tc->relist_fail_ms = cache_now_ms(c);
 		if (hs_now_ms() >= deadline)
 			log_notice("relist of %s: not done within %" G_GINT64_FORMAT " s (%u pages); "
-				 "the previous listing stays", objtype_name(type), budget / 1000,
+				 "the previous listing stays", type->name, budget / 1000,
 				 l->pager.pages);
 	}
 	cache_listing_unref(l);
-	log_debug("relist of %s: %s", objtype_name(type), rc ? "failed, previous listing kept" : "done");
+	log_debug("relist of %s: %s", type->name, rc ? "failed, previous listing kept" : "done");
 	cache_unlock_and_notify(c);
 }
 
-void cache_listing_total(struct cache *c, int type)
+void cache_listing_total(struct cache *c, const struct objtype *type)
 {
 	json_object *req = json_object_new_object(), *resp = NULL, *v;
 	struct listing *l;
@@ -373,26 +373,26 @@ void cache_listing_total(struct cache *c, int type)
 
 	json_object_object_add(req, "limit", json_object_new_int(1));
 	cache_call_init(&call, RL_PRIO_BACKGROUND, hs_now_ms() + 120000);
-	rc = hs_search(c->hc, &call, objtype_name(type), req, &resp);
+	rc = hs_search(c->hc, &call, type->path, req, &resp);
 	if (rc == 0 && json_object_object_get_ex(resp, "total", &v) && json_object_is_type(v, json_type_int))
 		total = json_object_get_int64(v);
 	else
-		log_debug("total of %s: %s", objtype_name(type), rc ? call.err.message : "no total");
+		log_debug("total of %s: %s", type->name, rc ? call.err.message : "no total");
 	json_object_put(req);
 	json_object_put(resp);
 	g_mutex_lock(&c->lock);
-	l = c->t[type].listing;
+	l = c->t[type->idx].listing;
 	if (l && l->total_asked && !l->complete)
 		l->total = total;
 	g_mutex_unlock(&c->lock);
 }
 
-void cache_listing_note(struct cache *c, int type, uint64_t id, bool add)
+void cache_listing_note(struct cache *c, const struct objtype *type, uint64_t id, bool add)
 {
 	struct listing *l;
 
 	g_mutex_lock(&c->lock);
-	l = c->t[type].listing;
+	l = c->t[type->idx].listing;
 	if (l) {
 		guint i;
 
@@ -400,32 +400,32 @@ void cache_listing_note(struct cache *c, int type, uint64_t id, bool add)
 			if (g_array_index(l->ids, struct lent, i).id == id)
 				break;
 		if (add && i == l->ids->len) {
-			struct rec *r = g_hash_table_lookup(c->t[type].recs, KEY(id));
+			struct rec *r = g_hash_table_lookup(c->t[type->idx].recs, KEY(id));
 			struct lent e = { id, r ? r->len : 0, r ? r->mtime_ms : 0 };
 
 			g_array_append_val(l->ids, e);
 		}
-		if (add && !g_hash_table_contains(c->t[type].recs, KEY(id)))
-			g_hash_table_add(c->t[type].wanted, KEY(id));
+		if (add && !g_hash_table_contains(c->t[type->idx].recs, KEY(id)))
+			g_hash_table_add(c->t[type->idx].wanted, KEY(id));
 		else if (!add && i < l->ids->len)
 			g_array_remove_index(l->ids, i);
 	}
 	if (add) {
-		g_hash_table_remove(c->t[type].missing, KEY(id));
-		g_hash_table_remove(c->t[type].gone, KEY(id));
+		g_hash_table_remove(c->t[type->idx].missing, KEY(id));
+		g_hash_table_remove(c->t[type->idx].gone, KEY(id));
 	} else {
-		cache_note_gone(c, &c->t[type], id, GONE_PENDING);
+		cache_note_gone(c, &c->t[type->idx], id, GONE_PENDING);
 	}
-	cache_note_recent(c, &c->t[type], id);
-	if (add && !l && !g_hash_table_contains(c->t[type].recs, KEY(id)))
-		g_hash_table_add(c->t[type].wanted, KEY(id));
+	cache_note_recent(c, &c->t[type->idx], id);
+	if (add && !l && !g_hash_table_contains(c->t[type->idx].recs, KEY(id)))
+		g_hash_table_add(c->t[type->idx].wanted, KEY(id));
 	if (!add) {
-		struct rec *r = g_hash_table_lookup(c->t[type].recs, KEY(id));
+		struct rec *r = g_hash_table_lookup(c->t[type->idx].recs, KEY(id));
 
 		if (r)
 			cache_rec_remove(c, r);
-		g_hash_table_remove(c->t[type].wanted, KEY(id));
-		cache_note_missing(c, &c->t[type], id, cache_now_ms(c) + c->opts.ttl_ms);
+		g_hash_table_remove(c->t[type->idx].wanted, KEY(id));
+		cache_note_missing(c, &c->t[type->idx], id, cache_now_ms(c) + c->opts.ttl_ms);
 		cache_note_changed(c, type, id);
 	}
 	cache_unlock_and_notify(c);

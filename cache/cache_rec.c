@@ -9,27 +9,116 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cache/record.h"
+#include "cache/model/record.h"
 #include "client/log.h"
 
 /* --- records ----------------------------------------------------------- */
 
+#define BATCH_READ_MAX 100
+
+/* The ids of one batch/read: want first, then known-but-uncached and stale
+ * records of the type not already being read, up to BATCH_READ_MAX; all
+ * marked in flight. Lock held. */
+static size_t batch_pick(struct cache *c, struct tcache *tc, uint64_t want, int64_t now,
+			 uint64_t *ids)
+{
+	GHashTableIter it;
+	gpointer k, v;
+	size_t n = 0;
+
+	ids[n++] = want;
+	g_hash_table_iter_init(&it, tc->wanted);
+	while (n < BATCH_READ_MAX && g_hash_table_iter_next(&it, &k, NULL))
+		if (UNKEY(k) != want && !g_hash_table_contains(tc->inflight, k))
+			ids[n++] = UNKEY(k);
+	g_hash_table_iter_init(&it, tc->recs);
+	while (n < BATCH_READ_MAX && g_hash_table_iter_next(&it, &k, &v))
+		if (UNKEY(k) != want && !cache_rec_fresh(c, tc, v, now) &&
+		    !g_hash_table_contains(tc->inflight, k))
+			ids[n++] = UNKEY(k);
+	for (size_t i = 0; i < n; i++)
+		g_hash_table_add(tc->inflight, KEY(ids[i]));
+	return n;
+}
+
+/* One batch/read of ids with every shown property, rendered (*got: struct
+ * rendered, NULL on failure). No lock held. */
+static int batch_read(struct cache *c, const struct objtype *type, const struct schema *s,
+		      const uint64_t *ids, size_t n, int64_t deadline, GArray **got)
+{
+	char idbuf[BATCH_READ_MAX][24];
+	const char *idp[BATCH_READ_MAX];
+	size_t np = schema_shown_count(s);
+	const char **props = g_new(const char *, MAX(np, 1));
+	json_object *resp = NULL, *results;
+	struct hs_call call;
+	int rc;
+
+	*got = NULL;
+	for (size_t i = 0; i < n; i++) {
+		snprintf(idbuf[i], sizeof(idbuf[i]), "%" G_GUINT64_FORMAT, ids[i]);
+		idp[i] = idbuf[i];
+	}
+	for (size_t i = 0; i < np; i++)
+		props[i] = schema_shown(s, i);
+	cache_call_init(&call, RL_PRIO_USER, deadline);
+	rc = hs_batch_read(c->hc, &call, type->path, idp, n, props, np, &resp);
+	g_free(props);
+	if (rc == 0 && json_object_object_get_ex(resp, "results", &results))
+		*got = cache_render_results(results, s);
+	else if (rc)
+		log_info("batch read of %zu %s: %d %s", n, type->name, rc, call.err.message);
+	json_object_put(resp);
+	return rc;
+}
+
+/* Store what a batch/read found, and forget what it did not: not in
+ * HubSpot (any more), so missing for a ttl, and a relist finds what else was
+ * archived. want goes in last, so that a tight budget evicts its neighbours
+ * rather than it. Takes over got's texts. Lock held. */
+static void batch_store(struct cache *c, const struct objtype *type, uint64_t want,
+			const uint64_t *ids, size_t n, GArray *got, uint64_t epoch)
+{
+	struct tcache *tc = &c->t[type->idx];
+	GHashTable *found = g_hash_table_new(g_direct_hash, g_direct_equal);
+	int64_t now = cache_now_ms(c);
+
+	for (int pass = 0; pass < 2; pass++)
+		for (guint i = 0; i < got->len; i++) {
+			struct rendered *x = &g_array_index(got, struct rendered, i);
+
+			if ((x->id == want) != (pass == 1))
+				continue;
+			g_hash_table_add(found, KEY(x->id));
+			cache_store_locked(c, type, x, epoch, now);
+		}
+	for (size_t i = 0; i < n; i++) {
+		struct rec *r;
+
+		if (g_hash_table_contains(found, KEY(ids[i])))
+			continue;
+		cache_kick_relist(c, type);
+		g_hash_table_remove(tc->wanted, KEY(ids[i]));
+		cache_note_missing(c, tc, ids[i], now + c->opts.ttl_ms);
+		r = g_hash_table_lookup(tc->recs, KEY(ids[i]));
+		if (r && !r->local_epoch) {
+			cache_rec_remove(c, r);
+			cache_note_changed(c, type, ids[i]);
+		}
+	}
+	g_hash_table_destroy(found);
+}
+
 /* Batch-read `want` plus up to 99 known-but-uncached or stale neighbours.
  * Lock held on entry and exit. If another thread is already fetching want,
  * waits for it and returns 1 (the caller looks again). */
-static int fetch_records(struct cache *c, int type, uint64_t want, int64_t deadline)
+static int fetch_records(struct cache *c, const struct objtype *type, uint64_t want,
+			 int64_t deadline)
 {
-	struct tcache *tc = &c->t[type];
-	const char *ids[100];
-	char idbuf[100][24];
-	json_object *resp = NULL, *results = NULL;
+	struct tcache *tc = &c->t[type->idx];
+	uint64_t ids[BATCH_READ_MAX], epoch;
 	GArray *got = NULL;
-	GHashTableIter it;
-	gpointer k, v;
-	struct hs_call call;
-	uint64_t epoch;
-	size_t n = 0;
-	int64_t now;
+	size_t n;
 	int rc;
 
 	if (g_hash_table_contains(tc->inflight, KEY(want)))
@@ -39,95 +128,34 @@ static int fetch_records(struct cache *c, int type, uint64_t want, int64_t deadl
 		return rc;
 	if (g_hash_table_contains(tc->inflight, KEY(want)))
 		return 1;
-
-	now = cache_now_ms(c);
-	snprintf(idbuf[n], sizeof(idbuf[n]), "%" G_GUINT64_FORMAT, want);
-	n++;
-	g_hash_table_iter_init(&it, tc->wanted);
-	while (n < 100 && g_hash_table_iter_next(&it, &k, NULL))
-		if (UNKEY(k) != want && !g_hash_table_contains(tc->inflight, k))
-			snprintf(idbuf[n++], sizeof(idbuf[0]), "%" G_GUINT64_FORMAT, UNKEY(k));
-	g_hash_table_iter_init(&it, tc->recs);
-	while (n < 100 && g_hash_table_iter_next(&it, &k, &v))
-		if (UNKEY(k) != want && !cache_rec_fresh(c, tc, v, now) &&
-		    !g_hash_table_contains(tc->inflight, k))
-			snprintf(idbuf[n++], sizeof(idbuf[0]), "%" G_GUINT64_FORMAT, UNKEY(k));
-	for (size_t i = 0; i < n; i++) {
-		ids[i] = idbuf[i];
-		g_hash_table_add(tc->inflight, KEY(g_ascii_strtoull(idbuf[i], NULL, 10)));
-	}
+	n = batch_pick(c, tc, want, cache_now_ms(c), ids);
 	if (!tc->sync_wall_ms) {
 		/* The type's first fetch: incremental refreshes start from here. */
 		tc->sync_wall_ms = c->opts.wall();
-		tc->synced_ms = now;
+		tc->synced_ms = cache_now_ms(c);
 	}
 	epoch = c->epoch;
 	g_mutex_unlock(&c->lock);
 
-	cache_call_init(&call, RL_PRIO_USER, deadline);
-	{
-		const struct schema *s = tc->schema;
-		size_t np = schema_shown_count(s);
-		const char **props = g_new(const char *, MAX(np, 1));
-
-		for (size_t i = 0; i < np; i++)
-			props[i] = schema_shown(s, i);
-		rc = hs_batch_read(c->hc, &call, objtype_name(type), ids, n, props, np, &resp);
-		g_free(props);
-	}
-	if (rc == 0 && json_object_object_get_ex(resp, "results", &results))
-		got = cache_render_results(results, tc->schema);
-	else if (rc)
-		log_info("batch read of %zu %s: %d %s", n, objtype_name(type), rc, call.err.message);
+	rc = batch_read(c, type, tc->schema, ids, n, deadline, &got);
 
 	g_mutex_lock(&c->lock);
-	now = cache_now_ms(c);
 	if (got) {
-		GHashTable *found = g_hash_table_new(g_direct_hash, g_direct_equal);
-
-		/* The record asked for goes in last, so that a tight budget evicts
-		 * its neighbours rather than it. */
-		for (int pass = 0; pass < 2; pass++)
-			for (guint i = 0; i < got->len; i++) {
-				struct rendered *x = &g_array_index(got, struct rendered, i);
-
-				if ((x->id == want) != (pass == 1))
-					continue;
-				g_hash_table_add(found, KEY(x->id));
-				cache_store_locked(c, type, x, epoch, now);
-			}
-		for (size_t i = 0; i < n; i++) {
-			uint64_t id = g_ascii_strtoull(ids[i], NULL, 10);
-			struct rec *r;
-
-			if (g_hash_table_contains(found, KEY(id)))
-				continue;
-			/* Not in HubSpot (any more): forget it for a ttl, and relist to
-			 * find what else was archived. */
-			cache_kick_relist(c, type);
-			g_hash_table_remove(tc->wanted, KEY(id));
-			cache_note_missing(c, tc, id, now + c->opts.ttl_ms);
-			r = g_hash_table_lookup(tc->recs, KEY(id));
-			if (r && !r->local_epoch) {
-				cache_rec_remove(c, r);
-				cache_note_changed(c, type, id);
-			}
-		}
-		g_hash_table_destroy(found);
+		batch_store(c, type, want, ids, n, got, epoch);
 		g_array_free(got, TRUE); /* texts now owned by the cache */
 	}
 	for (size_t i = 0; i < n; i++)
-		g_hash_table_remove(tc->inflight, KEY(g_ascii_strtoull(ids[i], NULL, 10)));
+		g_hash_table_remove(tc->inflight, KEY(ids[i]));
 	g_cond_broadcast(&c->cond);
-	json_object_put(resp);
 	return rc;
 }
 
 /* Look up a record, fetching it when missing or stale. Lock held on entry and
  * exit; on success *out points at the record (valid while the lock is held). */
-int cache_lookup_locked(struct cache *c, int type, uint64_t id, int64_t deadline, struct rec **out)
+int cache_lookup_locked(struct cache *c, const struct objtype *type, uint64_t id, int64_t deadline,
+			struct rec **out)
 {
-	struct tcache *tc = &c->t[type];
+	struct tcache *tc = &c->t[type->idx];
 	bool fetched = false;
 
 	for (;;) {
@@ -181,7 +209,8 @@ int cache_lookup_locked(struct cache *c, int type, uint64_t id, int64_t deadline
 	}
 }
 
-int cache_record_stat(struct cache *c, int type, uint64_t id, int64_t deadline, struct rec_attr *a)
+int cache_record_stat(struct cache *c, const struct objtype *type, uint64_t id, int64_t deadline,
+		      struct rec_attr *a)
 {
 	struct rec *r;
 	int rc;
@@ -196,8 +225,8 @@ int cache_record_stat(struct cache *c, int type, uint64_t id, int64_t deadline, 
 	return rc;
 }
 
-int cache_record_read(struct cache *c, int type, uint64_t id, uint64_t off, size_t size,
-		      char *buf, size_t *n, int64_t deadline)
+int cache_record_read(struct cache *c, const struct objtype *type, uint64_t id, uint64_t off,
+		      size_t size, char *buf, size_t *n, int64_t deadline)
 {
 	struct rec *r;
 	int rc;
@@ -213,7 +242,7 @@ int cache_record_read(struct cache *c, int type, uint64_t id, uint64_t off, size
 	return rc;
 }
 
-int cache_record_text(struct cache *c, int type, uint64_t id, int64_t deadline,
+int cache_record_text(struct cache *c, const struct objtype *type, uint64_t id, int64_t deadline,
 		      char **text, size_t *len)
 {
 	struct rec *r;
@@ -240,19 +269,20 @@ uint64_t cache_epoch(struct cache *c)
 }
 
 /* Render an API object with the type's schema (which must be loaded). */
-static int render_obj(struct cache *c, int type, json_object *obj, struct rendered *x)
+static int render_obj(struct cache *c, const struct objtype *type, json_object *obj,
+		      struct rendered *x)
 {
 	const struct schema *s;
 
 	g_mutex_lock(&c->lock);
-	s = c->t[type].schema; /* immutable once set */
+	s = c->t[type->idx].schema; /* immutable once set */
 	g_mutex_unlock(&c->lock);
 	if (!s)
 		return -EINVAL;
 	return record_render(obj, s, &x->text, &x->len, &x->id, &x->mtime_ms);
 }
 
-int cache_store(struct cache *c, int type, json_object *obj, uint64_t epoch)
+int cache_store(struct cache *c, const struct objtype *type, json_object *obj, uint64_t epoch)
 {
 	struct rendered x;
 	int rc;
@@ -266,18 +296,11 @@ int cache_store(struct cache *c, int type, json_object *obj, uint64_t epoch)
 	return rc;
 }
 
-int cache_record_put_local(struct cache *c, int type, uint64_t id, const char *text, size_t len,
-			   int64_t mtime_ms)
-{
-	cache_record_put_local_epoch(c, type, id, text, len, mtime_ms);
-	return 0;
-}
-
-uint64_t cache_record_put_local_epoch(struct cache *c, int type, uint64_t id, const char *text,
-				      size_t len, int64_t mtime_ms)
+uint64_t cache_record_put_local(struct cache *c, const struct objtype *type, uint64_t id,
+				const char *text, size_t len, int64_t mtime_ms)
 {
 	uint64_t epoch;
-	struct tcache *tc = &c->t[type];
+	struct tcache *tc = &c->t[type->idx];
 	struct rec *r;
 
 	g_mutex_lock(&c->lock);
@@ -285,7 +308,7 @@ uint64_t cache_record_put_local_epoch(struct cache *c, int type, uint64_t id, co
 	if (!r) {
 		r = g_new0(struct rec, 1);
 		r->id = id;
-		r->type = (uint8_t)type;
+		r->type = (uint8_t)type->idx;
 		r->lru.data = r;
 		g_hash_table_insert(tc->recs, KEY(id), r);
 		g_queue_push_head_link(&c->lru, &r->lru);
@@ -311,7 +334,7 @@ uint64_t cache_record_put_local_epoch(struct cache *c, int type, uint64_t id, co
 	return epoch;
 }
 
-int cache_land(struct cache *c, int type, json_object *obj, uint64_t sent_epoch)
+int cache_land(struct cache *c, const struct objtype *type, json_object *obj, uint64_t sent_epoch)
 {
 	struct rendered x;
 	struct rec *r;
@@ -321,7 +344,7 @@ int cache_land(struct cache *c, int type, json_object *obj, uint64_t sent_epoch)
 	if (rc)
 		return rc;
 	g_mutex_lock(&c->lock);
-	r = g_hash_table_lookup(c->t[type].recs, KEY(x.id));
+	r = g_hash_table_lookup(c->t[type->idx].recs, KEY(x.id));
 	if (r && r->local_epoch > sent_epoch) {
 		g_free(x.text);
 		rc = 1;
@@ -338,29 +361,29 @@ int cache_land(struct cache *c, int type, json_object *obj, uint64_t sent_epoch)
 	return rc;
 }
 
-uint64_t cache_record_local_epoch(struct cache *c, int type, uint64_t id)
+uint64_t cache_record_local_epoch(struct cache *c, const struct objtype *type, uint64_t id)
 {
 	struct rec *r;
 	uint64_t e = 0;
 
 	g_mutex_lock(&c->lock);
-	r = g_hash_table_lookup(c->t[type].recs, KEY(id));
+	r = g_hash_table_lookup(c->t[type->idx].recs, KEY(id));
 	if (r)
 		e = r->local_epoch;
 	g_mutex_unlock(&c->lock);
 	return e;
 }
 
-void cache_record_forget(struct cache *c, int type, uint64_t id)
+void cache_record_forget(struct cache *c, const struct objtype *type, uint64_t id)
 {
 	struct rec *r;
 
 	g_mutex_lock(&c->lock);
-	r = g_hash_table_lookup(c->t[type].recs, KEY(id));
+	r = g_hash_table_lookup(c->t[type->idx].recs, KEY(id));
 	if (r) {
 		cache_rec_remove(c, r);
 		cache_note_changed(c, type, id);
 	}
-	g_hash_table_remove(c->t[type].wanted, KEY(id));
+	g_hash_table_remove(c->t[type->idx].wanted, KEY(id));
 	cache_unlock_and_notify(c);
 }

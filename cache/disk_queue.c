@@ -7,7 +7,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "cache/record.h"
+#include "cache/model/record.h"
 
 /* The pending index: one entry per record, association or blob. */
 int disk_op_class(enum op_kind k)

@@ -7,7 +7,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "cache/record.h"
+#include "cache/model/record.h"
 #include "client/log.h"
 
 #define READERS_MAX 4

@@ -18,6 +18,7 @@
 #include <curl/curl.h>
 #include <glib.h>
 
+#include "cache/model/json_util.h"
 #include "client/http.h"
 #include "client/log.h"
 #include "client/oauth.h"
@@ -42,6 +43,35 @@ int64_t hs_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t hs_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct timespec hs_timespec_ms(int64_t ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+	return ts;
+}
+
+void hs_error_line(char *buf, size_t len, const char *what, const struct hs_error *err)
+{
+	g_autofree char *line = NULL;
+
+	if (err->http_status > 0)
+		line = g_strdup_printf("%s%sHTTP %d %s%s%s%s%s", what ? what : "", what ? ": " : "",
+				       err->http_status, err->category, err->category[0] ? ": " : "",
+				       err->message, err->correlation_id[0] ? " correlationId=" : "",
+				       err->correlation_id);
+	else
+		line = g_strdup_printf("%s%s%s", what ? what : "", what ? ": " : "", err->message);
+	json_util_copy_utf8(buf, len, line);
+}
+
 /* ---- errors ------------------------------------------------------------ */
 
 int hs_errno_from_status(long status, bool network_error)
@@ -59,39 +89,6 @@ int hs_errno_from_status(long status, bool network_error)
 	case 429: return -EAGAIN;
 	default: return -EIO;
 	}
-}
-
-/* Cut a truncated string back to the last complete UTF-8 sequence. */
-static void utf8_trim(char *s)
-{
-	size_t n = strlen(s), i = n, need;
-	unsigned char c;
-
-	while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80 && n - i < 3)
-		i--;
-	if (i == 0)
-		return;
-	c = (unsigned char)s[i - 1];
-	if (c < 0x80)
-		return;
-	need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-	if (n - (i - 1) < need)
-		s[i - 1] = '\0';
-}
-
-static void copy_field(char *dst, size_t dstlen, const char *src)
-{
-	if ((size_t)snprintf(dst, dstlen, "%s", src ? src : "") >= dstlen)
-		utf8_trim(dst);
-}
-
-static const char *obj_str(json_object *o, const char *key)
-{
-	json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
 }
 
 /* An upper bound of the number of JSON values in buf: one more than the
@@ -185,8 +182,9 @@ static enum rl_policy policy_from_message(const char *msg)
 /* A short, printable excerpt of a plain-text body; HTML is not worth it. */
 static void text_excerpt(char *dst, size_t dstlen, long status, const char *body, size_t len)
 {
+	g_autofree char *line = NULL, *head = NULL;
 	char ex[121];
-	size_t i, n = 0;
+	size_t i, n;
 
 	if (len == 0 || !body) {
 		snprintf(dst, dstlen, "HTTP %ld with an empty body", status);
@@ -196,17 +194,20 @@ static void text_excerpt(char *dst, size_t dstlen, long status, const char *body
 		snprintf(dst, dstlen, "HTTP %ld with a non-JSON body", status);
 		return;
 	}
-	for (i = 0; i < len && n < sizeof(ex) - 1; i++) {
+	/* Control characters (a NUL too) as spaces; the excerpt cut at a
+	 * character boundary. */
+	head = g_malloc(MIN(len, sizeof(ex)) + 1);
+	for (i = 0; i < MIN(len, sizeof(ex)); i++) {
 		unsigned char ch = (unsigned char)body[i];
 
-		ex[n++] = (ch < 0x20 || ch == 0x7f) ? ' ' : (char)ch;
+		head[i] = (ch < 0x20 || ch == 0x7f) ? ' ' : (char)ch;
 	}
-	ex[n] = '\0';
-	utf8_trim(ex);
+	head[i] = '\0';
+	n = json_util_copy_utf8(ex, sizeof(ex), head);
 	while (n > 0 && ex[n - 1] == ' ')
 		ex[--n] = '\0';
-	if ((size_t)snprintf(dst, dstlen, "HTTP %ld: %s", status, ex) >= dstlen)
-		utf8_trim(dst);
+	line = g_strdup_printf("HTTP %ld: %s", status, ex);
+	json_util_copy_utf8(dst, dstlen, line);
 }
 
 void hs_error_parse(struct hs_error *err, long status, const char *body, size_t len,
@@ -221,19 +222,19 @@ void hs_error_parse(struct hs_error *err, long status, const char *body, size_t 
 		*policy = RL_POLICY_UNKNOWN;
 	if (body && len > 0 && hs_json_parse(body, len, &o) == 0 && o &&
 	    json_object_is_type(o, json_type_object)) {
-		cat = obj_str(o, "category");
+		cat = json_util_field(o, "category");
 		if (!cat)
-			cat = obj_str(o, "errorType");
-		msg = obj_str(o, "message");
-		corr = obj_str(o, "correlationId");
+			cat = json_util_field(o, "errorType");
+		msg = json_util_field(o, "message");
+		corr = json_util_field(o, "correlationId");
 		if (policy) {
-			*policy = ratelimit_policy_from_name(obj_str(o, "policyName"));
+			*policy = ratelimit_policy_from_name(json_util_field(o, "policyName"));
 			if (*policy == RL_POLICY_UNKNOWN)
 				*policy = policy_from_message(msg);
 		}
-		copy_field(err->category, sizeof(err->category), cat);
+		json_util_copy_utf8(err->category, sizeof(err->category), cat);
 		if (msg)
-			copy_field(err->message, sizeof(err->message), msg);
+			json_util_copy_utf8(err->message, sizeof(err->message), msg);
 		else
 			snprintf(err->message, sizeof(err->message), "HTTP %ld", status);
 	} else {
@@ -241,7 +242,7 @@ void hs_error_parse(struct hs_error *err, long status, const char *body, size_t 
 	}
 	if (!corr || !*corr)
 		corr = correlation_header;
-	copy_field(err->correlation_id, sizeof(err->correlation_id), corr);
+	json_util_copy_utf8(err->correlation_id, sizeof(err->correlation_id), corr);
 	json_object_put(o);
 }
 
@@ -535,7 +536,7 @@ static bool status_retryable(long status)
 
 static void sleep_ms(int64_t ms)
 {
-	struct timespec ts = hs_abs_ms(hs_now_ms() + ms);
+	struct timespec ts = hs_timespec_ms(hs_now_ms() + ms);
 
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 		;
@@ -559,13 +560,7 @@ static int retry_sleep(const struct hs_call *call, int64_t ms)
 static void set_last_error(struct hs_client *c, const char *endpoint, const struct hs_error *e)
 {
 	pthread_mutex_lock(&c->lock);
-	if (e->http_status > 0)
-		snprintf(c->last_error, sizeof(c->last_error), "%s: HTTP %d %s%s%s%s%s", endpoint,
-			 e->http_status, e->category, e->category[0] ? ": " : "", e->message,
-			 e->correlation_id[0] ? " correlationId=" : "", e->correlation_id);
-	else
-		snprintf(c->last_error, sizeof(c->last_error), "%s: %s", endpoint, e->message);
-	utf8_trim(c->last_error);
+	hs_error_line(c->last_error, sizeof(c->last_error), endpoint, e);
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -593,7 +588,7 @@ static int token_get(struct hs_client *c, struct hs_call *call, char **token, ui
 	pthread_mutex_unlock(&c->lock);
 	if (*token)
 		return 0;
-	copy_field(call->err.message, sizeof(call->err.message), "out of memory");
+	json_util_copy_utf8(call->err.message, sizeof(call->err.message), "out of memory");
 	return -ENOMEM;
 }
 
@@ -617,17 +612,195 @@ static int64_t retry_delay(struct hs_client *c, struct hs_call *call, unsigned *
 	return d;
 }
 
+/* One hs_request: what its attempts share. */
+struct request {
+	struct hs_client *c;
+	struct hs_call *call;
+	const char *path;
+	char endpoint[160];
+	bool search, resendable;
+	bool refreshed;          /* an expired OAuth token was refreshed once */
+	uint64_t gen;            /* the generation of the token sent */
+	char *token;             /* the last attempt's (kept to scrub its answer) */
+	unsigned attempt;        /* retries so far, for the backoff */
+	json_object **out;
+};
+
+/* What an attempt leads to: the call is over (with *rc), or it is tried again. */
+enum next { NEXT_DONE, NEXT_AGAIN };
+
+/* Wait before the next attempt: NEXT_AGAIN, or NEXT_DONE when the wait would
+ * pass the deadline (*rc stands) or the call was cancelled meanwhile. */
+static enum next retry_after(struct request *r, long status, int64_t retry_after_ms, int *rc)
+{
+	int64_t delay = retry_delay(r->c, r->call, &r->attempt, status, retry_after_ms);
+
+	if (delay < 0)
+		return NEXT_DONE;
+	if (status)
+		log_info("%s: HTTP %ld; retrying in %lld ms", r->endpoint, status, (long long)delay);
+	else
+		log_info("%s: %s; retrying in %lld ms", r->endpoint, r->call->err.message,
+			 (long long)delay);
+	if (retry_sleep(r->call, delay) != 0) {
+		*rc = -ECANCELED;
+		return NEXT_DONE;
+	}
+	return NEXT_AGAIN;
+}
+
+/* No HTTP answer (network failure, timeout, a body past its cap). A write
+ * that may have reached the server is never sent again: in doubt. */
+static enum next on_no_answer(struct request *r, const struct http_resp *resp, int hrc, int *rc)
+{
+	struct hs_call *call = r->call;
+
+	memset(&call->err, 0, sizeof(call->err));
+	json_util_copy_utf8(call->err.message, sizeof(call->err.message),
+			    resp->error[0] ? resp->error : "request failed");
+	scrub_error(r->c, &call->err, r->token);
+	call->http_status = 0;
+	*rc = hrc == -ENOMEM ? -ENOMEM : hs_errno_from_status(0, true);
+	if (hrc == -EFBIG || hrc == -ENOMEM)
+		return NEXT_DONE;
+	if (!r->resendable && resp->sent) {
+		call->in_doubt = true;
+		return NEXT_DONE;
+	}
+	return retry_after(r, 0, -1, rc);
+}
+
+/* A 2xx: parse the body into *r->out. */
+static int on_success(struct request *r, const struct http_resp *resp)
+{
+	struct hs_call *call = r->call;
+	json_object *o = NULL;
+	int prc = r->out ? hs_json_parse(resp->body ? resp->body : "", resp->len, &o) : 0;
+
+	if (prc < 0) {
+		hs_error_parse(&call->err, resp->status, NULL, 0, resp->correlation_id, NULL);
+		scrub_error(r->c, &call->err, r->token);
+		if (prc == -EFBIG)
+			snprintf(call->err.message, sizeof(call->err.message),
+				 "HTTP %ld with a body of more than %d JSON values", resp->status,
+				 HS_JSON_MAX_VALUES);
+		else
+			snprintf(call->err.message, sizeof(call->err.message),
+				 "HTTP %ld with an unparseable JSON body", resp->status);
+		return -EIO;
+	}
+	scrub_answer(r->c, o, r->token);
+	if (r->out)
+		*r->out = o;
+	memset(&call->err, 0, sizeof(call->err));
+	return 0;
+}
+
+/* An error status: 429 waits for the limiter (but the daily limit), an
+ * expired OAuth token is refreshed once, retryable statuses back off (a
+ * write answered 5xx goes in doubt instead), the rest is the call's errno. */
+static enum next on_status(struct request *r, const struct http_resp *resp, enum rl_policy policy,
+			   int *rc)
+{
+	struct hs_call *call = r->call;
+
+	if (resp->status != 429) {
+		hs_error_parse(&call->err, resp->status, resp->body, resp->len, resp->correlation_id,
+			       &policy);
+		scrub_error(r->c, &call->err, r->token);
+	}
+	*rc = hs_errno_from_status(resp->status, false);
+	if (resp->status == 429) {
+		/* DAILY is not retried: nothing will change for hours. The other
+		 * policies paused the limiter; hs_slot_acquire waits. */
+		if (policy == RL_POLICY_DAILY) {
+			log_err("%s: HubSpot's daily API limit is reached; reads are held, writes are "
+				"tried again later (correlationId=%s)", r->endpoint,
+				call->err.correlation_id);
+			return NEXT_DONE;
+		}
+		log_warn("%s: HTTP 429 (%s policy) correlationId=%s", r->endpoint,
+			 ratelimit_policy_name(policy), call->err.correlation_id);
+		return NEXT_AGAIN;
+	}
+	if (resp->status == 401 && !r->refreshed &&
+	    strcmp(call->err.category, "EXPIRED_AUTHENTICATION") == 0 &&
+	    auth_refresh(r->c, r->gen) == 0) {
+		r->refreshed = true;
+		return NEXT_AGAIN;
+	}
+	if (!status_retryable(resp->status))
+		return NEXT_DONE;
+	/* 423 and 477 say the request was not applied; a 5xx may have been, so
+	 * a write is not sent again. */
+	if (!r->resendable && resp->status >= 500) {
+		call->in_doubt = true;
+		return NEXT_DONE;
+	}
+	return retry_after(r, resp->status, resp->rl.retry_after_ms, rc);
+}
+
+/* One attempt: a token, a request slot, the transfer, its outcome. */
+static enum next attempt(struct request *r, struct http_req *req, struct http_resp *resp, int *rc)
+{
+	struct hs_call *call = r->call;
+	enum rl_policy policy = RL_POLICY_UNKNOWN;
+	struct hs_slot slot;
+	int64_t now;
+	int hrc;
+
+	http_resp_clear(resp);
+	secret_free(r->token);
+	r->token = NULL;
+	/* The token first: an OAuth refresh may wait, and a call that cannot
+	 * have one takes no request slot. */
+	*rc = token_get(r->c, call, &r->token, &r->gen);
+	if (*rc < 0)
+		return NEXT_DONE;
+	*rc = hs_slot_acquire(r->c, call, r->search, &slot);
+	if (*rc == -ECANCELED) {
+		json_util_copy_utf8(call->err.message, sizeof(call->err.message), "cancelled");
+		return NEXT_DONE;
+	}
+	if (*rc < 0) {
+		/* Keep the last attempt's error if there was one. */
+		if (!call->err.message[0])
+			json_util_copy_utf8(call->err.message, sizeof(call->err.message),
+					    "rate limited: no request slot before the deadline");
+		*rc = -EAGAIN;
+		return NEXT_DONE;
+	}
+	now = hs_now_ms();
+	req->timeout_ms = r->c->transfer_timeout_ms;
+	if (call->deadline_ms > 0 && call->deadline_ms - now < req->timeout_ms)
+		req->timeout_ms = call->deadline_ms - now > 1 ? call->deadline_ms - now : 1;
+	req->bearer = r->token;
+	req->max_body = response_cap(r->path);
+	hrc = http_perform(r->c->http, req, resp);
+	if (hrc == 0 && resp->status == 429) {
+		hs_error_parse(&call->err, resp->status, resp->body, resp->len, resp->correlation_id,
+			       &policy);
+		scrub_error(r->c, &call->err, r->token);
+	}
+	hs_slot_done(r->c, call, &slot, r->endpoint, resp, hrc == 0, policy);
+	if (hrc != 0)
+		return on_no_answer(r, resp, hrc, rc);
+	call->http_status = resp->status;
+	if (resp->status >= 200 && resp->status <= 299) {
+		*rc = on_success(r, resp);
+		return NEXT_DONE;
+	}
+	return on_status(r, resp, policy, rc);
+}
+
 int hs_request(struct hs_client *c, struct hs_call *call, const char *method,
 	       const char *path, json_object *body, json_object **out)
 {
-	char endpoint[160];
-	char *url = NULL, *body_str = NULL, *token = NULL;
-	size_t body_len = 0;
-	bool search, resendable, refreshed = false;
-	uint64_t gen = 0;
-	unsigned attempt = 0;
+	struct request r = { .c = c, .call = call, .path = path, .out = out };
+	struct http_req req = { .method = method };
 	struct http_resp resp = { 0 };
-	int rc;
+	char *url = NULL, *body_str = NULL;
+	int rc = 0;
 
 	if (out)
 		*out = NULL;
@@ -637,170 +810,34 @@ int hs_request(struct hs_client *c, struct hs_call *call, const char *method,
 	call->http_status = 0;
 	call->in_doubt = false;
 	if (!c || !method || !path || path[0] != '/') {
-		copy_field(call->err.message, sizeof(call->err.message), "invalid request");
+		json_util_copy_utf8(call->err.message, sizeof(call->err.message), "invalid request");
 		return -EINVAL;
 	}
-	search = path_is_search(path);
-	resendable = request_resendable(method, path);
-	endpoint_key(method, path, endpoint, sizeof(endpoint));
+	r.search = path_is_search(path);
+	r.resendable = request_resendable(method, path);
+	endpoint_key(method, path, r.endpoint, sizeof(r.endpoint));
 	url = g_strconcat(c->base_url, path, NULL);
 	if (body) {
+		size_t len = 0;
 		const char *s = json_object_to_json_string_length(body,
-			JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &body_len);
+			JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 
-		body_str = s ? g_strndup(s, body_len) : NULL;
+		body_str = s ? g_strndup(s, len) : NULL;
 		if (!body_str) {
 			rc = -ENOMEM;
 			goto out;
 		}
+		req.body_len = len;
 	}
-
-	for (;;) {
-		struct http_req req = { .method = method, .url = url, .body = body_str,
-					.body_len = body_len, .once = !resendable };
-		enum rl_policy policy = RL_POLICY_UNKNOWN;
-		struct hs_slot slot;
-		int64_t now, delay;
-		bool answered;
-		int hrc;
-
-		http_resp_clear(&resp);
-		secret_free(token); /* the last attempt's: kept to scrub its answer */
-		token = NULL;
-		/* The token first: an OAuth refresh may wait, and a call that
-		 * cannot have one takes no request slot. */
-		rc = token_get(c, call, &token, &gen);
-		if (rc < 0)
-			break;
-		rc = hs_slot_acquire(c, call, search, &slot);
-		if (rc == -ECANCELED) {
-			secret_free(token);
-			token = NULL;
-			copy_field(call->err.message, sizeof(call->err.message), "cancelled");
-			break;
-		}
-		if (rc < 0) {
-			/* Keep the last attempt's error if there was one. */
-			if (!call->err.message[0])
-				copy_field(call->err.message, sizeof(call->err.message),
-					   "rate limited: no request slot before the deadline");
-			rc = -EAGAIN;
-			break;
-		}
-		now = hs_now_ms();
-		req.timeout_ms = c->transfer_timeout_ms;
-		if (call->deadline_ms > 0 && call->deadline_ms - now < req.timeout_ms)
-			req.timeout_ms = call->deadline_ms - now > 1 ? call->deadline_ms - now : 1;
-		req.bearer = token;
-		req.max_body = response_cap(path);
-		hrc = http_perform(c->http, &req, &resp);
-		answered = hrc == 0;
-		if (answered && resp.status == 429) {
-			hs_error_parse(&call->err, resp.status, resp.body, resp.len,
-				       resp.correlation_id, &policy);
-			scrub_error(c, &call->err, token);
-		}
-		hs_slot_done(c, call, &slot, endpoint, &resp, answered, policy);
-
-		if (!answered) {
-			memset(&call->err, 0, sizeof(call->err));
-			call->err.http_status = 0;
-			copy_field(call->err.message, sizeof(call->err.message),
-				   resp.error[0] ? resp.error : "request failed");
-			scrub_error(c, &call->err, token);
-			call->http_status = 0;
-			rc = hrc == -ENOMEM ? -ENOMEM : hs_errno_from_status(0, true);
-			if (hrc == -EFBIG || hrc == -ENOMEM)
-				break;
-			if (!resendable && resp.sent) {
-				call->in_doubt = true;
-				break;
-			}
-			delay = retry_delay(c, call, &attempt, 0, -1);
-			if (delay < 0)
-				break;
-			log_info("%s: %s; retrying in %lld ms", endpoint, call->err.message,
-				 (long long)delay);
-			if (retry_sleep(call, delay) != 0) {
-				rc = -ECANCELED;
-				break;
-			}
-			continue;
-		}
-
-		call->http_status = resp.status;
-		if (resp.status >= 200 && resp.status <= 299) {
-			json_object *o = NULL;
-
-			int prc = out ? hs_json_parse(resp.body ? resp.body : "", resp.len, &o) : 0;
-
-			if (prc < 0) {
-				hs_error_parse(&call->err, resp.status, NULL, 0, resp.correlation_id, NULL);
-				scrub_error(c, &call->err, token);
-				if (prc == -EFBIG)
-					snprintf(call->err.message, sizeof(call->err.message),
-						 "HTTP %ld with a body of more than %d JSON values",
-						 resp.status, HS_JSON_MAX_VALUES);
-				else
-					snprintf(call->err.message, sizeof(call->err.message),
-						 "HTTP %ld with an unparseable JSON body", resp.status);
-				rc = -EIO;
-				break;
-			}
-			scrub_answer(c, o, token);
-			if (out)
-				*out = o;
-			memset(&call->err, 0, sizeof(call->err));
-			rc = 0;
-			break;
-		}
-		if (resp.status != 429) {
-			hs_error_parse(&call->err, resp.status, resp.body, resp.len,
-				       resp.correlation_id, &policy);
-			scrub_error(c, &call->err, token);
-		}
-		rc = hs_errno_from_status(resp.status, false);
-
-		if (resp.status == 429) {
-			/* DAILY is not retried: nothing will change for hours. The
-			 * other policies paused the limiter; acquire_slot waits. */
-			if (policy == RL_POLICY_DAILY) {
-				log_err("%s: HubSpot's daily API limit is reached; reads are held, "
-					"writes are tried again later (correlationId=%s)",
-					endpoint, call->err.correlation_id);
-				break;
-			}
-			log_warn("%s: HTTP 429 (%s policy) correlationId=%s", endpoint,
-				 ratelimit_policy_name(policy), call->err.correlation_id);
-			continue;
-		}
-		if (resp.status == 401 && !refreshed &&
-		    strcmp(call->err.category, "EXPIRED_AUTHENTICATION") == 0 &&
-		    auth_refresh(c, gen) == 0) {
-			refreshed = true;
-			continue;
-		}
-		if (!status_retryable(resp.status))
-			break;
-		/* 423 and 477 say the request was not applied; a 5xx may have
-		 * been, so a write is not sent again. */
-		if (!resendable && resp.status >= 500) {
-			call->in_doubt = true;
-			break;
-		}
-		delay = retry_delay(c, call, &attempt, resp.status, resp.rl.retry_after_ms);
-		if (delay < 0)
-			break;
-		log_info("%s: HTTP %ld; retrying in %lld ms", endpoint, resp.status, (long long)delay);
-		if (retry_sleep(call, delay) != 0) {
-			rc = -ECANCELED;
-			break;
-		}
-	}
+	req.url = url;
+	req.body = body_str;
+	req.once = !r.resendable;
+	while (attempt(&r, &req, &resp, &rc) == NEXT_AGAIN)
+		;
 	if (rc < 0 && rc != -ECANCELED)
-		set_last_error(c, endpoint, &call->err);
+		set_last_error(c, r.endpoint, &call->err);
 out:
-	secret_free(token);
+	secret_free(r.token);
 	http_resp_clear(&resp);
 	g_free(body_str);
 	g_free(url);

@@ -3,7 +3,7 @@
  * Knows nothing of FUSE. Thread-safe: any number of threads may call into one
  * struct hs_client at once. Every call goes through the one rate limiter
  * (client/ratelimit.h) in the priority class given by the caller, retries
- * 429/5xx/timeouts with the policies of DESIGN.md §5 until the call's deadline,
+ * 429/5xx/timeouts with the policies below until the call's deadline,
  * and maps the outcome to 0 or -errno in exactly one place:
  *
  *   2xx (incl. 207) -> 0        404 -> -ENOENT      401/403 -> -EACCES
@@ -54,6 +54,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <json-c/json.h>
 
@@ -120,6 +121,18 @@ struct hs_call {
 
 /* Monotonic milliseconds, the clock of deadlines. */
 int64_t hs_now_ms(void);
+/* Wall-clock milliseconds since the epoch: HubSpot's timestamps, and what is
+ * kept across mounts (the journal's times). */
+int64_t hs_wall_ms(void);
+/* ms (of either clock) as a struct timespec, for an absolute wait on a
+ * CLOCK_MONOTONIC condition variable or clock_nanosleep (hs_now_ms's clock). */
+struct timespec hs_timespec_ms(int64_t ms);
+
+/* err as one line for a log or a status file: "what: HTTP <status>
+ * <category>: <message> correlationId=<id>", or "what: <message>" when there
+ * was no HTTP answer (what NULL: no "what: " prefix). Cut to len bytes at a
+ * UTF-8 boundary. */
+void hs_error_line(char *buf, size_t len, const char *what, const struct hs_error *err);
 
 /* Create a client. Returns 0 and *out, or -EINVAL with a reason in *why (static
  * string) for a bad URL (non-https to a non-loopback host) or missing token

@@ -63,14 +63,6 @@ static inline bool hs_cancelled(const struct hs_call *call)
 	return call->cancel && __atomic_load_n(call->cancel, __ATOMIC_ACQUIRE) != 0;
 }
 
-/* CLOCK_MONOTONIC ms as a timespec, for clock_nanosleep and c->cond. */
-static inline struct timespec hs_abs_ms(int64_t t)
-{
-	struct timespec ts = { .tv_sec = t / 1000, .tv_nsec = (long)(t % 1000) * 1000000 };
-
-	return ts;
-}
-
 /* One request's place in the budgets, from hs_slot_acquire() to
  * hs_slot_done(). */
 struct hs_slot {

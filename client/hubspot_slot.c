@@ -60,7 +60,7 @@ static int local_acquire(struct hs_client *c, struct hs_call *call, bool search,
 			rc = -EAGAIN;
 			break;
 		}
-		until = hs_abs_ms(now + (call->cancel && wait > HS_CANCEL_POLL_MS ? HS_CANCEL_POLL_MS : wait));
+		until = hs_timespec_ms(now + (call->cancel && wait > HS_CANCEL_POLL_MS ? HS_CANCEL_POLL_MS : wait));
 		pthread_cond_timedwait(&c->cond, &c->lock, &until);
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -96,7 +96,7 @@ static int team_wait(struct hs_client *c, const struct hs_call *call, int64_t ms
 
 	if (call->deadline_ms > 0 && now + ms > call->deadline_ms)
 		return -EAGAIN;
-	until = hs_abs_ms(now + (call->cancel && ms > HS_CANCEL_POLL_MS ? HS_CANCEL_POLL_MS : ms));
+	until = hs_timespec_ms(now + (call->cancel && ms > HS_CANCEL_POLL_MS ? HS_CANCEL_POLL_MS : ms));
 	pthread_mutex_lock(&c->lock);
 	pthread_cond_timedwait(&c->cond, &c->lock, &until);
 	pthread_mutex_unlock(&c->lock);

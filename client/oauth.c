@@ -21,6 +21,7 @@
 #include <curl/curl.h>
 #include <glib.h>
 
+#include "cache/model/json_util.h"
 #include "client/http.h"
 #include "client/log.h"
 #include "client/secret.h"
@@ -73,13 +74,6 @@ struct grant {
 	int64_t expires_in_s;
 	uint64_t hub_id;             /* the portal the token is for; 0 if not said */
 };
-
-static struct timespec abs_ms(int64_t t)
-{
-	struct timespec ts = { .tv_sec = t / 1000, .tv_nsec = (long)(t % 1000) * 1000000 };
-
-	return ts;
-}
 
 /* ".../oauth/v1/token" -> ".../oauth/v1/access-tokens/" (malloc'd). */
 static char *info_url_of(const char *token_url)
@@ -185,15 +179,6 @@ void oauth_free(struct oauth *o)
 
 /* ---- one token call ---------------------------------------------------- */
 
-static const char *json_str(json_object *o, const char *key)
-{
-	json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 /* Wipe a string held by json-c before the tree is freed: the parsed answer
  * holds the new tokens. json-c owns the bytes; overwriting them in place
  * (same length) is safe. */
@@ -218,8 +203,8 @@ static int grant_parse(const char *body, size_t len, struct grant *g, struct hs_
 		snprintf(err->message, sizeof(err->message), ENDPOINT ": HTTP 200 with a non-JSON body");
 		goto out;
 	}
-	access = json_str(o, "access_token");
-	refresh = json_str(o, "refresh_token");
+	access = json_util_field(o, "access_token");
+	refresh = json_util_field(o, "refresh_token");
 	if (json_object_object_get_ex(o, "expires_in", &v) &&
 	    (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)))
 		exp = json_object_get_int64(v);
@@ -363,7 +348,7 @@ static int exchange(struct oauth *o, const char *id, const char *secret, const c
 			/* OAuth errors name themselves in "status" (BAD_REFRESH_TOKEN, …). */
 			if (!err->category[0] && hs_json_parse(resp.body ? resp.body : "", resp.len, &b) == 0 &&
 			    b && json_object_is_type(b, json_type_object)) {
-				const char *st = json_str(b, "status");
+				const char *st = json_util_field(b, "status");
 
 				if (st && strcmp(st, "error") != 0)
 					snprintf(err->category, sizeof(err->category), "%s", st);
@@ -383,7 +368,7 @@ static int exchange(struct oauth *o, const char *id, const char *secret, const c
 			break;
 		if (attempt + 1 < MAX_ATTEMPTS &&
 		    (deadline_ms <= 0 || hs_now_ms() + backoff < deadline_ms)) {
-			struct timespec ts = abs_ms(hs_now_ms() + backoff);
+			struct timespec ts = hs_timespec_ms(hs_now_ms() + backoff);
 
 			while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 				;
@@ -405,12 +390,8 @@ static int exchange(struct oauth *o, const char *id, const char *secret, const c
 
 static void describe(char *dst, size_t len, const struct hs_error *e)
 {
-	if (e->http_status > 0)
-		snprintf(dst, len, ENDPOINT ": HTTP %d %s%s%s%s%s", e->http_status, e->category,
-			 e->category[0] ? ": " : "", e->message,
-			 e->correlation_id[0] ? " correlationId=" : "", e->correlation_id);
-	else
-		snprintf(dst, len, "%s", e->message);
+	/* Without an answer the message already says what failed. */
+	hs_error_line(dst, len, e->http_status > 0 ? ENDPOINT : NULL, e);
 }
 
 /* Run one refresh as the refreshing thread. Lock held on entry and exit
@@ -599,7 +580,7 @@ int oauth_token(struct oauth *o, int64_t now, int64_t deadline_ms, char **token,
 				break;
 			}
 			if (deadline_ms > 0) {
-				until = abs_ms(deadline_ms);
+				until = hs_timespec_ms(deadline_ms);
 				pthread_cond_timedwait(&o->cond, &o->lock, &until);
 			} else {
 				pthread_cond_wait(&o->cond, &o->lock);

@@ -1,8 +1,9 @@
-/* oauth.h - OAuth access tokens for the HubSpot client (DESIGN.md §6).
+/* oauth.h - OAuth access tokens for the HubSpot client.
  *
  * Holds an OAuth app's client id, client secret and refresh token, trades the
- * refresh token for an access token (POST {api_url}/oauth/v1/token, form
- * encoded, HUBSPOT_API.md §8.2) and hands the current access token to the
+ * refresh token for an access token (POST {api_url}/oauth/v1/token, an
+ * application/x-www-form-urlencoded body: grant_type=refresh_token,
+ * client_id, client_secret, refresh_token) and hands the current access token to the
  * client (client/hubspot.c) before every request.
  *
  * - The access token lives only in this struct's memory (and, for the length

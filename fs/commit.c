@@ -12,8 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cache/edit.h"
-#include "cache/objtype.h"
+#include "cache/model/edit.h"
 #include "fs/internal.h"
 
 /* --- a record's last outcome (xattrs) -------------------------------------- */
@@ -40,7 +39,8 @@ char *record_error(struct hubfs *h, fuse_ino_t ino)
 
 const char *record_state(struct hubfs *h, fuse_ino_t ino)
 {
-	const char *s = h->wb ? writeback_record_state(h->wb, INO_TYPE(ino), INO_ID(ino)) : "clean";
+	const struct objtype *t = ino_type(h, ino);
+	const char *s = h->wb && t ? writeback_record_state(h->wb, t, INO_ID(ino)) : "clean";
 
 	if (!strcmp(s, "clean") && hs_client_offline(h->hc))
 		return "stale";
@@ -72,7 +72,7 @@ static bool owners_may_load(struct hubfs *h)
 	return !failed || hs_now_ms() - failed >= OWNERS_RETRY_MS;
 }
 
-static int ectx_init(struct hubfs *h, int type, struct ectx *e)
+static int ectx_init(struct hubfs *h, const struct objtype *type, struct ectx *e)
 {
 	int64_t deadline = deadline_of(h);
 	uint64_t *ids = NULL;
@@ -84,7 +84,7 @@ static int ectx_init(struct hubfs *h, int type, struct ectx *e)
 	rc = cache_schema(h->cache, type, deadline, &e->c.schema);
 	if (rc)
 		return rc;
-	if (type == OT_DEALS || type == OT_TICKETS) {
+	if (type->pipeline_prop) {
 		char *text = NULL;
 		size_t len;
 
@@ -138,9 +138,9 @@ static void ectx_clear(struct ectx *e)
 	json_object_put(e->owners);
 }
 
-char *commit_label(fuse_ino_t ino)
+char *commit_label(struct hubfs *h, fuse_ino_t ino)
 {
-	return g_strdup_printf("%s/%" PRIu64 ".json", objtype_name(INO_TYPE(ino)), INO_ID(ino));
+	return g_strdup_printf("%s/%" PRIu64 ".json", ino_type(h, ino)->name, INO_ID(ino));
 }
 
 /* Commit data as an edit of record ino, diffed against base. quiet: on invalid
@@ -148,9 +148,9 @@ char *commit_label(fuse_ino_t ino)
 int commit_record(struct hubfs *h, fuse_ino_t ino, const char *data, size_t len,
 		  const char *base, size_t base_len, bool quiet)
 {
-	int type = INO_TYPE(ino);
+	const struct objtype *type = ino_type(h, ino);
 	uint64_t id = INO_ID(ino);
-	g_autofree char *label = commit_label(ino);
+	g_autofree char *label = commit_label(h, ino);
 	json_object *changes = NULL, *bases = NULL;
 	struct edit_error err = { { 0 }, { 0 } };
 	char *cur = NULL, *text = NULL;
@@ -188,7 +188,7 @@ int commit_record(struct hubfs *h, fuse_ino_t ino, const char *data, size_t len,
 		rc = edit_apply(e.c.schema, cur, cur_len, changes, &text, &tlen);
 	if (rc)
 		goto out;
-	epoch = cache_record_put_local_epoch(h->cache, type, id, text, tlen, hubfs_wall_ms());
+	epoch = cache_record_put_local(h->cache, type, id, text, tlen, hs_wall_ms());
 	rc = writeback_update(h->wb, type, id, changes, bases, epoch);
 	if (rc) {
 		hubfs_error_say(h, "journal", label, strerror(-rc));
@@ -218,10 +218,10 @@ reject:
 
 /* Commit a _new/ file as a create. Lock not held; d stays valid because only
  * this mount's handlers remove nodes and the kernel holds a reference. */
-int commit_create(struct hubfs *h, int type, const char *name, const char *data, size_t len,
-		  char **key_out)
+int commit_create(struct hubfs *h, const struct objtype *type, const char *name, const char *data,
+		  size_t len, char **key_out)
 {
-	g_autofree char *label = g_strdup_printf("%s/_new/%s", objtype_name(type), name);
+	g_autofree char *label = g_strdup_printf("%s/_new/%s", type->name, name);
 	struct edit_error err = { { 0 }, { 0 } };
 	json_object *props = NULL;
 	struct ectx e;

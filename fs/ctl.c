@@ -19,25 +19,19 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cache/objtype.h"
-#include "cache/record.h"
-#include "cache/statedir.h"
+#include "cache/model/record.h"
+#include "cache/writeback/statedir.h"
 #include "client/log.h"
 #include "fs/internal.h"
 
 /* --- errors.log and rejected/ ------------------------------------------------- */
 
+/* Now, as errors.log and created write times. */
 static json_object *iso_now(void)
 {
-	int64_t ms = hubfs_wall_ms();
-	time_t s = (time_t)(ms / 1000);
-	struct tm tm;
-	char buf[64];
+	char buf[RECORD_TIME_LEN];
 
-	gmtime_r(&s, &tm);
-	snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-	return json_object_new_string(buf);
+	return json_object_new_string(record_format_time(hs_wall_ms(), buf));
 }
 
 void hubfs_error_say(struct hubfs *h, const char *op, const char *file, const char *reason)
@@ -159,7 +153,7 @@ void hubfs_reject(struct hubfs *h, const char *file, const char *property, const
 		  const char *data, size_t len)
 {
 	json_object *o = json_object_new_object();
-	g_autofree char *kept = g_strdup_printf("%s.%" PRId64 ".rejected", file, hubfs_wall_ms());
+	g_autofree char *kept = g_strdup_printf("%s.%" PRId64 ".rejected", file, hs_wall_ms());
 
 	json_object_object_add(o, "file", json_object_new_string(file));
 	json_object_object_add(o, "op", json_object_new_string("save"));
@@ -181,8 +175,7 @@ int ctl_text(struct hubfs *h, fuse_ino_t ino, bool fresh, char **text, size_t *l
 	char *s = NULL;
 	size_t n = 0;
 
-	if (ino != INO_STATUS && ino != INO_ERRORS && ino != INO_QUEUE && ino != INO_CREATED &&
-	    ino != INO_CTL)
+	if (!ino_is_snapshot(ino))
 		return -ENOENT;
 	/* A snapshot lives for a second: every stat and read within it sees the
 	 * same bytes, size and mtime, so a reader's reads (and its EOF probe) are
@@ -265,21 +258,23 @@ static int ctl_one(struct hubfs *h, char *cmd)
 		/* refresh [path]: the type named by the path's first component (or
 		 * every type), refreshed now; the write returns when it is done. */
 		const char *path = cmd[7] ? g_strstrip(cmd + 8) : "";
-		int only = -1;
+		const struct objtype *only = NULL;
 
 		if (*path) {
 			const char *slash = strchr(path, '/');
 
-			only = objtype_from_name(path, slash ? (size_t)(slash - path) : strlen(path));
-			if (only < 0) {
+			only = objtypes_by_name(h->types, path,
+						slash ? (size_t)(slash - path) : strlen(path));
+			if (!only) {
 				hubfs_error_say(h, "ctl", NULL, "refresh PATH: PATH must start with "
-						"contacts, companies, deals or tickets");
+						"the directory of an object type of this mount");
 				return -EINVAL;
 			}
 		}
-		for (int t = 0; t < OT_COUNT && rc == 0; t++)
-			if (only < 0 || t == only)
-				rc = cache_refresh(h->cache, t, RL_PRIO_USER, deadline_of(h));
+		for (unsigned t = 0; t < objtypes_count(h->types) && rc == 0; t++)
+			if (!only || t == only->idx)
+				rc = cache_refresh(h->cache, objtypes_at(h->types, t), RL_PRIO_USER,
+						   deadline_of(h));
 	} else {
 		hubfs_error_say(h, "ctl", NULL, "unknown command; use sync, retry, forget or refresh");
 		rc = -EINVAL;
@@ -291,15 +286,15 @@ static int ctl_one(struct hubfs *h, char *cmd)
 
 /* One .hubfs/created line: a JSON object (a name may hold any byte but '/'
  * and NUL, newlines included). g_free. */
-static char *created_line(int type, const char *name, const char *id)
+static char *created_line(const struct objtype *type, const char *name, const char *id)
 {
 	json_object *o = json_object_new_object();
-	g_autofree char *file = g_strdup_printf("%s/_new/%s", objtype_name(type), name);
+	g_autofree char *file = g_strdup_printf("%s/_new/%s", type->name, name);
 	char *s;
 
 	json_object_object_add(o, "time", iso_now());
 	json_object_object_add(o, "file", json_object_new_string(file));
-	json_object_object_add(o, "type", json_object_new_string(objtype_name(type)));
+	json_object_object_add(o, "type", json_object_new_string(type->name));
 	json_object_object_add(o, "id", json_object_new_string(id));
 	s = g_strconcat(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 						       JSON_C_TO_STRING_NOSLASHESCAPE), "\n", NULL);
@@ -315,7 +310,7 @@ static void newfile_to_link(struct hubfs *h, struct dnode *d, const char *id)
 {
 	fuse_ino_t parent = d->parent;
 	g_autofree char *name = g_strdup(d->name);
-	int type = d->type;
+	const struct objtype *type = d->type;
 	struct dnode *l;
 
 	dnode_unlink(h, d); /* may free d */
@@ -346,13 +341,13 @@ void dnode_committed(struct hubfs *h, struct dnode *d, char *key)
 	}
 }
 
-static void on_created(void *ud, int type, const char *key, const char *id)
+static void on_created(void *ud, const struct objtype *type, const char *key, const char *id)
 {
 	struct hubfs *h = ud;
 	g_autofree char *name = g_strdup(key);
 	g_autofree char *line = NULL;
 	char *hash = strrchr(name, '#');
-	fuse_ino_t parent = INO_NEW_DIR + (fuse_ino_t)type;
+	fuse_ino_t parent = INO_OF_TYPE(K_NEWDIR, type->idx);
 	struct dnode *d;
 	uint64_t rid;
 

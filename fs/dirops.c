@@ -15,34 +15,16 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cache/objtype.h"
-#include "cache/record.h"
+#include "cache/model/record.h"
 #include "fs/internal.h"
+#include "fs/names.h"
 
 /* --- names and creates ----------------------------------------------------- */
 
-static bool creation_name(const char *name)
+/* Type of a directory that may hold scratch files (type dir or _new/), else NULL. */
+static const struct objtype *scratch_dir_type(struct hubfs *h, fuse_ino_t parent)
 {
-	size_t n = strlen(name);
-
-	return n > 5 && name[0] != '.' && strcmp(name + n - 5, ".json") == 0;
-}
-
-static bool record_name(const char *name, uint64_t *id)
-{
-	size_t n = strlen(name);
-
-	return n > 5 && strcmp(name + n - 5, ".json") == 0 && record_parse_id(name, n - 5, id) == 0;
-}
-
-/* Type of a directory that may hold scratch files (type dir or _new/), else -1. */
-static int scratch_dir_type(fuse_ino_t parent)
-{
-	if (is_typedir(parent))
-		return (int)(parent - INO_TYPEDIR);
-	if (is_newdir(parent))
-		return (int)(parent - INO_NEW_DIR);
-	return -1;
+	return is_typedir(parent) || is_newdir(parent) ? ino_type(h, parent) : NULL;
 }
 
 static void reply_entry_of(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -63,7 +45,7 @@ static int do_create(struct hubfs *h, fuse_req_t req, fuse_ino_t parent, const c
 		     mode_t mode, bool trunc)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	int t = scratch_dir_type(parent);
+	const struct objtype *t = scratch_dir_type(h, parent);
 	struct dnode *d;
 	uint64_t id;
 
@@ -71,9 +53,9 @@ static int do_create(struct hubfs *h, fuse_req_t req, fuse_ino_t parent, const c
 		return -EROFS;
 	if (strlen(name) > 255)
 		return -ENAMETOOLONG;
-	if (t < 0)
+	if (!t)
 		return -EPERM;
-	if (is_typedir(parent) && record_name(name, &id)) {
+	if (is_typedir(parent) && name_record(name, &id)) {
 		struct rec_attr a;
 		struct wbuf *w;
 		int rc = cache_record_stat(h->cache, t, id, deadline_of(h), &a);
@@ -86,7 +68,7 @@ static int do_create(struct hubfs *h, fuse_req_t req, fuse_ino_t parent, const c
 		if (rc)
 			return rc;
 		if (trunc) {
-			rc = wbuf_get(h, INO_MAKE(K_RECORD, t, 0, id), ctx->pid, &w);
+			rc = wbuf_get(h, INO_MAKE(K_RECORD, t->idx, 0, id), ctx->pid, &w);
 			if (rc)
 				return rc;
 			g_byte_array_set_size(w->data, 0);
@@ -99,7 +81,7 @@ static int do_create(struct hubfs *h, fuse_req_t req, fuse_ino_t parent, const c
 	g_mutex_lock(&h->lock);
 	d = dnode_at(h, parent, name);
 	if (!d) {
-		bool creating = is_newdir(parent) && creation_name(name);
+		bool creating = is_newdir(parent) && name_creation(name);
 
 		d = dnode_new(h, parent, name, creating ? D_NEWFILE : D_SCRATCH, t, S_IFREG | (mode & 07777));
 		d->uid = ctx->uid;
@@ -162,8 +144,8 @@ void hubfs_w_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	g_mutex_unlock(&h->lock);
 
-	if (is_typedir(parent) && record_name(name, &id)) {
-		int t = (int)(parent - INO_TYPEDIR);
+	if (is_typedir(parent) && name_record(name, &id)) {
+		const struct objtype *t = ino_type(h, parent);
 		struct rec_attr a;
 
 		if (!h->o.allow_delete) {
@@ -172,14 +154,16 @@ void hubfs_w_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 			   (rc = writeback_archive(h->wb, t, id)) == 0) {
 			cache_listing_note(h->cache, t, id, false);
 		}
-	} else if (INO_KIND(parent) == K_ASSOC_DIR && record_name(name, &id)) {
+	} else if (INO_KIND(parent) == K_ASSOC_DIR && name_record(name, &id)) {
 		struct fuse_entry_param e;
 
 		rc = do_lookup(h, parent, name, &e); /* is it there? */
 		if (rc == 0)
-			rc = writeback_assoc(h->wb, false, INO_TYPE(parent), INO_ID(parent), INO_TYPE2(parent), id);
+			rc = writeback_assoc(h->wb, false, ino_type(h, parent), INO_ID(parent),
+					     ino_type2(h, parent), id);
 		if (rc == 0)
-			cache_assoc_note(h->cache, INO_TYPE(parent), INO_ID(parent), INO_TYPE2(parent), id, false);
+			cache_assoc_note(h->cache, ino_type(h, parent), INO_ID(parent),
+					 ino_type2(h, parent), id, false);
 	} else {
 		struct fuse_entry_param e;
 
@@ -223,7 +207,7 @@ static char *lexical_path(const char *path)
  * (./ and ../ steps, or the absolute path through this mountpoint). */
 static bool assoc_link_ok(struct hubfs *h, const char *link, fuse_ino_t parent, const char *name)
 {
-	const char *to = objtype_name(INO_TYPE2(parent));
+	const char *to = ino_type2(h, parent)->name;
 	g_autofree char *canon = g_strdup_printf("../../../%s/%s", to, name);
 	g_autofree char *want = NULL, *from = NULL, *got = NULL;
 
@@ -232,7 +216,7 @@ static bool assoc_link_ok(struct hubfs *h, const char *link, fuse_ino_t parent, 
 	if (!h->mountpoint || !*link)
 		return false;
 	want = g_strdup_printf("%s/%s/%s", h->mountpoint, to, name);
-	from = g_strdup_printf("%s/%s/%" PRIu64 "/%s/", h->mountpoint, objtype_name(INO_TYPE(parent)),
+	from = g_strdup_printf("%s/%s/%" PRIu64 "/%s/", h->mountpoint, ino_type(h, parent)->name,
 			       INO_ID(parent), to);
 	if (link[0] != '/') {
 		g_autofree char *joined = g_strconcat(from, link, NULL);
@@ -255,7 +239,7 @@ void hubfs_w_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const 
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	if (INO_KIND(parent) != K_ASSOC_DIR || !record_name(name, &id)) {
+	if (INO_KIND(parent) != K_ASSOC_DIR || !name_record(name, &id)) {
 		fuse_reply_err(req, EPERM);
 		return;
 	}
@@ -263,24 +247,25 @@ void hubfs_w_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const 
 	 * name the record its own name names, in the directory's type. */
 	if (!assoc_link_ok(h, link, parent, name)) {
 		g_autofree char *file = g_strdup_printf("%s/%" PRIu64 "/%s/%s",
-							objtype_name(INO_TYPE(parent)), INO_ID(parent),
-							objtype_name(INO_TYPE2(parent)), name);
+							ino_type(h, parent)->name, INO_ID(parent),
+							ino_type2(h, parent)->name, name);
 		g_autofree char *why = g_strdup_printf("an association link must be ../../../%s/%s (or "
 						       "a path to that file in this mount), not %s",
-						       objtype_name(INO_TYPE2(parent)), name, link);
+						       ino_type2(h, parent)->name, name, link);
 
 		hubfs_error_say(h, "link", file, why);
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	rc = cache_record_stat(h->cache, INO_TYPE2(parent), id, deadline_of(h), &a);
+	rc = cache_record_stat(h->cache, ino_type2(h, parent), id, deadline_of(h), &a);
 	if (rc == 0)
-		rc = writeback_assoc(h->wb, true, INO_TYPE(parent), INO_ID(parent), INO_TYPE2(parent), id);
+		rc = writeback_assoc(h->wb, true, ino_type(h, parent), INO_ID(parent),
+				     ino_type2(h, parent), id);
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	cache_assoc_note(h->cache, INO_TYPE(parent), INO_ID(parent), INO_TYPE2(parent), id, true);
+	cache_assoc_note(h->cache, ino_type(h, parent), INO_ID(parent), ino_type2(h, parent), id, true);
 	reply_entry_of(req, parent, name, NULL);
 }
 
@@ -290,13 +275,13 @@ void hubfs_w_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const 
 static int record_to_scratch(struct hubfs *h, fuse_ino_t rec, fuse_ino_t newparent,
 			     const char *newname, bool noreplace)
 {
-	int t = scratch_dir_type(newparent);
+	const struct objtype *t = scratch_dir_type(h, newparent);
 	char *text = NULL;
 	size_t len = 0;
 	struct dnode *d;
 	int rc;
 
-	rc = cache_record_text(h->cache, INO_TYPE(rec), INO_ID(rec), deadline_of(h), &text, &len);
+	rc = cache_record_text(h->cache, ino_type(h, rec), INO_ID(rec), deadline_of(h), &text, &len);
 	if (rc)
 		return rc;
 	g_mutex_lock(&h->lock);
@@ -343,24 +328,16 @@ static int replaceable(const struct dnode *dst, bool noreplace)
 }
 
 /* <id>.json -> a scratch name: copy the record there; the record stays. */
-static int rename_record(struct hubfs *h, fuse_ino_t parent, const char *name,
+static int rename_record(struct hubfs *h, fuse_ino_t parent, const char *name, uint64_t id,
 			 fuse_ino_t newparent, const char *newname, bool noreplace)
 {
-	int st = scratch_dir_type(parent), dt = scratch_dir_type(newparent);
 	struct rec_attr a;
-	uint64_t id, did;
 	int rc;
 
-	if (!is_typedir(parent) || !record_name(name, &id))
-		return INO_KIND(parent) == K_ASSOC_DIR || is_typedir(parent) || is_newdir(parent)
-			       ? -ENOENT : -EPERM;
-	if (dt != st || (is_typedir(newparent) && record_name(newname, &did)) ||
-	    (is_newdir(newparent) && creation_name(newname)) ||
-	    (is_typedir(newparent) && !strcmp(newname, "_new")))
-		return -EPERM; /* record -> record, across types, or into creation */
-	rc = cache_record_stat(h->cache, st, id, deadline_of(h), &a);
+	rc = cache_record_stat(h->cache, ino_type(h, parent), id, deadline_of(h), &a);
 	if (rc == 0)
-		rc = record_to_scratch(h, INO_MAKE(K_RECORD, st, 0, id), newparent, newname, noreplace);
+		rc = record_to_scratch(h, INO_MAKE(K_RECORD, INO_TYPE(parent), 0, id), newparent,
+				       newname, noreplace);
 	if (rc == 0) {
 		hubfs_inval_entry(h, parent, name);
 		hubfs_inval_entry(h, newparent, newname);
@@ -388,7 +365,7 @@ static GByteArray *scratch_data(struct hubfs *h, fuse_ino_t parent, const char *
 static int rename_to_record(struct hubfs *h, fuse_ino_t parent, const char *name, fuse_ino_t ino,
 			    fuse_ino_t newparent, const char *newname, uint64_t did, bool noreplace)
 {
-	int t = scratch_dir_type(newparent);
+	const struct objtype *t = scratch_dir_type(h, newparent);
 	g_autofree char *base = NULL;
 	GByteArray *data;
 	struct rec_attr a;
@@ -407,7 +384,7 @@ static int rename_to_record(struct hubfs *h, fuse_ino_t parent, const char *name
 	data = scratch_data(h, parent, name, ino);
 	if (!data)
 		return -ENOENT;
-	rc = commit_record(h, INO_MAKE(K_RECORD, t, 0, did), (const char *)data->data, data->len,
+	rc = commit_record(h, INO_MAKE(K_RECORD, t->idx, 0, did), (const char *)data->data, data->len,
 			   base, base_len, false);
 	g_byte_array_unref(data);
 	if (rc)
@@ -444,7 +421,7 @@ static void dnode_move(struct hubfs *h, struct dnode *d, struct dnode *dst, fuse
 static int rename_to_create(struct hubfs *h, fuse_ino_t parent, const char *name, fuse_ino_t ino,
 			    fuse_ino_t newparent, const char *newname, bool noreplace)
 {
-	int t = scratch_dir_type(newparent);
+	const struct objtype *t = scratch_dir_type(h, newparent);
 	struct dnode *d, *dst;
 	GByteArray *data;
 	char *key = NULL;
@@ -481,7 +458,7 @@ static int rename_to_create(struct hubfs *h, fuse_ino_t parent, const char *name
 static int rename_scratch(struct hubfs *h, fuse_ino_t parent, const char *name, fuse_ino_t ino,
 			  fuse_ino_t newparent, const char *newname, bool noreplace)
 {
-	bool creating = is_newdir(newparent) && creation_name(newname);
+	bool creating = is_newdir(newparent) && name_creation(newname);
 	struct dnode *d, *dst;
 	int rc = 0;
 	uint64_t did;
@@ -501,57 +478,48 @@ static int rename_scratch(struct hubfs *h, fuse_ino_t parent, const char *name, 
 			d->kind = D_NEWFILE;
 	}
 	g_mutex_unlock(&h->lock);
-	if (rc == 0 && is_typedir(newparent) && record_name(newname, &did))
+	if (rc == 0 && is_typedir(newparent) && name_record(newname, &did))
 		hubfs_inval_entry(h, newparent, newname);
 	return rc;
 }
 
-/* The rules of rename, which are how editors save (see the top of this
- * file). Nodes are looked up again by name and number under the lock at each
- * step, never kept across an unlock: the batcher's create hook may unlink and
- * free a _new/ node at any time. */
+/* The rules of rename, which are how editors save (fs/names.h decides which
+ * one applies). Nodes are looked up again by name and number under the lock
+ * at each step, never kept across an unlock: the batcher's create hook may
+ * unlink and free a _new/ node at any time. */
 static int do_rename(struct hubfs *h, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		     const char *newname, unsigned int flags)
 {
+	struct rename_req r = { .parent = parent, .newparent = newparent, .name = name,
+				.newname = newname, .flags = flags, .ro = h->o.ro };
 	bool noreplace = flags & RENAME_NOREPLACE;
-	int st = scratch_dir_type(parent), dt = scratch_dir_type(newparent);
+	enum rename_action action;
 	fuse_ino_t ino = 0;
 	struct dnode *src;
-	bool can_move = false;
-	uint64_t did;
-
-	/* Only RENAME_NOREPLACE has a meaning here: EXCHANGE, WHITEOUT and
-	 * flags unknown to us are refused, never taken as a plain rename. */
-	if (flags & ~(unsigned int)RENAME_NOREPLACE)
-		return -EINVAL;
-	if (is_typedir(parent) && !strcmp(name, "_new"))
-		return -EPERM;
-	if (h->o.ro)
-		return -EROFS;
-	if (strlen(newname) > 255)
-		return -ENAMETOOLONG;
+	uint64_t id;
+	int rc;
 
 	g_mutex_lock(&h->lock);
 	src = dnode_at(h, parent, name);
 	if (src) {
 		ino = src->ino;
-		can_move = movable(src);
+		r.src_node = true;
+		r.src_movable = movable(src);
 	}
 	g_mutex_unlock(&h->lock);
-
-	if (!ino) /* only a record can be renamed besides our own nodes */
-		return rename_record(h, parent, name, newparent, newname, noreplace);
-	if (!can_move)
-		return -EPERM;
-	if (dt < 0 || dt != st)
-		return dt < 0 ? -EPERM : -EXDEV;
-	if (is_typedir(newparent) && record_name(newname, &did))
-		return rename_to_record(h, parent, name, ino, newparent, newname, did, noreplace);
-	if (is_typedir(newparent) && !strcmp(newname, "_new"))
-		return -EPERM;
-	if (is_newdir(newparent) && creation_name(newname))
+	rc = rename_decide(&r, &action, &id);
+	if (rc)
+		return rc;
+	switch (action) {
+	case RENAME_COPY:
+		return rename_record(h, parent, name, id, newparent, newname, noreplace);
+	case RENAME_EDIT:
+		return rename_to_record(h, parent, name, ino, newparent, newname, id, noreplace);
+	case RENAME_CREATE:
 		return rename_to_create(h, parent, name, ino, newparent, newname, noreplace);
-	return rename_scratch(h, parent, name, ino, newparent, newname, noreplace);
+	default:
+		return rename_scratch(h, parent, name, ino, newparent, newname, noreplace);
+	}
 }
 
 void hubfs_w_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,

@@ -1,6 +1,7 @@
 /* dnode.c - the nodes the write path allocates: scratch files, _new/ files
  * (pending creates) and their links, and .hubfs/rejected/ files. In memory,
- * fully POSIX, never uploaded; their data counts against SCRATCH_MAX. Here:
+ * fully POSIX, never uploaded; scratch and _new/ files count against
+ * SCRATCH_MAX, rejected/ files have bounds of their own (rejected.c). Here:
  * the node table, stat/read/list/readlink, data writes, forget and xattrs.
  *
  * Lock rules: h->lock guards dnodes and dirents; it is never held across a
@@ -43,7 +44,7 @@ void dnode_now_ts(struct timespec *ts)
 
 /* Lock held. */
 struct dnode *dnode_new(struct hubfs *h, fuse_ino_t parent, const char *name,
-			enum dkind kind, int type, mode_t mode)
+			enum dkind kind, const struct objtype *type, mode_t mode)
 {
 	struct dnode *d = g_new0(struct dnode, 1);
 

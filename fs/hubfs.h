@@ -12,8 +12,10 @@
 #include <glib.h>
 
 #include "cache/cache.h"
-#include "cache/writeback.h"
+#include "cache/model/objtypes.h"
+#include "cache/writeback/writeback.h"
 #include "client/hubspot.h"
+#include "fs/inode.h"
 
 struct hubfs_opts {
 	char *api_url;
@@ -43,6 +45,10 @@ struct hubfs_opts {
 struct hubfs {
 	struct hubfs_opts o;
 	struct hs_client *hc;
+	/* The object types this mount shows, built once at mount (fs/types.c) and
+	 * immutable after: read without a lock. Inode numbers carry their idx. */
+	struct objtypes *types;
+	const char **shown;    /* per type idx: the props_<type> option, or NULL (cache_opts) */
 	struct cache *cache;
 	struct fuse_session *se;
 	uint64_t portal_id;
@@ -66,10 +72,10 @@ struct hubfs {
 	int ready_fd;          /* to the waiting parent until the mount serves, else -1 */
 
 	GMutex lock;           /* protects the fields below; never held across HTTP */
-	char *snap[8];         /* last text of status.json … ctl, by ino - INO_STATUS */
-	size_t snap_len[8];
-	int64_t snap_ms[8];    /* hs_now_ms() when taken */
-	struct timespec snap_time[8];
+	char *snap[INO_SNAPS]; /* last text of status.json … ctl, by ino - INO_STATUS */
+	size_t snap_len[INO_SNAPS];
+	int64_t snap_ms[INO_SNAPS]; /* hs_now_ms() when taken */
+	struct timespec snap_time[INO_SNAPS];
 	GHashTable *dnodes;    /* ino -> struct dnode */
 	GHashTable *dirents;   /* "parent/name" -> struct dnode */
 	GHashTable *wbufs;     /* record ino -> struct wbuf */
@@ -93,7 +99,6 @@ struct hubfs {
 				* was marked committed (ctl.c), oldest first, at most 64 */
 	GHashTable *queries;   /* ino -> struct qnode (search.c) */
 	GHashTable *qnames;    /* "type/query" -> struct qnode */
-	GCond qcond;           /* a query's search finished */
 	int64_t qswept_ms;     /* hs_now_ms of the last sweep of queries (search.c) */
 };
 
@@ -105,8 +110,10 @@ struct hubfs {
 #define SCRATCH_MAX ((size_t)64 << 20)
 #define RECORD_WRITE_MAX (1 << 20)
 
-/* Milliseconds since the epoch, wall clock. */
-int64_t hubfs_wall_ms(void);
+/* fs/types.c: build h->types (and h->shown from the per-type options) at
+ * mount, before the cache; 0, or -1 after printing why. Free them last. */
+int hubfs_types_setup(struct hubfs *h);
+void hubfs_types_free(struct hubfs *h);
 
 /* fs/ops.c */
 extern const struct fuse_lowlevel_ops hubfs_ops;
@@ -114,7 +121,7 @@ extern const struct fuse_lowlevel_ops hubfs_ops;
 void hubfs_inval_start(struct hubfs *h);
 void hubfs_inval_stop(struct hubfs *h);
 /* Cache hook: a record's bytes changed; queue kernel invalidation. */
-void hubfs_record_changed(void *ud, int type, uint64_t id);
+void hubfs_record_changed(void *ud, const struct objtype *type, uint64_t id);
 
 /* Queue invalidation of an inode's attributes and pages (background thread). */
 void hubfs_inval_inode(struct hubfs *h, fuse_ino_t ino);

@@ -15,7 +15,7 @@ struct dnode {
 	fuse_ino_t parent;
 	char *name;          /* NULL once unlinked (kept until the kernel forgets it) */
 	enum dkind kind;
-	int type;            /* object type of the directory it lives in */
+	const struct objtype *type; /* of the directory it lives in; NULL in rejected/ */
 	mode_t mode;         /* with S_IFREG or S_IFLNK */
 	uid_t uid;
 	gid_t gid;
@@ -54,8 +54,37 @@ static inline struct hubfs *H(fuse_req_t req)
 int64_t deadline_of(struct hubfs *h);
 int do_getattr(struct hubfs *h, fuse_ino_t ino, struct stat *st, double *timeout);
 int do_lookup(struct hubfs *h, fuse_ino_t parent, const char *name, struct fuse_entry_param *e);
-bool is_typedir(fuse_ino_t ino);
-bool is_newdir(fuse_ino_t ino);
+
+static inline bool is_typedir(fuse_ino_t ino)
+{
+	return INO_KIND(ino) == K_TYPEDIR;
+}
+
+static inline bool is_newdir(fuse_ino_t ino)
+{
+	return INO_KIND(ino) == K_NEWDIR;
+}
+
+/* tree.c: the fixed nodes, once per mount (a table) or once per type (the
+ * registry's), with h->lock not held (the registry is immutable). */
+/* The type an inode number carries (INO_TYPE, INO_TYPE2), or NULL if the
+ * registry has no such idx. */
+const struct objtype *ino_type(struct hubfs *h, fuse_ino_t ino);
+const struct objtype *ino_type2(struct hubfs *h, fuse_ino_t ino);
+/* Is ino a fixed node of this mount (kind K_STATIC or a per-type kind)? */
+bool tree_node_valid(struct hubfs *h, fuse_ino_t ino);
+/* Is a valid fixed node a directory? */
+bool tree_node_is_dir(fuse_ino_t ino);
+/* How many fixed nodes directory dir holds; the k-th (0-based: per-type
+ * nodes in registry order, then the table's) into name and *child: 0, or 1
+ * past the end. */
+size_t tree_count(struct hubfs *h, fuse_ino_t dir);
+int tree_entry(struct hubfs *h, fuse_ino_t dir, size_t k, char *name, size_t size,
+	       fuse_ino_t *child);
+/* The fixed node dir/name, or 0. */
+fuse_ino_t tree_lookup(struct hubfs *h, fuse_ino_t dir, const char *name);
+/* The directory holding fixed node ino (the root holds itself). */
+fuse_ino_t tree_parent(fuse_ino_t ino);
 
 /* The write path (dnode.c, write.c, commit.c, dirops.c, ctl.c), for ops.c:
  * all with h->lock NOT held */
@@ -79,7 +108,7 @@ void dnode_free(struct dnode *d);
 void dnode_now_ts(struct timespec *ts); /* wall clock, for node times */
 /* A new node named parent/name, in both tables. Lock held. Never NULL. */
 struct dnode *dnode_new(struct hubfs *h, fuse_ino_t parent, const char *name,
-			enum dkind kind, int type, mode_t mode);
+			enum dkind kind, const struct objtype *type, mode_t mode);
 /* Remove a node's name; free it once the kernel holds no reference. Lock held. */
 void dnode_unlink(struct hubfs *h, struct dnode *d);
 struct dnode *dnode_at(struct hubfs *h, fuse_ino_t parent, const char *name); /* lock held; or NULL */
@@ -97,7 +126,7 @@ int dnode_truncate(struct hubfs *h, struct dnode *d, size_t size);
 int wbuf_get(struct hubfs *h, fuse_ino_t ino, pid_t pid, struct wbuf **out);
 
 /* commit.c, with h->lock NOT held */
-char *commit_label(fuse_ino_t ino); /* "<type>/<id>.json", g_free */
+char *commit_label(struct hubfs *h, fuse_ino_t ino); /* "<type>/<id>.json", g_free */
 /* Commit data as an edit of record ino, diffed against base. quiet: on invalid
  * input return -EINVAL without logging (fsync probes). 0 or -errno; a rejected
  * edit is logged and its bytes kept in .hubfs/rejected/. */
@@ -105,8 +134,8 @@ int commit_record(struct hubfs *h, fuse_ino_t ino, const char *data, size_t len,
 		  const char *base, size_t base_len, bool quiet);
 /* Commit a _new/ file as a create: 0 with *key_out (g_free) naming it in the
  * journal, or -errno (a rejected create is logged and its bytes kept). */
-int commit_create(struct hubfs *h, int type, const char *name, const char *data, size_t len,
-		  char **key_out);
+int commit_create(struct hubfs *h, const struct objtype *type, const char *name, const char *data,
+		  size_t len, char **key_out);
 
 /* rejected.c: .hubfs/rejected/ kept in $state_dir/rejected/ (bounded). */
 /* Keep bytes as rejected/<name> (made unique; '/' becomes '-'), dropping the
@@ -130,9 +159,10 @@ void dnode_committed(struct hubfs *h, struct dnode *d, char *key);
 int ctl_command(struct hubfs *h, const char *buf, size_t size);
 
 /* search.c */
-int search_lookup(struct hubfs *h, int type, const char *name, fuse_ino_t *ino);
+int search_lookup(struct hubfs *h, const struct objtype *type, const char *name, fuse_ino_t *ino);
 int search_results(struct hubfs *h, fuse_ino_t ino, uint64_t **ids, size_t *n);
-int search_type_of(struct hubfs *h, fuse_ino_t ino);
+/* The type of query directory ino, or NULL if there is no such directory. */
+const struct objtype *search_type_of(struct hubfs *h, fuse_ino_t ino);
 void search_ref(struct hubfs *h, fuse_ino_t ino); /* the kernel took a reference */
 void search_forget_locked(struct hubfs *h, fuse_ino_t ino, uint64_t n); /* h->lock held */
 

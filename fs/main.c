@@ -10,8 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cache/objtype.h"
-#include "cache/statedir.h"
+#include "cache/writeback/statedir.h"
 #include "client/log.h"
 #include "client/oauth.h"
 #include "client/secret.h"
@@ -21,7 +20,7 @@
 #include "fs/notify.h"
 #include "hubfs_config.h"
 
-/* $XDG_STATE_HOME/hubfs/<portal-id>, mode 0700, checked (cache/statedir.h). */
+/* $XDG_STATE_HOME/hubfs/<portal-id>, mode 0700, checked (cache/writeback/statedir.h). */
 static char *state_dir_for(uint64_t portal)
 {
 	g_autofree char *why = NULL;
@@ -52,7 +51,7 @@ static void *hup_main(void *p)
 		if (h->oauth)
 			hubfs_opts_reload_oauth(h);
 		cache_expire(h->cache);
-		cache_refresh_async(h->cache, -1);
+		cache_refresh_async(h->cache, NULL);
 	}
 	return NULL;
 }
@@ -166,16 +165,17 @@ static int mount_setup(struct hubfs *h, struct fuse_args *args, const char *moun
 	cao.relist_ms = (int64_t)h->o.relist_interval_s * 1000;
 	cao.background = true;
 	cao.max_bytes = (size_t)h->o.cache_mb << 20;
-	for (int t = 0; t < OT_COUNT; t++)
-		cao.shown[t] = h->o.shown[t];
+	if (hubfs_types_setup(h) != 0)
+		return 1;
+	cao.shown = h->shown;
 	hooks.record_changed = hubfs_record_changed;
 	hooks.ud = h;
-	h->cache = cache_new(h->hc, &cao, &hooks);
+	h->cache = cache_new(h->hc, h->types, &cao, &hooks);
 	h->inval = g_async_queue_new_full(g_free);
 	hubfs_write_init(h);
 	hubfs_search_init(h);
 	if (!h->o.ro) {
-		struct writeback_opts wo = { .state_dir = h->state_dir,
+		struct writeback_opts wo = { .types = h->types, .state_dir = h->state_dir,
 					     .delay_ms = h->o.writeback_delay_ms,
 					     .index_delay_ms = (int64_t)h->o.index_delay_s * 1000 };
 		struct writeback_hooks wh = hubfs_writeback_hooks(h);
@@ -233,6 +233,7 @@ static void mount_teardown(struct hubfs *h)
 	g_queue_clear_full(&h->landed, g_free);
 	hubfs_search_destroy(h);
 	cache_free(h->cache);
+	hubfs_types_free(h);
 	if (h->inval)
 		g_async_queue_unref(h->inval);
 	hs_client_free(h->hc);

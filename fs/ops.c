@@ -13,56 +13,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cache/objtype.h"
-#include "cache/record.h"
+#include "cache/model/record.h"
 #include "client/log.h"
 #include "fs/daemon.h"
 #include "fs/internal.h"
+#include "fs/names.h"
 #include "fs/notify.h"
 
 #define XATTR_URL "user.hubspot.url"
 #define XATTR_STATE "user.hubfs.state"
-
-struct snode {
-	fuse_ino_t ino, parent;
-	const char *name;
-	mode_t type;
-};
-
-static const struct snode stree[] = {
-	{ INO_ROOT, INO_ROOT, "", S_IFDIR },
-	{ INO_TYPEDIR + OT_CONTACTS, INO_ROOT, "contacts", S_IFDIR },
-	{ INO_TYPEDIR + OT_COMPANIES, INO_ROOT, "companies", S_IFDIR },
-	{ INO_TYPEDIR + OT_DEALS, INO_ROOT, "deals", S_IFDIR },
-	{ INO_TYPEDIR + OT_TICKETS, INO_ROOT, "tickets", S_IFDIR },
-	{ INO_SCHEMA_DIR, INO_ROOT, "schema", S_IFDIR },
-	{ INO_SCHEMA_FILE + OT_CONTACTS, INO_SCHEMA_DIR, "contacts.json", S_IFREG },
-	{ INO_SCHEMA_FILE + OT_COMPANIES, INO_SCHEMA_DIR, "companies.json", S_IFREG },
-	{ INO_SCHEMA_FILE + OT_DEALS, INO_SCHEMA_DIR, "deals.json", S_IFREG },
-	{ INO_SCHEMA_FILE + OT_TICKETS, INO_SCHEMA_DIR, "tickets.json", S_IFREG },
-	{ INO_PIPE_DIR, INO_ROOT, "pipelines", S_IFDIR },
-	{ INO_PIPE_DEALS, INO_PIPE_DIR, "deals.json", S_IFREG },
-	{ INO_PIPE_TICKETS, INO_PIPE_DIR, "tickets.json", S_IFREG },
-	{ INO_OWNERS_DIR, INO_ROOT, "owners", S_IFDIR },
-	{ INO_SEARCH_DIR, INO_ROOT, "search", S_IFDIR },
-	{ INO_SEARCH_TYPE + OT_CONTACTS, INO_SEARCH_DIR, "contacts", S_IFDIR },
-	{ INO_SEARCH_TYPE + OT_COMPANIES, INO_SEARCH_DIR, "companies", S_IFDIR },
-	{ INO_SEARCH_TYPE + OT_DEALS, INO_SEARCH_DIR, "deals", S_IFDIR },
-	{ INO_SEARCH_TYPE + OT_TICKETS, INO_SEARCH_DIR, "tickets", S_IFDIR },
-	{ INO_CTL_DIR, INO_ROOT, ".hubfs", S_IFDIR },
-	{ INO_STATUS, INO_CTL_DIR, "status.json", S_IFREG },
-	{ INO_README, INO_CTL_DIR, "README.md", S_IFREG },
-	{ INO_ERRORS, INO_CTL_DIR, "errors.log", S_IFREG },
-	{ INO_QUEUE, INO_CTL_DIR, "queue", S_IFREG },
-	{ INO_CREATED, INO_CTL_DIR, "created", S_IFREG },
-	{ INO_CTL, INO_CTL_DIR, "ctl", S_IFREG },
-	{ INO_REJECTED, INO_CTL_DIR, "rejected", S_IFDIR },
-	{ INO_NEW_DIR + OT_CONTACTS, INO_TYPEDIR + OT_CONTACTS, "_new", S_IFDIR },
-	{ INO_NEW_DIR + OT_COMPANIES, INO_TYPEDIR + OT_COMPANIES, "_new", S_IFDIR },
-	{ INO_NEW_DIR + OT_DEALS, INO_TYPEDIR + OT_DEALS, "_new", S_IFDIR },
-	{ INO_NEW_DIR + OT_TICKETS, INO_TYPEDIR + OT_TICKETS, "_new", S_IFDIR },
-};
-#define NSTATIC (sizeof(stree) / sizeof(stree[0]))
 
 /* Open directory state, in fi->fh. */
 struct dirh {
@@ -70,29 +29,15 @@ struct dirh {
 	uint64_t *ids;       /* association directories, owners/ */
 	size_t n;
 	GArray *dents;       /* our own nodes (scratch, _new/, rejected/), snapshot */
-	size_t nstatic;      /* static children */
-	int qtype;           /* query directories: the object type */
+	size_t nfixed;       /* fixed children (tree.c) */
+	const struct objtype *qtype; /* query directories: the object type */
+	unsigned assoc[OBJTYPES_MAX]; /* a record's directory: its association dirs' types */
+	size_t nassoc;
 };
-
-bool is_typedir(fuse_ino_t ino)
-{
-	return ino >= INO_TYPEDIR && ino < INO_TYPEDIR + OT_COUNT;
-}
-
-bool is_newdir(fuse_ino_t ino)
-{
-	return ino >= INO_NEW_DIR && ino < INO_NEW_DIR + OT_COUNT;
-}
 
 static bool has_dyn(fuse_ino_t ino)
 {
 	return is_typedir(ino) || is_newdir(ino) || ino == INO_REJECTED;
-}
-
-static bool is_snapshot(fuse_ino_t ino)
-{
-	return ino == INO_STATUS || ino == INO_ERRORS || ino == INO_QUEUE || ino == INO_CREATED ||
-	       ino == INO_CTL;
 }
 
 int64_t deadline_of(struct hubfs *h)
@@ -100,20 +45,15 @@ int64_t deadline_of(struct hubfs *h)
 	return hs_now_ms() + (int64_t)h->o.op_timeout_s * 1000;
 }
 
-static const struct snode *snode_find(fuse_ino_t ino)
+/* Longest link target: "../../../" + a directory name + "/" + an id + ".json". */
+#define LINK_TARGET_MAX 320
+
+static void link_target(const struct objtype *t, uint64_t id, char *buf, size_t size)
 {
-	for (size_t i = 0; i < NSTATIC; i++)
-		if (stree[i].ino == ino)
-			return &stree[i];
-	return NULL;
+	snprintf(buf, size, "../../../%s/%" PRIu64 ".json", t->name, id);
 }
 
-static void link_target(int t, uint64_t id, char *buf, size_t size)
-{
-	snprintf(buf, size, "../../../%s/%" PRIu64 ".json", objtype_name(t), id);
-}
-
-/* Text of a static or owner file (g_malloc'd). */
+/* Text of a fixed or owner file (g_malloc'd). */
 static int file_text(struct hubfs *h, fuse_ino_t ino, bool fresh_status, char **text, size_t *len)
 {
 	int64_t deadline = deadline_of(h);
@@ -121,29 +61,25 @@ static int file_text(struct hubfs *h, fuse_ino_t ino, bool fresh_status, char **
 	const char *t;
 	int rc;
 
-	if (INO_KIND(ino) == K_OWNER)
+	switch (INO_KIND(ino)) {
+	case K_OWNER:
 		return cache_owner_text(h->cache, INO_ID(ino), deadline, text, len);
-	switch (ino) {
-	case INO_SCHEMA_FILE + OT_CONTACTS:
-	case INO_SCHEMA_FILE + OT_COMPANIES:
-	case INO_SCHEMA_FILE + OT_DEALS:
-	case INO_SCHEMA_FILE + OT_TICKETS:
-		rc = cache_schema(h->cache, (int)(ino - INO_SCHEMA_FILE), deadline, &s);
+	case K_SCHEMA:
+		rc = cache_schema(h->cache, ino_type(h, ino), deadline, &s);
 		if (rc)
 			return rc;
 		t = schema_text(s, len);
 		*text = g_memdup2(t, *len + 1);
 		return 0;
-	case INO_PIPE_DEALS:
-		return cache_pipelines_text(h->cache, OT_DEALS, deadline, text, len);
-	case INO_PIPE_TICKETS:
-		return cache_pipelines_text(h->cache, OT_TICKETS, deadline, text, len);
-	case INO_README:
+	case K_PIPES:
+		return cache_pipelines_text(h->cache, ino_type(h, ino), deadline, text, len);
+	}
+	if (ino == INO_README) {
 		t = hubfs_readme_text(len);
 		*text = g_memdup2(t, *len + 1);
 		return 0;
 	}
-	if (is_snapshot(ino))
+	if (ino_is_snapshot(ino))
 		return ctl_text(h, ino, fresh_status, text, len);
 	return -ENOENT;
 }
@@ -175,10 +111,82 @@ int do_getattr(struct hubfs *h, fuse_ino_t ino, struct stat *st, double *timeout
 	return rc;
 }
 
+/* The association directories of a record of type t: one per type it can be
+ * associated with, but its own. Fills idx (OBJTYPES_MAX) and returns how many. */
+static size_t assoc_dirs(struct hubfs *h, const struct objtype *t, unsigned *idx)
+{
+	size_t n = objtypes_assoc_targets(h->types, t, idx, OBJTYPES_MAX), m = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (idx[i] != t->idx)
+			idx[m++] = idx[i];
+	return m;
+}
+
+/* A fixed node: a directory, or a file whose size is its text's. */
+static int getattr_fixed(struct hubfs *h, fuse_ino_t ino, struct stat *st, double *timeout)
+{
+	mode_t wbit = h->o.ro ? 0 : 0200;
+	char *text = NULL;
+	size_t len;
+	int rc;
+
+	if (!tree_node_valid(h, ino))
+		return -ENOENT;
+	if (tree_node_is_dir(ino)) {
+		st->st_mode = S_IFDIR | 0555 | (has_dyn(ino) ? wbit : 0);
+		st->st_nlink = 2;
+		return 0;
+	}
+	rc = file_text(h, ino, true, &text, &len);
+	if (rc)
+		return rc;
+	g_free(text);
+	st->st_mode = S_IFREG | (ino == INO_CTL ? 0200 | wbit : 0444);
+	st->st_nlink = 1;
+	st->st_size = (off_t)len;
+	if (ino_is_snapshot(ino)) {
+		/* A new snapshot has a new mtime: AUTO_INVAL_DATA drops the old pages. */
+		g_mutex_lock(&h->lock);
+		st->st_mtim = st->st_ctim = h->snap_time[ino - INO_STATUS];
+		g_mutex_unlock(&h->lock);
+		*timeout = 1;
+	}
+	return 0;
+}
+
+static int getattr_record(struct hubfs *h, fuse_ino_t ino, struct stat *st, double *timeout)
+{
+	const struct objtype *t = ino_type(h, ino);
+	struct rec_attr a;
+	size_t bsize;
+	int rc;
+
+	if (!t)
+		return -ENOENT;
+	rc = cache_record_stat(h->cache, t, INO_ID(ino), deadline_of(h), &a);
+	if (rc)
+		return rc;
+	st->st_mode = S_IFREG | 0444 | (h->o.ro ? 0 : 0200);
+	st->st_nlink = 1;
+	st->st_size = (off_t)a.size;
+	fill_times(st, a.mtime_ms);
+	/* Being written: the kernel sees the writer's bytes until close, and
+	 * must not keep that size afterwards (a rejected save), so these
+	 * attributes are not cached at all. */
+	if (wbuf_size(h, ino, &bsize)) {
+		st->st_size = (off_t)bsize;
+		*timeout = 0;
+	}
+	return 0;
+}
+
 static int getattr_raw(struct hubfs *h, fuse_ino_t ino, struct stat *st, double *timeout)
 {
 	mode_t wbit = h->o.ro ? 0 : 0200;
-	int64_t deadline = deadline_of(h);
+	const struct objtype *t = ino_type(h, ino);
+	unsigned idx[OBJTYPES_MAX];
+	char target[LINK_TARGET_MAX];
 	struct rec_attr a;
 	char *text = NULL;
 	size_t len;
@@ -193,84 +201,43 @@ static int getattr_raw(struct hubfs *h, fuse_ino_t ino, struct stat *st, double 
 	*timeout = h->o.ttl_s;
 
 	switch (INO_KIND(ino)) {
-	case K_STATIC: {
-		const struct snode *sn = snode_find(ino);
-
-		if (!sn)
-			return -ENOENT;
-		if (sn->type == S_IFDIR) {
-			st->st_mode = S_IFDIR | 0555 | (has_dyn(ino) ? wbit : 0);
-			st->st_nlink = 2;
-			return 0;
-		}
-		rc = file_text(h, ino, true, &text, &len);
-		if (rc)
-			return rc;
-		g_free(text);
-		st->st_mode = S_IFREG | (ino == INO_CTL ? 0200 | wbit : 0444);
-		st->st_nlink = 1;
-		st->st_size = (off_t)len;
-		if (is_snapshot(ino)) {
-			/* A new snapshot has a new mtime: AUTO_INVAL_DATA drops the old pages. */
-			g_mutex_lock(&h->lock);
-			st->st_mtim = st->st_ctim = h->snap_time[ino - INO_STATUS];
-			g_mutex_unlock(&h->lock);
-			*timeout = 1;
-		}
-		return 0;
-	}
 	case K_RECORD:
-		rc = cache_record_stat(h->cache, INO_TYPE(ino), INO_ID(ino), deadline, &a);
-		if (rc)
-			return rc;
-		st->st_mode = S_IFREG | 0444 | wbit;
-		st->st_nlink = 1;
-		st->st_size = (off_t)a.size;
-		fill_times(st, a.mtime_ms);
-		{
-			size_t bsize;
-
-			/* Being written: the kernel sees the writer's bytes until close,
-			 * and must not keep that size afterwards (a rejected save), so
-			 * these attributes are not cached at all. */
-			if (wbuf_size(h, ino, &bsize)) {
-				st->st_size = (off_t)bsize;
-				*timeout = 0;
-			}
-		}
-		return 0;
+		return getattr_record(h, ino, st, timeout);
 	case K_DYN:
 		if (!dyn_stat(h, ino, st))
 			return -ENOENT;
 		*timeout = 1;
 		return 0;
 	case K_ASSOC_ROOT:
-		rc = cache_record_stat(h->cache, INO_TYPE(ino), INO_ID(ino), deadline, &a);
+		if (!t)
+			return -ENOENT;
+		rc = cache_record_stat(h->cache, t, INO_ID(ino), deadline_of(h), &a);
 		if (rc)
 			return rc;
 		st->st_mode = S_IFDIR | 0555;
-		st->st_nlink = 2 + OT_COUNT - 1;
+		st->st_nlink = 2 + assoc_dirs(h, t, idx);
 		return 0;
 	case K_ASSOC_DIR:
+		if (!t || !ino_type2(h, ino))
+			return -ENOENT;
 		st->st_mode = S_IFDIR | 0555 | wbit;
 		st->st_nlink = 2;
 		return 0;
 	case K_QUERY:
-		if (search_type_of(h, ino) < 0)
+		if (!search_type_of(h, ino))
 			return -ENOENT;
 		st->st_mode = S_IFDIR | 0555;
 		st->st_nlink = 2;
 		*timeout = 1; /* results come and go */
 		return 0;
-	case K_LINK: {
-		char target[64];
-
-		link_target(INO_TYPE(ino), INO_ID(ino), target, sizeof(target));
+	case K_LINK:
+		if (!t)
+			return -ENOENT;
+		link_target(t, INO_ID(ino), target, sizeof(target));
 		st->st_mode = S_IFLNK | 0777;
 		st->st_nlink = 1;
 		st->st_size = (off_t)strlen(target);
 		return 0;
-	}
 	case K_OWNER:
 		rc = file_text(h, ino, false, &text, &len);
 		if (rc)
@@ -280,114 +247,128 @@ static int getattr_raw(struct hubfs *h, fuse_ino_t ino, struct stat *st, double 
 		st->st_nlink = 1;
 		st->st_size = (off_t)len;
 		return 0;
+	default:
+		return getattr_fixed(h, ino, st, timeout);
 	}
-	return -ENOENT;
 }
 
-/* Is name "<digits>.json"? Sets *id. */
-static bool name_json_id(const char *name, uint64_t *id)
-{
-	size_t n = strlen(name);
-
-	return n > 5 && strcmp(name + n - 5, ".json") == 0 && record_parse_id(name, n - 5, id) == 0;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static bool assoc_contains(struct hubfs *h, int from, uint64_t id, int to, uint64_t toid)
+static bool assoc_contains(struct hubfs *h, const struct objtype *from, uint64_t id,
+			   const struct objtype *to, uint64_t toid)
 {
 	uint64_t *ids = NULL;
 	size_t n = 0;
 	bool found = false;
 
 	if (cache_assoc_list(h->cache, from, id, to, deadline_of(h), &ids, &n) == 0 && n)
-		found = bsearch(&toid, ids, n, sizeof(uint64_t), cmp_u64) != NULL;
+		found = bsearch(&toid, ids, n, sizeof(uint64_t), record_id_cmp) != NULL;
 	g_free(ids);
 	return found;
+}
+
+/* name in a type directory: a record file or a record's directory. */
+static int lookup_in_typedir(struct hubfs *h, fuse_ino_t parent, const char *name, fuse_ino_t *ino)
+{
+	unsigned t = INO_TYPE(parent);
+	uint64_t id;
+
+	if (name_record(name, &id))
+		*ino = INO_MAKE(K_RECORD, t, 0, id);
+	else if (record_parse_id(name, strlen(name), &id) == 0)
+		*ino = INO_MAKE(K_ASSOC_ROOT, t, 0, id);
+	else
+		return -ENOENT;
+	return 0;
+}
+
+/* name in a record's directory: the association directory of a type the
+ * record's type can be associated with. */
+static int lookup_in_assoc_root(struct hubfs *h, fuse_ino_t parent, const char *name,
+				fuse_ino_t *ino)
+{
+	const struct objtype *from = ino_type(h, parent);
+	const struct objtype *to = objtypes_by_name(h->types, name, strlen(name));
+
+	if (!from || !to || to == from || !objtypes_associable(h->types, from, to))
+		return -ENOENT;
+	*ino = INO_MAKE(K_ASSOC_DIR, from->idx, to->idx, INO_ID(parent));
+	return 0;
+}
+
+/* name in a query directory: a link to a record the query finds. */
+static int lookup_in_query(struct hubfs *h, fuse_ino_t parent, const char *name, fuse_ino_t *ino)
+{
+	const struct objtype *t = search_type_of(h, parent);
+	uint64_t *ids = NULL, id;
+	size_t n = 0;
+	bool found = false;
+	int rc;
+
+	if (!t || !name_record(name, &id))
+		return -ENOENT;
+	rc = search_results(h, parent, &ids, &n);
+	if (rc == 0 && n)
+		found = bsearch(&id, ids, n, sizeof(uint64_t), record_id_cmp) != NULL;
+	g_free(ids);
+	if (rc)
+		return rc;
+	if (!found)
+		return -ENOENT;
+	*ino = INO_MAKE(K_LINK, t->idx, 0, id);
+	return 0;
+}
+
+/* The inode of parent/name. */
+static int lookup_ino(struct hubfs *h, fuse_ino_t parent, const char *name, fuse_ino_t *ino)
+{
+	uint64_t id;
+
+	*ino = 0;
+	switch (INO_KIND(parent)) {
+	case K_ASSOC_ROOT:
+		return lookup_in_assoc_root(h, parent, name, ino);
+	case K_ASSOC_DIR:
+		if (!name_record(name, &id) || !ino_type(h, parent) || !ino_type2(h, parent) ||
+		    !assoc_contains(h, ino_type(h, parent), INO_ID(parent), ino_type2(h, parent), id))
+			return -ENOENT;
+		*ino = INO_MAKE(K_LINK, INO_TYPE2(parent), 0, id);
+		return 0;
+	case K_QUERY:
+		return lookup_in_query(h, parent, name, ino);
+	case K_SEARCHTYPE:
+		if (!ino_type(h, parent))
+			return -ENOENT;
+		return search_lookup(h, ino_type(h, parent), name, ino);
+	case K_STATIC:
+	case K_TYPEDIR:
+	case K_NEWDIR:
+		break;
+	default:
+		return -ENOTDIR;
+	}
+	*ino = tree_lookup(h, parent, name);
+	if (!*ino && has_dyn(parent))
+		*ino = dyn_lookup(h, parent, name);
+	if (*ino)
+		return 0;
+	if (is_typedir(parent))
+		return lookup_in_typedir(h, parent, name, ino);
+	if (parent == INO_OWNERS_DIR && name_record(name, &id)) {
+		*ino = INO_MAKE(K_OWNER, 0, 0, id);
+		return 0;
+	}
+	return -ENOENT;
 }
 
 int do_lookup(struct hubfs *h, fuse_ino_t parent, const char *name, struct fuse_entry_param *e)
 {
 	fuse_ino_t ino = 0;
-	uint64_t id;
 	int rc;
 
 	if (strlen(name) > 255)
 		return -ENAMETOOLONG;
-	switch (INO_KIND(parent)) {
-	case K_STATIC:
-		for (size_t i = 0; i < NSTATIC && !ino; i++)
-			if (stree[i].parent == parent && stree[i].ino != INO_ROOT &&
-			    strcmp(stree[i].name, name) == 0)
-				ino = stree[i].ino;
-		if (!ino && has_dyn(parent))
-			ino = dyn_lookup(h, parent, name);
-		if (ino)
-			break;
-		if (parent >= INO_SEARCH_TYPE && parent < INO_SEARCH_TYPE + OT_COUNT) {
-			rc = search_lookup(h, (int)(parent - INO_SEARCH_TYPE), name, &ino);
-			if (rc)
-				return rc;
-			break;
-		}
-		if (is_typedir(parent)) {
-			int t = (int)(parent - INO_TYPEDIR);
-
-			if (name_json_id(name, &id))
-				ino = INO_MAKE(K_RECORD, t, 0, id);
-			else if (record_parse_id(name, strlen(name), &id) == 0)
-				ino = INO_MAKE(K_ASSOC_ROOT, t, 0, id);
-			else
-				return -ENOENT;
-		} else if (parent == INO_OWNERS_DIR) {
-			if (!name_json_id(name, &id))
-				return -ENOENT;
-			ino = INO_MAKE(K_OWNER, 0, 0, id);
-		} else {
-			return -ENOENT;
-		}
-		break;
-	case K_ASSOC_ROOT: {
-		int to = objtype_from_name(name, strlen(name));
-
-		if (to < 0 || to == INO_TYPE(parent))
-			return -ENOENT;
-		ino = INO_MAKE(K_ASSOC_DIR, INO_TYPE(parent), to, INO_ID(parent));
-		break;
-	}
-	case K_ASSOC_DIR:
-		if (!name_json_id(name, &id) ||
-		    !assoc_contains(h, INO_TYPE(parent), INO_ID(parent), INO_TYPE2(parent), id))
-			return -ENOENT;
-		ino = INO_MAKE(K_LINK, INO_TYPE2(parent), 0, id);
-		break;
-	case K_QUERY: {
-		int t = search_type_of(h, parent);
-		uint64_t *ids = NULL;
-		size_t n = 0;
-		bool found = false;
-
-		if (t < 0 || !name_json_id(name, &id))
-			return -ENOENT;
-		rc = search_results(h, parent, &ids, &n);
-		if (rc == 0 && n)
-			found = bsearch(&id, ids, n, sizeof(uint64_t), cmp_u64) != NULL;
-		g_free(ids);
-		if (rc)
-			return rc;
-		if (!found)
-			return -ENOENT;
-		ino = INO_MAKE(K_LINK, t, 0, id);
-		break;
-	}
-	default:
-		return -ENOTDIR;
-	}
+	rc = lookup_ino(h, parent, name, &ino);
+	if (rc)
+		return rc;
 	memset(e, 0, sizeof(*e));
 	rc = do_getattr(h, ino, &e->attr, &e->attr_timeout);
 	if (rc)
@@ -426,7 +407,8 @@ static void hubfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 
 static void hubfs_readlink(fuse_req_t req, fuse_ino_t ino)
 {
-	char target[64];
+	const struct objtype *t = ino_type(H(req), ino);
+	char target[LINK_TARGET_MAX];
 
 	if (INO_KIND(ino) == K_DYN) {
 		char *l = dyn_readlink(H(req), ino);
@@ -438,11 +420,11 @@ static void hubfs_readlink(fuse_req_t req, fuse_ino_t ino)
 		g_free(l);
 		return;
 	}
-	if (INO_KIND(ino) != K_LINK) {
+	if (INO_KIND(ino) != K_LINK || !t) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	link_target(INO_TYPE(ino), INO_ID(ino), target, sizeof(target));
+	link_target(t, INO_ID(ino), target, sizeof(target));
 	fuse_reply_readlink(req, target);
 }
 
@@ -471,8 +453,9 @@ static void hubfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		buf = g_malloc(size ? size : 1);
 		rc = wbuf_read(h, ino, off, size, buf, &n);
 		if (rc == -ENOENT)
-			rc = cache_record_read(h->cache, INO_TYPE(ino), INO_ID(ino), (uint64_t)off, size,
-					       buf, &n, deadline_of(h));
+			rc = ino_type(h, ino) ?
+			     cache_record_read(h->cache, ino_type(h, ino), INO_ID(ino), (uint64_t)off,
+					       size, buf, &n, deadline_of(h)) : -ENOENT;
 		if (rc)
 			fuse_reply_err(req, -rc);
 		else
@@ -530,15 +513,15 @@ static void hubfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 		return;
 	}
 	d = g_new0(struct dirh, 1);
-	for (size_t i = 0; i < NSTATIC; i++)
-		if (stree[i].parent == ino && stree[i].ino != INO_ROOT)
-			d->nstatic++;
+	d->nfixed = tree_count(h, ino);
 	if (has_dyn(ino))
 		d->dents = dyn_list(h, ino);
 	if (is_typedir(ino))
-		d->l = cache_listing_open(h->cache, (int)(ino - INO_TYPEDIR));
+		d->l = cache_listing_open(h->cache, ino_type(h, ino));
+	else if (INO_KIND(ino) == K_ASSOC_ROOT)
+		d->nassoc = assoc_dirs(h, ino_type(h, ino), d->assoc);
 	else if (INO_KIND(ino) == K_ASSOC_DIR)
-		rc = cache_assoc_list(h->cache, INO_TYPE(ino), INO_ID(ino), INO_TYPE2(ino),
+		rc = cache_assoc_list(h->cache, ino_type(h, ino), INO_ID(ino), ino_type2(h, ino),
 				      deadline_of(h), &d->ids, &d->n);
 	else if (ino == INO_OWNERS_DIR)
 		rc = cache_owner_ids(h->cache, deadline_of(h), &d->ids, &d->n);
@@ -575,20 +558,11 @@ static int dir_entry(struct hubfs *h, fuse_ino_t ino, struct dirh *d, size_t i, 
 	int rc;
 
 	*have_attr = false;
-	/* Static children first, then our own nodes, then (type dirs) the listing. */
-	if (d && k < d->nstatic) {
-		for (size_t j = 0; j < NSTATIC; j++) {
-			if (stree[j].parent != ino || stree[j].ino == INO_ROOT)
-				continue;
-			if (k-- == 0) {
-				snprintf(name, namesz, "%s", stree[j].name);
-				*child = stree[j].ino;
-				return 0;
-			}
-		}
-	}
+	/* Fixed children first, then our own nodes, then (type dirs) the listing. */
+	if (d && k < d->nfixed)
+		return tree_entry(h, ino, k, name, namesz, child);
 	if (d)
-		k -= d->nstatic;
+		k -= d->nfixed;
 	if (d && d->dents && k < d->dents->len) {
 		struct dent *e = &g_array_index(d->dents, struct dent, k);
 
@@ -599,13 +573,11 @@ static int dir_entry(struct hubfs *h, fuse_ino_t ino, struct dirh *d, size_t i, 
 	if (d && d->dents)
 		k -= d->dents->len;
 	if (d && d->l) {
-		int t = (int)(ino - INO_TYPEDIR);
-
 		rc = cache_listing_entry(h->cache, d->l, k, deadline_of(h), &id, a);
 		if (rc)
 			return rc;
 		snprintf(name, namesz, "%" PRIu64 ".json", id);
-		*child = INO_MAKE(K_RECORD, t, 0, id);
+		*child = INO_MAKE(K_RECORD, INO_TYPE(ino), 0, id);
 		*have_attr = true;
 		return 0;
 	}
@@ -620,16 +592,11 @@ static int dir_entry(struct hubfs *h, fuse_ino_t ino, struct dirh *d, size_t i, 
 		}
 		return 1;
 	case K_ASSOC_ROOT:
-		for (int t = 0; t < OT_COUNT; t++) {
-			if (t == INO_TYPE(ino))
-				continue;
-			if (k-- == 0) {
-				snprintf(name, namesz, "%s", objtype_name(t));
-				*child = INO_MAKE(K_ASSOC_DIR, INO_TYPE(ino), t, INO_ID(ino));
-				return 0;
-			}
-		}
-		return 1;
+		if (!d || k >= d->nassoc)
+			return 1;
+		snprintf(name, namesz, "%s", objtypes_at(h->types, d->assoc[k])->name);
+		*child = INO_MAKE(K_ASSOC_DIR, INO_TYPE(ino), d->assoc[k], INO_ID(ino));
+		return 0;
 	case K_ASSOC_DIR:
 		if (!d || k >= d->n)
 			return 1;
@@ -640,7 +607,7 @@ static int dir_entry(struct hubfs *h, fuse_ino_t ino, struct dirh *d, size_t i, 
 		if (!d || k >= d->n)
 			return 1;
 		snprintf(name, namesz, "%" PRIu64 ".json", d->ids[k]);
-		*child = INO_MAKE(K_LINK, d->qtype, 0, d->ids[k]);
+		*child = INO_MAKE(K_LINK, d->qtype->idx, 0, d->ids[k]);
 		return 0;
 	}
 	return 1;
@@ -649,23 +616,40 @@ static int dir_entry(struct hubfs *h, fuse_ino_t ino, struct dirh *d, size_t i, 
 /* The directory that holds directory ino (the root holds itself). */
 static fuse_ino_t dir_parent(struct hubfs *h, fuse_ino_t ino)
 {
-	const struct snode *sn;
+	const struct objtype *t;
 
 	switch (INO_KIND(ino)) {
-	case K_STATIC:
-		sn = snode_find(ino);
-		return sn ? sn->parent : INO_ROOT;
 	case K_ASSOC_ROOT:
-		return INO_TYPEDIR + (fuse_ino_t)INO_TYPE(ino);
+		return INO_OF_TYPE(K_TYPEDIR, INO_TYPE(ino));
 	case K_ASSOC_DIR:
 		return INO_MAKE(K_ASSOC_ROOT, INO_TYPE(ino), 0, INO_ID(ino));
-	case K_QUERY: {
-		int t = search_type_of(h, ino);
-
-		return t >= 0 ? INO_SEARCH_TYPE + (fuse_ino_t)t : INO_SEARCH_DIR;
-	}
+	case K_QUERY:
+		t = search_type_of(h, ino);
+		return t ? INO_OF_TYPE(K_SEARCHTYPE, t->idx) : INO_SEARCH_DIR;
 	default:
-		return INO_ROOT;
+		return tree_parent(ino);
+	}
+}
+
+/* The file type of a directory entry, for readdir without attributes. */
+static mode_t entry_type(struct hubfs *h, fuse_ino_t ino)
+{
+	struct stat st;
+
+	switch (INO_KIND(ino)) {
+	case K_LINK:
+		return S_IFLNK;
+	case K_DYN:
+		return dyn_stat(h, ino, &st) ? st.st_mode & S_IFMT : S_IFREG;
+	case K_RECORD:
+	case K_OWNER:
+		return S_IFREG;
+	case K_ASSOC_ROOT:
+	case K_ASSOC_DIR:
+	case K_QUERY:
+		return S_IFDIR;
+	default:
+		return tree_node_is_dir(ino) ? S_IFDIR : S_IFREG;
 	}
 }
 
@@ -712,11 +696,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 				e.entry_timeout = INO_KIND(e.ino) == K_DYN ? 1 : h->o.ttl_s;
 			} else {
 				e.attr.st_ino = e.ino;
-				e.attr.st_mode = INO_KIND(e.ino) == K_LINK ? S_IFLNK :
-						 INO_KIND(e.ino) == K_DYN ? (dyn_stat(h, e.ino, &e.attr) ? e.attr.st_mode : S_IFREG) :
-						 INO_KIND(e.ino) == K_RECORD || INO_KIND(e.ino) == K_OWNER ? S_IFREG :
-						 (snode_find(e.ino) && snode_find(e.ino)->type == S_IFREG) ? S_IFREG :
-						 S_IFDIR;
+				e.attr.st_mode = entry_type(h, e.ino);
 			}
 		}
 		if (plus)
@@ -759,8 +739,9 @@ static int xattr_value(struct hubfs *h, fuse_ino_t ino, const char *name, char *
 	if (INO_KIND(ino) != K_RECORD)
 		return -ENODATA;
 	if (!strcmp(name, XATTR_URL))
-		*val = g_strdup_printf("https://app.hubspot.com/contacts/%" PRIu64 "/record/%s/%" PRIu64,
-				       h->portal_id, objtype_id(INO_TYPE(ino)), INO_ID(ino));
+		*val = ino_type(h, ino) ?
+		       g_strdup_printf("https://app.hubspot.com/contacts/%" PRIu64 "/record/%s/%" PRIu64,
+				       h->portal_id, ino_type(h, ino)->id, INO_ID(ino)) : NULL;
 	else if (!strcmp(name, XATTR_STATE))
 		*val = g_strdup(record_state(h, ino));
 	else if (!strcmp(name, XATTR_ERROR))
@@ -916,9 +897,9 @@ void hubfs_inval_entry(struct hubfs *h, fuse_ino_t parent, const char *name)
 		g_async_queue_push(h->inval, g_strdup_printf("e %" PRIu64 " %s", (uint64_t)parent, name));
 }
 
-void hubfs_record_changed(void *ud, int type, uint64_t id)
+void hubfs_record_changed(void *ud, const struct objtype *type, uint64_t id)
 {
-	hubfs_inval_inode(ud, INO_MAKE(K_RECORD, type, 0, id));
+	hubfs_inval_inode(ud, INO_MAKE(K_RECORD, type->idx, 0, id));
 }
 
 void hubfs_inval_start(struct hubfs *h)

@@ -194,13 +194,13 @@ void rejected_keep(struct hubfs *h, const char *name, const char *data, size_t l
 			uncount(h, d);
 			dnode_unlink(h, d);
 		}
-		d = dnode_new(h, INO_REJECTED, nm, D_REJECTED, -1, S_IFREG | 0600);
+		d = dnode_new(h, INO_REJECTED, nm, D_REJECTED, NULL, S_IFREG | 0600);
 		d->disk = path;
 		d->disk_size = len;
 	} else {
 		g_autofree char *nm = unique_name(h, base);
 
-		d = dnode_new(h, INO_REJECTED, nm, D_REJECTED, -1, S_IFREG | 0600);
+		d = dnode_new(h, INO_REJECTED, nm, D_REJECTED, NULL, S_IFREG | 0600);
 		g_byte_array_append(d->data, (const guint8 *)data, (guint)len);
 	}
 	g_queue_push_tail(h->rejected_order, GSIZE_TO_POINTER(d->ino));
@@ -259,7 +259,7 @@ void rejected_load(struct hubfs *h)
 		if (k->size > REJECTED_MAX_BYTES) {
 			g_ptr_array_add(gone, g_build_filename(dir, k->name, NULL));
 		} else {
-			d = dnode_new(h, INO_REJECTED, k->name, D_REJECTED, -1, S_IFREG | 0600);
+			d = dnode_new(h, INO_REJECTED, k->name, D_REJECTED, NULL, S_IFREG | 0600);
 			d->disk = g_build_filename(dir, k->name, NULL);
 			d->disk_size = k->size;
 			d->mtime = d->ctime = d->atime = k->mtime;

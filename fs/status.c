@@ -4,27 +4,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache/model/json_util.h"
+#include "cache/model/record.h"
 #include "fs/hubfs.h"
 #include "hubfs_config.h"
 
-int64_t hubfs_wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static json_object *iso_time(int64_t wall_ms)
 {
-	char buf[64];
-	time_t s = (time_t)(wall_ms / 1000);
-	struct tm tm;
+	char buf[RECORD_TIME_LEN];
 
-	gmtime_r(&s, &tm);
-	snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(wall_ms % 1000));
-	return json_object_new_string(buf);
+	return json_object_new_string(record_format_time(wall_ms, buf));
 }
 
 /* Print every number with a fraction to the millisecond: "2.006", not
@@ -56,13 +45,12 @@ static void round_doubles(json_object *o)
 char *hubfs_status_json(struct hubfs *h, size_t *len)
 {
 	json_object *o = json_object_new_object(), *q = json_object_new_object();
-	const char *txt;
 	char *s;
 
 	json_object_object_add(o, "version", json_object_new_string(HUBFS_VERSION));
 	json_object_object_add(o, "portal_id", json_object_new_int64((int64_t)h->portal_id));
 	json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
-	json_object_object_add(o, "now", iso_time(hubfs_wall_ms()));
+	json_object_object_add(o, "now", iso_time(hs_wall_ms()));
 	json_object_object_add(o, "mounted_at", iso_time((int64_t)h->mount_time.tv_sec * 1000 +
 							  h->mount_time.tv_nsec / 1000000));
 	json_object_object_add(o, "read_only", json_object_new_boolean(h->o.ro));
@@ -85,9 +73,7 @@ char *hubfs_status_json(struct hubfs *h, size_t *len)
 	}
 
 	round_doubles(o);
-	txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-					     JSON_C_TO_STRING_NOSLASHESCAPE);
-	s = g_strconcat(txt, "\n", NULL);
+	s = json_util_pretty(o, NULL);
 	/* The errors in it came from the server: a last line of defence. */
 	hs_client_scrub(h->hc, s);
 	*len = strlen(s);
@@ -124,7 +110,8 @@ static const char readme[] =
 	"write `<type>/_new/<name>.json`. Associations: `<type>/<id>/<other type>/<id>.json`\n"
 	"symlinks (`ln -s` adds, `rm` removes). Queries: `search/<type>/<query>/`, e.g.\n"
 	"`search/deals/amount>=10000&dealstage!=closedwon`. `schema/<type>.json` holds the property\n"
-	"definitions, `pipelines/` the deal and ticket pipelines, `owners/` the owners.\n"
+	"definitions, `pipelines/<type>.json` the pipelines of each type that has them, `owners/`\n"
+	"the owners.\n"
 	"\n"
 	"xattrs on records: `user.hubspot.url` (the record in HubSpot's web app),\n"
 	"`user.hubfs.state` (clean, pending, conflict, failed, or stale while HubSpot is\n"

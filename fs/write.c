@@ -31,7 +31,6 @@
 
 #include <linux/kcmp.h>
 
-#include "cache/objtype.h"
 #include "client/log.h"
 #include "fs/internal.h"
 
@@ -197,7 +196,7 @@ static void wbuf_free(gpointer p)
  * alone (its bytes are not mixed with these, nor reset by their failure). */
 static int may_join(struct hubfs *h, fuse_ino_t ino, pid_t pid, GArray *writers)
 {
-	g_autofree char *label = commit_label(ino);
+	g_autofree char *label = commit_label(h, ino);
 	g_autofree char *path = mount_path(h, label);
 	pid_t busy = 0;
 
@@ -265,7 +264,7 @@ int wbuf_get(struct hubfs *h, fuse_ino_t ino, pid_t pid, struct wbuf **out)
 	}
 	g_mutex_unlock(&h->lock);
 
-	rc = cache_record_text(h->cache, INO_TYPE(ino), INO_ID(ino), deadline_of(h), &text, &len);
+	rc = cache_record_text(h->cache, ino_type(h, ino), INO_ID(ino), deadline_of(h), &text, &len);
 	if (rc)
 		return rc;
 	g_mutex_lock(&h->lock);
@@ -302,7 +301,7 @@ static int save_now(struct hubfs *h, fuse_ino_t ino, const char *data, size_t si
 	GByteArray *b;
 	int rc;
 
-	rc = cache_record_text(h->cache, INO_TYPE(ino), INO_ID(ino), deadline_of(h), &text, &len);
+	rc = cache_record_text(h->cache, ino_type(h, ino), INO_ID(ino), deadline_of(h), &text, &len);
 	if (rc)
 		return rc;
 	b = g_byte_array_new();
@@ -378,7 +377,7 @@ static int truncate_path(struct hubfs *h, fuse_ino_t ino, pid_t pid, size_t size
  * refused, logged and kept), instead of hiding the record. True if it was. */
 static bool wbuf_reap(struct hubfs *h, fuse_ino_t ino)
 {
-	g_autofree char *label = commit_label(ino);
+	g_autofree char *label = commit_label(h, ino);
 	g_autofree char *path = mount_path(h, label);
 	int64_t now = hs_now_ms();
 	struct wbuf *w;
@@ -512,7 +511,7 @@ void hubfs_w_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_s
 		rc = h->o.ro ? -EROFS : -EPERM;
 	}
 	/* chmod/chown/utimens on records and directories: accepted as no-ops so
-	 * editors and cp -p do not trip (DESIGN.md §2); the reported mode stays. */
+	 * editors and cp -p do not trip; the reported mode stays. */
 out:
 	if (rc == 0)
 		rc = do_getattr(h, ino, &st, &timeout);
@@ -582,152 +581,192 @@ void hubfs_w_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		fuse_reply_write(req, size);
 }
 
-/* Commit what the calling process wrote to ino. quiet: fsync's probe. */
+/* Is pid, or its process (*tgid, read from /proc when needed, else 0), a
+ * writer of record ino's buffer? */
+static bool record_writer(struct hubfs *h, fuse_ino_t ino, pid_t pid, pid_t *tgid)
+{
+	struct wbuf *w;
+	bool mine;
+
+	*tgid = 0;
+	g_mutex_lock(&h->lock);
+	w = g_hash_table_lookup(h->wbufs, GSIZE_TO_POINTER(ino));
+	mine = w && writers_has(w->writers, pid);
+	g_mutex_unlock(&h->lock);
+	if (!w || mine)
+		return mine;
+	*tgid = tgid_of(pid);
+	g_mutex_lock(&h->lock);
+	w = g_hash_table_lookup(h->wbufs, GSIZE_TO_POINTER(ino));
+	mine = w && writers_has(w->writers, *tgid);
+	g_mutex_unlock(&h->lock);
+	return mine;
+}
+
+/* At close: is the save not over yet? Not this process's last close of the
+ * file (`cmd > file` closes the fd it dup'd before writing), or other
+ * processes of the same save still hold it (a shell that handed its
+ * descriptor to a command): the last one commits. This writer is dropped
+ * from the buffer's writers. */
+static bool save_goes_on(struct hubfs *h, fuse_ino_t ino, pid_t pid, pid_t tgid, const char *path)
+{
+	struct wbuf *w;
+	GArray *others;
+	bool still = false;
+
+	if (other_fd_open(pid, path))
+		return true;
+	if (!tgid)
+		tgid = tgid_of(pid);
+	g_mutex_lock(&h->lock);
+	w = g_hash_table_lookup(h->wbufs, GSIZE_TO_POINTER(ino));
+	if (!w) {
+		g_mutex_unlock(&h->lock);
+		return true; /* someone else committed it */
+	}
+	writers_drop(w->writers, pid, tgid);
+	others = g_array_copy(w->writers);
+	g_mutex_unlock(&h->lock);
+	for (guint i = 0; i < others->len && !still; i++)
+		still = other_fd_open(g_array_index(others, pid_t, i), path);
+	g_array_unref(others);
+	return still;
+}
+
+/* Take record ino's buffer out of the table to commit it, or NULL (gone, or
+ * empty at an fsync). */
+static struct wbuf *wbuf_take(struct hubfs *h, fuse_ino_t ino, bool quiet)
+{
+	struct wbuf *w;
+
+	g_mutex_lock(&h->lock);
+	w = g_hash_table_lookup(h->wbufs, GSIZE_TO_POINTER(ino));
+	if (w && !(w->data->len == 0 && quiet))
+		g_hash_table_steal(h->wbufs, GSIZE_TO_POINTER(ino));
+	else
+		w = NULL;
+	g_mutex_unlock(&h->lock);
+	return w;
+}
+
+/* Commit the buffer of record ino, written by pid. quiet: an fsync, which
+ * only checks (and keeps the buffer when the check fails, for close). */
+static int commit_record_buf(struct hubfs *h, fuse_ino_t ino, pid_t pid, bool quiet)
+{
+	g_autofree char *label = commit_label(h, ino);
+	g_autofree char *path = mount_path(h, label);
+	struct wbuf *w;
+	pid_t tgid;
+	int rc;
+
+	if (!record_writer(h, ino, pid, &tgid))
+		return 0; /* a reader's close, or nothing written */
+	if (!quiet && save_goes_on(h, ino, pid, tgid, path))
+		return 0;
+	w = wbuf_take(h, ino, quiet);
+	if (!w)
+		return 0;
+	if (w->too_big) {
+		hubfs_reject(h, label, NULL, "larger than 1 MiB: nothing was saved",
+			     (const char *)w->data->data, w->data->len);
+		hubfs_inval_inode(h, ino);
+		wbuf_free(w);
+		return -EFBIG;
+	}
+	rc = commit_record(h, ino, (const char *)w->data->data, w->data->len, w->base, w->base_len,
+			   quiet);
+	if (quiet && rc != 0) {
+		/* keep it for close, which reports the problem */
+		g_mutex_lock(&h->lock);
+		if (!g_hash_table_contains(h->wbufs, GSIZE_TO_POINTER(ino))) {
+			g_hash_table_insert(h->wbufs, GSIZE_TO_POINTER(ino), w);
+			w = NULL;
+		}
+		g_mutex_unlock(&h->lock);
+		rc = 0;
+	}
+	wbuf_free(w);
+	return rc;
+}
+
+/* A _new/ file pid wrote: its bytes (a reference), name and type, if it is
+ * uncommitted and pid (or its process) a writer of it. Lock not held. */
+static GByteArray *newfile_of(struct hubfs *h, fuse_ino_t ino, pid_t pid, char **name,
+			      const struct objtype **type)
+{
+	GByteArray *data = NULL;
+	struct dnode *d;
+	pid_t tgid = pid;
+	bool maybe;
+
+	/* The writer's process id is read (from /proc, unlocked) only when the
+	 * thread id is not known. */
+	g_mutex_lock(&h->lock);
+	d = dnode_of(h, ino);
+	maybe = d && d->kind == D_NEWFILE && d->name && !d->committed &&
+		!writers_has(d->writers, pid);
+	g_mutex_unlock(&h->lock);
+	if (maybe)
+		tgid = tgid_of(pid);
+	g_mutex_lock(&h->lock);
+	d = dnode_of(h, ino);
+	if (d && d->kind == D_NEWFILE && d->name && !d->committed &&
+	    (writers_has(d->writers, pid) || writers_has(d->writers, tgid))) {
+		data = g_byte_array_ref(d->data);
+		*name = g_strdup(d->name);
+		*type = d->type;
+	}
+	g_mutex_unlock(&h->lock);
+	return data;
+}
+
+/* Commit a _new/ file at its last close as a create. Only close commits
+ * one (quiet, an fsync, does nothing). */
+static int commit_newfile(struct hubfs *h, fuse_ino_t ino, pid_t pid, bool quiet)
+{
+	const struct objtype *type = NULL;
+	g_autofree char *name = NULL, *rel = NULL, *path = NULL;
+	char *key = NULL;
+	GByteArray *data;
+	struct dnode *d;
+	int rc;
+
+	if (quiet)
+		return 0;
+	data = newfile_of(h, ino, pid, &name, &type);
+	if (!data)
+		return 0;
+	rel = g_strdup_printf("%s/_new/%s", type->name, name);
+	path = mount_path(h, rel);
+	if (other_fd_open(pid, path)) {
+		g_byte_array_unref(data);
+		return 0;
+	}
+	rc = commit_create(h, type, name, (const char *)data->data, data->len, &key);
+	g_byte_array_unref(data);
+	g_mutex_lock(&h->lock);
+	d = dnode_of(h, ino);
+	if (d) {
+		g_array_set_size(d->writers, 0);
+		if (rc == 0) {
+			dnode_committed(h, d, key);
+			key = NULL;
+		}
+	}
+	g_mutex_unlock(&h->lock);
+	g_free(key);
+	return rc;
+}
+
+/* Commit what the calling process wrote to ino (quiet: fsync's probe): a
+ * record's buffer as an edit, a _new/ file as a create. */
 static int commit_for(struct hubfs *h, fuse_ino_t ino, pid_t pid, bool quiet)
 {
-	int rc = 0;
-
-	if (INO_KIND(ino) == K_RECORD) {
-		g_autofree char *label = commit_label(ino);
-		g_autofree char *path = mount_path(h, label);
-		struct wbuf *w;
-		pid_t tgid = 0;
-		bool mine;
-
-		g_mutex_lock(&h->lock);
-		w = g_hash_table_lookup(h->wbufs, GSIZE_TO_POINTER(ino));
-		mine = w && writers_has(w->writers, pid);
-		g_mutex_unlock(&h->lock);
-		if (!w)
-			return 0;
-		if (!mine) {
-			tgid = tgid_of(pid);
-			g_mutex_lock(&h->lock);
-			w = g_hash_table_lookup(h->wbufs, GSIZE_TO_POINTER(ino));
-			mine = w && writers_has(w->writers, tgid);
-			g_mutex_unlock(&h->lock);
-			if (!mine)
-				return 0; /* a reader's close */
-		}
-		if (!quiet) {
-			GArray *others;
-			bool still = false;
-
-			/* Not this process's last close of the file (e.g. `cmd > file`
-			 * closes the fd it dup'd before writing). */
-			if (other_fd_open(pid, path))
-				return 0;
-			/* Other processes of the same save still hold it (a shell that
-			 * handed its descriptor to a command): the last one commits. */
-			if (!tgid)
-				tgid = tgid_of(pid);
-			g_mutex_lock(&h->lock);
-			w = g_hash_table_lookup(h->wbufs, GSIZE_TO_POINTER(ino));
-			if (!w) {
-				g_mutex_unlock(&h->lock);
-				return 0;
-			}
-			writers_drop(w->writers, pid, tgid);
-			others = g_array_copy(w->writers);
-			g_mutex_unlock(&h->lock);
-			for (guint i = 0; i < others->len && !still; i++)
-				still = other_fd_open(g_array_index(others, pid_t, i), path);
-			g_array_unref(others);
-			if (still)
-				return 0;
-		}
-		g_mutex_lock(&h->lock);
-		w = g_hash_table_lookup(h->wbufs, GSIZE_TO_POINTER(ino));
-		if (!w) {
-			g_mutex_unlock(&h->lock);
-			return 0;
-		}
-		if (w->data->len == 0 && quiet) {
-			g_mutex_unlock(&h->lock);
-			return 0;
-		}
-		g_hash_table_steal(h->wbufs, GSIZE_TO_POINTER(ino));
-		g_mutex_unlock(&h->lock);
-		if (w->too_big) {
-			hubfs_reject(h, label, NULL, "larger than 1 MiB: nothing was saved",
-				     (const char *)w->data->data, w->data->len);
-			hubfs_inval_inode(h, ino);
-			wbuf_free(w);
-			return -EFBIG;
-		}
-		rc = commit_record(h, ino, (const char *)w->data->data, w->data->len, w->base, w->base_len,
-				   quiet);
-		if (quiet && rc != 0) {
-			/* keep it for close, which reports the problem */
-			g_mutex_lock(&h->lock);
-			if (!g_hash_table_contains(h->wbufs, GSIZE_TO_POINTER(ino))) {
-				g_hash_table_insert(h->wbufs, GSIZE_TO_POINTER(ino), w);
-				w = NULL;
-			}
-			g_mutex_unlock(&h->lock);
-			rc = 0;
-		}
-		wbuf_free(w);
-	} else if (INO_KIND(ino) == K_DYN) {
-		struct dnode *d;
-		GByteArray *data = NULL;
-		char *name = NULL, *key = NULL;
-		int type = -1;
-
-		pid_t tgid = pid;
-		bool maybe;
-
-		/* Only a _new/ file commits at close; the writer's process id is
-		 * read (from /proc, unlocked) only when the thread id is not known. */
-		g_mutex_lock(&h->lock);
-		d = dnode_of(h, ino);
-		maybe = d && d->kind == D_NEWFILE && d->name && !d->committed &&
-			!writers_has(d->writers, pid);
-		g_mutex_unlock(&h->lock);
-		if (maybe)
-			tgid = tgid_of(pid);
-		g_mutex_lock(&h->lock);
-		d = dnode_of(h, ino);
-		if (d && d->kind == D_NEWFILE && d->name && !d->committed &&
-		    (writers_has(d->writers, pid) || writers_has(d->writers, tgid))) {
-			data = g_byte_array_ref(d->data);
-			name = g_strdup(d->name);
-			type = d->type;
-		}
-		g_mutex_unlock(&h->lock);
-		if (!data)
-			return 0;
-		if (!quiet) {
-			g_autofree char *rel = g_strdup_printf("%s/_new/%s", objtype_name(type), name);
-			g_autofree char *path = mount_path(h, rel);
-
-			if (other_fd_open(pid, path)) {
-				g_byte_array_unref(data);
-				g_free(name);
-				return 0;
-			}
-		}
-		if (quiet) {
-			g_byte_array_unref(data);
-			g_free(name);
-			return 0; /* creates happen at close */
-		}
-		rc = commit_create(h, type, name, (const char *)data->data, data->len, &key);
-		g_mutex_lock(&h->lock);
-		d = dnode_of(h, ino);
-		if (d) {
-			g_array_set_size(d->writers, 0);
-			if (rc == 0) {
-				dnode_committed(h, d, key);
-				key = NULL;
-			}
-		}
-		g_mutex_unlock(&h->lock);
-		g_free(key);
-		g_byte_array_unref(data);
-		g_free(name);
-	}
-	return rc;
+	if (INO_KIND(ino) == K_RECORD)
+		return commit_record_buf(h, ino, pid, quiet);
+	if (INO_KIND(ino) == K_DYN)
+		return commit_newfile(h, ino, pid, quiet);
+	return 0;
 }
 
 void hubfs_w_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -779,7 +818,7 @@ void hubfs_write_destroy(struct hubfs *h)
 	g_hash_table_destroy(h->rec_errors);
 	g_string_free(h->errors, TRUE);
 	g_string_free(h->created, TRUE);
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < INO_SNAPS; i++)
 		g_free(h->snap[i]);
 	rejected_destroy(h);
 	hubfs_errors_close(h);

@@ -311,6 +311,7 @@ static int parse_schema(struct objtypes *r, json_object *s, size_t i, struct can
 		return fail(why, -EINVAL, "schemas: %s: properties is not a list of named "
 			    "properties", name);
 	c->t.name = keep(r, name);
+	c->t.path = c->t.id; /* the objectTypeId: every API takes it for a custom object */
 	c->fqn = keep(r, fqn && *fqn ? fqn : NULL);
 	c->t.singular = "object";
 	c->t.label = keep(r, plural && *plural ? plural : name);

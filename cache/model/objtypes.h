@@ -48,7 +48,13 @@ struct objtype {
 					    * object's schema name, or its fullyQualifiedName when
 					    * that clashes with a standard name or a root
 					    * directory (schema, pipelines, owners, search) */
-	const char *id;                    /* objectTypeId: the persisted key and what URLs use */
+	const char *id;                    /* objectTypeId: the persisted key */
+	const char *path;                  /* the {objectType} segment of API URLs
+					    * (/crm/v3/objects/{path}, /crm/v3/properties/{path},
+					    * /crm/v4/associations/{path}/…): the API name of a
+					    * standard type where the API takes one ("contacts",
+					    * "line_items"), else the objectTypeId (object-library
+					    * types, custom objects) */
 	const char *singular;              /* webhook subscriptionType object ("contact",
 					    * "line_item"); custom objects: "object" */
 	const char *label;                 /* human plural label, for messages */

@@ -11,6 +11,10 @@
  * - forecasts (0-60): beta only.
  *
  * Per type:
+ * - path: the {objectType} segment of the type's URLs. The API name where
+ *   HubSpot's objects API takes one; the objectTypeId for the object-library
+ *   types (services, courses, listings, appointments), whose API is specified
+ *   on the id only.
  * - lastmod: contacts alone use `lastmodifieddate`; every other type
  *   `hs_lastmodifieddate`. createdate: `createdate` on the core four,
  *   products, line items, leads, invoices, carts, orders, commerce payments,
@@ -56,7 +60,7 @@
 
 const struct std_objtype objtypes_std[ST_COUNT] = {
 	[ST_CONTACTS] = { .t = {
-		.name = "contacts", .id = "0-1", .singular = "contact", .label = "Contacts",
+		.name = "contacts", .id = "0-1", .path = "contacts", .singular = "contact", .label = "Contacts",
 		.lastmod = "lastmodifieddate", .createdate = CREATED, .display = "email",
 		.default_props = P("email", "firstname", "lastname", "phone", "company", "jobtitle",
 				   "lifecyclestage", "hs_lead_status", "hubspot_owner_id",
@@ -69,7 +73,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.flags = OTF_CORE | OTF_UPSERT_EMAIL | OTF_LIFECYCLE,
 	} },
 	[ST_COMPANIES] = { .t = {
-		.name = "companies", .id = "0-2", .singular = "company", .label = "Companies",
+		.name = "companies", .id = "0-2", .path = "companies", .singular = "company", .label = "Companies",
 		.lastmod = HS_LASTMOD, .createdate = CREATED, .display = "name",
 		.default_props = P("name", "domain", "industry", "city", "country", "phone",
 				   "numberofemployees", "annualrevenue", "lifecyclestage",
@@ -81,7 +85,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.flags = OTF_CORE | OTF_LIFECYCLE,
 	} },
 	[ST_DEALS] = { .t = {
-		.name = "deals", .id = "0-3", .singular = "deal", .label = "Deals",
+		.name = "deals", .id = "0-3", .path = "deals", .singular = "deal", .label = "Deals",
 		.lastmod = HS_LASTMOD, .createdate = CREATED, .display = "dealname",
 		.default_props = P("dealname", "amount", "dealstage", "pipeline", "closedate",
 				   "hubspot_owner_id", "createdate", "hs_lastmodifieddate"),
@@ -93,7 +97,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.flags = OTF_CORE,
 	} },
 	[ST_TICKETS] = { .t = {
-		.name = "tickets", .id = "0-5", .singular = "ticket", .label = "Tickets",
+		.name = "tickets", .id = "0-5", .path = "tickets", .singular = "ticket", .label = "Tickets",
 		.lastmod = HS_LASTMOD, .createdate = CREATED, .display = "subject",
 		.default_props = P("subject", "content", "hs_pipeline", "hs_pipeline_stage",
 				   "hs_ticket_priority", "hubspot_owner_id", "createdate",
@@ -108,7 +112,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.flags = OTF_CORE,
 	} },
 	[ST_PRODUCTS] = { .t = {
-		.name = "products", .id = "0-7", .singular = "product", .label = "Products",
+		.name = "products", .id = "0-7", .path = "products", .singular = "product", .label = "Products",
 		.lastmod = HS_LASTMOD, .createdate = CREATED, .display = "name",
 		.default_props = P("name", "description", "price", "hs_sku",
 				   "hs_recurring_billing_period", "createdate", HS_LASTMOD),
@@ -119,7 +123,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.flags = OTF_NO_ASSOC,
 	} },
 	[ST_LINE_ITEMS] = { .t = {
-		.name = "line_items", .id = "0-8", .singular = "line_item", .label = "Line items",
+		.name = "line_items", .id = "0-8", .path = "line_items", .singular = "line_item", .label = "Line items",
 		.lastmod = HS_LASTMOD, .createdate = CREATED, .display = "name",
 		.default_props = P("name", "hs_product_id", "quantity", "price", "amount",
 				   "hs_recurring_billing_period", "createdate", HS_LASTMOD),
@@ -131,7 +135,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		/* the key of a v3 `associations=` embed */
 		.aliases = P("line items") },
 	[ST_QUOTES] = { .t = {
-		.name = "quotes", .id = "0-14", .singular = "quote", .label = "Quotes",
+		.name = "quotes", .id = "0-14", .path = "quotes", .singular = "quote", .label = "Quotes",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_title",
 		.default_props = P("hs_title", "hs_expiration_date", "hs_status", "hs_public_url_key",
 				   "hubspot_owner_id", HS_CREATED, HS_LASTMOD),
@@ -144,7 +148,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.flags = OTF_CASCADE_DELETE,
 	} },
 	[ST_COMMUNICATIONS] = { .t = {
-		.name = "communications", .id = "0-18", .singular = "communication",
+		.name = "communications", .id = "0-18", .path = "communications", .singular = "communication",
 		.label = "Communications",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_communication_body",
 		.default_props = P("hs_timestamp", "hs_communication_channel_type",
@@ -157,7 +161,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.flags = OTF_ENGAGEMENT,
 	} },
 	[ST_FEEDBACK] = { .t = {
-		.name = "feedback_submissions", .id = "0-19", .singular = "feedback_submission",
+		.name = "feedback_submissions", .id = "0-19", .path = "feedback_submissions", .singular = "feedback_submission",
 		.label = "Feedback submissions",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_submission_name",
 		.default_props = P("hs_submission_name", "hs_content", HS_CREATED, HS_LASTMOD),
@@ -168,7 +172,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.flags = OTF_READONLY | OTF_NO_DELETE,
 	} },
 	[ST_TASKS] = { .t = {
-		.name = "tasks", .id = "0-27", .singular = "task", .label = "Tasks",
+		.name = "tasks", .id = "0-27", .path = "tasks", .singular = "task", .label = "Tasks",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_task_subject",
 		.default_props = P("hs_timestamp", "hs_task_subject", "hs_task_body",
 				   "hs_task_status", "hs_task_priority", "hs_task_type",
@@ -180,7 +184,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.flags = OTF_ENGAGEMENT,
 	} },
 	[ST_NOTES] = { .t = {
-		.name = "notes", .id = "0-46", .singular = "note", .label = "Notes",
+		.name = "notes", .id = "0-46", .path = "notes", .singular = "note", .label = "Notes",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_body_preview",
 		.default_props = P("hs_timestamp", "hs_note_body", "hs_body_preview",
 				   "hs_attachment_ids", "hubspot_owner_id", HS_CREATED, HS_LASTMOD),
@@ -191,7 +195,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.flags = OTF_ENGAGEMENT,
 	} },
 	[ST_MEETINGS] = { .t = {
-		.name = "meetings", .id = "0-47", .singular = "meeting", .label = "Meetings",
+		.name = "meetings", .id = "0-47", .path = "meetings", .singular = "meeting", .label = "Meetings",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_meeting_title",
 		.default_props = P("hs_timestamp", "hs_meeting_title", "hs_meeting_body",
 				   "hs_internal_meeting_notes", "hs_meeting_start_time",
@@ -204,7 +208,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.flags = OTF_ENGAGEMENT,
 	} },
 	[ST_CALLS] = { .t = {
-		.name = "calls", .id = "0-48", .singular = "call", .label = "Calls",
+		.name = "calls", .id = "0-48", .path = "calls", .singular = "call", .label = "Calls",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_call_title",
 		.default_props = P("hs_timestamp", "hs_call_title", "hs_call_body",
 				   "hs_call_direction", "hs_call_disposition", "hs_call_status",
@@ -216,7 +220,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.flags = OTF_ENGAGEMENT,
 	} },
 	[ST_EMAILS] = { .t = {
-		.name = "emails", .id = "0-49", .singular = "email", .label = "Emails",
+		.name = "emails", .id = "0-49", .path = "emails", .singular = "email", .label = "Emails",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_email_subject",
 		.default_props = P("hs_timestamp", "hs_email_subject", "hs_email_text",
 				   "hs_email_direction", "hs_email_status", "hs_email_from_email",
@@ -228,7 +232,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.flags = OTF_ENGAGEMENT | OTF_HARD_DELETE,
 	} },
 	[ST_INVOICES] = { .t = {
-		.name = "invoices", .id = "0-53", .singular = "invoice", .label = "Invoices",
+		.name = "invoices", .id = "0-53", .path = "invoices", .singular = "invoice", .label = "Invoices",
 		.lastmod = HS_LASTMOD, .createdate = CREATED, .display = "hs_number",
 		.default_props = P("hs_number", "hs_currency", "hs_invoice_status", "hs_due_date",
 				   "hs_amount_billed", "hubspot_owner_id", CREATED, HS_LASTMOD),
@@ -238,7 +242,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.read_scope = "crm.objects.invoices.read",
 	} },
 	[ST_QUOTE_TEMPLATES] = { .t = {
-		.name = "quote_templates", .id = "0-64", .singular = "quote_template",
+		.name = "quote_templates", .id = "0-64", .path = "quote_templates", .singular = "quote_template",
 		.label = "Quote templates",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_name",
 		.default_props = P("hs_name", HS_CREATED, HS_LASTMOD),
@@ -249,7 +253,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.flags = OTF_READONLY | OTF_NO_DELETE,
 	} },
 	[ST_SUBSCRIPTIONS] = { .t = {
-		.name = "subscriptions", .id = "0-69", .singular = "subscription",
+		.name = "subscriptions", .id = "0-69", .path = "subscriptions", .singular = "subscription",
 		.label = "Subscriptions",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_name",
 		.default_props = P("hs_name", HS_CREATED, HS_LASTMOD),
@@ -259,7 +263,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.read_scope = "crm.objects.subscriptions.read",
 	} },
 	[ST_GOAL_TARGETS] = { .t = {
-		.name = "goal_targets", .id = "0-74", .singular = "goal_target", .label = "Goals",
+		.name = "goal_targets", .id = "0-74", .path = "goal_targets", .singular = "goal_target", .label = "Goals",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_goal_name",
 		.default_props = P("hs_goal_name", "hs_goal_type", "hs_milestone",
 				   "hs_target_amount", "hs_start_datetime", "hs_end_datetime",
@@ -273,7 +277,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.read_scope = "crm.objects.goals.read",
 	} },
 	[ST_DISCOUNTS] = { .t = {
-		.name = "discounts", .id = "0-84", .singular = "discount", .label = "Discounts",
+		.name = "discounts", .id = "0-84", .path = "discounts", .singular = "discount", .label = "Discounts",
 		.lastmod = HS_LASTMOD, .createdate = CREATED, .display = "hs_label",
 		.default_props = P("hs_label", "hs_type", "hs_value", "hs_duration", "hs_sort_order",
 				   CREATED, HS_LASTMOD),
@@ -283,7 +287,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.read_scope = "crm.objects.line_items.read",
 	} },
 	[ST_FEES] = { .t = {
-		.name = "fees", .id = "0-85", .singular = "fee", .label = "Fees",
+		.name = "fees", .id = "0-85", .path = "fees", .singular = "fee", .label = "Fees",
 		.lastmod = HS_LASTMOD, .createdate = CREATED, .display = "hs_label",
 		.default_props = P("hs_label", "hs_type", "hs_value", "hs_duration", "hs_sort_order",
 				   CREATED, HS_LASTMOD),
@@ -293,7 +297,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.read_scope = "crm.objects.line_items.read",
 	} },
 	[ST_TAXES] = { .t = {
-		.name = "taxes", .id = "0-86", .singular = "tax", .label = "Taxes",
+		.name = "taxes", .id = "0-86", .path = "taxes", .singular = "tax", .label = "Taxes",
 		.lastmod = HS_LASTMOD, .createdate = CREATED, .display = "hs_label",
 		.default_props = P("hs_label", "hs_type", "hs_value", "hs_duration", "hs_sort_order",
 				   CREATED, HS_LASTMOD),
@@ -303,7 +307,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.read_scope = "crm.objects.line_items.read",
 	} },
 	[ST_PAYMENTS] = { .t = {
-		.name = "commerce_payments", .id = "0-101", .singular = "commerce_payment",
+		.name = "commerce_payments", .id = "0-101", .path = "commerce_payments", .singular = "commerce_payment",
 		.label = "Payments",
 		.lastmod = HS_LASTMOD, .createdate = CREATED, .display = NULL,
 		.default_props = P("hs_initial_amount", "hs_initiated_date", CREATED, HS_LASTMOD),
@@ -313,7 +317,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.read_scope = "crm.objects.commercepayments.read",
 	} },
 	[ST_USERS] = { .t = {
-		.name = "users", .id = "0-115", .singular = "user", .label = "Users",
+		.name = "users", .id = "0-115", .path = "users", .singular = "user", .label = "Users",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_email",
 		.default_props = P("hs_email", "hs_internal_user_id", "hs_given_name",
 				   "hs_family_name", "hs_job_title", HS_CREATED, HS_LASTMOD),
@@ -324,7 +328,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.flags = OTF_NO_ASSOC,
 	} },
 	[ST_POSTAL_MAIL] = { .t = {
-		.name = "postal_mail", .id = "0-116", .singular = "postal_mail", .label = "Postal mail",
+		.name = "postal_mail", .id = "0-116", .path = "postal_mail", .singular = "postal_mail", .label = "Postal mail",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_postal_mail_body",
 		.default_props = P("hs_timestamp", "hs_postal_mail_body", "hubspot_owner_id",
 				   HS_CREATED, HS_LASTMOD),
@@ -335,7 +339,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.flags = OTF_ENGAGEMENT,
 	} },
 	[ST_ORDERS] = { .t = {
-		.name = "orders", .id = "0-123", .singular = "order", .label = "Orders",
+		.name = "orders", .id = "0-123", .path = "orders", .singular = "order", .label = "Orders",
 		.lastmod = HS_LASTMOD, .createdate = CREATED, .display = "hs_order_name",
 		.default_props = P("hs_order_name", "hs_pipeline", "hs_pipeline_stage", CREATED,
 				   HS_LASTMOD),
@@ -346,7 +350,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.read_scope = "crm.objects.orders.read",
 	} },
 	[ST_LEADS] = { .t = {
-		.name = "leads", .id = "0-136", .singular = "lead", .label = "Leads",
+		.name = "leads", .id = "0-136", .path = "leads", .singular = "lead", .label = "Leads",
 		.lastmod = HS_LASTMOD, .createdate = CREATED, .display = "hs_lead_name",
 		.default_props = P("hs_lead_name", "hs_pipeline", "hs_pipeline_stage",
 				   "hubspot_owner_id", CREATED, HS_LASTMOD),
@@ -358,7 +362,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.flags = OTF_NEEDS_CONTACT,
 	} },
 	[ST_CARTS] = { .t = {
-		.name = "carts", .id = "0-142", .singular = "cart", .label = "Carts",
+		.name = "carts", .id = "0-142", .path = "carts", .singular = "cart", .label = "Carts",
 		.lastmod = HS_LASTMOD, .createdate = CREATED, .display = "hs_cart_name",
 		.default_props = P("hs_cart_name", CREATED, HS_LASTMOD),
 		.text_props = P("hs_cart_name"),
@@ -367,7 +371,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.read_scope = "crm.objects.carts.read",
 	} },
 	[ST_SERVICES] = { .t = {
-		.name = "services", .id = "0-162", .singular = "service", .label = "Services",
+		.name = "services", .id = "0-162", .path = "0-162", .singular = "service", .label = "Services",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_name",
 		.default_props = P("hs_name", "hs_pipeline", "hs_pipeline_stage", "hubspot_owner_id",
 				   HS_CREATED, HS_LASTMOD),
@@ -379,7 +383,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.flags = OTF_OBJECT_LIBRARY,
 	} },
 	[ST_COURSES] = { .t = {
-		.name = "courses", .id = "0-410", .singular = "course", .label = "Courses",
+		.name = "courses", .id = "0-410", .path = "0-410", .singular = "course", .label = "Courses",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_course_name",
 		.default_props = P("hs_course_name", "hs_pipeline", "hs_pipeline_stage",
 				   "hubspot_owner_id", HS_CREATED, HS_LASTMOD),
@@ -391,7 +395,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.flags = OTF_OBJECT_LIBRARY,
 	} },
 	[ST_LISTINGS] = { .t = {
-		.name = "listings", .id = "0-420", .singular = "listing", .label = "Listings",
+		.name = "listings", .id = "0-420", .path = "0-420", .singular = "listing", .label = "Listings",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_name",
 		.default_props = P("hs_name", "hs_pipeline", "hs_pipeline_stage", "hubspot_owner_id",
 				   HS_CREATED, HS_LASTMOD),
@@ -403,7 +407,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.flags = OTF_OBJECT_LIBRARY,
 	} },
 	[ST_APPOINTMENTS] = { .t = {
-		.name = "appointments", .id = "0-421", .singular = "appointment",
+		.name = "appointments", .id = "0-421", .path = "0-421", .singular = "appointment",
 		.label = "Appointments",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_appointment_name",
 		.default_props = P("hs_appointment_name", "hs_pipeline", "hs_pipeline_stage",
@@ -416,7 +420,7 @@ const struct std_objtype objtypes_std[ST_COUNT] = {
 		.flags = OTF_OBJECT_LIBRARY,
 	} },
 	[ST_PROJECTS] = { .t = {
-		.name = "projects", .id = "0-970", .singular = "project", .label = "Projects",
+		.name = "projects", .id = "0-970", .path = "projects", .singular = "project", .label = "Projects",
 		.lastmod = HS_LASTMOD, .createdate = HS_CREATED, .display = "hs_name",
 		.default_props = P("hs_name", "hs_pipeline", "hs_pipeline_stage", "hubspot_owner_id",
 				   HS_CREATED, HS_LASTMOD),

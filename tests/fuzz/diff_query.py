@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Differential check of query_match against the sandbox's search (the reference).
 
-cache/query.c says local matching mirrors tests/sandbox/search.py so an
+cache/model/query.c says local matching mirrors tests/sandbox/search.py so an
 overlaid record agrees with search once indexed. This replays what fuzz_query
 dumped (HUBFS_FUZZ_QUERY_DUMP: the request, the records and query_match's
 answers, one JSON line per query) through search.compile_filter and the free-text

@@ -5,7 +5,7 @@
  * owners lists from the wire.
  *
  * The walkers of list / batch / association / owners pages are static in
- * cache/cache_*.c, cache/writeback.c and fs/search.c; only what they call
+ * cache/cache_*.c, cache/writeback/writeback.c and fs/search.c; only what they call
  * (record_render, record_parse_id) is reached here. See README.md.
  *
  * Input: one selector byte, then up to four parts separated by "\n--\n":
@@ -26,23 +26,23 @@
 
 #include <glib.h>
 
-#include "cache/edit.h"
-#include "cache/objtype.h"
-#include "cache/record.h"
-#include "cache/schema.h"
+#include "cache/model/edit.h"
+#include "cache/model/record.h"
+#include "cache/model/schema.h"
 #include "client/http.h"
 #include "client/hubspot.h"
 #include "client/ratelimit.h"
 #include "tests/fuzz/fuzz_common.h"
+#include "tests/unit/types.h"
 
-static struct schema *fixed[OT_COUNT];  /* from the golden properties, shown = default */
+static struct schema *fixed[TY_COUNT];  /* from the golden properties, shown = default */
 static struct schema *deals_all;
 static char *deal_base;
 static size_t deal_base_len;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	static const char *const files[OT_COUNT] = { "contacts_props.json", "contacts_props.json",
+	static const char *const files[TY_COUNT] = { "contacts_props.json", "contacts_props.json",
 						     "deals_props.json", "tickets_props.json" };
 	json_object *api, *resp;
 	uint64_t id;
@@ -51,16 +51,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	fuzz_init();
-	for (int t = 0; t < OT_COUNT; t++) {
+	for (int t = 0; t < TY_COUNT; t++) {
 		resp = fuzz_golden(files[t]);
-		if (schema_new(t, resp, NULL, &fixed[t]) != 0)
+		if (schema_new(ty(t), resp, NULL, &fixed[t]) != 0)
 			abort();
-		if (t == OT_DEALS && schema_new(t, resp, "all", &deals_all) != 0)
+		if (t == TY_DEALS && schema_new(ty(t), resp, "all", &deals_all) != 0)
 			abort();
 		json_object_put(resp);
 	}
 	api = fuzz_golden("deal_301.json");
-	if (record_render(api, fixed[OT_DEALS], &deal_base, &deal_base_len, &id, &ms) != 0)
+	if (record_render(api, fixed[TY_DEALS], &deal_base, &deal_base_len, &id, &ms) != 0)
 		abort();
 	json_object_put(api);
 	return 0;
@@ -298,7 +298,7 @@ static struct schema *check_schema(int t, json_object *resp, const char *shown)
 	int rc;
 	bool ok;
 
-	rc = schema_new(t, resp, shown, &s);
+	rc = schema_new(ty(t), resp, shown, &s);
 	FUZZ_CHECK(rc == (want_ok ? 0 : -EINVAL), "schema_new: %d", rc);
 	if (rc)
 		return NULL;
@@ -360,7 +360,7 @@ static void check_render(int t, const struct schema *s, json_object *obj)
 	uint64_t id = 0, id2;
 	int64_t ms = -1, ms2, want_ms = 0;
 	bool want_ok, ok;
-	struct edit_ctx ctx = { .type = t, .schema = s };
+	struct edit_ctx ctx = { .type = ty(t), .schema = s };
 	struct edit_error err;
 	int rc;
 
@@ -437,7 +437,7 @@ static void check_pipeline_edits(json_object *list, const char *value)
 		"{\"properties\": {\"hubspot_owner_id\": \"31000001\"}}",
 	};
 	static const char *const props[] = { "pipeline", "dealstage", "hubspot_owner_id" };
-	struct edit_ctx ctx = { .type = OT_DEALS, .schema = deals_all, .pipelines = list,
+	struct edit_ctx ctx = { .type = ty(TY_DEALS), .schema = deals_all, .pipelines = list,
 				.owner_ids = list };
 	struct edit_error err;
 	json_object *ch, *bs, *np;

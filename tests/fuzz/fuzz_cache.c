@@ -28,16 +28,16 @@
 #include <glib.h>
 
 #include "cache/cache.h"
-#include "cache/objtype.h"
-#include "cache/record.h"
+#include "cache/model/record.h"
 #include "client/hubspot.h"
 #include "tests/fuzz/fuzz_common.h"
+#include "tests/unit/types.h"
 
 enum { OP_LIST, OP_BATCH, OP_ASSOC, OP_OWNERS, OP_PIPES, OP_SEARCH, OP_COUNT };
 
 static struct {
 	pthread_mutex_t lock;
-	char *props[OT_COUNT];          /* properties answers */
+	char *props[TY_COUNT];          /* properties answers */
 	const uint8_t *body[OP_COUNT];  /* protected by lock */
 	size_t len[OP_COUNT];
 	int op;                         /* the operation running */
@@ -68,15 +68,15 @@ static void respond(int fd, const char *path)
 	const char *body = empty;
 	size_t len = sizeof(empty) - 1;
 	char *copy = NULL;
-	int t;
 
 	pthread_mutex_lock(&srv.lock);
 	if (g_str_has_prefix(path, "/crm/v3/properties/")) {
 		const char *tn = path + strlen("/crm/v3/properties/");
 		size_t n = strcspn(tn, "?/ ");
 
-		t = objtype_from_name(tn, n);
-		body = srv.props[t < 0 ? 0 : t];
+		const struct objtype *ot = objtypes_by_name(test_types(), tn, n);
+
+		body = srv.props[ot ? ot->idx : 0];
 		len = strlen(body);
 	} else if (srv.served++ == 0 && srv.body[srv.op]) {
 		body = (const char *)srv.body[srv.op];
@@ -174,7 +174,7 @@ static int server_start(void)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	static const char *const files[OT_COUNT] = { "contacts_props.json", "contacts_props.json",
+	static const char *const files[TY_COUNT] = { "contacts_props.json", "contacts_props.json",
 						     "deals_props.json", "tickets_props.json" };
 	struct hs_client_opts o = { 0 };
 	const char *why = NULL;
@@ -183,7 +183,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	fuzz_init();
-	for (int t = 0; t < OT_COUNT; t++) {
+	for (int t = 0; t < TY_COUNT; t++) {
 		json_object *p = fuzz_golden(files[t]);
 
 		srv.props[t] = g_strdup(json_object_to_json_string(p));
@@ -245,7 +245,7 @@ static void check_sorted(const char *what, const uint64_t *ids, size_t n)
 	}
 }
 
-static void record_file(struct cache *c, int t, uint64_t id)
+static void record_file(struct cache *c, const struct objtype *t, uint64_t id)
 {
 	char *text = NULL;
 	size_t len = 0;
@@ -268,12 +268,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint64_t id, *ids = NULL;
 	char *text = NULL;
 	size_t n = 0, len = 0;
-	int t, u, rc;
+	const struct objtype *t, *u;
+	int rc;
 
 	if (size < 1)
 		return 0;
-	t = data[0] & 3;
-	u = (data[0] >> 2) & 3;
+	t = ty(data[0] & 3);
+	u = ty((data[0] >> 2) & 3);
 	np = fuzz_split(data + 1, size - 1, "\n--\n", part, plen, OP_COUNT);
 	pthread_mutex_lock(&srv.lock);
 	for (int k = 0; k < OP_COUNT; k++) {
@@ -281,7 +282,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		srv.len[k] = plen[k % np];
 	}
 	pthread_mutex_unlock(&srv.lock);
-	c = cache_new(hc, &co, NULL);
+	c = cache_new(hc, test_types(), &co, NULL);
 
 	begin(OP_BATCH);
 	record_file(c, t, 101);

@@ -1,4 +1,4 @@
-/* fuzz_edit - the record-file parser, validator and diff (cache/edit.h).
+/* fuzz_edit - the record-file parser, validator and diff (cache/model/edit.h).
  *
  * Input: one selector byte, then the bytes a writer closed. The selector picks
  * the fixture (a contact, a deal with pipelines, a ticket with pipelines, all
@@ -25,14 +25,14 @@
 
 #include <glib.h>
 
-#include "cache/edit.h"
-#include "cache/objtype.h"
-#include "cache/record.h"
-#include "cache/schema.h"
+#include "cache/model/edit.h"
+#include "cache/model/record.h"
+#include "cache/model/schema.h"
 #include "tests/fuzz/fuzz_common.h"
+#include "tests/unit/types.h"
 
 struct fx {
-	int type;
+	const struct objtype *type;
 	struct schema *s;
 	json_object *pipes_resp;
 	json_object *pipelines;  /* borrowed from pipes_resp */
@@ -45,9 +45,10 @@ struct fx {
 
 static struct fx fxs[3];
 
-static void fx_load(struct fx *f, int type, const char *record)
+static void fx_load(struct fx *f, int ti, const char *record)
 {
-	g_autofree char *props = g_strdup_printf("%s_props.json", objtype_name(type));
+	const struct objtype *type = ty(ti);
+	g_autofree char *props = g_strdup_printf("%s_props.json", type->name);
 	json_object *resp = fuzz_golden(props), *api = fuzz_golden(record);
 	uint64_t id;
 	int64_t ms;
@@ -57,8 +58,8 @@ static void fx_load(struct fx *f, int type, const char *record)
 	if (schema_new(type, resp, NULL, &f->s) != 0)
 		abort();
 	json_object_put(resp);
-	if (type == OT_DEALS || type == OT_TICKETS) {
-		g_autofree char *pipes = g_strdup_printf("%s_pipelines.json", objtype_name(type));
+	if (type->pipeline_prop) {
+		g_autofree char *pipes = g_strdup_printf("%s_pipelines.json", type->name);
 
 		f->pipes_resp = fuzz_golden(pipes);
 		f->pipelines = json_object_object_get(f->pipes_resp, "results");
@@ -78,9 +79,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	fuzz_init();
-	fx_load(&fxs[0], OT_CONTACTS, "contact_101.json");
-	fx_load(&fxs[1], OT_DEALS, "deal_301.json");
-	fx_load(&fxs[2], OT_TICKETS, "ticket_501.json");
+	fx_load(&fxs[0], TY_CONTACTS, "contact_101.json");
+	fx_load(&fxs[1], TY_DEALS, "deal_301.json");
+	fx_load(&fxs[2], TY_TICKETS, "ticket_501.json");
 	return 0;
 }
 
@@ -121,8 +122,9 @@ static size_t base_len(json_object *bprops, const char *name)
 	return (size_t)json_object_get_string_len(v);
 }
 
-/* A record file: newline-terminated strict JSON with the keys of DESIGN.md §2
- * in order and exactly the shown properties, sorted, as strings or null.
+/* A record file: newline-terminated strict JSON with the keys id, properties,
+ * createdAt, updatedAt, archived in that order, and exactly the shown
+ * properties, sorted, as strings or null.
  * Returns the parsed file. */
 static json_object *check_record_file(const struct schema *s, const char *text, size_t len)
 {

@@ -1,4 +1,4 @@
-/* fuzz_query - the query language of search/<type>/<query>/ (cache/query.h).
+/* fuzz_query - the query language of search/<type>/<query>/ (cache/model/query.h).
  *
  * Input: one selector byte ('c' contacts, 'd' deals, 't' tickets, else modulo
  * 3), the query text up to the first newline, and optionally after it a JSON
@@ -27,12 +27,12 @@
 
 #include <glib.h>
 
-#include "cache/objtype.h"
-#include "cache/query.h"
-#include "cache/schema.h"
+#include "cache/model/query.h"
+#include "cache/model/schema.h"
 #include "tests/fuzz/fuzz_common.h"
+#include "tests/unit/types.h"
 
-static const int types[3] = { OT_CONTACTS, OT_DEALS, OT_TICKETS };
+static const int types[3] = { TY_CONTACTS, TY_DEALS, TY_TICKETS };
 static FILE *dump;              /* $HUBFS_FUZZ_QUERY_DUMP: one JSON line per query (diff_query.py) */
 static struct schema *schemas[3];
 static GPtrArray *records[3];   /* json objects: properties of fixed records */
@@ -85,10 +85,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (getenv("HUBFS_FUZZ_QUERY_DUMP") && !(dump = fopen(getenv("HUBFS_FUZZ_QUERY_DUMP"), "a")))
 		abort();
 	for (size_t i = 0; i < 3; i++) {
-		g_autofree char *name = g_strdup_printf("%s_props.json", objtype_name(types[i]));
+		g_autofree char *name = g_strdup_printf("%s_props.json", ty(types[i])->name);
 		json_object *resp = fuzz_golden(name);
 
-		if (schema_new(types[i], resp, "all", &schemas[i]) != 0)
+		if (schema_new(ty(types[i]), resp, "all", &schemas[i]) != 0)
 			abort();
 		json_object_put(resp);
 		records[i] = g_ptr_array_new_with_free_func((GDestroyNotify)json_object_put);
@@ -191,7 +191,7 @@ static struct query *must_parse(size_t ti, const char *text, const char *why_con
 {
 	struct query *q = NULL;
 	char *why = NULL;
-	int rc = query_parse(text, types[ti], schemas[ti], &q, &why);
+	int rc = query_parse(text, ty(types[ti]), schemas[ti], &q, &why);
 
 	FUZZ_CHECK(rc == 0 && q, "%s %s does not parse: %s", why_context, text, why ? why : "");
 	return q;
@@ -377,7 +377,7 @@ static void check_matching(size_t ti, const struct query *q, json_object *req, j
 		line = json_object_new_object();
 		recs = json_object_new_array();
 		ms = json_object_new_array();
-		json_object_object_add(line, "type", json_object_new_string(objtype_name(types[ti])));
+		json_object_object_add(line, "type", json_object_new_string(ty(types[ti])->name));
 		json_object_object_add(line, "request", json_object_get(req));
 		json_object_object_add(line, "records", recs);
 		json_object_object_add(line, "matches", ms);
@@ -451,8 +451,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			json_object_put(o);
 	}
 
-	rc = query_parse(text, types[ti], schemas[ti], &q, &why);
-	FUZZ_CHECK(query_parse(text, types[ti], schemas[ti], &q2, NULL) == rc, "rc differs without why");
+	rc = query_parse(text, ty(types[ti]), schemas[ti], &q, &why);
+	FUZZ_CHECK(query_parse(text, ty(types[ti]), schemas[ti], &q2, NULL) == rc, "rc differs without why");
 	query_free(q2);
 	if (rc != 0) {
 		size_t n = why ? strlen(why) : 0;

@@ -41,6 +41,32 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "scale: long scale tests (suite scale)")
 
 
+def pytest_collection_modifyitems(config, items):
+    """HUBFS_SHARD=k/n keeps shard k of n, whole files at a time, so meson can
+    run the mount suite as n tests side by side (they are mostly waiting on
+    the sandbox's latency, not the CPU). Files go to the shard with the fewest
+    tests so far, the biggest file first: stable for a given tree."""
+    shard = os.environ.get("HUBFS_SHARD")
+    if not shard:
+        return
+    k, n = (int(x) for x in shard.split("/"))
+    per_file = {}
+    for item in items:
+        per_file.setdefault(item.nodeid.split("::")[0], []).append(item)
+    load = [0] * n
+    mine = set()
+    for f in sorted(per_file, key=lambda f: (-len(per_file[f]), f)):
+        i = load.index(min(load))
+        load[i] += len(per_file[f])
+        if i == k:
+            mine.add(f)
+    keep = [it for it in items if it.nodeid.split("::")[0] in mine]
+    gone = [it for it in items if it.nodeid.split("::")[0] not in mine]
+    if gone:
+        config.hook.pytest_deselected(items=gone)
+    items[:] = keep
+
+
 def become_subreaper():
     """Orphaned descendants (a daemonized hubfs) become our children."""
     libc = ctypes.CDLL(None, use_errno=True)

@@ -268,6 +268,19 @@ def vm_rss_kb(pid):
         return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
 
 
+def test_query_dirs_stay_bounded(sandbox, hubfs):
+    """300 distinct query directories (past the cap of 256): idle ones go, the
+    count never passes the cap, and every one still lists its results. The RSS
+    side of it is the soak below (suite scale)."""
+    sandbox.reset(contacts=20)
+    sandbox.configure(search_limit=0)
+    m = hubfs("ttl=1", "search_per_sec=100")
+    for i in range(300):
+        assert len(os.listdir(m.p("search", "contacts", f"firstname!=Nobody{i}"))) == 20
+    assert 0 < m.status()["query_dirs"] <= 256
+
+
+@pytest.mark.scale
 def test_query_dirs_memory_stays_flat(sandbox, hubfs):
     """Soak: hundreds of distinct query directories of 1,000 results each.
     Idle ones (past ttl) drop their results and, once the kernel forgets

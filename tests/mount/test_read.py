@@ -333,7 +333,10 @@ def test_parallel_readers_cause_no_429(sandbox, hubfs):
     sandbox.configure(rate_limit="100/10s")
     # ttl and relists every second keep them refetching (incremental refreshes
     # alone are too cheap to press the limiter)
-    m = hubfs("ttl=1", "relist_interval=1", "op_timeout=60")
+    # A background relist starved by the readers' calls may run out of time
+    # (a warning, and the previous listing stays): not what is checked here.
+    m = hubfs("ttl=1", "relist_interval=1", "op_timeout=60",
+              allow=(r"listing \w+: .*(Timeout was reached|timed out)",))
     jobs = [
         "ls -l contacts companies deals tickets > /dev/null",
         "cat contacts/*.json > /dev/null",

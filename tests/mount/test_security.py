@@ -84,7 +84,7 @@ def write_config(tmp_path, text, mode=0o600):
 
 # --- 1. the state directory --------------------------------------------------------
 
-# The journal's schema (cache/journal.c), to plant a journal as another user would.
+# The journal's schema (cache/writeback/journal.c), to plant a journal as another user would.
 JOURNAL_SQL = """
 CREATE TABLE ops (seq INTEGER PRIMARY KEY AUTOINCREMENT,
  kind TEXT NOT NULL, type INTEGER NOT NULL, rec_id INTEGER NOT NULL DEFAULT 0, key TEXT,

@@ -50,24 +50,26 @@ def post_writes(sandbox):
 # --- editors ---------------------------------------------------------------------
 
 def tmux(session, cmd, keys, wait=1.0):
-    subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "150", "-y", "40",
-                    cmd + "; echo EDITOR-EXIT=$?; sleep 30"], check=True)
+    # A tmux server of this process's own: runs side by side never share a session.
+    t = ["tmux", "-L", f"hubfs-test-{os.getpid()}"]
+    subprocess.run(t + ["kill-session", "-t", session], capture_output=True)
+    subprocess.run(t + ["new-session", "-d", "-s", session, "-x", "150", "-y", "40",
+                        cmd + "; echo EDITOR-EXIT=$?; sleep 30"], check=True)
     time.sleep(wait)
     for k in keys:
         if isinstance(k, float):
             time.sleep(k)
         else:
-            subprocess.run(["tmux", "send-keys", "-t", session] + list(k), check=True)
+            subprocess.run(t + ["send-keys", "-t", session] + list(k), check=True)
     deadline = time.time() + 20
     screen = ""
     while time.time() < deadline:
-        screen = subprocess.run(["tmux", "capture-pane", "-t", session, "-p"],
+        screen = subprocess.run(t + ["capture-pane", "-t", session, "-p"],
                                 capture_output=True, text=True).stdout
         if "EDITOR-EXIT=" in screen:
             break
         time.sleep(0.2)
-    subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    subprocess.run(t + ["kill-server"], capture_output=True)
     assert "EDITOR-EXIT=0" in screen, screen
     return screen
 

@@ -1,4 +1,5 @@
-"""The HubSpot API routes of the sandbox (HUBSPOT_API.md §1-§8).
+"""The HubSpot API routes of the sandbox (objects, batch, search, associations,
+properties, pipelines, owners, account info, OAuth).
 
 `match(req)` maps a request to a Route whose `endpoint` is the normalised
 name used by the request log and counts, e.g.

@@ -1,4 +1,4 @@
-"""Objects v3: create / get / list / patch / archive (HUBSPOT_API.md §1-§2)."""
+"""Objects v3: create / get / list / patch / archive."""
 
 import re
 

@@ -1,4 +1,5 @@
-"""Scale: incremental refresh (DESIGN.md §4) over 100,000 listed contacts when
+"""Scale: incremental refresh (one search on the last-modified property from the
+last sync) over 100,000 listed contacts when
 12,000 of them changed elsewhere, more than one 10,000-result search window.
 The refresh must find every change with search calls only (about one page of
 200 per 200 changes, plus one re-read page per window), never relist, cause no

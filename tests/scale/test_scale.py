@@ -2,7 +2,8 @@
 (100 requests / 10 s, 50 ms latency). `grep -r` over contacts and deals runs
 through the mount while 1,000 contacts are edited with `sed -i` and 20
 companies are created, with 10% of all requests answered 5xx, a 429 storm and
-a sandbox restart along the way. Held to DESIGN.md §9:
+a sandbox restart along the way. Held to the bars hubfs is held to (see
+bench/README.md):
 
 - zero lost edits: after `hubfs sync` every edited contact has the new value
   on the server, the queue has nothing failed or in conflict;

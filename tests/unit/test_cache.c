@@ -11,10 +11,10 @@
 #include <glib.h>
 
 #include "cache/cache.h"
-#include "cache/objtype.h"
 #include "client/hubspot.h"
 #include "tests/unit/sandbox.h"
 #include "tests/unit/test.h"
+#include "tests/unit/types.h"
 
 static int64_t fake_now = 1000000;
 static int64_t clock_now(void)
@@ -43,7 +43,7 @@ static int64_t dl(void)
 #define BREAD "POST /crm/v3/objects/contacts/batch/read"
 
 /* Walk a whole listing; returns the number of entries. */
-static size_t list_all(struct cache *c, int t, uint64_t *first)
+static size_t list_all(struct cache *c, const struct objtype *t, uint64_t *first)
 {
 	struct listing *l = cache_listing_open(c, t);
 	struct rec_attr a;
@@ -66,33 +66,33 @@ static void test_listing_and_ttl(void)
 {
 	struct hs_client *hc = client();
 	struct cache_opts o = { .ttl_ms = 60000, .now = clock_now };
-	struct cache *c = cache_new(hc, &o, NULL);
+	struct cache *c = cache_new(hc, test_types(), &o, NULL);
 	struct rec_attr a;
 	uint64_t first = 0;
 	char buf[64];
 	size_t n;
 
-	ASSERT_EQ(list_all(c, OT_CONTACTS, &first), 250);
+	ASSERT_EQ(list_all(c, ty(TY_CONTACTS), &first), 250);
 	ASSERT_EQ(calls(hc, LIST), 3);
 	/* Listed records are fresh: no call. Unknown ids of a complete listing: no call. */
-	ASSERT_EQ(cache_record_stat(c, OT_CONTACTS, first, dl(), &a), 0);
-	ASSERT_EQ(cache_record_read(c, OT_CONTACTS, first, 0, 2, buf, &n, dl()), 0);
+	ASSERT_EQ(cache_record_stat(c, ty(TY_CONTACTS), first, dl(), &a), 0);
+	ASSERT_EQ(cache_record_read(c, ty(TY_CONTACTS), first, 0, 2, buf, &n, dl()), 0);
 	ASSERT_EQ(n, 2);
 	ASSERT(memcmp(buf, "{\n", 2) == 0);
-	ASSERT_EQ(cache_record_stat(c, OT_CONTACTS, 99999999, dl(), &a), -ENOENT);
+	ASSERT_EQ(cache_record_stat(c, ty(TY_CONTACTS), 99999999, dl(), &a), -ENOENT);
 	ASSERT_EQ(calls(hc, BREAD), 0);
 	/* A second listing within ttl reuses the first. */
-	ASSERT_EQ(list_all(c, OT_CONTACTS, NULL), 250);
+	ASSERT_EQ(list_all(c, ty(TY_CONTACTS), NULL), 250);
 	ASSERT_EQ(calls(hc, LIST), 3);
 
 	/* After ttl, one stat refreshes 100 stale records in one batch read. */
 	fake_now += 60001;
-	ASSERT_EQ(cache_record_stat(c, OT_CONTACTS, first, dl(), &a), 0);
+	ASSERT_EQ(cache_record_stat(c, ty(TY_CONTACTS), first, dl(), &a), 0);
 	ASSERT_EQ(calls(hc, BREAD), 1);
-	ASSERT_EQ(cache_record_stat(c, OT_CONTACTS, first, dl(), &a), 0);
+	ASSERT_EQ(cache_record_stat(c, ty(TY_CONTACTS), first, dl(), &a), 0);
 	ASSERT_EQ(calls(hc, BREAD), 1);
 	/* A stale listing is fetched again. */
-	ASSERT_EQ(list_all(c, OT_CONTACTS, NULL), 250);
+	ASSERT_EQ(list_all(c, ty(TY_CONTACTS), NULL), 250);
 	ASSERT_EQ(calls(hc, LIST), 6);
 	cache_free(c);
 	hs_client_free(hc);
@@ -102,12 +102,12 @@ static void test_budget_and_eviction(void)
 {
 	struct hs_client *hc = client();
 	struct cache_opts o = { .ttl_ms = 60000, .max_bytes = 30000, .now = clock_now };
-	struct cache *c = cache_new(hc, &o, NULL);
+	struct cache *c = cache_new(hc, test_types(), &o, NULL);
 	json_object *st = json_object_new_object(), *jc;
 	struct rec_attr a;
 	uint64_t first = 0;
 
-	ASSERT_EQ(list_all(c, OT_CONTACTS, &first), 250);
+	ASSERT_EQ(list_all(c, ty(TY_CONTACTS), &first), 250);
 	cache_stats(c, st);
 	ASSERT(json_object_object_get_ex(st, "cache", &jc));
 	ASSERT_LE(json_object_get_int64(json_object_object_get(jc, "bytes")), 30000);
@@ -115,7 +115,7 @@ static void test_budget_and_eviction(void)
 	json_object_put(st);
 	/* The first record was evicted; reading it costs one batch read that takes
 	 * evicted neighbours along. */
-	ASSERT_EQ(cache_record_stat(c, OT_CONTACTS, first, dl(), &a), 0);
+	ASSERT_EQ(cache_record_stat(c, ty(TY_CONTACTS), first, dl(), &a), 0);
 	ASSERT_EQ(calls(hc, BREAD), 1);
 	cache_free(c);
 	hs_client_free(hc);
@@ -125,15 +125,15 @@ static void test_epoch_guard(void)
 {
 	struct hs_client *hc = client();
 	struct cache_opts o = { .ttl_ms = 60000, .now = clock_now };
-	struct cache *c = cache_new(hc, &o, NULL);
+	struct cache *c = cache_new(hc, test_types(), &o, NULL);
 	uint64_t first = 0, epoch;
 	char *text = NULL;
 	size_t len;
 	json_object *obj;
 
-	ASSERT_EQ(list_all(c, OT_CONTACTS, &first), 250);
+	ASSERT_EQ(list_all(c, ty(TY_CONTACTS), &first), 250);
 	epoch = cache_epoch(c); /* a fetch starts here … */
-	ASSERT_EQ(cache_record_put_local(c, OT_CONTACTS, first, "local\n", 6, 0), 0);
+	ASSERT(cache_record_put_local(c, ty(TY_CONTACTS), first, "local\n", 6, 0) > 0);
 	/* … and its answer arrives after the local write: dropped. */
 	obj = json_tokener_parse("{\"id\": \"1\", \"properties\": {\"email\": \"x@y\"},"
 				 "\"createdAt\": \"2020-01-01T00:00:00.000Z\","
@@ -144,19 +144,19 @@ static void test_epoch_guard(void)
 		snprintf(idtxt, sizeof(idtxt), "%" PRIu64, first);
 		json_object_object_add(obj, "id", json_object_new_string(idtxt));
 	}
-	ASSERT_EQ(cache_store(c, OT_CONTACTS, obj, epoch), 1);
-	ASSERT_EQ(cache_record_text(c, OT_CONTACTS, first, dl(), &text, &len), 0);
+	ASSERT_EQ(cache_store(c, ty(TY_CONTACTS), obj, epoch), 1);
+	ASSERT_EQ(cache_record_text(c, ty(TY_CONTACTS), first, dl(), &text, &len), 0);
 	ASSERT_STR(text, "local\n");
 	g_free(text);
 	/* A fetch that started after the write is taken. */
-	ASSERT_EQ(cache_store(c, OT_CONTACTS, obj, cache_epoch(c)), 0);
-	ASSERT_EQ(cache_record_text(c, OT_CONTACTS, first, dl(), &text, &len), 0);
+	ASSERT_EQ(cache_store(c, ty(TY_CONTACTS), obj, cache_epoch(c)), 0);
+	ASSERT_EQ(cache_record_text(c, ty(TY_CONTACTS), first, dl(), &text, &len), 0);
 	ASSERT(strstr(text, "\"email\": \"x@y\"") != NULL);
 	g_free(text);
 	/* An older server version never replaces a newer one. */
 	json_object_object_add(obj, "updatedAt", json_object_new_string("2021-01-01T00:00:00.000Z"));
 	json_object_object_add(obj, "properties", json_tokener_parse("{\"email\": \"old@y\"}"));
-	ASSERT_EQ(cache_store(c, OT_CONTACTS, obj, cache_epoch(c)), 1);
+	ASSERT_EQ(cache_store(c, ty(TY_CONTACTS), obj, cache_epoch(c)), 1);
 	json_object_put(obj);
 	cache_free(c);
 	hs_client_free(hc);
@@ -166,7 +166,7 @@ static void test_assoc_batching(void)
 {
 	struct hs_client *hc = client();
 	struct cache_opts o = { .ttl_ms = 60000, .now = clock_now };
-	struct cache *c = cache_new(hc, &o, NULL);
+	struct cache *c = cache_new(hc, test_types(), &o, NULL);
 	struct listing *l;
 	size_t total = 0;
 	uint64_t id;
@@ -174,13 +174,13 @@ static void test_assoc_batching(void)
 
 	/* As after `ls deals`: the listing is complete, so the first association
 	 * miss takes every listed deal along (one call for all 120). */
-	ASSERT_EQ(list_all(c, OT_DEALS, NULL), 120);
-	l = cache_listing_open(c, OT_DEALS);
+	ASSERT_EQ(list_all(c, ty(TY_DEALS), NULL), 120);
+	l = cache_listing_open(c, ty(TY_DEALS));
 	for (size_t i = 0; (rc = cache_listing_entry(c, l, i, dl(), &id, NULL)) == 0; i++) {
 		uint64_t *ids = NULL;
 		size_t n = 0;
 
-		ASSERT_EQ(cache_assoc_list(c, OT_DEALS, id, OT_CONTACTS, dl(), &ids, &n), 0);
+		ASSERT_EQ(cache_assoc_list(c, ty(TY_DEALS), id, ty(TY_CONTACTS), dl(), &ids, &n), 0);
 		for (size_t j = 1; j < n; j++)
 			ASSERT_LT(ids[j - 1], ids[j]);
 		total += n;
@@ -196,12 +196,12 @@ static void test_assoc_batching(void)
 		uint64_t *ids = NULL;
 		size_t n = 0;
 
-		l = cache_listing_open(c, OT_DEALS);
+		l = cache_listing_open(c, ty(TY_DEALS));
 		ASSERT_EQ(cache_listing_entry(c, l, 0, dl(), &id, NULL), 0);
 		cache_listing_close(c, l);
-		ASSERT_EQ(cache_assoc_list(c, OT_DEALS, id, OT_CONTACTS, dl(), &ids, &n), 0);
+		ASSERT_EQ(cache_assoc_list(c, ty(TY_DEALS), id, ty(TY_CONTACTS), dl(), &ids, &n), 0);
 		ASSERT_GT(n, 0);
-		ASSERT_EQ(cache_record_stat(c, OT_CONTACTS, ids[0], dl(), &a), 0);
+		ASSERT_EQ(cache_record_stat(c, ty(TY_CONTACTS), ids[0], dl(), &a), 0);
 		ASSERT_EQ(calls(hc, BREAD), 1);
 		g_free(ids);
 	}
@@ -237,34 +237,34 @@ static void test_side_tables_bounded(void)
 	struct hs_client *hc = client();
 	struct cache_opts o = { .ttl_ms = 60000, .now = clock_now, .wall = wall_now,
 				.index_delay_ms = 10000 };
-	struct cache *c = cache_new(hc, &o, NULL);
+	struct cache *c = cache_new(hc, test_types(), &o, NULL);
 	uint64_t *ids = NULL;
 	size_t n = 0;
 
 	/* 3,000 local edits and 3,000 archives (landed) of made-up ids: no call */
 	for (uint64_t id = 1; id <= 3000; id++) {
-		cache_record_put_local(c, OT_CONTACTS, id, "{}\n", 3, 0);
-		cache_listing_note(c, OT_CONTACTS, 100000 + id, false);
-		cache_archive_landed(c, OT_CONTACTS, 100000 + id);
+		cache_record_put_local(c, ty(TY_CONTACTS), id, "{}\n", 3, 0);
+		cache_listing_note(c, ty(TY_CONTACTS), 100000 + id, false);
+		cache_archive_landed(c, ty(TY_CONTACTS), 100000 + id);
 	}
 	ASSERT_EQ(tracked(c, "recent"), 6000);
 	ASSERT_EQ(tracked(c, "gone"), 3000);
 	ASSERT_EQ(tracked(c, "missing"), 3000);
-	ASSERT(cache_record_gone(c, OT_CONTACTS, 100001));
+	ASSERT(cache_record_gone(c, ty(TY_CONTACTS), 100001));
 	/* Two minutes on, ttl and index_delay passed: 3,000 more of each */
 	fake_now += 120000;
 	fake_wall += 120000;
 	for (uint64_t id = 200001; id <= 203000; id++) {
-		cache_record_put_local(c, OT_CONTACTS, id, "{}\n", 3, 0);
-		cache_listing_note(c, OT_CONTACTS, 300000 + id, false);
+		cache_record_put_local(c, ty(TY_CONTACTS), id, "{}\n", 3, 0);
+		cache_listing_note(c, ty(TY_CONTACTS), 300000 + id, false);
 	}
 	ASSERT_LE(tracked(c, "recent"), 6000 + 1);
 	ASSERT_LE(tracked(c, "gone"), 3000 + 1);
 	ASSERT_LE(tracked(c, "missing"), 3000 + 1);
-	ASSERT(!cache_record_gone(c, OT_CONTACTS, 100001));     /* landed long ago */
-	ASSERT(cache_record_gone(c, OT_CONTACTS, 300000 + 200001)); /* still queued */
+	ASSERT(!cache_record_gone(c, ty(TY_CONTACTS), 100001));     /* landed long ago */
+	ASSERT(cache_record_gone(c, ty(TY_CONTACTS), 300000 + 200001)); /* still queued */
 	/* the overlay still sees every recent change */
-	cache_recent_local(c, OT_CONTACTS, fake_wall - 12000, &ids, &n);
+	cache_recent_local(c, ty(TY_CONTACTS), fake_wall - 12000, &ids, &n);
 	ASSERT_EQ(n, 6000);
 	g_free(ids);
 	ASSERT_EQ(calls(hc, BREAD) + calls(hc, LIST), 0);

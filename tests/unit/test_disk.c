@@ -1156,6 +1156,17 @@ struct rw {
 	int errors;
 };
 
+/* The clock of the threads' reads and writes (seen_ms, LRU order): one for
+ * all of them, as the wall clock is in use. Per-thread counters would make a
+ * slow thread's fresh writes the least recently used and evict them before
+ * the thread reads them back. */
+static gint64 rw_clock;
+
+static int64_t rw_now(void)
+{
+	return (int64_t)__atomic_add_fetch(&rw_clock, 1, __ATOMIC_SEQ_CST);
+}
+
 /* Each thread writes its own records and reads each back at once: it must
  * see its own write whether the writer has committed it yet or not. */
 static gpointer read_own_writes(gpointer p)
@@ -1170,7 +1181,7 @@ static gpointer read_own_writes(gpointer p)
 			int64_t mtime;
 			int rc;
 
-			disk_put_record(w->d, "0-1", id, want, strlen(want), 1000 + r, true, r);
+			disk_put_record(w->d, "0-1", id, want, strlen(want), 1000 + r, true, rw_now());
 			/* Its own write, or nothing: with a 5,000-byte budget the batch
 			 * that commits it may evict its text at once (-ENOENT, which the
 			 * contract allows), but an older text must never be served. */
@@ -1179,7 +1190,7 @@ static gpointer read_own_writes(gpointer p)
 			    (rc == 0 && (strcmp(text, want) != 0 || mtime != 1000 + r)))
 				w->errors++;
 			if (i % 7 == 0)
-				disk_touch_record(w->d, "0-1", id, r);
+				disk_touch_record(w->d, "0-1", id, rw_now());
 			if (i % 13 == 0 && r % 3 == 0) {
 				disk_forget_record(w->d, "0-1", id);
 				if (disk_get_record(w->d, "0-1", id, &text, &len, &mtime) != -ENOENT)

@@ -4,11 +4,11 @@
 
 #include <glib.h>
 
-#include "cache/edit.h"
-#include "cache/objtype.h"
-#include "cache/record.h"
-#include "cache/schema.h"
+#include "cache/model/edit.h"
+#include "cache/model/record.h"
+#include "cache/model/schema.h"
 #include "tests/unit/test.h"
+#include "tests/unit/types.h"
 
 static const char *dir;
 
@@ -43,9 +43,10 @@ struct fx {
 	struct edit_ctx ctx;
 };
 
-static void fx_init(struct fx *f, int type, const char *record)
+static void fx_init(struct fx *f, int ti, const char *record)
 {
-	const char *tn = objtype_name(type);
+	const struct objtype *type = ty(ti);
+	const char *tn = type->name;
 	g_autofree char *props = g_strdup_printf("%s_props.json", tn);
 	g_autofree char *pipes = g_strdup_printf("%s_pipelines.json", tn);
 	g_autofree char *pp = g_build_filename(dir, "edit", pipes, NULL);
@@ -181,7 +182,7 @@ static void test_reject_file_shape(void)
 	json_object *ch = (json_object *)1, *bs = (json_object *)1;
 	struct edit_error err;
 
-	fx_init(&f, OT_CONTACTS, "contact_101.json");
+	fx_init(&f, TY_CONTACTS, "contact_101.json");
 	ASSERT_EQ(edit_parse(&f.ctx, "", 0, f.base, f.base_len, &ch, &bs, &err), -EINVAL);
 	ASSERT(!ch && !bs);
 	ASSERT_STR(err.reason, "empty file");
@@ -257,7 +258,7 @@ static void test_reject_system_fields(void)
 	json_object *ch, *bs;
 	struct edit_error err;
 
-	fx_init(&f, OT_CONTACTS, "contact_101.json");
+	fx_init(&f, TY_CONTACTS, "contact_101.json");
 	id = with_top(&f, "id", "\"102\"");
 	REJECT(&f, id, "", "\"id\" cannot be changed (101 → 102)");
 	id_num = with_top(&f, "id", "102");
@@ -294,7 +295,7 @@ static void test_nul_in_base(void)
 	uint64_t id;
 	int64_t ms;
 
-	fx_init(&f, OT_CONTACTS, "contact_101.json");
+	fx_init(&f, TY_CONTACTS, "contact_101.json");
 	props = json_object_object_get(f.api, "properties");
 	json_object_object_add(props, "firstname", json_object_new_string_len("A\0b", 3));
 	g_free(f.base);
@@ -323,7 +324,7 @@ static void test_reject_properties(void)
 {
 	struct fx f;
 
-	fx_init(&f, OT_CONTACTS, "contact_101.json");
+	fx_init(&f, TY_CONTACTS, "contact_101.json");
 	REJECT_PROP(&f, "nosuch", "\"x\"", "property \"nosuch\" does not exist on contacts");
 	REJECT(&f, "{\"properties\": {\"email\": \"a@b.com\", \"Email\": \"a@b.com\"}}", "Email",
 	       "property \"Email\" does not exist on contacts");
@@ -363,7 +364,7 @@ static void test_formats(void)
 	g_autofree char *big = NULL, *too_big = NULL, *long_enum = NULL;
 	GString *s;
 
-	fx_init(&f, OT_CONTACTS, "contact_101.json");
+	fx_init(&f, TY_CONTACTS, "contact_101.json");
 	/* number */
 	ACCEPT(&f, "nps_score", "9", "9");
 	ACCEPT(&f, "nps_score", "1.5", "1.5");
@@ -527,7 +528,7 @@ static void test_diff(void)
 	json_object *ch, *bs;
 	struct edit_error err;
 
-	fx_init(&f, OT_CONTACTS, "contact_101.json");
+	fx_init(&f, TY_CONTACTS, "contact_101.json");
 	/* The unchanged file: no change, no error, though it shows read-only values. */
 	ASSERT_EQ(parse(&f, f.base, &ch, &bs, &err), 0);
 	assert_json(ch, "{}");
@@ -611,7 +612,7 @@ static void test_bad_base(void)
 	struct edit_error err;
 	const char *edit = "{\"properties\": {\"firstname\": \"Ana\"}}";
 
-	fx_init(&f, OT_CONTACTS, "contact_101.json");
+	fx_init(&f, TY_CONTACTS, "contact_101.json");
 	ASSERT_EQ(edit_parse(&f.ctx, edit, strlen(edit), "{\"id\": ", 7, &ch, &bs, &err), -EINVAL);
 	ASSERT(!ch && !bs);
 	ASSERT_STR(err.reason, "internal error: the record's current version is not a record file");
@@ -627,7 +628,7 @@ static void test_deal_pipelines(void)
 	json_object *ch, *bs;
 	struct edit_error err;
 
-	fx_init(&f, OT_DEALS, "deal_301.json");
+	fx_init(&f, TY_DEALS, "deal_301.json");
 	ACCEPT(&f, "dealstage", "\"contractsent\"", "contractsent");
 	REJECT_PROP(&f, "dealstage", "\"7421057\"",
 		    "property \"dealstage\": \"7421057\" is not a stage of pipeline \"default\" (Sales "
@@ -671,7 +672,7 @@ static void test_deal_without_pipeline(void)
 {
 	struct fx f;
 
-	fx_init(&f, OT_DEALS, "deal_301.json");
+	fx_init(&f, TY_DEALS, "deal_301.json");
 	/* A record with no pipeline is in the default one (not simply the first listed). */
 	json_object_object_add(json_object_object_get(f.api, "properties"), "pipeline", NULL);
 	g_free(f.base);
@@ -743,7 +744,7 @@ static void test_ticket_pipelines(void)
 	json_object *ch, *bs;
 	struct edit_error err;
 
-	fx_init(&f, OT_TICKETS, "ticket_501.json");
+	fx_init(&f, TY_TICKETS, "ticket_501.json");
 	ACCEPT(&f, "hs_pipeline_stage", "\"4\"", "4");
 	ACCEPT(&f, "hs_pipeline_stage", "3", "3");
 	REJECT_PROP(&f, "hs_pipeline_stage", "\"613\"",
@@ -778,7 +779,7 @@ static void test_owners(void)
 {
 	struct fx f;
 
-	fx_init(&f, OT_CONTACTS, "contact_101.json");
+	fx_init(&f, TY_CONTACTS, "contact_101.json");
 	ACCEPT(&f, "hubspot_owner_id", "\"31000002\"", "31000002");
 	ACCEPT(&f, "hubspot_owner_id", "31000003", "31000003");
 	ACCEPT(&f, "hubspot_owner_id", "null", "");
@@ -805,7 +806,7 @@ static void test_new_contact(void)
 	json_object *props;
 	struct edit_error err;
 
-	fx_init(&f, OT_CONTACTS, "contact_101.json");
+	fx_init(&f, TY_CONTACTS, "contact_101.json");
 	/* A copied record file is a template: system fields and read-only
 	 * properties are ignored, nulls dropped, the rest kept in file order. */
 	{
@@ -858,7 +859,7 @@ static void test_new_deal(void)
 	json_object *props;
 	struct edit_error err;
 
-	fx_init(&f, OT_DEALS, "deal_301.json");
+	fx_init(&f, TY_DEALS, "deal_301.json");
 	/* No pipeline: the default pipeline's stages. */
 	ASSERT_EQ(parse_new(&f, "{\"properties\": {\"dealname\": \"New\", \"dealstage\": \"closedwon\"}}",
 			    &props, &err), 0);
@@ -918,7 +919,7 @@ static void test_apply(void)
 	size_t len, len2;
 	g_autofree char *golden = NULL;
 
-	fx_init(&f, OT_CONTACTS, "contact_101.json");
+	fx_init(&f, TY_CONTACTS, "contact_101.json");
 	/* apply(base, parse(edited)) is what the server's version would render as. */
 	{
 		const char *edit = "{\"properties\": {\"firstname\": \"Mary\", \"phone\": null, "

@@ -36,7 +36,7 @@ static void parse(struct hs_error *e, long status, const char *body, const char 
 	ASSERT_EQ(e->http_status, status);
 }
 
-/* The exact bodies of HUBSPOT_API.md §1.4. */
+/* The exact error bodies HubSpot documents for 400, 401, 403, 404 and 409. */
 static void test_bodies_1_4(void)
 {
 	struct hs_error e;
@@ -107,7 +107,8 @@ static void test_bodies_1_4(void)
 	ASSERT_STR(e.category, "VALIDATION_ERROR");
 }
 
-/* The 429 bodies of HUBSPOT_API.md §7.3. */
+/* The 429 bodies HubSpot documents, one per policy (TEN_SECONDLY_ROLLING,
+ * SECONDLY, DAILY). */
 static void test_bodies_7_3(void)
 {
 	struct hs_error e;

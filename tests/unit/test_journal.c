@@ -8,9 +8,15 @@
 
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <sqlite3.h>
 
-#include "cache/journal.h"
+#include "cache/writeback/journal.h"
 #include "tests/unit/test.h"
+
+/* The journal keys types by objectTypeId. */
+#define CONTACTS "0-1"
+#define COMPANIES "0-2"
+#define DEALS "0-3"
 
 static char *tmp;
 
@@ -40,7 +46,7 @@ static GPtrArray *list(struct journal *j, unsigned mask)
 {
 	GPtrArray *a = NULL;
 
-	ASSERT_EQ(journal_list(j, mask, -1, -1, 0, 0, &a), 0);
+	ASSERT_EQ(journal_list(j, mask, -1, NULL, 0, 0, &a), 0);
 	return a;
 }
 
@@ -49,7 +55,7 @@ static void update(struct journal *j, uint64_t id, const char *ch, const char *b
 {
 	json_object *c = obj(ch), *b = base ? obj(base) : NULL;
 
-	ASSERT_EQ(journal_add_update(j, 0, id, c, b, epoch, 1000, seq), 0);
+	ASSERT_EQ(journal_add_update(j, CONTACTS, id, c, b, epoch, 1000, seq), 0);
 	json_object_put(c);
 	json_object_put(b);
 }
@@ -103,11 +109,11 @@ static void test_durable_across_kill(void)
 			json_object *c = json_object_new_object();
 
 			json_object_object_add(c, "phone", json_object_new_string("555"));
-			if (journal_add_update(j, 0, id, c, NULL, id, 1000, NULL) != 0)
+			if (journal_add_update(j, CONTACTS, id, c, NULL, id, 1000, NULL) != 0)
 				_exit(3);
 			json_object_put(c);
 		}
-		if (journal_add_create(j, 1, "acme.json", p, 1000, NULL) != 0)
+		if (journal_add_create(j, COMPANIES, "acme.json", p, 1000, NULL) != 0)
 			_exit(4);
 		kill(getpid(), SIGKILL);
 		_exit(5);
@@ -199,18 +205,19 @@ static void test_coalesce(void)
 		json_object *p1 = obj("{\"name\": \"Acme\", \"city\": \"X\"}"), *p2 = obj("{\"city\": \"Y\"}");
 		int64_t c1, c2, a1, a2;
 
-		ASSERT_EQ(journal_add_create(j, 1, "acme.json", p1, 1000, &c1), 0);
-		ASSERT_EQ(journal_add_create(j, 1, "acme.json", p2, 1000, &c2), 0);
+		ASSERT_EQ(journal_add_create(j, COMPANIES, "acme.json", p1, 1000, &c1), 0);
+		ASSERT_EQ(journal_add_create(j, COMPANIES, "acme.json", p2, 1000, &c2), 0);
 		ASSERT_EQ(c1, c2);
 		ASSERT_EQ(journal_get(j, c1, &op), 0);
 		assert_json(op->props, "{\"name\": \"Acme\", \"city\": \"Y\"}");
 		jop_free(op);
-		ASSERT_EQ(journal_add_assoc(j, true, 0, 7, 1, 70, 1000, &a1), 0);
-		ASSERT_EQ(journal_add_assoc(j, false, 1, 70, 0, 7, 1000, &a2), 0);
+		ASSERT_EQ(journal_add_assoc(j, true, CONTACTS, 7, COMPANIES, 70, 1000, &a1), 0);
+		ASSERT_EQ(journal_add_assoc(j, false, COMPANIES, 70, CONTACTS, 7, 1000, &a2), 0);
 		ASSERT_EQ(journal_get(j, a1, &op), -ENOENT);
 		ASSERT_EQ(journal_get(j, a2, &op), 0);
 		ASSERT_EQ(op->kind, JOP_ASSOC_DEL);
-		ASSERT_EQ(op->to_type, 0);
+		ASSERT_STR(op->type, COMPANIES);
+		ASSERT_STR(op->to_type, CONTACTS);
 		ASSERT_EQ(op->to_id, 7);
 		jop_free(op);
 		json_object_put(p1);
@@ -220,9 +227,15 @@ static void test_coalesce(void)
 	{
 		json_object *bad = obj("{\"phone\": 5}"), *empty = obj("{}");
 
-		ASSERT_EQ(journal_add_update(j, 0, 9, bad, NULL, 0, 1000, NULL), -EINVAL);
-		ASSERT_EQ(journal_add_update(j, 0, 9, empty, NULL, 0, 1000, NULL), -EINVAL);
-		ASSERT_EQ(journal_add_update(j, 0, 0, bad, NULL, 0, 1000, NULL), -EINVAL);
+		ASSERT_EQ(journal_add_update(j, CONTACTS, 9, bad, NULL, 0, 1000, NULL), -EINVAL);
+		ASSERT_EQ(journal_add_update(j, CONTACTS, 9, empty, NULL, 0, 1000, NULL), -EINVAL);
+		ASSERT_EQ(journal_add_update(j, CONTACTS, 0, bad, NULL, 0, 1000, NULL), -EINVAL);
+		/* a type is an objectTypeId that fits struct jop */
+		ASSERT_EQ(journal_add_update(j, NULL, 9, empty, NULL, 0, 1000, NULL), -EINVAL);
+		ASSERT_EQ(journal_add_archive(j, "", 9, 1000, NULL), -EINVAL);
+		ASSERT_EQ(journal_add_archive(j, "2-123456789012345678901234567890", 9, 1000, NULL),
+			  -EINVAL);
+		ASSERT_EQ(journal_add_assoc(j, true, CONTACTS, 1, NULL, 2, 1000, NULL), -EINVAL);
 		json_object_put(bad);
 		json_object_put(empty);
 	}
@@ -240,9 +253,9 @@ static void test_replay(void)
 
 	ASSERT_EQ(journal_open(dir, 1000, &j), 0);
 	update(j, 1, "{\"phone\": \"1\"}", "{\"phone\": \"0\"}", 42, &su);
-	ASSERT_EQ(journal_add_create(j, 1, "acme.json", p, 1000, &sc), 0);
-	ASSERT_EQ(journal_add_archive(j, 2, 5, 1000, &sa), 0);
-	ASSERT_EQ(journal_add_assoc(j, true, 0, 1, 1, 2, 1000, &sx), 0);
+	ASSERT_EQ(journal_add_create(j, COMPANIES, "acme.json", p, 1000, &sc), 0);
+	ASSERT_EQ(journal_add_archive(j, DEALS, 5, 1000, &sa), 0);
+	ASSERT_EQ(journal_add_assoc(j, true, CONTACTS, 1, COMPANIES, 2, 1000, &sx), 0);
 	update(j, 2, "{\"phone\": \"1\"}", NULL, 1, &sf);
 	ASSERT_EQ(journal_begin(j), 0);
 	ASSERT_EQ(journal_set_state(j, su, JS_IN_FLIGHT, NULL, 1500), 0);
@@ -281,7 +294,7 @@ static void test_replay(void)
 	ASSERT_EQ(counts[JS_IN_DOUBT], 4);
 	ASSERT_EQ(counts[JS_FAILED], 1);
 	ASSERT_EQ(counts[JS_IN_FLIGHT], 0);
-	ASSERT_EQ(journal_count_pending(j, 2), 0);
+	ASSERT_EQ(journal_count_pending(j, DEALS), 0);
 
 	/* A rolled-back group leaves nothing behind. */
 	ASSERT_EQ(journal_begin(j), 0);
@@ -300,8 +313,7 @@ static void test_retry_forget_rebase(void)
 	struct journal *j = NULL;
 	int64_t s1, s2, s3, counts[JS_STATE_COUNT];
 	struct jop *op;
-	struct jop c = { .kind = JOP_UPDATE, .type = 0, .id = 3, .to_type = -1,
-			 .state = JS_CONFLICT };
+	struct jop c = { .kind = JOP_UPDATE, .type = CONTACTS, .id = 3, .state = JS_CONFLICT };
 
 	ASSERT_EQ(journal_open(dir, 1000, &j), 0);
 	c.props = obj("{\"phone\": \"mine\"}");
@@ -353,12 +365,12 @@ static void test_retry_forget_rebase(void)
 
 	/* Rebase: a later edit made on top of a value that became v2 on the server. */
 	update(j, 5, "{\"amount\": \"10\"}", "{\"amount\": \"5\"}", 1, &s3);
-	ASSERT_EQ(journal_rebase(j, 0, 5, s3, "amount", "5", "5.0", 1000), 0); /* not after s3 */
+	ASSERT_EQ(journal_rebase(j, CONTACTS, 5, s3, "amount", "5", "5.0", 1000), 0); /* not after s3 */
 	ASSERT_EQ(journal_get(j, s3, &op), 0);
 	assert_json(op->base, "{\"amount\": \"5\"}");
 	jop_free(op);
-	ASSERT_EQ(journal_rebase(j, 0, 5, s3 - 1, "amount", "5", "5.0", 1000), 0);
-	ASSERT_EQ(journal_rebase(j, 0, 5, s3 - 1, "amount", "7", "8", 1000), 0); /* no match */
+	ASSERT_EQ(journal_rebase(j, CONTACTS, 5, s3 - 1, "amount", "5", "5.0", 1000), 0);
+	ASSERT_EQ(journal_rebase(j, CONTACTS, 5, s3 - 1, "amount", "7", "8", 1000), 0); /* no match */
 	ASSERT_EQ(journal_get(j, s3, &op), 0);
 	assert_json(op->base, "{\"amount\": \"5.0\"}");
 	jop_free(op);
@@ -366,6 +378,182 @@ static void test_retry_forget_rebase(void)
 	json_object_put(c.base);
 	journal_close(j);
 	g_free(dir);
+}
+
+/* The version-1 schema, as hubfs wrote it before types were objectTypeIds. */
+static const char v1_sql[] =
+	"CREATE TABLE ops ("
+	" seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" kind TEXT NOT NULL CHECK (kind IN ('update','create','archive','assoc_add','assoc_del')),"
+	" type INTEGER NOT NULL, rec_id INTEGER NOT NULL DEFAULT 0, key TEXT, props TEXT,"
+	" base TEXT, to_type INTEGER NOT NULL DEFAULT -1, to_id INTEGER NOT NULL DEFAULT 0,"
+	" state TEXT NOT NULL DEFAULT 'pending'"
+	"  CHECK (state IN ('pending','in_flight','failed','conflict','in_doubt')),"
+	" attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, created_ms INTEGER NOT NULL,"
+	" updated_ms INTEGER NOT NULL, sent_ms INTEGER NOT NULL DEFAULT 0,"
+	" epoch INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX ops_rec ON ops(type, rec_id, kind, state);"
+	"CREATE INDEX ops_state ON ops(state, type);";
+
+/* A version-1 journal (user_version `version`) in dir holding `rows` (SQL
+ * after the schema), as an earlier hubfs left it. */
+static void plant_v1(const char *dir, int version, const char *rows)
+{
+	g_autofree char *db = g_build_filename(dir, "journal.db", NULL);
+	g_autofree char *sql = g_strdup_printf("%s%s PRAGMA user_version = %d;", v1_sql, rows,
+					       version);
+	sqlite3 *d = NULL;
+
+	ASSERT_EQ(g_mkdir_with_parents(dir, 0700), 0);
+	ASSERT_EQ(sqlite3_open(db, &d), SQLITE_OK);
+	if (sqlite3_exec(d, sql, NULL, NULL, NULL) != SQLITE_OK)
+		FAIL("planting a v1 journal: %s", sqlite3_errmsg(d));
+	sqlite3_close(d);
+	ASSERT_EQ(chmod(db, 0600), 0);
+}
+
+static int user_version_of(const char *dir)
+{
+	g_autofree char *db = g_build_filename(dir, "journal.db", NULL);
+	sqlite3_stmt *st;
+	sqlite3 *d = NULL;
+	int v;
+
+	ASSERT_EQ(sqlite3_open(db, &d), SQLITE_OK);
+	ASSERT_EQ(sqlite3_prepare_v2(d, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+	ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(d);
+	return v;
+}
+
+/* Rows of every kind and state a v1 journal held, with the old integer types
+ * (0 contacts, 1 companies, 2 deals, 3 tickets; to_type -1 for none). Seq 90
+ * was taken and deleted: a new row must not reuse it. */
+static const char v1_rows[] =
+	"INSERT INTO ops (seq, kind, type, rec_id, props, base, state, created_ms, updated_ms, epoch)"
+	" VALUES (3, 'update', 0, 101, '{\"phone\":\"+1 555 0100\"}', '{\"phone\":null}',"
+	" 'pending', 1000, 1000, 7);"
+	"INSERT INTO ops (seq, kind, type, key, props, state, attempts, created_ms, updated_ms,"
+	" sent_ms) VALUES (4, 'create', 2, 'big deal.json#1', '{\"dealname\":\"Big\"}',"
+	" 'in_flight', 1, 1000, 1500, 1500);"
+	"INSERT INTO ops (seq, kind, type, rec_id, state, created_ms, updated_ms)"
+	" VALUES (5, 'archive', 3, 501, 'pending', 1000, 1000);"
+	"INSERT INTO ops (seq, kind, type, rec_id, to_type, to_id, state, created_ms, updated_ms)"
+	" VALUES (6, 'assoc_add', 0, 101, 1, 201, 'pending', 1000, 1000);"
+	"INSERT INTO ops (seq, kind, type, rec_id, to_type, to_id, state, created_ms, updated_ms)"
+	" VALUES (7, 'assoc_del', 2, 301, 0, 102, 'pending', 1000, 1000);"
+	"INSERT INTO ops (seq, kind, type, rec_id, props, base, state, last_error, created_ms,"
+	" updated_ms) VALUES (8, 'update', 1, 201, '{\"city\":\"X\"}', '{}', 'failed',"
+	" '{\"reason\":\"r\"}', 1000, 1000);"
+	"INSERT INTO ops (seq, kind, type, created_ms, updated_ms)"
+	" VALUES (90, 'archive', 0, 1000, 1000);"
+	"DELETE FROM ops WHERE seq = 90;";
+
+static void test_migrate_v1(void)
+{
+	char *dir = state_dir("v1");
+	struct journal *j = NULL;
+	GPtrArray *a;
+	struct jop *op;
+	int64_t seq = 0;
+	json_object *p = obj("{\"name\": \"New\"}");
+
+	plant_v1(dir, 1, v1_rows);
+	ASSERT_EQ(journal_open(dir, 3000, &j), 0);
+	a = list(j, JS_ANY);
+	ASSERT_EQ(a->len, 6);
+	op = a->pdata[0];
+	ASSERT_EQ(op->seq, 3);
+	ASSERT_EQ(op->kind, JOP_UPDATE);
+	ASSERT_STR(op->type, CONTACTS);
+	ASSERT_STR(op->to_type, "");
+	ASSERT_EQ(op->id, 101);
+	ASSERT_EQ(op->state, JS_PENDING);
+	ASSERT_EQ(op->epoch, 0); /* reset at replay, as always */
+	assert_json(op->props, "{\"phone\": \"+1 555 0100\"}");
+	assert_json(op->base, "{\"phone\": null}");
+	op = a->pdata[1];
+	ASSERT_EQ(op->kind, JOP_CREATE);
+	ASSERT_STR(op->type, DEALS);
+	ASSERT_STR(op->key, "big deal.json#1");
+	ASSERT_EQ(op->state, JS_IN_DOUBT); /* it was in flight: looked up first */
+	ASSERT_EQ(op->sent_ms, 1500);
+	assert_json(op->props, "{\"dealname\": \"Big\"}");
+	op = a->pdata[2];
+	ASSERT_EQ(op->kind, JOP_ARCHIVE);
+	ASSERT_STR(op->type, "0-5"); /* tickets */
+	ASSERT_EQ(op->id, 501);
+	op = a->pdata[3];
+	ASSERT_EQ(op->kind, JOP_ASSOC_ADD);
+	ASSERT_STR(op->type, CONTACTS);
+	ASSERT_STR(op->to_type, COMPANIES);
+	ASSERT_EQ(op->to_id, 201);
+	op = a->pdata[4];
+	ASSERT_EQ(op->kind, JOP_ASSOC_DEL);
+	ASSERT_STR(op->type, DEALS);
+	ASSERT_STR(op->to_type, CONTACTS);
+	op = a->pdata[5];
+	ASSERT_STR(op->type, COMPANIES);
+	ASSERT_EQ(op->state, JS_FAILED);
+	ASSERT_STR(op->error, "{\"reason\":\"r\"}");
+	g_ptr_array_unref(a);
+	/* The migrated rows work as any: found by type, merged into. */
+	ASSERT_EQ(journal_count_pending(j, CONTACTS), 2);
+	update(j, 101, "{\"jobtitle\": \"CTO\"}", NULL, 1, &seq);
+	ASSERT_EQ(seq, 3);
+	ASSERT_EQ(journal_add_create(j, COMPANIES, "new.json", p, 3000, &seq), 0);
+	ASSERT_GT(seq, 90);
+	journal_close(j);
+	ASSERT_EQ(user_version_of(dir), 2);
+	/* Opened again: version 2 as it is. */
+	ASSERT_EQ(journal_open(dir, 4000, &j), 0);
+	a = list(j, JS_ANY);
+	ASSERT_EQ(a->len, 7);
+	g_ptr_array_unref(a);
+	journal_close(j);
+	json_object_put(p);
+	g_free(dir);
+}
+
+/* The table without its version (written by a hubfs that set user_version
+ * in a second statement, and was killed between them) is version 1 too. */
+static void test_migrate_unversioned(void)
+{
+	char *dir = state_dir("v0");
+	struct journal *j = NULL;
+	GPtrArray *a;
+
+	plant_v1(dir, 0, v1_rows);
+	ASSERT_EQ(journal_open(dir, 3000, &j), 0);
+	a = list(j, JS_ANY);
+	ASSERT_EQ(a->len, 6);
+	ASSERT_STR(((struct jop *)a->pdata[0])->type, CONTACTS);
+	g_ptr_array_unref(a);
+	journal_close(j);
+	ASSERT_EQ(user_version_of(dir), 2);
+	g_free(dir);
+}
+
+/* A v1 row with a type no hubfs wrote cannot be named: nothing is guessed or
+ * changed, the journal stays version 1 and is not opened. A newer version is
+ * refused the same way. */
+static void test_migrate_refused(void)
+{
+	char *dir = state_dir("v1-odd"), *newer = state_dir("v3");
+	struct journal *j = NULL;
+
+	plant_v1(dir, 1, "INSERT INTO ops (kind, type, rec_id, created_ms, updated_ms)"
+			 " VALUES ('archive', 7, 5, 1000, 1000);");
+	ASSERT_EQ(journal_open(dir, 3000, &j), -EPROTO);
+	ASSERT(j == NULL);
+	ASSERT_EQ(user_version_of(dir), 1);
+	plant_v1(newer, 3, "");
+	ASSERT_EQ(journal_open(newer, 3000, &j), -EPROTO);
+	ASSERT_EQ(user_version_of(newer), 3);
+	g_free(dir);
+	g_free(newer);
 }
 
 /* journal_landed counts the rows journal_delete removed (operations that
@@ -403,6 +591,9 @@ int main(void)
 	RUN(test_coalesce);
 	RUN(test_replay);
 	RUN(test_retry_forget_rebase);
+	RUN(test_migrate_v1);
+	RUN(test_migrate_unversioned);
+	RUN(test_migrate_refused);
 	RUN(test_landed_count);
 	{
 		char *cmd = g_strdup_printf("rm -rf '%s'", tmp);

@@ -91,8 +91,8 @@ static int assoc_id(const struct objtypes *r, const char *from, const char *to)
 
 /* ---------------------------------------------------------------- the core four */
 
-/* The lists of cache/objtype.c, cache/query.c (text_*), cache/writeback_create.c
- * (identity_props) and cache/edit.c (required_on_create, pipe_props) before
+/* The lists of cache/objtype.c, cache/model/query.c (text_*), cache/writeback_create.c
+ * (identity_props) and cache/model/edit.c (required_on_create, pipe_props) before
  * the registry, verbatim. */
 static void test_core_facts(void)
 {
@@ -207,6 +207,8 @@ static void test_standard_table(void)
 		ASSERT(g_hash_table_add(names, (gpointer)t->name));
 		ASSERT(g_hash_table_add(ids, (gpointer)t->id));
 		ASSERT(strncmp(t->id, "0-", 2) == 0);
+		/* URLs: the API name, but for the object library (specified on the id) */
+		ASSERT_STR(t->path, (t->flags & OTF_OBJECT_LIBRARY) ? t->id : t->name);
 		ASSERT(t->singular && t->label && t->read_scope);
 		ASSERT(!(t->flags & OTF_CUSTOM));
 		ASSERT_STR(t->lastmod, i == 0 ? "lastmodifieddate" : "hs_lastmodifieddate");
@@ -229,7 +231,8 @@ static void test_standard_table(void)
 		if ((t->flags & OTF_READONLY) && (t->required[0] || t->identity_props[0]))
 			FAIL("%s: read-only with create facts", t->name);
 	}
-	/* the facts of HUBSPOT_OBJECTS §1.1/§1.4/§1.5 that the code branches on */
+	/* the documented facts of the standard types (ids, timestamps, required
+	 * properties) that the code branches on */
 	ASSERT_STR(L(r, "notes")->id, "0-46");
 	ASSERT_STR(L(r, "line_items")->id, "0-8");
 	ASSERT_STR(L(r, "goal_targets")->id, "0-74");
@@ -408,6 +411,7 @@ static void test_custom_objects(void)
 	ASSERT(cars != NULL);
 	ASSERT_EQ(cars->idx, NSTD - 2);
 	ASSERT_STR(cars->name, "cars");
+	ASSERT_STR(cars->path, "2-3465404");
 	ASSERT_STR(cars->singular, "object");
 	ASSERT_STR(cars->label, "Cars");
 	ASSERT_STR(cars->lastmod, "hs_lastmodifieddate");
@@ -735,7 +739,8 @@ static void test_cap(void)
 
 static void test_association_ids(void)
 {
-	/* a sample of HUBSPOT_OBJECTS §3.5, both directions */
+	/* a sample of HubSpot's HUBSPOT_DEFINED default association type ids, both
+	 * directions */
 	static const struct { const char *from, *to; int id; } ids[] = {
 		{ "contacts", "companies", 279 }, { "companies", "contacts", 280 },
 		{ "contacts", "deals", 4 }, { "deals", "contacts", 3 },

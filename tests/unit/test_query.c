@@ -11,14 +11,14 @@
 
 #include <glib.h>
 
-#include "cache/objtype.h"
-#include "cache/query.h"
-#include "cache/schema.h"
+#include "cache/model/query.h"
+#include "cache/model/schema.h"
 #include "client/hubspot.h"
 #include "tests/unit/test.h"
+#include "tests/unit/types.h"
 
 static const char *dir;
-static struct schema *schemas[OT_COUNT];
+static struct schema *schemas[TY_COUNT];
 
 static json_object *load_json(const char *name)
 {
@@ -32,13 +32,13 @@ static json_object *load_json(const char *name)
 
 static void load_schemas(void)
 {
-	static const int types[] = { OT_CONTACTS, OT_DEALS, OT_TICKETS };
+	static const int types[] = { TY_CONTACTS, TY_DEALS, TY_TICKETS };
 
 	for (size_t i = 0; i < G_N_ELEMENTS(types); i++) {
-		g_autofree char *name = g_strdup_printf("%s_props.json", objtype_name(types[i]));
+		g_autofree char *name = g_strdup_printf("%s_props.json", ty(types[i])->name);
 		json_object *resp = load_json(name);
 
-		ASSERT_EQ(schema_new(types[i], resp, "all", &schemas[types[i]]), 0);
+		ASSERT_EQ(schema_new(ty(types[i]), resp, "all", &schemas[types[i]]), 0);
 		json_object_put(resp);
 	}
 }
@@ -52,10 +52,10 @@ static struct query *parse_ok(int t, const char *text)
 {
 	struct query *q = NULL;
 	char *why = NULL;
-	int rc = query_parse(text, t, schemas[t], &q, &why);
+	int rc = query_parse(text, ty(t), schemas[t], &q, &why);
 
 	if (rc != 0 || !q)
-		FAIL("query %s on %s refused: %s", text, objtype_name(t), why ? why : "(no reason)");
+		FAIL("query %s on %s refused: %s", text, ty(t)->name, why ? why : "(no reason)");
 	ASSERT(why == NULL);
 	return q;
 }
@@ -92,7 +92,7 @@ static void check_err(int t, const char *text, const char *reason)
 {
 	struct query *q = (struct query *)0x1;
 	char *why = NULL;
-	int rc = query_parse(text, t, schemas[t], &q, &why);
+	int rc = query_parse(text, ty(t), schemas[t], &q, &why);
 
 	if (rc != -EINVAL)
 		FAIL("query %s: rc %d, want -EINVAL", text, rc);
@@ -102,12 +102,12 @@ static void check_err(int t, const char *text, const char *reason)
 		FAIL("query %s:\n  reason %s\n  want   %s", text, why, reason);
 	g_free(why);
 	/* why may be NULL */
-	ASSERT_EQ(query_parse(text, t, schemas[t], &q, NULL), -EINVAL);
+	ASSERT_EQ(query_parse(text, ty(t), schemas[t], &q, NULL), -EINVAL);
 }
 
-#define D OT_DEALS
-#define C OT_CONTACTS
-#define T OT_TICKETS
+#define D TY_DEALS
+#define C TY_CONTACTS
+#define T TY_TICKETS
 
 static void test_operators(void)
 {
@@ -125,7 +125,7 @@ static void test_operators(void)
 	check_parse(D, "forecast_note=", "[{\"filters\":[{\"propertyName\":\"forecast_note\",\"operator\":\"NOT_HAS_PROPERTY\"}]}]", NULL);
 	check_parse(D, "forecast_note!=", "[{\"filters\":[{\"propertyName\":\"forecast_note\",\"operator\":\"HAS_PROPERTY\"}]}]", NULL);
 	check_parse(D, "q=acme", "[]", "acme");
-	/* The example of DESIGN.md §4, and q= written in a group of its own. */
+	/* The README's example query, and q= written in a group of its own. */
 	check_parse(D, "amount>=10000&dealstage!=closedwon",
 		    "[{\"filters\":[{\"propertyName\":\"amount\",\"operator\":\"GTE\",\"value\":\"10000\"},"
 		    "{\"propertyName\":\"dealstage\",\"operator\":\"NEQ\",\"value\":\"closedwon\"}]}]", NULL);
@@ -238,15 +238,15 @@ static void test_errors(void)
 	check_err(D, "bad%0Aname=1", "property \"bad\\nname\" does not exist on deals");
 	/* Leading/trailing whitespace is significant in dates and numbers as sent. */
 	check_parse(D, "closedate>%202024-01-01", "[{\"filters\":[{\"propertyName\":\"closedate\",\"operator\":\"GT\",\"value\":\" 2024-01-01\"}]}]", NULL);
-	/* why may be NULL; a bad type */
+	/* why may be NULL; no type */
 	{
 		struct query *q = NULL;
 		char *why = NULL;
 
-		ASSERT_EQ(query_parse("amount=1", OT_COUNT, schemas[D], &q, &why), -EINVAL);
+		ASSERT_EQ(query_parse("amount=1", NULL, schemas[D], &q, &why), -EINVAL);
 		ASSERT_STR(why, "search is not available for this object type");
 		g_free(why);
-		ASSERT_EQ(query_parse(NULL, D, schemas[D], &q, NULL), -EINVAL);
+		ASSERT_EQ(query_parse(NULL, ty(D), schemas[D], &q, NULL), -EINVAL);
 		ASSERT(q == NULL);
 	}
 }
@@ -603,7 +603,7 @@ static json_object *list_all(int t, const struct schema *s)
 		json_object *page = NULL, *res, *props, *id;
 		const char *na;
 
-		ASSERT_EQ(hs_list_page(hc, &c, objtype_name(t), schema_props_csv(s), after, false, &page), 0);
+		ASSERT_EQ(hs_list_page(hc, &c, ty(t)->path, schema_props_csv(s), after, false, &page), 0);
 		ASSERT(json_object_object_get_ex(page, "results", &res));
 		for (size_t i = 0; i < json_object_array_length(res); i++) {
 			json_object *r = json_object_array_get_idx(res, i);
@@ -632,7 +632,7 @@ static char *search_ids(int t, const struct query *q, size_t *n)
 		struct hs_call c = { .prio = RL_PRIO_USER, .deadline_ms = hs_now_ms() + 30000 };
 		json_object *req = query_request(q, props, 1, 7, after), *page = NULL, *res, *id;
 		const char *na;
-		int rc = hs_search(hc, &c, objtype_name(t), req, &page);
+		int rc = hs_search(hc, &c, ty(t)->path, req, &page);
 
 		if (rc)
 			FAIL("search %s: %d %s", plain(req), rc, c.err.message);
@@ -702,80 +702,80 @@ static const struct {
 	int type;
 	const char *query;
 } xqueries[] = {
-	{ OT_DEALS, "amount>=50000&dealstage!=closedwon" },
-	{ OT_DEALS, "amount<20000|dealstage=closedwon" },
-	{ OT_DEALS, "amount=10000" },
-	{ OT_DEALS, "amount>0.4&amount<1" },
-	{ OT_DEALS, "amount!=10000&dealstage=closedwon" },
-	{ OT_DEALS, "dealname~*plan" },
-	{ OT_DEALS, "dealname~enterprise%20plan" },
-	{ OT_DEALS, "dealname~ltd*" },
-	{ OT_DEALS, "dealname~acme%20%3D%20big" },
-	{ OT_DEALS, "dealname=acme%20%3D%20big%20%7C%20deal%20%26%20co" },
-	{ OT_DEALS, "dealname~überweisung|dealname~ÜMLAUT" },
-	{ OT_DEALS, "dealname>m" },
-	{ OT_DEALS, "dealname<=b&dealname!~pilot" },
-	{ OT_DEALS, "closedate>=2023-01-01&closedate<2024-01-01" },
-	{ OT_DEALS, "closedate=2023-06-15T14:30:00%2B02:00" },
-	{ OT_DEALS, "createdate>1672531200000" },
-	{ OT_DEALS, "q=renewal" },
-	{ OT_DEALS, "q=acme%20pilot" },
-	{ OT_DEALS, "q=ltd&amount>50000|dealtype=existingbusiness" },
-	{ OT_DEALS, "forecast_note?" },
-	{ OT_DEALS, "!forecast_note?&amount>90000" },
-	{ OT_DEALS, "forecast_note~*likely*|forecast_note~back%3F" },
-	{ OT_DEALS, "dealtype!=newbusiness" },
-	{ OT_DEALS, "amount=" },
-	{ OT_DEALS, "hs_is_closed=TRUE&amount>10000" },
-	{ OT_DEALS, "hs_is_closed_won=true|hs_deal_stage_probability>=0.5" },
-	{ OT_DEALS, "dealstage~closed*" },
-	{ OT_DEALS, "pipeline=7421055|dealstage=7421058" },
-	{ OT_DEALS, "hs_priority=High" },
-	{ OT_DEALS, "hs_priority=high|hs_priority<low" },
-	{ OT_DEALS, "num_associated_contacts>=2" },
-	{ OT_CONTACTS, "email~*@hubspot.com" },
-	{ OT_CONTACTS, "email~*.io" },
-	{ OT_CONTACTS, "email~*.co*" },
-	{ OT_CONTACTS, "lifecyclestage=customer|lifecyclestage=evangelist" },
-	{ OT_CONTACTS, "interests=webinars" },
-	{ OT_CONTACTS, "interests!=webinars&nps_score?" },
-	{ OT_CONTACTS, "nps_score>=9" },
-	{ OT_CONTACTS, "nps_score<9.5&nps_score>3" },
-	{ OT_CONTACTS, "firstname=anna|firstname=ZOË" },
-	{ OT_CONTACTS, "firstname=%20%20spaced%20%20out%20" },
-	{ OT_CONTACTS, "lastname~o%27brien" },
-	{ OT_CONTACTS, "q=hernández" },
-	{ OT_CONTACTS, "q=müller%20.co" },
-	{ OT_CONTACTS, "jobtitle~manager&!hs_lead_status?" },
-	{ OT_CONTACTS, "jobtitle~r%26d|jobtitle~sales%20%26%20marketing" },
-	{ OT_CONTACTS, "city=são%20paulo|country~united" },
-	{ OT_CONTACTS, "favorite_color=Blue|vip=TRUE" },
-	{ OT_CONTACTS, "hs_lead_status?&lifecyclestage=lead" },
-	{ OT_CONTACTS, "lastname<d&firstname>m" },
-	{ OT_COMPANIES, "tier=gold|tier=silver" },
-	{ OT_COMPANIES, "numberofemployees>100&country!=germany" },
-	{ OT_COMPANIES, "domain~*.io|website~*.de" },
-	{ OT_COMPANIES, "q=energy" },
-	{ OT_COMPANIES, "q=ωmega" },
-	{ OT_COMPANIES, "contract_start>=2023-06-01" },
-	{ OT_COMPANIES, "name<c|annualrevenue>=30000000" },
-	{ OT_COMPANIES, "!tier?&lifecyclestage=customer" },
-	{ OT_TICKETS, "subject~log*" },
-	{ OT_TICKETS, "subject~login" },
-	{ OT_TICKETS, "hs_ticket_priority=HIGH|hs_ticket_priority=urgent" },
-	{ OT_TICKETS, "hs_ticket_category=BILLING_ISSUE" },
-	{ OT_TICKETS, "q=dashboard|hs_pipeline_stage=1" },
-	{ OT_TICKETS, "content~user@example.com" },
-	{ OT_TICKETS, "hs_ticket_id>5000005" },
-	{ OT_TICKETS, "escalated!=true" },
+	{ TY_DEALS, "amount>=50000&dealstage!=closedwon" },
+	{ TY_DEALS, "amount<20000|dealstage=closedwon" },
+	{ TY_DEALS, "amount=10000" },
+	{ TY_DEALS, "amount>0.4&amount<1" },
+	{ TY_DEALS, "amount!=10000&dealstage=closedwon" },
+	{ TY_DEALS, "dealname~*plan" },
+	{ TY_DEALS, "dealname~enterprise%20plan" },
+	{ TY_DEALS, "dealname~ltd*" },
+	{ TY_DEALS, "dealname~acme%20%3D%20big" },
+	{ TY_DEALS, "dealname=acme%20%3D%20big%20%7C%20deal%20%26%20co" },
+	{ TY_DEALS, "dealname~überweisung|dealname~ÜMLAUT" },
+	{ TY_DEALS, "dealname>m" },
+	{ TY_DEALS, "dealname<=b&dealname!~pilot" },
+	{ TY_DEALS, "closedate>=2023-01-01&closedate<2024-01-01" },
+	{ TY_DEALS, "closedate=2023-06-15T14:30:00%2B02:00" },
+	{ TY_DEALS, "createdate>1672531200000" },
+	{ TY_DEALS, "q=renewal" },
+	{ TY_DEALS, "q=acme%20pilot" },
+	{ TY_DEALS, "q=ltd&amount>50000|dealtype=existingbusiness" },
+	{ TY_DEALS, "forecast_note?" },
+	{ TY_DEALS, "!forecast_note?&amount>90000" },
+	{ TY_DEALS, "forecast_note~*likely*|forecast_note~back%3F" },
+	{ TY_DEALS, "dealtype!=newbusiness" },
+	{ TY_DEALS, "amount=" },
+	{ TY_DEALS, "hs_is_closed=TRUE&amount>10000" },
+	{ TY_DEALS, "hs_is_closed_won=true|hs_deal_stage_probability>=0.5" },
+	{ TY_DEALS, "dealstage~closed*" },
+	{ TY_DEALS, "pipeline=7421055|dealstage=7421058" },
+	{ TY_DEALS, "hs_priority=High" },
+	{ TY_DEALS, "hs_priority=high|hs_priority<low" },
+	{ TY_DEALS, "num_associated_contacts>=2" },
+	{ TY_CONTACTS, "email~*@hubspot.com" },
+	{ TY_CONTACTS, "email~*.io" },
+	{ TY_CONTACTS, "email~*.co*" },
+	{ TY_CONTACTS, "lifecyclestage=customer|lifecyclestage=evangelist" },
+	{ TY_CONTACTS, "interests=webinars" },
+	{ TY_CONTACTS, "interests!=webinars&nps_score?" },
+	{ TY_CONTACTS, "nps_score>=9" },
+	{ TY_CONTACTS, "nps_score<9.5&nps_score>3" },
+	{ TY_CONTACTS, "firstname=anna|firstname=ZOË" },
+	{ TY_CONTACTS, "firstname=%20%20spaced%20%20out%20" },
+	{ TY_CONTACTS, "lastname~o%27brien" },
+	{ TY_CONTACTS, "q=hernández" },
+	{ TY_CONTACTS, "q=müller%20.co" },
+	{ TY_CONTACTS, "jobtitle~manager&!hs_lead_status?" },
+	{ TY_CONTACTS, "jobtitle~r%26d|jobtitle~sales%20%26%20marketing" },
+	{ TY_CONTACTS, "city=são%20paulo|country~united" },
+	{ TY_CONTACTS, "favorite_color=Blue|vip=TRUE" },
+	{ TY_CONTACTS, "hs_lead_status?&lifecyclestage=lead" },
+	{ TY_CONTACTS, "lastname<d&firstname>m" },
+	{ TY_COMPANIES, "tier=gold|tier=silver" },
+	{ TY_COMPANIES, "numberofemployees>100&country!=germany" },
+	{ TY_COMPANIES, "domain~*.io|website~*.de" },
+	{ TY_COMPANIES, "q=energy" },
+	{ TY_COMPANIES, "q=ωmega" },
+	{ TY_COMPANIES, "contract_start>=2023-06-01" },
+	{ TY_COMPANIES, "name<c|annualrevenue>=30000000" },
+	{ TY_COMPANIES, "!tier?&lifecyclestage=customer" },
+	{ TY_TICKETS, "subject~log*" },
+	{ TY_TICKETS, "subject~login" },
+	{ TY_TICKETS, "hs_ticket_priority=HIGH|hs_ticket_priority=urgent" },
+	{ TY_TICKETS, "hs_ticket_category=BILLING_ISSUE" },
+	{ TY_TICKETS, "q=dashboard|hs_pipeline_stage=1" },
+	{ TY_TICKETS, "content~user@example.com" },
+	{ TY_TICKETS, "hs_ticket_id>5000005" },
+	{ TY_TICKETS, "escalated!=true" },
 };
 
 /* query_match must select exactly what the sandbox's search returns, over the
  * seeded account plus a few sharp records. */
 static void test_sandbox(const char *srcroot)
 {
-	struct schema *s[OT_COUNT] = { 0 };
-	json_object *all[OT_COUNT] = { 0 };
+	struct schema *s[TY_COUNT] = { 0 };
+	json_object *all[TY_COUNT] = { 0 };
 	size_t partial = 0;
 
 	if (access("/usr/bin/python3", X_OK) != 0) {
@@ -790,12 +790,12 @@ static void test_sandbox(const char *srcroot)
 		json_object_put(call("POST", path, body));
 	}
 	json_object_put(call("POST", "/__sandbox/index/flush", "{}"));
-	for (int t = 0; t < OT_COUNT; t++) {
+	for (int t = 0; t < TY_COUNT; t++) {
 		struct hs_call c = { .prio = RL_PRIO_USER, .deadline_ms = hs_now_ms() + 30000 };
 		json_object *resp = NULL;
 
-		ASSERT_EQ(hs_properties(hc, &c, objtype_name(t), &resp), 0);
-		ASSERT_EQ(schema_new(t, resp, "all", &s[t]), 0);
+		ASSERT_EQ(hs_properties(hc, &c, ty(t)->path, &resp), 0);
+		ASSERT_EQ(schema_new(ty(t), resp, "all", &s[t]), 0);
 		json_object_put(resp);
 		all[t] = list_all(t, s[t]);
 	}
@@ -806,13 +806,13 @@ static void test_sandbox(const char *srcroot)
 		size_t nr, nl;
 		g_autofree char *remote = NULL, *local = NULL;
 
-		if (query_parse(xqueries[i].query, t, s[t], &q, &why) != 0)
-			FAIL("%s on %s refused: %s", xqueries[i].query, objtype_name(t), why);
+		if (query_parse(xqueries[i].query, ty(t), s[t], &q, &why) != 0)
+			FAIL("%s on %s refused: %s", xqueries[i].query, ty(t)->name, why);
 		remote = search_ids(t, q, &nr);
 		local = local_ids(q, all[t], &nl);
 		if (strcmp(remote, local) != 0)
 			FAIL("%s on %s:\n  search (%zu) %s\n  local  (%zu) %s", xqueries[i].query,
-			     objtype_name(t), nr, remote, nl, local);
+			     ty(t)->name, nr, remote, nl, local);
 		if (getenv("QUERY_VERBOSE"))
 			fprintf(stderr, "    %-55s %3zu of %d\n", xqueries[i].query, nl,
 				json_object_object_length(all[t]));
@@ -824,7 +824,7 @@ static void test_sandbox(const char *srcroot)
 	fprintf(stderr, "    %zu queries agree with the sandbox, %zu of them select some but not all records\n",
 		G_N_ELEMENTS(xqueries), partial);
 	ASSERT_GE(partial, G_N_ELEMENTS(xqueries) - 3);
-	for (int t = 0; t < OT_COUNT; t++) {
+	for (int t = 0; t < TY_COUNT; t++) {
 		json_object_put(all[t]);
 		schema_free(s[t]);
 	}
@@ -851,7 +851,7 @@ int main(int argc, char **argv)
 	root = g_build_filename(dir, "..", "..", "..", NULL);
 	fprintf(stderr, "  test_sandbox\n");
 	test_sandbox(root);
-	for (int t = 0; t < OT_COUNT; t++)
+	for (int t = 0; t < TY_COUNT; t++)
 		schema_free(schemas[t]);
 	return 0;
 }

@@ -3,10 +3,10 @@
 
 #include <glib.h>
 
-#include "cache/objtype.h"
-#include "cache/record.h"
-#include "cache/schema.h"
+#include "cache/model/record.h"
+#include "cache/model/schema.h"
 #include "tests/unit/test.h"
+#include "tests/unit/types.h"
 
 static const char *dir;
 
@@ -27,7 +27,7 @@ static struct schema *load_schema(const char *shown)
 	struct schema *s = NULL;
 
 	ASSERT(o);
-	ASSERT_EQ(schema_new(OT_CONTACTS, o, shown, &s), 0);
+	ASSERT_EQ(schema_new(ty(TY_CONTACTS), o, shown, &s), 0);
 	json_object_put(o);
 	return s;
 }

@@ -35,7 +35,7 @@
 #define SECRET "whsec+7d9a/2c1e=test-secret"
 #define OTHER_SECRET "whsec+7d9a/2c1e=test-secreT"
 
-/* HUBSPOT_API.md 9.1: HubSpot's v1 example. */
+/* HubSpot's documented example of a v1 signature (secret, body, signature). */
 #define DOC_SECRET "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"
 #define DOC_BODY "[{\"eventId\":1,\"subscriptionId\":12345,\"portalId\":62515,\"occurredAt\":" \
 	"1564113600000,\"subscriptionType\":\"contact.creation\",\"attemptNumber\":0," \

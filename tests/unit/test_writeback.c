@@ -14,13 +14,13 @@
 #include <glib.h>
 
 #include "cache/cache.h"
-#include "cache/journal.h"
-#include "cache/objtype.h"
-#include "cache/writeback.h"
+#include "cache/writeback/journal.h"
+#include "cache/writeback/writeback.h"
 #include "client/hubspot.h"
 #include "client/log.h"
 #include "tests/unit/sandbox.h"
 #include "tests/unit/test.h"
+#include "tests/unit/types.h"
 
 #define url sandbox_url
 static char *tmp;
@@ -125,10 +125,10 @@ struct seen {
 
 static struct seen seen = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static void on_created(void *ud, int type, const char *key, const char *id)
+static void on_created(void *ud, const struct objtype *type, const char *key, const char *id)
 {
 	pthread_mutex_lock(&seen.lock);
-	g_hash_table_insert(seen.created, g_strdup_printf("%s/%s", objtype_name(type), key),
+	g_hash_table_insert(seen.created, g_strdup_printf("%s/%s", type->name, key),
 			    g_strdup(id));
 	pthread_mutex_unlock(&seen.lock);
 }
@@ -197,7 +197,7 @@ struct fx {
 
 static void fx_open(struct fx *f, const char *name, int64_t delay_ms, int64_t call_timeout_ms)
 {
-	struct writeback_opts o = { .delay_ms = delay_ms, .index_delay_ms = 1000,
+	struct writeback_opts o = { .types = test_types(), .delay_ms = delay_ms, .index_delay_ms = 1000,
 				    .call_timeout_ms = call_timeout_ms };
 	struct writeback_hooks h = { .created = on_created, .error = on_error,
 				     .rejected = on_rejected };
@@ -207,7 +207,7 @@ static void fx_open(struct fx *f, const char *name, int64_t delay_ms, int64_t ca
 		f->dir = g_build_filename(tmp, name, NULL);
 	o.state_dir = f->dir;
 	f->hc = client(0);
-	f->c = cache_new(f->hc, &co, NULL);
+	f->c = cache_new(f->hc, test_types(), &co, NULL);
 	ASSERT(f->c != NULL);
 	ASSERT_EQ(writeback_new(f->hc, f->c, &o, &h, &f->wb), 0);
 }
@@ -243,8 +243,8 @@ static void sync_ok(struct fx *f)
 	g_free(report);
 }
 
-static void queue_update(struct fx *f, int type, uint64_t id, const char *changes, const char *bases,
-			 uint64_t epoch)
+static void queue_update(struct fx *f, const struct objtype *type, uint64_t id,
+			 const char *changes, const char *bases, uint64_t epoch)
 {
 	json_object *c = json_tokener_parse(changes), *b = bases ? json_tokener_parse(bases) : NULL;
 
@@ -293,7 +293,7 @@ static void test_many_updates(void)
 		char ch[96];
 
 		snprintf(ch, sizeof(ch), "{\"jobtitle\": \"Title %" PRIu64 "\"}", id);
-		queue_update(&f, OT_CONTACTS, id, ch, NULL, 0);
+		queue_update(&f, ty(TY_CONTACTS), id, ch, NULL, 0);
 	}
 	sync_ok(&f);
 	fprintf(stderr, "    250 updates: %" PRId64 " batch/update, %" PRId64 " batch/read\n",
@@ -316,12 +316,12 @@ static void test_many_updates(void)
 	}
 	/* The landed records are in the cache, complete, without another call. */
 	reads = calls(f.hc, READ);
-	ASSERT_EQ(cache_record_text(f.c, OT_CONTACTS, 1000007, dl(), &text, &len), 0);
+	ASSERT_EQ(cache_record_text(f.c, ty(TY_CONTACTS), 1000007, dl(), &text, &len), 0);
 	ASSERT(strstr(text, "\"jobtitle\": \"Title 1000007\"") != NULL);
 	ASSERT(strstr(text, "\"email\": \"") != NULL);
 	g_free(text);
 	ASSERT_EQ(calls(f.hc, READ), reads);
-	ASSERT_STR(writeback_record_state(f.wb, OT_CONTACTS, 1000007), "clean");
+	ASSERT_STR(writeback_record_state(f.wb, ty(TY_CONTACTS), 1000007), "clean");
 	fx_close(&f, 1000);
 	fx_done(&f);
 }
@@ -332,24 +332,22 @@ static void test_coalesce(void)
 	char *b1 = base_of("contacts", 1000251, "phone"), *v;
 
 	fx_open(&f, "coalesce", 300, 0);
-	queue_update(&f, OT_CONTACTS, 1000251, "{\"phone\": \"+1 555 0001\"}", b1, 0);
-	queue_update(&f, OT_CONTACTS, 1000251, "{\"jobtitle\": \"Chief Coalescer\"}", NULL, 0);
-	queue_update(&f, OT_CONTACTS, 1000251, "{\"phone\": \"+1 555 0002\"}",
+	queue_update(&f, ty(TY_CONTACTS), 1000251, "{\"phone\": \"+1 555 0001\"}", b1, 0);
+	queue_update(&f, ty(TY_CONTACTS), 1000251, "{\"jobtitle\": \"Chief Coalescer\"}", NULL, 0);
+	queue_update(&f, ty(TY_CONTACTS), 1000251, "{\"phone\": \"+1 555 0002\"}",
 		     "{\"phone\": \"+1 555 0001\"}", 0);
 	{
-		json_object *p = writeback_pending_changes(f.wb, OT_CONTACTS, 1000251);
 		char *q = writeback_queue_text(f.wb, NULL);
 
-		ASSERT(p != NULL);
-		ASSERT_STR(json_object_get_string(json_object_object_get(p, "phone")), "+1 555 0002");
-		ASSERT_EQ(json_object_object_length(p), 2);
-		json_object_put(p);
-		/* One line for the record. */
+		/* One line for the record, later values winning. */
 		ASSERT(strstr(q, "pending contacts/1000251 ") == q);
 		ASSERT(strchr(q, '\n') == q + strlen(q) - 1);
+		ASSERT(strstr(q, " phone=\"+1 555 0002\"") != NULL);
+		ASSERT(strstr(q, " jobtitle=\"Chief Coalescer\"") != NULL);
+		ASSERT(strstr(q, "0001") == NULL);
 		g_free(q);
 	}
-	ASSERT_STR(writeback_record_state(f.wb, OT_CONTACTS, 1000251), "pending");
+	ASSERT_STR(writeback_record_state(f.wb, ty(TY_CONTACTS), 1000251), "pending");
 	sync_ok(&f);
 	/* One record, one input, one call: a duplicate id would have been a 400. */
 	ASSERT_EQ(calls(f.hc, UPD), 1);
@@ -383,7 +381,7 @@ static void test_conflict(void)
 	fx_open(&f, "conflict", 100, 0);
 	/* The other client changes phone; we change phone and jobtitle. */
 	set_prop("contacts", 1000252, "phone", "+1 555 7777", true);
-	queue_update(&f, OT_CONTACTS, 1000252,
+	queue_update(&f, ty(TY_CONTACTS), 1000252,
 		     "{\"phone\": \"+1 555 9999\", \"jobtitle\": \"Head of Conflicts\"}", bases, 0);
 	ASSERT_EQ(sync_report(&f, &report), -EIO);
 	ASSERT(report && strstr(report, "conflict contacts/1000252 phone=\"+1 555 9999\""));
@@ -396,14 +394,14 @@ static void test_conflict(void)
 	g_free(v);
 	ASSERT_EQ(seen_count(seen.errors, "\"property\":\"phone\"", "conflict"), 1);
 	ASSERT_EQ(seen_count(seen.rejected, "contacts-1000252.json\n", "+1 555 9999"), 1);
-	ASSERT_STR(writeback_record_state(f.wb, OT_CONTACTS, 1000252), "conflict");
+	ASSERT_STR(writeback_record_state(f.wb, ty(TY_CONTACTS), 1000252), "conflict");
 	ASSERT_EQ(queue_count(&f, "conflict"), 1);
 	/* The cache shows the server's version again. */
 	{
 		char *text = NULL;
 		size_t len;
 
-		ASSERT_EQ(cache_record_text(f.c, OT_CONTACTS, 1000252, dl(), &text, &len), 0);
+		ASSERT_EQ(cache_record_text(f.c, ty(TY_CONTACTS), 1000252, dl(), &text, &len), 0);
 		ASSERT(strstr(text, "+1 555 7777") != NULL);
 		g_free(text);
 	}
@@ -412,7 +410,7 @@ static void test_conflict(void)
 	g_free(bj);
 	bj = base_of("contacts", 1000253, "jobtitle");
 	set_prop("contacts", 1000253, "phone", "+1 555 4242", true);
-	queue_update(&f, OT_CONTACTS, 1000253, "{\"jobtitle\": \"Peacekeeper\"}", bj, 0);
+	queue_update(&f, ty(TY_CONTACTS), 1000253, "{\"jobtitle\": \"Peacekeeper\"}", bj, 0);
 	ASSERT_EQ(sync_report(&f, NULL), -EIO); /* still the conflict of 1000252 */
 	v = server_prop("contacts", 1000253, "phone");
 	ASSERT_STR(v, "+1 555 4242");
@@ -420,7 +418,7 @@ static void test_conflict(void)
 	v = server_prop("contacts", 1000253, "jobtitle");
 	ASSERT_STR(v, "Peacekeeper");
 	g_free(v);
-	ASSERT_STR(writeback_record_state(f.wb, OT_CONTACTS, 1000253), "clean");
+	ASSERT_STR(writeback_record_state(f.wb, ty(TY_CONTACTS), 1000253), "clean");
 
 	/* retry: the user insists; the local value goes over the server's. */
 	ASSERT_EQ(writeback_retry(f.wb), 0);
@@ -428,19 +426,19 @@ static void test_conflict(void)
 	v = server_prop("contacts", 1000252, "phone");
 	ASSERT_STR(v, "+1 555 9999");
 	g_free(v);
-	ASSERT_STR(writeback_record_state(f.wb, OT_CONTACTS, 1000252), "clean");
+	ASSERT_STR(writeback_record_state(f.wb, ty(TY_CONTACTS), 1000252), "clean");
 
 	/* A conflict, then the user edits the property again from the server's
 	 * version: the new edit supersedes the conflict. */
 	set_prop("contacts", 1000253, "phone", "+1 555 1111", true);
-	queue_update(&f, OT_CONTACTS, 1000253, "{\"phone\": \"+1 555 2222\"}",
+	queue_update(&f, ty(TY_CONTACTS), 1000253, "{\"phone\": \"+1 555 2222\"}",
 		     "{\"phone\": \"+1 555 4242\"}", 0);
 	ASSERT_EQ(sync_report(&f, NULL), -EIO);
-	ASSERT_STR(writeback_record_state(f.wb, OT_CONTACTS, 1000253), "conflict");
-	queue_update(&f, OT_CONTACTS, 1000253, "{\"phone\": \"+1 555 3333\"}",
+	ASSERT_STR(writeback_record_state(f.wb, ty(TY_CONTACTS), 1000253), "conflict");
+	queue_update(&f, ty(TY_CONTACTS), 1000253, "{\"phone\": \"+1 555 3333\"}",
 		     "{\"phone\": \"+1 555 1111\"}", 0);
 	sync_ok(&f);
-	ASSERT_STR(writeback_record_state(f.wb, OT_CONTACTS, 1000253), "clean");
+	ASSERT_STR(writeback_record_state(f.wb, ty(TY_CONTACTS), 1000253), "clean");
 	v = server_prop("contacts", 1000253, "phone");
 	ASSERT_STR(v, "+1 555 3333");
 	g_free(v);
@@ -458,7 +456,7 @@ static void test_lifecycle_backward(void)
 
 	set_prop("contacts", 1000254, "lifecyclestage", "customer", false);
 	fx_open(&f, "lifecycle", 100, 0);
-	queue_update(&f, OT_CONTACTS, 1000254, "{\"lifecyclestage\": \"lead\", \"jobtitle\": \"Demoted\"}",
+	queue_update(&f, ty(TY_CONTACTS), 1000254, "{\"lifecyclestage\": \"lead\", \"jobtitle\": \"Demoted\"}",
 		     "{\"lifecyclestage\": \"customer\"}", 0);
 	sync_ok(&f);
 	v = server_prop("contacts", 1000254, "lifecyclestage");
@@ -471,7 +469,7 @@ static void test_lifecycle_backward(void)
 	ASSERT_EQ(calls(f.hc, UPD), 2);
 	ASSERT_EQ(calls(f.hc, READ), 2);
 	/* Forward moves go in one. */
-	queue_update(&f, OT_CONTACTS, 1000254, "{\"lifecyclestage\": \"opportunity\"}",
+	queue_update(&f, ty(TY_CONTACTS), 1000254, "{\"lifecyclestage\": \"opportunity\"}",
 		     "{\"lifecyclestage\": \"lead\"}", 0);
 	sync_ok(&f);
 	ASSERT_EQ(calls(f.hc, UPD), 3);
@@ -484,8 +482,8 @@ static void test_lifecycle_backward(void)
 	/* A crash after the clearing step: the server has "", the journal still
 	 * says customer -> subscriber. That "" is ours, not a conflict. */
 	{
-		struct jop op = { .kind = JOP_UPDATE, .type = OT_CONTACTS, .id = 1000254,
-				  .to_type = -1, .state = JS_IN_FLIGHT };
+		struct jop op = { .kind = JOP_UPDATE, .type = "0-1", .id = 1000254,
+				  .state = JS_IN_FLIGHT };
 		struct journal *j = NULL;
 
 		f.dir = g_build_filename(tmp, "lifecycle-crash", NULL);
@@ -519,12 +517,12 @@ static void test_bad_record(void)
 	seen_reset();
 	fx_open(&f, "bad", 100, 0);
 	/* The bad record is shown locally (read-your-writes) until rejected. */
-	ASSERT_EQ(cache_schema(f.c, OT_CONTACTS, dl(), &s), 0);
-	ASSERT_EQ(cache_record_text(f.c, OT_CONTACTS, 1000257, dl(), &text, &len), 0);
+	ASSERT_EQ(cache_schema(f.c, ty(TY_CONTACTS), dl(), &s), 0);
+	ASSERT_EQ(cache_record_text(f.c, ty(TY_CONTACTS), 1000257, dl(), &text, &len), 0);
 	g_free(text);
-	epoch = cache_record_put_local_epoch(f.c, OT_CONTACTS, 1000257, "local\n", 6, 0);
+	epoch = cache_record_put_local(f.c, ty(TY_CONTACTS), 1000257, "local\n", 6, 0);
 	for (uint64_t id = 1000255; id <= 1000260; id++)
-		queue_update(&f, OT_CONTACTS, id, id == 1000257
+		queue_update(&f, ty(TY_CONTACTS), id, id == 1000257
 			     ? "{\"favorite_color\": \"ultraviolet\", \"jobtitle\": \"Bad\"}"
 			     : "{\"jobtitle\": \"Good\"}", NULL, id == 1000257 ? epoch : 0);
 	ASSERT_EQ(sync_report(&f, &report), -EIO);
@@ -543,14 +541,14 @@ static void test_bad_record(void)
 	ASSERT_EQ(seen_count(seen.errors, "\"id\":\"1000257\"", "\"category\":\"VALIDATION_ERROR\""), 1);
 	ASSERT_EQ(seen_count(seen.errors, "\"message\":\"", "ultraviolet"), 1);
 	ASSERT_EQ(seen_count(seen.rejected, "contacts-1000257.json\n", "ultraviolet"), 1);
-	ASSERT_STR(writeback_record_state(f.wb, OT_CONTACTS, 1000257), "failed");
+	ASSERT_STR(writeback_record_state(f.wb, ty(TY_CONTACTS), 1000257), "failed");
 	/* The cached record is the server's version again. */
-	ASSERT_EQ(cache_record_text(f.c, OT_CONTACTS, 1000257, dl(), &text, &len), 0);
+	ASSERT_EQ(cache_record_text(f.c, ty(TY_CONTACTS), 1000257, dl(), &text, &len), 0);
 	ASSERT(strstr(text, "ultraviolet") == NULL);
 	ASSERT(strstr(text, "\"id\": \"1000257\"") != NULL);
 	g_free(text);
 	ASSERT_EQ(writeback_forget(f.wb), 0);
-	ASSERT_STR(writeback_record_state(f.wb, OT_CONTACTS, 1000257), "clean");
+	ASSERT_STR(writeback_record_state(f.wb, ty(TY_CONTACTS), 1000257), "clean");
 
 	/* A whole-batch 400 is bisected: every good record still lands. */
 	fault("{\"kind\": \"status\", \"status\": 400, \"count\": 1, \"path\": \"/batch/update$\","
@@ -558,7 +556,7 @@ static void test_bad_record(void)
 	      "\\\"message\\\":\\\"injected\\\",\\\"correlationId\\\":\\\"c-1\\\"}\","
 	      " \"content_type\": \"application/json\"}");
 	for (uint64_t id = 1000255; id <= 1000260; id++)
-		queue_update(&f, OT_CONTACTS, id, "{\"jobtitle\": \"Bisected\"}", NULL, 0);
+		queue_update(&f, ty(TY_CONTACTS), id, "{\"jobtitle\": \"Bisected\"}", NULL, 0);
 	sync_ok(&f);
 	for (uint64_t id = 1000255; id <= 1000260; id++) {
 		v = server_prop("contacts", id, "jobtitle");
@@ -581,10 +579,10 @@ static void test_creates(void)
 
 	seen_reset();
 	fx_open(&f, "creates", 100, 0);
-	ASSERT_EQ(writeback_create(f.wb, OT_CONTACTS, "twice.json", p1), 0);
-	ASSERT_EQ(writeback_create(f.wb, OT_COMPANIES, "fresh.json", p3), 0);
+	ASSERT_EQ(writeback_create(f.wb, ty(TY_CONTACTS), "twice.json", p1), 0);
+	ASSERT_EQ(writeback_create(f.wb, ty(TY_COMPANIES), "fresh.json", p3), 0);
 	sync_ok(&f);
-	ASSERT_EQ(writeback_create(f.wb, OT_CONTACTS, "again.json", p2), 0);
+	ASSERT_EQ(writeback_create(f.wb, ty(TY_CONTACTS), "again.json", p2), 0);
 	sync_ok(&f);
 	a = created_id("contacts", "twice.json");
 	b = created_id("contacts", "again.json");
@@ -611,7 +609,7 @@ static void test_creates(void)
 		json_object *p4 = json_tokener_parse("{\"email\": \"exists@example.com\","
 						     " \"jobtitle\": \"Existing\"}");
 
-		ASSERT_EQ(writeback_create(f.wb, OT_CONTACTS, "exists.json", p4), 0);
+		ASSERT_EQ(writeback_create(f.wb, ty(TY_CONTACTS), "exists.json", p4), 0);
 		json_object_put(p4);
 	}
 	sync_ok(&f);
@@ -638,8 +636,8 @@ static void test_in_doubt_replay(void)
 {
 	struct fx f = { .dir = g_build_filename(tmp, "doubt", NULL) };
 	struct journal *j = NULL;
-	struct jop found = { .kind = JOP_CREATE, .type = OT_COMPANIES, .key = "doubt.json",
-			     .to_type = -1, .state = JS_IN_FLIGHT, .attempts = 1 };
+	struct jop found = { .kind = JOP_CREATE, .type = "0-2", .key = "doubt.json",
+			     .state = JS_IN_FLIGHT, .attempts = 1 };
 	struct jop fresh = found, twin = found;
 	char *id;
 	json_object *o;
@@ -709,7 +707,7 @@ static void test_in_doubt_live(void)
 	seen_reset();
 	fx_open(&f, "doubt-live", 100, 0);
 	fault("{\"kind\": \"drop_after\", \"count\": 1, \"path\": \"/tickets/batch/create$\"}");
-	ASSERT_EQ(writeback_create(f.wb, OT_TICKETS, "lost.json", p), 0);
+	ASSERT_EQ(writeback_create(f.wb, ty(TY_TICKETS), "lost.json", p), 0);
 	sync_ok(&f);
 	a = created_id("tickets", "lost.json");
 	ASSERT(a != NULL);
@@ -717,7 +715,7 @@ static void test_in_doubt_live(void)
 	ASSERT_EQ(calls(f.hc, "POST /crm/v3/objects/tickets/batch/create"), 1);
 
 	fault("{\"kind\": \"503\", \"count\": 1, \"path\": \"/tickets/batch/create$\"}");
-	ASSERT_EQ(writeback_create(f.wb, OT_TICKETS, "refused.json", q), 0);
+	ASSERT_EQ(writeback_create(f.wb, ty(TY_TICKETS), "refused.json", q), 0);
 	sync_ok(&f);
 	b = created_id("tickets", "refused.json");
 	ASSERT(b != NULL);
@@ -744,7 +742,7 @@ static void test_transient(void)
 	fault("{\"kind\": \"429\", \"policy\": \"SECONDLY\", \"count\": 2,"
 	      " \"path\": \"/contacts/batch/read$\"}");
 	for (uint64_t id = 1000261; id <= 1000265; id++)
-		queue_update(&f, OT_CONTACTS, id, "{\"jobtitle\": \"Persistent\"}", NULL, 0);
+		queue_update(&f, ty(TY_CONTACTS), id, "{\"jobtitle\": \"Persistent\"}", NULL, 0);
 	/* A sync that cannot wait long enough says so; nothing is lost. */
 	ASSERT_EQ(writeback_sync(f.wb, hs_now_ms() + 300, NULL), -EAGAIN);
 	ASSERT_EQ(queue_count(&f, "pending") + queue_count(&f, "in_flight"), 5);
@@ -776,11 +774,11 @@ static void test_archive_assoc_remount(void)
 	char *q, *v;
 
 	fx_open(&f, "remount", 600000, 0); /* nothing is sent on its own */
-	ASSERT_EQ(writeback_archive(f.wb, OT_CONTACTS, 1000270), 0);
-	ASSERT_EQ(writeback_assoc(f.wb, true, OT_CONTACTS, 1000271, OT_COMPANIES, 2000015), 0);
-	ASSERT_EQ(writeback_assoc(f.wb, true, OT_DEALS, 3000001, OT_CONTACTS, 1000272), 0);
-	ASSERT_EQ(writeback_assoc(f.wb, false, OT_CONTACTS, 1000272, OT_DEALS, 3000001), 0);
-	queue_update(&f, OT_CONTACTS, 1000273, "{\"jobtitle\": \"Remounted\"}", NULL, 0);
+	ASSERT_EQ(writeback_archive(f.wb, ty(TY_CONTACTS), 1000270), 0);
+	ASSERT_EQ(writeback_assoc(f.wb, true, ty(TY_CONTACTS), 1000271, ty(TY_COMPANIES), 2000015), 0);
+	ASSERT_EQ(writeback_assoc(f.wb, true, ty(TY_DEALS), 3000001, ty(TY_CONTACTS), 1000272), 0);
+	ASSERT_EQ(writeback_assoc(f.wb, false, ty(TY_CONTACTS), 1000272, ty(TY_DEALS), 3000001), 0);
+	queue_update(&f, ty(TY_CONTACTS), 1000273, "{\"jobtitle\": \"Remounted\"}", NULL, 0);
 	q = writeback_queue_text(f.wb, NULL);
 	ASSERT(strstr(q, "pending contacts/1000270 archive\n"));
 	ASSERT(strstr(q, "pending contacts/1000271 +companies/2000015\n"));
@@ -817,7 +815,7 @@ static void test_archive_assoc_remount(void)
 	ASSERT_EQ(calls(f.hc, "POST /crm/v4/associations/contacts/deals/batch/archive"), 1);
 
 	/* Unmount drains what it can within drain_ms. */
-	queue_update(&f, OT_CONTACTS, 1000274, "{\"jobtitle\": \"Drained\"}", NULL, 0);
+	queue_update(&f, ty(TY_CONTACTS), 1000274, "{\"jobtitle\": \"Drained\"}", NULL, 0);
 	fx_close(&f, 10000);
 	v = server_prop("contacts", 1000274, "jobtitle");
 	ASSERT_STR(v, "Drained");

@@ -1,5 +1,5 @@
 /* writeback.c - queueing edits into the journal, and the batcher thread that
- * sends them (DESIGN.md §3). See writeback.h for the contract.
+ * sends them. See writeback.h for the contract.
  *
  * One cycle of the batcher, once delay_ms passed without a new operation (or a
  * type has 100 pending, or sync/unmount asks):
@@ -9,11 +9,15 @@
  *      reading the records or their associations; found = landed, not found
  *      = pending (sent again). In-doubt updates are taken with the pending
  *      ones in step 3, whose read before sending shows what landed;
- *   2. creates: contacts with an email by batch/upsert on email, the rest by
+ *   2. creates: contacts (a type that upserts on email) with an email by
+ *      batch/upsert on email, the rest by
  *      batch/create with objectWriteTraceId; rows are in_flight on disk first;
  *   3. updates: one batch/read per 100 records (the shown properties plus the
  *      changed ones), the conflict and lifecycle checks, one batch/update;
  *   4. archives; 5. association adds (batch/associate/default), then removes.
+ * Each step works on the types (and pairs of types) that have rows, from one
+ * grouped journal query, in registry order; rows of a type the mount does not
+ * show wait in the journal.
  * A batch answered 400/409 as a whole is bisected; a 207 fails only the inputs
  * it names. A transient failure (429 past the call deadline, a connection
  * that was never made) leaves the operations pending and backs the batcher
@@ -35,8 +39,8 @@
  * Locking: wb->lock guards the journal and the scheduling fields. It is never
  * held across HTTP, cache calls or hooks (the hooks may call back into us).
  */
-#include "cache/writeback.h"
-#include "cache/writeback_int.h"
+#include "cache/writeback/writeback.h"
+#include "cache/writeback/writeback_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -46,8 +50,8 @@
 
 #include <glib.h>
 
-#include "cache/journal.h"
-#include "cache/objtype.h"
+#include "cache/model/json_util.h"
+#include "cache/writeback/journal.h"
 #include "client/log.h"
 
 #define DEFAULT_DELAY_MS 2000
@@ -55,11 +59,7 @@
 #define DEFAULT_CALL_TIMEOUT_MS 30000
 #define ROUNDS_MAX 10000           /* chunks of one kind and type per cycle */
 
-int64_t wb_wall_ms(void)
-{
-	return g_get_real_time() / 1000;
-}
-
+/* Wait on cv until woken or t (hs_now_ms clock; INT64_MAX: no time limit). */
 static void wait_until(pthread_cond_t *cv, pthread_mutex_t *m, int64_t t)
 {
 	struct timespec ts;
@@ -68,22 +68,65 @@ static void wait_until(pthread_cond_t *cv, pthread_mutex_t *m, int64_t t)
 		pthread_cond_wait(cv, m);
 		return;
 	}
-	ts.tv_sec = t / 1000;
-	ts.tv_nsec = (long)(t % 1000) * 1000000;
+	ts = hs_timespec_ms(t);
 	pthread_cond_timedwait(cv, m, &ts);
 }
 
 /* --- scheduling ------------------------------------------------------------- */
 
+const struct objtype *wb_type_of(struct writeback *wb, const struct jop *op)
+{
+	return objtypes_by_id(wb->types, op->type);
+}
+
+const struct objtype *wb_to_type_of(struct writeback *wb, const struct jop *op)
+{
+	return objtypes_by_id(wb->types, op->to_type);
+}
+
 /* Lock held. May a chunk of this type be taken now? */
-bool wb_take_ok(struct writeback *wb, int type)
+bool wb_take_ok(struct writeback *wb, const struct objtype *type)
 {
 	int64_t now = hs_now_ms();
 
 	if (wb->stop && now >= wb->drain_deadline)
 		return false;
 	return wb->stop || wb->flush > 0 || now - wb->last_queue_ms >= wb->delay_ms ||
-	       journal_count_pending(wb->j, type) >= BATCH_MAX;
+	       journal_count_pending(wb->j, type->id) >= BATCH_MAX;
+}
+
+/* Whether this mount can send a group's rows: it shows their types. */
+static bool group_known(struct writeback *wb, const struct jgroup *g)
+{
+	bool assoc = g->kind == JOP_ASSOC_ADD || g->kind == JOP_ASSOC_DEL;
+
+	return objtypes_by_id(wb->types, g->type) &&
+	       (!assoc || objtypes_by_id(wb->types, g->to_type));
+}
+
+/* Lock held. Pending rows this mount can send: 0, 1 (some), or 2 (a type
+ * has a full batch waiting). */
+static int pending_level(struct writeback *wb)
+{
+	int64_t per_type[OBJTYPES_MAX] = { 0 };
+	GArray *groups = NULL;
+	int level = 0;
+
+	if (journal_groups(wb->j, JS_MASK(JS_PENDING), &groups) != 0)
+		return 0;
+	for (guint i = 0; i < groups->len; i++) {
+		const struct jgroup *g = &g_array_index(groups, struct jgroup, i);
+		const struct objtype *t = objtypes_by_id(wb->types, g->type);
+
+		if (!group_known(wb, g))
+			continue;
+		level = MAX(level, 1);
+		per_type[t->idx] += g->count;
+		if (per_type[t->idx] >= BATCH_MAX)
+			level = 2;
+	}
+	g_array_unref(groups);
+	return level;
 }
 
 /* Lock held. Is there work to start now? Else *wake = when to look again
@@ -91,7 +134,7 @@ bool wb_take_ok(struct writeback *wb, int type)
 static bool work_ready(struct writeback *wb, int64_t now, int64_t *wake)
 {
 	GPtrArray *doubt = NULL;
-	int64_t pend;
+	int pend;
 	bool urgent = wb->stop || wb->flush > 0;
 
 	*wake = INT64_MAX;
@@ -99,21 +142,22 @@ static bool work_ready(struct writeback *wb, int64_t now, int64_t *wake)
 		*wake = wb->backoff_until;
 		return false;
 	}
-	pend = journal_count_pending(wb->j, -1);
+	pend = pending_level(wb);
 	if (pend > 0) {
-		if (urgent || now - wb->last_queue_ms >= wb->delay_ms)
+		if (urgent || pend > 1 || now - wb->last_queue_ms >= wb->delay_ms)
 			return true;
-		for (int t = 0; t < OT_COUNT; t++)
-			if (journal_count_pending(wb->j, t) >= BATCH_MAX)
-				return true;
 		*wake = wb->last_queue_ms + wb->delay_ms;
 	}
-	if (journal_list(wb->j, JS_MASK(JS_IN_DOUBT), -1, -1, 0, 0, &doubt) == 0) {
-		int64_t w = wb_wall_ms();
+	if (journal_list(wb->j, JS_MASK(JS_IN_DOUBT), -1, NULL, 0, 0, &doubt) == 0) {
+		int64_t w = hs_wall_ms();
 
 		for (guint i = 0; i < doubt->len; i++) {
-			int64_t due = wb_lookup_due(wb, doubt->pdata[i]);
+			const struct jop *op = doubt->pdata[i];
+			int64_t due;
 
+			if (!wb_type_of(wb, op))
+				continue;
+			due = wb_lookup_due(wb, op);
 			if (due <= w) {
 				g_ptr_array_unref(doubt);
 				return true;
@@ -128,12 +172,12 @@ static bool work_ready(struct writeback *wb, int64_t now, int64_t *wake)
 /* Lock held. Mark rows in flight (creates: on disk before they are sent). */
 int wb_mark_in_flight(struct writeback *wb, GPtrArray *rows)
 {
-	int64_t now = wb_wall_ms();
+	int64_t now = hs_wall_ms();
 	int rc = journal_begin(wb->j);
 
 	if (rows->len) { /* for status.json: what is in flight */
 		wb->batch_kind = ((struct jop *)rows->pdata[0])->kind;
-		wb->batch_type = ((struct jop *)rows->pdata[0])->type;
+		wb->batch_type = wb_type_of(wb, rows->pdata[0]);
 	}
 	for (guint i = 0; rc == 0 && i < rows->len; i++) {
 		struct jop *op = rows->pdata[i];
@@ -163,41 +207,129 @@ void wb_journal_done(struct writeback *wb, int rc)
 
 /* --- the batcher thread ------------------------------------------------------------ */
 
-/* Run call until it finds nothing (0) or fails (-EAGAIN: end the cycle). */
-#define DRAIN(call) do { int r_ = 1; \
-	for (int n_ = 0; r_ > 0 && n_ < ROUNDS_MAX; n_++) { r_ = (call); done += r_ > 0; } \
-	if (r_ < 0) return -EAGAIN; } while (0)
+/* What a cycle works on: the (kind, type, to_type) groups of the rows that
+ * are pending or in doubt and that this mount can send, by kind, then type
+ * and to_type in registry order. */
+struct work_item {
+	enum jop_kind kind;
+	const struct objtype *type, *to_type;
+};
 
-/* One pass over everything that may be sent now. Returns the number of
- * chunks sent or looked up, or -EAGAIN after a transient failure. */
-static int cycle(struct writeback *wb)
+/* Creates first (a later edit of a new record is an update of it), then
+ * updates, archives, association adds, removes. */
+static int kind_rank(enum jop_kind k)
 {
-	int done = 0;
+	switch (k) {
+	case JOP_CREATE: return 0;
+	case JOP_UPDATE: return 1;
+	case JOP_ARCHIVE: return 2;
+	case JOP_ASSOC_ADD: return 3;
+	default: return 4;
+	}
+}
 
-	for (int t = 0; t < OT_COUNT; t++) {
-		int r = wb_do_in_doubt(wb, t);
+static gint work_order(gconstpointer a, gconstpointer b)
+{
+	const struct work_item *x = a, *y = b;
+	unsigned xt = x->to_type ? x->to_type->idx : 0, yt = y->to_type ? y->to_type->idx : 0;
 
+	if (x->kind != y->kind)
+		return kind_rank(x->kind) < kind_rank(y->kind) ? -1 : 1;
+	if (x->type->idx != y->type->idx)
+		return x->type->idx < y->type->idx ? -1 : 1;
+	return xt < yt ? -1 : xt > yt;
+}
+
+/* The cycle's work (GArray of struct work_item), or NULL if the journal
+ * cannot be read. */
+static GArray *cycle_work(struct writeback *wb)
+{
+	GArray *groups = NULL, *work;
+	int rc;
+
+	pthread_mutex_lock(&wb->lock);
+	rc = journal_groups(wb->j, JS_MASK(JS_PENDING) | JS_MASK(JS_IN_DOUBT), &groups);
+	pthread_mutex_unlock(&wb->lock);
+	if (rc)
+		return NULL;
+	work = g_array_new(FALSE, TRUE, sizeof(struct work_item));
+	for (guint i = 0; i < groups->len; i++) {
+		const struct jgroup *g = &g_array_index(groups, struct jgroup, i);
+		struct work_item w = { .kind = g->kind };
+
+		if (!group_known(wb, g))
+			continue;
+		w.type = objtypes_by_id(wb->types, g->type);
+		if (g->kind == JOP_ASSOC_ADD || g->kind == JOP_ASSOC_DEL)
+			w.to_type = objtypes_by_id(wb->types, g->to_type);
+		g_array_append_val(work, w);
+	}
+	g_array_unref(groups);
+	g_array_sort(work, work_order);
+	return work;
+}
+
+/* Run call until it finds nothing (0) or fails (-EAGAIN: end the cycle). */
+static int drain(struct writeback *wb, const struct work_item *w, int *done)
+{
+	int r = 1;
+
+	for (int n = 0; r > 0 && n < ROUNDS_MAX; n++) {
+		switch (w->kind) {
+		case JOP_CREATE:
+			r = wb_do_creates(wb, w->type);
+			break;
+		case JOP_UPDATE:
+			r = wb_do_updates(wb, w->type);
+			break;
+		default:
+			r = wb_do_simple(wb, w->kind, w->type, w->to_type);
+			break;
+		}
+		*done += r > 0;
+	}
+	return r < 0 ? -EAGAIN : 0;
+}
+
+/* The types with in-doubt work, each looked up once. */
+static int cycle_doubts(struct writeback *wb, GArray *work, int *done)
+{
+	bool seen[OBJTYPES_MAX] = { false };
+
+	for (guint i = 0; i < work->len; i++) {
+		const struct objtype *t = g_array_index(work, struct work_item, i).type;
+		int r;
+
+		if (seen[t->idx])
+			continue;
+		seen[t->idx] = true;
+		r = wb_do_in_doubt(wb, t);
 		if (r >= 0) {
-			done += r;
+			*done += r;
 			r = wb_do_in_doubt_other(wb, t);
 		}
 		if (r < 0)
 			return r;
-		done += r;
+		*done += r;
 	}
-	for (int t = 0; t < OT_COUNT; t++)
-		DRAIN(wb_do_creates(wb, t));
-	for (int t = 0; t < OT_COUNT; t++)
-		DRAIN(wb_do_updates(wb, t));
-	for (int t = 0; t < OT_COUNT; t++)
-		DRAIN(wb_do_simple(wb, JOP_ARCHIVE, t, -1));
-	for (int t = 0; t < OT_COUNT; t++)
-		for (int u = 0; u < OT_COUNT; u++)
-			DRAIN(wb_do_simple(wb, JOP_ASSOC_ADD, t, u));
-	for (int t = 0; t < OT_COUNT; t++)
-		for (int u = 0; u < OT_COUNT; u++)
-			DRAIN(wb_do_simple(wb, JOP_ASSOC_DEL, t, u));
-	return done;
+	return 0;
+}
+
+/* One pass over everything that may be sent now: in-doubt lookups, then
+ * creates, updates, archives, association adds and removes. Returns the
+ * number of chunks sent or looked up, or -EAGAIN after a transient failure. */
+static int cycle(struct writeback *wb)
+{
+	GArray *work = cycle_work(wb);
+	int done = 0, rc;
+
+	if (!work)
+		return -EAGAIN;
+	rc = cycle_doubts(wb, work, &done);
+	for (guint i = 0; rc == 0 && i < work->len; i++)
+		rc = drain(wb, &g_array_index(work, struct work_item, i), &done);
+	g_array_unref(work);
+	return rc < 0 ? rc : done;
 }
 
 static void *batcher(void *arg)
@@ -238,6 +370,37 @@ static void *batcher(void *arg)
 
 /* --- public API -------------------------------------------------------------------- */
 
+/* Rows of types this mount does not show (-o types= left them out, or the
+ * account lost a custom object) are neither sent nor dropped: say so once. */
+static void warn_unshown(struct writeback *wb)
+{
+	GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
+	GString *which = g_string_new(NULL);
+	GArray *groups = NULL;
+	int64_t n = 0;
+
+	if (journal_groups(wb->j, JS_ANY, &groups) == 0) {
+		for (guint i = 0; i < groups->len; i++) {
+			const struct jgroup *g = &g_array_index(groups, struct jgroup, i);
+			const char *u = objtypes_by_id(wb->types, g->type) ? g->to_type : g->type;
+
+			if (group_known(wb, g))
+				continue;
+			n += g->count;
+			if (g_hash_table_add(seen, (gpointer)u))
+				g_string_append_printf(which, "%s%s", which->len ? ", " : "", u);
+		}
+	}
+	g_hash_table_destroy(seen);
+	if (groups)
+		g_array_unref(groups);
+	if (n)
+		log_warn("writeback: %" PRId64 " operations in the journal are on object types this "
+			 "mount does not show (%s); they stay queued for a mount that does", n,
+			 which->str);
+	g_string_free(which, TRUE);
+}
+
 int writeback_new(struct hs_client *hc, struct cache *c, const struct writeback_opts *o,
 		  const struct writeback_hooks *hooks, struct writeback **out)
 {
@@ -247,17 +410,18 @@ int writeback_new(struct hs_client *hc, struct cache *c, const struct writeback_
 	int rc;
 
 	*out = NULL;
-	if (!hc || !c || !o || !o->state_dir)
+	if (!hc || !c || !o || !o->state_dir || !o->types)
 		return -EINVAL;
 	wb = g_new0(struct writeback, 1);
 	wb->hc = hc;
 	wb->c = c;
+	wb->types = o->types;
 	if (hooks)
 		wb->hooks = *hooks;
 	wb->delay_ms = o->delay_ms > 0 ? o->delay_ms : DEFAULT_DELAY_MS;
 	wb->index_delay_ms = o->index_delay_ms > 0 ? o->index_delay_ms : DEFAULT_INDEX_DELAY_MS;
 	wb->call_timeout_ms = o->call_timeout_ms > 0 ? o->call_timeout_ms : DEFAULT_CALL_TIMEOUT_MS;
-	rc = journal_open(o->state_dir, wb_wall_ms(), &wb->j);
+	rc = journal_open(o->state_dir, hs_wall_ms(), &wb->j);
 	if (rc) {
 		g_free(wb);
 		return rc;
@@ -268,6 +432,7 @@ int writeback_new(struct hs_client *hc, struct cache *c, const struct writeback_
 			 " pending, %" PRId64 " in doubt (looked up before any re-send), %" PRId64
 			 " failed, %" PRId64 " in conflict", counts[JS_PENDING], counts[JS_IN_DOUBT],
 			 counts[JS_FAILED], counts[JS_CONFLICT]);
+	warn_unshown(wb);
 	pthread_mutex_init(&wb->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -317,9 +482,10 @@ void writeback_free(struct writeback *wb, int64_t drain_ms)
 	g_free(wb);
 }
 
-static bool type_ok(int type)
+/* One of this mount's types. */
+static bool type_ok(struct writeback *wb, const struct objtype *type)
 {
-	return type >= 0 && type < OT_COUNT;
+	return type && objtypes_at(wb->types, type->idx) == type;
 }
 
 /* Lock held, after a row was written: the batcher looks again. */
@@ -329,71 +495,81 @@ static void queued(struct writeback *wb)
 	pthread_cond_signal(&wb->wake);
 }
 
-int writeback_update(struct writeback *wb, int type, uint64_t id, json_object *changes,
-		     json_object *bases, uint64_t epoch)
+int writeback_update(struct writeback *wb, const struct objtype *type, uint64_t id,
+		     json_object *changes, json_object *bases, uint64_t epoch)
 {
 	int rc;
 
-	if (!type_ok(type) || id == 0 || !json_object_is_type(changes, json_type_object))
+	if (!type_ok(wb, type) || id == 0 || !json_object_is_type(changes, json_type_object))
 		return -EINVAL;
 	if (json_object_object_length(changes) == 0)
 		return 0;
 	pthread_mutex_lock(&wb->lock);
-	rc = journal_add_update(wb->j, type, id, changes, bases, epoch, wb_wall_ms(), NULL);
+	rc = journal_add_update(wb->j, type->id, id, changes, bases, epoch, hs_wall_ms(), NULL);
 	if (rc == 0)
 		queued(wb);
 	pthread_mutex_unlock(&wb->lock);
 	return rc == -EINVAL ? rc : rc ? -EIO : 0;
 }
 
-int writeback_create(struct writeback *wb, int type, const char *key, json_object *props)
+int writeback_create(struct writeback *wb, const struct objtype *type, const char *key,
+		     json_object *props)
 {
 	int rc;
 
-	if (!type_ok(type) || !key || !*key || !json_object_is_type(props, json_type_object))
+	if (!type_ok(wb, type) || !key || !*key || !json_object_is_type(props, json_type_object))
 		return -EINVAL;
 	pthread_mutex_lock(&wb->lock);
-	rc = journal_add_create(wb->j, type, key, props, wb_wall_ms(), NULL);
+	rc = journal_add_create(wb->j, type->id, key, props, hs_wall_ms(), NULL);
 	if (rc == 0)
 		queued(wb);
 	pthread_mutex_unlock(&wb->lock);
 	return rc == -EINVAL ? rc : rc ? -EIO : 0;
 }
 
-int writeback_archive(struct writeback *wb, int type, uint64_t id)
+int writeback_archive(struct writeback *wb, const struct objtype *type, uint64_t id)
 {
 	int rc;
 
-	if (!type_ok(type) || id == 0)
+	if (!type_ok(wb, type) || id == 0)
 		return -EINVAL;
 	pthread_mutex_lock(&wb->lock);
-	rc = journal_add_archive(wb->j, type, id, wb_wall_ms(), NULL);
+	rc = journal_add_archive(wb->j, type->id, id, hs_wall_ms(), NULL);
 	if (rc == 0)
 		queued(wb);
 	pthread_mutex_unlock(&wb->lock);
 	return rc ? -EIO : 0;
 }
 
-int writeback_assoc(struct writeback *wb, bool add, int from, uint64_t id, int to, uint64_t to_id)
+int writeback_assoc(struct writeback *wb, bool add, const struct objtype *from, uint64_t id,
+		    const struct objtype *to, uint64_t to_id)
 {
 	int rc;
 
-	if (!type_ok(from) || !type_ok(to) || id == 0 || to_id == 0)
+	if (!type_ok(wb, from) || !type_ok(wb, to) || id == 0 || to_id == 0)
 		return -EINVAL;
 	pthread_mutex_lock(&wb->lock);
-	rc = journal_add_assoc(wb->j, add, from, id, to, to_id, wb_wall_ms(), NULL);
+	rc = journal_add_assoc(wb->j, add, from->id, id, to->id, to_id, hs_wall_ms(), NULL);
 	if (rc == 0)
 		queued(wb);
 	pthread_mutex_unlock(&wb->lock);
 	return rc ? -EIO : 0;
+}
+
+/* A type's directory name, or its objectTypeId if this mount does not show it. */
+static const char *type_label(struct writeback *wb, const char *type_id)
+{
+	const struct objtype *t = objtypes_by_id(wb->types, type_id);
+
+	return t ? t->name : type_id;
 }
 
 /* One .hubfs/queue line. */
-static void queue_line(GString *g, const struct jop *op)
+static void queue_line(struct writeback *wb, GString *g, const struct jop *op)
 {
 	json_object *e;
 
-	g_string_append_printf(g, "%s %s/", jop_state_name(op->state), objtype_name(op->type));
+	g_string_append_printf(g, "%s %s/", jop_state_name(op->state), type_label(wb, op->type));
 	if (op->kind == JOP_CREATE)
 		g_string_append_printf(g, "_new/%s", op->key);
 	else
@@ -414,15 +590,15 @@ static void queue_line(GString *g, const struct jop *op)
 	case JOP_ASSOC_ADD:
 	case JOP_ASSOC_DEL:
 		g_string_append_printf(g, " %c%s/%" PRIu64, op->kind == JOP_ASSOC_ADD ? '+' : '-',
-				       objtype_name(op->to_type), op->to_id);
+				       type_label(wb, op->to_type), op->to_id);
 		break;
 	default:
 		break;
 	}
 	e = op->error ? json_tokener_parse(op->error) : NULL;
 	if (e) {
-		const char *cat = wb_str_of(e, "category"), *msg = wb_str_of(e, "message");
-		const char *reason = wb_str_of(e, "reason"), *cid = wb_str_of(e, "correlationId");
+		const char *cat = json_util_field(e, "category"), *msg = json_util_field(e, "message");
+		const char *reason = json_util_field(e, "reason"), *cid = json_util_field(e, "correlationId");
 
 		g_string_append(g, " [");
 		if (cat)
@@ -442,9 +618,9 @@ static char *lines(struct writeback *wb, unsigned mask, size_t *len)
 	GString *g = g_string_new(NULL);
 	GPtrArray *rows = NULL;
 
-	if (journal_list(wb->j, mask, -1, -1, 0, 0, &rows) == 0) {
+	if (journal_list(wb->j, mask, -1, NULL, 0, 0, &rows) == 0) {
 		for (guint i = 0; i < rows->len; i++)
-			queue_line(g, rows->pdata[i]);
+			queue_line(wb, g, rows->pdata[i]);
 		g_ptr_array_unref(rows);
 	}
 	if (len)
@@ -495,7 +671,7 @@ int writeback_retry(struct writeback *wb)
 	int rc;
 
 	pthread_mutex_lock(&wb->lock);
-	rc = journal_retry(wb->j, wb_wall_ms());
+	rc = journal_retry(wb->j, hs_wall_ms());
 	if (rc == 0)
 		queued(wb);
 	pthread_mutex_unlock(&wb->lock);
@@ -513,16 +689,16 @@ int writeback_forget(struct writeback *wb)
 	return rc ? -EIO : 0;
 }
 
-const char *writeback_record_state(struct writeback *wb, int type, uint64_t id)
+const char *writeback_record_state(struct writeback *wb, const struct objtype *type, uint64_t id)
 {
 	GPtrArray *rows = NULL;
 	const char *st = "clean";
 	bool conflict = false, failed = false, pending = false;
 
-	if (!type_ok(type) || id == 0)
+	if (!type_ok(wb, type) || id == 0)
 		return st;
 	pthread_mutex_lock(&wb->lock);
-	if (journal_list(wb->j, JS_ANY, -1, type, id, 0, &rows) == 0) {
+	if (journal_list(wb->j, JS_ANY, -1, type->id, id, 0, &rows) == 0) {
 		for (guint i = 0; i < rows->len; i++) {
 			const struct jop *op = rows->pdata[i];
 
@@ -543,30 +719,6 @@ const char *writeback_record_state(struct writeback *wb, int type, uint64_t id)
 	else if (pending)
 		st = "pending";
 	return st;
-}
-
-json_object *writeback_pending_changes(struct writeback *wb, int type, uint64_t id)
-{
-	GPtrArray *rows = NULL;
-	json_object *o = NULL;
-
-	if (!type_ok(type) || id == 0)
-		return NULL;
-	pthread_mutex_lock(&wb->lock);
-	if (journal_list(wb->j, JS_MASK(JS_PENDING) | JS_MASK(JS_IN_FLIGHT) | JS_MASK(JS_IN_DOUBT),
-			 JOP_UPDATE, type, id, 0, &rows) == 0) {
-		for (guint i = 0; i < rows->len; i++) {
-			const struct jop *op = rows->pdata[i];
-
-			if (!o)
-				o = json_object_new_object();
-			json_object_object_foreach(op->props, k, v)
-				json_object_object_add(o, k, json_object_get(v));
-		}
-		g_ptr_array_unref(rows);
-	}
-	pthread_mutex_unlock(&wb->lock);
-	return o;
 }
 
 char *writeback_queue_text(struct writeback *wb, size_t *len)
@@ -595,7 +747,8 @@ void writeback_stats(struct writeback *wb, json_object *obj)
 	if (counts[JS_IN_FLIGHT] > 0) {
 		batch = json_object_new_object();
 		json_object_object_add(batch, "kind", json_object_new_string(jop_kind_name(wb->batch_kind)));
-		json_object_object_add(batch, "type", json_object_new_string(objtype_name(wb->batch_type)));
+		json_object_object_add(batch, "type", wb->batch_type ?
+				       json_object_new_string(wb->batch_type->name) : NULL);
 		json_object_object_add(batch, "records", json_object_new_int64(counts[JS_IN_FLIGHT]));
 	}
 	pthread_mutex_unlock(&wb->lock);

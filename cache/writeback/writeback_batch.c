@@ -2,9 +2,9 @@
  * with its deadline and backoff, the bisection of whole-batch refusals, the
  * matching of results and 207 errors to inputs; the error lines and rejected
  * files that tell the user; and the archives and association writes, which
- * need nothing around a batch call (DESIGN.md §3). See writeback_int.h.
+ * need nothing around a batch call. See writeback_int.h.
  */
-#include "cache/writeback_int.h"
+#include "cache/writeback/writeback_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -14,27 +14,18 @@
 
 #include <glib.h>
 
-#include "cache/journal.h"
-#include "cache/objtype.h"
-#include "cache/record.h"
-#include "cache/schema.h"
+#include "cache/model/json_util.h"
+#include "cache/model/record.h"
+#include "cache/model/schema.h"
+#include "cache/writeback/journal.h"
 #include "client/log.h"
 
 /* --- JSON helpers ----------------------------------------------------------- */
 
-const char *wb_str_of(json_object *o, const char *key)
-{
-	json_object *v;
-
-	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 /* A property value as a string; unset (absent, null) is "". */
 const char *wb_prop_val(json_object *props, const char *name)
 {
-	const char *s = wb_str_of(props, name);
+	const char *s = json_util_field(props, name);
 
 	return s ? s : "";
 }
@@ -96,32 +87,27 @@ static json_object *str_or_null(const char *s)
 
 /* One .hubfs/errors.log line through hooks->error. key is the create key or
  * NULL (then id names the record). extra (consumed) adds fields. */
-void wb_report(struct writeback *wb, const char *op, int type, uint64_t id, const char *key,
-	       const struct wb_err *w, json_object *extra)
+void wb_report(struct writeback *wb, const char *op, const struct objtype *type, uint64_t id,
+	       const char *key, const struct wb_err *w, json_object *extra)
 {
+	char ts[RECORD_TIME_LEN];
 	json_object *l;
-	GDateTime *now;
-	char *ts;
 
 	if (key)
-		log_warn("writeback: %s %s/_new/%s: %s%s%s", op, objtype_name(type), key, w->reason,
+		log_warn("writeback: %s %s/_new/%s: %s%s%s", op, type->name, key, w->reason,
 			 w->e.message[0] ? ": " : "", w->e.message);
 	else
-		log_warn("writeback: %s %s/%" PRIu64 "%s%s: %s%s%s", op, objtype_name(type), id,
+		log_warn("writeback: %s %s/%" PRIu64 "%s%s: %s%s%s", op, type->name, id,
 			 w->property[0] ? " " : "", w->property, w->reason,
 			 w->e.message[0] ? ": " : "", w->e.message);
 	if (!wb->hooks.error) {
 		json_object_put(extra);
 		return;
 	}
-	now = g_date_time_new_now_utc();
-	ts = g_date_time_format_iso8601(now);
-	g_date_time_unref(now);
 	l = json_object_new_object();
-	json_object_object_add(l, "time", json_object_new_string(ts ? ts : ""));
-	g_free(ts);
+	json_object_object_add(l, "time", json_object_new_string(record_format_time(hs_wall_ms(), ts)));
 	json_object_object_add(l, "op", json_object_new_string(op));
-	json_object_object_add(l, "type", json_object_new_string(objtype_name(type)));
+	json_object_object_add(l, "type", json_object_new_string(type->name));
 	if (key) {
 		json_object_object_add(l, "key", json_object_new_string(key));
 	} else {
@@ -147,7 +133,7 @@ void wb_report(struct writeback *wb, const char *op, int type, uint64_t id, cons
 /* The local version of a record for .hubfs/rejected/: the server's object with
  * the local values over it, rendered like the record file when the schema is
  * known; else the bare {"id", "properties"} shape. */
-void wb_reject(struct writeback *wb, int type, uint64_t id, const char *key,
+void wb_reject(struct writeback *wb, const struct objtype *type, uint64_t id, const char *key,
 	       json_object *server, json_object *local, const struct schema *s)
 {
 	json_object *o, *p;
@@ -184,24 +170,18 @@ void wb_reject(struct writeback *wb, int type, uint64_t id, const char *key,
 		if (record_render(o, s, &text, &len, &rid, &mt) != 0)
 			text = NULL;
 	}
-	if (!text) {
-		const char *t = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-							       JSON_C_TO_STRING_SPACED |
-							       JSON_C_TO_STRING_NOSLASHESCAPE);
-
-		text = g_strconcat(t, "\n", NULL);
-		len = strlen(text);
-	}
+	if (!text)
+		text = json_util_pretty(o, &len);
 	if (key) {
 		char *safe = g_strdelimit(g_strdup(key), "/", '_'), *hash = strchr(safe, '#');
 
 		if (hash && hash != safe)
 			*hash = '\0'; /* the fs makes keys unique with a "#n" suffix */
 
-		name = g_strdup_printf("%s-_new-%s", objtype_name(type), safe);
+		name = g_strdup_printf("%s-_new-%s", type->name, safe);
 		g_free(safe);
 	} else {
-		name = g_strdup_printf("%s-%" PRIu64 ".json", objtype_name(type), id);
+		name = g_strdup_printf("%s-%" PRIu64 ".json", type->name, id);
 	}
 	wb->hooks.rejected(wb->hooks.ud, name, text, len);
 	g_free(name);
@@ -211,7 +191,8 @@ void wb_reject(struct writeback *wb, int type, uint64_t id, const char *key,
 
 /* Store the server's version in the cache unless a newer local write exists;
  * without a full object, forget the record so the next read fetches it. */
-void wb_land(struct writeback *wb, int type, uint64_t id, json_object *obj, uint64_t epoch)
+void wb_land(struct writeback *wb, const struct objtype *type, uint64_t id, json_object *obj,
+	     uint64_t epoch)
 {
 	if (obj && cache_land(wb->c, type, obj, epoch) >= 0)
 		return;
@@ -317,11 +298,11 @@ static void entry_error(json_object *e, long status, struct hs_error *out)
 
 	memset(out, 0, sizeof(*out));
 	out->http_status = (int)status;
-	if ((s = wb_str_of(e, "category")))
+	if ((s = json_util_field(e, "category")))
 		snprintf(out->category, sizeof(out->category), "%s", s);
-	if ((s = wb_str_of(e, "message")))
+	if ((s = json_util_field(e, "message")))
 		snprintf(out->message, sizeof(out->message), "%s", s);
-	if ((s = wb_str_of(e, "correlationId")))
+	if ((s = json_util_field(e, "correlationId")))
 		snprintf(out->correlation_id, sizeof(out->correlation_id), "%s", s);
 }
 
@@ -347,13 +328,13 @@ static struct item *find_item(struct item **v, size_t n, const char *key)
 /* The item a results[] object answers. */
 static struct item *result_item(struct item **v, size_t n, json_object *r)
 {
-	struct item *it = find_item(v, n, wb_str_of(r, "objectWriteTraceId"));
+	struct item *it = find_item(v, n, json_util_field(r, "objectWriteTraceId"));
 	json_object *f, *t;
 
 	if (!it)
-		it = find_item(v, n, wb_str_of(r, "id"));
-	if (!it && wb_str_of(wb_obj_props(r), "email")) {
-		char *low = g_utf8_strdown(wb_str_of(wb_obj_props(r), "email"), -1);
+		it = find_item(v, n, json_util_field(r, "id"));
+	if (!it && json_util_field(wb_obj_props(r), "email")) {
+		char *low = g_utf8_strdown(json_util_field(wb_obj_props(r), "email"), -1);
 
 		it = find_item(v, n, low);
 		g_free(low);
@@ -473,22 +454,21 @@ out:
 int wb_send_batch(struct writeback *wb, const struct batch *b, struct item **v, size_t n)
 {
 	json_object *inputs = json_object_new_array_ext((int)n), *out = NULL;
-	const char *tn = objtype_name(b->type);
 	struct hs_call call;
-	char what[96];
+	char what[160];
 	int rc;
 
 	for (size_t i = 0; i < n; i++)
 		json_object_array_add(inputs, json_object_get(v[i]->input));
 	wb_call_init(wb, &call);
-	if (b->to_type >= 0)
-		rc = hs_assoc_batch_write(wb->hc, &call, tn, objtype_name(b->to_type), b->verb, inputs,
-					  &out);
+	if (b->to_type)
+		rc = hs_assoc_batch_write(wb->hc, &call, b->type->path, b->to_type->path, b->verb,
+					  inputs, &out);
 	else
-		rc = hs_batch_write(wb->hc, &call, tn, b->verb, inputs, &out);
+		rc = hs_batch_write(wb->hc, &call, b->type->path, b->verb, inputs, &out);
 	json_object_put(inputs);
-	snprintf(what, sizeof(what), "%s%s%s batch/%s of %zu", tn, b->to_type >= 0 ? "->" : "",
-		 b->to_type >= 0 ? objtype_name(b->to_type) : "", b->verb, n);
+	snprintf(what, sizeof(what), "%s%s%s batch/%s of %zu", b->type->name, b->to_type ? "->" : "",
+		 b->to_type ? b->to_type->name : "", b->verb, n);
 	if (rc == 0) {
 		wb_backoff_reset(wb);
 		rc = settle(wb, b, v, n, out, call.http_status);
@@ -523,22 +503,22 @@ int wb_send_batch(struct writeback *wb, const struct batch *b, struct item **v, 
 /* --- archives and associations ------------------------------------------------ */
 
 /* Lock held. Take up to 100 pending rows of a kind (assoc: with to_type). */
-static int take_simple(struct writeback *wb, enum jop_kind kind, int type, int to_type,
-		       GPtrArray *out)
+static int take_simple(struct writeback *wb, enum jop_kind kind, const struct objtype *type,
+		       const struct objtype *to_type, GPtrArray *out)
 {
 	GPtrArray *rows = NULL;
 	int rc;
 
 	if (!wb_take_ok(wb, type))
 		return 0;
-	rc = journal_list(wb->j, JS_MASK(JS_PENDING), kind, type, 0, to_type >= 0 ? 0 : BATCH_MAX,
+	rc = journal_list(wb->j, JS_MASK(JS_PENDING), kind, type->id, 0, to_type ? 0 : BATCH_MAX,
 			  &rows);
 	if (rc)
 		return rc;
 	for (guint i = 0; i < rows->len && out->len < BATCH_MAX; i++) {
 		struct jop *op = rows->pdata[i];
 
-		if (to_type >= 0 && op->to_type != to_type)
+		if (to_type && strcmp(op->to_type, to_type->id) != 0)
 			continue;
 		g_ptr_array_add(out, op);
 		rows->pdata[i] = NULL;
@@ -547,15 +527,101 @@ static int take_simple(struct writeback *wb, enum jop_kind kind, int type, int t
 	return out->len ? wb_mark_in_flight(wb, out) : 0;
 }
 
-int wb_do_simple(struct writeback *wb, enum jop_kind kind, int type, int to_type)
+/* The batch input of an archive ({id}) or an association write ({from, to};
+ * a removal's to is a list), and what its result is matched by. */
+static void simple_input(enum jop_kind kind, const struct jop *op, struct item *it)
+{
+	json_object *in = json_object_new_object(), *f, *t;
+	char a[24], z[24];
+
+	if (kind == JOP_ARCHIVE) {
+		snprintf(it->match, sizeof(it->match), "%" PRIu64, op->id);
+		json_object_object_add(in, "id", json_object_new_string(it->match));
+		it->input = in;
+		return;
+	}
+	snprintf(a, sizeof(a), "%" PRIu64, op->id);
+	snprintf(z, sizeof(z), "%" PRIu64, op->to_id);
+	snprintf(it->match, sizeof(it->match), "%s:%s", a, z);
+	f = json_object_new_object();
+	json_object_object_add(f, "id", json_object_new_string(a));
+	t = json_object_new_object();
+	json_object_object_add(t, "id", json_object_new_string(z));
+	json_object_object_add(in, "from", f);
+	if (kind == JOP_ASSOC_DEL) {
+		json_object *arr = json_object_new_array();
+
+		json_object_array_add(arr, t);
+		t = arr;
+	}
+	json_object_object_add(in, "to", t);
+	it->input = in;
+}
+
+/* Write each operation's outcome to the journal. Takes the lock. */
+static void simple_settle_journal(struct writeback *wb, GPtrArray *ops, struct item *its)
+{
+	int64_t now = hs_wall_ms();
+	int rc;
+
+	pthread_mutex_lock(&wb->lock);
+	rc = journal_begin(wb->j);
+	for (guint i = 0; rc == 0 && i < ops->len; i++) {
+		struct jop *op = ops->pdata[i];
+
+		switch (its[i].outcome) {
+		case OUT_OK:
+			rc = journal_delete(wb->j, op->seq);
+			break;
+		case OUT_FAILED:
+			rc = wb_set_failed(wb, op->seq, &its[i].err, now);
+			break;
+		case OUT_IN_DOUBT:
+			rc = journal_set_state(wb->j, op->seq, JS_IN_DOUBT, NULL, now);
+			break;
+		default:
+			rc = journal_set_state(wb->j, op->seq, JS_PENDING, NULL, now);
+			break;
+		}
+	}
+	wb_journal_done(wb, rc);
+	pthread_cond_broadcast(&wb->done);
+	pthread_mutex_unlock(&wb->lock);
+}
+
+/* After the journal: the cache, and errors.log for what HubSpot refused. The
+ * fs showed the change at once; a refusal undoes it in the cache: a refused
+ * archive shows the record again (it was hidden as archived by this mount,
+ * and would stay hidden until remount), a refused link write is reverted. */
+static void simple_after(struct writeback *wb, enum jop_kind kind, const struct objtype *type,
+			 const struct objtype *to_type, GPtrArray *ops, struct item *its)
+{
+	for (guint i = 0; i < ops->len; i++) {
+		struct jop *op = ops->pdata[i];
+
+		if (its[i].outcome == OUT_OK && kind == JOP_ARCHIVE) {
+			cache_record_forget(wb->c, type, op->id);
+			cache_archive_landed(wb->c, type, op->id);
+		} else if (its[i].outcome == OUT_FAILED) {
+			wb_report(wb, jop_kind_name(kind), type, op->id, NULL, &its[i].err, NULL);
+			if (kind == JOP_ARCHIVE)
+				cache_listing_note(wb->c, type, op->id, true);
+			else
+				cache_assoc_note(wb->c, type, op->id, to_type, op->to_id,
+						 kind == JOP_ASSOC_DEL);
+		}
+	}
+}
+
+int wb_do_simple(struct writeback *wb, enum jop_kind kind, const struct objtype *type,
+		 const struct objtype *to_type)
 {
 	GPtrArray *ops = g_ptr_array_new_with_free_func((GDestroyNotify)jop_free);
 	struct item *its = NULL, **v = NULL;
 	struct batch b = { .type = type, .to_type = to_type };
-	int64_t now;
 	int rc;
 
-	b.verb = kind == JOP_ARCHIVE ? "archive" : kind == JOP_ASSOC_ADD ? "associate/default" : "archive";
+	b.verb = kind == JOP_ASSOC_ADD ? "associate/default" : "archive";
 	pthread_mutex_lock(&wb->lock);
 	rc = take_simple(wb, kind, type, to_type, ops);
 	pthread_mutex_unlock(&wb->lock);
@@ -566,81 +632,12 @@ int wb_do_simple(struct writeback *wb, enum jop_kind kind, int type, int to_type
 	its = g_new0(struct item, ops->len);
 	v = g_new0(struct item *, ops->len);
 	for (guint i = 0; i < ops->len; i++) {
-		struct jop *op = ops->pdata[i];
-		json_object *in = json_object_new_object(), *f, *t;
-
 		v[i] = &its[i];
-		if (kind == JOP_ARCHIVE) {
-			snprintf(its[i].match, sizeof(its[i].match), "%" PRIu64, op->id);
-			json_object_object_add(in, "id", json_object_new_string(its[i].match));
-		} else {
-			char a[24], z[24];
-
-			snprintf(a, sizeof(a), "%" PRIu64, op->id);
-			snprintf(z, sizeof(z), "%" PRIu64, op->to_id);
-			snprintf(its[i].match, sizeof(its[i].match), "%s:%s", a, z);
-			f = json_object_new_object();
-			json_object_object_add(f, "id", json_object_new_string(a));
-			t = json_object_new_object();
-			json_object_object_add(t, "id", json_object_new_string(z));
-			json_object_object_add(in, "from", f);
-			if (kind == JOP_ASSOC_DEL) {
-				json_object *arr = json_object_new_array();
-
-				json_object_array_add(arr, t);
-				t = arr;
-			}
-			json_object_object_add(in, "to", t);
-		}
-		its[i].input = in;
+		simple_input(kind, ops->pdata[i], &its[i]);
 	}
 	rc = wb_send_batch(wb, &b, v, ops->len);
-	now = wb_wall_ms();
-	pthread_mutex_lock(&wb->lock);
-	{
-		int jrc = journal_begin(wb->j);
-
-		for (guint i = 0; jrc == 0 && i < ops->len; i++) {
-			struct jop *op = ops->pdata[i];
-
-			switch (its[i].outcome) {
-			case OUT_OK:
-				jrc = journal_delete(wb->j, op->seq);
-				break;
-			case OUT_FAILED:
-				jrc = wb_set_failed(wb, op->seq, &its[i].err, now);
-				break;
-			case OUT_IN_DOUBT:
-				jrc = journal_set_state(wb->j, op->seq, JS_IN_DOUBT, NULL, now);
-				break;
-			default:
-				jrc = journal_set_state(wb->j, op->seq, JS_PENDING, NULL, now);
-				break;
-			}
-		}
-		wb_journal_done(wb, jrc);
-	}
-	pthread_cond_broadcast(&wb->done);
-	pthread_mutex_unlock(&wb->lock);
-	for (guint i = 0; i < ops->len; i++) {
-		struct jop *op = ops->pdata[i];
-
-		if (its[i].outcome == OUT_OK && kind == JOP_ARCHIVE) {
-			cache_record_forget(wb->c, type, op->id);
-			cache_archive_landed(wb->c, type, op->id);
-		}
-		else if (its[i].outcome == OUT_FAILED) {
-			wb_report(wb, jop_kind_name(kind), type, op->id, NULL, &its[i].err, NULL);
-			/* The fs showed the change at once; undo it in the cache: a
-			 * refused archive shows the record again (it was hidden as
-			 * archived by this mount, and would stay hidden until remount). */
-			if (kind == JOP_ARCHIVE)
-				cache_listing_note(wb->c, type, op->id, true);
-			else
-				cache_assoc_note(wb->c, type, op->id, op->to_type, op->to_id,
-						 kind == JOP_ASSOC_DEL);
-		}
-	}
+	simple_settle_journal(wb, ops, its);
+	simple_after(wb, kind, type, to_type, ops, its);
 	rc = rc ? -EAGAIN : 1;
 out:
 	for (guint i = 0; its && i < ops->len; i++)

@@ -1,9 +1,9 @@
-/* writeback_create.c - sending queued creates (DESIGN.md §3): contacts with
- * an email by batch/upsert on email, the rest by batch/create with
+/* writeback_create.c - sending queued creates: records of a type that upserts
+ * on email (contacts) with an email by batch/upsert on email, the rest by batch/create with
  * objectWriteTraceId; and creates whose answer was lost (in doubt), looked up
  * by search before anything is sent again. See writeback_int.h.
  */
-#include "cache/writeback_int.h"
+#include "cache/writeback/writeback_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -13,9 +13,10 @@
 
 #include <glib.h>
 
-#include "cache/journal.h"
-#include "cache/objtype.h"
-#include "cache/record.h"
+#include "cache/model/json_util.h"
+#include "cache/model/record.h"
+#include "cache/model/search_req.h"
+#include "cache/writeback/journal.h"
 #include "client/log.h"
 
 #define INDEX_MARGIN_MS 1000       /* added to index_delay_ms before an in-doubt search */
@@ -27,19 +28,22 @@
 
 /* --- creates ---------------------------------------------------------------------- */
 
-static bool create_by_upsert(int type, json_object *props)
+static bool create_by_upsert(const struct objtype *type, json_object *props)
 {
-	return type == OT_CONTACTS && *wb_prop_val(props, "email");
+	return (type->flags & OTF_UPSERT_EMAIL) && *wb_prop_val(props, "email");
 }
 
-bool wb_create_by_upsert(const struct jop *op)
+bool wb_create_by_upsert(struct writeback *wb, const struct jop *op)
 {
-	return create_by_upsert(op->type, op->props);
+	const struct objtype *t = wb_type_of(wb, op);
+
+	return t && create_by_upsert(t, op->props);
 }
 
-void wb_create_found(struct writeback *wb, int type, const char *key, const char *id)
+void wb_create_found(struct writeback *wb, const struct objtype *type, const char *key,
+		     const char *id)
 {
-	log_notice("writeback: in-doubt create %s/_new/%s had landed as %s", objtype_name(type), key,
+	log_notice("writeback: in-doubt create %s/_new/%s had landed as %s", type->name, key,
 		   id);
 	if (wb->hooks.created)
 		wb->hooks.created(wb->hooks.ud, type, key, id);
@@ -51,7 +55,7 @@ void wb_create_found(struct writeback *wb, int type, const char *key, const char
  * are read by id or email, which shows a write at once. */
 int64_t wb_lookup_due(struct writeback *wb, const struct jop *op)
 {
-	if (op->kind != JOP_CREATE || create_by_upsert(op->type, op->props))
+	if (op->kind != JOP_CREATE || wb_create_by_upsert(wb, op))
 		return 0;
 	return op->updated_ms + wb->index_delay_ms + INDEX_MARGIN_MS;
 }
@@ -59,7 +63,7 @@ int64_t wb_lookup_due(struct writeback *wb, const struct jop *op)
 /* Lock held. Take up to 100 pending creates of a type, in flight (on disk)
  * before anything is sent. A second create of an email already taken waits
  * for the next batch (where the upsert finds the first). */
-static int take_creates(struct writeback *wb, int type, GPtrArray *out)
+static int take_creates(struct writeback *wb, const struct objtype *type, GPtrArray *out)
 {
 	GPtrArray *rows = NULL;
 	GHashTable *emails;
@@ -67,7 +71,7 @@ static int take_creates(struct writeback *wb, int type, GPtrArray *out)
 
 	if (!wb_take_ok(wb, type))
 		return 0;
-	rc = journal_list(wb->j, JS_MASK(JS_PENDING), JOP_CREATE, type, 0, TAKE_WINDOW, &rows);
+	rc = journal_list(wb->j, JS_MASK(JS_PENDING), JOP_CREATE, type->id, 0, TAKE_WINDOW, &rows);
 	if (rc)
 		return rc;
 	emails = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -127,17 +131,18 @@ static void create_items(struct jop *op, struct item *it, bool upsert)
 }
 
 /* Lock held. A pending create of the same key becomes an update of the record. */
-int wb_creates_to_update(struct writeback *wb, int type, const char *key, uint64_t id, int64_t now)
+int wb_creates_to_update(struct writeback *wb, const struct objtype *type, const char *key,
+			uint64_t id, int64_t now)
 {
 	GPtrArray *rows = NULL;
-	int rc = journal_list(wb->j, JS_MASK(JS_PENDING), JOP_CREATE, type, 0, 0, &rows);
+	int rc = journal_list(wb->j, JS_MASK(JS_PENDING), JOP_CREATE, type->id, 0, 0, &rows);
 
 	for (guint i = 0; rc == 0 && i < rows->len; i++) {
 		struct jop *op = rows->pdata[i];
 		json_object *nob = json_object_new_object();
 
 		if (g_strcmp0(op->key, key) == 0) {
-			rc = journal_add_update(wb->j, type, id, op->props, nob, 0, now, NULL);
+			rc = journal_add_update(wb->j, type->id, id, op->props, nob, 0, now, NULL);
 			if (rc == 0)
 				rc = journal_delete(wb->j, op->seq);
 		}
@@ -148,9 +153,10 @@ int wb_creates_to_update(struct writeback *wb, int type, const char *key, uint64
 	return rc;
 }
 
-static int settle_creates(struct writeback *wb, int type, struct cdone *d, size_t n)
+static int settle_creates(struct writeback *wb, const struct objtype *type, struct cdone *d,
+			  size_t n)
 {
-	int64_t now = wb_wall_ms();
+	int64_t now = hs_wall_ms();
 	int rc;
 
 	pthread_mutex_lock(&wb->lock);
@@ -162,7 +168,7 @@ static int settle_creates(struct writeback *wb, int type, struct cdone *d, size_
 
 		switch (it->outcome) {
 		case OUT_OK: {
-			const char *id = wb_str_of(it->result, "id");
+			const char *id = json_util_field(it->result, "id");
 			json_object *nv;
 
 			if (!id) { /* 2xx without the record: we cannot say which it is */
@@ -178,15 +184,16 @@ static int settle_creates(struct writeback *wb, int type, struct cdone *d, size_
 			break;
 		}
 		case OUT_FAILED:
-			xid = type == OT_CONTACTS ? existing_id(it) : 0;
+			xid = (type->flags & OTF_UPSERT_EMAIL) ? existing_id(it) : 0;
 			if (xid) {
-				/* 409: the contact exists; the create becomes its update. */
+				/* 409: the record (a contact, by its email) exists; the
+				 * create becomes its update. */
 				json_object *nob = json_object_new_object();
 
 				snprintf(d[i].id, sizeof(d[i].id), "%" PRIu64, xid);
 				log_info("writeback: %s/_new/%s: %s; updating it instead",
-					 objtype_name(type), op->key, it->err.e.message);
-				rc = journal_add_update(wb->j, type, xid, op->props, nob, 0, now, NULL);
+					 type->name, op->key, it->err.e.message);
+				rc = journal_add_update(wb->j, type->id, xid, op->props, nob, 0, now, NULL);
 				json_object_put(nob);
 				if (rc == 0)
 					rc = journal_delete(wb->j, op->seq);
@@ -219,7 +226,7 @@ static int settle_creates(struct writeback *wb, int type, struct cdone *d, size_
 				wb_land(wb, type, xid, d[i].land ? it->result : NULL, cache_epoch(wb->c));
 			if (wb->hooks.created)
 				wb->hooks.created(wb->hooks.ud, type, op->key, d[i].id);
-			log_info("writeback: created %s/_new/%s as %s", objtype_name(type), op->key,
+			log_info("writeback: created %s/_new/%s as %s", type->name, op->key,
 				 d[i].id);
 		} else if (it->outcome == OUT_FAILED) {
 			wb_report(wb, "create", type, 0, op->key, &it->err, NULL);
@@ -229,7 +236,7 @@ static int settle_creates(struct writeback *wb, int type, struct cdone *d, size_
 	return 0;
 }
 
-int wb_do_creates(struct writeback *wb, int type)
+int wb_do_creates(struct writeback *wb, const struct objtype *type)
 {
 	GPtrArray *ops = g_ptr_array_new_with_free_func((GDestroyNotify)jop_free);
 	struct item *its = NULL, **up = NULL, **cr = NULL;
@@ -262,12 +269,12 @@ int wb_do_creates(struct writeback *wb, int type)
 	}
 	rc = 0;
 	if (nup) {
-		struct batch b = { .type = type, .to_type = -1, .verb = "upsert" };
+		struct batch b = { .type = type, .verb = "upsert" };
 
 		rc = wb_send_batch(wb, &b, up, nup);
 	}
 	if (ncr && rc == 0) {
-		struct batch b = { .type = type, .to_type = -1, .verb = "create", .create = true };
+		struct batch b = { .type = type, .verb = "create", .create = true };
 
 		rc = wb_send_batch(wb, &b, cr, ncr);
 	}
@@ -286,34 +293,19 @@ out:
 
 /* --- in-doubt creates ---------------------------------------------------------- */
 
-static const char *const *identity_props(int type)
-{
-	static const char *const contacts[] = { "email", "firstname", "lastname", NULL };
-	static const char *const companies[] = { "name", "domain", NULL };
-	static const char *const deals[] = { "dealname", "pipeline", "dealstage", NULL };
-	static const char *const tickets[] = { "subject", "hs_pipeline", "hs_pipeline_stage", NULL };
-
-	switch (type) {
-	case OT_CONTACTS: return contacts;
-	case OT_COMPANIES: return companies;
-	case OT_DEALS: return deals;
-	default: return tickets;
-	}
-}
-
 /* The names an in-doubt create is looked up by: its identifying string
  * properties, else up to three of its properties. Borrowed from op. */
-static GPtrArray *lookup_names(const struct jop *op)
+static GPtrArray *lookup_names(const struct objtype *type, const struct jop *op)
 {
 	GPtrArray *names = g_ptr_array_new();
 
-	for (const char *const *p = identity_props(op->type); *p; p++)
+	for (const char *const *p = type->identity_props; *p; p++)
 		if (*wb_prop_val(op->props, *p))
 			g_ptr_array_add(names, (gpointer)*p);
 	if (names->len == 0) {
 		json_object_object_foreach(op->props, k, v) {
 			if (names->len < 3 && v && *json_object_get_string(v) &&
-			    strcmp(k, "createdate") != 0)
+			    strcmp(k, type->createdate) != 0)
 				g_ptr_array_add(names, k);
 		}
 	}
@@ -322,40 +314,31 @@ static GPtrArray *lookup_names(const struct jop *op)
 
 /* One filter group finding op: EQ on names, created no earlier than it was
  * first sent (less clock skew). */
-static json_object *lookup_group(const struct jop *op, GPtrArray *names, json_object *props)
+static void lookup_group(json_object *req, const struct objtype *type, const struct jop *op,
+			 GPtrArray *names)
 {
-	json_object *g = json_object_new_object(), *filters = json_object_new_array();
+	json_object *filters = search_req_group(req);
 
 	for (guint i = 0; i < names->len; i++) {
-		json_object *f = json_object_new_object();
+		const char *name = names->pdata[i];
 
-		json_object_object_add(f, "propertyName", json_object_new_string(names->pdata[i]));
-		json_object_object_add(f, "operator", json_object_new_string("EQ"));
-		json_object_object_add(f, "value",
-				       json_object_new_string(wb_prop_val(op->props, names->pdata[i])));
-		json_object_array_add(filters, f);
-		json_object_array_add(props, json_object_new_string(names->pdata[i]));
+		search_req_filter(filters, name, "EQ", wb_prop_val(op->props, name));
+		search_req_props(req, &name, 1);
 	}
-	if (!*wb_prop_val(op->props, "createdate")) {
-		json_object *f = json_object_new_object();
+	if (!*wb_prop_val(op->props, type->createdate)) {
 		char since[32];
 
 		snprintf(since, sizeof(since), "%" PRId64,
 			 (op->sent_ms > 0 ? op->sent_ms : op->created_ms) - CLOCK_SKEW_MS);
-		json_object_object_add(f, "propertyName", json_object_new_string("createdate"));
-		json_object_object_add(f, "operator", json_object_new_string("GTE"));
-		json_object_object_add(f, "value", json_object_new_string(since));
-		json_object_array_add(filters, f);
+		search_req_filter(filters, type->createdate, "GTE", since);
 	}
-	json_object_object_add(g, "filters", filters);
-	return g;
 }
 
 /* Does a search result carry op's values of names? EQ is case-insensitive;
  * so is this check. */
 static bool lookup_match(json_object *o, const struct jop *op, GPtrArray *names)
 {
-	bool same = wb_str_of(o, "id") != NULL && names->len > 0;
+	bool same = json_util_field(o, "id") != NULL && names->len > 0;
 
 	for (guint i = 0; same && i < names->len; i++) {
 		char *a = g_utf8_casefold(wb_prop_val(wb_obj_props(o), names->pdata[i]), -1);
@@ -372,11 +355,10 @@ static bool lookup_match(json_object *o, const struct jop *op, GPtrArray *names)
  * filter group each, OR'ed). ops[0..*n) are looked up; *n is lowered to what
  * fit the filter caps. ids[i] gets the record id of ops[i], "" if not found,
  * or "?" if unsure (more results than one page). 0, or -EAGAIN. */
-static int lookup_creates(struct writeback *wb, struct jop **ops, size_t *n, char (*ids)[32])
+static int lookup_creates(struct writeback *wb, const struct objtype *type, struct jop **ops,
+			  size_t *n, char (*ids)[32])
 {
-	json_object *req = json_object_new_object(), *groups = json_object_new_array();
-	json_object *props = json_object_new_array(), *sorts = json_object_new_array();
-	json_object *sort = json_object_new_object(), *out = NULL, *results = NULL, *paging;
+	json_object *req = search_req_new(), *out = NULL, *results = NULL, *paging;
 	GPtrArray **names = g_new0(GPtrArray *, *n);
 	GHashTable *taken = g_hash_table_new(g_str_hash, g_str_equal);
 	size_t k = 0, nfilters = 0;
@@ -386,7 +368,7 @@ static int lookup_creates(struct writeback *wb, struct jop **ops, size_t *n, cha
 	for (; k < *n && k < LOOKUP_GROUPS; k++) {
 		size_t nf;
 
-		names[k] = lookup_names(ops[k]);
+		names[k] = lookup_names(type, ops[k]);
 		nf = names[k]->len + 1;
 		if (k > 0 && nfilters + nf > LOOKUP_FILTERS) {
 			g_ptr_array_free(names[k], TRUE);
@@ -394,19 +376,14 @@ static int lookup_creates(struct writeback *wb, struct jop **ops, size_t *n, cha
 			break;
 		}
 		nfilters += nf;
-		json_object_array_add(groups, lookup_group(ops[k], names[k], props));
+		lookup_group(req, type, ops[k], names[k]);
 	}
 	*n = k;
-	json_object_object_add(req, "filterGroups", groups);
-	json_object_array_add(props, json_object_new_string("createdate"));
-	json_object_object_add(req, "properties", props);
-	json_object_object_add(sort, "propertyName", json_object_new_string("createdate"));
-	json_object_object_add(sort, "direction", json_object_new_string("ASCENDING"));
-	json_object_array_add(sorts, sort);
-	json_object_object_add(req, "sorts", sorts);
-	json_object_object_add(req, "limit", json_object_new_int(LOOKUP_LIMIT));
+	search_req_props(req, &type->createdate, 1);
+	search_req_sort(req, type->createdate, true);
+	search_req_page(req, LOOKUP_LIMIT, NULL);
 	wb_call_init(wb, &call);
-	rc = hs_search(wb->hc, &call, objtype_name(ops[0]->type), req, &out);
+	rc = hs_search(wb->hc, &call, type->path, req, &out);
 	json_object_put(req);
 	if (rc != 0) {
 		wb_backoff(wb, "search for in-doubt creates", &call, rc);
@@ -424,9 +401,9 @@ static int lookup_creates(struct writeback *wb, struct jop **ops, size_t *n, cha
 			json_object *o = json_object_array_get_idx(results, r);
 
 			if (lookup_match(o, ops[i], names[i]) &&
-			    !g_hash_table_contains(taken, wb_str_of(o, "id"))) {
-				snprintf(ids[i], sizeof(ids[i]), "%s", wb_str_of(o, "id"));
-				g_hash_table_add(taken, (gpointer)wb_str_of(o, "id"));
+			    !g_hash_table_contains(taken, json_util_field(o, "id"))) {
+				snprintf(ids[i], sizeof(ids[i]), "%s", json_util_field(o, "id"));
+				g_hash_table_add(taken, (gpointer)json_util_field(o, "id"));
 			}
 		}
 		if (!ids[i][0] && json_object_object_get_ex(out, "paging", &paging))
@@ -445,14 +422,14 @@ out:
 /* Settle in-doubt creates that are due by searching for them (upserts are
  * looked up by email in writeback_doubt.c). Returns how many were settled,
  * or -EAGAIN. */
-int wb_do_in_doubt(struct writeback *wb, int type)
+int wb_do_in_doubt(struct writeback *wb, const struct objtype *type)
 {
 	GPtrArray *rows = NULL, *due = g_ptr_array_new_with_free_func((GDestroyNotify)jop_free);
-	int64_t w = wb_wall_ms();
+	int64_t w = hs_wall_ms();
 	int rc = 0, n = 0;
 
 	pthread_mutex_lock(&wb->lock);
-	if (journal_list(wb->j, JS_MASK(JS_IN_DOUBT), JOP_CREATE, type, 0, 0, &rows) == 0) {
+	if (journal_list(wb->j, JS_MASK(JS_IN_DOUBT), JOP_CREATE, type->id, 0, 0, &rows) == 0) {
 		for (guint i = 0; i < rows->len; i++) {
 			struct jop *op = rows->pdata[i];
 
@@ -472,7 +449,7 @@ int wb_do_in_doubt(struct writeback *wb, int type)
 		char ids[LOOKUP_GROUPS][32];
 		size_t m = due->len - i;
 
-		rc = lookup_creates(wb, ops, &m, ids);
+		rc = lookup_creates(wb, type, ops, &m, ids);
 		if (rc)
 			break;
 		pthread_mutex_lock(&wb->lock);
@@ -481,9 +458,9 @@ int wb_do_in_doubt(struct writeback *wb, int type)
 			uint64_t xid;
 
 			if (ids[x][0] == '?') /* unsure: looked up again later */
-				rc = journal_set_state(wb->j, ops[x]->seq, JS_IN_DOUBT, NULL, wb_wall_ms());
+				rc = journal_set_state(wb->j, ops[x]->seq, JS_IN_DOUBT, NULL, hs_wall_ms());
 			else if (!ids[x][0])
-				rc = journal_set_state(wb->j, ops[x]->seq, JS_PENDING, NULL, wb_wall_ms());
+				rc = journal_set_state(wb->j, ops[x]->seq, JS_PENDING, NULL, hs_wall_ms());
 			else if ((rc = journal_delete(wb->j, ops[x]->seq)) == 0 &&
 				 record_parse_id(ids[x], strlen(ids[x]), &xid) == 0)
 				rc = wb_creates_to_update(wb, type, ops[x]->key, xid, w);
@@ -497,14 +474,14 @@ int wb_do_in_doubt(struct writeback *wb, int type)
 
 			if (ids[x][0] == '?') {
 				log_warn("writeback: in-doubt create %s/_new/%s: too many look-alikes to"
-					 " tell; looking again later", objtype_name(type), key);
+					 " tell; looking again later", type->name, key);
 			} else if (ids[x][0]) {
 				wb_doubt_settled(wb, true, 1);
 				wb_create_found(wb, type, key, ids[x]);
 			} else {
 				wb_doubt_settled(wb, false, 1);
 				log_notice("writeback: in-doubt create %s/_new/%s not found; sending it"
-					   " again", objtype_name(type), key);
+					   " again", type->name, key);
 			}
 		}
 		n += (int)m;

@@ -1,6 +1,6 @@
 /* record.h - the record file: rendering an API object into the bytes a reader sees.
  *
- * Format (DESIGN.md §2): the API's object shape, keys in the fixed order id,
+ * Format: the API's object shape, keys in the fixed order id,
  * properties (every shown property, sorted by name, null when unset), createdAt,
  * updatedAt, archived; pretty-printed with a two-space indent; trailing newline.
  */
@@ -12,7 +12,7 @@
 
 #include <json-c/json.h>
 
-#include "cache/schema.h"
+#include "cache/model/schema.h"
 
 /* Render obj (a SimplePublicObject). On success returns 0 and a g_malloc'd
  * *text of *len bytes (NUL-terminated too), the record's *id and *updated_ms
@@ -31,10 +31,12 @@ int record_parse_id(const char *s, size_t len, uint64_t *id);
 
 #define RECORD_ID_MAX ((UINT64_C(1) << 48) - 1)
 
-/* Accessors for API answers that tolerate what a misbehaving server sends:
- * the length of a, 0 unless it is an array; the text of o ("" unless it is a
- * string or a number, never NULL). */
-size_t record_jarray_len(json_object *a);
-const char *record_jstr(json_object *o);
+/* ms since the epoch as ISO-8601 UTC with milliseconds, the form HubSpot
+ * writes ("2024-01-17T19:55:04.281Z"), into buf. Returns buf. */
+#define RECORD_TIME_LEN 64
+char *record_format_time(int64_t ms, char buf[RECORD_TIME_LEN]);
+
+/* qsort/bsearch order of record ids (uint64_t). */
+int record_id_cmp(const void *a, const void *b);
 
 #endif

@@ -1,4 +1,4 @@
-#include "cache/schema.h"
+#include "cache/model/schema.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -6,10 +6,10 @@
 
 #include <glib.h>
 
-#include "cache/objtype.h"
+#include "cache/model/json_util.h"
+#include "cache/model/objtypes.h"
 
 struct schema {
-	int type;
 	json_object *defs;      /* name -> definition (owned) */
 	char **shown;           /* sorted, NULL-terminated */
 	size_t nshown;
@@ -51,7 +51,8 @@ static void add_shown(GPtrArray *names, GHashTable *seen, const char *name)
 	g_ptr_array_add(names, g_strdup(name));
 }
 
-int schema_new(int t, json_object *response, const char *shown, struct schema **out)
+int schema_new(const struct objtype *t, json_object *response, const char *shown,
+	       struct schema **out)
 {
 	json_object *results, *sorted = NULL;
 	struct schema *s;
@@ -65,7 +66,6 @@ int schema_new(int t, json_object *response, const char *shown, struct schema **
 		return -EINVAL;
 
 	s = g_new0(struct schema, 1);
-	s->type = t;
 	s->defs = json_object_new_object();
 	n = json_object_array_length(results);
 	for (size_t i = 0; i < n; i++) {
@@ -77,8 +77,10 @@ int schema_new(int t, json_object *response, const char *shown, struct schema **
 
 	names = g_ptr_array_new();
 	seen = g_hash_table_new(g_str_hash, g_str_equal);
+	if ((!shown || !strcmp(shown, "default")) && (t->flags & OTF_CUSTOM))
+		shown = "all"; /* a custom object's properties are all the account's own */
 	if (!shown || !strcmp(shown, "default")) {
-		for (const char *const *p = objtype_default_props(t); *p; p++)
+		for (const char *const *p = t->default_props; *p; p++)
 			if (json_object_object_get_ex(s->defs, *p, NULL))
 				add_shown(names, seen, *p);
 		json_object_object_foreach(s->defs, key, def)
@@ -122,7 +124,6 @@ int schema_new(int t, json_object *response, const char *shown, struct schema **
 	/* schema/<type>.json: definitions sorted by name. */
 	{
 		GPtrArray *keys = g_ptr_array_new();
-		const char *txt;
 
 		json_object_object_foreach(s->defs, key, def) {
 			(void)def;
@@ -134,10 +135,7 @@ int schema_new(int t, json_object *response, const char *shown, struct schema **
 		for (guint i = 0; i < keys->len; i++)
 			json_object_array_add(sorted, json_object_get(json_object_object_get(s->defs, keys->pdata[i])));
 		g_ptr_array_free(keys, TRUE);
-		txt = json_object_to_json_string_ext(sorted, JSON_C_TO_STRING_PRETTY |
-						     JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
-		s->text = g_strconcat(txt, "\n", NULL);
-		s->text_len = strlen(s->text);
+		s->text = json_util_pretty(sorted, &s->text_len);
 		json_object_put(sorted);
 	}
 	*out = s;

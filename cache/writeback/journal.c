@@ -1,5 +1,5 @@
 /* journal.c - the durable writeback journal (SQLite). See journal.h. */
-#include "cache/journal.h"
+#include "cache/writeback/journal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,10 +10,11 @@
 
 #include <sqlite3.h>
 
-#include "cache/statedir.h"
+#include "cache/model/objtypes.h"
+#include "cache/writeback/statedir.h"
 #include "client/log.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 struct journal {
 	sqlite3 *db;
@@ -179,25 +180,28 @@ static int finish(struct journal *j, int rc)
 
 /* --- open and replay ------------------------------------------------------ */
 
-static const char schema_sql[] =
-	"CREATE TABLE IF NOT EXISTS ops ("
-	" seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-	" kind TEXT NOT NULL CHECK (kind IN ('update','create','archive','assoc_add','assoc_del')),"
-	" type INTEGER NOT NULL,"
-	" rec_id INTEGER NOT NULL DEFAULT 0,"
-	" key TEXT,"
-	" props TEXT,"
-	" base TEXT,"
-	" to_type INTEGER NOT NULL DEFAULT -1,"
-	" to_id INTEGER NOT NULL DEFAULT 0,"
-	" state TEXT NOT NULL DEFAULT 'pending'"
-	"  CHECK (state IN ('pending','in_flight','failed','conflict','in_doubt')),"
-	" attempts INTEGER NOT NULL DEFAULT 0,"
-	" last_error TEXT,"
-	" created_ms INTEGER NOT NULL,"
-	" updated_ms INTEGER NOT NULL,"
-	" sent_ms INTEGER NOT NULL DEFAULT 0,"
+/* The ops table of the current version, named ops or (to migrate into) ops_v2. */
+#define OPS_TABLE(name) \
+	"CREATE TABLE IF NOT EXISTS " name " (" \
+	" seq INTEGER PRIMARY KEY AUTOINCREMENT," \
+	" kind TEXT NOT NULL CHECK (kind IN ('update','create','archive','assoc_add','assoc_del'))," \
+	" type TEXT NOT NULL," \
+	" rec_id INTEGER NOT NULL DEFAULT 0," \
+	" key TEXT," \
+	" props TEXT," \
+	" base TEXT," \
+	" to_type TEXT NOT NULL DEFAULT ''," \
+	" to_id INTEGER NOT NULL DEFAULT 0," \
+	" state TEXT NOT NULL DEFAULT 'pending'" \
+	"  CHECK (state IN ('pending','in_flight','failed','conflict','in_doubt'))," \
+	" attempts INTEGER NOT NULL DEFAULT 0," \
+	" last_error TEXT," \
+	" created_ms INTEGER NOT NULL," \
+	" updated_ms INTEGER NOT NULL," \
+	" sent_ms INTEGER NOT NULL DEFAULT 0," \
 	" epoch INTEGER NOT NULL DEFAULT 0);"
+
+static const char indexes_sql[] =
 	"CREATE INDEX IF NOT EXISTS ops_rec ON ops(type, rec_id, kind, state);"
 	"CREATE INDEX IF NOT EXISTS ops_state ON ops(state, type);";
 
@@ -242,6 +246,115 @@ static int user_version(struct journal *j, int *v)
 	*v = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
 	sqlite3_finalize(st);
 	return rc == SQLITE_ROW ? 0 : fail(j, rc, "user_version");
+}
+
+/* One integer of a query's first row (0 when it has none). */
+static int query_int(struct journal *j, const char *sql, int64_t *v)
+{
+	sqlite3_stmt *st;
+	int rc = prepare(j, sql, &st);
+
+	if (rc)
+		return rc;
+	rc = sqlite3_step(st);
+	*v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(j, rc, sql);
+}
+
+/* The objectTypeId of a version-1 type column, as SQL: a CASE over the old
+ * enum's values (contacts, companies, deals, tickets), `other` for the rest. */
+static void v1_type_case(GString *g, const char *col, const char *other)
+{
+	g_string_append_printf(g, "CASE %s", col);
+	for (unsigned i = 0; i < 4; i++)
+		g_string_append_printf(g, " WHEN %u THEN '%s'", i, objtypes_standard_at(i)->id);
+	g_string_append_printf(g, " ELSE %s END", other);
+}
+
+/* Version 1 -> 2: the same rows, type and to_type as objectTypeId text. One
+ * transaction: a crash leaves version 1 whole. A type outside the four (no
+ * hubfs wrote one) is refused rather than guessed. */
+static int migrate_v1(struct journal *j)
+{
+	GString *copy = g_string_new(NULL);
+	int64_t bad = 0, seq = 0;
+	int rc = query_int(j, "SELECT count(*) FROM ops WHERE type NOT IN (0, 1, 2, 3)"
+			   " OR to_type NOT IN (-1, 0, 1, 2, 3)", &bad);
+
+	if (rc == 0 && bad) {
+		log_err("journal %s: version 1 with %" G_GINT64_FORMAT " operations on an object "
+			"type this hubfs cannot name; left as it was", j->path, bad);
+		rc = -EPROTO;
+	}
+	if (rc == 0)
+		rc = query_int(j, "SELECT seq FROM sqlite_sequence WHERE name = 'ops'", &seq);
+	if (rc)
+		goto out;
+	g_string_append(copy, "INSERT INTO ops_v2 (seq, kind, type, rec_id, key, props, base, to_type,"
+			" to_id, state, attempts, last_error, created_ms, updated_ms, sent_ms, epoch)"
+			" SELECT seq, kind, ");
+	v1_type_case(copy, "type", "NULL");
+	g_string_append(copy, ", rec_id, key, props, base, ");
+	v1_type_case(copy, "to_type", "''");
+	g_string_append(copy, ", to_id, state, attempts, last_error, created_ms, updated_ms, sent_ms,"
+			" epoch FROM ops;");
+	rc = journal_begin(j);
+	if (rc)
+		goto out;
+	rc = exec(j, OPS_TABLE("ops_v2"));
+	if (rc == 0)
+		rc = exec(j, copy->str);
+	if (rc == 0)
+		rc = exec(j, "DROP TABLE ops; ALTER TABLE ops_v2 RENAME TO ops;");
+	if (rc == 0)
+		rc = exec(j, indexes_sql);
+	if (rc == 0 && seq > 0) {
+		/* Sequence numbers of rows gone before keep being skipped. */
+		g_autofree char *sql = g_strdup_printf("UPDATE sqlite_sequence SET seq = max(seq, %"
+						       G_GINT64_FORMAT ") WHERE name = 'ops'", seq);
+
+		rc = exec(j, sql);
+	}
+	if (rc == 0)
+		rc = exec(j, "PRAGMA user_version = 2");
+	rc = finish(j, rc);
+	if (rc == 0)
+		log_notice("journal %s: migrated from version 1 (object types by objectTypeId)",
+			   j->path);
+out:
+	g_string_free(copy, TRUE);
+	return rc;
+}
+
+/* Bring the schema to SCHEMA_VERSION from v (the file's user_version). */
+static int upgrade(struct journal *j, int v)
+{
+	int64_t has_ops = 0;
+	int rc;
+
+	if (v > SCHEMA_VERSION) {
+		log_err("journal %s: schema version %d is newer than this hubfs (%d)", j->path, v,
+			SCHEMA_VERSION);
+		return -EPROTO;
+	}
+	/* A version-1 journal written before its user_version was (the two were
+	 * separate statements) has the table and version 0. */
+	rc = query_int(j, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'ops'",
+		       &has_ops);
+	if (rc == 0 && has_ops && v < 2)
+		rc = migrate_v1(j);
+	if (rc == 0 && !has_ops) {
+		rc = journal_begin(j);
+		if (rc == 0)
+			rc = exec(j, OPS_TABLE("ops"));
+		if (rc == 0)
+			rc = exec(j, indexes_sql);
+		if (rc == 0)
+			rc = exec(j, "PRAGMA user_version = 2");
+		rc = finish(j, rc);
+	}
+	return rc;
 }
 
 static int replay(struct journal *j, int64_t now_ms)
@@ -297,15 +410,8 @@ int journal_open(const char *dir, int64_t now_ms, struct journal **out)
 		rc = exec(j, "BEGIN EXCLUSIVE; COMMIT");
 	if (rc == 0)
 		rc = user_version(j, &v);
-	if (rc == 0 && v > SCHEMA_VERSION) {
-		log_err("journal %s: schema version %d is newer than this hubfs (%d)", j->path, v,
-			SCHEMA_VERSION);
-		rc = -EPROTO;
-	}
 	if (rc == 0)
-		rc = exec(j, schema_sql);
-	if (rc == 0 && v < SCHEMA_VERSION)
-		rc = exec(j, "PRAGMA user_version = 1");
+		rc = upgrade(j, v);
 	if (rc == 0)
 		rc = replay(j, now_ms);
 	if (rc)
@@ -357,6 +463,21 @@ static char *col_text(sqlite3_stmt *st, int i)
 	return s ? g_strdup(s) : NULL;
 }
 
+/* A type column into a JOP_TYPE_MAX buffer ("" for NULL or too long). */
+static void col_copy(sqlite3_stmt *st, int i, char *out)
+{
+	const char *s = (const char *)sqlite3_column_text(st, i);
+
+	if (!s || g_strlcpy(out, s, JOP_TYPE_MAX) >= JOP_TYPE_MAX)
+		out[0] = '\0';
+}
+
+/* A type argument: an objectTypeId that fits a struct jop. */
+static bool type_ok(const char *t)
+{
+	return t && *t && strlen(t) < JOP_TYPE_MAX;
+}
+
 static struct jop *row_read(sqlite3_stmt *st)
 {
 	struct jop *op = g_new0(struct jop, 1);
@@ -365,7 +486,7 @@ static struct jop *row_read(sqlite3_stmt *st)
 
 	op->seq = sqlite3_column_int64(st, 0);
 	op->kind = k < 0 ? JOP_UPDATE : (enum jop_kind)k; /* CHECK constraints make k >= 0 */
-	op->type = sqlite3_column_int(st, 2);
+	col_copy(st, 2, op->type);
 	op->id = (uint64_t)sqlite3_column_int64(st, 3);
 	op->key = col_text(st, 4);
 	op->props = col_json(st, 5);
@@ -374,7 +495,7 @@ static struct jop *row_read(sqlite3_stmt *st)
 		op->props = json_object_new_object();
 	if (!op->base && op->kind == JOP_UPDATE)
 		op->base = json_object_new_object();
-	op->to_type = sqlite3_column_int(st, 7);
+	col_copy(st, 7, op->to_type);
 	op->to_id = (uint64_t)sqlite3_column_int64(st, 8);
 	op->state = s < 0 ? JS_FAILED : (enum jop_state)s;
 	op->attempts = sqlite3_column_int(st, 10);
@@ -402,7 +523,7 @@ static void state_list(GString *g, unsigned mask)
 	g_string_append_c(g, ')');
 }
 
-int journal_list(struct journal *j, unsigned state_mask, int kind, int type, uint64_t id,
+int journal_list(struct journal *j, unsigned state_mask, int kind, const char *type, uint64_t id,
 		 unsigned limit, GPtrArray **out)
 {
 	GString *g = g_string_new("SELECT " COLS " FROM ops WHERE ");
@@ -414,7 +535,7 @@ int journal_list(struct journal *j, unsigned state_mask, int kind, int type, uin
 	state_list(g, state_mask);
 	if (kind >= 0)
 		g_string_append_printf(g, " AND kind = '%s'", jop_kind_name(kind));
-	if (type >= 0)
+	if (type)
 		g_string_append(g, " AND type = ?1");
 	if (id)
 		g_string_append(g, " AND rec_id = ?2");
@@ -427,8 +548,8 @@ int journal_list(struct journal *j, unsigned state_mask, int kind, int type, uin
 		g_ptr_array_unref(a);
 		return rc;
 	}
-	if (type >= 0)
-		sqlite3_bind_int(st, 1, type);
+	if (type)
+		sqlite3_bind_text(st, 1, type, -1, SQLITE_TRANSIENT);
 	if (id)
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
@@ -461,7 +582,7 @@ int journal_get(struct journal *j, int64_t seq, struct jop **out)
 }
 
 /* The newest pending row of kind for a record (by id, or by key for creates). */
-static int find_pending(struct journal *j, enum jop_kind kind, int type, uint64_t id,
+static int find_pending(struct journal *j, enum jop_kind kind, const char *type, uint64_t id,
 			const char *key, struct jop **out)
 {
 	sqlite3_stmt *st;
@@ -474,7 +595,7 @@ static int find_pending(struct journal *j, enum jop_kind kind, int type, uint64_
 	if (rc)
 		return rc;
 	sqlite3_bind_text(st, 1, jop_kind_name(kind), -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 2, type);
+	sqlite3_bind_text(st, 2, type, -1, SQLITE_TRANSIENT);
 	if (key)
 		sqlite3_bind_text(st, 3, key, -1, SQLITE_TRANSIENT);
 	else
@@ -498,13 +619,17 @@ int journal_insert(struct journal *j, const struct jop *op, int64_t now_ms, int6
 
 	if (rc)
 		return rc;
+	if (!type_ok(op->type)) {
+		sqlite3_finalize(st);
+		return -EINVAL;
+	}
 	sqlite3_bind_text(st, 1, jop_kind_name(op->kind), -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 2, op->type);
+	sqlite3_bind_text(st, 2, op->type, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)op->id);
 	bind_text(st, 4, op->key);
 	bind_json(st, 5, op->props);
 	bind_json(st, 6, op->base);
-	sqlite3_bind_int(st, 7, op->to_type);
+	sqlite3_bind_text(st, 7, op->to_type, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 8, (sqlite3_int64)op->to_id);
 	sqlite3_bind_text(st, 9, jop_state_name(op->state), -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 10, op->attempts);
@@ -582,7 +707,8 @@ uint64_t journal_landed(struct journal *j)
 	return j->landed;
 }
 
-static int supersede(struct journal *j, int type, uint64_t id, json_object *changes, int64_t now_ms)
+static int supersede(struct journal *j, const char *type, uint64_t id, json_object *changes,
+		     int64_t now_ms)
 {
 	GPtrArray *rows = NULL;
 	int rc = journal_list(j, JS_MASK(JS_FAILED) | JS_MASK(JS_CONFLICT), JOP_UPDATE, type, id, 0,
@@ -612,13 +738,13 @@ static int supersede(struct journal *j, int type, uint64_t id, json_object *chan
 	return rc;
 }
 
-int journal_add_update(struct journal *j, int type, uint64_t id, json_object *changes,
+int journal_add_update(struct journal *j, const char *type, uint64_t id, json_object *changes,
 		       json_object *bases, uint64_t epoch, int64_t now_ms, int64_t *seq)
 {
 	struct jop *cur = NULL;
 	int rc;
 
-	if (type < 0 || id == 0 || !props_ok(changes) ||
+	if (!type_ok(type) || id == 0 || !props_ok(changes) ||
 	    (bases && !json_object_is_type(bases, json_type_object)))
 		return -EINVAL;
 	rc = journal_begin(j);
@@ -652,9 +778,9 @@ int journal_add_update(struct journal *j, int type, uint64_t id, json_object *ch
 		if (rc == 0 && seq)
 			*seq = cur->seq;
 	} else if (rc == 0) {
-		struct jop op = { .kind = JOP_UPDATE, .type = type, .id = id, .to_type = -1,
-				  .state = JS_PENDING, .epoch = epoch };
+		struct jop op = { .kind = JOP_UPDATE, .id = id, .state = JS_PENDING, .epoch = epoch };
 
+		g_strlcpy(op.type, type, sizeof(op.type));
 		op.props = json_object_new_object();
 		op.base = json_object_new_object();
 		json_object_object_foreach(changes, k, v) {
@@ -672,13 +798,13 @@ int journal_add_update(struct journal *j, int type, uint64_t id, json_object *ch
 	return finish(j, rc);
 }
 
-int journal_add_create(struct journal *j, int type, const char *key, json_object *props,
+int journal_add_create(struct journal *j, const char *type, const char *key, json_object *props,
 		       int64_t now_ms, int64_t *seq)
 {
 	struct jop *cur = NULL;
 	int rc;
 
-	if (type < 0 || !key || !*key || !props_ok(props))
+	if (!type_ok(type) || !key || !*key || !props_ok(props))
 		return -EINVAL;
 	rc = journal_begin(j);
 	if (rc)
@@ -691,9 +817,9 @@ int journal_add_create(struct journal *j, int type, const char *key, json_object
 		if (rc == 0 && seq)
 			*seq = cur->seq;
 	} else if (rc == 0) {
-		struct jop op = { .kind = JOP_CREATE, .type = type, .key = (char *)key,
-				  .to_type = -1, .state = JS_PENDING };
+		struct jop op = { .kind = JOP_CREATE, .key = (char *)key, .state = JS_PENDING };
 
+		g_strlcpy(op.type, type, sizeof(op.type));
 		op.props = json_object_new_object();
 		json_object_object_foreach(props, k, v)
 			json_object_object_add(op.props, k, str_or_empty(v));
@@ -704,12 +830,13 @@ int journal_add_create(struct journal *j, int type, const char *key, json_object
 	return finish(j, rc);
 }
 
-int journal_add_archive(struct journal *j, int type, uint64_t id, int64_t now_ms, int64_t *seq)
+int journal_add_archive(struct journal *j, const char *type, uint64_t id, int64_t now_ms,
+			int64_t *seq)
 {
 	struct jop *cur = NULL;
 	int rc;
 
-	if (type < 0 || id == 0)
+	if (!type_ok(type) || id == 0)
 		return -EINVAL;
 	rc = journal_begin(j);
 	if (rc)
@@ -719,25 +846,27 @@ int journal_add_archive(struct journal *j, int type, uint64_t id, int64_t now_ms
 		if (seq)
 			*seq = cur->seq;
 	} else if (rc == 0) {
-		struct jop op = { .kind = JOP_ARCHIVE, .type = type, .id = id, .to_type = -1,
-				  .state = JS_PENDING };
+		struct jop op = { .kind = JOP_ARCHIVE, .id = id, .state = JS_PENDING };
 
+		g_strlcpy(op.type, type, sizeof(op.type));
 		rc = journal_insert(j, &op, now_ms, seq);
 	}
 	jop_free(cur);
 	return finish(j, rc);
 }
 
-int journal_add_assoc(struct journal *j, bool add, int from, uint64_t id, int to, uint64_t to_id,
-		      int64_t now_ms, int64_t *seq)
+int journal_add_assoc(struct journal *j, bool add, const char *from, uint64_t id, const char *to,
+		      uint64_t to_id, int64_t now_ms, int64_t *seq)
 {
-	struct jop op = { .kind = add ? JOP_ASSOC_ADD : JOP_ASSOC_DEL, .type = from, .id = id,
-			  .to_type = to, .to_id = to_id, .state = JS_PENDING };
+	struct jop op = { .kind = add ? JOP_ASSOC_ADD : JOP_ASSOC_DEL, .id = id, .to_id = to_id,
+			  .state = JS_PENDING };
 	sqlite3_stmt *st;
 	int rc;
 
-	if (from < 0 || to < 0 || id == 0 || to_id == 0)
+	if (!type_ok(from) || !type_ok(to) || id == 0 || to_id == 0)
 		return -EINVAL;
+	g_strlcpy(op.type, from, sizeof(op.type));
+	g_strlcpy(op.to_type, to, sizeof(op.to_type));
 	rc = journal_begin(j);
 	if (rc)
 		return rc;
@@ -745,9 +874,9 @@ int journal_add_assoc(struct journal *j, bool add, int from, uint64_t id, int to
 		     " AND ((type = ?1 AND rec_id = ?2 AND to_type = ?3 AND to_id = ?4)"
 		     "   OR (type = ?3 AND rec_id = ?4 AND to_type = ?1 AND to_id = ?2))", &st);
 	if (rc == 0) {
-		sqlite3_bind_int(st, 1, from);
+		sqlite3_bind_text(st, 1, from, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)id);
-		sqlite3_bind_int(st, 3, to);
+		sqlite3_bind_text(st, 3, to, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_int64(st, 4, (sqlite3_int64)to_id);
 		rc = step_done(j, st);
 	}
@@ -789,8 +918,8 @@ static bool value_is(json_object *v, const char *s)
 	return strcmp(json_object_get_string(v), s) == 0;
 }
 
-int journal_rebase(struct journal *j, int type, uint64_t id, int64_t after_seq, const char *prop,
-		   const char *from, const char *to, int64_t now_ms)
+int journal_rebase(struct journal *j, const char *type, uint64_t id, int64_t after_seq,
+		   const char *prop, const char *from, const char *to, int64_t now_ms)
 {
 	GPtrArray *rows = NULL;
 	int rc = journal_begin(j);
@@ -832,21 +961,58 @@ int journal_counts(struct journal *j, int64_t counts[JS_STATE_COUNT])
 	return rc == SQLITE_DONE ? 0 : fail(j, rc, "counts");
 }
 
-int64_t journal_count_pending(struct journal *j, int type)
+int64_t journal_count_pending(struct journal *j, const char *type)
 {
 	sqlite3_stmt *st;
 	int64_t n;
-	int rc = prepare(j, type >= 0 ? "SELECT count(*) FROM ops WHERE state = 'pending' AND type = ?1"
-				      : "SELECT count(*) FROM ops WHERE state = 'pending'", &st);
+	int rc = prepare(j, type ? "SELECT count(*) FROM ops WHERE state = 'pending' AND type = ?1"
+				 : "SELECT count(*) FROM ops WHERE state = 'pending'", &st);
 
 	if (rc)
 		return rc;
-	if (type >= 0)
-		sqlite3_bind_int(st, 1, type);
+	if (type)
+		sqlite3_bind_text(st, 1, type, -1, SQLITE_TRANSIENT);
 	rc = sqlite3_step(st);
 	n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : fail(j, rc, "count");
 	sqlite3_finalize(st);
 	return n;
+}
+
+int journal_groups(struct journal *j, unsigned state_mask, GArray **out)
+{
+	GString *g = g_string_new("SELECT kind, type, to_type, count(*) FROM ops WHERE ");
+	GArray *a = g_array_new(FALSE, TRUE, sizeof(struct jgroup));
+	sqlite3_stmt *st;
+	int rc;
+
+	*out = NULL;
+	state_list(g, state_mask);
+	g_string_append(g, " GROUP BY kind, type, to_type ORDER BY min(seq)");
+	rc = prepare(j, g->str, &st);
+	g_string_free(g, TRUE);
+	if (rc) {
+		g_array_unref(a);
+		return rc;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct jgroup grp = { 0 };
+		int k = name_index(kind_names, JOP_KIND_COUNT, (const char *)sqlite3_column_text(st, 0));
+
+		if (k < 0)
+			continue;
+		grp.kind = (enum jop_kind)k;
+		col_copy(st, 1, grp.type);
+		col_copy(st, 2, grp.to_type);
+		grp.count = sqlite3_column_int64(st, 3);
+		g_array_append_val(a, grp);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		g_array_unref(a);
+		return fail(j, rc, "groups");
+	}
+	*out = a;
+	return 0;
 }
 
 int journal_retry(struct journal *j, int64_t now_ms)

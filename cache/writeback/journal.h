@@ -9,18 +9,19 @@
  * lock. Times are wall-clock milliseconds passed in by the caller (persisted
  * across mounts, so not the monotonic clock); the journal never reads a clock.
  *
- * Schema (user_version 1):
+ * Schema (user_version 2):
  *
  *   ops(seq        INTEGER PRIMARY KEY AUTOINCREMENT  -- queueing order
  *       kind       TEXT    update|create|archive|assoc_add|assoc_del
- *       type       INTEGER enum objtype
+ *       type       TEXT    the record's objectTypeId ("0-1", "2-3465404"): the one
+ *                          key of a type that an account never renumbers
  *       rec_id     INTEGER record id (update/archive/assoc from); 0 for a create
  *       key        TEXT    create: the _new/ name (NULL otherwise)
  *       props      TEXT    JSON object: update -> changed values, create -> values
  *       base       TEXT    JSON object: update -> base value of each change
  *                          (string or null); a name missing here is not checked
  *                          for conflicts (retry of a conflict, 409 -> update)
- *       to_type    INTEGER assoc: the other side's type
+ *       to_type    TEXT    assoc: the other side's objectTypeId ('' otherwise)
  *       to_id      INTEGER assoc: the other side's id
  *       state      TEXT    pending|in_flight|failed|conflict|in_doubt
  *       attempts   INTEGER times sent
@@ -28,6 +29,11 @@
  *       created_ms, updated_ms, sent_ms INTEGER  wall clock; sent_ms = last send
  *                          (0 = never sent), updated_ms = last state change
  *       epoch      INTEGER cache write epoch of the latest edit merged in)
+ *
+ * Version 1 stored type and to_type as integers, the index of the type among
+ * contacts, companies, deals, tickets (in that order; -1 for no to_type).
+ * journal_open migrates such a journal in one transaction, its rows (queued
+ * edits included) kept as they were but for those two columns.
  */
 #ifndef HUBFS_JOURNAL_H
 #define HUBFS_JOURNAL_H
@@ -46,16 +52,19 @@ enum jop_state { JS_PENDING, JS_IN_FLIGHT, JS_FAILED, JS_CONFLICT, JS_IN_DOUBT, 
 #define JS_MASK(s) (1u << (s))
 #define JS_ANY 0x1fu
 
+/* Longest objectTypeId kept, with its NUL ("<10 digits>-<19 digits>"). */
+#define JOP_TYPE_MAX 32
+
 /* One operation, as read from the journal. Owned by whoever got it; jop_free. */
 struct jop {
 	int64_t seq;
 	enum jop_kind kind;
-	int type;
+	char type[JOP_TYPE_MAX];    /* objectTypeId */
 	uint64_t id;
 	char *key;              /* create only */
 	json_object *props;     /* update, create; else NULL */
 	json_object *base;      /* update; else NULL */
-	int to_type;            /* assoc only */
+	char to_type[JOP_TYPE_MAX]; /* assoc only: objectTypeId; else "" */
 	uint64_t to_id;
 	enum jop_state state;
 	int attempts;
@@ -68,12 +77,15 @@ void jop_free(struct jop *op); /* accepts NULL */
 const char *jop_kind_name(enum jop_kind k);
 const char *jop_state_name(enum jop_state s);
 
-/* Open (creating) $dir/journal.db and replay what an earlier run left:
+/* Open (creating) $dir/journal.db, migrate a version-1 journal (see above), and
+ * replay what an earlier run left:
  * in_flight rows become in_doubt (sent, answer unknown; updated_ms = now_ms:
  * the writeback looks each one up before sending it again), and
  * every epoch is reset to 0 (epochs of an earlier cache mean nothing to the
  * next one: a landed write then never hides a newer local one). Returns 0 and
- * *out, -EBUSY if another process holds the journal, -EIO/-EACCES/-ENOMEM. */
+ * *out, -EBUSY if another process holds the journal, -EPROTO for a journal of
+ * a newer hubfs (or a version-1 journal with a type it cannot name, left as
+ * it was), -EIO/-EACCES/-ENOMEM. */
 int journal_open(const char *dir, int64_t now_ms, struct journal **out);
 void journal_close(struct journal *j); /* accepts NULL */
 
@@ -82,6 +94,9 @@ void journal_close(struct journal *j); /* accepts NULL */
 int journal_begin(struct journal *j);
 int journal_commit(struct journal *j);
 void journal_rollback(struct journal *j); /* undo since the matching begin */
+
+/* Every call taking a type takes an objectTypeId (1 to JOP_TYPE_MAX - 1
+ * bytes; else -EINVAL); where a type filters rows, NULL means any. */
 
 /* Queue changed properties of a record. If the record has a pending update,
  * the changes are merged into it in the same transaction: later values win,
@@ -92,25 +107,26 @@ void journal_rollback(struct journal *j); /* undo since the matching begin */
  * changes: name -> string;
  * bases: name -> string or null, may be NULL. *seq (may be NULL) gets the row.
  * Returns 0, -EINVAL for bad arguments, -EIO. */
-int journal_add_update(struct journal *j, int type, uint64_t id, json_object *changes,
+int journal_add_update(struct journal *j, const char *type, uint64_t id, json_object *changes,
 		       json_object *bases, uint64_t epoch, int64_t now_ms, int64_t *seq);
 /* Queue a create under key. A pending create of the same type and key takes
  * the new values instead (later values win). */
-int journal_add_create(struct journal *j, int type, const char *key, json_object *props,
+int journal_add_create(struct journal *j, const char *type, const char *key, json_object *props,
 		       int64_t now_ms, int64_t *seq);
 /* Queue an archive; a pending archive of the same record is reused. */
-int journal_add_archive(struct journal *j, int type, uint64_t id, int64_t now_ms, int64_t *seq);
+int journal_add_archive(struct journal *j, const char *type, uint64_t id, int64_t now_ms,
+			int64_t *seq);
 /* Queue adding/removing the default association of a pair. Pending operations
  * on the same pair (either direction) are dropped first: the last one wins. */
-int journal_add_assoc(struct journal *j, bool add, int from, uint64_t id, int to, uint64_t to_id,
-		      int64_t now_ms, int64_t *seq);
+int journal_add_assoc(struct journal *j, bool add, const char *from, uint64_t id, const char *to,
+		      uint64_t to_id, int64_t now_ms, int64_t *seq);
 /* Insert a row as given (op->seq, created/updated_ms ignored). */
 int journal_insert(struct journal *j, const struct jop *op, int64_t now_ms, int64_t *seq);
 
 /* Rows whose state is in state_mask (JS_MASK bits), of kind (-1: any), type
- * (-1: any) and record id (0: any), in seq order, at most limit (0: all).
+ * (NULL: any) and record id (0: any), in seq order, at most limit (0: all).
  * *out: GPtrArray of struct jop * that frees its elements. */
-int journal_list(struct journal *j, unsigned state_mask, int kind, int type, uint64_t id,
+int journal_list(struct journal *j, unsigned state_mask, int kind, const char *type, uint64_t id,
 		 unsigned limit, GPtrArray **out);
 /* One row by seq: 0 and *out, or -ENOENT. */
 int journal_get(struct journal *j, int64_t seq, struct jop **out);
@@ -133,13 +149,24 @@ uint64_t journal_landed(struct journal *j);
  * equals from (a string, or NULL for null), make it to (NULL for null). Used when
  * an earlier write of the same record lands or is rejected, so later edits made
  * on top of it are compared with what the server now holds. */
-int journal_rebase(struct journal *j, int type, uint64_t id, int64_t after_seq, const char *prop,
-		   const char *from, const char *to, int64_t now_ms);
+int journal_rebase(struct journal *j, const char *type, uint64_t id, int64_t after_seq,
+		   const char *prop, const char *from, const char *to, int64_t now_ms);
 
 /* Rows per state. */
 int journal_counts(struct journal *j, int64_t counts[JS_STATE_COUNT]);
-/* Pending rows of a type (-1: any). -errno on error. */
-int64_t journal_count_pending(struct journal *j, int type);
+/* Pending rows of a type (NULL: any). -errno on error. */
+int64_t journal_count_pending(struct journal *j, const char *type);
+
+/* The rows in the states of state_mask, grouped by what sends them: kind,
+ * type and to_type ("" but for associations), with their count; in the
+ * order of each group's oldest row. *out: GArray of struct jgroup. */
+struct jgroup {
+	enum jop_kind kind;
+	char type[JOP_TYPE_MAX];
+	char to_type[JOP_TYPE_MAX];
+	int64_t count;
+};
+int journal_groups(struct journal *j, unsigned state_mask, GArray **out);
 
 /* ctl retry: failed rows become pending; conflict rows become pending with the
  * bases of their properties dropped, so the local values are sent over the

@@ -1,7 +1,7 @@
 /* edit.h - turning the bytes a writer closed into property changes.
  *
  * Pure functions, no I/O, no FUSE: parse the edited record file, validate it
- * against the account's schema and pipelines (DESIGN.md §2 "Edit semantics"),
+ * against the account's schema and pipelines (the rules of edit_parse below),
  * and diff it against the version the writer started from.
  */
 #ifndef HUBFS_EDIT_H
@@ -12,13 +12,15 @@
 
 #include <json-c/json.h>
 
-#include "cache/schema.h"
+#include "cache/model/schema.h"
+
+struct objtype;
 
 struct edit_ctx {
-	int type;                   /* enum objtype */
+	const struct objtype *type; /* what is edited: names, pipelines, required properties */
 	const struct schema *schema;
 	json_object *pipelines;     /* results array of GET /crm/v3/pipelines/{type}, or NULL
-				     * (deals/tickets: stages are then not checked) */
+				     * (a type with pipelines: stages are then not checked) */
 	json_object *owner_ids;     /* json array of owner id strings, or NULL (not checked) */
 };
 

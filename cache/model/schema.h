@@ -13,12 +13,16 @@
 
 struct schema;
 
+struct objtype;
+
 /* Build the schema of type t from a properties response ({results:[…]}).
  * shown selects the properties shown in record files: NULL or "default" = the
- * curated default list of DESIGN.md §2 (those the account has) plus every custom
- * property; "all" = every property; otherwise a comma-separated list (unknown
- * names dropped). Returns 0 and *out, or -EINVAL if the response is malformed. */
-int schema_new(int t, json_object *response, const char *shown, struct schema **out);
+ * type's curated default list (t->default_props, those the account has) plus
+ * every custom property (a custom object: every property); "all" = every
+ * property; otherwise a comma-separated list (unknown names dropped). Returns
+ * 0 and *out, or -EINVAL if the response is malformed. */
+int schema_new(const struct objtype *t, json_object *response, const char *shown,
+	       struct schema **out);
 void schema_free(struct schema *s); /* accepts NULL */
 
 /* Shown properties, sorted by name. */

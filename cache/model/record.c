@@ -1,4 +1,4 @@
-#include "cache/record.h"
+#include "cache/model/record.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -6,6 +6,8 @@
 #include <time.h>
 
 #include <glib.h>
+
+#include "cache/model/json_util.h"
 
 int record_parse_id(const char *s, size_t len, uint64_t *id)
 {
@@ -72,7 +74,7 @@ int record_render(json_object *obj, const struct schema *s, char **text, size_t 
 		  uint64_t *id, int64_t *updated_ms)
 {
 	json_object *jid, *props = NULL, *out, *outprops, *upd, *arch;
-	const char *sid, *txt;
+	const char *sid;
 	size_t n;
 
 	if (!json_object_object_get_ex(obj, "id", &jid))
@@ -108,28 +110,25 @@ int record_render(json_object *obj, const struct schema *s, char **text, size_t 
 	if (upd)
 		record_parse_time(json_object_get_string(upd), updated_ms);
 
-	txt = json_object_to_json_string_ext(out, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-					     JSON_C_TO_STRING_NOSLASHESCAPE);
-	*len = strlen(txt) + 1;
-	*text = g_malloc(*len + 1);
-	memcpy(*text, txt, *len - 1);
-	(*text)[*len - 1] = '\n';
-	(*text)[*len] = '\0';
+	*text = json_util_pretty(out, len);
 	json_object_put(out);
 	return 0;
 }
 
-size_t record_jarray_len(json_object *a)
+char *record_format_time(int64_t ms, char buf[RECORD_TIME_LEN])
 {
-	return json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
+	time_t secs = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&secs, &tm);
+	snprintf(buf, RECORD_TIME_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+	return buf;
 }
 
-const char *record_jstr(json_object *o)
+int record_id_cmp(const void *a, const void *b)
 {
-	const char *s = NULL;
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 
-	if (json_object_is_type(o, json_type_string) || json_object_is_type(o, json_type_int) ||
-	    json_object_is_type(o, json_type_double))
-		s = json_object_get_string(o);
-	return s ? s : "";
+	return x < y ? -1 : x > y;
 }

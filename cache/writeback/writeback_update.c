@@ -1,10 +1,10 @@
-/* writeback_update.c - sending queued updates (DESIGN.md §3): coalesce a
+/* writeback_update.c - sending queued updates: coalesce a
  * record's pending rows, read the records, check each change against the
  * server's value (conflicts) and the lifecycle-stage order, send one
  * batch/update, then rewrite the journal and land the result in the cache.
  * See writeback_int.h.
  */
-#include "cache/writeback_int.h"
+#include "cache/writeback/writeback_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -14,9 +14,9 @@
 
 #include <glib.h>
 
-#include "cache/journal.h"
-#include "cache/objtype.h"
-#include "cache/schema.h"
+#include "cache/model/json_util.h"
+#include "cache/model/schema.h"
+#include "cache/writeback/journal.h"
 #include "client/log.h"
 
 /* --- updates -------------------------------------------------------------------- */
@@ -71,11 +71,12 @@ static int stage_rank(const char *s)
 
 /* Must the stage be cleared first? Only forward moves are accepted; custom
  * (unknown) stages have no known order, so they take the safe two-step. */
-static bool stage_backward(int type, const char *name, const char *server, const char *want)
+static bool stage_backward(const struct objtype *type, const char *name, const char *server,
+			   const char *want)
 {
 	int a, b;
 
-	if ((type != OT_CONTACTS && type != OT_COMPANIES) || strcmp(name, "lifecyclestage") != 0)
+	if (!(type->flags & OTF_LIFECYCLE) || strcmp(name, "lifecyclestage") != 0)
 		return false;
 	if (!*server || !*want || strcmp(server, want) == 0)
 		return false;
@@ -87,7 +88,7 @@ static bool stage_backward(int type, const char *name, const char *server, const
 /* Lock held. Take up to 100 records' pending updates of a type, in flight,
  * with the in-doubt ones (sent, answer lost): the read before sending tells
  * whether they landed. */
-static int take_updates(struct writeback *wb, int type, GPtrArray *out)
+static int take_updates(struct writeback *wb, const struct objtype *type, GPtrArray *out)
 {
 	GHashTable *by_id;
 	GPtrArray *rows = NULL;
@@ -97,7 +98,7 @@ static int take_updates(struct writeback *wb, int type, GPtrArray *out)
 		return 0;
 	/* A bounded window: rows of a record past it go in a later chunk, after
 	 * this one settled, so a record's edits still land in order. */
-	rc = journal_list(wb->j, JS_MASK(JS_PENDING) | JS_MASK(JS_IN_DOUBT), JOP_UPDATE, type, 0,
+	rc = journal_list(wb->j, JS_MASK(JS_PENDING) | JS_MASK(JS_IN_DOUBT), JOP_UPDATE, type->id, 0,
 			  TAKE_WINDOW, &rows);
 	if (rc)
 		return rc;
@@ -196,7 +197,7 @@ static GPtrArray *read_props(const struct schema *s, GPtrArray *recs)
 }
 
 /* Compare each change with the server's value; decide what to send now. */
-static void plan_record(int type, struct urec *u)
+static void plan_record(const struct objtype *type, struct urec *u)
 {
 	json_object *sp = wb_obj_props(u->cur);
 
@@ -244,7 +245,7 @@ static void plan_record(int type, struct urec *u)
 static json_object *landed_object(struct urec *u)
 {
 	json_object *o = NULL, *p, *rp = wb_obj_props(u->it.result);
-	const char *ua = wb_str_of(u->it.result, "updatedAt");
+	const char *ua = json_util_field(u->it.result, "updatedAt");
 
 	if (json_object_deep_copy(u->cur, &o, NULL) != 0 || !o)
 		return NULL;
@@ -259,9 +260,10 @@ static json_object *landed_object(struct urec *u)
 }
 
 /* Lock held. Rewrite the journal for one record once its batch settled. */
-static int settle_record_journal(struct writeback *wb, int type, struct urec *u, json_object *landed)
+static int settle_record_journal(struct writeback *wb, const struct objtype *type, struct urec *u,
+				 json_object *landed)
 {
-	int64_t now = wb_wall_ms(), first = g_array_index(u->seqs, int64_t, 0);
+	int64_t now = hs_wall_ms(), first = g_array_index(u->seqs, int64_t, 0);
 	int64_t last = g_array_index(u->seqs, int64_t, u->seqs->len - 1);
 	int rc = 0;
 
@@ -285,7 +287,7 @@ static int settle_record_journal(struct writeback *wb, int type, struct urec *u,
 		/* Later edits built on the rejected values compare with the server's. */
 		json_object_object_foreach(u->props, k, v) {
 			if (rc == 0)
-				rc = journal_rebase(wb->j, type, u->id, last, k, json_object_get_string(v),
+				rc = journal_rebase(wb->j, type->id, u->id, last, k, json_object_get_string(v),
 						    u->cur ? wb_prop_val(wb_obj_props(u->cur), k) : NULL, now);
 		}
 		return rc;
@@ -299,10 +301,11 @@ static int settle_record_journal(struct writeback *wb, int type, struct urec *u,
 		rc = journal_delete(wb->j, first);
 	}
 	if (rc == 0 && u->conflicts) {
-		struct jop op = { .kind = JOP_UPDATE, .type = type, .id = u->id, .to_type = -1,
-				  .state = JS_CONFLICT, .epoch = u->epoch };
+		struct jop op = { .kind = JOP_UPDATE, .id = u->id, .state = JS_CONFLICT,
+				  .epoch = u->epoch };
 		struct wb_err w;
 
+		g_strlcpy(op.type, type->id, sizeof(op.type));
 		op.props = json_object_new_object();
 		op.base = json_object_new_object();
 		json_object_object_foreach(u->conflicts, k, c) {
@@ -326,7 +329,7 @@ static int settle_record_journal(struct writeback *wb, int type, struct urec *u,
 			const char *now_v = wb_prop_val(wb_obj_props(landed), k);
 
 			if (rc == 0 && strcmp(now_v, json_object_get_string(v)) != 0)
-				rc = journal_rebase(wb->j, type, u->id, last, k, json_object_get_string(v),
+				rc = journal_rebase(wb->j, type->id, u->id, last, k, json_object_get_string(v),
 						    now_v, now);
 		}
 	}
@@ -334,8 +337,8 @@ static int settle_record_journal(struct writeback *wb, int type, struct urec *u,
 }
 
 /* After the journal: cache, error lines, rejected files. No lock held. */
-static void settle_record_after(struct writeback *wb, int type, struct urec *u, json_object *landed,
-				const struct schema *s)
+static void settle_record_after(struct writeback *wb, const struct objtype *type, struct urec *u,
+				json_object *landed, const struct schema *s)
 {
 	if (u->transient || u->in_doubt)
 		return;
@@ -384,104 +387,133 @@ static void doubt_looked_up(struct writeback *wb, const struct urec *u)
 	wb_doubt_settled(wb, landed, 1);
 }
 
-static int process_updates(struct writeback *wb, int type, GPtrArray *recs)
+/* The read before sending: each record's server version into u->cur (those
+ * HubSpot no longer has are failed here). -EAGAIN after a transient failure
+ * (every record then goes back as it was). */
+static int read_before(struct writeback *wb, const struct objtype *type, const struct schema *s,
+		       GPtrArray *recs)
 {
-	const struct schema *s = NULL;
-	GPtrArray *names = NULL;
+	GPtrArray *names = read_props(s, recs);
 	const char **ids = g_new0(const char *, recs->len + 1);
-	struct item **items = g_new0(struct item *, recs->len + 1);
 	json_object *out = NULL, *results;
-	struct urec **owners = g_new0(struct urec *, recs->len + 1);
-	json_object **landed = g_new0(json_object *, recs->len + 1);
 	struct hs_call call;
-	size_t nitems = 0;
 	int rc;
 
-	if (cache_schema(wb->c, type, hs_now_ms() + wb->call_timeout_ms, &s) != 0)
-		s = NULL; /* no full read: landed records are forgotten instead */
-	names = read_props(s, recs);
 	for (guint i = 0; i < recs->len; i++)
 		ids[i] = ((struct urec *)recs->pdata[i])->ids;
 	wb_call_init(wb, &call);
-	rc = hs_batch_read(wb->hc, &call, objtype_name(type), ids, recs->len,
+	rc = hs_batch_read(wb->hc, &call, type->path, ids, recs->len,
 			   (const char *const *)names->pdata, names->len, &out);
+	g_free(ids);
+	g_ptr_array_unref(names);
 	if (rc != 0) {
 		wb_backoff(wb, "batch/read before update", &call, rc);
 		for (guint i = 0; i < recs->len; i++)
 			((struct urec *)recs->pdata[i])->transient = true;
-		goto settle;
+		json_object_put(out);
+		return -EAGAIN;
 	}
 	wb_backoff_reset(wb);
-	if (json_object_object_get_ex(out, "results", &results) &&
-	    json_object_is_type(results, json_type_array)) {
-		for (size_t r = 0; r < json_object_array_length(results); r++) {
-			json_object *o = json_object_array_get_idx(results, r);
-			const char *rid = wb_str_of(o, "id");
+	results = json_object_object_get_ex(out, "results", &results) ? results : NULL;
+	for (size_t r = 0; r < json_util_array_len(results); r++) {
+		json_object *o = json_object_array_get_idx(results, r);
+		const char *rid = json_util_field(o, "id");
 
-			for (guint i = 0; rid && i < recs->len; i++) {
-				struct urec *u = recs->pdata[i];
+		for (guint i = 0; rid && i < recs->len; i++) {
+			struct urec *u = recs->pdata[i];
 
-				if (!u->cur && strcmp(u->ids, rid) == 0)
-					u->cur = json_object_get(o);
-			}
+			if (!u->cur && strcmp(u->ids, rid) == 0)
+				u->cur = json_object_get(o);
 		}
 	}
+	json_object_put(out);
+	return 0;
+}
+
+/* Plan one record against the server's version: what to send (its batch
+ * input in u->it), or nothing, or a failure when HubSpot has no such record.
+ * Returns whether it goes into the batch. */
+static bool plan_send(struct writeback *wb, const struct objtype *type, struct urec *u)
+{
+	if (!u->cur) {
+		struct hs_error e = { .http_status = 404 };
+
+		snprintf(e.category, sizeof(e.category), "OBJECT_NOT_FOUND");
+		snprintf(e.message, sizeof(e.message),
+			 "the record does not exist on HubSpot (archived or merged?)");
+		wb_item_fail(&u->it, "record not found", &e);
+		if (u->doubt_props)
+			wb_doubt_settled(wb, false, 1);
+		return false;
+	}
+	plan_record(type, u);
+	doubt_looked_up(wb, u);
+	if (json_object_object_length(u->send) == 0) {
+		u->it.outcome = OUT_OK;
+		return false;
+	}
+	u->it.input = json_object_new_object();
+	json_object_object_add(u->it.input, "id", json_object_new_string(u->ids));
+	json_object_object_add(u->it.input, "properties", json_object_get(u->send));
+	json_object_object_add(u->it.input, "objectWriteTraceId", json_object_new_string(u->ids));
+	snprintf(u->it.match, sizeof(u->it.match), "%s", u->ids);
+	u->sent = true;
+	return true;
+}
+
+/* Send the planned records as one batch/update. 0, or -EAGAIN after a
+ * transient failure or a lost answer (marked on the records). */
+static int send_updates(struct writeback *wb, const struct objtype *type, GPtrArray *recs)
+{
+	struct item **items = g_new0(struct item *, recs->len + 1);
+	struct urec **owners = g_new0(struct urec *, recs->len + 1);
+	struct batch b = { .type = type, .verb = "update" };
+	size_t nitems = 0;
+	int rc = 0;
+
 	for (guint i = 0; i < recs->len; i++) {
 		struct urec *u = recs->pdata[i];
 
-		if (!u->cur) {
-			struct hs_error e = { .http_status = 404 };
-
-			snprintf(e.category, sizeof(e.category), "OBJECT_NOT_FOUND");
-			snprintf(e.message, sizeof(e.message),
-				 "the record does not exist on HubSpot (archived or merged?)");
-			wb_item_fail(&u->it, "record not found", &e);
-			if (u->doubt_props)
-				wb_doubt_settled(wb, false, 1);
-			continue;
+		if (plan_send(wb, type, u)) {
+			owners[nitems] = u;
+			items[nitems++] = &u->it;
 		}
-		plan_record(type, u);
-		doubt_looked_up(wb, u);
-		if (json_object_object_length(u->send) == 0) {
-			u->it.outcome = OUT_OK;
-			continue;
-		}
-		u->it.input = json_object_new_object();
-		json_object_object_add(u->it.input, "id", json_object_new_string(u->ids));
-		json_object_object_add(u->it.input, "properties", json_object_get(u->send));
-		json_object_object_add(u->it.input, "objectWriteTraceId", json_object_new_string(u->ids));
-		snprintf(u->it.match, sizeof(u->it.match), "%s", u->ids);
-		u->sent = true;
-		owners[nitems] = u;
-		items[nitems++] = &u->it;
 	}
-	if (nitems) {
-		struct batch b = { .type = type, .to_type = -1, .verb = "update" };
-
+	if (nitems)
 		rc = wb_send_batch(wb, &b, items, nitems);
-		for (size_t i = 0; i < nitems; i++) {
-			if (items[i]->outcome == OUT_NONE)
-				owners[i]->transient = true;
-			else if (items[i]->outcome == OUT_IN_DOUBT)
-				owners[i]->in_doubt = true;
-		}
+	for (size_t i = 0; i < nitems; i++) {
+		if (items[i]->outcome == OUT_NONE)
+			owners[i]->transient = true;
+		else if (items[i]->outcome == OUT_IN_DOUBT)
+			owners[i]->in_doubt = true;
 	}
+	g_free(owners);
+	g_free(items);
+	return rc;
+}
+
+static int process_updates(struct writeback *wb, const struct objtype *type, GPtrArray *recs)
+{
+	const struct schema *s = NULL;
+	json_object **landed = g_new0(json_object *, recs->len + 1);
+	int rc, jrc;
+
+	if (cache_schema(wb->c, type, hs_now_ms() + wb->call_timeout_ms, &s) != 0)
+		s = NULL; /* no full read: landed records are forgotten instead */
+	rc = read_before(wb, type, s, recs);
+	if (rc == 0)
+		rc = send_updates(wb, type, recs);
 	for (guint i = 0; i < recs->len; i++) {
 		struct urec *u = recs->pdata[i];
 
 		if (!u->transient && !u->in_doubt && u->it.outcome == OUT_OK && u->cur)
 			landed[i] = landed_object(u);
 	}
-
-settle:
 	pthread_mutex_lock(&wb->lock);
-	{
-		int jrc = journal_begin(wb->j);
-
-		for (guint i = 0; jrc == 0 && i < recs->len; i++)
-			jrc = settle_record_journal(wb, type, recs->pdata[i], landed[i]);
-		wb_journal_done(wb, jrc);
-	}
+	jrc = journal_begin(wb->j);
+	for (guint i = 0; jrc == 0 && i < recs->len; i++)
+		jrc = settle_record_journal(wb, type, recs->pdata[i], landed[i]);
+	wb_journal_done(wb, jrc);
 	pthread_cond_broadcast(&wb->done);
 	pthread_mutex_unlock(&wb->lock);
 	for (guint i = 0; i < recs->len; i++)
@@ -489,17 +521,11 @@ settle:
 	for (guint i = 0; i < recs->len; i++)
 		json_object_put(landed[i]);
 	g_free(landed);
-	g_free(owners);
-	g_free(items);
-	g_free(ids);
-	if (names)
-		g_ptr_array_unref(names);
-	json_object_put(out);
 	return rc ? -EAGAIN : 0;
 }
 
 /* 1 if a chunk was sent, 0 if nothing to do, -EAGAIN on a transient failure. */
-int wb_do_updates(struct writeback *wb, int type)
+int wb_do_updates(struct writeback *wb, const struct objtype *type)
 {
 	GPtrArray *recs = g_ptr_array_new_with_free_func((GDestroyNotify)urec_free);
 	int rc;

@@ -5,7 +5,7 @@
  * A batcher thread coalesces operations per record (a later edit supersedes
  * earlier values of the same property; the earliest base value is kept), waits
  * for delay_ms of quiet or 100 pending records of a type, and sends batch calls
- * of at most 100 inputs at RL_PRIO_WRITE (DESIGN.md §3).
+ * of at most 100 inputs (HubSpot's batch limit) at RL_PRIO_WRITE.
  */
 #ifndef HUBFS_WRITEBACK_H
 #define HUBFS_WRITEBACK_H
@@ -21,18 +21,20 @@
 struct writeback;
 
 struct writeback_opts {
+	const struct objtypes *types; /* the mount's registry (borrowed, outlives the writeback);
+				       * the cache's own */
 	const char *state_dir;      /* e.g. $XDG_STATE_HOME/hubfs/<portal-id> */
 	int64_t delay_ms;           /* writeback_delay, default 2000 */
 	int64_t index_delay_ms;     /* search indexing delay, default 10000 (in-doubt lookups) */
-	/* Added: deadline of one batch call, retries included (default 30000);
-	 * a call that still fails leaves its operations pending and the batcher
-	 * backs off. Tests shorten it. */
+	/* Deadline of one batch call, retries included (default 30000); a call
+	 * that still fails leaves its operations pending and the batcher backs
+	 * off. Tests shorten it. */
 	int64_t call_timeout_ms;
 };
 
 struct writeback_hooks {
 	/* A create landed: key (the _new/ file name) now is record id. */
-	void (*created)(void *ud, int type, const char *key, const char *id);
+	void (*created)(void *ud, const struct objtype *type, const char *key, const char *id);
 	/* A line for .hubfs/errors.log (a JSON object: time, op, type, id or key,
 	 * property, reason, category, message, correlationId). Borrowed. */
 	void (*error)(void *ud, json_object *line);
@@ -57,25 +59,28 @@ void writeback_free(struct writeback *wb, int64_t drain_ms);
 /* Queue changed properties of a record (changes: name -> string, "" clears;
  * bases: name -> base string or null), made at cache write epoch `epoch`.
  * Durable on return. 0 or -errno (-EIO if the journal cannot be written). */
-int writeback_update(struct writeback *wb, int type, uint64_t id, json_object *changes,
-		     json_object *bases, uint64_t epoch);
-/* Queue a create of props under the local name key; contacts with an email go
- * through batch/upsert on email. */
-int writeback_create(struct writeback *wb, int type, const char *key, json_object *props);
+int writeback_update(struct writeback *wb, const struct objtype *type, uint64_t id,
+		     json_object *changes, json_object *bases, uint64_t epoch);
+/* Queue a create of props under the local name key; a type that upserts on
+ * email (OTF_UPSERT_EMAIL: contacts) goes through batch/upsert when props has
+ * an email. */
+int writeback_create(struct writeback *wb, const struct objtype *type, const char *key,
+		     json_object *props);
 /* Queue an archive (DELETE) of a record. */
-int writeback_archive(struct writeback *wb, int type, uint64_t id);
+int writeback_archive(struct writeback *wb, const struct objtype *type, uint64_t id);
 /* Queue adding/removing the default association from/id -> to/to_id. */
-int writeback_assoc(struct writeback *wb, bool add, int from, uint64_t id, int to, uint64_t to_id);
+int writeback_assoc(struct writeback *wb, bool add, const struct objtype *from, uint64_t id,
+		    const struct objtype *to, uint64_t to_id);
 
 /* Wait until nothing is pending or in flight (or the deadline). Returns 0 if all
  * landed, -EIO if some failed or conflict (each listed as a line in *report,
- * g_malloc'd, may be NULL), -EAGAIN on deadline. Added detail: in-doubt creates
- * count as not landed; the quiet wait and any backoff are skipped (a sync sends
+ * g_malloc'd, may be NULL), -EAGAIN on deadline. In-doubt creates count as
+ * not landed; the quiet wait and any backoff are skipped (a sync sends
  * now); on return the hooks of what landed have run. */
 int writeback_sync(struct writeback *wb, int64_t deadline, char **report);
 
 /* ctl commands: make failed operations pending again / drop failed ones.
- * Added detail: both act on conflicts too; retry of a conflict sends the local
+ * Both act on conflicts too; retry of a conflict sends the local
  * values over the server's (the user saw the conflict and insists), forget
  * drops them. */
 int writeback_retry(struct writeback *wb);
@@ -84,13 +89,9 @@ int writeback_forget(struct writeback *wb);
 /* "clean", "pending", "conflict" or "failed" for a record (user.hubfs.state),
  * from its queued updates and archive: conflict before failed before pending
  * (pending includes in flight and in doubt). */
-const char *writeback_record_state(struct writeback *wb, int type, uint64_t id);
-/* Pending property changes of a record (name -> value, borrowed copy owned by
- * the caller: json_object_put), NULL if none. Used to overlay refreshed data. */
-json_object *writeback_pending_changes(struct writeback *wb, int type, uint64_t id);
+const char *writeback_record_state(struct writeback *wb, const struct objtype *type, uint64_t id);
 
-/* .hubfs/queue: one line per queued record, g_malloc'd. Added detail: one line
- * per journal row, oldest first: "<state> <type>/<id or _new/key> <what>
+/* .hubfs/queue, g_malloc'd: one line per journal row, oldest first: "<state> <type>/<id or _new/key> <what>
  * [<category>: <message> (correlationId <id>)]", <what> being name="value"
  * pairs (JSON strings), "archive", or "+<type>/<id>" / "-<type>/<id>". A record
  * with a conflict and a newer edit has two lines. */

@@ -1,13 +1,13 @@
 /* writeback_doubt.c - settling writes whose answer was lost (in doubt): the
  * server may or may not have applied them, so they are looked up before
- * anything is sent again (DESIGN.md §3). Upserts are read back by email,
+ * anything is sent again. Upserts are read back by email,
  * archives by id, association writes by the v4 association read; what
  * landed is done, the rest goes back to pending and is sent again. Creates
  * without an email are searched for (writeback_create.c); updates are
  * settled by their own read before sending (writeback_update.c). See
  * writeback_int.h.
  */
-#include "cache/writeback_int.h"
+#include "cache/writeback/writeback_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -17,9 +17,9 @@
 
 #include <glib.h>
 
-#include "cache/journal.h"
-#include "cache/objtype.h"
-#include "cache/record.h"
+#include "cache/model/json_util.h"
+#include "cache/model/record.h"
+#include "cache/writeback/journal.h"
 #include "client/log.h"
 
 #define DOUBT_PER_PASS 100         /* in-doubt operations of one kind looked up per pass */
@@ -51,10 +51,11 @@ static bool same_value(const char *name, const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
-/* Upserts: read the contacts back by email; landed if one holds every value
- * the upsert set. */
-static int look_upserts(struct writeback *wb, GArray *v)
+/* Upserts: read the records (contacts) back by email; landed if one holds
+ * every value the upsert set. */
+static int look_upserts(struct writeback *wb, const struct objtype *type, GArray *v)
 {
+	g_autofree char *path = g_strdup_printf("/crm/v3/objects/%s/batch/read", type->path);
 	json_object *body = json_object_new_object(), *inputs = json_object_new_array();
 	json_object *props = json_object_new_array(), *out = NULL, *results;
 	GHashTable *names = g_hash_table_new(g_str_hash, g_str_equal);
@@ -77,7 +78,7 @@ static int look_upserts(struct writeback *wb, GArray *v)
 	json_object_object_add(body, "inputs", inputs);
 	json_object_object_add(body, "properties", props);
 	wb_call_init(wb, &call);
-	rc = hs_request(wb->hc, &call, "POST", "/crm/v3/objects/contacts/batch/read", body, &out);
+	rc = hs_request(wb->hc, &call, "POST", path, body, &out);
 	json_object_put(body);
 	g_hash_table_destroy(names);
 	if (rc) {
@@ -92,7 +93,7 @@ static int look_upserts(struct writeback *wb, GArray *v)
 
 		for (size_t r = 0; results && !l->landed && r < json_object_array_length(results); r++) {
 			json_object *o = json_object_array_get_idx(results, r), *p = wb_obj_props(o);
-			bool same = wb_str_of(o, "id") != NULL;
+			bool same = json_util_field(o, "id") != NULL;
 
 			json_object_object_foreach(l->op->props, k, pv) {
 				if (same && !same_value(k, wb_prop_val(p, k), json_object_get_string(pv)))
@@ -100,7 +101,7 @@ static int look_upserts(struct writeback *wb, GArray *v)
 			}
 			if (same) {
 				l->landed = true;
-				snprintf(l->id, sizeof(l->id), "%s", wb_str_of(o, "id"));
+				snprintf(l->id, sizeof(l->id), "%s", json_util_field(o, "id"));
 			}
 		}
 	}
@@ -109,7 +110,7 @@ static int look_upserts(struct writeback *wb, GArray *v)
 }
 
 /* Archives: read the records; landed if the read no longer finds one. */
-static int look_archives(struct writeback *wb, int type, GArray *v)
+static int look_archives(struct writeback *wb, const struct objtype *type, GArray *v)
 {
 	char **ids = g_new0(char *, v->len + 1);
 	json_object *out = NULL, *results;
@@ -120,7 +121,7 @@ static int look_archives(struct writeback *wb, int type, GArray *v)
 	for (guint i = 0; i < v->len; i++)
 		ids[i] = id_str(g_array_index(v, struct look, i).op->id);
 	wb_call_init(wb, &call);
-	rc = hs_batch_read(wb->hc, &call, objtype_name(type), (const char *const *)ids, v->len, NULL, 0,
+	rc = hs_batch_read(wb->hc, &call, type->path, (const char *const *)ids, v->len, NULL, 0,
 			   &out);
 	if (rc) {
 		wb_backoff(wb, "batch/read of in-doubt archives", &call, rc);
@@ -130,7 +131,7 @@ static int look_archives(struct writeback *wb, int type, GArray *v)
 	if (json_object_object_get_ex(out, "results", &results) &&
 	    json_object_is_type(results, json_type_array)) {
 		for (size_t r = 0; r < json_object_array_length(results); r++) {
-			const char *rid = wb_str_of(json_object_array_get_idx(results, r), "id");
+			const char *rid = json_util_field(json_object_array_get_idx(results, r), "id");
 
 			if (rid)
 				g_hash_table_add(present, (gpointer)rid);
@@ -156,7 +157,7 @@ static int assoc_present(json_object *results, uint64_t from_id, uint64_t to_id)
 	for (size_t r = 0; results && r < json_object_array_length(results); r++) {
 		json_object *o = json_object_array_get_idx(results, r), *f, *t;
 
-		if (!json_object_object_get_ex(o, "from", &f) || g_strcmp0(wb_str_of(f, "id"), from) != 0)
+		if (!json_object_object_get_ex(o, "from", &f) || g_strcmp0(json_util_field(f, "id"), from) != 0)
 			continue;
 		if (json_object_object_get_ex(o, "to", &t) && json_object_is_type(t, json_type_array)) {
 			for (size_t x = 0; x < json_object_array_length(t); x++) {
@@ -174,7 +175,8 @@ static int assoc_present(json_object *results, uint64_t from_id, uint64_t to_id)
 
 /* Association adds and removes toward one type: read the associations of the
  * records; an add landed if the pair is there, a remove if it is not. */
-static int look_assocs(struct writeback *wb, int type, int to_type, GArray *v)
+static int look_assocs(struct writeback *wb, const struct objtype *type,
+		       const struct objtype *to_type, GArray *v)
 {
 	char **ids = g_new0(char *, v->len + 1);
 	json_object *out = NULL, *results = NULL;
@@ -193,7 +195,7 @@ static int look_assocs(struct writeback *wb, int type, int to_type, GArray *v)
 	}
 	g_hash_table_destroy(seen);
 	wb_call_init(wb, &call);
-	rc = hs_assoc_batch_read(wb->hc, &call, objtype_name(type), objtype_name(to_type),
+	rc = hs_assoc_batch_read(wb->hc, &call, type->path, to_type->path,
 				 (const char *const *)ids, NULL, n, &out);
 	g_strfreev(ids);
 	if (rc) {
@@ -215,9 +217,9 @@ static int look_assocs(struct writeback *wb, int type, int to_type, GArray *v)
 }
 
 /* Write what the lookups found to the journal, then tell (hooks, cache). */
-static void settle(struct writeback *wb, int type, GArray *v)
+static void settle(struct writeback *wb, const struct objtype *type, GArray *v)
 {
-	int64_t now = wb_wall_ms();
+	int64_t now = hs_wall_ms();
 	int rc;
 
 	pthread_mutex_lock(&wb->lock);
@@ -250,38 +252,39 @@ static void settle(struct writeback *wb, int type, GArray *v)
 			cache_record_forget(wb->c, type, op->id);
 		if (op->kind == JOP_CREATE)
 			log_notice("writeback: in-doubt upsert %s/_new/%s had not landed; sending it"
-				   " again", objtype_name(type), op->key);
+				   " again", type->name, op->key);
 		else
 			log_notice("writeback: in-doubt %s of %s/%" PRIu64 " %s", jop_kind_name(op->kind),
-				   objtype_name(type), op->id,
+				   type->name, op->id,
 				   l->landed ? "had landed; not sent again" : "had not landed; sending it again");
 	}
 }
 
-int wb_do_in_doubt_other(struct writeback *wb, int type)
+int wb_do_in_doubt_other(struct writeback *wb, const struct objtype *type)
 {
+	size_t ntypes = objtypes_count(wb->types);
 	GPtrArray *rows = NULL;
 	GArray *up = g_array_new(FALSE, TRUE, sizeof(struct look));
 	GArray *ar = g_array_new(FALSE, TRUE, sizeof(struct look));
-	GArray *as[OT_COUNT];
+	GArray *as[OBJTYPES_MAX];   /* association writes, by the other side's type */
 	int rc = 0, n = 0;
 
-	for (int t = 0; t < OT_COUNT; t++)
+	for (size_t t = 0; t < ntypes; t++)
 		as[t] = g_array_new(FALSE, TRUE, sizeof(struct look));
 	pthread_mutex_lock(&wb->lock);
-	if (journal_list(wb->j, JS_MASK(JS_IN_DOUBT), -1, type, 0, 0, &rows) == 0) {
+	if (journal_list(wb->j, JS_MASK(JS_IN_DOUBT), -1, type->id, 0, 0, &rows) == 0) {
 		for (guint i = 0; i < rows->len; i++) {
 			struct jop *op = rows->pdata[i];
+			const struct objtype *to_type = wb_to_type_of(wb, op);
 			struct look l = { .op = op };
 			GArray *to = NULL;
 
-			if (op->kind == JOP_CREATE && wb_create_by_upsert(op))
+			if (op->kind == JOP_CREATE && wb_create_by_upsert(wb, op))
 				to = up;
 			else if (op->kind == JOP_ARCHIVE)
 				to = ar;
-			else if ((op->kind == JOP_ASSOC_ADD || op->kind == JOP_ASSOC_DEL) &&
-				 op->to_type >= 0 && op->to_type < OT_COUNT)
-				to = as[op->to_type];
+			else if ((op->kind == JOP_ASSOC_ADD || op->kind == JOP_ASSOC_DEL) && to_type)
+				to = as[to_type->idx];
 			if (!to || to->len >= DOUBT_PER_PASS)
 				continue;
 			g_array_append_val(to, l);
@@ -291,7 +294,7 @@ int wb_do_in_doubt_other(struct writeback *wb, int type)
 	}
 	pthread_mutex_unlock(&wb->lock);
 
-	if (up->len && (rc = look_upserts(wb, up)) == 0) {
+	if (up->len && (rc = look_upserts(wb, type, up)) == 0) {
 		settle(wb, type, up);
 		n += (int)up->len;
 	}
@@ -299,15 +302,17 @@ int wb_do_in_doubt_other(struct writeback *wb, int type)
 		settle(wb, type, ar);
 		n += (int)ar->len;
 	}
-	for (int t = 0; t < OT_COUNT; t++) {
-		if (rc == 0 && as[t]->len && (rc = look_assocs(wb, type, t, as[t])) == 0) {
+	for (size_t t = 0; t < ntypes; t++) {
+		const struct objtype *to_type = objtypes_at(wb->types, (unsigned)t);
+
+		if (rc == 0 && as[t]->len && (rc = look_assocs(wb, type, to_type, as[t])) == 0) {
 			settle(wb, type, as[t]);
 			n += (int)as[t]->len;
 		}
 	}
 	looks_free(up);
 	looks_free(ar);
-	for (int t = 0; t < OT_COUNT; t++)
+	for (size_t t = 0; t < ntypes; t++)
 		looks_free(as[t]);
 	return rc ? rc : n;
 }

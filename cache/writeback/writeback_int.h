@@ -27,8 +27,9 @@
 #include <glib.h>
 #include <json-c/json.h>
 
-#include "cache/journal.h"
-#include "cache/writeback.h"
+#include "cache/model/objtypes.h"
+#include "cache/writeback/journal.h"
+#include "cache/writeback/writeback.h"
 #include "client/hubspot.h"
 
 struct schema;
@@ -41,6 +42,7 @@ struct schema;
 struct writeback {
 	struct hs_client *hc;       /* borrowed */
 	struct cache *c;            /* borrowed */
+	const struct objtypes *types; /* borrowed, immutable: no lock needed */
 	struct writeback_hooks hooks;
 	int64_t delay_ms, index_delay_ms, call_timeout_ms;
 	pthread_t thread;
@@ -61,7 +63,8 @@ struct writeback {
 	uint64_t doubt_calls;       /* write calls whose answer was lost */
 	uint64_t doubt_landed;      /* operations looked up and found landed */
 	uint64_t doubt_not_landed;  /* looked up and not landed (sent again, or a conflict) */
-	int batch_kind, batch_type; /* protected by lock; the last chunk put in flight */
+	int batch_kind;             /* protected by lock; the last chunk put in flight */
+	const struct objtype *batch_type; /* protected by lock; its type (NULL: unknown) */
 };
 
 struct wb_err {
@@ -83,17 +86,22 @@ struct item {
 };
 
 struct batch {
-	int type, to_type;          /* to_type >= 0: associations v4 */
+	const struct objtype *type;
+	const struct objtype *to_type; /* not NULL: associations v4 */
 	const char *verb;
 	bool create;                /* not idempotent: never re-sent unless known not applied */
 };
 
 /* --- writeback.c: scheduling --------------------------------------------------- */
 
-/* Wall-clock milliseconds (the journal's clock). */
-int64_t wb_wall_ms(void);
+/* The type of a journal row (and the other side's, for associations) in this
+ * mount's registry, or NULL when the mount does not show it: such rows stay
+ * in the journal untouched. */
+const struct objtype *wb_type_of(struct writeback *wb, const struct jop *op);
+const struct objtype *wb_to_type_of(struct writeback *wb, const struct jop *op);
+
 /* Lock held. May a chunk of this type be taken now? */
-bool wb_take_ok(struct writeback *wb, int type);
+bool wb_take_ok(struct writeback *wb, const struct objtype *type);
 /* Lock held. Mark rows in flight (creates: on disk before they are sent). 0 or -errno. */
 int wb_mark_in_flight(struct writeback *wb, GPtrArray *rows);
 /* Lock held, inside journal_begin: commit if rc is 0, else roll back and log. */
@@ -101,8 +109,6 @@ void wb_journal_done(struct writeback *wb, int rc);
 
 /* --- writeback_batch.c: JSON, error lines, batch calls ------------------------ */
 
-/* o[key] if it is a string, else NULL. Borrowed. */
-const char *wb_str_of(json_object *o, const char *key);
 /* A property value as a string; unset (absent, null) is "". */
 const char *wb_prop_val(json_object *props, const char *name);
 /* obj.properties if it is an object, else NULL. Borrowed. */
@@ -116,15 +122,16 @@ char *wb_err_json(const struct wb_err *w);
 int wb_set_failed(struct writeback *wb, int64_t seq, const struct wb_err *w, int64_t now);
 /* One .hubfs/errors.log line through hooks->error. key is the create key or
  * NULL (then id names the record). extra (consumed) adds fields. */
-void wb_report(struct writeback *wb, const char *op, int type, uint64_t id, const char *key,
-	       const struct wb_err *w, json_object *extra);
+void wb_report(struct writeback *wb, const char *op, const struct objtype *type, uint64_t id,
+	       const char *key, const struct wb_err *w, json_object *extra);
 /* The local version of a record for .hubfs/rejected/ (server may be NULL, s
  * may be NULL). */
-void wb_reject(struct writeback *wb, int type, uint64_t id, const char *key,
+void wb_reject(struct writeback *wb, const struct objtype *type, uint64_t id, const char *key,
 	       json_object *server, json_object *local, const struct schema *s);
 /* Store the server's version in the cache unless a newer local write exists;
  * without a full object, forget the record so the next read fetches it. */
-void wb_land(struct writeback *wb, int type, uint64_t id, json_object *obj, uint64_t epoch);
+void wb_land(struct writeback *wb, const struct objtype *type, uint64_t id, json_object *obj,
+	     uint64_t epoch);
 
 /* Release an item's input and result and zero it. */
 void wb_item_clear(struct item *it);
@@ -144,14 +151,15 @@ void wb_item_fail(struct item *it, const char *reason, const struct hs_error *e)
  * failure (the items without an outcome were not applied) or a lost answer
  * (the items are OUT_IN_DOUBT; the batcher backs off either way). */
 int wb_send_batch(struct writeback *wb, const struct batch *b, struct item **v, size_t n);
-/* Archives (to_type -1) or association adds/removes of one pair of types:
+/* Archives (to_type NULL) or association adds/removes of one pair of types:
  * 1 if a chunk was sent, 0 if nothing to do, -EAGAIN on a transient failure. */
-int wb_do_simple(struct writeback *wb, enum jop_kind kind, int type, int to_type);
+int wb_do_simple(struct writeback *wb, enum jop_kind kind, const struct objtype *type,
+		 const struct objtype *to_type);
 
 /* --- writeback_update.c ------------------------------------------------------- */
 
 /* 1 if a chunk was sent, 0 if nothing to do, -EAGAIN on a transient failure. */
-int wb_do_updates(struct writeback *wb, int type);
+int wb_do_updates(struct writeback *wb, const struct objtype *type);
 
 /* --- writeback_create.c ------------------------------------------------------- */
 
@@ -159,22 +167,25 @@ int wb_do_updates(struct writeback *wb, int type);
 int64_t wb_lookup_due(struct writeback *wb, const struct jop *op);
 /* Send pending creates of a type: 1 if a chunk was sent, 0 if nothing to do,
  * -EAGAIN on a transient failure. */
-int wb_do_creates(struct writeback *wb, int type);
+int wb_do_creates(struct writeback *wb, const struct objtype *type);
 /* Settle in-doubt creates that are due (not upserts: writeback_doubt.c).
  * Returns how many were settled, or -EAGAIN. */
-int wb_do_in_doubt(struct writeback *wb, int type);
-/* Lock held. Is op an upsert (a contact create with an email)? */
-bool wb_create_by_upsert(const struct jop *op);
+int wb_do_in_doubt(struct writeback *wb, const struct objtype *type);
+/* Lock held. Is op an upsert (a create with an email, of a type that upserts
+ * on it: contacts)? False for a type this mount does not show. */
+bool wb_create_by_upsert(struct writeback *wb, const struct jop *op);
 /* Lock held. A pending create of the same key becomes an update of record id. */
-int wb_creates_to_update(struct writeback *wb, int type, const char *key, uint64_t id, int64_t now);
+int wb_creates_to_update(struct writeback *wb, const struct objtype *type, const char *key,
+			uint64_t id, int64_t now);
 /* A create settled as record id (created hook, log). */
-void wb_create_found(struct writeback *wb, int type, const char *key, const char *id);
+void wb_create_found(struct writeback *wb, const struct objtype *type, const char *key,
+		     const char *id);
 
 /* --- writeback_doubt.c -------------------------------------------------------- */
 
 /* Settle the in-doubt upserts, archives and association writes of a type by
  * looking them up: landed ones are done, the others pending again. Returns
  * how many were settled, or -EAGAIN. */
-int wb_do_in_doubt_other(struct writeback *wb, int type);
+int wb_do_in_doubt_other(struct writeback *wb, const struct objtype *type);
 
 #endif

@@ -1,7 +1,7 @@
 /* statedir.c - the state directory, trusted only if it is the user's own
  * (see statedir.h).
  */
-#include "cache/statedir.h"
+#include "cache/writeback/statedir.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,4 +1,4 @@
-#include "cache/edit.h"
+#include "cache/model/edit.h"
 
 #include <errno.h>
 #include <math.h>
@@ -10,10 +10,11 @@
 
 #include <glib.h>
 
-#include "cache/objtype.h"
-#include "cache/record.h"
+#include "cache/model/json_util.h"
+#include "cache/model/objtypes.h"
+#include "cache/model/record.h"
 
-#define STRING_MAX 65536    /* characters in a property value (HUBSPOT_API.md §2.2) */
+#define STRING_MAX 65536    /* characters in a property value: HubSpot stores no more */
 #define SHOW_VALUE_MAX 60   /* characters of a value quoted in a reason */
 #define SHOW_LIST_MAX 160   /* bytes of an option list in a reason before "…" */
 #define DAY_MS INT64_C(86400000)
@@ -22,19 +23,6 @@ static const char *const top_keys[] = { "id", "properties", "createdAt", "update
 					NULL };
 static const char *const system_keys[] = { "id", "createdAt", "updatedAt", "archived", NULL };
 
-/* The pipeline and stage properties of a type, NULL for types without pipelines. */
-struct pipe_props {
-	const char *pipeline, *stage, *default_id, *noun;
-};
-
-static const struct pipe_props *pipe_props(int type)
-{
-	static const struct pipe_props deals = { "pipeline", "dealstage", "default", "deal" };
-	static const struct pipe_props tickets = { "hs_pipeline", "hs_pipeline_stage", "0", "ticket" };
-
-	return type == OT_DEALS ? &deals : type == OT_TICKETS ? &tickets : NULL;
-}
-
 /* ---------------------------------------------------------------- reasons */
 
 static void G_GNUC_PRINTF(3, 4) set_err(struct edit_error *err, const char *prop, const char *fmt, ...)
@@ -42,25 +30,19 @@ static void G_GNUC_PRINTF(3, 4) set_err(struct edit_error *err, const char *prop
 	g_autofree char *msg = NULL;
 	const char *end;
 	va_list ap;
-	size_t n;
 
 	if (!err)
 		return;
 	va_start(ap, fmt);
 	msg = g_strdup_vprintf(fmt, ap);
 	va_end(ap);
+	/* Cut both at a character boundary so a reason is always valid UTF-8
+	 * (a property name the writer made up may hold any bytes: up to the
+	 * first that is not UTF-8). */
 	g_strlcpy(err->property, prop ? prop : "", sizeof(err->property));
-	/* Cut both at a character boundary so a reason is always valid UTF-8. */
 	if (!g_utf8_validate(err->property, -1, &end))
 		err->property[end - err->property] = '\0';
-	n = strlen(msg);
-	if (n >= sizeof(err->reason)) {
-		n = sizeof(err->reason) - 1;
-		while (n > 0 && ((unsigned char)msg[n] & 0xC0) == 0x80)
-			n--;
-	}
-	memcpy(err->reason, msg, n);
-	err->reason[n] = '\0';
+	json_util_copy_utf8(err->reason, sizeof(err->reason), msg);
 }
 
 /* A value as it appears in a reason: JSON-quoted (so newlines and quotes stay on
@@ -124,14 +106,6 @@ static const char *type_noun(json_object *o)
 	}
 }
 
-static const char *str_field(json_object *o, const char *key)
-{
-	json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
 
 static bool bool_field(json_object *o, const char *key)
 {
@@ -439,11 +413,9 @@ static bool all_digits(const char *s, size_t max)
 	return n > 0 && n <= max && digits(s, n);
 }
 
-/* A finite decimal: optional sign, digits with an optional fraction (or a bare
- * fraction), optional exponent; nothing else. */
-/* A number as HubSpot takes it: an optional -, digits with an optional
- * fraction, no exponent and no + (HUBSPOT_API.md §2.1; plain_number turns
- * those forms into this one first). */
+/* A number in the one form hubfs sends HubSpot (and shows): an optional -,
+ * digits with an optional fraction, no exponent and no + (plain_number turns
+ * such forms into this one first). */
 static bool is_number(const char *s)
 {
 	const char *p = s;
@@ -551,7 +523,7 @@ static char *plain_number(const char *s)
  * val itself. */
 static const char *sent_value(json_object *def, const char *val, char **owned)
 {
-	const char *type = str_field(def, "type");
+	const char *type = json_util_field(def, "type");
 
 	*owned = NULL;
 	if (type && !strcmp(type, "number") && *val)
@@ -621,7 +593,7 @@ static GPtrArray *option_values(json_object *def)
 		size_t n = json_object_array_length(opts);
 
 		for (size_t i = 0; i < n; i++) {
-			const char *v = str_field(json_object_array_get_idx(opts, i), "value");
+			const char *v = json_util_field(json_object_array_get_idx(opts, i), "value");
 
 			if (v)
 				g_ptr_array_add(vals, (gpointer)v);
@@ -647,7 +619,7 @@ static bool in_list(GPtrArray *vals, const char *v, size_t n)
 static int check_options(const char *name, json_object *def, const char *val, struct edit_error *err)
 {
 	GPtrArray *vals = option_values(def);
-	const char *ft = str_field(def, "fieldType");
+	const char *ft = json_util_field(def, "fieldType");
 	int rc = 0;
 
 	if (!vals->len)
@@ -686,16 +658,16 @@ out:
 
 static bool is_owner_prop(const char *name, json_object *def)
 {
-	const char *ref = str_field(def, "referencedObjectType");
+	const char *ref = json_util_field(def, "referencedObjectType");
 
 	return !strcmp(name, "hubspot_owner_id") || (ref && !strcmp(ref, "OWNER"));
 }
 
 static bool is_pipe_prop(const struct edit_ctx *ctx, const char *name)
 {
-	const struct pipe_props *pp = pipe_props(ctx->type);
+	const struct objtype *t = ctx->type;
 
-	return pp && (!strcmp(name, pp->pipeline) || !strcmp(name, pp->stage));
+	return t->pipeline_prop && (!strcmp(name, t->pipeline_prop) || !strcmp(name, t->stage_prop));
 }
 
 /* Validate a non-empty value being written to name, everything but the
@@ -703,7 +675,7 @@ static bool is_pipe_prop(const struct edit_ctx *ctx, const char *name)
 static int check_value(const struct edit_ctx *ctx, const char *name, json_object *def,
 		       const char *val, struct edit_error *err)
 {
-	const char *type = str_field(def, "type");
+	const char *type = json_util_field(def, "type");
 	g_autofree char *q = NULL;
 	glong nchars;
 
@@ -718,7 +690,8 @@ static int check_value(const struct edit_ctx *ctx, const char *name, json_object
 	if (!strcmp(type, "string") || !strcmp(type, "phone_number"))
 		return 0;
 	q = quote(val);
-	/* HubSpot rejects padded non-string values since 2025-04 (HUBSPOT_API.md §2.1). */
+	/* HubSpot rejects non-string values with leading or trailing whitespace
+	 * (a 400, since 2025-04-07). */
 	if (g_ascii_isspace(val[0]) || g_ascii_isspace(val[strlen(val) - 1])) {
 		set_err(err, name, "property \"%s\": %s has leading or trailing whitespace, which %s "
 			"properties do not allow", name, q, type);
@@ -761,7 +734,7 @@ static int check_value(const struct edit_ctx *ctx, const char *name, json_object
 			return 0;
 		}
 		if (is_pipe_prop(ctx, name) || bool_field(def, "externalOptions") ||
-		    str_field(def, "referencedObjectType"))
+		    json_util_field(def, "referencedObjectType"))
 			return 0;
 		return check_options(name, def, val, err);
 	}
@@ -772,12 +745,12 @@ static int check_value(const struct edit_ctx *ctx, const char *name, json_object
 
 static json_object *pipeline_find(json_object *pipes, const char *id)
 {
-	size_t n = json_object_array_length(pipes);
+	size_t n = id ? json_object_array_length(pipes) : 0;
 
 	for (size_t i = 0; i < n; i++) {
 		json_object *p = json_object_array_get_idx(pipes, i);
 
-		if (!g_strcmp0(str_field(p, "id"), id) && !bool_field(p, "archived"))
+		if (!g_strcmp0(json_util_field(p, "id"), id) && !bool_field(p, "archived"))
 			return p;
 	}
 	return NULL;
@@ -819,7 +792,7 @@ static GPtrArray *stage_ids(json_object *pipe)
 
 		for (size_t i = 0; i < n; i++) {
 			json_object *st = json_object_array_get_idx(stages, i);
-			const char *id = str_field(st, "id");
+			const char *id = json_util_field(st, "id");
 
 			if (id && !bool_field(st, "archived"))
 				g_ptr_array_add(ids, (gpointer)id);
@@ -850,23 +823,24 @@ static const char *changed_str(json_object *changes, const char *name)
 static int check_pipelines(const struct edit_ctx *ctx, json_object *changes, json_object *bprops,
 			   struct edit_error *err)
 {
-	const struct pipe_props *pp = pipe_props(ctx->type);
+	const struct objtype *t = ctx->type;
+	const char *pp = t->pipeline_prop, *sp = t->stage_prop;
 	const char *new_pipe, *new_stage, *base_pipe, *base_stage;
 	json_object *pipes = ctx->pipelines, *pipe;
 
 	if (!pp || !pipes || !json_object_is_type(pipes, json_type_array))
 		return 0;
-	new_pipe = changed_str(changes, pp->pipeline);
-	new_stage = changed_str(changes, pp->stage);
+	new_pipe = changed_str(changes, pp);
+	new_stage = changed_str(changes, sp);
 	if (!new_pipe && !new_stage)
 		return 0;
-	base_pipe = bprops ? str_field(bprops, pp->pipeline) : NULL;
-	base_stage = bprops ? str_field(bprops, pp->stage) : NULL;
+	base_pipe = bprops ? json_util_field(bprops, pp) : NULL;
+	base_stage = bprops ? json_util_field(bprops, sp) : NULL;
 
 	if (new_pipe) {
 		if (!*new_pipe) {
-			set_err(err, pp->pipeline, "property \"%s\" cannot be cleared: every %s is in a "
-				"pipeline", pp->pipeline, pp->noun);
+			set_err(err, pp, "property \"%s\" cannot be cleared: every %s is in a "
+				"pipeline", pp, t->singular);
 			return -EINVAL;
 		}
 		pipe = pipeline_find(pipes, new_pipe);
@@ -878,25 +852,25 @@ static int check_pipelines(const struct edit_ctx *ctx, json_object *changes, jso
 			for (size_t i = 0; i < n; i++) {
 				json_object *p = json_object_array_get_idx(pipes, i);
 
-				if (str_field(p, "id") && !bool_field(p, "archived"))
-					g_ptr_array_add(ids, (gpointer)str_field(p, "id"));
+				if (json_util_field(p, "id") && !bool_field(p, "archived"))
+					g_ptr_array_add(ids, (gpointer)json_util_field(p, "id"));
 			}
 			list = join_list(ids);
 			g_ptr_array_free(ids, TRUE);
-			set_err(err, pp->pipeline, "property \"%s\": %s is not a %s pipeline; pipelines: %s",
-				pp->pipeline, q, objtype_name(ctx->type), list);
+			set_err(err, pp, "property \"%s\": %s is not a %s pipeline; pipelines: %s",
+				pp, q, t->name, list);
 			return -EINVAL;
 		}
 	} else if (base_pipe && *base_pipe) {
 		pipe = pipeline_find(pipes, base_pipe);
 	} else {
-		pipe = pipeline_default(pipes, pp->default_id);
+		pipe = pipeline_default(pipes, t->default_pipeline);
 	}
 
 	if (new_stage) {
 		if (!*new_stage) {
-			set_err(err, pp->stage, "property \"%s\" cannot be cleared: every %s has a stage",
-				pp->stage, pp->noun);
+			set_err(err, sp, "property \"%s\" cannot be cleared: every %s has a stage",
+				sp, t->singular);
 			return -EINVAL;
 		}
 		if (!pipe) {
@@ -909,8 +883,8 @@ static int check_pipelines(const struct edit_ctx *ctx, json_object *changes, jso
 					return 0;
 			g_autofree char *q = quote(new_stage);
 
-			set_err(err, pp->stage, "property \"%s\": %s is not a stage of any %s pipeline",
-				pp->stage, q, objtype_name(ctx->type));
+			set_err(err, sp, "property \"%s\": %s is not a stage of any %s pipeline",
+				sp, q, t->name);
 			return -EINVAL;
 		}
 		if (!stage_in(pipe, new_stage)) {
@@ -918,10 +892,10 @@ static int check_pipelines(const struct edit_ctx *ctx, json_object *changes, jso
 			g_autofree char *q = quote(new_stage), *list = join_list(ids), *pq = NULL;
 
 			g_ptr_array_free(ids, TRUE);
-			pq = quote(str_field(pipe, "id") ? str_field(pipe, "id") : "");
-			set_err(err, pp->stage, "property \"%s\": %s is not a stage of pipeline %s (%s); "
-				"its stages: %s", pp->stage, q, pq,
-				str_field(pipe, "label") ? str_field(pipe, "label") : "", list);
+			pq = quote(json_util_field(pipe, "id") ? json_util_field(pipe, "id") : "");
+			set_err(err, sp, "property \"%s\": %s is not a stage of pipeline %s (%s); "
+				"its stages: %s", sp, q, pq,
+				json_util_field(pipe, "label") ? json_util_field(pipe, "label") : "", list);
 			return -EINVAL;
 		}
 	} else if (new_pipe && base_stage && *base_stage && !stage_in(pipe, base_stage)) {
@@ -930,8 +904,8 @@ static int check_pipelines(const struct edit_ctx *ctx, json_object *changes, jso
 		g_autofree char *q = quote(base_stage), *pq = quote(new_pipe), *list = join_list(ids);
 
 		g_ptr_array_free(ids, TRUE);
-		set_err(err, pp->pipeline, "property \"%s\": the %s's %s %s is not a stage of pipeline "
-			"%s; set %s too (%s)", pp->pipeline, pp->noun, pp->stage, q, pq, pp->stage, list);
+		set_err(err, pp, "property \"%s\": the %s's %s %s is not a stage of pipeline "
+			"%s; set %s too (%s)", pp, t->singular, sp, q, pq, sp, list);
 		return -EINVAL;
 	}
 	return 0;
@@ -943,7 +917,7 @@ static void unknown_prop(const struct edit_ctx *ctx, const char *name, struct ed
 {
 	g_autofree char *q = quote(name);   /* a name the writer made up may hold anything */
 
-	set_err(err, name, "property %s does not exist on %s", q, objtype_name(ctx->type));
+	set_err(err, name, "property %s does not exist on %s", q, ctx->type->name);
 }
 
 static int parse_base(const char *base, size_t base_len, json_object **obj, json_object **props,
@@ -1083,14 +1057,6 @@ out:
 	return rc;
 }
 
-static const char *const *required_on_create(int type)
-{
-	static const char *const deals[] = { "dealname", "dealstage", NULL };
-	static const char *const tickets[] = { "subject", "hs_pipeline_stage", NULL };
-
-	return type == OT_DEALS ? deals : type == OT_TICKETS ? tickets : NULL;
-}
-
 int edit_parse_new(const struct edit_ctx *ctx, const char *buf, size_t len, json_object **props,
 		   struct edit_error *err)
 {
@@ -1130,11 +1096,11 @@ int edit_parse_new(const struct edit_ctx *ctx, const char *buf, size_t len, json
 	}
 	if (check_pipelines(ctx, out, NULL, err) < 0)
 		goto out;
-	/* What HubSpot refuses a create without (HUBSPOT_API.md §2.4). */
-	for (const char *const *r = required_on_create(ctx->type); r && *r; r++) {
+	/* What HubSpot refuses a create without (400: the type's required properties). */
+	for (const char *const *r = ctx->type->required; *r; r++) {
 		if (!json_object_object_get_ex(out, *r, NULL)) {
 			set_err(err, *r, "property \"%s\" is required to create a %s", *r,
-				ctx->type == OT_DEALS ? "deal" : "ticket");
+				ctx->type->singular);
 			goto out;
 		}
 	}
@@ -1148,11 +1114,11 @@ out:
 }
 
 /* The value HubSpot will hold after writing val over cur: for checkbox fields a
- * leading ; adds to the current values (HUBSPOT_API.md §2.1), and repeated
- * values collapse. g_free it. */
+ * leading ; adds to the current values instead of replacing them (HubSpot's
+ * rule for multi-select values), and repeated values collapse. g_free it. */
 static char *merged_value(json_object *def, const char *cur, const char *val)
 {
-	const char *ft = def ? str_field(def, "fieldType") : NULL;
+	const char *ft = def ? json_util_field(def, "fieldType") : NULL;
 	GPtrArray *parts;
 	GString *out;
 	char **split;
@@ -1197,7 +1163,7 @@ int edit_apply(const struct schema *s, const char *base, size_t base_len, json_o
 			if (!schema_is_shown(s, name))
 				continue;   /* the file does not show it */
 			if (*val)
-				merged = merged_value(schema_prop(s, name), str_field(props, name), val);
+				merged = merged_value(schema_prop(s, name), json_util_field(props, name), val);
 			json_object_object_add(props, name, merged && *merged ?
 					       json_object_new_string(merged) : NULL);
 		}

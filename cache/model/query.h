@@ -1,6 +1,6 @@
 /* query.h - the query language of search/<type>/<query>/ directories.
  *
- * Pure functions, no I/O. Syntax (DESIGN.md §4): conditions joined by '&' (AND),
+ * Pure functions, no I/O. Syntax: conditions joined by '&' (AND),
  * groups joined by '|' (OR); operators  =  !=  <  <=  >  >=  ~ (contains token,
  * '*' wildcard)  !~ (does not contain token);  prop? (has property);  !prop?
  * (has not);  q=text  (free text, once per query, in any group: it applies to
@@ -17,18 +17,21 @@
 
 #include <json-c/json.h>
 
-#include "cache/schema.h"
+#include "cache/model/schema.h"
 
 struct query;
 
-/* Parse a query directory name for object type t (enum objtype) whose schema is
- * s. t names the type in reasons and picks the free-text properties (the schema
- * does not expose its type). Checks every property exists (in the schema),
+struct objtype;
+
+/* Parse a query directory name for object type t whose schema is s. t names
+ * the type in reasons and gives the free-text properties
+ * (t->text_props). Checks every property exists (in the schema),
  * values of number and date properties parse, and HubSpot's caps: at most 5
  * groups, 6 filters per group, 18 filters in all, free text at most 3,000
  * characters, values at most 65,536. Returns 0 and *out, or -EINVAL with a
  * one-sentence reason in *why (g_malloc'd; why may be NULL). */
-int query_parse(const char *text, int t, const struct schema *s, struct query **out, char **why);
+int query_parse(const char *text, const struct objtype *t, const struct schema *s,
+		struct query **out, char **why);
 void query_free(struct query *q); /* accepts NULL */
 /* A parsed query is immutable: query_request and query_match may run on it from
  * any number of threads at once. */
@@ -40,8 +43,8 @@ json_object *query_request(const struct query *q, const char *const *props, size
 			   int limit, const char *after);
 
 /* Evaluate the query locally against a record's properties (name -> string or
- * null), the way the sandbox's search does (tests/sandbox/search.py, the
- * reference, so an overlaid record agrees with search once indexed). Unset =
+ * null), as HubSpot's search would, so an overlaid record agrees with search
+ * once it is indexed. Unset =
  * missing, null or "". AND within a group, OR across groups, AND free text.
  * EQ/NEQ: numbers numerically, dates as epoch ms, enumerations exactly
  * (case-sensitive; a checkbox property matches any of its ';'-separated
@@ -54,7 +57,8 @@ json_object *query_request(const struct query *q, const char *const *props, size
  * contiguous run of the stored value's tokens (tokens split on non-alphanumerics
  * and '_'); NOT_CONTAINS_TOKEN matches unset. HAS_PROPERTY = set. Free text:
  * every whitespace-separated word is a case-insensitive substring of one of the
- * type's searchable properties (HUBSPOT_API.md §3). */
+ * type's searchable properties (HubSpot's free-text `query` searches only
+ * those: t->text_props). */
 bool query_match(const struct query *q, json_object *props);
 
 #endif

@@ -1,0 +1,283 @@
+/* cache_search.c - the searches of query directories (search/<type>/<query>/):
+ * HubSpot's search run page by page under the deadline of the syscall that
+ * asked, its answer kept for ttl and shared (one search at a time per query;
+ * the others wait for it, never past their own deadline), its records stored
+ * in the cache, and overlaid with this mount's recent writes, which HubSpot's
+ * search index does not show yet, matched locally.
+ */
+#include "cache/cache_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache/model/json_util.h"
+#include "cache/model/query.h"
+#include "cache/model/record.h"
+
+#define SEARCH_MAX 10000     /* HubSpot's search stops there */
+#define SEARCH_PAGE 200
+#define OVERLAY_MARGIN_MS 2000
+
+struct cache_search {
+	const struct objtype *type;
+	struct query *q;     /* immutable once parsed: used without a lock */
+	int refs;            /* atomic */
+	/* protected by c->lock: */
+	uint64_t *ids;       /* HubSpot's last answer, sorted */
+	size_t n;
+	int64_t fetched_ms;  /* hs_now_ms of that answer; 0: none */
+	bool fetching;       /* a caller is running the search */
+};
+
+int cache_search_new(struct cache *c, const struct objtype *t, const char *text, int64_t deadline,
+		     struct cache_search **out, char **why)
+{
+	const struct schema *s = NULL;
+	struct query *q = NULL;
+	int rc;
+
+	*out = NULL;
+	if (why)
+		*why = NULL;
+	rc = cache_schema(c, t, deadline, &s);
+	if (rc)
+		return rc;
+	rc = query_parse(text, t, s, &q, why);
+	if (rc)
+		return rc;
+	*out = g_new0(struct cache_search, 1);
+	(*out)->type = t;
+	(*out)->q = q;
+	(*out)->refs = 1;
+	return 0;
+}
+
+struct cache_search *cache_search_ref(struct cache_search *s)
+{
+	g_atomic_int_inc(&s->refs);
+	return s;
+}
+
+void cache_search_unref(struct cache_search *s)
+{
+	if (!s || !g_atomic_int_dec_and_test(&s->refs))
+		return;
+	query_free(s->q);
+	g_free(s->ids);
+	g_free(s);
+}
+
+const struct objtype *cache_search_type(const struct cache_search *s)
+{
+	return s->type;
+}
+
+void cache_search_forget(struct cache *c, struct cache_search *s)
+{
+	g_mutex_lock(&c->lock);
+	if (!s->fetching) {
+		g_clear_pointer(&s->ids, g_free);
+		s->n = 0;
+		s->fetched_ms = 0;
+	}
+	g_mutex_unlock(&c->lock);
+}
+
+/* One page of the search: its ids appended to out, its records stored.
+ * *after becomes the next cursor (NULL at the end). No lock held. */
+static int search_page(struct cache *c, struct cache_search *s, const char *const *props,
+		       size_t np, struct pager *pg, char **after, GArray *out, int64_t deadline,
+		       struct hs_error *err)
+{
+	json_object *req = query_request(s->q, props, np, SEARCH_PAGE, *after), *resp = NULL;
+	json_object *results, *jtotal;
+	uint64_t epoch = cache_epoch(c);
+	struct hs_call call;
+	const char *next, *why = NULL;
+	int rc;
+
+	cache_call_init(&call, RL_PRIO_USER, deadline);
+	rc = hs_search(c->hc, &call, s->type->path, req, &resp);
+	json_object_put(req);
+	g_clear_pointer(after, g_free);
+	if (rc) {
+		*err = call.err;
+		return rc;
+	}
+	results = json_object_object_get_ex(resp, "results", &results) ? results : NULL;
+	for (size_t i = 0; i < json_util_array_len(results); i++) {
+		json_object *r = json_object_array_get_idx(results, i), *jid;
+		const char *sid;
+		uint64_t id;
+
+		if (!json_object_object_get_ex(r, "id", &jid))
+			continue;
+		sid = json_util_str(jid);
+		if (record_parse_id(sid, strlen(sid), &id) != 0)
+			continue;
+		g_array_append_val(out, id);
+		cache_store(c, s->type, r, epoch);
+	}
+	next = json_util_paging_after(resp);
+	if (out->len < SEARCH_MAX && next && *next &&
+	    g_ascii_strtoll(next, NULL, 10) < SEARCH_MAX)
+		*after = g_strdup(next);
+	if (!pg->max_pages && json_object_object_get_ex(resp, "total", &jtotal) &&
+	    json_object_is_type(jtotal, json_type_int) && json_object_get_int64(jtotal) >= 0)
+		pager_set_total(pg, (uint64_t)json_object_get_int64(jtotal), SEARCH_PAGE);
+	if (pager_next(pg, *after, &why) != 0) {
+		snprintf(err->message, sizeof(err->message), "%s", why);
+		g_clear_pointer(after, g_free);
+		rc = -EIO;
+	}
+	json_object_put(resp);
+	return rc;
+}
+
+/* Run the search: every page, up to SEARCH_MAX results, under one deadline.
+ * No lock held. */
+static int run_search(struct cache *c, struct cache_search *s, GArray *out, int64_t deadline,
+		      struct hs_error *err)
+{
+	const struct schema *sc = NULL;
+	const char **props;
+	char *after = NULL;
+	struct pager pg;
+	size_t np;
+	int rc;
+
+	rc = cache_schema(c, s->type, deadline, &sc);
+	if (rc)
+		return rc;
+	np = schema_shown_count(sc);
+	props = g_new(const char *, np + 1);
+	for (size_t i = 0; i < np; i++)
+		props[i] = schema_shown(sc, i);
+	pager_init(&pg, SEARCH_MAX / SEARCH_PAGE + 2);
+	do
+		rc = search_page(c, s, props, np, &pg, &after, out, deadline, err);
+	while (rc == 0 && after);
+	g_free(after);
+	pager_destroy(&pg);
+	g_free(props);
+	return rc;
+}
+
+/* This mount's writes of the last index_delay (and a margin) that the search
+ * index may not show yet, matched against the query locally: ids gains the
+ * ones that match and loses the ones that do not (or are archived). */
+static void overlay(struct cache *c, struct cache_search *s, GArray *ids, int64_t deadline)
+{
+	int64_t since = c->opts.wall() - c->opts.index_delay_ms - OVERLAY_MARGIN_MS;
+	GHashTable *set = g_hash_table_new(g_direct_hash, g_direct_equal);
+	GHashTableIter it;
+	uint64_t *recent = NULL;
+	gpointer k;
+	size_t n = 0;
+
+	cache_recent_local(c, s->type, since, &recent, &n);
+	if (!n)
+		goto out;
+	for (guint i = 0; i < ids->len; i++)
+		g_hash_table_add(set, KEY(g_array_index(ids, uint64_t, i)));
+	for (size_t i = 0; i < n; i++) {
+		json_object *o = NULL, *props;
+		bool match = false;
+		char *text = NULL;
+		size_t len;
+
+		if (!cache_record_gone(c, s->type, recent[i]) &&
+		    cache_record_text(c, s->type, recent[i], deadline, &text, &len) == 0) {
+			o = json_tokener_parse(text);
+			match = o && json_object_object_get_ex(o, "properties", &props) &&
+				query_match(s->q, props);
+		}
+		json_object_put(o);
+		g_free(text);
+		if (match)
+			g_hash_table_add(set, KEY(recent[i]));
+		else
+			g_hash_table_remove(set, KEY(recent[i]));
+	}
+	g_array_set_size(ids, 0);
+	g_hash_table_iter_init(&it, set);
+	while (g_hash_table_iter_next(&it, &k, NULL)) {
+		uint64_t id = UNKEY(k);
+
+		g_array_append_val(ids, id);
+	}
+out:
+	g_hash_table_destroy(set);
+	g_free(recent);
+}
+
+/* HubSpot's answer for s, fresh within ttl: reused, or searched for by this
+ * caller, or waited for from another. Returns it (a copy) in *out, or -errno
+ * when there is none. Lock held on entry and exit. */
+static int answer_locked(struct cache *c, struct cache_search *s, int64_t deadline, GArray **out,
+			 struct hs_error *err)
+{
+	GArray *a;
+	int rc;
+
+	/* Another caller is searching: wait for it, but not past our own
+	 * deadline; then serve the last answer, if there is one. */
+	while (s->fetching && cache_wait_until(c, deadline))
+		;
+	if (s->fetching && !s->fetched_ms)
+		return -EAGAIN;
+	if (!s->fetching && (!s->fetched_ms || hs_now_ms() >= s->fetched_ms + c->opts.ttl_ms)) {
+		s->fetching = true;
+		g_mutex_unlock(&c->lock);
+		a = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+		rc = run_search(c, s, a, deadline, err);
+		if (a->len > 1)
+			qsort(a->data, a->len, sizeof(uint64_t), record_id_cmp);
+		g_mutex_lock(&c->lock);
+		s->fetching = false;
+		g_cond_broadcast(&c->cond);
+		if (rc == 0) {
+			g_free(s->ids);
+			s->n = a->len;
+			s->ids = (uint64_t *)(void *)g_array_free(a, FALSE);
+			s->fetched_ms = hs_now_ms();
+		} else {
+			g_array_free(a, TRUE);
+			if (!s->fetched_ms)
+				return rc;
+			/* serve the last answer rather than fail */
+		}
+	}
+	a = g_array_sized_new(FALSE, FALSE, sizeof(uint64_t), (guint)s->n);
+	if (s->n)
+		g_array_append_vals(a, s->ids, (guint)s->n);
+	*out = a;
+	return 0;
+}
+
+int cache_search_results(struct cache *c, struct cache_search *s, int64_t deadline, uint64_t **ids,
+			 size_t *n, struct hs_error *err)
+{
+	struct hs_error ignored;
+	GArray *a = NULL;
+	int rc;
+
+	if (!err)
+		err = &ignored;
+	memset(err, 0, sizeof(*err));
+	*ids = NULL;
+	*n = 0;
+	g_mutex_lock(&c->lock);
+	rc = answer_locked(c, s, deadline, &a, err);
+	g_mutex_unlock(&c->lock);
+	if (rc)
+		return rc;
+	overlay(c, s, a, deadline);
+	if (a->len > 1)
+		qsort(a->data, a->len, sizeof(uint64_t), record_id_cmp);
+	*n = a->len;
+	*ids = (uint64_t *)(void *)g_array_free(a, FALSE);
+	return 0;
+}
