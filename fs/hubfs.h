@@ -80,6 +80,8 @@ struct hubfs {
 	GHashTable *dirents;   /* "parent/name" -> struct dnode */
 	GHashTable *wbufs;     /* record ino -> struct wbuf */
 	GHashTable *rec_errors;/* record ino -> last error reason (g_strdup) */
+	GHashTable *open_dirs; /* open directory handles (ops.c), made on first use: the
+				* kernel may unmount without their RELEASEDIR */
 	uint64_t next_dyn;
 	int64_t owners_fail_ms;/* hs_now_ms() of the last failed owners load (commit.c), 0 */
 	size_t scratch_bytes;  /* total bytes of scratch and _new/ files */
@@ -147,6 +149,8 @@ void hubfs_reject(struct hubfs *h, const char *file, const char *property, const
 /* fs/search.c */
 void hubfs_search_init(struct hubfs *h);
 void hubfs_search_destroy(struct hubfs *h);
+/* Free the directory handles no RELEASEDIR came for (after the session ended). */
+void hubfs_dirs_destroy(struct hubfs *h);
 size_t search_count(struct hubfs *h); /* query directories held */
 
 /* fs/status.c: g_malloc'd .hubfs/status.json and .hubfs/README.md texts. */

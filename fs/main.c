@@ -229,6 +229,7 @@ static void mount_teardown(struct hubfs *h)
 		fuse_remove_signal_handlers(h->se);
 		fuse_session_destroy(h->se);
 	}
+	hubfs_dirs_destroy(h);
 	hubfs_write_destroy(h);
 	g_queue_clear_full(&h->landed, g_free);
 	hubfs_search_destroy(h);

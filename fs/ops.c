@@ -490,6 +490,10 @@ static void dirh_free(struct hubfs *h, struct dirh *d)
 {
 	if (!d)
 		return;
+	g_mutex_lock(&h->lock);
+	if (h->open_dirs)
+		g_hash_table_remove(h->open_dirs, d);
+	g_mutex_unlock(&h->lock);
 	cache_listing_close(h->cache, d->l);
 	g_free(d->ids);
 	if (d->dents)
@@ -535,10 +539,33 @@ static void hubfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 		return;
 	}
 	fi->fh = (uintptr_t)d;
+	g_mutex_lock(&h->lock);
+	if (!h->open_dirs)
+		h->open_dirs = g_hash_table_new(NULL, NULL);
+	g_hash_table_add(h->open_dirs, d);
+	g_mutex_unlock(&h->lock);
 	/* A reply the kernel did not take (the opener was interrupted) leaves
 	 * no handle to release. */
 	if (fuse_reply_open(req, fi) != 0)
 		dirh_free(h, d);
+}
+
+void hubfs_dirs_destroy(struct hubfs *h)
+{
+	GHashTable *dirs;
+	GHashTableIter it;
+	gpointer d;
+
+	g_mutex_lock(&h->lock);
+	dirs = h->open_dirs;
+	h->open_dirs = NULL;
+	g_mutex_unlock(&h->lock);
+	if (!dirs)
+		return;
+	g_hash_table_iter_init(&it, dirs);
+	while (g_hash_table_iter_next(&it, &d, NULL))
+		dirh_free(h, d);
+	g_hash_table_destroy(dirs);
 }
 
 static void hubfs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
