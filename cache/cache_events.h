@@ -57,7 +57,8 @@ struct cache_events_opts {
 };
 
 /* Set the options and start the worker. Idempotent: a second call updates
- * portal_id, quiet_ms and backoff of the running worker. Returns 0, or
+ * quiet_ms and backoff of the running worker (portal_id and linger_ms are
+ * those of the first start, or of the first cache_events_add). Returns 0, or
  * -ENOMEM/-EAGAIN if the thread could not start. Not to be called after
  * cache_stop. */
 int cache_events_start(struct cache *c, const struct cache_events_opts *o);
@@ -105,8 +106,10 @@ void cache_events_stats(struct cache *c, struct cache_events_stats *st);
 void cache_events_status(struct cache *c, json_object *obj);
 
 /* Called by the store itself: cache_stop stops the worker (queued work is
- * dropped), cache_free frees the rest. */
+ * dropped), cache_free frees the rest; the periodic refresh asks how often
+ * it is due (ttl, or ttl * backoff while events arrive). */
 void cache_events_stop(struct cache *c);
 void cache_events_free(struct cache *c);
+int64_t cache_events_refresh_every(struct cache *c);
 
 #endif
