@@ -4,6 +4,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache/cache_events.h"
 #include "cache/model/json_util.h"
 #include "cache/model/record.h"
 #include "fs/hubfs.h"
@@ -65,6 +66,8 @@ char *hubfs_status_json(struct hubfs *h, size_t *len)
 	json_object_object_add(o, "query_dirs", json_object_new_int64((int64_t)search_count(h)));
 	hs_client_stats(h->hc, o);
 	cache_stats(h->cache, o);
+	hubfs_webhooks_status(h, o);   /* "webhooks": the receiver, when there is one */
+	cache_events_status(h->cache, o); /* "events": what they changed, and the polling */
 	if (h->wb) {
 		json_object_put(q);
 		writeback_stats(h->wb, o);
