@@ -650,6 +650,13 @@ void cache_events_status(struct cache *c, json_object *obj)
 		json_object_object_add(ign, changes_ignore_name((enum changes_ignore)i),
 				       json_object_new_int64((int64_t)st.changes.ignored[i]));
 	json_object_object_add(o, "ignored", ign);
+	{
+		uint64_t total = 0;
+
+		for (int i = 0; i < CHI_COUNT; i++)
+			total += st.changes.ignored[i];
+		json_object_object_add(o, "ignored_total", json_object_new_int64((int64_t)total));
+	}
 	json_object_object_add(o, "pending", json_object_new_int64((int64_t)st.changes.pending));
 	json_object_object_add(o, "records_stored", json_object_new_int64((int64_t)st.stored));
 	json_object_object_add(o, "records_kept", json_object_new_int64((int64_t)st.kept));

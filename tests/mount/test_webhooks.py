@@ -103,6 +103,26 @@ def post(url, body, headers=None, sign=True, secret=SECRET, ts=None, sig_url=Non
         return e.code
 
 
+def post_oversized(url, n=1024 * 1024 + 1):
+    """A POST announcing n bytes: the receiver answers 413 before the body
+    (it may close the connection while the body is still being sent)."""
+    import socket
+    import urllib.parse
+    u = urllib.parse.urlsplit(url)
+    ts = int(time.time() * 1000)
+    with socket.create_connection((u.hostname, u.port), timeout=10) as s:
+        s.sendall((f"POST {u.path} HTTP/1.1\r\nHost: {u.netloc}\r\n"
+                   f"Content-Type: application/json\r\nContent-Length: {n}\r\n"
+                   f"X-HubSpot-Request-Timestamp: {ts}\r\n"
+                   f"X-HubSpot-Signature-v3: {'A' * 43}=\r\n\r\n").encode())
+        try:
+            s.sendall(b"x" * 65536)
+        except OSError:
+            pass
+        line = s.makefile("rb").readline().decode()
+    return int(line.split()[1])
+
+
 def event(sandbox, kind, rid, at=None, obj="contact", **extra):
     e = {"eventId": int(time.time() * 1e6) % 10**9, "subscriptionId": 1,
          "portalId": sandbox.config()["portal_id"], "appId": 1234567,
@@ -145,3 +165,164 @@ def test_remote_change_shows_well_before_ttl(sandbox, hubfs, tmp_path, foregroun
                                 for i, r in enumerate(ids[:20]))), api_calls(sandbox)
     assert count(sandbox, "POST", BATCH_READ) <= 6, api_calls(sandbox)
     assert count(sandbox, "POST", SEARCH) == 0, api_calls(sandbox)
+
+
+def rejected(m):
+    return status(m)["webhooks"]["rejected"]
+
+
+def test_every_check_rejects_and_changes_nothing(sandbox, hubfs, tmp_path):
+    """Requests crafted here (no subscription): each failed check has its
+    answer and counter; none reads a record or changes a file."""
+    sandbox.reset(contacts=10, companies=2, deals=2, tickets=2)
+    m = mount(hubfs, tmp_path)
+    rid = sorted(listed(m))[0]
+    before = record(m, rid)
+    url = url_of(m)
+    sandbox.update("contacts", rid, {"jobtitle": "Only By Webhook"})  # nobody tells the mount
+    good = [event(sandbox, "propertyChange", rid, propertyName="jobtitle")]
+    body = json.dumps(good).encode()
+    now = int(time.time() * 1000)
+    sandbox.clear_log()
+
+    assert post(url, body, headers={"X-HubSpot-Signature-v3": "A" * 43 + "="}) == 401
+    assert post(url, body, secret="not-the-secret") == 401                     # wrong secret
+    assert post(url, body, ts=now - 6 * 60 * 1000) == 401                      # stale
+    tampered = body.replace(b'"CRM"', b'"API"')
+    sig = sign_v3(body, url, now)
+    assert post(url, tampered, sign=False, headers={
+        "X-HubSpot-Request-Timestamp": str(now), "X-HubSpot-Signature-v3": sig}) == 401
+    v1 = hashlib.sha256(SECRET.encode() + body).hexdigest()                    # v1 not enabled
+    assert post(url, body, sign=False, headers={"X-HubSpot-Signature": v1,
+                                                "X-HubSpot-Signature-Version": "v1"}) == 401
+    assert post(url, body, sign=False) == 401                                  # unsigned
+    assert post_oversized(url) == 413
+    assert post(url, b"{not json") == 400
+    assert post(url, {"objectId": 1}) == 400                                   # not an array
+    assert post(url_of(m, "/elsewhere"), body) == 404
+    # events the mount cannot use: ignored (200, so HubSpot does not retry)
+    assert post(url, [event(sandbox, "creation", 5, obj="conversation"),
+                      event(sandbox, "creation", 5, obj="spaceship"),
+                      dict(event(sandbox, "propertyChange", rid), portalId=1)]) == 200
+    r = rejected(m)
+    assert r["signature"] == 5 and r["stale"] == 1 and r["size"] == 1 and r["json"] == 2, r
+    assert r["path"] == 1, r
+    assert status(m)["events"]["ignored_total"] == 3
+    time.sleep(0.5)
+    assert record(m, rid) == before
+    assert count(sandbox, "POST", BATCH_READ) == 0, api_calls(sandbox)
+
+    # an id HubSpot does not have: read once, found missing, nothing shown
+    names = listed(m)
+    assert post(url, [event(sandbox, "propertyChange", 987654321, propertyName="jobtitle")]) == 200
+    assert wait_for(lambda: count(sandbox, "POST", BATCH_READ) == 1)
+    assert listed(m) == names and not os.path.exists(m.p("contacts", "987654321.json"))
+
+    # the valid request is applied; the same request again is a replay: 200, dropped
+    ts = int(time.time() * 1000)
+    assert post(url, body, ts=ts) == 200
+    assert wait_for(lambda: prop(m, rid, "jobtitle") == "Only By Webhook")
+    assert post(url, body, ts=ts) == 200
+    st = status(m)
+    assert st["webhooks"]["rejected"]["replay"] == 1
+    assert st["webhooks"]["deliveries"] == 3, st["webhooks"]
+
+
+def test_merge_deletion_restore_and_order(sandbox, hubfs, tmp_path):
+    sandbox.reset(contacts=12, companies=3, deals=2, tickets=2)
+    m = mount(hubfs, tmp_path)
+    ids = sorted(listed(m), key=int)
+    a, b, c, d = ids[:4]
+    for x in (a, b, c):
+        record(m, x)
+    subscribe(sandbox, m)
+    url = url_of(m)
+    sandbox.clear_log()
+
+    sandbox.archive("contacts", c)
+    assert wait_for(lambda: c not in listed(m) and record(m, c) is None)
+    sandbox.restore("contacts", c)
+    assert wait_for(lambda: c in listed(m) and record(m, c) is not None)
+    # the deletion delivered again (late, retried): older than the restore, so nothing
+    at = sandbox.record("contacts", c)["updatedAt"]
+    old = [event(sandbox, "deletion", c, at=at_ms(at) - 500)]
+    assert post(url, old) == 200
+    time.sleep(0.5)
+    assert c in listed(m) and record(m, c) is not None
+
+    # merge b into a: b's file goes, a is read again
+    sandbox.merge("contacts", a, b)
+    assert wait_for(lambda: b not in listed(m) and record(m, b) is None)
+    assert a in listed(m) and record(m, a) is not None
+    # no relist, no search: the events said it all
+    assert count(sandbox, "GET", r"^/crm/v3/objects/contacts$") == 0, api_calls(sandbox)
+    assert count(sandbox, "POST", SEARCH) == 0, api_calls(sandbox)
+
+    # a record created elsewhere joins the listing
+    new = sandbox.create("contacts", {"email": "pushed@example.com", "firstname": "Pushed"})
+    nid = str(new["id"])
+    assert wait_for(lambda: nid in listed(m))
+    assert prop(m, nid, "firstname") == "Pushed"
+
+    # duplicated and reordered deliveries never roll a record back
+    sandbox.webhook_fault("duplicate", count=3)
+    sandbox.webhook_fault("out_of_order", count=3, hold_ms=300)
+    for i in range(5):
+        sandbox.update("contacts", d, {"jobtitle": f"Step {i}"})
+        time.sleep(0.05)
+    sandbox.webhooks_wait(timeout=10)
+    assert wait_for(lambda: prop(m, d, "jobtitle") == "Step 4")
+    time.sleep(0.5)
+    assert prop(m, d, "jobtitle") == "Step 4"
+    st = status(m)["events"]
+    assert st["duplicates"] + st["out_of_order"] + st["reads_saved"] >= 1, st
+
+
+def at_ms(iso):
+    from datetime import datetime
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def test_listener_and_secret_stay_private(sandbox, hubfs, tmp_path):
+    sandbox.reset(contacts=5, companies=2, deals=2, tickets=2)
+    sf = secret_file(tmp_path)
+    # a bare port binds the loopback only
+    m = hubfs(f"ttl={TTL}", "webhook_listen=0", f"webhook_secret_file={sf}")
+    st = m.status()
+    assert st["webhooks"]["listen"].startswith("127.0.0.1:"), st["webhooks"]
+    subscribe(sandbox, m)
+    rid = sorted(listed(m))[0]
+    record(m, rid)
+    sandbox.update("contacts", rid, {"jobtitle": "Secret Kept"})
+    assert wait_for(lambda: prop(m, rid, "jobtitle") == "Secret Kept")
+    with open(f"/proc/{m.pid}/cmdline", "rb") as f:
+        assert SECRET.encode() not in f.read()
+    with open(m.p(".hubfs", "status.json")) as f:
+        assert SECRET not in f.read()
+    with open(m.p(".hubfs", "errors.log")) as f:
+        assert SECRET not in f.read()
+    m.unmount()
+    assert SECRET not in m.stderr()
+    # any other address when named
+    m2 = hubfs(f"ttl={TTL}", "webhook_listen=0.0.0.0:0", f"webhook_secret_file={sf}")
+    assert m2.status()["webhooks"]["listen"].startswith("0.0.0.0:")
+
+
+@pytest.mark.parametrize("opts,why", [
+    (["webhook_path=/x"], "need webhook_listen"),
+    (["webhook_listen=127.0.0.1:0"], "client secret"),
+    (["webhook_listen=127.0.0.1:0", "webhook_secret_file={loose}"], "0600"),
+    (["webhook_listen=127.0.0.1:99999", "webhook_secret_file={sf}"], "webhook_listen"),
+    (["webhook_listen=127.0.0.1:0", "webhook_secret_file={sf}", "webhook_public_url=ftp://x/"],
+     "webhook_listen"),
+])
+def test_bad_webhook_options_refuse_to_mount(sandbox, hubfs, tmp_path, opts, why):
+    sf = secret_file(tmp_path)
+    loose = tmp_path / "loose"
+    loose.write_text(SECRET)
+    os.chmod(loose, 0o644)
+    m = hubfs(*[o.format(sf=sf, loose=loose) for o in opts], wait=False)
+    assert m.proc.wait(timeout=30) != 0
+    m.unmounted = True
+    assert why in m.stderr(), m.stderr()
+    assert SECRET not in m.stderr()
