@@ -357,3 +357,27 @@ def test_polling_backs_off_while_deliveries_arrive(sandbox, hubfs, tmp_path):
     assert not st["polling_backed_off"] and st["refresh_every_s"] == 1, st
     record(m, ids[1])
     assert wait_for(lambda: count(sandbox, "POST", SEARCH) >= 1, timeout=5), api_calls(sandbox)
+
+
+def test_oauth_client_secret_signs_and_config_sets_the_receiver(sandbox, hubfs, tmp_path):
+    """With OAuth, the app's client_secret of the config (mode 0600) is the
+    webhook secret; webhook_listen may live in the config like any option."""
+    cid, cs, rt = "hubfs-wh-client", "cs-wh-5f0e2b7d-not-for-logs", "rt-wh-8a1c3e9f"
+    sandbox.reset(contacts=8, companies=2, deals=2, tickets=2)
+    sandbox.configure(client_id=cid, client_secret=cs, refresh_token=rt)
+    d = tmp_path / "config" / "hubfs"
+    d.mkdir(parents=True)
+    (d / "config").write_text(f"[hubfs]\nwebhook_listen = 127.0.0.1:0\nttl = {TTL}\n\n"
+                              f"[oauth]\nclient_id = {cid}\nclient_secret = {cs}\n"
+                              f"refresh_token = {rt}\n")
+    os.chmod(d / "config", 0o600)
+    m = hubfs(token="")
+    rid = sorted(listed(m))[0]
+    record(m, rid)
+    sandbox.webhooks_subscribe(url_of(m), cs, SUBS, batch_window_ms=20)
+    sandbox.update("contacts", rid, {"jobtitle": "Signed By The App"})
+    assert wait_for(lambda: prop(m, rid, "jobtitle") == "Signed By The App")
+    # a delivery signed with another secret is refused
+    assert post(url_of(m), [event(sandbox, "propertyChange", rid)]) == 401
+    with open(m.p(".hubfs", "status.json")) as f:
+        assert cs not in f.read()
