@@ -381,3 +381,23 @@ def test_oauth_client_secret_signs_and_config_sets_the_receiver(sandbox, hubfs, 
     assert post(url_of(m), [event(sandbox, "propertyChange", rid)]) == 401
     with open(m.p(".hubfs", "status.json")) as f:
         assert cs not in f.read()
+
+
+def test_association_change_shows_in_both_directories(sandbox, hubfs, tmp_path):
+    sandbox.reset(contacts=8, companies=4, deals=2, tickets=2)
+    m = mount(hubfs, tmp_path)
+    cid = sorted(listed(m), key=int)[0]
+    co = sorted(listed(m, "companies"), key=int)[0]
+    fwd = m.p("contacts", cid, "companies")
+    back = m.p("companies", co, "contacts")
+    had = f"{co}.json" in os.listdir(fwd)
+    os.listdir(back)
+    subscribe(sandbox, m)
+    sandbox.clear_log()
+    if had:
+        sandbox.unassociate("contacts", cid, "companies", co)
+    else:
+        sandbox.associate("contacts", cid, "companies", co)
+    assert wait_for(lambda: (f"{co}.json" in os.listdir(fwd)) != had), api_calls(sandbox)
+    assert wait_for(lambda: (f"{cid}.json" in os.listdir(back)) != had), api_calls(sandbox)
+    assert count(sandbox, "POST", SEARCH) == 0, api_calls(sandbox)
