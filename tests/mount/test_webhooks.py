@@ -401,3 +401,18 @@ def test_association_change_shows_in_both_directories(sandbox, hubfs, tmp_path):
     assert wait_for(lambda: (f"{co}.json" in os.listdir(fwd)) != had), api_calls(sandbox)
     assert wait_for(lambda: (f"{cid}.json" in os.listdir(back)) != had), api_calls(sandbox)
     assert count(sandbox, "POST", SEARCH) == 0, api_calls(sandbox)
+
+
+def test_own_write_echoed_costs_no_read(sandbox, hubfs, tmp_path):
+    """HubSpot also delivers the changes this mount made: the copy the write
+    landed with is as new as the event, so no read follows."""
+    sandbox.reset(contacts=8, companies=2, deals=2, tickets=2)
+    m = mount(hubfs, tmp_path)
+    rid = sorted(listed(m))[0]
+    subscribe(sandbox, m)
+    p = m.p("contacts", f"{rid}.json")
+    subprocess.run(["sed", "-i", 's/"jobtitle": [^,]*/"jobtitle": "Written Here"/', p], check=True)
+    subprocess.run([HUBFS, "sync", str(m.path)], check=True, capture_output=True)
+    st = wait_for(lambda: (lambda s: s["events"]["received"] >= 1 and s)(status(m)))
+    assert st["events"]["reads_saved"] >= 1 and st["events"]["calls"] == 0, st["events"]
+    assert prop(m, rid, "jobtitle") == "Written Here"
