@@ -169,7 +169,8 @@ static void print_webhooks(json_object *o)
 		       jstr(e, "ignored_total", NULL), jstr(e, "records_stored", NULL),
 		       jstr(e, "calls", NULL), jstr(e, "records_forgotten", NULL),
 		       jstr(e, "pending", NULL));
-		printf("  polling: every %s s%s\n", jstr(e, "refresh_every_s", NULL),
+		printf("  polling: every %.0f s%s\n",
+		       json_object_get_double(jget(e, "refresh_every_s", NULL)),
 		       json_object_get_boolean(jget(e, "polling_backed_off", NULL)) ?
 		       " (backed off: deliveries arrive)" : "");
 	}

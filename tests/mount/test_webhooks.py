@@ -208,6 +208,9 @@ def test_every_check_rejects_and_changes_nothing(sandbox, hubfs, tmp_path):
     assert r["signature"] == 5 and r["stale"] == 1 and r["size"] == 1 and r["json"] == 2, r
     assert r["path"] == 1, r
     assert status(m)["events"]["ignored_total"] == 3
+    out = subprocess.run([HUBFS, "status", str(m.path)], capture_output=True, text=True).stdout
+    assert "rejected: 5 signature 1 stale 1 size 2 json 1 path" in out, out
+    assert "3 ignored" in out, out
     time.sleep(0.5)
     assert record(m, rid) == before
     assert count(sandbox, "POST", BATCH_READ) == 0, api_calls(sandbox)
