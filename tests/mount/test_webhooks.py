@@ -413,3 +413,20 @@ def test_own_write_echoed_costs_no_read(sandbox, hubfs, tmp_path):
     st = wait_for(lambda: (lambda s: s["events"]["received"] >= 1 and s)(status(m)))
     assert st["events"]["reads_saved"] >= 1 and st["events"]["calls"] == 0, st["events"]
     assert prop(m, rid, "jobtitle") == "Written Here"
+
+
+@pytest.mark.faults
+def test_failed_read_is_tried_again(sandbox, hubfs, tmp_path):
+    """A batch read that fails for good (here a 400, which the client does not
+    retry) gives its ids back; they are read again a moment later."""
+    sandbox.reset(contacts=8, companies=2, deals=2, tickets=2)
+    m = mount(hubfs, tmp_path)
+    rid = sorted(listed(m))[0]
+    record(m, rid)
+    subscribe(sandbox, m)
+    sandbox.fault("status", status=400, count=2, method="POST", path=r"/batch/read$")
+    sandbox.update("contacts", rid, {"jobtitle": "Second Time Lucky"})
+    assert wait_for(lambda: prop(m, rid, "jobtitle") == "Second Time Lucky", timeout=15), \
+        api_calls(sandbox)
+    st = status(m)["events"]
+    assert st["calls_failed"] == 2 and st["calls"] == 3, st
