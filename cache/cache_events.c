@@ -60,6 +60,7 @@ static struct cache_events *events_get(struct cache *c, const struct cache_event
 	co.types = c->types;
 	co.portal_id = o ? o->portal_id : 0;
 	co.linger_ms = o ? o->linger_ms : 0;
+	co.max_pending = o ? o->max_pending : 0;
 	ev = g_new0(struct cache_events, 1);
 	ev->ch = changes_new(&co);
 	g_mutex_init(&ev->lock);

@@ -54,6 +54,8 @@ struct cache_events_opts {
 			      * ttl * backoff; 0 = 10; 1 = polling unchanged */
 	int64_t linger_ms;   /* how long a first change waits for others to batch with
 			      * it; 0 = 100 ms, < 0 = none */
+	size_t max_pending;  /* records with work pending before a type falls back to its
+			      * refresh or relist (changes_opts); 0 = 10,000 */
 };
 
 /* Set the options and start the worker. Idempotent: a second call updates

@@ -212,12 +212,52 @@ static void test_polling_backoff(void)
 	hs_client_free(hc);
 }
 
+/* Past the pending bound a type falls back: changes dropped queue its
+ * refresh (one search), deletions dropped its relist. */
+static void test_overflow_falls_back(void)
+{
+	struct hs_client *hc = client();
+	struct cache_opts o = { .ttl_ms = 60000, .background = true };
+	struct cache *c = cache_new(hc, test_types(), &o, NULL);
+	struct cache_events_opts eo = { .linger_ms = 10, .max_pending = 2 };
+	struct cache_events_stats st;
+	struct wh_event e[6];
+	size_t n;
+	uint64_t *ids, d;
+	int64_t end;
+
+	ASSERT_EQ(cache_events_start(c, &eo), 0);
+	ids = list_ids(c, &n);
+	ASSERT_EQ(calls(hc, LIST), 3);
+	d = drains(c);
+	for (int i = 0; i < 4; i++)
+		e[i] = ev("contact", WH_PROPERTY_CHANGE, "propertyChange", ids[30 + i]);
+	e[4] = ev("contact", WH_DELETION, "deletion", ids[40]);
+	e[5] = ev("contact", WH_DELETION, "deletion", ids[41]);
+	cache_events_add(c, e, 6);
+	settle(c, d);
+	end = hs_now_ms() + 10000;
+	while ((calls(hc, "POST /crm/v3/objects/contacts/search") < 1 || calls(hc, LIST) < 6) &&
+	       hs_now_ms() < end)
+		g_usleep(20000);
+	cache_events_stats(c, &st);
+	ASSERT(st.changes.overflow >= 1);
+	ASSERT(st.refreshes >= 1);
+	ASSERT(st.relists >= 1);
+	ASSERT(calls(hc, "POST /crm/v3/objects/contacts/search") >= 1); /* the refresh */
+	ASSERT(calls(hc, LIST) >= 6);                                    /* the relist */
+	g_free(ids);
+	cache_free(c);
+	hs_client_free(hc);
+}
+
 int main(int argc, char **argv)
 {
 	sandbox_start(argc > 1 ? argv[1] : ".", "--contacts", "250", "--companies", "10", "--deals",
 		      "10", "--tickets", "5", (char *)NULL);
 	RUN(test_apply);
 	RUN(test_polling_backoff);
+	RUN(test_overflow_falls_back);
 	sandbox_stop();
 	return 0;
 }
