@@ -19,6 +19,8 @@
 #define RETRY_MAX_MS 60000     /* doubling up to this */
 #define CALL_TIMEOUT_MS 60000  /* one batch read, retries included */
 #define IDLE_WAIT_MS 60000     /* the worker looks again at least this often */
+#define DEF_BURST_CALLS 20
+#define DEF_CALL_INTERVAL_MS 500
 
 struct cache_events {
 	struct changes *ch;       /* its own lock, a leaf */
@@ -36,6 +38,9 @@ struct cache_events {
 	int64_t last_applied_ms;  /* wall: the last drain applied */
 	int64_t retry_at;         /* wall: no drain before then (after a failure) */
 	int64_t retry_ms;         /* the next failure's wait */
+	int64_t tokens;           /* calls the worker may make now (may go below 0) */
+	int64_t refill_at;        /* wall: when the next token is due */
+	int64_t burst, interval;  /* the bucket: size, ms per token */
 	uint64_t stored, kept, forgotten, assoc_maps, calls, failed, refreshes, relists;
 };
 
@@ -68,6 +73,9 @@ static struct cache_events *events_get(struct cache *c, const struct cache_event
 	ev->quiet_ms = o && o->quiet_ms > 0 ? o->quiet_ms : DEF_QUIET_MS;
 	ev->backoff = o && o->backoff ? o->backoff : DEF_BACKOFF;
 	ev->retry_ms = RETRY_MIN_MS;
+	ev->burst = o && o->burst_calls ? o->burst_calls : DEF_BURST_CALLS;
+	ev->interval = o && o->call_interval_ms > 0 ? o->call_interval_ms : DEF_CALL_INTERVAL_MS;
+	ev->tokens = ev->burst;
 	g_atomic_pointer_set(&c->events, ev);
 	/* Started under c->lock: a second caller waits and finds it running.
 	 * The thread takes c->lock only once it has work. */
@@ -567,10 +575,27 @@ static void events_apply(struct cache *c, struct cache_events *ev, int64_t now)
 	changes_work_free(w);
 }
 
+/* Top the bucket up to now. ev->lock held. */
+static void refill(struct cache_events *ev, int64_t now)
+{
+	int64_t n;
+
+	if (ev->tokens >= ev->burst || !ev->refill_at) {
+		ev->refill_at = now + ev->interval;
+		return;
+	}
+	if (now < ev->refill_at)
+		return;
+	n = (now - ev->refill_at) / ev->interval + 1;
+	ev->tokens = MIN(ev->burst, ev->tokens + n);
+	ev->refill_at += n * ev->interval;
+}
+
 static gpointer events_main(gpointer p)
 {
 	struct cache *c = p;
 	struct cache_events *ev;
+	uint64_t calls;
 
 	/* c->events is set by the thread that started this one, under c->lock. */
 	g_mutex_lock(&c->lock);
@@ -582,15 +607,20 @@ static gpointer events_main(gpointer p)
 
 		if (due == 0 && now < ev->retry_at)
 			due = ev->retry_at - now;
+		refill(ev, now);
+		if (due == 0 && ev->tokens <= 0)
+			due = MAX(1, ev->refill_at - now); /* over its share: let more gather */
 		if (due != 0) {
 			int64_t ms = due < 0 || due > IDLE_WAIT_MS ? IDLE_WAIT_MS : due;
 
 			g_cond_wait_until(&ev->cond, &ev->lock, g_get_monotonic_time() + ms * 1000);
 			continue;
 		}
+		calls = ev->calls;
 		g_mutex_unlock(&ev->lock);
 		events_apply(c, ev, now);
 		g_mutex_lock(&ev->lock);
+		ev->tokens -= (int64_t)(ev->calls - calls);
 	}
 	g_mutex_unlock(&ev->lock);
 	return NULL;

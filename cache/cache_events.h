@@ -22,7 +22,9 @@
  *                                       (CHANGES_RELIST) is queued; every map of
  *                                       the type is forgotten (ASSOC_STALE)
  * A batch read that fails (after the client's own retries) gives its ids back
- * to the coalescer (changes_retry) and is tried again a little later.
+ * to the coalescer (changes_retry) and is tried again a little later. The
+ * worker keeps to a share of the rate budget (burst_calls, call_interval_ms):
+ * past it, what arrives waits and is read in fewer, fuller batch reads.
  * Kernel caches are invalidated through the cache's record_changed hook, as
  * for any other change.
  *
@@ -56,6 +58,13 @@ struct cache_events_opts {
 			      * it; 0 = 100 ms, < 0 = none */
 	size_t max_pending;  /* records with work pending before a type falls back to its
 			      * refresh or relist (changes_opts); 0 = 10,000 */
+	/* The worker's share of the rate budget, a token bucket of calls: up to
+	 * burst_calls at once, then one more every call_interval_ms. A steady
+	 * stream of events is then read in larger batches rather than in more
+	 * calls. 0 = 20 calls, and one every 500 ms (a fifth of HubSpot's
+	 * default 100 per 10 s). */
+	unsigned burst_calls;
+	int64_t call_interval_ms;
 };
 
 /* Set the options and start the worker. Idempotent: a second call updates

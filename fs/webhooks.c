@@ -47,6 +47,10 @@ int hubfs_webhooks_start(struct hubfs *h)
 	eo.portal_id = h->portal_id; /* an app's target URL hears every portal it is in */
 	eo.backoff = BACKOFF;
 	eo.quiet_ms = (int64_t)h->o.ttl_s * 1000 * BACKOFF;
+	/* A fifth of the request budget (-o rate_limit) for reading what events
+	 * name: 20 calls at once and one every 500 ms by default. */
+	eo.burst_calls = (unsigned)MAX(1, h->o.rate_max / 5);
+	eo.call_interval_ms = MAX(1, (int64_t)h->o.rate_interval_ms / eo.burst_calls);
 	rc = cache_events_start(h->cache, &eo);
 	if (rc) {
 		fprintf(stderr, "hubfs: webhook_listen: cannot start the events worker: %s\n",

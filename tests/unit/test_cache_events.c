@@ -251,6 +251,39 @@ static void test_overflow_falls_back(void)
 	hs_client_free(hc);
 }
 
+/* A steady stream of events: past its burst the worker waits for tokens and
+ * reads what gathered meanwhile in one call. */
+static void test_call_budget(void)
+{
+	struct hs_client *hc = client();
+	struct cache_opts o = { .ttl_ms = 60000, .background = true };
+	struct cache *c = cache_new(hc, test_types(), &o, NULL);
+	struct cache_events_opts eo = { .linger_ms = -1, .burst_calls = 2,
+					.call_interval_ms = 1000 };
+	struct cache_events_stats st;
+	struct wh_event e;
+	size_t n;
+	uint64_t *ids, d, reads;
+
+	ASSERT_EQ(cache_events_start(c, &eo), 0);
+	ids = list_ids(c, &n);
+	reads = calls(hc, BREAD);
+	d = drains(c);
+	for (int i = 0; i < 8; i++) { /* 8 changes 50 ms apart: 8 reads without the budget */
+		e = ev("contact", WH_CREATION, "creation", ids[50 + i]);
+		cache_events_add(c, &e, 1);
+		g_usleep(50000);
+	}
+	settle(c, d);
+	cache_events_stats(c, &st);
+	ASSERT_EQ(st.changes.pending, 0);
+	ASSERT(calls(hc, BREAD) - reads <= 3); /* the burst of 2, then one with the rest */
+	ASSERT(calls(hc, BREAD) - reads >= 2);
+	g_free(ids);
+	cache_free(c);
+	hs_client_free(hc);
+}
+
 int main(int argc, char **argv)
 {
 	sandbox_start(argc > 1 ? argv[1] : ".", "--contacts", "250", "--companies", "10", "--deals",
@@ -258,6 +291,7 @@ int main(int argc, char **argv)
 	RUN(test_apply);
 	RUN(test_polling_backoff);
 	RUN(test_overflow_falls_back);
+	RUN(test_call_budget);
 	sandbox_stop();
 	return 0;
 }
