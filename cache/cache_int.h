@@ -112,6 +112,9 @@ struct cache {
 	GAsyncQueue *work;      /* struct work (g_free) */
 	int stopping;           /* atomic: cache_stop was called; background page loops end,
 				 * their calls give up waiting (hs_call.cancel) */
+	/* Pushed changes (cache_events.c), made on first use; set under lock,
+	 * read atomically, freed by cache_free. */
+	struct cache_events *events;
 };
 
 /* An item of c->work: what the background worker does next. */

@@ -138,6 +138,44 @@ static int64_t remaining_of(json_object *o)
 	return jint(o, "queue", "pending") + jint(o, "queue", "in_flight") + jint(o, "queue", "in_doubt");
 }
 
+/* The webhook receiver's requests, rejected by reason, and what the events
+ * did; the polling interval while they arrive. */
+static void print_webhooks(json_object *o)
+{
+	json_object *w = jget(o, "webhooks", NULL), *e = jget(o, "events", NULL), *rej;
+	bool any = false;
+
+	if (w) {
+		printf("webhooks: on %s%s: %s requests, %s deliveries of %s events, last %s\n",
+		       jstr(w, "listen", NULL), jstr(w, "path", NULL), jstr(w, "requests", NULL),
+		       jstr(w, "deliveries", NULL), jstr(w, "events", NULL),
+		       jget(w, "last_delivery", NULL) ? jstr(w, "last_delivery", NULL) : "never");
+		printf("  rejected:");
+		if (json_object_object_get_ex(w, "rejected", &rej)) {
+			json_object_object_foreach(rej, k, n) {
+				if (json_object_get_int64(n)) {
+					printf(" %s %s", json_object_get_string(n), k);
+					any = true;
+				}
+			}
+		}
+		printf("%s\n", any ? "" : " none");
+	}
+	if (e) {
+		printf("events: %s received, %s applied, %s duplicates, %s out of order, %s ignored; "
+		       "%s records read (%s calls), %s gone, %s pending\n", jstr(e, "received", NULL),
+		       jstr(e, "applied", NULL), jstr(e, "duplicates", NULL),
+		       jstr(e, "out_of_order", NULL),
+		       jstr(e, "ignored_total", NULL), jstr(e, "records_stored", NULL),
+		       jstr(e, "calls", NULL), jstr(e, "records_forgotten", NULL),
+		       jstr(e, "pending", NULL));
+		printf("  polling: every %.0f s%s\n",
+		       json_object_get_double(jget(e, "refresh_every_s", NULL)),
+		       json_object_get_boolean(jget(e, "polling_backed_off", NULL)) ?
+		       " (backed off: deliveries arrive)" : "");
+	}
+}
+
 static void print_summary(json_object *o, const char *mnt)
 {
 	json_object *v, *calls, *types, *q;
@@ -196,6 +234,7 @@ static void print_summary(json_object *o, const char *mnt)
 			       jstr(q, "batch", "type"));
 		putchar('\n');
 	}
+	print_webhooks(o);
 }
 
 /* hubfs status [--json | --watch [--interval SEC]] MOUNTPOINT */

@@ -31,6 +31,11 @@ static const char *const names[CFG_NKEYS] = {
 	[CFG_RO] = "ro",
 	[CFG_UMASK] = "umask",
 	[CFG_PORTAL] = "portal",
+	[CFG_WEBHOOK_LISTEN] = "webhook_listen",
+	[CFG_WEBHOOK_PATH] = "webhook_path",
+	[CFG_WEBHOOK_SECRET_FILE] = "webhook_secret_file",
+	[CFG_WEBHOOK_PUBLIC_URL] = "webhook_public_url",
+	[CFG_WEBHOOK_V1] = "webhook_v1",
 };
 
 enum { CRED_ID, CRED_SECRET, CRED_REFRESH, NCREDS };

@@ -40,6 +40,11 @@ struct hubfs_opts {
 	bool ro;
 	bool allow_delete;
 	bool foreground;
+	char *webhook_listen;  /* the receiver's ADDR:PORT, or NULL: no receiver */
+	char *webhook_path;    /* NULL: /hubspot */
+	char *webhook_secret_file;
+	char *webhook_public_url;
+	bool webhook_v1;
 };
 
 struct hubfs {
@@ -54,6 +59,8 @@ struct hubfs {
 	uint64_t portal_id;
 	char *token;           /* never logged */
 	struct oauth *oauth;   /* OAuth token source (client/oauth.h), or NULL: private-app token */
+	char *webhook_secret;  /* until the receiver starts (it keeps a copy); never logged */
+	struct wh_server *wh;  /* the webhook receiver (fs/webhooks.c), or NULL */
 	int64_t mounted_ms;    /* hs_now_ms() at mount */
 	struct timespec mount_time; /* wall clock, for directory times */
 	uid_t uid;
@@ -145,6 +152,13 @@ void hubfs_error_say(struct hubfs *h, const char *op, const char *file, const ch
 /* Log a rejected edit: errors.log line + bytes kept in .hubfs/rejected/. */
 void hubfs_reject(struct hubfs *h, const char *file, const char *property, const char *reason,
 		  const char *data, size_t len);
+
+/* fs/webhooks.c: the webhook receiver, when webhook_listen is set: started
+ * once the cache exists (0, or -1 after printing why), stopped before it
+ * goes. Its counters go into status.json. */
+int hubfs_webhooks_start(struct hubfs *h);
+void hubfs_webhooks_stop(struct hubfs *h);
+void hubfs_webhooks_status(struct hubfs *h, json_object *obj);
 
 /* fs/search.c */
 void hubfs_search_init(struct hubfs *h);

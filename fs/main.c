@@ -186,6 +186,8 @@ static int mount_setup(struct hubfs *h, struct fuse_args *args, const char *moun
 			return 1;
 		}
 	}
+	if (hubfs_webhooks_start(h) != 0) /* webhook_listen: after the fork, once the cache is */
+		return 1;
 
 	snprintf(mopts, sizeof(mopts), "-ofsname=hubspot:%" G_GUINT64_FORMAT
 		 ",subtype=hubfs,default_permissions,noatime", h->portal_id);
@@ -220,6 +222,7 @@ out_session:
 static void mount_teardown(struct hubfs *h)
 {
 	g_atomic_int_set(&h->stopping, 1);
+	hubfs_webhooks_stop(h); /* no delivery after this */
 	cache_stop(h->cache);
 	writeback_free(h->wb, h->se ? (int64_t)h->o.drain_timeout_s * 1000 : 0);
 	h->wb = NULL;
@@ -316,6 +319,7 @@ out_mount:
 	g_mutex_clear(&h.lock);
 out_args:
 	oauth_free(h.oauth);
+	secret_free(h.webhook_secret);
 	if (h.token) {
 		memset(h.token, 0, strlen(h.token));
 		g_free(h.token);

@@ -43,8 +43,9 @@
 struct raw {
 	char *api_url, *token_file, *ca_file, *rate_limit, *log_level, *umask, *portal;
 	char *props[4];
+	char *wh_listen, *wh_path, *wh_secret_file, *wh_public_url;
 	int ttl, op_timeout, index_delay, relist_interval, search_per_sec, cache_mb;
-	int writeback_delay_ms, drain_timeout, ro, allow_delete, allow_other;
+	int writeback_delay_ms, drain_timeout, ro, allow_delete, allow_other, wh_v1;
 };
 
 #define O(t, f) { t, offsetof(struct raw, f), 1 }
@@ -72,6 +73,11 @@ static const struct fuse_opt spec[] = {
 	O("writeback_delay_ms=%d", writeback_delay_ms),
 	O("drain_timeout=%d", drain_timeout),
 	O("allow_delete", allow_delete),
+	O("webhook_listen=%s", wh_listen),
+	O("webhook_path=%s", wh_path),
+	O("webhook_secret_file=%s", wh_secret_file),
+	O("webhook_public_url=%s", wh_public_url),
+	O("webhook_v1", wh_v1),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_END
@@ -119,6 +125,15 @@ void hubfs_opts_usage(void)
 	       "                              if umask allows write, the CRM with your token\n"
 	       "    -o log_level=LEVEL        error|warning|notice|info|debug (default notice)\n"
 	       "    -o portal=ID              refuse to mount unless the token is for portal ID\n"
+	       "    -o webhook_listen=ADDR:PORT  receive HubSpot's signed webhooks there (off by\n"
+	       "                              default; PORT or :PORT binds 127.0.0.1 only; any other\n"
+	       "                              address only when named, e.g. 0.0.0.0:8787)\n"
+	       "    -o webhook_path=PATH      the request path to accept (default /hubspot)\n"
+	       "    -o webhook_secret_file=PATH  the app's client secret (mode 0600); default: the\n"
+	       "                              OAuth client_secret of the config file\n"
+	       "    -o webhook_public_url=URL the target URL set in HubSpot, when a reverse proxy or\n"
+	       "                              tunnel stands between (the v3 signature covers it)\n"
+	       "    -o webhook_v1             also accept v1 signatures (older apps; no timestamp)\n"
 	       "\n");
 }
 
@@ -276,6 +291,9 @@ static int apply_config(struct raw *r, const struct config *cfg, struct fuse_arg
 		[CFG_LOG_LEVEL] = &r->log_level, [CFG_UMASK] = &r->umask, [CFG_PORTAL] = &r->portal,
 		[CFG_PROPS_CONTACTS] = &r->props[0], [CFG_PROPS_COMPANIES] = &r->props[1],
 		[CFG_PROPS_DEALS] = &r->props[2], [CFG_PROPS_TICKETS] = &r->props[3],
+		[CFG_WEBHOOK_LISTEN] = &r->wh_listen, [CFG_WEBHOOK_PATH] = &r->wh_path,
+		[CFG_WEBHOOK_SECRET_FILE] = &r->wh_secret_file,
+		[CFG_WEBHOOK_PUBLIC_URL] = &r->wh_public_url,
 	};
 	int *ints[CFG_NKEYS] = {
 		[CFG_TTL] = &r->ttl, [CFG_OP_TIMEOUT] = &r->op_timeout,
@@ -307,6 +325,8 @@ static int apply_config(struct raw *r, const struct config *cfg, struct fuse_arg
 			return -1;
 		} else if (k == CFG_ALLOW_DELETE) {
 			r->allow_delete |= b;
+		} else if (k == CFG_WEBHOOK_V1) {
+			r->wh_v1 |= b;
 		} else if (k == CFG_RO && b && !r->ro) {
 			r->ro = 1;
 			fuse_opt_add_arg(args, "-oro"); /* the kernel mounts read-only too */
@@ -386,10 +406,11 @@ int hubfs_opts_bind_portal(struct hubfs *h)
 	return 0;
 }
 
-/* The token of token_file=, read from the descriptor that was checked: a
- * regular file of ours that no one else can read (a FIFO or a device could
- * feed anything, or block the mount). malloc'd, or NULL after printing why. */
-static char *read_token_file(const char *path)
+/* The secret in the file of option `opt` (token_file, webhook_secret_file),
+ * read from the descriptor that was checked: a regular file of ours that no
+ * one else can read (a FIFO or a device could feed anything, or block the
+ * mount). malloc'd, or NULL after printing why. */
+static char *read_secret_file(const char *opt, const char *path)
 {
 	struct stat st;
 	char *buf = NULL, *tok = NULL;
@@ -397,25 +418,25 @@ static char *read_token_file(const char *path)
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 
 	if (fd < 0) {
-		fprintf(stderr, "hubfs: token_file %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "hubfs: %s %s: %s\n", opt, path, strerror(errno));
 		return NULL;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		fprintf(stderr, "hubfs: token_file %s: not a regular file (FIFOs, devices and "
-			"directories are refused)\n", path);
+		fprintf(stderr, "hubfs: %s %s: not a regular file (FIFOs, devices and "
+			"directories are refused)\n", opt, path);
 		goto out;
 	}
 	if (st.st_uid != getuid()) {
-		fprintf(stderr, "hubfs: token_file %s is owned by uid %u, not by you (uid %u)\n", path,
+		fprintf(stderr, "hubfs: %s %s is owned by uid %u, not by you (uid %u)\n", opt, path,
 			(unsigned)st.st_uid, (unsigned)getuid());
 		goto out;
 	}
 	if ((st.st_mode & 077) != 0) {
-		fprintf(stderr, "hubfs: token_file %s must be mode 0600 (not readable by others)\n", path);
+		fprintf(stderr, "hubfs: %s %s must be mode 0600 (not readable by others)\n", opt, path);
 		goto out;
 	}
 	if (st.st_size > TOKEN_FILE_MAX) {
-		fprintf(stderr, "hubfs: token_file %s: larger than 64 KiB\n", path);
+		fprintf(stderr, "hubfs: %s %s: larger than 64 KiB\n", opt, path);
 		goto out;
 	}
 	buf = malloc((size_t)st.st_size + 1);
@@ -437,6 +458,41 @@ static char *read_token_file(const char *path)
 out:
 	close(fd);
 	return tok;
+}
+
+/* The webhook receiver's settings: the others need webhook_listen, which
+ * needs a secret: webhook_secret_file=, else the OAuth client_secret of the
+ * config (a file that holds one is mode 0600, config_load checks). The
+ * addresses are checked when the receiver starts (client/webhook.h). 0, or
+ * -1 after printing why. */
+static int webhook_setup(struct hubfs *h, const struct config *cfg)
+{
+	struct hubfs_opts *o = &h->o;
+
+	if (!o->webhook_listen) {
+		if (!o->webhook_path && !o->webhook_secret_file && !o->webhook_public_url &&
+		    !o->webhook_v1)
+			return 0;
+		fprintf(stderr, "hubfs: webhook_path, webhook_secret_file, webhook_public_url and "
+			"webhook_v1 set up the webhook receiver: they need webhook_listen=ADDR:PORT\n");
+		return -1;
+	}
+	if (o->webhook_secret_file) {
+		h->webhook_secret = read_secret_file("webhook_secret_file", o->webhook_secret_file);
+	} else if (cfg->client_secret) {
+		h->webhook_secret = strdup(cfg->client_secret);
+	} else {
+		fprintf(stderr, "hubfs: webhook_listen: webhooks are signed with the app's client "
+			"secret: set webhook_secret_file=PATH (mode 0600), or client_secret under "
+			"[oauth] in the config file\n");
+		return -1;
+	}
+	if (h->webhook_secret && !*h->webhook_secret) {
+		fprintf(stderr, "hubfs: webhook_secret_file %s is empty\n", o->webhook_secret_file);
+		secret_free(h->webhook_secret);
+		h->webhook_secret = NULL;
+	}
+	return h->webhook_secret ? 0 : -1;
 }
 
 /* HUBSPOT_TOKEN, taken out of the environment (malloc'd, or NULL). unsetenv
@@ -542,7 +598,13 @@ int hubfs_opts_parse(struct fuse_args *args, struct hubfs *h)
 	o->ca_file = r.ca_file;
 	for (int t = 0; t < 4; t++)
 		o->shown[t] = r.props[t];
+	o->webhook_listen = r.wh_listen;
+	o->webhook_path = r.wh_path;
+	o->webhook_secret_file = r.wh_secret_file;
+	o->webhook_public_url = r.wh_public_url;
+	o->webhook_v1 = r.wh_v1;
 	r.api_url = r.token_file = r.ca_file = NULL;
+	r.wh_listen = r.wh_path = r.wh_secret_file = r.wh_public_url = NULL;
 	memset(r.props, 0, sizeof(r.props));
 	o->ttl_s = r.ttl > 0 ? r.ttl : 60;
 	o->op_timeout_s = r.op_timeout > 0 ? r.op_timeout : 30;
@@ -582,9 +644,11 @@ int hubfs_opts_parse(struct fuse_args *args, struct hubfs *h)
 	}
 	if (o->allow_other)
 		warn_allow_other(o);
+	if (webhook_setup(h, &cfg) != 0)
+		goto fail_raw;
 
 	if (o->token_file)
-		h->token = read_token_file(o->token_file);
+		h->token = read_secret_file("token_file", o->token_file);
 	else
 		h->token = env_token;
 	if (h->token != env_token)
@@ -616,6 +680,10 @@ fail_raw:
 	free(r.ca_file);
 	for (int t = 0; t < 4; t++)
 		free(r.props[t]);
+	free(r.wh_listen);
+	free(r.wh_path);
+	free(r.wh_secret_file);
+	free(r.wh_public_url);
 	free(r.rate_limit);
 	free(r.log_level);
 	free(r.umask);
@@ -634,4 +702,8 @@ void hubfs_opts_free(struct hubfs_opts *o)
 	free(o->ca_file);
 	for (int t = 0; t < 4; t++)
 		free(o->shown[t]);
+	free(o->webhook_listen);
+	free(o->webhook_path);
+	free(o->webhook_secret_file);
+	free(o->webhook_public_url);
 }

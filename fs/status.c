@@ -4,6 +4,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache/cache_events.h"
 #include "cache/model/json_util.h"
 #include "cache/model/record.h"
 #include "fs/hubfs.h"
@@ -65,6 +66,8 @@ char *hubfs_status_json(struct hubfs *h, size_t *len)
 	json_object_object_add(o, "query_dirs", json_object_new_int64((int64_t)search_count(h)));
 	hs_client_stats(h->hc, o);
 	cache_stats(h->cache, o);
+	hubfs_webhooks_status(h, o);   /* "webhooks": the receiver, when there is one */
+	cache_events_status(h->cache, o); /* "events": what they changed, and the polling */
 	if (h->wb) {
 		json_object_put(q);
 		writeback_stats(h->wb, o);
@@ -88,7 +91,9 @@ static const char readme[] =
 	"  left, daily remaining, auth state, cache records/bytes/hit rate, the writeback queue\n"
 	"  (pending, in flight, failed, conflict, in doubt), writes whose answer was lost and what\n"
 	"  looking them up found (`in_doubt`), listing progress and last refresh per type, query\n"
-	"  directories held, and the daemon's `pid` (`kill -HUP` refreshes everything).\n"
+	"  directories held, and the daemon's `pid` (`kill -HUP` refreshes everything); with\n"
+	"  `-o webhook_listen`, the receiver's requests and rejections by reason (`webhooks`) and\n"
+	"  what the events changed, and how often polling runs meanwhile (`events`).\n"
 	"  `hubfs status MOUNTPOINT` prints a summary.\n"
 	"- `queue` — one line per queued change: state, record, properties, error.\n"
 	"- `errors.log` — JSON lines: rejected saves (file, property, reason), HubSpot's refusals\n"
