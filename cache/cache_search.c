@@ -16,7 +16,7 @@
 #include "cache/model/query.h"
 #include "cache/model/record.h"
 
-#define SEARCH_MAX 10000     /* HubSpot's search stops there */
+#define SEARCH_MAX 10000     /* HubSpot's search hands out no more per query */
 #define SEARCH_PAGE 200
 #define OVERLAY_MARGIN_MS 2000
 
@@ -85,25 +85,60 @@ void cache_search_forget(struct cache *c, struct cache_search *s)
 	g_mutex_unlock(&c->lock);
 }
 
-/* One page of the search: its ids appended to out, its records stored.
- * *after becomes the next cursor (NULL at the end). No lock held. */
-static int search_page(struct cache *c, struct cache_search *s, const char *const *props,
-		       size_t np, struct pager *pg, char **after, GArray *out, int64_t deadline,
-		       struct hs_error *err)
+/* One run of the search, window by window: HubSpot's search hands out at
+ * most SEARCH_MAX results per query (paging past that is refused with 400),
+ * so once a window reaches the cap the next one asks for hs_object_id >
+ * the last id seen, the results being sorted by hs_object_id. */
+struct sweep {
+	const char *const *props;
+	size_t np;
+	uint64_t above;      /* the window's bound (hs_object_id > above); 0: none */
+	uint64_t last;       /* the highest id this window returned */
+	size_t got;          /* results of this window */
+	bool capped;         /* the window ended at the result cap, not at the end */
+	int64_t total;       /* the first window's total; -1 unknown */
+	struct pager pg;     /* of this window */
+};
+
+/* The page's total, or -1. */
+static int64_t total_of(json_object *resp)
 {
-	json_object *req = query_request(s->q, props, np, SEARCH_PAGE, *after), *resp = NULL;
-	json_object *results, *jtotal;
+	json_object *jtotal;
+
+	if (json_object_object_get_ex(resp, "total", &jtotal) &&
+	    json_object_is_type(jtotal, json_type_int) && json_object_get_int64(jtotal) >= 0)
+		return json_object_get_int64(jtotal);
+	return -1;
+}
+
+/* One page of the current window: its ids appended to out, its records
+ * stored. *after becomes the next cursor (NULL at the end of the window).
+ * A 400 for a page past the window's first is HubSpot's result cap (the
+ * sandbox can lower it): the window ends there. No lock held. */
+static int search_page(struct cache *c, struct cache_search *s, struct sweep *w, char **after,
+		       GArray *out, int64_t deadline, struct hs_error *err)
+{
+	json_object *req = query_request(s->q, w->props, w->np, SEARCH_PAGE, *after, w->above);
+	json_object *resp = NULL, *results;
 	uint64_t epoch = cache_epoch(c);
+	bool deeper = *after != NULL;
 	struct hs_call call;
 	const char *next, *why = NULL;
+	int64_t total;
 	int rc;
 
 	cache_call_init(&call, RL_PRIO_USER, deadline);
 	rc = hs_search(c->hc, &call, s->type->path, req, &resp);
 	json_object_put(req);
 	g_clear_pointer(after, g_free);
+	if (rc == -EINVAL && deeper && call.err.http_status == 400 && w->got) {
+		w->capped = true;
+		json_object_put(resp);
+		return 0;
+	}
 	if (rc) {
 		*err = call.err;
+		json_object_put(resp);
 		return rc;
 	}
 	results = json_object_object_get_ex(resp, "results", &results) ? results : NULL;
@@ -118,16 +153,23 @@ static int search_page(struct cache *c, struct cache_search *s, const char *cons
 		if (record_parse_id(sid, strlen(sid), &id) != 0)
 			continue;
 		g_array_append_val(out, id);
+		w->got++;
+		w->last = MAX(w->last, id);
 		cache_store(c, s->type, r, epoch);
 	}
 	next = json_util_paging_after(resp);
-	if (out->len < SEARCH_MAX && next && *next &&
-	    g_ascii_strtoll(next, NULL, 10) < SEARCH_MAX)
-		*after = g_strdup(next);
-	if (!pg->max_pages && json_object_object_get_ex(resp, "total", &jtotal) &&
-	    json_object_is_type(jtotal, json_type_int) && json_object_get_int64(jtotal) >= 0)
-		pager_set_total(pg, (uint64_t)json_object_get_int64(jtotal), SEARCH_PAGE);
-	if (pager_next(pg, *after, &why) != 0) {
+	if (next && *next) {
+		if (w->got < SEARCH_MAX && g_ascii_strtoll(next, NULL, 10) < SEARCH_MAX)
+			*after = g_strdup(next);
+		else
+			w->capped = true;
+	}
+	total = total_of(resp);
+	if (!deeper && w->total < 0)
+		w->total = total;
+	if (!w->pg.max_pages && total >= 0)
+		pager_set_total(&w->pg, (uint64_t)total, SEARCH_PAGE);
+	if (pager_next(&w->pg, *after, &why) != 0) {
 		snprintf(err->message, sizeof(err->message), "%s", why);
 		g_clear_pointer(after, g_free);
 		rc = -EIO;
@@ -136,15 +178,43 @@ static int search_page(struct cache *c, struct cache_search *s, const char *cons
 	return rc;
 }
 
-/* Run the search: every page, up to SEARCH_MAX results, under one deadline.
- * No lock held. */
+/* After a window that ended at the cap: 1 to go on with the next window, 0
+ * to stop (err says why, if the listing is short). */
+static int next_window(struct cache_search *s, struct sweep *w, size_t have, struct hs_error *err)
+{
+	if (w->total >= 0 && have >= (size_t)w->total)
+		return 0; /* the cap fell on the last match */
+	if (w->last <= w->above) {
+		snprintf(err->message, sizeof(err->message), "HubSpot's search stopped at %zu "
+			 "results without moving past hs_object_id %" G_GUINT64_FORMAT
+			 "; listing those", have, w->above);
+		return 0;
+	}
+	if (!query_can_window(s->q)) {
+		snprintf(err->message, sizeof(err->message), "the query matches %" G_GINT64_FORMAT
+			 " records but HubSpot's search hands out %zu at most, and paging past that "
+			 "needs one more condition (hs_object_id) in every group, over HubSpot's 6 a "
+			 "group or 18 in all; listing the first %zu", w->total, w->got, have);
+		return 0;
+	}
+	/* Bounded: records created meanwhile may add a tenth to the total. */
+	if (w->total >= 0 && have > (size_t)w->total + (size_t)w->total / 10 + SEARCH_PAGE) {
+		snprintf(err->message, sizeof(err->message), "HubSpot's search returned %zu "
+			 "results for a total of %" G_GINT64_FORMAT "; stopped there", have, w->total);
+		return 0;
+	}
+	w->above = w->last;
+	return 1;
+}
+
+/* Run the search: every window, every page, under one deadline. No lock held. */
 static int run_search(struct cache *c, struct cache_search *s, GArray *out, int64_t deadline,
 		      struct hs_error *err)
 {
 	const struct schema *sc = NULL;
+	struct sweep w = { .total = -1 };
 	const char **props;
 	char *after = NULL;
-	struct pager pg;
 	size_t np;
 	int rc;
 
@@ -155,12 +225,18 @@ static int run_search(struct cache *c, struct cache_search *s, GArray *out, int6
 	props = g_new(const char *, np + 1);
 	for (size_t i = 0; i < np; i++)
 		props[i] = schema_shown(sc, i);
-	pager_init(&pg, SEARCH_MAX / SEARCH_PAGE + 2);
-	do
-		rc = search_page(c, s, props, np, &pg, &after, out, deadline, err);
-	while (rc == 0 && after);
-	g_free(after);
-	pager_destroy(&pg);
+	w.props = props;
+	w.np = np;
+	do {
+		w.got = 0;
+		w.capped = false;
+		pager_init(&w.pg, SEARCH_MAX / SEARCH_PAGE + 2);
+		do
+			rc = search_page(c, s, &w, &after, out, deadline, err);
+		while (rc == 0 && after);
+		g_clear_pointer(&after, g_free);
+		pager_destroy(&w.pg);
+	} while (rc == 0 && w.capped && next_window(s, &w, out->len, err));
 	g_free(props);
 	return rc;
 }
@@ -213,6 +289,20 @@ out:
 	g_free(recent);
 }
 
+/* Sort ids, dropping repeats (a record that moved between pages). */
+static void sort_unique(GArray *ids)
+{
+	guint n = 0;
+
+	if (ids->len < 2)
+		return;
+	qsort(ids->data, ids->len, sizeof(uint64_t), record_id_cmp);
+	for (guint i = 0; i < ids->len; i++)
+		if (!n || g_array_index(ids, uint64_t, i) != g_array_index(ids, uint64_t, n - 1))
+			g_array_index(ids, uint64_t, n++) = g_array_index(ids, uint64_t, i);
+	g_array_set_size(ids, n);
+}
+
 /* HubSpot's answer for s, fresh within ttl: reused, or searched for by this
  * caller, or waited for from another. Returns it (a copy) in *out, or -errno
  * when there is none. Lock held on entry and exit. */
@@ -233,8 +323,7 @@ static int answer_locked(struct cache *c, struct cache_search *s, int64_t deadli
 		g_mutex_unlock(&c->lock);
 		a = g_array_new(FALSE, FALSE, sizeof(uint64_t));
 		rc = run_search(c, s, a, deadline, err);
-		if (a->len > 1)
-			qsort(a->data, a->len, sizeof(uint64_t), record_id_cmp);
+		sort_unique(a);
 		g_mutex_lock(&c->lock);
 		s->fetching = false;
 		g_cond_broadcast(&c->cond);
