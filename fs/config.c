@@ -31,6 +31,7 @@ static const char *const names[CFG_NKEYS] = {
 	[CFG_RO] = "ro",
 	[CFG_UMASK] = "umask",
 	[CFG_PORTAL] = "portal",
+	[CFG_AUDIT_VIEW] = "audit_view",
 };
 
 enum { CRED_ID, CRED_SECRET, CRED_REFRESH, NCREDS };

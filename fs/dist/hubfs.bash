@@ -27,7 +27,7 @@ _hubfs()
 		relist_interval= rate_limit= search_per_sec= cache_mb= props_contacts=
 		props_companies= props_deals= props_tickets= writeback_delay_ms= drain_timeout=
 		allow_delete ro umask= allow_other log_level= debug clone_fd max_idle_threads=
-		max_threads='
+		max_threads= audit_view='
 
 	if [[ ${words[1]-} == status ]]; then
 		case $prev in
