@@ -1,9 +1,11 @@
 /* cache_search.c - the searches of query directories (search/<type>/<query>/):
  * HubSpot's search run page by page under the deadline of the syscall that
- * asked, its answer kept for ttl and shared (one search at a time per query;
- * the others wait for it, never past their own deadline), its records stored
- * in the cache, and overlaid with this mount's recent writes, which HubSpot's
- * search index does not show yet, matched locally.
+ * asked, windowed on hs_object_id past HubSpot's 10,000-result cap, its
+ * answer kept for ttl and shared (one search at a time per query; the others
+ * wait for it, never past their own deadline), its records stored in the
+ * cache, and overlaid with this mount's recent writes, which HubSpot's search
+ * index does not show yet, matched locally. A run cut short by its deadline
+ * is gone on with by the next caller.
  */
 #include "cache/cache_int.h"
 
@@ -20,6 +22,8 @@
 #define SEARCH_PAGE 200
 #define OVERLAY_MARGIN_MS 2000
 
+struct sweep;
+
 struct cache_search {
 	const struct objtype *type;
 	struct query *q;     /* immutable once parsed: used without a lock */
@@ -29,7 +33,11 @@ struct cache_search {
 	size_t n;
 	int64_t fetched_ms;  /* hs_now_ms of that answer; 0: none */
 	bool fetching;       /* a caller is running the search */
+	struct sweep *cut;   /* a run cut short (deadline, failed call) after some
+			      * pages, for the next caller to go on from; or NULL */
 };
+
+static void sweep_free(struct sweep *w);
 
 int cache_search_new(struct cache *c, const struct objtype *t, const char *text, int64_t deadline,
 		     struct cache_search **out, char **why)
@@ -66,6 +74,7 @@ void cache_search_unref(struct cache_search *s)
 		return;
 	query_free(s->q);
 	g_free(s->ids);
+	sweep_free(s->cut);
 	g_free(s);
 }
 
@@ -81,6 +90,7 @@ void cache_search_forget(struct cache *c, struct cache_search *s)
 		g_clear_pointer(&s->ids, g_free);
 		s->n = 0;
 		s->fetched_ms = 0;
+		g_clear_pointer(&s->cut, sweep_free);
 	}
 	g_mutex_unlock(&c->lock);
 }
@@ -88,17 +98,45 @@ void cache_search_forget(struct cache *c, struct cache_search *s)
 /* One run of the search, window by window: HubSpot's search hands out at
  * most SEARCH_MAX results per query (paging past that is refused with 400),
  * so once a window reaches the cap the next one asks for hs_object_id >
- * the last id seen, the results being sorted by hs_object_id. */
+ * the last id seen, the results being sorted by hs_object_id. A run cut
+ * short keeps its sweep (what it has, where it stopped) for the next caller
+ * to go on from, within ttl of the run's start: a query too large for one
+ * op_timeout (about 100 pages at HubSpot's 5 searches a second) is listed
+ * after a few tries, each page fetched once. */
 struct sweep {
-	const char *const *props;
-	size_t np;
+	GArray *ids;         /* every window's results so far */
+	char *after;         /* the next page's cursor in this window; NULL: its first */
 	uint64_t above;      /* the window's bound (hs_object_id > above); 0: none */
-	uint64_t last;       /* the highest id this window returned */
+	uint64_t last;       /* the highest id returned so far */
 	size_t got;          /* results of this window */
 	bool capped;         /* the window ended at the result cap, not at the end */
+	bool in_window;      /* got, capped and pg belong to a window under way */
+	bool broken;         /* the server misbehaved: start over next time */
 	int64_t total;       /* the first window's total; -1 unknown */
+	int64_t started_ms;  /* hs_now_ms at the run's start */
 	struct pager pg;     /* of this window */
 };
+
+static struct sweep *sweep_new(void)
+{
+	struct sweep *w = g_new0(struct sweep, 1);
+
+	w->ids = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+	w->total = -1;
+	w->started_ms = hs_now_ms();
+	return w;
+}
+
+static void sweep_free(struct sweep *w)
+{
+	if (!w)
+		return;
+	if (w->ids)
+		g_array_free(w->ids, TRUE);
+	g_free(w->after);
+	pager_destroy(&w->pg);
+	g_free(w);
+}
 
 /* The page's total, or -1. */
 static int64_t total_of(json_object *resp)
@@ -111,17 +149,18 @@ static int64_t total_of(json_object *resp)
 	return -1;
 }
 
-/* One page of the current window: its ids appended to out, its records
- * stored. *after becomes the next cursor (NULL at the end of the window).
- * A 400 for a page past the window's first is HubSpot's result cap (the
- * sandbox can lower it): the window ends there. No lock held. */
-static int search_page(struct cache *c, struct cache_search *s, struct sweep *w, char **after,
-		       GArray *out, int64_t deadline, struct hs_error *err)
+/* One page of the current window: its ids appended to w->ids, its records
+ * stored, w->after the next cursor (NULL at the end of the window). On a
+ * failure w->after is left for the page to be asked again. A 400 for a page
+ * past the window's first is HubSpot's result cap (the sandbox can lower
+ * it): the window ends there. No lock held. */
+static int search_page(struct cache *c, struct cache_search *s, const char *const *props,
+		       size_t np, struct sweep *w, int64_t deadline, struct hs_error *err)
 {
-	json_object *req = query_request(s->q, w->props, w->np, SEARCH_PAGE, *after, w->above);
+	json_object *req = query_request(s->q, props, np, SEARCH_PAGE, w->after, w->above);
 	json_object *resp = NULL, *results;
 	uint64_t epoch = cache_epoch(c);
-	bool deeper = *after != NULL;
+	bool deeper = w->after != NULL;
 	struct hs_call call;
 	const char *next, *why = NULL;
 	int64_t total;
@@ -130,8 +169,8 @@ static int search_page(struct cache *c, struct cache_search *s, struct sweep *w,
 	cache_call_init(&call, RL_PRIO_USER, deadline);
 	rc = hs_search(c->hc, &call, s->type->path, req, &resp);
 	json_object_put(req);
-	g_clear_pointer(after, g_free);
 	if (rc == -EINVAL && deeper && call.err.http_status == 400 && w->got) {
+		g_clear_pointer(&w->after, g_free);
 		w->capped = true;
 		json_object_put(resp);
 		return 0;
@@ -141,6 +180,7 @@ static int search_page(struct cache *c, struct cache_search *s, struct sweep *w,
 		json_object_put(resp);
 		return rc;
 	}
+	g_clear_pointer(&w->after, g_free);
 	results = json_object_object_get_ex(resp, "results", &results) ? results : NULL;
 	for (size_t i = 0; i < json_util_array_len(results); i++) {
 		json_object *r = json_object_array_get_idx(results, i), *jid;
@@ -152,7 +192,7 @@ static int search_page(struct cache *c, struct cache_search *s, struct sweep *w,
 		sid = json_util_str(jid);
 		if (record_parse_id(sid, strlen(sid), &id) != 0)
 			continue;
-		g_array_append_val(out, id);
+		g_array_append_val(w->ids, id);
 		w->got++;
 		w->last = MAX(w->last, id);
 		cache_store(c, s->type, r, epoch);
@@ -160,7 +200,7 @@ static int search_page(struct cache *c, struct cache_search *s, struct sweep *w,
 	next = json_util_paging_after(resp);
 	if (next && *next) {
 		if (w->got < SEARCH_MAX && g_ascii_strtoll(next, NULL, 10) < SEARCH_MAX)
-			*after = g_strdup(next);
+			w->after = g_strdup(next);
 		else
 			w->capped = true;
 	}
@@ -169,9 +209,10 @@ static int search_page(struct cache *c, struct cache_search *s, struct sweep *w,
 		w->total = total;
 	if (!w->pg.max_pages && total >= 0)
 		pager_set_total(&w->pg, (uint64_t)total, SEARCH_PAGE);
-	if (pager_next(&w->pg, *after, &why) != 0) {
+	if (pager_next(&w->pg, w->after, &why) != 0) {
 		snprintf(err->message, sizeof(err->message), "%s", why);
-		g_clear_pointer(after, g_free);
+		g_clear_pointer(&w->after, g_free);
+		w->broken = true; /* not to be gone on from */
 		rc = -EIO;
 	}
 	json_object_put(resp);
@@ -180,8 +221,10 @@ static int search_page(struct cache *c, struct cache_search *s, struct sweep *w,
 
 /* After a window that ended at the cap: 1 to go on with the next window, 0
  * to stop (err says why, if the listing is short). */
-static int next_window(struct cache_search *s, struct sweep *w, size_t have, struct hs_error *err)
+static int next_window(struct cache_search *s, struct sweep *w, struct hs_error *err)
 {
+	size_t have = w->ids->len;
+
 	if (w->total >= 0 && have >= (size_t)w->total)
 		return 0; /* the cap fell on the last match */
 	if (w->last <= w->above) {
@@ -207,14 +250,13 @@ static int next_window(struct cache_search *s, struct sweep *w, size_t have, str
 	return 1;
 }
 
-/* Run the search: every window, every page, under one deadline. No lock held. */
-static int run_search(struct cache *c, struct cache_search *s, GArray *out, int64_t deadline,
+/* Run the search from where w stands: every window, every page, under one
+ * deadline. No lock held. */
+static int run_search(struct cache *c, struct cache_search *s, struct sweep *w, int64_t deadline,
 		      struct hs_error *err)
 {
 	const struct schema *sc = NULL;
-	struct sweep w = { .total = -1 };
 	const char **props;
-	char *after = NULL;
 	size_t np;
 	int rc;
 
@@ -225,18 +267,21 @@ static int run_search(struct cache *c, struct cache_search *s, GArray *out, int6
 	props = g_new(const char *, np + 1);
 	for (size_t i = 0; i < np; i++)
 		props[i] = schema_shown(sc, i);
-	w.props = props;
-	w.np = np;
-	do {
-		w.got = 0;
-		w.capped = false;
-		pager_init(&w.pg, SEARCH_MAX / SEARCH_PAGE + 2);
+	for (;;) {
+		if (!w->in_window) {
+			w->got = 0;
+			w->capped = false;
+			pager_destroy(&w->pg);
+			pager_init(&w->pg, SEARCH_MAX / SEARCH_PAGE + 2);
+			w->in_window = true;
+		}
 		do
-			rc = search_page(c, s, &w, &after, out, deadline, err);
-		while (rc == 0 && after);
-		g_clear_pointer(&after, g_free);
-		pager_destroy(&w.pg);
-	} while (rc == 0 && w.capped && next_window(s, &w, out->len, err));
+			rc = search_page(c, s, props, np, w, deadline, err);
+		while (rc == 0 && w->after);
+		if (rc || !w->capped || !next_window(s, w, err))
+			break;
+		w->in_window = false;
+	}
 	g_free(props);
 	return rc;
 }
@@ -303,6 +348,25 @@ static void sort_unique(GArray *ids)
 	g_array_set_size(ids, n);
 }
 
+/* A run that failed: kept in s->cut if it got anywhere (err says so), so
+ * the next caller goes on from there. Lock held. */
+static void keep_cut(struct cache *c, struct cache_search *s, struct sweep *w,
+		     struct hs_error *err)
+{
+	g_autofree char *note = NULL, *of = NULL;
+
+	if (w->broken || !w->ids->len || cache_stopping(c)) {
+		sweep_free(w);
+		return;
+	}
+	of = w->total >= 0 ? g_strdup_printf(" of %" G_GINT64_FORMAT, w->total) : g_strdup("");
+	note = g_strdup_printf("%s; the %u results%s fetched so far are kept: list again within "
+			       "ttl to go on from there", err->message[0] ? err->message : "stopped",
+			       w->ids->len, of);
+	g_strlcpy(err->message, note, sizeof(err->message));
+	s->cut = w;
+}
+
 /* HubSpot's answer for s, fresh within ttl: reused, or searched for by this
  * caller, or waited for from another. Returns it (a copy) in *out, or -errno
  * when there is none. Lock held on entry and exit. */
@@ -319,21 +383,28 @@ static int answer_locked(struct cache *c, struct cache_search *s, int64_t deadli
 	if (s->fetching && !s->fetched_ms)
 		return -EAGAIN;
 	if (!s->fetching && (!s->fetched_ms || hs_now_ms() >= s->fetched_ms + c->opts.ttl_ms)) {
+		struct sweep *w = g_steal_pointer(&s->cut);
+
+		if (w && hs_now_ms() >= w->started_ms + c->opts.ttl_ms)
+			g_clear_pointer(&w, sweep_free); /* too old to go on from */
+		if (!w)
+			w = sweep_new();
 		s->fetching = true;
 		g_mutex_unlock(&c->lock);
-		a = g_array_new(FALSE, FALSE, sizeof(uint64_t));
-		rc = run_search(c, s, a, deadline, err);
-		sort_unique(a);
+		rc = run_search(c, s, w, deadline, err);
+		if (rc == 0)
+			sort_unique(w->ids);
 		g_mutex_lock(&c->lock);
 		s->fetching = false;
 		g_cond_broadcast(&c->cond);
 		if (rc == 0) {
 			g_free(s->ids);
-			s->n = a->len;
-			s->ids = (uint64_t *)(void *)g_array_free(a, FALSE);
+			s->n = w->ids->len;
+			s->ids = (uint64_t *)(void *)g_array_free(g_steal_pointer(&w->ids), FALSE);
 			s->fetched_ms = hs_now_ms();
+			sweep_free(w);
 		} else {
-			g_array_free(a, TRUE);
+			keep_cut(c, s, w, err);
 			if (!s->fetched_ms)
 				return rc;
 			/* serve the last answer rather than fail */

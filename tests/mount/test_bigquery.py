@@ -91,3 +91,29 @@ def test_query_without_room_for_the_window_lists_the_first_cap_and_says_so(sandb
         lines = [json.loads(x) for x in f if x.strip()]
     mine = [x for x in lines if x.get("file") == "search/contacts/" + q]
     assert mine and "listing the first %d" % CAP in mine[-1]["reason"], lines
+
+
+def test_query_too_large_for_one_op_timeout_goes_on_where_it_stopped(sandbox, hubfs):
+    """Each `ls` may wait op_timeout at most. A query whose pages take longer
+    fails that `ls`, but keeps what it fetched: the next `ls` (within ttl)
+    goes on from there, so a few tries list every match and no page is asked
+    for twice but the ones cut off by a deadline."""
+    sandbox.configure(search_cap=CAP)
+    everyone = sorted(contacts_by(sandbox, "lifecyclestage"))
+    sandbox.configure(latency_ms=300)
+    m = hubfs("op_timeout=1")
+    qdir = m.p("search", "contacts", "createdate?")
+    s0 = sandbox.last_seq()
+    failed, got = [], None
+    for _ in range(12):
+        try:
+            got = sorted(n[:-5] for n in os.listdir(qdir))
+            break
+        except OSError as e:
+            failed.append(e.errno)
+    assert got == everyone, f"after {len(failed)} failed tries: {failed}"
+    assert failed, "the query fit in one op_timeout: the test proves nothing"
+    searches = calls(sandbox, "POST", SEARCH, since=s0)
+    assert len(searches) <= bar(len(everyone)) + len(failed), api_calls(sandbox)
+    with open(m.p(".hubfs", "errors.log")) as f:
+        assert "list again within ttl to go on" in f.read()
