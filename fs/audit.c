@@ -33,6 +33,9 @@
 #define AUDIT_WAKE_SIGNAL SIGUSR2
 #define AUDIT_STOP_POLL_US 20000
 
+/* Thread-local, not in struct hubfs: it says which session the request this
+ * thread is serving came from, which the shared handlers (they reply
+ * themselves) cannot be told otherwise short of a second copy of each. */
 static __thread bool serving;
 
 bool audit_serving(void)
@@ -236,8 +239,7 @@ static void wake(int sig)
 
 int hubfs_audit_mount(struct hubfs *h)
 {
-	static const struct fuse_lowlevel_ops *ops;
-	static struct fuse_lowlevel_ops table;
+	struct fuse_lowlevel_ops ops = view_ops(); /* fuse_session_new keeps a copy */
 	struct sigaction sa = { .sa_handler = wake };
 	g_autofree char *opts = NULL;
 	char *argv[] = { "hubfs", "-o", NULL, NULL };
@@ -245,16 +247,12 @@ int hubfs_audit_mount(struct hubfs *h)
 
 	if (!h->audit_path)
 		return 0;
-	if (!ops) {
-		table = view_ops();
-		ops = &table;
-	}
 	opts = g_strdup_printf("ro,fsname=hubspot:%" G_GUINT64_FORMAT ",subtype=hubfs,"
 			       "default_permissions,noatime%s", h->portal_id,
 			       h->o.allow_other ? ",allow_other" : "");
 	argv[2] = opts;
 	args = (struct fuse_args)FUSE_ARGS_INIT(3, argv);
-	h->audit_se = fuse_session_new(&args, ops, sizeof(*ops), h);
+	h->audit_se = fuse_session_new(&args, &ops, sizeof(ops), h);
 	fuse_opt_free_args(&args);
 	if (!h->audit_se) {
 		fprintf(stderr, "hubfs: audit_view=%s: cannot start a FUSE session\n", h->audit_path);
