@@ -36,6 +36,7 @@ static const char *const names[CFG_NKEYS] = {
 	[CFG_WEBHOOK_SECRET_FILE] = "webhook_secret_file",
 	[CFG_WEBHOOK_PUBLIC_URL] = "webhook_public_url",
 	[CFG_WEBHOOK_V1] = "webhook_v1",
+	[CFG_AUDIT_VIEW] = "audit_view",
 };
 
 enum { CRED_ID, CRED_SECRET, CRED_REFRESH, NCREDS };

@@ -21,6 +21,7 @@ struct hubfs_opts {
 	char *api_url;
 	char *token_file;
 	char *ca_file;
+	char *audit_view;      /* -o audit_view=PATH: the read-only twin's mountpoint, or NULL */
 	char *shown[4];        /* per type: default / all / csv */
 	char *profile;         /* SOURCE profile:<name>, or NULL */
 	uint64_t portal;       /* the portal the mount must be (SOURCE hubspot:<id>, portal=), or 0 */
@@ -77,6 +78,12 @@ struct hubfs {
 	char *mountpoint;      /* absolute */
 	int lock_fd;           /* state_dir/mount.lock, held while mounted (fs/daemon.h) */
 	int ready_fd;          /* to the waiting parent until the mount serves, else -1 */
+	/* The audit view (fs/audit.c), if -o audit_view: */
+	char *audit_path;      /* its mountpoint, absolute */
+	struct fuse_session *audit_se;
+	pthread_t audit_thread;/* runs its session loop */
+	bool audit_running;
+	int audit_done;        /* atomic: its loop returned */
 
 	GMutex lock;           /* protects the fields below; never held across HTTP */
 	char *snap[INO_SNAPS]; /* last text of status.json … ctl, by ino - INO_STATUS */
@@ -126,6 +133,8 @@ void hubfs_types_free(struct hubfs *h);
 
 /* fs/ops.c */
 extern const struct fuse_lowlevel_ops hubfs_ops;
+/* What hubfs asks of the kernel at FUSE_INIT (both sessions). */
+void hubfs_conn_init(struct fuse_conn_info *conn);
 /* Start/stop the kernel-cache invalidation thread (needs h->se). */
 void hubfs_inval_start(struct hubfs *h);
 void hubfs_inval_stop(struct hubfs *h);
@@ -159,6 +168,15 @@ void hubfs_reject(struct hubfs *h, const char *file, const char *property, const
 int hubfs_webhooks_start(struct hubfs *h);
 void hubfs_webhooks_stop(struct hubfs *h);
 void hubfs_webhooks_status(struct hubfs *h, json_object *obj);
+/* fs/audit.c: the read-only twin of -o audit_view=PATH. Before the main
+ * mount: resolve and check PATH (0, or -1 after printing why). After it:
+ * mount the view and serve it from a thread of its own (0, or -1 after
+ * printing why, nothing left mounted). Stop: unmount it and end its thread,
+ * once the main session has ended (it also stops the invalidation thread);
+ * does nothing without a view. */
+int hubfs_audit_prepare(struct hubfs *h, const char *mountpoint);
+int hubfs_audit_mount(struct hubfs *h);
+void hubfs_audit_stop(struct hubfs *h);
 
 /* fs/search.c */
 void hubfs_search_init(struct hubfs *h);

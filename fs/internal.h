@@ -52,6 +52,8 @@ static inline struct hubfs *H(fuse_req_t req)
 }
 
 int64_t deadline_of(struct hubfs *h);
+/* audit.c: this thread is serving a request of the read-only audit view. */
+bool audit_serving(void);
 int do_getattr(struct hubfs *h, fuse_ino_t ino, struct stat *st, double *timeout);
 int do_lookup(struct hubfs *h, fuse_ino_t parent, const char *name, struct fuse_entry_param *e);
 

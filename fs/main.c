@@ -124,6 +124,8 @@ static int mount_setup(struct hubfs *h, struct fuse_args *args, const char *moun
 		sigaddset(&hup, SIGHUP);
 		pthread_sigmask(SIG_BLOCK, &hup, NULL);
 	}
+	if (hubfs_audit_prepare(h, mountpoint) != 0) /* before any request */
+		return 1;
 	if (h->oauth) {
 		struct hs_error e = { 0 };
 
@@ -200,6 +202,10 @@ static int mount_setup(struct hubfs *h, struct fuse_args *args, const char *moun
 	hup_start(h);
 	if (fuse_session_mount(h->se, mountpoint) != 0)
 		goto out_signals;
+	if (hubfs_audit_mount(h) != 0) {
+		fuse_session_unmount(h->se);
+		goto out_signals;
+	}
 	clock_gettime(CLOCK_REALTIME, &h->mount_time);
 	h->mounted_ms = hs_now_ms();
 	log_info("mounted portal %" G_GUINT64_FORMAT " on %s", h->portal_id, mountpoint);
@@ -226,6 +232,7 @@ static void mount_teardown(struct hubfs *h)
 	cache_stop(h->cache);
 	writeback_free(h->wb, h->se ? (int64_t)h->o.drain_timeout_s * 1000 : 0);
 	h->wb = NULL;
+	hubfs_audit_stop(h);
 	if (h->se) {
 		hubfs_inval_stop(h);
 		hup_stop(h);
@@ -245,6 +252,7 @@ static void mount_teardown(struct hubfs *h)
 		close(h->lock_fd);
 	g_free(h->state_dir);
 	free(h->mountpoint);
+	free(h->audit_path);
 }
 
 int main(int argc, char *argv[])
@@ -314,6 +322,7 @@ int main(int argc, char *argv[])
 	ret = ret == 0 || ret == SIGTERM || ret == SIGINT ? 0 : 1;
 	hubfs_notify_stopping(&h);
 	fuse_session_unmount(h.se);
+	hubfs_audit_stop(&h); /* the view goes with the main mount */
 out_mount:
 	mount_teardown(&h);
 	g_mutex_clear(&h.lock);

@@ -97,7 +97,9 @@ static void fill_times(struct stat *st, int64_t ms)
  * allow_other). Symlinks keep 0777: their mode is never checked. */
 static mode_t served_mode(struct hubfs *h, mode_t m)
 {
-	return S_ISLNK(m) ? m : m & ~h->o.umask;
+	if (S_ISLNK(m))
+		return m;
+	return m & ~h->o.umask & ~(audit_serving() ? (mode_t)0222 : 0);
 }
 
 static int getattr_raw(struct hubfs *h, fuse_ino_t ino, struct stat *st, double *timeout);
@@ -860,7 +862,7 @@ static void hubfs_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &s);
 }
 
-static void hubfs_init(void *userdata, struct fuse_conn_info *conn)
+void hubfs_conn_init(struct fuse_conn_info *conn)
 {
 	/* readdirplus always (ls -l and grep -r need no lookup per file); the
 	 * kernel keeps pages until mtime/size change; symlink targets cached. */
@@ -877,6 +879,11 @@ static void hubfs_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 	if (!(conn->capable & FUSE_CAP_NO_OPEN_SUPPORT))
 		log_warn("kernel lacks FUSE_CAP_NO_OPEN_SUPPORT: every open costs a round trip");
+}
+
+static void hubfs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	hubfs_conn_init(conn);
 	/* The kernel is talking to us: the mount serves. A parent waiting in
 	 * the terminal (no -f) may return now, and systemd (Type=notify) may
 	 * start what comes after the unit. */
@@ -903,10 +910,17 @@ static gpointer inval_main(gpointer p)
 		}
 		/* Not from a request handler: libfuse warns that deadlocks. */
 		ino = g_ascii_strtoull(v + 2, &name, 10);
-		if (v[0] == 'i')
-			fuse_lowlevel_notify_inval_inode(h->se, ino, 0, 0);
-		else if (name && *name == ' ')
-			fuse_lowlevel_notify_inval_entry(h->se, ino, name + 1, strlen(name + 1));
+		/* the audit view's kernel keeps the same inodes */
+		for (int s = 0; s < 2; s++) {
+			struct fuse_session *se = s ? h->audit_se : h->se;
+
+			if (!se)
+				continue;
+			if (v[0] == 'i')
+				fuse_lowlevel_notify_inval_inode(se, ino, 0, 0);
+			else if (name && *name == ' ')
+				fuse_lowlevel_notify_inval_entry(se, ino, name + 1, strlen(name + 1));
+		}
 		g_free(v);
 	}
 	return NULL;

@@ -42,6 +42,7 @@
 /* fuse_opt writes ints; these mirror struct hubfs_opts for parsing. */
 struct raw {
 	char *api_url, *token_file, *ca_file, *rate_limit, *log_level, *umask, *portal;
+	char *audit_view;
 	char *props[4];
 	char *wh_listen, *wh_path, *wh_secret_file, *wh_public_url;
 	int ttl, op_timeout, index_delay, relist_interval, search_per_sec, cache_mb;
@@ -60,6 +61,7 @@ static const struct fuse_opt spec[] = {
 	O("log_level=%s", log_level),
 	O("umask=%s", umask),
 	O("portal=%s", portal),
+	O("audit_view=%s", audit_view),
 	O("props_contacts=%s", props[0]),
 	O("props_companies=%s", props[1]),
 	O("props_deals=%s", props[2]),
@@ -134,6 +136,9 @@ void hubfs_opts_usage(void)
 	       "    -o webhook_public_url=URL the target URL set in HubSpot, when a reverse proxy or\n"
 	       "                              tunnel stands between (the v3 signature covers it)\n"
 	       "    -o webhook_v1             also accept v1 signatures (older apps; no timestamp)\n"
+	       "    -o audit_view=PATH        also serve the mount read-only on PATH (an existing\n"
+	       "                              directory): same cache and API budget, no round trip\n"
+	       "                              at close(), unmounted with the main mount\n"
 	       "\n");
 }
 
@@ -289,6 +294,7 @@ static int apply_config(struct raw *r, const struct config *cfg, struct fuse_arg
 		[CFG_API_URL] = &r->api_url, [CFG_TOKEN_FILE] = &r->token_file,
 		[CFG_CA_FILE] = &r->ca_file, [CFG_RATE_LIMIT] = &r->rate_limit,
 		[CFG_LOG_LEVEL] = &r->log_level, [CFG_UMASK] = &r->umask, [CFG_PORTAL] = &r->portal,
+		[CFG_AUDIT_VIEW] = &r->audit_view,
 		[CFG_PROPS_CONTACTS] = &r->props[0], [CFG_PROPS_COMPANIES] = &r->props[1],
 		[CFG_PROPS_DEALS] = &r->props[2], [CFG_PROPS_TICKETS] = &r->props[3],
 		[CFG_WEBHOOK_LISTEN] = &r->wh_listen, [CFG_WEBHOOK_PATH] = &r->wh_path,
@@ -596,6 +602,8 @@ int hubfs_opts_parse(struct fuse_args *args, struct hubfs *h)
 	o->api_url = r.api_url ? r.api_url : strdup("https://api.hubapi.com");
 	o->token_file = r.token_file;
 	o->ca_file = r.ca_file;
+	o->audit_view = r.audit_view;
+	r.audit_view = NULL;
 	for (int t = 0; t < 4; t++)
 		o->shown[t] = r.props[t];
 	o->webhook_listen = r.wh_listen;
@@ -676,6 +684,7 @@ int hubfs_opts_parse(struct fuse_args *args, struct hubfs *h)
 	return 0;
 fail_raw:
 	free(r.api_url);
+	free(r.audit_view);
 	free(r.token_file);
 	free(r.ca_file);
 	for (int t = 0; t < 4; t++)
@@ -700,6 +709,7 @@ void hubfs_opts_free(struct hubfs_opts *o)
 	free(o->api_url);
 	free(o->token_file);
 	free(o->ca_file);
+	free(o->audit_view);
 	for (int t = 0; t < 4; t++)
 		free(o->shown[t]);
 	free(o->webhook_listen);

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -851,10 +852,12 @@ out:
 /* ---------------------------------------------------------------- request */
 
 json_object *query_request(const struct query *q, const char *const *props, size_t nprops,
-			   int limit, const char *after)
+			   int limit, const char *after, uint64_t above)
 {
 	json_object *req = search_req_new();
+	char bound[24];
 
+	snprintf(bound, sizeof(bound), "%" G_GUINT64_FORMAT, above);
 	for (size_t g = 0; g < q->ngroups; g++) {
 		json_object *filters = search_req_group(req);
 
@@ -863,13 +866,29 @@ json_object *query_request(const struct query *q, const char *const *props, size
 
 			search_req_filter(filters, c->name, op_api[c->op], c->value);
 		}
+		if (above)
+			search_req_filter(filters, "hs_object_id", "GT", bound);
 	}
+	if (above && !q->ngroups)
+		search_req_filter(search_req_group(req), "hs_object_id", "GT", bound);
 	if (q->text)
 		search_req_text(req, q->text);
 	search_req_props(req, props, nprops);
 	search_req_page(req, limit, after);
 	search_req_sort(req, "hs_object_id", true);
 	return req;
+}
+
+bool query_can_window(const struct query *q)
+{
+	size_t total = 0;
+
+	for (size_t g = 0; g < q->ngroups; g++) {
+		if (q->groups[g].n + 1 > MAX_PER_GROUP)
+			return false;
+		total += q->groups[g].n + 1;
+	}
+	return total + (q->ngroups ? 0 : 1) <= MAX_FILTERS;
 }
 
 /* ---------------------------------------------------------------- matching */

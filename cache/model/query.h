@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <json-c/json.h>
 
@@ -38,9 +39,15 @@ void query_free(struct query *q); /* accepts NULL */
 
 /* The body of POST /crm/v3/objects/{type}/search for this query: filterGroups,
  * query (if any), the given properties, limit, after (NULL = first page), and
- * sorts (by hs_object_id ascending, so paging is stable). New object. */
+ * sorts (by hs_object_id ascending, so paging is stable). above > 0 adds
+ * hs_object_id > above to every group (one group of its own if the query has
+ * none): the window past HubSpot's 10,000-result cap, which only
+ * query_can_window queries may ask for. New object. */
 json_object *query_request(const struct query *q, const char *const *props, size_t nprops,
-			   int limit, const char *after);
+			   int limit, const char *after, uint64_t above);
+/* Is there room under HubSpot's caps (6 filters a group, 18 in all) for the
+ * window filter of query_request in every group? */
+bool query_can_window(const struct query *q);
 
 /* Evaluate the query locally against a record's properties (name -> string or
  * null), as HubSpot's search would, so an overlaid record agrees with search

@@ -28,7 +28,7 @@ _hubfs()
 		props_companies= props_deals= props_tickets= writeback_delay_ms= drain_timeout=
 		allow_delete ro umask= allow_other log_level= debug clone_fd max_idle_threads=
 		max_threads= webhook_listen= webhook_path= webhook_secret_file= webhook_public_url=
-		webhook_v1'
+		webhook_v1 audit_view='
 
 	if [[ ${words[1]-} == status ]]; then
 		case $prev in

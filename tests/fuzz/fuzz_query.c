@@ -9,6 +9,9 @@
  *    filters a group, 18 in all, known operators, a value exactly when the
  *    operator takes one, existing property names, free text <= 3,000
  *    characters; properties, limit, after and sorts as given;
+ *  - when query_can_window, the window past 10,000 results (above > 0) keeps
+ *    within those caps and adds hs_object_id GT above as the last filter of
+ *    every group, the groups otherwise as without it;
  *  - the request, written back as a query text (everything percent-encoded),
  *    parses to the same request and matches the same records;
  *  - query_match is deterministic; a query matches a record iff one of its
@@ -199,10 +202,52 @@ static struct query *must_parse(size_t ti, const char *text, const char *why_con
 
 /* ------------------------------------------------------------ request shape */
 
+/* The window request (query.h: query_request with above): within HubSpot's
+ * caps whenever query_can_window says so, each group the plain request's
+ * group plus hs_object_id GT above. */
+static void check_window(const struct query *q, json_object *plain)
+{
+	json_object *r = query_request(q, NULL, 0, 200, NULL, 4000123), *fw, *fp;
+	size_t total = 0, ng;
+
+	json_object_object_get_ex(plain, "filterGroups", &fp);
+	FUZZ_CHECK(json_object_object_get_ex(r, "filterGroups", &fw), "window: no filterGroups");
+	ng = json_object_array_length(fw);
+	FUZZ_CHECK(ng == (json_object_array_length(fp) ? json_object_array_length(fp) : 1),
+		   "window: %zu groups for %zu", ng, json_object_array_length(fp));
+	for (size_t g = 0; g < ng; g++) {
+		json_object *fl = json_object_object_get(json_object_array_get_idx(fw, g), "filters");
+		size_t nf = json_object_array_length(fl);
+		json_object *last = json_object_array_get_idx(fl, nf - 1);
+		const char *name = str(last, "propertyName"), *op = str(last, "operator");
+		const char *val = str(last, "value");
+
+		FUZZ_CHECK(!g_strcmp0(name, "hs_object_id") && !g_strcmp0(op, "GT") &&
+			   !g_strcmp0(val, "4000123"), "window filter of group %zu: %s", g,
+			   fuzz_json_text(last));
+		if (g < json_object_array_length(fp)) {
+			json_object *pl = json_object_object_get(json_object_array_get_idx(fp, g),
+								 "filters");
+
+			FUZZ_CHECK(json_object_array_length(pl) + 1 == nf, "window: group %zu", g);
+			for (size_t i = 0; i + 1 < nf; i++)
+				FUZZ_CHECK(fuzz_json_equal(json_object_array_get_idx(pl, i),
+							   json_object_array_get_idx(fl, i)),
+					   "window: group %zu filter %zu differs", g, i);
+		}
+		if (query_can_window(q))
+			FUZZ_CHECK(nf <= 6, "window: group %zu has %zu filters", g, nf);
+		total += nf;
+	}
+	if (query_can_window(q))
+		FUZZ_CHECK(total <= 18, "window: %zu filters", total);
+	json_object_put(r);
+}
+
 static json_object *check_request(size_t ti, const struct query *q)
 {
 	static const char *const props[] = { "email", "firstname" };
-	json_object *r = query_request(q, props, 2, 100, "200"), *o, *fgs, *v, *a;
+	json_object *r = query_request(q, props, 2, 100, "200", 0), *o, *fgs, *v, *a;
 	const char *text;
 	size_t total = 0, ng;
 	bool ok;
@@ -329,7 +374,7 @@ static void check_matching(size_t ti, const struct query *q, json_object *req, j
 	struct query *q2 = must_parse(ti, all, "rewritten query");
 	struct query **groups = g_new0(struct query *, ng), **negs = g_new0(struct query *, ng);
 	struct query *tq = NULL;
-	json_object *r2 = query_request(q2, (const char *const[]){ "email", "firstname" }, 2, 100, "200");
+	json_object *r2 = query_request(q2, (const char *const[]){ "email", "firstname" }, 2, 100, "200", 0);
 
 	FUZZ_CHECK(!strcmp(fuzz_json_text(r2), fuzz_json_text(req)), "rewritten query %s parses to\n%s\nnot\n%s",
 		   all, fuzz_json_text(r2), fuzz_json_text(req));
@@ -465,6 +510,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	FUZZ_CHECK(q && !why, "accepted, but why set");
 	req = check_request(ti, q);
+	check_window(q, req);
 	check_matching(ti, q, req, extra);
 	json_object_put(req);
 	query_free(q);

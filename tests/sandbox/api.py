@@ -977,7 +977,7 @@ def search_objects(app, req, t):
     body = req.json() if req.body else {}
     cfg = app.cfg
     caps = searchmod.Caps(cfg.search_max_groups, cfg.search_max_filters_per_group,
-                          cfg.search_max_filters)
+                          cfg.search_max_filters, results=cfg.search_cap)
     parsed = searchmod.parse_request(t, body, caps)
     with app.store.lock:
         out = searchmod.execute(app.store, t, parsed)

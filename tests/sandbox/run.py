@@ -66,6 +66,9 @@ def build_parser():
     p.add_argument('--object-library', default=None, metavar='TYPE=on|off,...',
                    help='object-library enablement, e.g. 0-420=off,courses=off '
                         '(default: all four on)')
+    p.add_argument('--search-cap', type=int, default=10000,
+                   help='results one search query pages through (HubSpot: 10,000; a page '
+                        'past them is a 400); lower it to test windowing cheaply')
     p.add_argument('--search-in-window', action='store_true',
                    help='count search requests in the rolling window too (HubSpot '
                         'documents search as a separate budget: off by default)')
@@ -85,6 +88,8 @@ def main(argv=None):
     extra = {}
     if args.search_in_window:
         extra['search_in_window'] = True
+    if args.search_cap != 10000:
+        extra['search_cap'] = args.search_cap
     if args.scopes is not None:
         extra['scopes'] = args.scopes
     if args.object_library is not None:

@@ -19,7 +19,9 @@ _TOKEN_SPLIT = re.compile(r'[\W_]+', re.UNICODE)
 
 
 class Caps(object):
-    def __init__(self, groups=5, per_group=6, total=18, limit=200, query_len=3000):
+    def __init__(self, groups=5, per_group=6, total=18, limit=200, query_len=3000,
+                 results=MAX_RESULTS):
+        self.results = results      # a query's results that paging reaches
         self.groups = groups
         self.per_group = per_group
         self.total = total
@@ -305,11 +307,11 @@ def parse_request(t, body, caps):
     except (TypeError, ValueError):
         raise validation_error('Invalid input JSON on line 1, column 1: after must be '
                                'an integer offset, got %r' % (body.get('after'),))
-    if after >= MAX_RESULTS:
+    if after >= caps.results:
         raise validation_error('The search API returns at most %d results; requested '
                                'offset %d is past that limit. Narrow the query (e.g. '
                                'by a date or id range) instead of paging further.'
-                               % (MAX_RESULTS, after))
+                               % (caps.results, after))
     sorts = body.get('sorts')
     if sorts is None:
         sorts = []
@@ -340,7 +342,7 @@ def parse_request(t, body, caps):
             raise validation_error('Invalid input JSON on line 1, column 1: properties '
                                    'must be an array of strings')
     return {'groups': compiled, 'query': query, 'limit': limit, 'after': after,
-            'sort': sort, 'properties': props}
+            'sort': sort, 'properties': props, 'cap': caps.results}
 
 
 def execute(store, t, req):
@@ -401,7 +403,7 @@ def execute(store, t, req):
     total = len(matches)
     after = req['after']
     limit = req['limit']
-    end = min(after + limit, total, MAX_RESULTS)
+    end = min(after + limit, total, req['cap'])
     page = matches[after:end] if after < end else []
     names = req['properties']
     if names is None:

@@ -69,6 +69,8 @@ class Config(object):
         'activity_empty_null': True, 'line_item_dedup': True, 'labels_per_pair': 10,
         'custom_object_limit': 10, 'record_limit': 1000000,
         'custom_record_limit': 500000,
+        # issue 14: results one search query hands out (HubSpot: 10,000); tests lower it
+        'search_cap': 10000,
     }
 
     def __init__(self, **kw):
@@ -97,10 +99,12 @@ class Config(object):
                        'assoc_batch_limit', 'assoc_read_limit', 'assoc_page_limit',
                        'max_body_bytes', 'search_max_groups',
                        'search_max_filters_per_group', 'search_max_filters',
-                       'portal_id'):
+                       'portal_id', 'search_cap'):
                 if isinstance(v, bool) or int(v) != v or int(v) < 0:
                     raise ValueError('%s must be a non-negative integer' % k)
                 v = int(v)
+                if k == 'search_cap' and v < 1:
+                    raise ValueError('search_cap must be at least 1')
             elif k == 'retry_after':
                 v = None if v in (None, '', False) else int(v)
             elif k == 'assoc_read_empty':

@@ -5,6 +5,8 @@ import time
 
 import pytest
 
+from tests.sandbox.client import SandboxError
+
 PATH = '/crm/v3/objects/%s/search'
 
 
@@ -215,6 +217,26 @@ def test_ten_thousand_result_window(sandbox):
     assert b['paging']['next']['after'] == '10000'
     r = search(sandbox, limit=10, after='10000')
     assert r.status == 400 and r.json()['category'] == 'VALIDATION_ERROR'
+
+
+def test_search_cap_is_settable(sandbox):
+    sandbox.reset(contacts=500, companies=0, deals=0, tickets=0,
+                  config={'search_limit': 0, 'search_cap': 300})
+    r = search(sandbox, limit=200, after='200', properties=['email'])
+    b = r.json()
+    assert r.status == 200 and b['total'] == 500
+    assert len(b['results']) == 100          # stops at the 300th result
+    assert b['paging']['next']['after'] == '300'
+    r = search(sandbox, limit=10, after='300')
+    assert r.status == 400 and r.json()['category'] == 'VALIDATION_ERROR'
+    assert '300' in r.json()['message']
+    # the window on hs_object_id reaches the rest
+    last = max(int(x['id']) for x in b['results'])
+    r = search(sandbox, limit=200, filterGroups=[{'filters': [
+        f('hs_object_id', 'GT', str(last))]}], sorts=['hs_object_id'])
+    assert r.status == 200 and r.json()['total'] == 200
+    with pytest.raises(SandboxError):
+        sandbox.configure(search_cap=0)
 
 
 def test_index_delay_hides_new_and_changed_records(sandbox):

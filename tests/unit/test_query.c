@@ -65,7 +65,7 @@ static struct query *parse_ok(int t, const char *text)
 static void check_parse(int t, const char *text, const char *groups, const char *free_text)
 {
 	struct query *q = parse_ok(t, text);
-	json_object *r = query_request(q, NULL, 0, 10, NULL), *fg, *qt = NULL, *want;
+	json_object *r = query_request(q, NULL, 0, 10, NULL, 0), *fg, *qt = NULL, *want;
 
 	ASSERT(json_object_object_get_ex(r, "filterGroups", &fg));
 	want = json_tokener_parse(groups);
@@ -332,7 +332,7 @@ static void test_request(void)
 	json_object *r;
 
 	q = parse_ok(D, "amount>=10000&dealstage!=closedwon");
-	r = query_request(q, props, 2, 100, NULL);
+	r = query_request(q, props, 2, 100, NULL, 0);
 	ASSERT_STR(plain(r),
 		   "{\"filterGroups\":[{\"filters\":[{\"propertyName\":\"amount\",\"operator\":\"GTE\",\"value\":\"10000\"},"
 		   "{\"propertyName\":\"dealstage\",\"operator\":\"NEQ\",\"value\":\"closedwon\"}]}],"
@@ -342,7 +342,7 @@ static void test_request(void)
 	query_free(q);
 
 	q = parse_ok(D, "q=acme corp");
-	r = query_request(q, props, 1, 200, "200");
+	r = query_request(q, props, 1, 200, "200", 0);
 	ASSERT_STR(plain(r),
 		   "{\"filterGroups\":[],\"query\":\"acme corp\",\"properties\":[\"dealname\"],\"limit\":200,"
 		   "\"after\":\"200\",\"sorts\":[{\"propertyName\":\"hs_object_id\",\"direction\":\"ASCENDING\"}]}");
@@ -350,7 +350,7 @@ static void test_request(void)
 	query_free(q);
 
 	q = parse_ok(D, "forecast_note?&dealname=|!forecast_note?&dealname!=&q=x/y");
-	r = query_request(q, NULL, 0, 10, "10");
+	r = query_request(q, NULL, 0, 10, "10", 0);
 	ASSERT_STR(plain(r),
 		   "{\"filterGroups\":[{\"filters\":[{\"propertyName\":\"forecast_note\",\"operator\":\"HAS_PROPERTY\"},"
 		   "{\"propertyName\":\"dealname\",\"operator\":\"NOT_HAS_PROPERTY\"}]},"
@@ -361,6 +361,53 @@ static void test_request(void)
 	json_object_put(r);
 	query_free(q);
 	query_free(NULL);
+}
+
+/* The window past HubSpot's 10,000-result cap: hs_object_id > above in every
+ * group, or a group of its own for free text alone; and which queries have
+ * room for it under the caps (6 a group, 18 in all). */
+static void test_request_window(void)
+{
+	struct query *q;
+	json_object *r;
+
+	q = parse_ok(D, "amount>=10000|dealstage=closedwon");
+	ASSERT(query_can_window(q));
+	r = query_request(q, NULL, 0, 200, NULL, 4000123);
+	ASSERT_STR(plain(r),
+		   "{\"filterGroups\":[{\"filters\":[{\"propertyName\":\"amount\",\"operator\":\"GTE\",\"value\":\"10000\"},"
+		   "{\"propertyName\":\"hs_object_id\",\"operator\":\"GT\",\"value\":\"4000123\"}]},"
+		   "{\"filters\":[{\"propertyName\":\"dealstage\",\"operator\":\"EQ\",\"value\":\"closedwon\"},"
+		   "{\"propertyName\":\"hs_object_id\",\"operator\":\"GT\",\"value\":\"4000123\"}]}],"
+		   "\"properties\":[],\"limit\":200,"
+		   "\"sorts\":[{\"propertyName\":\"hs_object_id\",\"direction\":\"ASCENDING\"}]}");
+	json_object_put(r);
+	query_free(q);
+
+	q = parse_ok(D, "q=acme");
+	ASSERT(query_can_window(q));
+	r = query_request(q, NULL, 0, 200, NULL, 7);
+	ASSERT_STR(plain(r),
+		   "{\"filterGroups\":[{\"filters\":[{\"propertyName\":\"hs_object_id\",\"operator\":\"GT\",\"value\":\"7\"}]}],"
+		   "\"query\":\"acme\",\"properties\":[],\"limit\":200,"
+		   "\"sorts\":[{\"propertyName\":\"hs_object_id\",\"direction\":\"ASCENDING\"}]}");
+	json_object_put(r);
+	query_free(q);
+
+	/* six in a group: no room */
+	q = parse_ok(D, "amount>1&amount>2&amount>3&amount>4&amount>5&amount>6");
+	ASSERT(!query_can_window(q));
+	query_free(q);
+	/* 3 groups of 5 + 3 = 18 */
+	q = parse_ok(D, "amount>1&amount>2&amount>3&amount>4&amount>5|amount>1&amount>2&amount>3&amount>4&"
+		     "amount>5|amount>1&amount>2&amount>3&amount>4&amount>5");
+	ASSERT(query_can_window(q));
+	query_free(q);
+	/* 3 groups of 5 and 1 of 2: 17 conditions, 21 with the window */
+	q = parse_ok(D, "amount>1&amount>2&amount>3&amount>4&amount>5|amount>1&amount>2&amount>3&amount>4&"
+		     "amount>5|amount>1&amount>2&amount>3&amount>4&amount>5|amount>1&amount>2");
+	ASSERT(!query_can_window(q));
+	query_free(q);
 }
 
 /* ---------------------------------------------------------------- local matching */
@@ -630,7 +677,7 @@ static char *search_ids(int t, const struct query *q, size_t *n)
 	*n = 0;
 	do {
 		struct hs_call c = { .prio = RL_PRIO_USER, .deadline_ms = hs_now_ms() + 30000 };
-		json_object *req = query_request(q, props, 1, 7, after), *page = NULL, *res, *id;
+		json_object *req = query_request(q, props, 1, 7, after, 0), *page = NULL, *res, *id;
 		const char *na;
 		int rc = hs_search(hc, &c, ty(t)->path, req, &page);
 
@@ -844,6 +891,7 @@ int main(int argc, char **argv)
 	RUN(test_errors);
 	RUN(test_caps);
 	RUN(test_request);
+	RUN(test_request_window);
 	RUN(test_match_deal);
 	RUN(test_match_contact);
 	RUN(test_match_ticket);
