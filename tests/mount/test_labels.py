@@ -131,7 +131,7 @@ def test_adding_a_label_with_sed_lands(sandbox, demo):
                                              prim["id"]).values()
     assert len(posts(sandbox, LABEL_WRITE, since)) == 1
     # sed's scratch file is gone
-    assert sorted(os.listdir(m.p("contacts", cid)))[0] == "associations.json"
+    assert not [n for n in os.listdir(m.p("contacts", cid)) if n.startswith("sed")]
 
 
 def test_undefined_label_fails_close_with_einval(sandbox, demo):
@@ -178,3 +178,39 @@ def test_entries_added_and_removed(sandbox, demo):
     assert not server_types(sandbox, "contacts", cid, "deals", deal)
     with open(m.p("contacts", cid, "associations.json")) as fh:
         assert deal not in {e["id"] for e in json.load(fh)["deals"]}
+
+
+def test_every_associable_pair_and_a_custom_object_label(sandbox, hubfs):
+    """With discovery, a record's directory has a directory per type it can
+    be associated with (notes, calls, a custom object …), associations.json
+    a key per such type, and a custom object's label (USER_DEFINED, the type
+    addressed by its objectTypeId) lands like a core one."""
+    sandbox.reset(demo=True)
+    m = hubfs("writeback_delay_ms=200")
+    cid = doc = None
+    for f in sorted(os.listdir(m.p("contacts"))):
+        with open(m.p("contacts", f[:-5], "associations.json")) as fh:
+            d = json.load(fh)
+        if d.get("notes") and d.get("cars"):
+            cid, doc = f[:-5], d
+            break
+    assert cid, "the demo links no contact to both notes and cars"
+    names = sorted(os.listdir(m.p("contacts", cid)))
+    assert names == sorted(["associations.json"] + list(doc))
+    assert "products" not in doc and "users" not in doc and "contacts" not in doc
+    for key in ("notes", "calls", "cars"):
+        assert sorted(f[:-5] for f in os.listdir(m.p("contacts", cid, key))) == \
+            [e["id"] for e in doc[key]], key
+    note = doc["notes"][0]["id"]
+    assert os.readlink(m.p("contacts", cid, "notes", f"{note}.json")) == \
+        f"../../../notes/{note}.json"
+    car = doc["cars"][0]
+    label = next(l for l in ("Test driver", "Owned car") if l not in car["labels"])
+    car["labels"].append(label)
+    with open(m.p("contacts", cid, "associations.json"), "w") as fh:
+        json.dump({"cars": doc["cars"]}, fh)
+    sync(m)
+    types = server_types(sandbox, "contacts", cid, "2-4810001", car["id"])
+    assert label in types.values(), types
+    with open(m.p("schema", "labels", "contacts_to_cars.json")) as fh:
+        assert {"Test driver", "Owned car"} <= set(json.load(fh)["labels"])
