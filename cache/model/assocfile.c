@@ -240,6 +240,18 @@ char *assocfile_render(json_object *by_type, size_t *len)
 
 /* --- parse ----------------------------------------------------------------- */
 
+/* A key for a message: control characters, quotes and backslashes escaped
+ * (UTF-8 kept), so a reason stays one line. g_free. */
+static char *key_text(const char *key)
+{
+	char high[129];
+
+	for (int i = 0; i < 128; i++)
+		high[i] = (char)(0x80 + i);
+	high[128] = '\0';
+	return g_strescape(key, high);
+}
+
 /* The labels of one entry as a sorted json array of distinct strings. */
 static int parse_labels(json_object *v, json_object **out, char **why, const char *key,
 			const char *id)
@@ -273,8 +285,10 @@ fail:
 	return -EINVAL;
 }
 
-static int parse_list(const char *key, json_object *list, json_object *into, char **why)
+static int parse_list(const char *rawkey, json_object *list, json_object *into, char **why)
 {
+	g_autofree char *key = key_text(rawkey);
+
 	if (!json_object_is_type(list, json_type_array)) {
 		*why = g_strdup_printf("%s: must be a list of {\"id\": …, \"labels\": […]}", key);
 		return -EINVAL;
