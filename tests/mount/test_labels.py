@@ -214,3 +214,35 @@ def test_every_associable_pair_and_a_custom_object_label(sandbox, hubfs):
     assert label in types.values(), types
     with open(m.p("schema", "labels", "contacts_to_cars.json")) as fh:
         assert {"Test driver", "Owned car"} <= set(json.load(fh)["labels"])
+
+
+def test_removed_then_added_with_a_label_lands_in_order(sandbox, hubfs):
+    """An association removed, then saved again with a label before anything
+    was sent: the removal goes first, then the labeled add (sent the other
+    way round the association would be gone)."""
+    sandbox.reset(demo=True)
+    m = hubfs("writeback_delay_ms=3000")
+    for f in sorted(os.listdir(m.p("contacts"))):
+        cid = f[:-5]
+        p = m.p("contacts", cid, "associations.json")
+        with open(p) as fh:
+            doc = json.load(fh)
+        if doc["deals"]:
+            break
+    deal = doc["deals"][0]["id"]
+    since = sandbox.last_seq()
+    with open(p, "w") as fh:
+        json.dump({"deals": doc["deals"][1:]}, fh)
+    assert f"{deal}.json" not in os.listdir(m.p("contacts", cid, "deals"))
+    with open(p, "w") as fh:
+        json.dump({"deals": doc["deals"][1:] + [{"id": deal, "labels": ["Decision maker"]}]}, fh)
+    with open(p) as fh:
+        now = {e["id"]: e["labels"] for e in json.load(fh)["deals"]}
+    assert now[deal] == ["Decision maker"]
+    sync(m)
+    types = server_types(sandbox, "contacts", cid, "deals", deal)
+    assert "Decision maker" in types.values(), types
+    paths = [w["path"] for w in posts(sandbox, r"^/crm/v4/associations/contacts/deals/batch/",
+                                      since)]
+    assert paths == ["/crm/v4/associations/contacts/deals/batch/archive",
+                     "/crm/v4/associations/contacts/deals/batch/create"], paths
