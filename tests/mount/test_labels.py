@@ -246,3 +246,19 @@ def test_removed_then_added_with_a_label_lands_in_order(sandbox, hubfs):
                                       since)]
     assert paths == ["/crm/v4/associations/contacts/deals/batch/archive",
                      "/crm/v4/associations/contacts/deals/batch/create"], paths
+
+
+@pytest.mark.parametrize("vimrc", ["", "set backup", "set backupcopy=no"])
+def test_vim_adds_a_label(sandbox, demo, vimrc):
+    m, cid, doc = demo
+    prim = _company_with_primary(doc)
+    path = m.p("contacts", cid, "associations.json")
+    r = subprocess.run(["vim", "-u", "NONE", "-i", "NONE", "-es", "-c", vimrc or "set nocp",
+                        "-c", r'/"Primary"$/s//"Primary", "Billing contact"/', "-c", "wq", path],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    sync(m)
+    assert "Billing contact" in server_types(sandbox, "contacts", cid, "companies",
+                                             prim["id"]).values()
+    names = os.listdir(m.p("contacts", cid))
+    assert "associations.json" in names and not [n for n in names if n.endswith("~")], names
