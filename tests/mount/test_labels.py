@@ -126,12 +126,12 @@ def test_adding_a_label_with_sed_lands(sandbox, demo):
     r = m.run(["sed", "-i", '0,/"Primary"$/s//"Primary", "Billing contact"/',
                f"contacts/{cid}/associations.json"], check=False)
     assert r.returncode == 0, r.stderr
+    # sed's scratch file is gone
+    assert not [n for n in os.listdir(m.p("contacts", cid)) if n.startswith("sed")]
     sync(m)
     assert "Billing contact" in server_types(sandbox, "contacts", cid, "companies",
                                              prim["id"]).values()
     assert len(posts(sandbox, LABEL_WRITE, since)) == 1
-    # sed's scratch file is gone
-    assert not [n for n in os.listdir(m.p("contacts", cid)) if n.startswith("sed")]
 
 
 def test_undefined_label_fails_close_with_einval(sandbox, demo):
@@ -257,8 +257,8 @@ def test_vim_adds_a_label(sandbox, demo, vimrc):
                         "-c", r'/"Primary"$/s//"Primary", "Billing contact"/', "-c", "wq", path],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
+    names = os.listdir(m.p("contacts", cid))
+    assert "associations.json" in names and not [n for n in names if n.endswith("~")], names
     sync(m)
     assert "Billing contact" in server_types(sandbox, "contacts", cid, "companies",
                                              prim["id"]).values()
-    names = os.listdir(m.p("contacts", cid))
-    assert "associations.json" in names and not [n for n in names if n.endswith("~")], names
