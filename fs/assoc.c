@@ -134,11 +134,23 @@ static const struct objtype *key_type(struct hubfs *h, const struct objtype *fro
 	return to && to != from && objtypes_associable(h->types, from, to) ? to : NULL;
 }
 
+/* Was the change's link there before the save (then its record exists)? */
+static bool linked(json_object *before, const struct assoc_change *c)
+{
+	json_object *m = NULL;
+	char id[24];
+
+	snprintf(id, sizeof(id), "%" PRIu64, c->id);
+	return json_object_object_get_ex(before, c->name, &m) &&
+	       json_object_object_get_ex(m, id, NULL);
+}
+
 /* Check every change of a save and resolve its labels, before anything is
- * queued. 0, or -EINVAL with *why; -EIO etc. when the definitions cannot be
- * read. defs: key -> definitions (json array), filled as needed. */
-static int plan_changes(struct hubfs *h, const struct objtype *from, json_object *after,
-			GArray *changes, GHashTable *defs, GArray *plan, char **why)
+ * queued (a new link's record must exist). 0, or -EINVAL with *why; -EIO etc.
+ * when the definitions cannot be read. defs: key -> definitions (json
+ * array), filled as needed. */
+static int plan_changes(struct hubfs *h, const struct objtype *from, json_object *before,
+			json_object *after, GArray *changes, GHashTable *defs, GArray *plan, char **why)
 {
 	json_object_object_foreach(after, k, v) {
 		(void)v;
@@ -163,7 +175,7 @@ static int plan_changes(struct hubfs *h, const struct objtype *from, json_object
 		struct rec_attr a;
 		int rc;
 
-		if ((c->op == AC_LINK_ADD || c->op == AC_LABEL_ADD) &&
+		if ((c->op == AC_LINK_ADD || (c->op == AC_LABEL_ADD && !linked(before, c))) &&
 		    (rc = cache_record_stat(h->cache, p.to, c->id, deadline_of(h), &a)) != 0) {
 			if (rc != -ENOENT)
 				return rc;
@@ -255,7 +267,7 @@ int assoc_commit(struct hubfs *h, fuse_ino_t ino, const char *data, size_t len, 
 	if (!base || assocfile_parse(base, base_len, &before, &ignored) != 0)
 		before = json_object_new_object();
 	changes = assocfile_diff(before, after);
-	rc = plan_changes(h, from, after, changes, defs, plan, &why);
+	rc = plan_changes(h, from, before, after, changes, defs, plan, &why);
 	if (rc == 0)
 		rc = queue_changes(h, from, INO_ID(ino), plan);
 	if (rc && !why && rc != -EINVAL)

@@ -102,6 +102,12 @@ def test_adding_a_label_with_python_lands(sandbox, demo):
                    since)
     assert [w["path"] for w in writes] == \
         ["/crm/v4/associations/contacts/companies/batch/create"], writes
+    # and nothing else but the pair's label definitions (the link and its
+    # record were known)
+    assert sorted((e["method"], e["path"]) for e in sandbox.log(since=since)
+                  if not e["path"].startswith("/crm/v4/objects/")) == [
+        ("GET", "/crm/v4/associations/contacts/companies/labels"),
+        ("POST", "/crm/v4/associations/contacts/companies/batch/create")]
     # and removing it again is one labels/archive; Primary stays
     with open(m.p("contacts", cid, "associations.json")) as fh:
         doc = json.load(fh)
