@@ -49,8 +49,10 @@ static void test_types_canon(void)
 static void test_render(void)
 {
 	json_object *by = J("{\"deals\": [], \"companies\": ["
-			    "{\"id\": \"202\", \"types\": [{\"category\":\"HUBSPOT_DEFINED\",\"typeId\":279,\"label\":null}]},"
-			    "{\"id\": 31, \"types\": [{\"category\":\"USER_DEFINED\",\"typeId\":30,\"label\":\"Billing contact\"},"
+			    "{\"id\": \"202\", \"types\": [{\"category\":\"HUBSPOT_DEFINED\","
+			    "\"typeId\":279,\"label\":null}]},"
+			    "{\"id\": 31, \"types\": [{\"category\":\"USER_DEFINED\",\"typeId\":30,"
+			    "\"label\":\"Billing contact\"},"
 			    "{\"category\":\"HUBSPOT_DEFINED\",\"typeId\":1,\"label\":\"Primary\"}]},"
 			    "{\"id\": \"31\"}, {\"id\": \"bad\"}]}");
 	size_t len;
