@@ -32,6 +32,7 @@ static void assoc_free(gpointer p)
 	struct assoc *a = p;
 
 	g_free(a->ids);
+	g_free(a->types);
 	g_free(a);
 }
 
@@ -172,6 +173,8 @@ void cache_free(struct cache *c)
 	}
 	if (c->owners)
 		g_hash_table_destroy(c->owners);
+	if (c->assoc_labels)
+		g_hash_table_destroy(c->assoc_labels);
 	g_free(c->t);
 	g_array_free(c->notify, TRUE);
 	/* The LRU links live inside the records freed above: nothing to free here. */

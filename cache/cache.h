@@ -142,10 +142,29 @@ void cache_listing_note(struct cache *c, const struct objtype *type, uint64_t id
 int cache_assoc_list(struct cache *c, const struct objtype *from, uint64_t id,
 		     const struct objtype *to, int64_t deadline, uint64_t **ids, size_t *n);
 
+/* The same list with each link's association types: *links = a json array,
+ * sorted by id, of {"id": "<id>", "types": [{category, typeId, label}…]}
+ * (types sorted by typeId). Same costs as cache_assoc_list (one cache). */
+int cache_assoc_links(struct cache *c, const struct objtype *from, uint64_t id,
+		      const struct objtype *to, int64_t deadline, json_object **links);
+
 /* This mount added or removed an association: update the cached lists of both
- * sides at once (read-your-writes), without a call. */
+ * sides at once (read-your-writes), without a call. An added link shows the
+ * pair's unlabeled type. */
 void cache_assoc_note(struct cache *c, const struct objtype *from, uint64_t id,
 		      const struct objtype *to, uint64_t to_id, bool add);
+/* This mount added or removed a label (association type type_id of category)
+ * from/id -> to/to_id: the cached link shows it at once (an add makes the link
+ * if it is not there). */
+void cache_assoc_note_label(struct cache *c, const struct objtype *from, uint64_t id,
+			    const struct objtype *to, uint64_t to_id, const char *category,
+			    int type_id, const char *label, bool add);
+
+/* The association types defined from -> to (GET …/associations/{from}/{to}/labels):
+ * *results = a json array of {category, typeId, label} (label null: the
+ * unlabeled type). Kept for the TTL; a failed refresh serves the old list. */
+int cache_assoc_labels(struct cache *c, const struct objtype *from, const struct objtype *to,
+		       int64_t deadline, json_object **results);
 
 /* --- read-only account data -------------------------------------------- */
 

@@ -30,6 +30,9 @@ struct rec {
 
 struct assoc {
 	uint64_t *ids;
+	const char **types;   /* per id: its association types, canonical text
+			       * (assocfile_types_canon), interned (g_intern_string:
+			       * the combinations of a portal's labels are few) */
 	size_t n;
 	int64_t fetched_ms;
 };
@@ -105,6 +108,8 @@ struct cache {
 	uint64_t epoch;         /* write epoch; protected by lock */
 	uint64_t hits, misses;  /* protected by lock */
 	GArray *notify;         /* pending hook calls {type, id}; protected by lock */
+	GHashTable *assoc_labels; /* pair key -> struct assoc_labels (cache_assoc.c), made on
+				   * first use; protected by lock */
 	GHashTable *owners;     /* id -> text (g_strdup); NULL until loaded */
 	bool owners_fetching;
 

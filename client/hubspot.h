@@ -99,6 +99,9 @@ struct hs_error {
 	char category[64];       /* e.g. "VALIDATION_ERROR", "" if none */
 	char message[512];
 	char correlation_id[64];
+	/* 403 MISSING_SCOPES: the scopes the call needs (one of them), from the
+	 * body's errors[].context.requiredGranularScopes, space-separated; else "". */
+	char scopes[256];
 };
 
 /* Per-call context: priority class, absolute deadline (hs_now_ms() clock; 0 = no
@@ -231,12 +234,18 @@ int hs_assoc_batch_read(struct hs_client *c, struct hs_call *call, const char *f
 			const char *to, const char *const *ids, const char *const *afters,
 			size_t n, json_object **out);
 
+/* GET /crm/v4/associations/{from}/{to}/labels -> {results:[{category, typeId,
+ * label}]}: the association types from -> to (label null: the unlabeled one). */
+int hs_assoc_labels(struct hs_client *c, struct hs_call *call, const char *from, const char *to,
+		    json_object **out);
+
 /* --- typed writes (all inputs arrays are json arrays, not consumed) ----- */
 
 /* POST …/batch/{verb} with {"inputs": inputs}; verb in update|create|upsert|archive. */
 int hs_batch_write(struct hs_client *c, struct hs_call *call, const char *type,
 		   const char *verb, json_object *inputs, json_object **out);
-/* POST /crm/v4/associations/{from}/{to}/batch/{verb}; verb in create|archive|associate/default. */
+/* POST /crm/v4/associations/{from}/{to}/batch/{verb}; verb in
+ * create|archive|associate/default|labels/archive. */
 int hs_assoc_batch_write(struct hs_client *c, struct hs_call *call, const char *from,
 			 const char *to, const char *verb, json_object *inputs, json_object **out);
 

@@ -253,6 +253,22 @@ int hs_assoc_batch_read(struct hs_client *c, struct hs_call *call, const char *f
 	return rc;
 }
 
+int hs_assoc_labels(struct hs_client *c, struct hs_call *call, const char *from, const char *to,
+		    json_object **out)
+{
+	GString *g = g_string_new("/crm/v4/associations/");
+
+	if (!name_ok(from) || !name_ok(to)) {
+		g_string_free(g, TRUE);
+		return bad_args(call, out, "invalid association labels read (types)");
+	}
+	append_escaped(g, from);
+	g_string_append_c(g, '/');
+	append_escaped(g, to);
+	g_string_append(g, "/labels");
+	return request_path(c, call, "GET", g, NULL, out);
+}
+
 /* {"inputs": inputs}, sharing (not consuming) the caller's array. */
 static json_object *inputs_body(json_object *inputs)
 {
@@ -294,7 +310,8 @@ int hs_batch_write(struct hs_client *c, struct hs_call *call, const char *type,
 int hs_assoc_batch_write(struct hs_client *c, struct hs_call *call, const char *from,
 			 const char *to, const char *verb, json_object *inputs, json_object **out)
 {
-	static const char *const verbs[] = { "create", "archive", "associate/default", NULL };
+	static const char *const verbs[] = { "create", "archive", "associate/default", "labels/archive",
+					     NULL };
 	json_object *body;
 	int rc;
 

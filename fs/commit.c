@@ -140,6 +140,8 @@ static void ectx_clear(struct ectx *e)
 
 char *commit_label(struct hubfs *h, fuse_ino_t ino)
 {
+	if (INO_KIND(ino) == K_ASSOCFILE)
+		return g_strdup_printf("%s/%" PRIu64 "/" ASSOC_FILE, ino_type(h, ino)->name, INO_ID(ino));
 	return g_strdup_printf("%s/%" PRIu64 ".json", ino_type(h, ino)->name, INO_ID(ino));
 }
 

@@ -24,7 +24,8 @@
 /* Type of a directory that may hold scratch files (type dir or _new/), else NULL. */
 static const struct objtype *scratch_dir_type(struct hubfs *h, fuse_ino_t parent)
 {
-	return is_typedir(parent) || is_newdir(parent) ? ino_type(h, parent) : NULL;
+	return is_typedir(parent) || is_newdir(parent) || INO_KIND(parent) == K_ASSOC_ROOT ?
+	       ino_type(h, parent) : NULL;
 }
 
 static void reply_entry_of(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -78,6 +79,18 @@ static int do_create(struct hubfs *h, fuse_req_t req, fuse_ino_t parent, const c
 	}
 	if (is_typedir(parent) && !strcmp(name, "_new"))
 		return -EEXIST;
+	if (INO_KIND(parent) == K_ASSOC_ROOT && !strcmp(name, ASSOC_FILE)) {
+		/* O_CREAT of associations.json (a stale dentry): open it. */
+		struct wbuf *w;
+		int rc = 0;
+
+		if (trunc && (rc = wbuf_get(h, INO_MAKE(K_ASSOCFILE, t->idx, 0, INO_ID(parent)),
+					    ctx->pid, &w)) == 0) {
+			g_byte_array_set_size(w->data, 0);
+			g_mutex_unlock(&h->lock);
+		}
+		return rc;
+	}
 	g_mutex_lock(&h->lock);
 	d = dnode_at(h, parent, name);
 	if (!d) {
@@ -507,6 +520,11 @@ static int do_rename(struct hubfs *h, fuse_ino_t parent, const char *name, fuse_
 		r.src_movable = movable(src);
 	}
 	g_mutex_unlock(&h->lock);
+	rc = assoc_rename(h, parent, name, ino, newparent, newname, flags);
+	if (rc != -ENOSYS)
+		return rc;
+	if (INO_KIND(parent) == K_ASSOC_ROOT)
+		return rename_scratch(h, parent, name, ino, newparent, newname, noreplace);
 	rc = rename_decide(&r, &action, &id);
 	if (rc)
 		return rc;

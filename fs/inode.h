@@ -5,7 +5,7 @@
  *   bits 59..54  object type: its idx in the mount's registry (records, type
  *                directories and the other per-type nodes, association dirs,
  *                links)
- *   bits 53..48  target object type (association dirs)
+ *   bits 53..48  target object type (association dirs, schema/labels/ files)
  *   bits 47..0   record id (< 2^48, see record_parse_id); 0 for a per-type node
  * Six bits of type: a mount shows at most 64 types (OBJTYPES_MAX; the
  * registry refuses more). Nodes that exist once per type (its directory,
@@ -36,6 +36,8 @@ enum ino_kind {
 	K_SCHEMA = 10,    /* schema/<type>.json */
 	K_PIPES = 11,     /* pipelines/<type>.json */
 	K_SEARCHTYPE = 12,/* search/<type>/ */
+	K_ASSOCFILE = 13, /* <type>/<id>/associations.json */
+	K_LABELS = 14,    /* schema/labels/<type>_to_<totype>.json */
 	K_KINDS
 };
 
@@ -58,6 +60,7 @@ enum ino_kind {
 enum {
 	INO_ROOT = 1,         /* FUSE_ROOT_ID */
 	INO_SCHEMA_DIR = 10,
+	INO_LABELS_DIR = 11,  /* schema/labels/ */
 	INO_PIPE_DIR = 20,
 	INO_OWNERS_DIR = 30,
 	INO_CTL_DIR = 40,     /* .hubfs/ */

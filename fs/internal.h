@@ -67,6 +67,13 @@ static inline bool is_newdir(fuse_ino_t ino)
 	return INO_KIND(ino) == K_NEWDIR;
 }
 
+/* A file written through a per-inode buffer (write.c): a record file, or a
+ * record's associations.json. */
+static inline bool is_wfile(fuse_ino_t ino)
+{
+	return INO_KIND(ino) == K_RECORD || INO_KIND(ino) == K_ASSOCFILE;
+}
+
 /* tree.c: the fixed nodes, once per mount (a table) or once per type (the
  * registry's), with h->lock not held (the registry is immutable). */
 /* The type an inode number carries (INO_TYPE, INO_TYPE2), or NULL if the
@@ -138,6 +145,38 @@ int commit_record(struct hubfs *h, fuse_ino_t ino, const char *data, size_t len,
  * journal, or -errno (a rejected create is logged and its bytes kept). */
 int commit_create(struct hubfs *h, const struct objtype *type, const char *name, const char *data,
 		  size_t len, char **key_out);
+
+/* ops.c: the association directories of a record of type t (one per type it
+ * can be associated with, but its own): fills idx (OBJTYPES_MAX), returns how many. */
+size_t assoc_dirs(struct hubfs *h, const struct objtype *t, unsigned *idx);
+
+/* assoc.c: association labels (associations.json, schema/labels/, link xattrs). */
+#define ASSOC_FILE "associations.json"
+/* The current text of a buffered file (is_wfile): g_free. */
+int wfile_text(struct hubfs *h, fuse_ino_t ino, char **text, size_t *len);
+/* Commit a buffered file's bytes (commit_record, or assoc_commit). */
+int wfile_commit(struct hubfs *h, fuse_ino_t ino, const char *data, size_t len, const char *base,
+		 size_t base_len, bool quiet);
+/* <type>/<id>/associations.json of ino (K_ASSOCFILE): g_free. */
+int assoc_file_text(struct hubfs *h, fuse_ino_t ino, char **text, size_t *len);
+/* Commit a saved associations.json against base (what the writer started
+ * from): validated, then queued as v4 association and label writes. -EINVAL
+ * (logged, bytes kept in rejected/, unless quiet) for a bad file or label. */
+int assoc_commit(struct hubfs *h, fuse_ino_t ino, const char *data, size_t len, const char *base,
+		 size_t base_len, bool quiet);
+/* schema/labels/: its entries, lookup, and the text of a file (K_LABELS). */
+size_t assoc_labels_count(struct hubfs *h);
+int assoc_labels_entry(struct hubfs *h, size_t k, char *name, size_t size, fuse_ino_t *child);
+fuse_ino_t assoc_labels_lookup(struct hubfs *h, const char *name);
+int assoc_labels_text(struct hubfs *h, fuse_ino_t ino, char **text, size_t *len);
+/* xattrs of an association directory (K_ASSOC_DIR): user.hubspot.labels.<id>. */
+int assoc_dir_getxattr(struct hubfs *h, fuse_ino_t ino, const char *name, char **val, size_t *len);
+void assoc_dir_listxattr(struct hubfs *h, fuse_ino_t ino, GString *out);
+/* A rename into or within a record's directory (<type>/<id>/): a scratch
+ * file onto associations.json commits it. 0 or -errno; -ENOSYS: not ours,
+ * dirops.c's rules apply. */
+int assoc_rename(struct hubfs *h, fuse_ino_t parent, const char *name, fuse_ino_t ino,
+		 fuse_ino_t newparent, const char *newname, unsigned flags);
 
 /* rejected.c: .hubfs/rejected/ kept in $state_dir/rejected/ (bounded). */
 /* Keep bytes as rejected/<name> (made unique; '/' becomes '-'), dropping the

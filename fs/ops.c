@@ -37,7 +37,8 @@ struct dirh {
 
 static bool has_dyn(fuse_ino_t ino)
 {
-	return is_typedir(ino) || is_newdir(ino) || ino == INO_REJECTED;
+	return is_typedir(ino) || is_newdir(ino) || ino == INO_REJECTED ||
+	       INO_KIND(ino) == K_ASSOC_ROOT;
 }
 
 int64_t deadline_of(struct hubfs *h)
@@ -73,6 +74,8 @@ static int file_text(struct hubfs *h, fuse_ino_t ino, bool fresh_status, char **
 		return 0;
 	case K_PIPES:
 		return cache_pipelines_text(h->cache, ino_type(h, ino), deadline, text, len);
+	case K_LABELS:
+		return assoc_labels_text(h, ino, text, len);
 	}
 	if (ino == INO_README) {
 		t = hubfs_readme_text(len);
@@ -113,9 +116,7 @@ int do_getattr(struct hubfs *h, fuse_ino_t ino, struct stat *st, double *timeout
 	return rc;
 }
 
-/* The association directories of a record of type t: one per type it can be
- * associated with, but its own. Fills idx (OBJTYPES_MAX) and returns how many. */
-static size_t assoc_dirs(struct hubfs *h, const struct objtype *t, unsigned *idx)
+size_t assoc_dirs(struct hubfs *h, const struct objtype *t, unsigned *idx)
 {
 	size_t n = objtypes_assoc_targets(h->types, t, idx, OBJTYPES_MAX), m = 0;
 
@@ -216,8 +217,34 @@ static int getattr_raw(struct hubfs *h, fuse_ino_t ino, struct stat *st, double 
 		rc = cache_record_stat(h->cache, t, INO_ID(ino), deadline_of(h), &a);
 		if (rc)
 			return rc;
-		st->st_mode = S_IFDIR | 0555;
+		/* writable: scratch files (sed -i, editors) save associations.json */
+		st->st_mode = S_IFDIR | 0555 | wbit;
 		st->st_nlink = 2 + assoc_dirs(h, t, idx);
+		return 0;
+	case K_ASSOCFILE:
+		rc = assoc_file_text(h, ino, &text, &len);
+		if (rc)
+			return rc;
+		/* Other text, other mtime: the kernel drops pages of an older text
+		 * of the same size (AUTO_INVAL_DATA). */
+		st->st_mtim.tv_nsec = g_str_hash(text) % 1000000000;
+		g_free(text);
+		st->st_mode = S_IFREG | 0444 | wbit;
+		st->st_nlink = 1;
+		st->st_size = (off_t)len;
+		if (wbuf_size(h, ino, &len)) {
+			st->st_size = (off_t)len;
+			*timeout = 0;
+		}
+		return 0;
+	case K_LABELS:
+		rc = assoc_labels_text(h, ino, &text, &len);
+		if (rc)
+			return rc;
+		g_free(text);
+		st->st_mode = S_IFREG | 0444;
+		st->st_nlink = 1;
+		st->st_size = (off_t)len;
 		return 0;
 	case K_ASSOC_DIR:
 		if (!t || !ino_type2(h, ino))
@@ -327,6 +354,12 @@ static int lookup_ino(struct hubfs *h, fuse_ino_t parent, const char *name, fuse
 	*ino = 0;
 	switch (INO_KIND(parent)) {
 	case K_ASSOC_ROOT:
+		if ((*ino = dyn_lookup(h, parent, name)))
+			return 0;
+		if (!strcmp(name, ASSOC_FILE)) {
+			*ino = INO_MAKE(K_ASSOCFILE, INO_TYPE(parent), 0, INO_ID(parent));
+			return 0;
+		}
 		return lookup_in_assoc_root(h, parent, name, ino);
 	case K_ASSOC_DIR:
 		if (!name_record(name, &id) || !ino_type(h, parent) || !ino_type2(h, parent) ||
@@ -354,6 +387,8 @@ static int lookup_ino(struct hubfs *h, fuse_ino_t parent, const char *name, fuse
 		return 0;
 	if (is_typedir(parent))
 		return lookup_in_typedir(h, parent, name, ino);
+	if (parent == INO_LABELS_DIR && (*ino = assoc_labels_lookup(h, name)))
+		return 0;
 	if (parent == INO_OWNERS_DIR && name_record(name, &id)) {
 		*ino = INO_MAKE(K_OWNER, 0, 0, id);
 		return 0;
@@ -451,6 +486,21 @@ static void hubfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	size_t len, n = 0;
 	int rc;
 
+	if (INO_KIND(ino) == K_ASSOCFILE) {
+		buf = g_malloc(size ? size : 1);
+		rc = wbuf_read(h, ino, off, size, buf, &n);
+		if (rc == -ENOENT && (rc = assoc_file_text(h, ino, &text, &len)) == 0) {
+			n = (size_t)off < len ? MIN(size, len - (size_t)off) : 0;
+			memcpy(buf, text + (n ? off : 0), n);
+		}
+		if (rc)
+			fuse_reply_err(req, -rc);
+		else
+			fuse_reply_buf(req, buf, n);
+		g_free(buf);
+		g_free(text);
+		return;
+	}
 	if (INO_KIND(ino) == K_RECORD) {
 		buf = g_malloc(size ? size : 1);
 		rc = wbuf_read(h, ino, off, size, buf, &n);
@@ -612,6 +662,8 @@ static int dir_entry(struct hubfs *h, fuse_ino_t ino, struct dirh *d, size_t i, 
 	}
 	switch (INO_KIND(ino)) {
 	case K_STATIC:
+		if (ino == INO_LABELS_DIR)
+			return assoc_labels_entry(h, k, name, namesz, child);
 		if (ino == INO_OWNERS_DIR) {
 			if (!d || k >= d->n)
 				return 1;
@@ -621,6 +673,12 @@ static int dir_entry(struct hubfs *h, fuse_ino_t ino, struct dirh *d, size_t i, 
 		}
 		return 1;
 	case K_ASSOC_ROOT:
+		if (d && k == 0) {
+			snprintf(name, namesz, "%s", ASSOC_FILE);
+			*child = INO_MAKE(K_ASSOCFILE, INO_TYPE(ino), 0, INO_ID(ino));
+			return 0;
+		}
+		k--;
 		if (!d || k >= d->nassoc)
 			return 1;
 		snprintf(name, namesz, "%s", objtypes_at(h->types, d->assoc[k])->name);
@@ -672,6 +730,8 @@ static mode_t entry_type(struct hubfs *h, fuse_ino_t ino)
 		return dyn_stat(h, ino, &st) ? st.st_mode & S_IFMT : S_IFREG;
 	case K_RECORD:
 	case K_OWNER:
+	case K_ASSOCFILE:
+	case K_LABELS:
 		return S_IFREG;
 	case K_ASSOC_ROOT:
 	case K_ASSOC_DIR:
@@ -765,6 +825,8 @@ static int xattr_value(struct hubfs *h, fuse_ino_t ino, const char *name, char *
 {
 	if (INO_KIND(ino) == K_DYN)
 		return dyn_getxattr(h, ino, name, val, len);
+	if (INO_KIND(ino) == K_ASSOC_DIR)
+		return assoc_dir_getxattr(h, ino, name, val, len);
 	if (INO_KIND(ino) != K_RECORD)
 		return -ENODATA;
 	if (!strcmp(name, XATTR_URL))
@@ -813,6 +875,8 @@ static void hubfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		g_free(err);
 	} else if (INO_KIND(ino) == K_DYN) {
 		dyn_listxattr(h, ino, names);
+	} else if (INO_KIND(ino) == K_ASSOC_DIR) {
+		assoc_dir_listxattr(h, ino, names);
 	}
 	if (size == 0)
 		fuse_reply_xattr(req, names->len);

@@ -20,6 +20,7 @@ struct snode {
 static const struct snode stree[] = {
 	{ INO_ROOT, INO_ROOT, "", S_IFDIR },
 	{ INO_SCHEMA_DIR, INO_ROOT, "schema", S_IFDIR },
+	{ INO_LABELS_DIR, INO_SCHEMA_DIR, "labels", S_IFDIR },
 	{ INO_PIPE_DIR, INO_ROOT, "pipelines", S_IFDIR },
 	{ INO_OWNERS_DIR, INO_ROOT, "owners", S_IFDIR },
 	{ INO_SEARCH_DIR, INO_ROOT, "search", S_IFDIR },

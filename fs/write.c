@@ -264,7 +264,7 @@ int wbuf_get(struct hubfs *h, fuse_ino_t ino, pid_t pid, struct wbuf **out)
 	}
 	g_mutex_unlock(&h->lock);
 
-	rc = cache_record_text(h->cache, ino_type(h, ino), INO_ID(ino), deadline_of(h), &text, &len);
+	rc = wfile_text(h, ino, &text, &len);
 	if (rc)
 		return rc;
 	g_mutex_lock(&h->lock);
@@ -301,7 +301,7 @@ static int save_now(struct hubfs *h, fuse_ino_t ino, const char *data, size_t si
 	GByteArray *b;
 	int rc;
 
-	rc = cache_record_text(h->cache, ino_type(h, ino), INO_ID(ino), deadline_of(h), &text, &len);
+	rc = wfile_text(h, ino, &text, &len);
 	if (rc)
 		return rc;
 	b = g_byte_array_new();
@@ -313,7 +313,7 @@ static int save_now(struct hubfs *h, fuse_ino_t ino, const char *data, size_t si
 	} else {
 		dnode_bytes_resize(b, truncate_to);
 	}
-	rc = commit_record(h, ino, (const char *)b->data, b->len, text, len, false);
+	rc = wfile_commit(h, ino, (const char *)b->data, b->len, text, len, false);
 	g_byte_array_unref(b);
 	g_free(text);
 	return rc;
@@ -407,7 +407,7 @@ static bool wbuf_reap(struct hubfs *h, fuse_ino_t ino)
 	g_hash_table_steal(h->wbufs, GSIZE_TO_POINTER(ino));
 	g_mutex_unlock(&h->lock);
 	log_notice("%s: a save nobody closed (truncate of a path?); committing it now", label);
-	commit_record(h, ino, (const char *)w->data->data, w->data->len, w->base, w->base_len, false);
+	wfile_commit(h, ino, (const char *)w->data->data, w->data->len, w->base, w->base_len, false);
 	wbuf_free(w);
 	return true;
 }
@@ -455,7 +455,7 @@ void hubfs_w_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_s
 	double timeout;
 	int rc = 0;
 
-	if (INO_KIND(ino) == K_RECORD && (to_set & FUSE_SET_ATTR_SIZE)) {
+	if (is_wfile(ino) && (to_set & FUSE_SET_ATTR_SIZE)) {
 		struct wbuf *w;
 
 		if (h->o.ro) {
@@ -531,9 +531,9 @@ void hubfs_w_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 
 	if (h->o.ro) {
 		rc = -EROFS;
-	} else if (INO_KIND(ino) == K_RECORD && fi && fi->writepage) {
+	} else if (is_wfile(ino) && fi && fi->writepage) {
 		rc = mapped_write(h, ino, buf, size, off);
-	} else if (INO_KIND(ino) == K_RECORD) {
+	} else if (is_wfile(ino)) {
 		struct wbuf *w;
 
 		if ((size_t)off + size > RECORD_WRITE_MAX) {
@@ -673,7 +673,7 @@ static int commit_record_buf(struct hubfs *h, fuse_ino_t ino, pid_t pid, bool qu
 		wbuf_free(w);
 		return -EFBIG;
 	}
-	rc = commit_record(h, ino, (const char *)w->data->data, w->data->len, w->base, w->base_len,
+	rc = wfile_commit(h, ino, (const char *)w->data->data, w->data->len, w->base, w->base_len,
 			   quiet);
 	if (quiet && rc != 0) {
 		/* keep it for close, which reports the problem */
@@ -762,7 +762,7 @@ static int commit_newfile(struct hubfs *h, fuse_ino_t ino, pid_t pid, bool quiet
  * record's buffer as an edit, a _new/ file as a create. */
 static int commit_for(struct hubfs *h, fuse_ino_t ino, pid_t pid, bool quiet)
 {
-	if (INO_KIND(ino) == K_RECORD)
+	if (is_wfile(ino))
 		return commit_record_buf(h, ino, pid, quiet);
 	if (INO_KIND(ino) == K_DYN)
 		return commit_newfile(h, ino, pid, quiet);

@@ -142,9 +142,7 @@ static void json_err(const char *buf, size_t off, const char *what, struct edit_
 	set_err(err, NULL, "invalid JSON at line %u, column %u: %s", line, col, what);
 }
 
-/* Parse buf as one JSON value (strict JSON, valid UTF-8, an optional BOM, only
- * whitespace after it). Returns 0 and *out (may be NULL for `null`), or -EINVAL. */
-static int parse_json(const char *buf, size_t len, json_object **out, struct edit_error *err)
+int edit_parse_json(const char *buf, size_t len, json_object **out, struct edit_error *err)
 {
 	struct json_tokener *tok;
 	enum json_tokener_error e;
@@ -301,7 +299,7 @@ static int parse_record_file(const char *buf, size_t len, json_object **top, jso
 {
 	json_object *o;
 
-	if (parse_json(buf, len, &o, err) < 0)
+	if (edit_parse_json(buf, len, &o, err) < 0)
 		return -EINVAL;
 	if (!json_object_is_type(o, json_type_object)) {
 		set_err(err, NULL, "the file must hold one JSON object, not %s", type_noun(o));
@@ -926,7 +924,7 @@ static int parse_base(const char *base, size_t base_len, json_object **obj, json
 	struct edit_error ignored;
 
 	*obj = NULL;
-	if (!base || parse_json(base, base_len, obj, &ignored) < 0 ||
+	if (!base || edit_parse_json(base, base_len, obj, &ignored) < 0 ||
 	    !json_object_is_type(*obj, json_type_object) ||
 	    !json_object_object_get_ex(*obj, "properties", props) ||
 	    !json_object_is_type(*props, json_type_object)) {

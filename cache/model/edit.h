@@ -52,6 +52,11 @@ int edit_parse(const struct edit_ctx *ctx, const char *buf, size_t len, const ch
 int edit_parse_new(const struct edit_ctx *ctx, const char *buf, size_t len, json_object **props,
 		   struct edit_error *err);
 
+/* Parse buf as one JSON value (strict JSON, valid UTF-8, an optional BOM, only
+ * whitespace after it). Returns 0 and *out (may be NULL for `null`), or -EINVAL
+ * with err->reason saying where (line and column). */
+int edit_parse_json(const char *buf, size_t len, json_object **out, struct edit_error *err);
+
 /* Apply changes to a base record file, producing the file every reader sees
  * until the server's version arrives (read-your-writes). g_malloc'd, *len set. */
 int edit_apply(const struct schema *s, const char *base, size_t base_len, json_object *changes,

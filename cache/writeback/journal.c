@@ -870,7 +870,10 @@ int journal_add_assoc(struct journal *j, bool add, const char *from, uint64_t id
 	rc = journal_begin(j);
 	if (rc)
 		return rc;
+	/* A removal takes every pending write of the pair along (labels too); a
+	 * default add only the pair's other default writes. */
 	rc = prepare(j, "DELETE FROM ops WHERE state = 'pending' AND kind IN ('assoc_add','assoc_del')"
+		     " AND (?5 OR props IS NULL)"
 		     " AND ((type = ?1 AND rec_id = ?2 AND to_type = ?3 AND to_id = ?4)"
 		     "   OR (type = ?3 AND rec_id = ?4 AND to_type = ?1 AND to_id = ?2))", &st);
 	if (rc == 0) {
@@ -878,10 +881,68 @@ int journal_add_assoc(struct journal *j, bool add, const char *from, uint64_t id
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)id);
 		sqlite3_bind_text(st, 3, to, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_int64(st, 4, (sqlite3_int64)to_id);
+		sqlite3_bind_int(st, 5, !add);
 		rc = step_done(j, st);
 	}
 	if (rc == 0)
 		rc = journal_insert(j, &op, now_ms, seq);
+	return finish(j, rc);
+}
+
+int journal_add_assoc_label(struct journal *j, bool add, const char *from, uint64_t id,
+			    const char *to, uint64_t to_id, json_object *types, int64_t now_ms,
+			    int64_t *seq)
+{
+	struct jop op = { .kind = add ? JOP_ASSOC_ADD : JOP_ASSOC_DEL, .id = id, .to_id = to_id,
+			  .state = JS_PENDING };
+	const char *text = json_text(types);
+	sqlite3_stmt *st;
+	int rc, gone = 0;
+
+	if (!type_ok(from) || !type_ok(to) || id == 0 || to_id == 0 ||
+	    !json_object_is_type(types, json_type_object) || !text)
+		return -EINVAL;
+	g_strlcpy(op.type, from, sizeof(op.type));
+	g_strlcpy(op.to_type, to, sizeof(op.to_type));
+	rc = journal_begin(j);
+	if (rc)
+		return rc;
+	/* The opposite write of the same label still pending: both are dropped.
+	 * The same write pending: nothing more to queue. */
+	rc = prepare(j, "DELETE FROM ops WHERE state = 'pending' AND kind = ?5 AND props = ?6"
+		     " AND type = ?1 AND rec_id = ?2 AND to_type = ?3 AND to_id = ?4", &st);
+	for (int pass = 0; rc == 0 && pass < 2; pass++) {
+		if (pass == 1) {
+			rc = prepare(j, "SELECT count(*) FROM ops WHERE state = 'pending' AND kind = ?5"
+				     " AND props = ?6 AND type = ?1 AND rec_id = ?2 AND to_type = ?3"
+				     " AND to_id = ?4", &st);
+			if (rc)
+				break;
+		}
+		sqlite3_bind_text(st, 1, from, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)id);
+		sqlite3_bind_text(st, 3, to, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 4, (sqlite3_int64)to_id);
+		sqlite3_bind_text(st, 5, kind_names[pass == 0 ? !add ? JOP_ASSOC_ADD : JOP_ASSOC_DEL
+								: op.kind], -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 6, text, -1, SQLITE_TRANSIENT);
+		if (pass == 0) {
+			rc = step_done(j, st);
+			gone = rc == 0 ? sqlite3_changes(j->db) : 0;
+			if (gone)
+				break;
+		} else {
+			rc = sqlite3_step(st);
+			gone = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+			rc = rc == SQLITE_ROW ? 0 : fail(j, rc, "label lookup");
+			sqlite3_finalize(st);
+		}
+	}
+	if (rc == 0 && !gone) {
+		op.props = json_object_get(types);
+		rc = journal_insert(j, &op, now_ms, seq);
+		json_object_put(op.props);
+	}
 	return finish(j, rc);
 }
 

@@ -17,7 +17,10 @@
  *                          key of a type that an account never renumbers
  *       rec_id     INTEGER record id (update/archive/assoc from); 0 for a create
  *       key        TEXT    create: the _new/ name (NULL otherwise)
- *       props      TEXT    JSON object: update -> changed values, create -> values
+ *       props      TEXT    JSON object: update -> changed values, create -> values,
+ *                          assoc -> NULL, or {"types": [AssociationSpec]} for a
+ *                          labeled add (batch/create) or label removal
+ *                          (batch/labels/archive)
  *       base       TEXT    JSON object: update -> base value of each change
  *                          (string or null); a name missing here is not checked
  *                          for conflicts (retry of a conflict, 409 -> update)
@@ -120,6 +123,16 @@ int journal_add_archive(struct journal *j, const char *type, uint64_t id, int64_
  * on the same pair (either direction) are dropped first: the last one wins. */
 int journal_add_assoc(struct journal *j, bool add, const char *from, uint64_t id, const char *to,
 		      uint64_t to_id, int64_t now_ms, int64_t *seq);
+/* Queue adding (batch/create) or removing (batch/labels/archive) one labeled
+ * association type of a pair: types = {"types": [{"associationCategory",
+ * "associationTypeId"}]}, kept as the row's props (assoc rows without props
+ * are the default add and the removal of every type). The opposite write of
+ * the same label, pending, cancels with this one; the same write pending
+ * makes this one a no-op. A later removal of the pair (journal_add_assoc with
+ * add false) drops these rows. */
+int journal_add_assoc_label(struct journal *j, bool add, const char *from, uint64_t id,
+			    const char *to, uint64_t to_id, json_object *types, int64_t now_ms,
+			    int64_t *seq);
 /* Insert a row as given (op->seq, created/updated_ms ignored). */
 int journal_insert(struct journal *j, const struct jop *op, int64_t now_ms, int64_t *seq);
 

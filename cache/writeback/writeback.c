@@ -556,6 +556,35 @@ int writeback_assoc(struct writeback *wb, bool add, const struct objtype *from, 
 	return rc ? -EIO : 0;
 }
 
+int writeback_assoc_label(struct writeback *wb, bool add, const struct objtype *from, uint64_t id,
+			  const struct objtype *to, uint64_t to_id, const char *category,
+			  int type_id, const char *label)
+{
+	json_object *props, *types, *spec;
+	int rc;
+
+	if (!type_ok(wb, from) || !type_ok(wb, to) || id == 0 || to_id == 0 || !category ||
+	    type_id <= 0)
+		return -EINVAL;
+	props = json_object_new_object();
+	types = json_object_new_array();
+	spec = json_object_new_object();
+	json_object_object_add(spec, "associationCategory", json_object_new_string(category));
+	json_object_object_add(spec, "associationTypeId", json_object_new_int(type_id));
+	json_object_array_add(types, spec);
+	json_object_object_add(props, "types", types);
+	if (label)
+		json_object_object_add(props, "label", json_object_new_string(label));
+	pthread_mutex_lock(&wb->lock);
+	rc = journal_add_assoc_label(wb->j, add, from->id, id, to->id, to_id, props, hs_wall_ms(),
+				     NULL);
+	if (rc == 0)
+		queued(wb);
+	pthread_mutex_unlock(&wb->lock);
+	json_object_put(props);
+	return rc ? -EIO : 0;
+}
+
 /* A type's directory name, or its objectTypeId if this mount does not show it. */
 static const char *type_label(struct writeback *wb, const char *type_id)
 {
@@ -591,6 +620,8 @@ static void queue_line(struct writeback *wb, GString *g, const struct jop *op)
 	case JOP_ASSOC_DEL:
 		g_string_append_printf(g, " %c%s/%" PRIu64, op->kind == JOP_ASSOC_ADD ? '+' : '-',
 				       type_label(wb, op->to_type), op->to_id);
+		if (json_util_field(op->props, "label"))
+			g_string_append_printf(g, " label=%s", json_util_field(op->props, "label"));
 		break;
 	default:
 		break;

@@ -71,6 +71,13 @@ int writeback_archive(struct writeback *wb, const struct objtype *type, uint64_t
 /* Queue adding/removing the default association from/id -> to/to_id. */
 int writeback_assoc(struct writeback *wb, bool add, const struct objtype *from, uint64_t id,
 		    const struct objtype *to, uint64_t to_id);
+/* Queue adding or removing one label (association type type_id of category,
+ * named label for messages) of from/id -> to/to_id: batch/create, which makes
+ * the association too when it is not there, or batch/labels/archive, which
+ * leaves it and its other types. */
+int writeback_assoc_label(struct writeback *wb, bool add, const struct objtype *from, uint64_t id,
+			  const struct objtype *to, uint64_t to_id, const char *category,
+			  int type_id, const char *label);
 
 /* Wait until nothing is pending or in flight (or the deadline). Returns 0 if all
  * landed, -EIO if some failed or conflict (each listed as a line in *report,

@@ -511,6 +511,8 @@ static int take_simple(struct writeback *wb, enum jop_kind kind, const struct ob
 
 	if (!wb_take_ok(wb, type))
 		return 0;
+	GHashTable *removals = NULL;
+
 	rc = journal_list(wb->j, JS_MASK(JS_PENDING), kind, type->id, 0, to_type ? 0 : BATCH_MAX,
 			  &rows);
 	if (rc)
@@ -520,9 +522,18 @@ static int take_simple(struct writeback *wb, enum jop_kind kind, const struct ob
 
 		if (to_type && strcmp(op->to_type, to_type->id) != 0)
 			continue;
+		/* A label added after a removal of its pair goes after it. */
+		if (kind == JOP_ASSOC_ADD && wb_label_of(op, NULL, NULL, NULL)) {
+			if (!removals)
+				removals = wb_removals(wb, type, to_type);
+			if (wb_label_waits(removals, op))
+				continue;
+		}
 		g_ptr_array_add(out, op);
 		rows->pdata[i] = NULL;
 	}
+	if (removals)
+		g_hash_table_destroy(removals);
 	g_ptr_array_unref(rows);
 	return out->len ? wb_mark_in_flight(wb, out) : 0;
 }
@@ -548,6 +559,12 @@ static void simple_input(enum jop_kind kind, const struct jop *op, struct item *
 	t = json_object_new_object();
 	json_object_object_add(t, "id", json_object_new_string(z));
 	json_object_object_add(in, "from", f);
+	if (wb_label_types(op)) {
+		json_object_object_add(in, "to", t);
+		json_object_object_add(in, "types", json_object_get(wb_label_types(op)));
+		it->input = in;
+		return;
+	}
 	if (kind == JOP_ASSOC_DEL) {
 		json_object *arr = json_object_new_array();
 
@@ -604,8 +621,14 @@ static void simple_after(struct writeback *wb, enum jop_kind kind, const struct 
 			cache_archive_landed(wb->c, type, op->id);
 		} else if (its[i].outcome == OUT_FAILED) {
 			wb_report(wb, jop_kind_name(kind), type, op->id, NULL, &its[i].err, NULL);
+			int tid;
+			const char *cat, *label;
+
 			if (kind == JOP_ARCHIVE)
 				cache_listing_note(wb->c, type, op->id, true);
+			else if (wb_label_of(op, &tid, &cat, &label))
+				cache_assoc_note_label(wb->c, type, op->id, to_type, op->to_id, cat, tid,
+						       label, kind == JOP_ASSOC_DEL);
 			else
 				cache_assoc_note(wb->c, type, op->id, to_type, op->to_id,
 						 kind == JOP_ASSOC_DEL);
@@ -613,22 +636,20 @@ static void simple_after(struct writeback *wb, enum jop_kind kind, const struct 
 	}
 }
 
-int wb_do_simple(struct writeback *wb, enum jop_kind kind, const struct objtype *type,
-		 const struct objtype *to_type)
+/* Send ops (rows of one kind and pair of types, all label rows or none) as
+ * one batch call and settle them. 0, or -EAGAIN. */
+static int simple_send(struct writeback *wb, enum jop_kind kind, const struct objtype *type,
+		       const struct objtype *to_type, GPtrArray *ops)
 {
-	GPtrArray *ops = g_ptr_array_new_with_free_func((GDestroyNotify)jop_free);
 	struct item *its = NULL, **v = NULL;
 	struct batch b = { .type = type, .to_type = to_type };
+	bool labels = ops->len && wb_label_of(ops->pdata[0], NULL, NULL, NULL);
 	int rc;
 
-	b.verb = kind == JOP_ASSOC_ADD ? "associate/default" : "archive";
-	pthread_mutex_lock(&wb->lock);
-	rc = take_simple(wb, kind, type, to_type, ops);
-	pthread_mutex_unlock(&wb->lock);
-	if (rc < 0)
-		wb_backoff(wb, "journal", NULL, rc);
-	if (rc < 0 || ops->len == 0)
-		goto out;
+	if (labels)
+		b.verb = kind == JOP_ASSOC_ADD ? "create" : "labels/archive";
+	else
+		b.verb = kind == JOP_ASSOC_ADD ? "associate/default" : "archive";
 	its = g_new0(struct item, ops->len);
 	v = g_new0(struct item *, ops->len);
 	for (guint i = 0; i < ops->len; i++) {
@@ -638,12 +659,48 @@ int wb_do_simple(struct writeback *wb, enum jop_kind kind, const struct objtype 
 	rc = wb_send_batch(wb, &b, v, ops->len);
 	simple_settle_journal(wb, ops, its);
 	simple_after(wb, kind, type, to_type, ops, its);
-	rc = rc ? -EAGAIN : 1;
-out:
-	for (guint i = 0; its && i < ops->len; i++)
+	for (guint i = 0; i < ops->len; i++)
 		wb_item_clear(&its[i]);
 	g_free(its);
 	g_free(v);
+	return rc ? -EAGAIN : 0;
+}
+
+int wb_do_simple(struct writeback *wb, enum jop_kind kind, const struct objtype *type,
+		 const struct objtype *to_type)
+{
+	GPtrArray *ops = g_ptr_array_new_with_free_func((GDestroyNotify)jop_free);
+	GPtrArray *part[2];
+	int rc;
+
+	pthread_mutex_lock(&wb->lock);
+	rc = take_simple(wb, kind, type, to_type, ops);
+	pthread_mutex_unlock(&wb->lock);
+	if (rc < 0)
+		wb_backoff(wb, "journal", NULL, rc);
+	if (rc < 0 || ops->len == 0) {
+		g_ptr_array_unref(ops);
+		return rc < 0 ? -EAGAIN : 0;
+	}
+	/* Default writes and label writes go to different endpoints. */
+	for (int k = 0; k < 2; k++)
+		part[k] = g_ptr_array_new();
+	for (guint i = 0; i < ops->len; i++)
+		g_ptr_array_add(part[wb_label_of(ops->pdata[i], NULL, NULL, NULL)], ops->pdata[i]);
+	for (int k = 0; k < 2; k++) {
+		if (rc == 0 && part[k]->len)
+			rc = simple_send(wb, kind, type, to_type, part[k]);
+		else if (rc && part[k]->len) {
+			/* not sent: pending again */
+			pthread_mutex_lock(&wb->lock);
+			for (guint i = 0; i < part[k]->len; i++)
+				journal_set_state(wb->j, ((struct jop *)part[k]->pdata[i])->seq,
+						  JS_PENDING, NULL, hs_wall_ms());
+			pthread_cond_broadcast(&wb->done);
+			pthread_mutex_unlock(&wb->lock);
+		}
+		g_ptr_array_unref(part[k]);
+	}
 	g_ptr_array_unref(ops);
-	return rc < 0 ? -EAGAIN : rc;
+	return rc < 0 ? -EAGAIN : 1;
 }

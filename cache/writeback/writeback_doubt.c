@@ -148,7 +148,23 @@ out:
 
 /* Is to_id among the associations of from_id in a v4 batch/read answer?
  * Returns 1, 0, or -1 when it cannot tell (more pages). */
-static int assoc_present(json_object *results, uint64_t from_id, uint64_t to_id)
+static bool has_type(json_object *to_o, int type_id)
+{
+	json_object *types;
+
+	if (!json_object_object_get_ex(to_o, "associationTypes", &types))
+		return false;
+	for (size_t i = 0; i < json_util_array_len(types); i++) {
+		json_object *t = json_object_array_get_idx(types, i), *v;
+
+		if (json_object_object_get_ex(t, "typeId", &v) && json_object_get_int(v) == type_id)
+			return true;
+	}
+	return false;
+}
+
+/* type_id > 0: is that association type of the pair there? */
+static int assoc_present(json_object *results, uint64_t from_id, uint64_t to_id, int type_id)
 {
 	char from[24], to[24];
 
@@ -165,7 +181,7 @@ static int assoc_present(json_object *results, uint64_t from_id, uint64_t to_id)
 
 				if (json_object_object_get_ex(to_o, "toObjectId", &tid) &&
 				    strcmp(json_object_get_string(tid), to) == 0)
-					return 1;
+					return type_id <= 0 || has_type(to_o, type_id);
 			}
 		}
 		return json_object_object_get_ex(o, "paging", NULL) ? -1 : 0;
@@ -174,7 +190,8 @@ static int assoc_present(json_object *results, uint64_t from_id, uint64_t to_id)
 }
 
 /* Association adds and removes toward one type: read the associations of the
- * records; an add landed if the pair is there, a remove if it is not. */
+ * records; an add landed if the pair is there, a remove if it is not (for a
+ * label row: the pair with that label). */
 static int look_assocs(struct writeback *wb, const struct objtype *type,
 		       const struct objtype *to_type, GArray *v)
 {
@@ -207,7 +224,10 @@ static int look_assocs(struct writeback *wb, const struct objtype *type,
 		results = NULL;
 	for (guint i = 0; i < v->len; i++) {
 		struct look *l = &g_array_index(v, struct look, i);
-		int p = assoc_present(results, l->op->id, l->op->to_id);
+		int tid = 0, p;
+
+		wb_label_of(l->op, &tid, NULL, NULL);
+		p = assoc_present(results, l->op->id, l->op->to_id, tid);
 
 		/* Unsure (a later page): sent again, which is harmless for a link. */
 		l->landed = l->op->kind == JOP_ASSOC_ADD ? p == 1 : p == 0;

@@ -156,6 +156,20 @@ int wb_send_batch(struct writeback *wb, const struct batch *b, struct item **v, 
 int wb_do_simple(struct writeback *wb, enum jop_kind kind, const struct objtype *type,
 		 const struct objtype *to_type);
 
+/* --- writeback_labels.c -------------------------------------------------------- */
+
+/* Is op a label row (a labeled add or a label removal, see writeback_labels.c)?
+ * Then its type id, category and label (each may be NULL). */
+bool wb_label_of(const struct jop *op, int *type_id, const char **category, const char **label);
+/* A label row's AssociationSpec list (borrowed), or NULL. */
+json_object *wb_label_types(const struct jop *op);
+/* Lock held. The pairs of type and to_type (either direction; keys "from:to"
+ * as seen from type) with a removal of every type queued, and its seq. */
+GHashTable *wb_removals(struct writeback *wb, const struct objtype *type,
+			const struct objtype *to_type);
+/* Must label row op wait for a removal of its pair queued before it? */
+bool wb_label_waits(GHashTable *removals, const struct jop *op);
+
 /* --- writeback_update.c ------------------------------------------------------- */
 
 /* 1 if a chunk was sent, 0 if nothing to do, -EAGAIN on a transient failure. */

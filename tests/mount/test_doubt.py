@@ -103,7 +103,48 @@ def do_assoc_del(sandbox, m):
     return check
 
 
+def v4_types(sandbox, cid, comp):
+    r = sandbox.api("GET", f"/crm/v4/objects/contacts/{cid}/associations/companies").json()
+    return {t["typeId"] for x in r["results"] if str(x["toObjectId"]) == comp
+            for t in x["associationTypes"]}
+
+
+def edit_labels(m, cid, comp, change):
+    p = m.p("contacts", cid, "associations.json")
+    with open(p) as f:
+        doc = json.load(f)
+    e = next(x for x in doc["companies"] if x["id"] == comp)
+    change(e["labels"])
+    with open(p, "w") as f:
+        json.dump({"companies": doc["companies"]}, f)
+
+
+def do_label_add(sandbox, m):
+    """A label added by editing associations.json (batch/create)."""
+    cid = next(c for c in ids_of(m, "contacts") if assoc_ids(sandbox, c))
+    comp = sorted(assoc_ids(sandbox, cid))[0]
+    edit_labels(m, cid, comp, lambda ls: ls.append("Billing contact"))
+
+    def check():
+        assert 30 in v4_types(sandbox, cid, comp)
+    return check
+
+
+def do_label_del(sandbox, m):
+    """A label removed by editing associations.json (batch/labels/archive)."""
+    cid = next(c for c in ids_of(m, "contacts") if assoc_ids(sandbox, c))
+    comp = sorted(assoc_ids(sandbox, cid))[0]
+    assert 1 in v4_types(sandbox, cid, comp)  # the seed's primary company
+    edit_labels(m, cid, comp, lambda ls: ls.remove("Primary"))
+
+    def check():
+        assert 1 not in v4_types(sandbox, cid, comp) and 279 in v4_types(sandbox, cid, comp)
+    return check
+
+
 CASES = {
+    "label_add": (r"^/crm/v4/associations/contacts/companies/batch/create$", do_label_add),
+    "label_del": (r"^/crm/v4/associations/contacts/companies/batch/labels/archive$", do_label_del),
     "create": (r"^/crm/v3/objects/deals/batch/create$", do_create),
     "upsert": (r"^/crm/v3/objects/contacts/batch/upsert$", do_upsert),
     "update": (r"^/crm/v3/objects/contacts/batch/update$", do_update),

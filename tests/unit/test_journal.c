@@ -581,6 +581,60 @@ static void test_landed_count(void)
 	g_free(dir);
 }
 
+/* Label rows: the opposite write of the same label cancels, the same write
+ * twice is one row, other labels and the pair's default add stay; a removal
+ * of the pair takes every pending row of it along. */
+static void test_labels(void)
+{
+	char *dir = state_dir("labels");
+	struct journal *j = NULL;
+	json_object *l30 = obj("{\"types\": [{\"associationCategory\": \"USER_DEFINED\","
+			       " \"associationTypeId\": 30}], \"label\": \"Billing contact\"}");
+	json_object *l1 = obj("{\"types\": [{\"associationCategory\": \"HUBSPOT_DEFINED\","
+			      " \"associationTypeId\": 1}], \"label\": \"Primary\"}");
+	int64_t s = 0;
+	GPtrArray *a;
+
+	ASSERT_EQ(journal_open(dir, 1000, &j), 0);
+	ASSERT_EQ(journal_add_assoc_label(j, true, CONTACTS, 7, COMPANIES, 9, l30, 1000, &s), 0);
+	ASSERT_EQ(journal_add_assoc_label(j, true, CONTACTS, 7, COMPANIES, 9, l30, 1000, NULL), 0);
+	ASSERT_EQ(journal_add_assoc_label(j, false, CONTACTS, 7, COMPANIES, 9, l1, 1000, NULL), 0);
+	ASSERT_EQ(journal_add_assoc(j, true, CONTACTS, 7, DEALS, 3, 1000, NULL), 0);
+	ASSERT_EQ(journal_add_assoc(j, true, CONTACTS, 7, COMPANIES, 9, 1000, NULL), 0);
+	a = list(j, JS_ANY);
+	ASSERT_EQ(a->len, 4); /* label 30 once, label 1 removal, two default adds */
+	ASSERT_EQ(((struct jop *)a->pdata[0])->seq, s);
+	assert_json(((struct jop *)a->pdata[0])->props, json_object_to_json_string(l30));
+	ASSERT_EQ(((struct jop *)a->pdata[1])->kind, JOP_ASSOC_DEL);
+	ASSERT(((struct jop *)a->pdata[3])->props == NULL);
+	g_ptr_array_unref(a);
+	/* removing label 30 again cancels its pending add */
+	ASSERT_EQ(journal_add_assoc_label(j, false, CONTACTS, 7, COMPANIES, 9, l30, 1000, NULL), 0);
+	a = list(j, JS_ANY);
+	ASSERT_EQ(a->len, 3);
+	g_ptr_array_unref(a);
+	/* a label row in flight is not cancelled: the new write is a row of its own */
+	ASSERT_EQ(journal_add_assoc_label(j, true, CONTACTS, 7, COMPANIES, 9, l30, 1000, &s), 0);
+	ASSERT_EQ(journal_set_state(j, s, JS_IN_FLIGHT, NULL, 1100), 0);
+	ASSERT_EQ(journal_add_assoc_label(j, false, CONTACTS, 7, COMPANIES, 9, l30, 1000, NULL), 0);
+	a = list(j, JS_ANY);
+	ASSERT_EQ(a->len, 5);
+	g_ptr_array_unref(a);
+	/* removing the pair drops its pending rows, labels and default add alike */
+	ASSERT_EQ(journal_add_assoc(j, false, COMPANIES, 9, CONTACTS, 7, 1000, NULL), 0);
+	a = list(j, JS_MASK(JS_PENDING));
+	ASSERT_EQ(a->len, 2); /* the deals add, the removal */
+	ASSERT_STR(((struct jop *)a->pdata[0])->to_type, DEALS);
+	ASSERT_EQ(((struct jop *)a->pdata[1])->kind, JOP_ASSOC_DEL);
+	g_ptr_array_unref(a);
+	ASSERT_EQ(journal_add_assoc_label(j, true, CONTACTS, 7, COMPANIES, 9, NULL, 1000, NULL),
+		  -EINVAL);
+	json_object_put(l30);
+	json_object_put(l1);
+	journal_close(j);
+	g_free(dir);
+}
+
 int main(void)
 {
 	tmp = g_dir_make_tmp("hubfs-journal-XXXXXX", NULL);
@@ -595,6 +649,7 @@ int main(void)
 	RUN(test_migrate_unversioned);
 	RUN(test_migrate_refused);
 	RUN(test_landed_count);
+	RUN(test_labels);
 	{
 		char *cmd = g_strdup_printf("rm -rf '%s'", tmp);
 
