@@ -177,6 +177,16 @@ bool wb_create_by_upsert(struct writeback *wb, const struct jop *op);
 /* Lock held. A pending create of the same key becomes an update of record id. */
 int wb_creates_to_update(struct writeback *wb, const struct objtype *type, const char *key,
 			uint64_t id, int64_t now);
+/* Lock held, inside a journal transaction. The associations op (a create)
+ * carried could not go with it (an upsert, or a create settled as an update of
+ * record xid): queue each as an association write of its pair's default type.
+ * 0 or the journal's -errno. */
+int wb_create_assocs_queue(struct writeback *wb, const struct objtype *type, const struct jop *op,
+			   uint64_t xid, int64_t now);
+/* Not locked. op (a create) settled as record xid: show its associations in
+ * the cached lists of both sides at once. */
+void wb_create_assocs_note(struct writeback *wb, const struct objtype *type, const struct jop *op,
+			   uint64_t xid);
 /* A create settled as record id (created hook, log). */
 void wb_create_found(struct writeback *wb, const struct objtype *type, const char *key,
 		     const char *id);
