@@ -210,6 +210,37 @@ static void text_excerpt(char *dst, size_t dstlen, long status, const char *body
 	json_util_copy_utf8(dst, dstlen, line);
 }
 
+/* errors[].context.requiredGranularScopes (or requiredScopes) of a
+ * MISSING_SCOPES body into err->scopes, space-separated. */
+static void required_scopes(struct hs_error *err, json_object *o)
+{
+	json_object *errors, *ctx, *list;
+	GString *g = g_string_new(NULL);
+
+	if (json_object_object_get_ex(o, "errors", &errors) &&
+	    json_object_is_type(errors, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(errors); i++) {
+			json_object *e = json_object_array_get_idx(errors, i);
+
+			if (!json_object_object_get_ex(e, "context", &ctx) ||
+			    !json_object_is_type(ctx, json_type_object) ||
+			    (!json_object_object_get_ex(ctx, "requiredGranularScopes", &list) &&
+			     !json_object_object_get_ex(ctx, "requiredScopes", &list)) ||
+			    !json_object_is_type(list, json_type_array))
+				continue;
+			for (size_t k = 0; k < json_object_array_length(list); k++) {
+				json_object *sc = json_object_array_get_idx(list, k);
+
+				if (json_object_is_type(sc, json_type_string))
+					g_string_append_printf(g, "%s%s", g->len ? " " : "",
+							       json_object_get_string(sc));
+			}
+		}
+	}
+	json_util_copy_utf8(err->scopes, sizeof(err->scopes), g->str);
+	g_string_free(g, true);
+}
+
 void hs_error_parse(struct hs_error *err, long status, const char *body, size_t len,
 		    const char *correlation_header, enum rl_policy *policy)
 {
@@ -233,6 +264,7 @@ void hs_error_parse(struct hs_error *err, long status, const char *body, size_t 
 				*policy = policy_from_message(msg);
 		}
 		json_util_copy_utf8(err->category, sizeof(err->category), cat);
+		required_scopes(err, o);
 		if (msg)
 			json_util_copy_utf8(err->message, sizeof(err->message), msg);
 		else
@@ -259,6 +291,7 @@ void hs_error_scrub(struct hs_error *err, const char *secret)
 	scrub_field(err->category, secret);
 	scrub_field(err->message, secret);
 	scrub_field(err->correlation_id, secret);
+	scrub_field(err->scopes, secret);
 }
 
 /* ---- client lifecycle ---------------------------------------------------- */

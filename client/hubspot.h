@@ -99,6 +99,9 @@ struct hs_error {
 	char category[64];       /* e.g. "VALIDATION_ERROR", "" if none */
 	char message[512];
 	char correlation_id[64];
+	/* 403 MISSING_SCOPES: the scopes the call needs (one of them), from the
+	 * body's errors[].context.requiredGranularScopes, space-separated; else "". */
+	char scopes[256];
 };
 
 /* Per-call context: priority class, absolute deadline (hs_now_ms() clock; 0 = no

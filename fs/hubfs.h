@@ -22,6 +22,8 @@ struct hubfs_opts {
 	char *token_file;
 	char *ca_file;
 	char *shown[4];        /* per type: default / all / csv */
+	char *types;           /* -o types=: NULL (all), "core", or names/objectTypeIds */
+	GPtrArray *props_more; /* "name=LIST" of props_<name> for other types, or NULL */
 	char *profile;         /* SOURCE profile:<name>, or NULL */
 	uint64_t portal;       /* the portal the mount must be (SOURCE hubspot:<id>, portal=), or 0 */
 	int ttl_s;             /* kernel + cache freshness; default 60 */
@@ -49,6 +51,7 @@ struct hubfs {
 	 * immutable after: read without a lock. Inode numbers carry their idx. */
 	struct objtypes *types;
 	const char **shown;    /* per type idx: the props_<type> option, or NULL (cache_opts) */
+	GPtrArray *type_notes; /* what discovery warned of, for errors.log once it is open */
 	struct cache *cache;
 	struct fuse_session *se;
 	uint64_t portal_id;
@@ -113,6 +116,9 @@ struct hubfs {
 /* fs/types.c: build h->types (and h->shown from the per-type options) at
  * mount, before the cache; 0, or -1 after printing why. Free them last. */
 int hubfs_types_setup(struct hubfs *h);
+/* Write what discovery warned of (types not shown, scopes missing, unknown
+ * names in -o types= or props_<type>=) to errors.log, once it is open. */
+void hubfs_types_report(struct hubfs *h);
 void hubfs_types_free(struct hubfs *h);
 
 /* fs/ops.c */

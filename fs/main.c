@@ -173,6 +173,7 @@ static int mount_setup(struct hubfs *h, struct fuse_args *args, const char *moun
 	h->cache = cache_new(h->hc, h->types, &cao, &hooks);
 	h->inval = g_async_queue_new_full(g_free);
 	hubfs_write_init(h);
+	hubfs_types_report(h);
 	hubfs_search_init(h);
 	if (!h->o.ro) {
 		struct writeback_opts wo = { .types = h->types, .state_dir = h->state_dir,

@@ -43,6 +43,8 @@
 struct raw {
 	char *api_url, *token_file, *ca_file, *rate_limit, *log_level, *umask, *portal;
 	char *props[4];
+	char *types;         /* -o types= */
+	GPtrArray *props_more; /* "name=LIST" of props_<name> for the other types */
 	int ttl, op_timeout, index_delay, relist_interval, search_per_sec, cache_mb;
 	int writeback_delay_ms, drain_timeout, ro, allow_delete, allow_other;
 };
@@ -63,6 +65,7 @@ static const struct fuse_opt spec[] = {
 	O("props_companies=%s", props[1]),
 	O("props_deals=%s", props[2]),
 	O("props_tickets=%s", props[3]),
+	O("types=%s", types),
 	O("ttl=%d", ttl),
 	O("op_timeout=%d", op_timeout),
 	O("index_delay=%d", index_delay),
@@ -106,8 +109,12 @@ void hubfs_opts_usage(void)
 	       "    -o rate_limit=N/Ss        request budget, e.g. 100/10s (default 100/10s)\n"
 	       "    -o search_per_sec=N       search request budget per second (default 5)\n"
 	       "    -o cache_mb=MB            byte budget of cached records (default 512)\n"
-	       "    -o props_<type>=LIST      properties shown for contacts|companies|deals|tickets:\n"
-	       "                              default, all, or a comma-separated list (default: default)\n"
+	       "    -o types=LIST             object types shown: all (default), core (contacts,\n"
+	       "                              companies, deals, tickets), or directory names and\n"
+	       "                              objectTypeIds joined by '+' (core among them)\n"
+	       "    -o props_<type>=LIST      properties shown for <type> (any type's directory name):\n"
+	       "                              default, all, or a comma-separated list (default: default;\n"
+	       "                              custom objects: all)\n"
 	       "    -o writeback_delay_ms=MS  quiet time before edits are sent (default 2000)\n"
 	       "    -o drain_timeout=SECONDS  how long unmount waits for the queue (default 30)\n"
 	       "    -o allow_delete           rm archives records (default: EPERM)\n"
@@ -132,6 +139,14 @@ static int proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 		r->allow_other = 1;
 	else if (key == FUSE_OPT_KEY_OPT && source_opt_ignored(arg))
 		return 0; /* noauto, user, _netdev, x-systemd.*, …: mount(8)'s, not ours */
+	else if (key == FUSE_OPT_KEY_OPT && g_str_has_prefix(arg, "props_") && strchr(arg, '=')) {
+		/* props_<type>= of a type other than the four: resolved against the
+		 * registry at mount (fs/types.c), which knows the account's types. */
+		if (!r->props_more)
+			r->props_more = g_ptr_array_new_with_free_func(g_free);
+		g_ptr_array_add(r->props_more, g_strdup(arg + strlen("props_")));
+		return 0;
+	}
 	return 1; /* keep: the kernel (ro) or libfuse (allow_other, the rest) takes it too */
 }
 
@@ -542,7 +557,10 @@ int hubfs_opts_parse(struct fuse_args *args, struct hubfs *h)
 	o->ca_file = r.ca_file;
 	for (int t = 0; t < 4; t++)
 		o->shown[t] = r.props[t];
-	r.api_url = r.token_file = r.ca_file = NULL;
+	o->types = r.types;
+	o->props_more = r.props_more;
+	r.api_url = r.token_file = r.ca_file = r.types = NULL;
+	r.props_more = NULL;
 	memset(r.props, 0, sizeof(r.props));
 	o->ttl_s = r.ttl > 0 ? r.ttl : 60;
 	o->op_timeout_s = r.op_timeout > 0 ? r.op_timeout : 30;
@@ -616,6 +634,9 @@ fail_raw:
 	free(r.ca_file);
 	for (int t = 0; t < 4; t++)
 		free(r.props[t]);
+	free(r.types);
+	if (r.props_more)
+		g_ptr_array_free(r.props_more, true);
 	free(r.rate_limit);
 	free(r.log_level);
 	free(r.umask);
@@ -634,4 +655,7 @@ void hubfs_opts_free(struct hubfs_opts *o)
 	free(o->ca_file);
 	for (int t = 0; t < 4; t++)
 		free(o->shown[t]);
+	free(o->types);
+	if (o->props_more)
+		g_ptr_array_free(o->props_more, true);
 }

@@ -15,10 +15,17 @@
 /* Longest custom object name or fullyQualifiedName taken as a directory name. */
 #define NAME_MAX_LEN 200
 
-/* Root directory names that are not object types: a custom object called so
- * gets its fullyQualifiedName as its directory, like one that clashes with a
- * standard type. */
-static const char *const reserved_names[] = { "schema", "pipelines", "owners", "search", NULL };
+/* Names a custom object's directory never takes (it gets its
+ * fullyQualifiedName instead, like one that clashes with a standard type of
+ * the table): the root directories that are not object types, and the API
+ * names of HubSpot's standard types the table leaves out (objtypes_table.c
+ * says why), so that a custom object is named the same whether or not a later
+ * hubfs shows that standard type. */
+static const char *const reserved_names[] = {
+	"schema", "pipelines", "owners", "search",
+	"contracts", "partner_clients", "partner_services", "payments", "forecasts",
+	"marketing_events", NULL
+};
 
 struct objtypes {
 	size_t n;

@@ -47,7 +47,8 @@ struct objtype {
 	const char *name;                  /* directory name: API name ("line_items"); a custom
 					    * object's schema name, or its fullyQualifiedName when
 					    * that clashes with a standard name or a root
-					    * directory (schema, pipelines, owners, search) */
+					    * directory (schema, pipelines, owners, search) or a
+					    * standard type hubfs leaves out (contracts, …) */
 	const char *id;                    /* objectTypeId: the persisted key */
 	const char *path;                  /* the {objectType} segment of API URLs
 					    * (/crm/v3/objects/{path}, /crm/v3/properties/{path},
