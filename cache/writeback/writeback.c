@@ -576,6 +576,8 @@ int writeback_archive(struct writeback *wb, const struct objtype *type, uint64_t
 	if (rc == 0)
 		queued(wb);
 	pthread_mutex_unlock(&wb->lock);
+	if (rc == 0)
+		wb_cascade(wb, type, id, CASCADE_QUEUED);
 	return rc ? -EIO : 0;
 }
 

@@ -73,7 +73,12 @@ int writeback_update(struct writeback *wb, const struct objtype *type, uint64_t 
  * does not show), -EIO. */
 int writeback_create(struct writeback *wb, const struct objtype *type, const char *key,
 		     json_object *props, json_object *assocs);
-/* Queue an archive (DELETE) of a record. */
+/* Queue an archive (DELETE) of a record. Per-type semantics: a type whose
+ * archive takes its line items along (OTF_CASCADE_DELETE: quotes) hides them
+ * with it at once and the cache forgets them when it lands (which costs one
+ * association read if the quote's line items are not cached); a hard-deleted
+ * type (OTF_HARD_DELETE: emails) is gone for good when it lands. The caller
+ * refuses types that cannot be deleted (OTF_NO_DELETE). */
 int writeback_archive(struct writeback *wb, const struct objtype *type, uint64_t id);
 /* Queue adding/removing the default association from/id -> to/to_id. */
 int writeback_assoc(struct writeback *wb, bool add, const struct objtype *from, uint64_t id,

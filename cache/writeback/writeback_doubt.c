@@ -256,8 +256,10 @@ static void settle(struct writeback *wb, const struct objtype *type, GArray *v)
 			wb_create_found(wb, type, op->key, l->id);
 			continue;
 		}
-		if (op->kind == JOP_ARCHIVE && l->landed)
+		if (op->kind == JOP_ARCHIVE && l->landed) {
 			cache_record_forget(wb->c, type, op->id);
+			wb_cascade(wb, type, op->id, CASCADE_LANDED);
+		}
 		if (op->kind == JOP_CREATE)
 			log_notice("writeback: in-doubt upsert %s/_new/%s had not landed; sending it"
 				   " again", type->name, op->key);
