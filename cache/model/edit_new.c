@@ -85,10 +85,14 @@ static void fill_timestamp(const struct edit_ctx *ctx, json_object *props)
 				       json_object_new_string(record_format_time(ctx->now_ms, ts)));
 }
 
-/* "a" or "an" before a word. */
-static const char *article(const char *word)
+/* "a note", "an email", "a cars record" (a custom object's singular name is
+ * only "object"). g_free it. */
+static char *a_record(const struct objtype *t)
 {
-	return strchr("aeioAEIO", word[0]) && word[0] ? "an" : "a";
+	if (t->flags & OTF_CUSTOM)
+		return g_strdup_printf("a %s record", t->name);
+	return g_strdup_printf("%s %s", t->singular[0] && strchr("aeioAEIO", t->singular[0]) ?
+			       "an" : "a", t->singular);
 }
 
 /* What HubSpot refuses a create without (400): every missing one named, the
@@ -107,15 +111,15 @@ static int check_required(const struct edit_ctx *ctx, json_object *props, struct
 		g_ptr_array_add(missing, g_strdup_printf("\"%s\"", *r));
 	}
 	if (missing->len == 1) {
-		edit_set_err(err, first, "property %s is required to create %s %s",
-			     (char *)missing->pdata[0], article(ctx->type->singular),
-			     ctx->type->singular);
+		g_autofree char *what = a_record(ctx->type);
+
+		edit_set_err(err, first, "property %s is required to create %s",
+			     (char *)missing->pdata[0], what);
 		rc = -EINVAL;
 	} else if (missing->len > 1) {
-		g_autofree char *list = edit_join_list(missing);
+		g_autofree char *list = edit_join_list(missing), *what = a_record(ctx->type);
 
-		edit_set_err(err, first, "properties %s are required to create %s %s", list,
-			     article(ctx->type->singular), ctx->type->singular);
+		edit_set_err(err, first, "properties %s are required to create %s", list, what);
 		rc = -EINVAL;
 	}
 	g_ptr_array_free(missing, TRUE);
@@ -328,6 +332,7 @@ static int assocs_api(struct assocs *a, json_object *in)
 static int check_contact(struct assocs *a)
 {
 	bool contact = false;
+	char *what;
 
 	if (!(a->ctx->type->flags & OTF_NEEDS_CONTACT))
 		return 0;
@@ -344,12 +349,14 @@ static int check_contact(struct assocs *a)
 			    PRIMARY_CONTACT_TYPE)
 				return 0;
 	}
+	what = a_record(a->ctx->type);
 	if (contact)
-		return bad_assoc(a, "a %s is created with its primary contact (association type "
-				 "%d), which none of its contacts is", a->ctx->type->singular,
-				 PRIMARY_CONTACT_TYPE);
-	edit_set_err(a->err, NULL, "a %s must be created with an existing contact: add "
-		     "\"associations\": {\"contacts\": [\"<contact id>\"]}", a->ctx->type->singular);
+		bad_assoc(a, "%s is created with its primary contact (association type %d), which "
+			  "none of its contacts is", what, PRIMARY_CONTACT_TYPE);
+	else
+		edit_set_err(a->err, NULL, "%s must be created with an existing contact: add "
+			     "\"associations\": {\"contacts\": [\"<contact id>\"]}", what);
+	g_free(what);
 	return -EINVAL;
 }
 
