@@ -617,11 +617,25 @@ static void queue_line(struct writeback *wb, GString *g, const struct jop *op)
 	switch (op->kind) {
 	case JOP_UPDATE:
 	case JOP_CREATE: { /* braces: the foreach macro declares variables (clang) */
+		json_object *a = NULL;
+
 		json_object_object_foreach(op->props, k, v) {
 			g_string_append_printf(g, " %s=%s", k,
 					       json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
 									 JSON_C_TO_STRING_NOSLASHESCAPE));
 		}
+		/* A create's associations, as an association write shows them. */
+		if (op->kind == JOP_CREATE && op->base &&
+		    json_object_object_get_ex(op->base, "associations", &a) &&
+		    json_object_is_type(a, json_type_array))
+			for (size_t i = 0; i < json_object_array_length(a); i++) {
+				json_object *ent = json_object_array_get_idx(a, i);
+				const char *tt = json_util_field(ent, "toObjectTypeId");
+				const char *to = json_util_field(json_object_object_get(ent, "to"), "id");
+
+				g_string_append_printf(g, " +%s/%s", tt ? type_label(wb, tt) : "?",
+						       to ? to : "?");
+			}
 		break;
 	}
 	case JOP_ARCHIVE:

@@ -862,14 +862,27 @@ static void test_archive_assoc_remount(void)
 	ASSERT_EQ(writeback_assoc(f.wb, true, ty(TY_DEALS), 3000001, ty(TY_CONTACTS), 1000272), 0);
 	ASSERT_EQ(writeback_assoc(f.wb, false, ty(TY_CONTACTS), 1000272, ty(TY_DEALS), 3000001), 0);
 	queue_update(&f, ty(TY_CONTACTS), 1000273, "{\"jobtitle\": \"Remounted\"}", NULL, 0);
+	{
+		json_object *p = json_tokener_parse("{\"subject\": \"Remounted with a link\", "
+						    "\"hs_pipeline\": \"0\", \"hs_pipeline_stage\": \"1\"}");
+		json_object *a = json_tokener_parse("[{\"toObjectTypeId\": \"0-1\", \"to\": {\"id\": "
+						    "\"1000275\"}, \"types\": [{\"associationCategory\":"
+						    " \"HUBSPOT_DEFINED\", \"associationTypeId\": 16}]}]");
+
+		ASSERT_EQ(writeback_create(f.wb, ty(TY_TICKETS), "remount.json", p, a), 0);
+		json_object_put(p);
+		json_object_put(a);
+	}
 	q = writeback_queue_text(f.wb, NULL);
+	ASSERT(strstr(q, "pending tickets/_new/remount.json subject=\"Remounted with a link\" "
+		      "hs_pipeline=\"0\" hs_pipeline_stage=\"1\" +contacts/1000275\n"));
 	ASSERT(strstr(q, "pending contacts/1000270 archive\n"));
 	ASSERT(strstr(q, "pending contacts/1000271 +companies/2000015\n"));
 	ASSERT(strstr(q, "pending contacts/1000272 -deals/3000001\n"));
 	ASSERT(!strstr(q, "+contacts/1000272"));
 	ASSERT(strstr(q, "pending contacts/1000273 jobtitle=\"Remounted\"\n"));
 	g_free(q);
-	ASSERT_EQ(queue_count(&f, "pending"), 4);
+	ASSERT_EQ(queue_count(&f, "pending"), 5);
 	fx_close(&f, 0); /* unmount: left in the journal */
 	v = server_prop("contacts", 1000273, "jobtitle");
 	ASSERT(!v || strcmp(v, "Remounted") != 0);
@@ -892,6 +905,10 @@ static void test_archive_assoc_remount(void)
 	json_object_put(o);
 	v = server_prop("contacts", 1000273, "jobtitle");
 	ASSERT_STR(v, "Remounted");
+	g_free(v);
+	/* The create's association came back from the journal with it. */
+	v = created_id("tickets", "remount.json");
+	ASSERT(v && server_assoc("tickets", v, "contacts", "1000275"));
 	g_free(v);
 	ASSERT_EQ(calls(f.hc, "POST /crm/v3/objects/contacts/batch/archive"), 1);
 	ASSERT_EQ(calls(f.hc, "POST /crm/v4/associations/contacts/companies/batch/associate/default"), 1);
