@@ -81,6 +81,8 @@ static int ectx_init(struct hubfs *h, const struct objtype *type, struct ectx *e
 
 	memset(e, 0, sizeof(*e));
 	e->c.type = type;
+	e->c.types = h->types;
+	e->c.now_ms = hs_wall_ms();
 	rc = cache_schema(h->cache, type, deadline, &e->c.schema);
 	if (rc)
 		return rc;
@@ -225,7 +227,7 @@ int commit_create(struct hubfs *h, const struct objtype *type, const char *name,
 {
 	g_autofree char *label = g_strdup_printf("%s/_new/%s", type->name, name);
 	struct edit_error err = { { 0 }, { 0 } };
-	json_object *props = NULL;
+	json_object *props = NULL, *assocs = NULL;
 	struct ectx e;
 	char *key;
 	int rc;
@@ -238,7 +240,7 @@ int commit_create(struct hubfs *h, const struct objtype *type, const char *name,
 	rc = ectx_init(h, type, &e);
 	if (rc)
 		return unchecked(h, 0, label, rc == -ENOENT ? -EIO : rc, data, len);
-	rc = edit_parse_new(&e.c, data, len, &props, &err);
+	rc = edit_parse_create(&e.c, data, len, &props, &assocs, &err);
 	ectx_clear(&e);
 	if (rc) {
 		hubfs_reject(h, label, err.property, err.reason, data, len);
@@ -246,8 +248,9 @@ int commit_create(struct hubfs *h, const struct objtype *type, const char *name,
 	}
 	/* The key names the create in the journal: unique across mounts. */
 	key = g_strdup_printf("%s#%" PRId64, name, g_get_real_time());
-	rc = writeback_create(h->wb, type, key, props);
+	rc = writeback_create(h->wb, type, key, props, assocs);
 	json_object_put(props);
+	json_object_put(assocs);
 	if (rc) {
 		g_free(key);
 		return -EIO;

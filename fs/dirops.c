@@ -50,7 +50,7 @@ static int do_create(struct hubfs *h, fuse_req_t req, fuse_ino_t parent, const c
 	struct dnode *d;
 	uint64_t id;
 
-	if (h->o.ro)
+	if (h->o.ro || ino_readonly(h, parent))
 		return -EROFS;
 	if (strlen(name) > 255)
 		return -ENAMETOOLONG;
@@ -136,7 +136,7 @@ void hubfs_w_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	uint64_t id;
 	int rc = 0;
 
-	if (h->o.ro) {
+	if (h->o.ro || ino_readonly(h, parent)) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
@@ -161,7 +161,13 @@ void hubfs_w_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		const struct objtype *t = ino_type(h, parent);
 		struct rec_attr a;
 
-		if (!h->o.allow_delete) {
+		if (t->flags & OTF_NO_DELETE) {
+			g_autofree char *file = g_strdup_printf("%s/%s", t->name, name);
+			g_autofree char *why = g_strdup_printf("HubSpot has no delete for %s", t->name);
+
+			hubfs_error_say(h, "delete", file, why);
+			rc = -EPERM;
+		} else if (!h->o.allow_delete) {
 			rc = -EPERM;
 		} else if ((rc = cache_record_stat(h->cache, t, id, deadline_of(h), &a)) == 0 &&
 			   (rc = writeback_archive(h->wb, t, id)) == 0) {
@@ -248,7 +254,7 @@ void hubfs_w_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const 
 	uint64_t id;
 	int rc;
 
-	if (h->o.ro) {
+	if (h->o.ro || ino_readonly(h, parent)) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
@@ -504,7 +510,8 @@ static int do_rename(struct hubfs *h, fuse_ino_t parent, const char *name, fuse_
 		     const char *newname, unsigned int flags)
 {
 	struct rename_req r = { .parent = parent, .newparent = newparent, .name = name,
-				.newname = newname, .flags = flags, .ro = h->o.ro };
+				.newname = newname, .flags = flags,
+				.ro = h->o.ro || ino_readonly(h, parent) || ino_readonly(h, newparent) };
 	bool noreplace = flags & RENAME_NOREPLACE;
 	enum rename_action action;
 	fuse_ino_t ino = 0;

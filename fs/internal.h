@@ -74,6 +74,26 @@ static inline bool is_wfile(fuse_ino_t ino)
 	return INO_KIND(ino) == K_RECORD || INO_KIND(ino) == K_ASSOCFILE;
 }
 
+/* Is ino a record of a read-only type (OTF_READONLY: HubSpot takes no
+ * create, update or delete of it), or a directory of its records? Such files
+ * are 0444 and every write, create, unlink or rename in them is EROFS. */
+static inline bool ino_readonly(struct hubfs *h, fuse_ino_t ino)
+{
+	const struct objtype *t;
+
+	switch (INO_KIND(ino)) {
+	case K_RECORD:
+	case K_TYPEDIR:
+	case K_NEWDIR:
+	case K_ASSOC_ROOT:
+	case K_ASSOC_DIR:
+		t = objtypes_at(h->types, INO_TYPE(ino));
+		return t && (t->flags & OTF_READONLY);
+	default:
+		return false;
+	}
+}
+
 /* tree.c: the fixed nodes, once per mount (a table) or once per type (the
  * registry's), with h->lock not held (the registry is immutable). */
 /* The type an inode number carries (INO_TYPE, INO_TYPE2), or NULL if the

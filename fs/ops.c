@@ -137,7 +137,7 @@ static int getattr_fixed(struct hubfs *h, fuse_ino_t ino, struct stat *st, doubl
 	if (!tree_node_valid(h, ino))
 		return -ENOENT;
 	if (tree_node_is_dir(ino)) {
-		st->st_mode = S_IFDIR | 0555 | (has_dyn(ino) ? wbit : 0);
+		st->st_mode = S_IFDIR | 0555 | (has_dyn(ino) && !ino_readonly(h, ino) ? wbit : 0);
 		st->st_nlink = 2;
 		return 0;
 	}
@@ -170,7 +170,7 @@ static int getattr_record(struct hubfs *h, fuse_ino_t ino, struct stat *st, doub
 	rc = cache_record_stat(h->cache, t, INO_ID(ino), deadline_of(h), &a);
 	if (rc)
 		return rc;
-	st->st_mode = S_IFREG | 0444 | (h->o.ro ? 0 : 0200);
+	st->st_mode = S_IFREG | 0444 | (h->o.ro || ino_readonly(h, ino) ? 0 : 0200);
 	st->st_nlink = 1;
 	st->st_size = (off_t)a.size;
 	fill_times(st, a.mtime_ms);
@@ -249,7 +249,7 @@ static int getattr_raw(struct hubfs *h, fuse_ino_t ino, struct stat *st, double 
 	case K_ASSOC_DIR:
 		if (!t || !ino_type2(h, ino))
 			return -ENOENT;
-		st->st_mode = S_IFDIR | 0555 | wbit;
+		st->st_mode = S_IFDIR | 0555 | (ino_readonly(h, ino) ? 0 : wbit);
 		st->st_nlink = 2;
 		return 0;
 	case K_QUERY:
@@ -471,7 +471,7 @@ static void hubfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	 * release altogether and to keep the page cache (FUSE_CAP_NO_OPEN_SUPPORT).
 	 * That round trip is the cost that dominates a warm grep -r. Writes are
 	 * buffered per inode instead (write.c). */
-	if ((fi->flags & O_ACCMODE) != O_RDONLY && H(req)->o.ro) {
+	if ((fi->flags & O_ACCMODE) != O_RDONLY && (H(req)->o.ro || ino_readonly(H(req), ino))) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
@@ -771,7 +771,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 				break;
 			if (have_attr) {
 				e.attr.st_ino = e.ino;
-				e.attr.st_mode = served_mode(h, S_IFREG | 0444 | (h->o.ro ? 0 : 0200));
+				e.attr.st_mode = served_mode(h, S_IFREG | 0444 |
+							     (h->o.ro || ino_readonly(h, e.ino) ? 0 : 0200));
 				e.attr.st_nlink = 1;
 				e.attr.st_uid = h->uid;
 				e.attr.st_gid = h->gid;
@@ -891,12 +892,12 @@ static void hubfs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 static void hubfs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
-	fuse_reply_err(req, H(req)->o.ro ? EROFS : EPERM);
+	fuse_reply_err(req, H(req)->o.ro || ino_readonly(H(req), parent) ? EROFS : EPERM);
 }
 
 static void hubfs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, H(req)->o.ro ? EROFS : EPERM);
+	fuse_reply_err(req, H(req)->o.ro || ino_readonly(H(req), parent) ? EROFS : EPERM);
 }
 
 static void hubfs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)

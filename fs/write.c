@@ -458,7 +458,7 @@ void hubfs_w_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_s
 	if (is_wfile(ino) && (to_set & FUSE_SET_ATTR_SIZE)) {
 		struct wbuf *w;
 
-		if (h->o.ro) {
+		if (h->o.ro || ino_readonly(h, ino)) {
 			rc = -EROFS;
 			goto out;
 		}
@@ -529,7 +529,7 @@ void hubfs_w_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	bool note_pid = false;
 	int rc = 0;
 
-	if (h->o.ro) {
+	if (h->o.ro || ino_readonly(h, ino)) {
 		rc = -EROFS;
 	} else if (is_wfile(ino) && fi && fi->writepage) {
 		rc = mapped_write(h, ino, buf, size, off);

@@ -1,4 +1,5 @@
 #include "cache/model/edit.h"
+#include "cache/model/edit_int.h"
 
 #include <errno.h>
 #include <math.h>
@@ -25,7 +26,7 @@ static const char *const system_keys[] = { "id", "createdAt", "updatedAt", "arch
 
 /* ---------------------------------------------------------------- reasons */
 
-static void G_GNUC_PRINTF(3, 4) set_err(struct edit_error *err, const char *prop, const char *fmt, ...)
+void G_GNUC_PRINTF(3, 4) edit_set_err(struct edit_error *err, const char *prop, const char *fmt, ...)
 {
 	g_autofree char *msg = NULL;
 	const char *end;
@@ -47,7 +48,7 @@ static void G_GNUC_PRINTF(3, 4) set_err(struct edit_error *err, const char *prop
 
 /* A value as it appears in a reason: JSON-quoted (so newlines and quotes stay on
  * one line) and cut to SHOW_VALUE_MAX characters. g_free it. */
-static char *quote(const char *v)
+char *edit_quote(const char *v)
 {
 	g_autofree char *cut = NULL;
 	json_object *s;
@@ -66,7 +67,7 @@ static char *quote(const char *v)
 }
 
 /* names joined by ", ", cut after SHOW_LIST_MAX bytes with ", …". g_free it. */
-static char *join_list(GPtrArray *names)
+char *edit_join_list(GPtrArray *names)
 {
 	GString *s = g_string_new(NULL);
 
@@ -87,7 +88,7 @@ static char *join_list(GPtrArray *names)
 /* ---------------------------------------------------------------- parsing */
 
 /* "an array", "null", … for reasons about a value's JSON type. */
-static const char *type_noun(json_object *o)
+const char *edit_type_noun(json_object *o)
 {
 	switch (json_object_get_type(o)) {
 	case json_type_null:
@@ -139,7 +140,7 @@ static void json_err(const char *buf, size_t off, const char *what, struct edit_
 	unsigned line, col;
 
 	line_col(buf, off, &line, &col);
-	set_err(err, NULL, "invalid JSON at line %u, column %u: %s", line, col, what);
+	edit_set_err(err, NULL, "invalid JSON at line %u, column %u: %s", line, col, what);
 }
 
 int edit_parse_json(const char *buf, size_t len, json_object **out, struct edit_error *err)
@@ -158,11 +159,11 @@ int edit_parse_json(const char *buf, size_t len, json_object **out, struct edit_
 	for (i = 0; i < len && is_ws(buf[i]); i++)
 		;
 	if (i == len) {
-		set_err(err, NULL, "empty file");
+		edit_set_err(err, NULL, "empty file");
 		return -EINVAL;
 	}
 	if (len > INT32_MAX) {
-		set_err(err, NULL, "file too large");
+		edit_set_err(err, NULL, "file too large");
 		return -EINVAL;
 	}
 	tok = json_tokener_new();
@@ -294,15 +295,15 @@ static char *duplicate_key(const char *buf, size_t len, size_t *at, bool *in_pro
 
 /* Parse an edit or a new-record file: one object with only the record's keys and
  * a properties object. On success *top is owned by the caller, *props borrowed. */
-static int parse_record_file(const char *buf, size_t len, json_object **top, json_object **props,
-			     struct edit_error *err)
+int edit_parse_file(const char *buf, size_t len, bool creating, json_object **top,
+		    json_object **props, struct edit_error *err)
 {
 	json_object *o;
 
 	if (edit_parse_json(buf, len, &o, err) < 0)
 		return -EINVAL;
 	if (!json_object_is_type(o, json_type_object)) {
-		set_err(err, NULL, "the file must hold one JSON object, not %s", type_noun(o));
+		edit_set_err(err, NULL, "the file must hold one JSON object, not %s", edit_type_noun(o));
 		goto fail;
 	}
 	{
@@ -311,11 +312,11 @@ static int parse_record_file(const char *buf, size_t len, json_object **top, jso
 		g_autofree char *dup = duplicate_key(buf, len, &at, &in_props);
 
 		if (dup) {
-			g_autofree char *q = quote(dup);
+			g_autofree char *q = edit_quote(dup);
 			unsigned line, col;
 
 			line_col(buf, at, &line, &col);
-			set_err(err, in_props ? dup : NULL, "duplicate key %s%s at line %u, column %u: "
+			edit_set_err(err, in_props ? dup : NULL, "duplicate key %s%s at line %u, column %u: "
 				"a key may appear once (which value was meant?)", q,
 				in_props ? " in \"properties\"" : "", line, col);
 			goto fail;
@@ -327,20 +328,23 @@ static int parse_record_file(const char *buf, size_t len, json_object **top, jso
 		(void)v;
 		for (const char *const *k = top_keys; *k && !known; k++)
 			known = !strcmp(key, *k);
+		if (!known && creating && !strcmp(key, "associations"))
+			continue;
 		if (!known) {
-			g_autofree char *q = quote(key);
+			g_autofree char *q = edit_quote(key);
 
-			set_err(err, NULL, "unknown key %s; a record file has only id, properties, "
-				"createdAt, updatedAt and archived", q);
+			edit_set_err(err, NULL, "unknown key %s; a record file has only id, properties, "
+				"createdAt, updatedAt and archived%s", q,
+				creating ? " (and, to create, associations)" : "");
 			goto fail;
 		}
 	}
 	if (!json_object_object_get_ex(o, "properties", props)) {
-		set_err(err, NULL, "\"properties\" is missing");
+		edit_set_err(err, NULL, "\"properties\" is missing");
 		goto fail;
 	}
 	if (!json_object_is_type(*props, json_type_object)) {
-		set_err(err, NULL, "\"properties\" must be an object, not %s", type_noun(*props));
+		edit_set_err(err, NULL, "\"properties\" must be an object, not %s", edit_type_noun(*props));
 		goto fail;
 	}
 	*top = o;
@@ -354,7 +358,7 @@ fail:
  * written. Borrowed from v. Returns NULL with err set for arrays, objects,
  * non-JSON numbers (NaN, Infinity), integers json-c could not hold, and strings
  * with a NUL character. */
-static const char *value_string(const char *name, json_object *v, struct edit_error *err)
+const char *edit_value_string(const char *name, json_object *v, struct edit_error *err)
 {
 	const char *s;
 
@@ -366,7 +370,7 @@ static const char *value_string(const char *name, json_object *v, struct edit_er
 	case json_type_string:
 		s = json_object_get_string(v);
 		if (strlen(s) != (size_t)json_object_get_string_len(v)) {
-			set_err(err, name, "property \"%s\" contains a NUL character", name);
+			edit_set_err(err, name, "property \"%s\" contains a NUL character", name);
 			return NULL;
 		}
 		return s;
@@ -375,7 +379,7 @@ static const char *value_string(const char *name, json_object *v, struct edit_er
 		/* json-c saturates integers it cannot hold; the digits written are lost. */
 		if (!strcmp(s, "9223372036854775807") || !strcmp(s, "-9223372036854775808") ||
 		    !strcmp(s, "18446744073709551615")) {
-			set_err(err, name, "property \"%s\": the number is too large; write it as a "
+			edit_set_err(err, name, "property \"%s\": the number is too large; write it as a "
 				"string", name);
 			return NULL;
 		}
@@ -383,13 +387,13 @@ static const char *value_string(const char *name, json_object *v, struct edit_er
 	case json_type_double:
 		s = json_object_get_string(v);   /* json-c keeps the text as written */
 		if (!g_ascii_isdigit(s[s[0] == '-'])) {
-			set_err(err, name, "property \"%s\": %s is not a JSON number", name, s);
+			edit_set_err(err, name, "property \"%s\": %s is not a JSON number", name, s);
 			return NULL;
 		}
 		return s;
 	default:
-		set_err(err, name, "property \"%s\": a value must be a string, number, true, false or "
-			"null, not %s", name, type_noun(v));
+		edit_set_err(err, name, "property \"%s\": a value must be a string, number, true, false or "
+			"null, not %s", name, edit_type_noun(v));
 		return NULL;
 	}
 }
@@ -519,7 +523,7 @@ static char *plain_number(const char *s)
 /* The value as it will be sent: a number property written with an exponent
  * or a + becomes plain decimal (*owned holds it; g_free it), anything else is
  * val itself. */
-static const char *sent_value(json_object *def, const char *val, char **owned)
+const char *edit_sent_value(json_object *def, const char *val, char **owned)
 {
 	const char *type = json_util_field(def, "type");
 
@@ -629,12 +633,13 @@ static int check_options(const char *name, json_object *def, const char *val, st
 			size_t n = strcspn(p, ";");
 
 			if (!in_list(vals, p, n)) {
-				g_autofree char *one = g_strndup(p, n), *q = quote(one), *list = join_list(vals);
+				g_autofree char *one = g_strndup(p, n), *q = edit_quote(one);
+				g_autofree char *list = edit_join_list(vals);
 
 				if (n)
-					set_err(err, name, "property \"%s\": %s is not one of %s", name, q, list);
+					edit_set_err(err, name, "property \"%s\": %s is not one of %s", name, q, list);
 				else
-					set_err(err, name, "property \"%s\": empty value in the ;-separated "
+					edit_set_err(err, name, "property \"%s\": empty value in the ;-separated "
 						"list; choose from %s", name, list);
 				rc = -EINVAL;
 				goto out;
@@ -644,9 +649,9 @@ static int check_options(const char *name, json_object *def, const char *val, st
 			p += n + 1;
 		}
 	} else if (!in_list(vals, val, strlen(val))) {
-		g_autofree char *q = quote(val), *list = join_list(vals);
+		g_autofree char *q = edit_quote(val), *list = edit_join_list(vals);
 
-		set_err(err, name, "property \"%s\": %s is not one of %s", name, q, list);
+		edit_set_err(err, name, "property \"%s\": %s is not one of %s", name, q, list);
 		rc = -EINVAL;
 	}
 out:
@@ -669,8 +674,8 @@ static bool is_pipe_prop(const struct edit_ctx *ctx, const char *name)
 }
 
 /* Validate a non-empty value being written to name, everything but the
- * pipeline/stage relation (check_pipelines). */
-static int check_value(const struct edit_ctx *ctx, const char *name, json_object *def,
+ * pipeline/stage relation (edit_check_pipelines). */
+int edit_check_value(const struct edit_ctx *ctx, const char *name, json_object *def,
 		       const char *val, struct edit_error *err)
 {
 	const char *type = json_util_field(def, "type");
@@ -681,39 +686,39 @@ static int check_value(const struct edit_ctx *ctx, const char *name, json_object
 		type = "string";
 	nchars = g_utf8_strlen(val, -1);
 	if (nchars > STRING_MAX) {
-		set_err(err, name, "property \"%s\" is %ld characters long; the limit is 65,536",
+		edit_set_err(err, name, "property \"%s\" is %ld characters long; the limit is 65,536",
 			name, nchars);
 		return -EINVAL;
 	}
 	if (!strcmp(type, "string") || !strcmp(type, "phone_number"))
 		return 0;
-	q = quote(val);
+	q = edit_quote(val);
 	/* HubSpot rejects non-string values with leading or trailing whitespace
 	 * (a 400, since 2025-04-07). */
 	if (g_ascii_isspace(val[0]) || g_ascii_isspace(val[strlen(val) - 1])) {
-		set_err(err, name, "property \"%s\": %s has leading or trailing whitespace, which %s "
+		edit_set_err(err, name, "property \"%s\": %s has leading or trailing whitespace, which %s "
 			"properties do not allow", name, q, type);
 		return -EINVAL;
 	}
 	if (!strcmp(type, "number")) {
 		if (!is_number(val)) {
-			set_err(err, name, "property \"%s\": %s is not a number", name, q);
+			edit_set_err(err, name, "property \"%s\": %s is not a number", name, q);
 			return -EINVAL;
 		}
 	} else if (!strcmp(type, "bool")) {
 		if (strcmp(val, "true") != 0 && strcmp(val, "false") != 0) {
-			set_err(err, name, "property \"%s\": %s is not true or false", name, q);
+			edit_set_err(err, name, "property \"%s\": %s is not true or false", name, q);
 			return -EINVAL;
 		}
 	} else if (!strcmp(type, "date")) {
 		if (!is_date(val)) {
-			set_err(err, name, "property \"%s\": %s is not a date (YYYY-MM-DD, or epoch "
+			edit_set_err(err, name, "property \"%s\": %s is not a date (YYYY-MM-DD, or epoch "
 				"milliseconds at midnight UTC)", name, q);
 			return -EINVAL;
 		}
 	} else if (!strcmp(type, "datetime")) {
 		if (!is_datetime(val)) {
-			set_err(err, name, "property \"%s\": %s is not a date-time (like "
+			edit_set_err(err, name, "property \"%s\": %s is not a date-time (like "
 				"2024-01-17T19:55:04.281Z, or epoch milliseconds)", name, q);
 			return -EINVAL;
 		}
@@ -725,7 +730,7 @@ static int check_value(const struct edit_ctx *ctx, const char *name, json_object
 				for (size_t i = 0; i < n; i++)
 					if (!g_strcmp0(json_object_get_string(json_object_array_get_idx(ctx->owner_ids, i)), val))
 						return 0;
-				set_err(err, name, "property \"%s\": %s is not an owner id (see owners/)",
+				edit_set_err(err, name, "property \"%s\": %s is not an owner id (see owners/)",
 					name, q);
 				return -EINVAL;
 			}
@@ -818,8 +823,8 @@ static const char *changed_str(json_object *changes, const char *name)
 /* The pipeline and stage written (in changes) must exist and belong together;
  * the pipeline a record keeps is its base value, or the default pipeline.
  * bprops: the base record's properties, NULL for a new record. */
-static int check_pipelines(const struct edit_ctx *ctx, json_object *changes, json_object *bprops,
-			   struct edit_error *err)
+int edit_check_pipelines(const struct edit_ctx *ctx, json_object *changes, json_object *bprops,
+			 struct edit_error *err)
 {
 	const struct objtype *t = ctx->type;
 	const char *pp = t->pipeline_prop, *sp = t->stage_prop;
@@ -837,14 +842,14 @@ static int check_pipelines(const struct edit_ctx *ctx, json_object *changes, jso
 
 	if (new_pipe) {
 		if (!*new_pipe) {
-			set_err(err, pp, "property \"%s\" cannot be cleared: every %s is in a "
+			edit_set_err(err, pp, "property \"%s\" cannot be cleared: every %s is in a "
 				"pipeline", pp, t->singular);
 			return -EINVAL;
 		}
 		pipe = pipeline_find(pipes, new_pipe);
 		if (!pipe) {
 			GPtrArray *ids = g_ptr_array_new();
-			g_autofree char *q = quote(new_pipe), *list = NULL;
+			g_autofree char *q = edit_quote(new_pipe), *list = NULL;
 			size_t n = json_object_array_length(pipes);
 
 			for (size_t i = 0; i < n; i++) {
@@ -853,9 +858,9 @@ static int check_pipelines(const struct edit_ctx *ctx, json_object *changes, jso
 				if (json_util_field(p, "id") && !bool_field(p, "archived"))
 					g_ptr_array_add(ids, (gpointer)json_util_field(p, "id"));
 			}
-			list = join_list(ids);
+			list = edit_join_list(ids);
 			g_ptr_array_free(ids, TRUE);
-			set_err(err, pp, "property \"%s\": %s is not a %s pipeline; pipelines: %s",
+			edit_set_err(err, pp, "property \"%s\": %s is not a %s pipeline; pipelines: %s",
 				pp, q, t->name, list);
 			return -EINVAL;
 		}
@@ -867,7 +872,7 @@ static int check_pipelines(const struct edit_ctx *ctx, json_object *changes, jso
 
 	if (new_stage) {
 		if (!*new_stage) {
-			set_err(err, sp, "property \"%s\" cannot be cleared: every %s has a stage",
+			edit_set_err(err, sp, "property \"%s\" cannot be cleared: every %s has a stage",
 				sp, t->singular);
 			return -EINVAL;
 		}
@@ -879,19 +884,19 @@ static int check_pipelines(const struct edit_ctx *ctx, json_object *changes, jso
 			for (size_t i = 0; i < n; i++)
 				if (stage_in(json_object_array_get_idx(pipes, i), new_stage))
 					return 0;
-			g_autofree char *q = quote(new_stage);
+			g_autofree char *q = edit_quote(new_stage);
 
-			set_err(err, sp, "property \"%s\": %s is not a stage of any %s pipeline",
+			edit_set_err(err, sp, "property \"%s\": %s is not a stage of any %s pipeline",
 				sp, q, t->name);
 			return -EINVAL;
 		}
 		if (!stage_in(pipe, new_stage)) {
 			GPtrArray *ids = stage_ids(pipe);
-			g_autofree char *q = quote(new_stage), *list = join_list(ids), *pq = NULL;
+			g_autofree char *q = edit_quote(new_stage), *list = edit_join_list(ids), *pq = NULL;
 
 			g_ptr_array_free(ids, TRUE);
-			pq = quote(json_util_field(pipe, "id") ? json_util_field(pipe, "id") : "");
-			set_err(err, sp, "property \"%s\": %s is not a stage of pipeline %s (%s); "
+			pq = edit_quote(json_util_field(pipe, "id") ? json_util_field(pipe, "id") : "");
+			edit_set_err(err, sp, "property \"%s\": %s is not a stage of pipeline %s (%s); "
 				"its stages: %s", sp, q, pq,
 				json_util_field(pipe, "label") ? json_util_field(pipe, "label") : "", list);
 			return -EINVAL;
@@ -899,10 +904,11 @@ static int check_pipelines(const struct edit_ctx *ctx, json_object *changes, jso
 	} else if (new_pipe && base_stage && *base_stage && !stage_in(pipe, base_stage)) {
 		/* Moving to another pipeline without a stage of it. */
 		GPtrArray *ids = stage_ids(pipe);
-		g_autofree char *q = quote(base_stage), *pq = quote(new_pipe), *list = join_list(ids);
+		g_autofree char *q = edit_quote(base_stage), *pq = edit_quote(new_pipe);
+		g_autofree char *list = edit_join_list(ids);
 
 		g_ptr_array_free(ids, TRUE);
-		set_err(err, pp, "property \"%s\": the %s's %s %s is not a stage of pipeline "
+		edit_set_err(err, pp, "property \"%s\": the %s's %s %s is not a stage of pipeline "
 			"%s; set %s too (%s)", pp, t->singular, sp, q, pq, sp, list);
 		return -EINVAL;
 	}
@@ -911,11 +917,11 @@ static int check_pipelines(const struct edit_ctx *ctx, json_object *changes, jso
 
 /* ---------------------------------------------------------------- edits */
 
-static void unknown_prop(const struct edit_ctx *ctx, const char *name, struct edit_error *err)
+void edit_unknown_prop(const struct edit_ctx *ctx, const char *name, struct edit_error *err)
 {
-	g_autofree char *q = quote(name);   /* a name the writer made up may hold anything */
+	g_autofree char *q = edit_quote(name);   /* a name the writer made up may hold anything */
 
-	set_err(err, name, "property %s does not exist on %s", q, ctx->type->name);
+	edit_set_err(err, name, "property %s does not exist on %s", q, ctx->type->name);
 }
 
 static int parse_base(const char *base, size_t base_len, json_object **obj, json_object **props,
@@ -930,7 +936,7 @@ static int parse_base(const char *base, size_t base_len, json_object **obj, json
 	    !json_object_is_type(*props, json_type_object)) {
 		json_object_put(*obj);
 		*obj = NULL;
-		set_err(err, NULL, "internal error: the record's current version is not a record file");
+		edit_set_err(err, NULL, "internal error: the record's current version is not a record file");
 		return -EINVAL;
 	}
 	return 0;
@@ -956,9 +962,9 @@ static char *shown_sys(json_object *v)
 
 	for (const char *p = s; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == '"' || *p == '\\' || *p == 0x7f)
-			return quote(s);
+			return edit_quote(s);
 	if (has_nul(v))
-		return quote(s);
+		return edit_quote(s);
 	return g_strdup(s);
 }
 
@@ -981,7 +987,7 @@ int edit_parse(const struct edit_ctx *ctx, const char *buf, size_t len, const ch
 
 	*changes = NULL;
 	*bases = NULL;
-	if (parse_record_file(buf, len, &top, &props, err) < 0)
+	if (edit_parse_file(buf, len, false, &top, &props, err) < 0)
 		goto out;
 	if (parse_base(base, base_len, &bobj, &bprops, err) < 0)
 		goto out;
@@ -996,7 +1002,7 @@ int edit_parse(const struct edit_ctx *ctx, const char *buf, size_t len, const ch
 		    (has_nul(ev) || has_nul(bv) || strcmp(shown_str(ev), shown_str(bv)) != 0)) {
 			g_autofree char *was = shown_sys(bv), *now = shown_sys(ev);
 
-			set_err(err, NULL, "\"%s\" cannot be changed (%s → %s)", *k, was, now);
+			edit_set_err(err, NULL, "\"%s\" cannot be changed (%s → %s)", *k, was, now);
 			goto out;
 		}
 	}
@@ -1009,7 +1015,7 @@ int edit_parse(const struct edit_ctx *ctx, const char *buf, size_t len, const ch
 		bool shown;
 
 		if (!def) {
-			unknown_prop(ctx, name, err);
+			edit_unknown_prop(ctx, name, err);
 			goto out;
 		}
 		/* The base file shows every shown property; for any other the
@@ -1018,29 +1024,29 @@ int edit_parse(const struct edit_ctx *ctx, const char *buf, size_t len, const ch
 		/* Unchanged, even a value hubfs could not take from a writer (a NUL). */
 		if (shown && same_string(v, bv))
 			continue;
-		val = value_string(name, v, err);
+		val = edit_value_string(name, v, err);
 		if (!val)
 			goto out;
 		g_autofree char *plain = NULL;
 
-		val = sent_value(def, val, &plain);
+		val = edit_sent_value(def, val, &plain);
 		if (shown) {
 			bval = bv ? json_object_get_string(bv) : "";
 			if (!strcmp(val, bval) && !has_nul(bv))
 				continue;
 		}
 		if (schema_prop_readonly(def)) {
-			set_err(err, name, "property \"%s\" is read-only", name);
+			edit_set_err(err, name, "property \"%s\" is read-only", name);
 			goto out;
 		}
-		if (*val && check_value(ctx, name, def, val, err) < 0)
+		if (*val && edit_check_value(ctx, name, def, val, err) < 0)
 			goto out;
 		json_object_object_add(ch, name, json_object_new_string(val));
 		json_object_object_add(bs, name, !bv ? NULL : has_nul(bv) ?
 				       json_object_new_string_len(bval, json_object_get_string_len(bv)) :
 				       json_object_new_string(bval));
 	}
-	if (check_pipelines(ctx, ch, bprops, err) < 0)
+	if (edit_check_pipelines(ctx, ch, bprops, err) < 0)
 		goto out;
 
 	*changes = ch;
@@ -1051,62 +1057,6 @@ out:
 	json_object_put(ch);
 	json_object_put(bs);
 	json_object_put(bobj);
-	json_object_put(top);
-	return rc;
-}
-
-int edit_parse_new(const struct edit_ctx *ctx, const char *buf, size_t len, json_object **props,
-		   struct edit_error *err)
-{
-	json_object *top = NULL, *in, *out = NULL;
-	int rc = -EINVAL;
-
-	*props = NULL;
-	if (parse_record_file(buf, len, &top, &in, err) < 0)
-		goto out;
-	out = json_object_new_object();
-	json_object_object_foreach(in, name, v) {
-		json_object *def = schema_prop(ctx->schema, name);
-		const char *val;
-
-		if (!def) {
-			unknown_prop(ctx, name, err);
-			goto out;
-		}
-		/* A copied record file carries system values; they are not ours to set. */
-		if (schema_prop_readonly(def))
-			continue;
-		val = value_string(name, v, err);
-		if (!val)
-			goto out;
-		if (!*val)
-			continue;
-		g_autofree char *plain = NULL;
-
-		val = sent_value(def, val, &plain);
-		if (check_value(ctx, name, def, val, err) < 0)
-			goto out;
-		json_object_object_add(out, name, json_object_new_string(val));
-	}
-	if (json_object_object_length(out) == 0) {
-		set_err(err, NULL, "no properties to create");
-		goto out;
-	}
-	if (check_pipelines(ctx, out, NULL, err) < 0)
-		goto out;
-	/* What HubSpot refuses a create without (400: the type's required properties). */
-	for (const char *const *r = ctx->type->required; *r; r++) {
-		if (!json_object_object_get_ex(out, *r, NULL)) {
-			set_err(err, *r, "property \"%s\" is required to create a %s", *r,
-				ctx->type->singular);
-			goto out;
-		}
-	}
-	*props = out;
-	out = NULL;
-	rc = 0;
-out:
-	json_object_put(out);
 	json_object_put(top);
 	return rc;
 }

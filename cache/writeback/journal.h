@@ -23,7 +23,9 @@
  *                          (batch/labels/archive)
  *       base       TEXT    JSON object: update -> base value of each change
  *                          (string or null); a name missing here is not checked
- *                          for conflicts (retry of a conflict, 409 -> update)
+ *                          for conflicts (retry of a conflict, 409 -> update);
+ *                          create -> {"associations": [...]} the record is
+ *                          created with (the writeback's, see writeback_create)
  *       to_type    TEXT    assoc: the other side's objectTypeId ('' otherwise)
  *       to_id      INTEGER assoc: the other side's id
  *       state      TEXT    pending|in_flight|failed|conflict|in_doubt

@@ -512,18 +512,56 @@ int writeback_update(struct writeback *wb, const struct objtype *type, uint64_t 
 	return rc == -EINVAL ? rc : rc ? -EIO : 0;
 }
 
-int writeback_create(struct writeback *wb, const struct objtype *type, const char *key,
-		     json_object *props)
+/* Are assocs (NULL, or edit_parse_create's array) entries of types this mount shows? */
+static bool assocs_ok(struct writeback *wb, json_object *assocs)
 {
+	if (!assocs)
+		return true;
+	if (!json_object_is_type(assocs, json_type_array))
+		return false;
+	for (size_t i = 0; i < json_object_array_length(assocs); i++) {
+		json_object *e = json_object_array_get_idx(assocs, i);
+		const char *to = json_util_field(e, "toObjectTypeId");
+		json_object *t, *types;
+
+		if (!to || !objtypes_by_id(wb->types, to) || !json_object_object_get_ex(e, "to", &t) ||
+		    !json_util_field(t, "id") || !json_object_object_get_ex(e, "types", &types) ||
+		    !json_object_is_type(types, json_type_array))
+			return false;
+	}
+	return true;
+}
+
+int writeback_create(struct writeback *wb, const struct objtype *type, const char *key,
+		     json_object *props, json_object *assocs)
+{
+	json_object *base;
+	int64_t seq = 0, now = hs_wall_ms();
 	int rc;
 
-	if (!type_ok(wb, type) || !key || !*key || !json_object_is_type(props, json_type_object))
+	if (!type_ok(wb, type) || !key || !*key || !json_object_is_type(props, json_type_object) ||
+	    !assocs_ok(wb, assocs))
 		return -EINVAL;
+	/* The associations ride in the create's row (its base), so they are sent
+	 * in the create call itself and settle with it. */
+	base = json_object_new_object();
+	if (assocs)
+		json_object_object_add(base, "associations", json_object_get(assocs));
 	pthread_mutex_lock(&wb->lock);
-	rc = journal_add_create(wb->j, type->id, key, props, hs_wall_ms(), NULL);
+	rc = journal_begin(wb->j);
+	if (rc == 0) {
+		rc = journal_add_create(wb->j, type->id, key, props, now, &seq);
+		if (rc == 0)
+			rc = journal_set_props(wb->j, seq, NULL, base, now);
+		if (rc == 0)
+			rc = journal_commit(wb->j);
+		if (rc)
+			journal_rollback(wb->j);
+	}
 	if (rc == 0)
 		queued(wb);
 	pthread_mutex_unlock(&wb->lock);
+	json_object_put(base);
 	return rc == -EINVAL ? rc : rc ? -EIO : 0;
 }
 
@@ -538,6 +576,8 @@ int writeback_archive(struct writeback *wb, const struct objtype *type, uint64_t
 	if (rc == 0)
 		queued(wb);
 	pthread_mutex_unlock(&wb->lock);
+	if (rc == 0)
+		wb_cascade(wb, type, id, CASCADE_QUEUED);
 	return rc ? -EIO : 0;
 }
 
@@ -606,11 +646,25 @@ static void queue_line(struct writeback *wb, GString *g, const struct jop *op)
 	switch (op->kind) {
 	case JOP_UPDATE:
 	case JOP_CREATE: { /* braces: the foreach macro declares variables (clang) */
+		json_object *a = NULL;
+
 		json_object_object_foreach(op->props, k, v) {
 			g_string_append_printf(g, " %s=%s", k,
 					       json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
 									 JSON_C_TO_STRING_NOSLASHESCAPE));
 		}
+		/* A create's associations, as an association write shows them. */
+		if (op->kind == JOP_CREATE && op->base &&
+		    json_object_object_get_ex(op->base, "associations", &a) &&
+		    json_object_is_type(a, json_type_array))
+			for (size_t i = 0; i < json_object_array_length(a); i++) {
+				json_object *ent = json_object_array_get_idx(a, i);
+				const char *tt = json_util_field(ent, "toObjectTypeId");
+				const char *to = json_util_field(json_object_object_get(ent, "to"), "id");
+
+				g_string_append_printf(g, " +%s/%s", tt ? type_label(wb, tt) : "?",
+						       to ? to : "?");
+			}
 		break;
 	}
 	case JOP_ARCHIVE:

@@ -61,12 +61,24 @@ void writeback_free(struct writeback *wb, int64_t drain_ms);
  * Durable on return. 0 or -errno (-EIO if the journal cannot be written). */
 int writeback_update(struct writeback *wb, const struct objtype *type, uint64_t id,
 		     json_object *changes, json_object *bases, uint64_t epoch);
-/* Queue a create of props under the local name key; a type that upserts on
- * email (OTF_UPSERT_EMAIL: contacts) goes through batch/upsert when props has
- * an email. */
+/* Queue a create of props under the local name key, with the associations
+ * assocs (NULL: none; else edit_parse_create's array: {"toObjectTypeId",
+ * "to": {"id"}, "types": [...]} per record), durably in one journal row, so
+ * they are sent in the create call itself (batch/create inputs carry them)
+ * and a create looked up after a lost answer is never sent twice with them.
+ * A type that upserts on email (OTF_UPSERT_EMAIL: contacts) goes through
+ * batch/upsert when props has an email; an upsert cannot carry associations,
+ * so they are queued as association writes (default types) in the same
+ * transaction that settles it. 0, -EINVAL (bad arguments, a type this mount
+ * does not show), -EIO. */
 int writeback_create(struct writeback *wb, const struct objtype *type, const char *key,
-		     json_object *props);
-/* Queue an archive (DELETE) of a record. */
+		     json_object *props, json_object *assocs);
+/* Queue an archive (DELETE) of a record. Per-type semantics: a type whose
+ * archive takes its line items along (OTF_CASCADE_DELETE: quotes) hides them
+ * with it at once and the cache forgets them when it lands (which costs one
+ * association read if the quote's line items are not cached); a hard-deleted
+ * type (OTF_HARD_DELETE: emails) is gone for good when it lands. The caller
+ * refuses types that cannot be deleted (OTF_NO_DELETE). */
 int writeback_archive(struct writeback *wb, const struct objtype *type, uint64_t id);
 /* Queue adding/removing the default association from/id -> to/to_id. */
 int writeback_assoc(struct writeback *wb, bool add, const struct objtype *from, uint64_t id,

@@ -606,6 +606,40 @@ static void simple_settle_journal(struct writeback *wb, GPtrArray *ops, struct i
 	pthread_mutex_unlock(&wb->lock);
 }
 
+/* HubSpot's only cascading delete: archiving a quote deletes its line items. */
+#define CASCADE_CHILD_ID "0-8"
+
+void wb_cascade(struct writeback *wb, const struct objtype *type, uint64_t id, enum cascade what)
+{
+	const struct objtype *child = objtypes_by_id(wb->types, CASCADE_CHILD_ID);
+	uint64_t *ids = NULL;
+	size_t n = 0;
+
+	if (!(type->flags & OTF_CASCADE_DELETE) || !child ||
+	    !objtypes_associable(wb->types, type, child) ||
+	    cache_assoc_list(wb->c, type, id, child, hs_now_ms() + wb->call_timeout_ms, &ids,
+			     &n) != 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		switch (what) {
+		case CASCADE_QUEUED:
+			cache_listing_note(wb->c, child, ids[i], false);
+			break;
+		case CASCADE_LANDED:
+			cache_record_forget(wb->c, child, ids[i]);
+			cache_archive_landed(wb->c, child, ids[i]);
+			break;
+		case CASCADE_REFUSED:
+			cache_listing_note(wb->c, child, ids[i], true);
+			break;
+		}
+	}
+	if (n && what == CASCADE_LANDED)
+		log_info("writeback: %s/%" PRIu64 " archived with its %zu %s", type->name, id, n,
+			 child->name);
+	g_free(ids);
+}
+
 /* After the journal: the cache, and errors.log for what HubSpot refused. The
  * fs showed the change at once; a refusal undoes it in the cache: a refused
  * archive shows the record again (it was hidden as archived by this mount,
@@ -619,14 +653,19 @@ static void simple_after(struct writeback *wb, enum jop_kind kind, const struct 
 		if (its[i].outcome == OUT_OK && kind == JOP_ARCHIVE) {
 			cache_record_forget(wb->c, type, op->id);
 			cache_archive_landed(wb->c, type, op->id);
+			wb_cascade(wb, type, op->id, CASCADE_LANDED);
+			if (type->flags & OTF_HARD_DELETE)
+				log_info("writeback: %s/%" PRIu64 " deleted for good (HubSpot keeps "
+					 "no restorable copy of %s)", type->name, op->id, type->name);
 		} else if (its[i].outcome == OUT_FAILED) {
 			wb_report(wb, jop_kind_name(kind), type, op->id, NULL, &its[i].err, NULL);
 			int tid;
 			const char *cat, *label;
 
-			if (kind == JOP_ARCHIVE)
+			if (kind == JOP_ARCHIVE) {
 				cache_listing_note(wb->c, type, op->id, true);
-			else if (wb_label_of(op, &tid, &cat, &label))
+				wb_cascade(wb, type, op->id, CASCADE_REFUSED);
+			} else if (wb_label_of(op, &tid, &cat, &label))
 				cache_assoc_note_label(wb->c, type, op->id, to_type, op->to_id, cat, tid,
 						       label, kind == JOP_ASSOC_DEL);
 			else

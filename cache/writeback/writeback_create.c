@@ -26,6 +26,92 @@
 #define LOOKUP_FILTERS 18          /* filters per search (HubSpot: <= 18, <= 6 per group) */
 #define LOOKUP_LIMIT 100
 
+/* --- associations of creates ------------------------------------------------------ */
+
+/* The associations a create carries (kept in its row's base), or NULL. Borrowed. */
+static json_object *create_assocs(const struct jop *op)
+{
+	json_object *a;
+
+	if (op->kind != JOP_CREATE || !op->base ||
+	    !json_object_object_get_ex(op->base, "associations", &a) ||
+	    !json_object_is_type(a, json_type_array) || json_object_array_length(a) == 0)
+		return NULL;
+	return a;
+}
+
+/* The associations as a create input carries them ({to, types} each), or NULL. */
+static json_object *api_assocs(const struct jop *op)
+{
+	json_object *a = create_assocs(op), *out;
+
+	if (!a)
+		return NULL;
+	out = json_object_new_array();
+	for (size_t i = 0; i < json_object_array_length(a); i++) {
+		json_object *e = json_object_array_get_idx(a, i), *o = json_object_new_object();
+
+		json_object_object_add(o, "to", json_object_get(json_object_object_get(e, "to")));
+		json_object_object_add(o, "types", json_object_get(json_object_object_get(e, "types")));
+		json_object_array_add(out, o);
+	}
+	return out;
+}
+
+/* Entry i of op's associations: its type in this mount and record id; false
+ * if either is unknown (a type the mount does not show: left out). */
+static bool assoc_at(struct writeback *wb, json_object *a, size_t i, const struct objtype **to,
+		     uint64_t *to_id)
+{
+	json_object *e = json_object_array_get_idx(a, i), *t = NULL;
+	const char *id;
+
+	*to = objtypes_by_id(wb->types, json_util_field(e, "toObjectTypeId"));
+	json_object_object_get_ex(e, "to", &t);
+	id = json_util_field(t, "id");
+	return *to && id && record_parse_id(id, strlen(id), to_id) == 0;
+}
+
+int wb_create_assocs_queue(struct writeback *wb, const struct objtype *type, const struct jop *op,
+			   uint64_t xid, int64_t now)
+{
+	json_object *a = create_assocs(op);
+	const struct objtype *to;
+	uint64_t to_id;
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && a && i < json_object_array_length(a); i++)
+		if (assoc_at(wb, a, i, &to, &to_id))
+			rc = journal_add_assoc(wb->j, true, type->id, xid, to->id, to_id, now, NULL);
+	return rc;
+}
+
+void wb_create_assocs_note(struct writeback *wb, const struct objtype *type, const struct jop *op,
+			   uint64_t xid)
+{
+	json_object *a = create_assocs(op);
+	const struct objtype *to;
+	uint64_t to_id;
+
+	for (size_t i = 0; a && i < json_object_array_length(a); i++)
+		if (assoc_at(wb, a, i, &to, &to_id))
+			cache_assoc_note(wb->c, type, xid, to, to_id, true);
+}
+
+/* .hubfs/rejected/ for a create HubSpot refused: its properties and the
+ * associations it carried, as a file that can go back into _new/. */
+static void reject_create(struct writeback *wb, const struct objtype *type, const struct jop *op)
+{
+	json_object *a = api_assocs(op), *server = NULL;
+
+	if (a) {
+		server = json_object_new_object();
+		json_object_object_add(server, "associations", a);
+	}
+	wb_reject(wb, type, 0, op->key, server, op->props, NULL);
+	json_object_put(server);
+}
+
 /* --- creates ---------------------------------------------------------------------- */
 
 static bool create_by_upsert(const struct objtype *type, json_object *props)
@@ -127,6 +213,12 @@ static void create_items(struct jop *op, struct item *it, bool upsert)
 		json_object_object_add(it->input, "idProperty", json_object_new_string("email"));
 	}
 	json_object_object_add(it->input, "properties", json_object_get(op->props));
+	if (!upsert) {
+		json_object *a = api_assocs(op);
+
+		if (a) /* created with the record, in the same call: never orphaned */
+			json_object_object_add(it->input, "associations", a);
+	}
 	json_object_object_add(it->input, "objectWriteTraceId", json_object_new_string(it->match));
 }
 
@@ -143,6 +235,8 @@ int wb_creates_to_update(struct writeback *wb, const struct objtype *type, const
 
 		if (g_strcmp0(op->key, key) == 0) {
 			rc = journal_add_update(wb->j, type->id, id, op->props, nob, 0, now, NULL);
+			if (rc == 0)
+				rc = wb_create_assocs_queue(wb, type, op, id, now);
 			if (rc == 0)
 				rc = journal_delete(wb->j, op->seq);
 		}
@@ -179,8 +273,12 @@ static int settle_creates(struct writeback *wb, const struct objtype *type, stru
 			d[i].land = !(json_object_object_get_ex(it->result, "new", &nv) &&
 				      !json_object_get_boolean(nv));
 			rc = journal_delete(wb->j, op->seq);
-			if (rc == 0 && record_parse_id(id, strlen(id), &xid) == 0)
+			if (rc == 0 && record_parse_id(id, strlen(id), &xid) == 0) {
 				rc = wb_creates_to_update(wb, type, op->key, xid, now);
+				/* An upsert carried no associations: they follow it. */
+				if (rc == 0 && create_by_upsert(type, op->props))
+					rc = wb_create_assocs_queue(wb, type, op, xid, now);
+			}
 			break;
 		}
 		case OUT_FAILED:
@@ -195,6 +293,8 @@ static int settle_creates(struct writeback *wb, const struct objtype *type, stru
 					 type->name, op->key, it->err.e.message);
 				rc = journal_add_update(wb->j, type->id, xid, op->props, nob, 0, now, NULL);
 				json_object_put(nob);
+				if (rc == 0)
+					rc = wb_create_assocs_queue(wb, type, op, xid, now);
 				if (rc == 0)
 					rc = journal_delete(wb->j, op->seq);
 			} else {
@@ -224,13 +324,15 @@ static int settle_creates(struct writeback *wb, const struct objtype *type, stru
 			record_parse_id(d[i].id, strlen(d[i].id), &xid);
 			if (it->outcome == OUT_OK && xid)
 				wb_land(wb, type, xid, d[i].land ? it->result : NULL, cache_epoch(wb->c));
+			if (xid)
+				wb_create_assocs_note(wb, type, op, xid);
 			if (wb->hooks.created)
 				wb->hooks.created(wb->hooks.ud, type, op->key, d[i].id);
 			log_info("writeback: created %s/_new/%s as %s", type->name, op->key,
 				 d[i].id);
 		} else if (it->outcome == OUT_FAILED) {
 			wb_report(wb, "create", type, 0, op->key, &it->err, NULL);
-			wb_reject(wb, type, 0, op->key, NULL, op->props, NULL);
+			reject_create(wb, type, op);
 		}
 	}
 	return 0;
@@ -476,7 +578,12 @@ int wb_do_in_doubt(struct writeback *wb, const struct objtype *type)
 				log_warn("writeback: in-doubt create %s/_new/%s: too many look-alikes to"
 					 " tell; looking again later", type->name, key);
 			} else if (ids[x][0]) {
+				uint64_t xid;
+
 				wb_doubt_settled(wb, true, 1);
+				/* Its associations landed with it, in the same call. */
+				if (record_parse_id(ids[x], strlen(ids[x]), &xid) == 0)
+					wb_create_assocs_note(wb, type, ops[x], xid);
 				wb_create_found(wb, type, key, ids[x]);
 			} else {
 				wb_doubt_settled(wb, false, 1);

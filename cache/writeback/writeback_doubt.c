@@ -251,8 +251,12 @@ static void settle(struct writeback *wb, const struct objtype *type, GArray *v)
 		if (!l->landed)
 			rc = journal_set_state(wb->j, l->op->seq, JS_PENDING, NULL, now);
 		else if ((rc = journal_delete(wb->j, l->op->seq)) == 0 && l->id[0] &&
-			 record_parse_id(l->id, strlen(l->id), &xid) == 0)
+			 record_parse_id(l->id, strlen(l->id), &xid) == 0) {
 			rc = wb_creates_to_update(wb, type, l->op->key, xid, now);
+			/* A landed upsert carried no associations: they follow it. */
+			if (rc == 0)
+				rc = wb_create_assocs_queue(wb, type, l->op, xid, now);
+		}
 	}
 	wb_journal_done(wb, rc);
 	pthread_cond_broadcast(&wb->done);
@@ -265,11 +269,17 @@ static void settle(struct writeback *wb, const struct objtype *type, GArray *v)
 
 		wb_doubt_settled(wb, l->landed, 1);
 		if (op->kind == JOP_CREATE && l->landed) {
+			uint64_t xid;
+
+			if (record_parse_id(l->id, strlen(l->id), &xid) == 0)
+				wb_create_assocs_note(wb, type, op, xid);
 			wb_create_found(wb, type, op->key, l->id);
 			continue;
 		}
-		if (op->kind == JOP_ARCHIVE && l->landed)
+		if (op->kind == JOP_ARCHIVE && l->landed) {
 			cache_record_forget(wb->c, type, op->id);
+			wb_cascade(wb, type, op->id, CASCADE_LANDED);
+		}
 		if (op->kind == JOP_CREATE)
 			log_notice("writeback: in-doubt upsert %s/_new/%s had not landed; sending it"
 				   " again", type->name, op->key);

@@ -151,6 +151,13 @@ void wb_item_fail(struct item *it, const char *reason, const struct hs_error *e)
  * failure (the items without an outcome were not applied) or a lost answer
  * (the items are OUT_IN_DOUBT; the batcher backs off either way). */
 int wb_send_batch(struct writeback *wb, const struct batch *b, struct item **v, size_t n);
+/* An archive of type/id, for a type whose archive takes its line items along
+ * (OTF_CASCADE_DELETE: quotes; otherwise nothing happens): queued -> they
+ * leave the listings with it at once; landed -> the cache forgets them;
+ * refused -> they are shown again. Which ones: the record's associations in
+ * the cache (read once if not cached, within call_timeout_ms). Not locked. */
+enum cascade { CASCADE_QUEUED, CASCADE_LANDED, CASCADE_REFUSED };
+void wb_cascade(struct writeback *wb, const struct objtype *type, uint64_t id, enum cascade what);
 /* Archives (to_type NULL) or association adds/removes of one pair of types:
  * 1 if a chunk was sent, 0 if nothing to do, -EAGAIN on a transient failure. */
 int wb_do_simple(struct writeback *wb, enum jop_kind kind, const struct objtype *type,
@@ -191,6 +198,16 @@ bool wb_create_by_upsert(struct writeback *wb, const struct jop *op);
 /* Lock held. A pending create of the same key becomes an update of record id. */
 int wb_creates_to_update(struct writeback *wb, const struct objtype *type, const char *key,
 			uint64_t id, int64_t now);
+/* Lock held, inside a journal transaction. The associations op (a create)
+ * carried could not go with it (an upsert, or a create settled as an update of
+ * record xid): queue each as an association write of its pair's default type.
+ * 0 or the journal's -errno. */
+int wb_create_assocs_queue(struct writeback *wb, const struct objtype *type, const struct jop *op,
+			   uint64_t xid, int64_t now);
+/* Not locked. op (a create) settled as record xid: show its associations in
+ * the cached lists of both sides at once. */
+void wb_create_assocs_note(struct writeback *wb, const struct objtype *type, const struct jop *op,
+			   uint64_t xid);
 /* A create settled as record id (created hook, log). */
 void wb_create_found(struct writeback *wb, const struct objtype *type, const char *key,
 		     const char *id);

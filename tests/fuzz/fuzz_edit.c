@@ -16,6 +16,10 @@
  *    the writer's file is no change (same exceptions);
  *  - edit_parse_new: on success a non-empty object of non-empty strings naming
  *    writable properties, that edit_apply accepts;
+ *  - edit_parse_create (the core registry): the same properties as
+ *    edit_parse_new where that accepts the file; associations NULL or a
+ *    non-empty array of distinct records, each of a type associable with the
+ *    record's, with a valid id and at least one typed association;
  *  - edit_apply with the input as base: a record file that renders to itself.
  */
 #include <errno.h>
@@ -26,6 +30,8 @@
 #include <glib.h>
 
 #include "cache/model/edit.h"
+#include "cache/model/json_util.h"
+#include "cache/model/objtypes.h"
 #include "cache/model/record.h"
 #include "cache/model/schema.h"
 #include "tests/fuzz/fuzz_common.h"
@@ -354,6 +360,68 @@ static void check_new(const struct fx *f, const struct edit_ctx *ctx, const char
 	json_object_put(props);
 }
 
+static void check_assoc(const struct edit_ctx *ctx, json_object *e, GHashTable *seen)
+{
+	const char *tid = json_util_field(e, "toObjectTypeId");
+	const struct objtype *to = tid ? objtypes_by_id(ctx->types, tid) : NULL;
+	json_object *t = NULL, *types = NULL;
+	const char *id;
+	uint64_t n;
+
+	FUZZ_CHECK(to && objtypes_associable(ctx->types, ctx->type, to), "association to %s",
+		   fuzz_json_text(e));
+	json_object_object_get_ex(e, "to", &t);
+	id = json_util_field(t, "id");
+	FUZZ_CHECK(id && record_parse_id(id, strlen(id), &n) == 0, "association id %s",
+		   fuzz_json_text(e));
+	FUZZ_CHECK(g_hash_table_add(seen, g_strdup_printf("%s:%s", tid, id)),
+		   "association listed twice: %s", fuzz_json_text(e));
+	FUZZ_CHECK(json_object_object_get_ex(e, "types", &types) &&
+		   json_object_is_type(types, json_type_array) && json_object_array_length(types) > 0,
+		   "association without types: %s", fuzz_json_text(e));
+	for (size_t k = 0; k < json_object_array_length(types); k++) {
+		json_object *spec = json_object_array_get_idx(types, k);
+
+		FUZZ_CHECK(json_util_field(spec, "associationCategory") &&
+			   json_object_get_int(json_object_object_get(spec, "associationTypeId")) > 0,
+			   "association type %s", fuzz_json_text(spec));
+	}
+}
+
+static void check_create(const struct edit_ctx *ctx0, const char *buf, size_t len)
+{
+	struct edit_ctx ctx = *ctx0;
+	json_object *props = (json_object *)1, *assocs = (json_object *)1, *plain = NULL;
+	struct edit_error err, err2;
+	GHashTable *seen;
+	int rc, rc2;
+
+	ctx.types = test_types();
+	ctx.now_ms = INT64_C(1780000000000);
+	memset(&err, 0, sizeof(err));
+	rc = edit_parse_create(&ctx, buf, len, &props, &assocs, &err);
+	if (rc != 0) {
+		FUZZ_CHECK(!props && !assocs, "edit_parse_create failed but set outputs");
+		check_error(rc, &err, "edit_parse_create");
+		return;
+	}
+	/* Core types are no engagements: the properties are edit_parse_new's. */
+	memset(&err2, 0, sizeof(err2));
+	rc2 = edit_parse_new(ctx0, buf, len, &plain, &err2);
+	FUZZ_CHECK(rc2 != 0 || json_object_equal(plain, props), "create props %s, new props %s",
+		   fuzz_json_text(props), fuzz_json_text(plain));
+	json_object_put(plain);
+	seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	FUZZ_CHECK(!assocs || (json_object_is_type(assocs, json_type_array) &&
+			       json_object_array_length(assocs) > 0), "associations %s",
+		   fuzz_json_text(assocs));
+	for (size_t i = 0; assocs && i < json_object_array_length(assocs); i++)
+		check_assoc(&ctx, json_object_array_get_idx(assocs, i), seen);
+	g_hash_table_destroy(seen);
+	json_object_put(props);
+	json_object_put(assocs);
+}
+
 /* The input as the base of edit_apply: whatever it renders to renders to itself. */
 static void check_render_fixpoint(const struct fx *f, const char *buf, size_t len)
 {
@@ -413,6 +481,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_error(rc, &err, "edit_parse");
 	}
 	check_new(f, &ctx, buf, len);
+	check_create(&ctx, buf, len);
 	check_render_fixpoint(f, buf, len);
 	return 0;
 }

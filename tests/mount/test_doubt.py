@@ -142,9 +142,28 @@ def do_label_del(sandbox, m):
     return check
 
 
+def do_create_note(sandbox, m):
+    """A note created with its contact (the association in the create call):
+    looked up by the hs_timestamp hubfs gave it, never sent twice."""
+    cid = ids_of(m, "contacts")[0]
+    with open(m.p("notes", "_new", "doubt.json"), "w") as f:
+        json.dump({"properties": {"hs_note_body": "Doubtful note"},
+                   "associations": {"contacts": [cid]}}, f)
+
+    def check():
+        nid = os.readlink(m.p("notes", "_new", "doubt.json"))[3:-5]
+        notes = sandbox.record("contacts", cid)["associations"].get("notes", {})
+        assert list(notes) == [nid], notes
+        assert f"{nid}.json" in os.listdir(m.p("contacts", cid, "notes"))
+        body = sandbox.record("notes", nid)["properties"]["hs_note_body"]
+        assert "Doubtful note" in body, body
+    return check
+
+
 CASES = {
     "label_add": (r"^/crm/v4/associations/contacts/companies/batch/create$", do_label_add),
     "label_del": (r"^/crm/v4/associations/contacts/companies/batch/labels/archive$", do_label_del),
+    "create_note": (r"^/crm/v3/objects/notes/batch/create$", do_create_note),
     "create": (r"^/crm/v3/objects/deals/batch/create$", do_create),
     "upsert": (r"^/crm/v3/objects/contacts/batch/upsert$", do_upsert),
     "update": (r"^/crm/v3/objects/contacts/batch/update$", do_update),

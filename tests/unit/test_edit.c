@@ -891,6 +891,265 @@ static void test_new_deal(void)
 	fx_destroy(&f);
 }
 
+
+/* ---------------------------------------------------------------- other types */
+
+/* A type of the full standard registry, with a made-up schema of the given
+ * "name:type" properties, for new records of every kind. */
+struct nfx {
+	struct objtypes *r;
+	struct schema *s;
+	struct edit_ctx ctx;
+};
+
+static void nfx_init(struct nfx *f, const char *type, const char *const *props)
+{
+	struct objtypes_opts o = { 0 };
+	json_object *resp = json_object_new_object(), *res = json_object_new_array();
+	const char *why = NULL;
+
+	memset(f, 0, sizeof(*f));
+	ASSERT_EQ(objtypes_new(&o, NULL, NULL, &f->r, &why), 0);
+	for (; *props; props++) {
+		json_object *d = json_object_new_object();
+		g_auto(GStrv) nt = g_strsplit(*props, ":", 2);
+
+		json_object_object_add(d, "name", json_object_new_string(nt[0]));
+		json_object_object_add(d, "type", json_object_new_string(nt[1]));
+		json_object_object_add(d, "fieldType", json_object_new_string(
+			!strcmp(nt[1], "datetime") ? "date" : "text"));
+		json_object_array_add(res, d);
+	}
+	json_object_object_add(resp, "results", res);
+	f->ctx.type = objtypes_by_name(f->r, type, strlen(type));
+	ASSERT(f->ctx.type);
+	ASSERT_EQ(schema_new(f->ctx.type, resp, NULL, &f->s), 0);
+	json_object_put(resp);
+	f->ctx.schema = f->s;
+	f->ctx.types = f->r;
+	f->ctx.now_ms = INT64_C(1780000000000); /* 2026-05-28T20:26:40.000Z */
+}
+
+static void nfx_destroy(struct nfx *f)
+{
+	schema_free(f->s);
+	objtypes_free(f->r);
+}
+
+static int create(const struct nfx *f, const char *buf, json_object **props, json_object **assocs,
+		  struct edit_error *err)
+{
+	memset(err, 0x5a, sizeof(*err));
+	*props = *assocs = (json_object *)1;
+	return edit_parse_create(&f->ctx, buf, strlen(buf), props, assocs, err);
+}
+
+static void reject_create_at(int line, const struct nfx *f, const char *buf, const char *prop,
+			     const char *reason)
+{
+	json_object *props, *assocs;
+	struct edit_error err;
+	int rc = create(f, buf, &props, &assocs, &err);
+
+	if (rc != -EINVAL || props || assocs)
+		FAIL("line %d: create accepted (rc %d), wanted: %s", line, rc, reason);
+	if (strcmp(err.property, prop) != 0 || strcmp(err.reason, reason) != 0)
+		FAIL("line %d: \"%s\" %s\n  want: \"%s\" %s", line, err.property, err.reason, prop,
+		     reason);
+}
+#define REJECT_CREATE(f, buf, prop, reason) reject_create_at(__LINE__, f, buf, prop, reason)
+
+static const char *const note_props[] = { "hs_timestamp:datetime", "hs_note_body:string", NULL };
+
+static void test_new_note_timestamp(void)
+{
+	static const char *const meeting_props[] = { "hs_timestamp:datetime",
+		"hs_meeting_title:string", "hs_meeting_start_time:datetime", NULL };
+	struct nfx f;
+	json_object *props, *assocs;
+	struct edit_error err;
+
+	nfx_init(&f, "notes", note_props);
+	/* An engagement without hs_timestamp happens now. */
+	ASSERT_EQ(create(&f, "{\"properties\": {\"hs_note_body\": \"Called about pricing\"}}", &props,
+			 &assocs, &err), 0);
+	assert_json(props, "{\"hs_note_body\":\"Called about pricing\","
+		    "\"hs_timestamp\":\"2026-05-28T20:26:40.000Z\"}");
+	ASSERT(!assocs);
+	json_object_put(props);
+	/* One the file gives (or empties: then now) is kept. */
+	ASSERT_EQ(create(&f, "{\"properties\": {\"hs_note_body\": \"x\", \"hs_timestamp\": "
+			 "\"2025-01-02T03:04:05.000Z\"}}", &props, &assocs, &err), 0);
+	assert_json(props, "{\"hs_note_body\":\"x\",\"hs_timestamp\":\"2025-01-02T03:04:05.000Z\"}");
+	json_object_put(props);
+	REJECT_CREATE(&f, "{\"properties\": {\"hs_note_body\": \"x\", \"hs_timestamp\": \"soon\"}}",
+		      "hs_timestamp", "property \"hs_timestamp\": \"soon\" is not a date-time "
+		      "(like 2024-01-17T19:55:04.281Z, or epoch milliseconds)");
+	REJECT_CREATE(&f, "{\"properties\": {\"hs_timestamp\": \"\"}}", "", "no properties to create");
+	/* Without a clock, nothing is filled in: HubSpot's requirement stands. */
+	f.ctx.now_ms = 0;
+	REJECT_CREATE(&f, "{\"properties\": {\"hs_note_body\": \"x\"}}", "hs_timestamp",
+		      "property \"hs_timestamp\" is required to create a note");
+	nfx_destroy(&f);
+
+	/* A meeting takes its start time, as HubSpot would. */
+	nfx_init(&f, "meetings", meeting_props);
+	ASSERT_EQ(create(&f, "{\"properties\": {\"hs_meeting_title\": \"Kick-off\", "
+			 "\"hs_meeting_start_time\": \"2026-06-01T09:00:00.000Z\"}}", &props, &assocs,
+			 &err), 0);
+	assert_json(props, "{\"hs_meeting_title\":\"Kick-off\",\"hs_meeting_start_time\":"
+		    "\"2026-06-01T09:00:00.000Z\",\"hs_timestamp\":\"2026-06-01T09:00:00.000Z\"}");
+	json_object_put(props);
+	nfx_destroy(&f);
+}
+
+static void test_new_required(void)
+{
+	static const char *const quote_props[] = { "hs_title:string", "hs_expiration_date:date",
+		"hs_status:string", NULL };
+	static const char *const email_props[] = { "hs_timestamp:datetime",
+		"hs_email_direction:string", "hs_email_subject:string", NULL };
+	struct nfx f;
+
+	/* Every missing required property is named; the first is the one at fault. */
+	nfx_init(&f, "quotes", quote_props);
+	REJECT_CREATE(&f, "{\"properties\": {\"hs_status\": \"DRAFT\"}}", "hs_title",
+		      "properties \"hs_title\", \"hs_expiration_date\" are required to create a quote");
+	REJECT_CREATE(&f, "{\"properties\": {\"hs_title\": \"Q-1\"}}", "hs_expiration_date",
+		      "property \"hs_expiration_date\" is required to create a quote");
+	nfx_destroy(&f);
+	/* hs_timestamp is filled in; the email's direction is not. */
+	nfx_init(&f, "emails", email_props);
+	REJECT_CREATE(&f, "{\"properties\": {\"hs_email_subject\": \"Hi\"}}", "hs_email_direction",
+		      "property \"hs_email_direction\" is required to create an email");
+	nfx_destroy(&f);
+}
+
+static void test_new_associations(void)
+{
+	struct nfx f;
+	json_object *props, *assocs;
+	struct edit_error err;
+
+	nfx_init(&f, "notes", note_props);
+	/* By type: the default association type of each pair; repeats merged. */
+	ASSERT_EQ(create(&f, "{\"properties\": {\"hs_note_body\": \"x\"}, \"associations\": "
+			 "{\"contacts\": [\"101\", 102, \"101\"], \"deals\": \"301\"}}", &props, &assocs,
+			 &err), 0);
+	assert_json(assocs, "[{\"toObjectTypeId\":\"0-1\",\"to\":{\"id\":\"101\"},\"types\":"
+		    "[{\"associationCategory\":\"HUBSPOT_DEFINED\",\"associationTypeId\":202}]},"
+		    "{\"toObjectTypeId\":\"0-1\",\"to\":{\"id\":\"102\"},\"types\":"
+		    "[{\"associationCategory\":\"HUBSPOT_DEFINED\",\"associationTypeId\":202}]},"
+		    "{\"toObjectTypeId\":\"0-3\",\"to\":{\"id\":\"301\"},\"types\":"
+		    "[{\"associationCategory\":\"HUBSPOT_DEFINED\",\"associationTypeId\":214}]}]");
+	json_object_put(props);
+	json_object_put(assocs);
+	/* HubSpot's array form: the type id says which type the record is. */
+	ASSERT_EQ(create(&f, "{\"properties\": {\"hs_note_body\": \"x\"}, \"associations\": "
+			 "[{\"to\": {\"id\": \"101\"}, \"types\": [{\"associationCategory\": "
+			 "\"HUBSPOT_DEFINED\", \"associationTypeId\": 202}]}, {\"to\": {\"id\": 201}, "
+			 "\"types\": [{\"associationCategory\": \"HUBSPOT_DEFINED\", "
+			 "\"associationTypeId\": 190}]}]}", &props, &assocs, &err), 0);
+	assert_json(assocs, "[{\"toObjectTypeId\":\"0-1\",\"to\":{\"id\":\"101\"},\"types\":"
+		    "[{\"associationCategory\":\"HUBSPOT_DEFINED\",\"associationTypeId\":202}]},"
+		    "{\"toObjectTypeId\":\"0-2\",\"to\":{\"id\":\"201\"},\"types\":"
+		    "[{\"associationCategory\":\"HUBSPOT_DEFINED\",\"associationTypeId\":190}]}]");
+	json_object_put(props);
+	json_object_put(assocs);
+	/* None, or empty: no associations. */
+	ASSERT_EQ(create(&f, "{\"properties\": {\"hs_note_body\": \"x\"}, \"associations\": {}}",
+			 &props, &assocs, &err), 0);
+	ASSERT(!assocs);
+	json_object_put(props);
+
+	REJECT_CREATE(&f, "{\"properties\": {\"hs_note_body\": \"x\"}, \"associations\": "
+		      "{\"widgets\": [\"1\"]}}", "",
+		      "associations: \"widgets\" is not an object type of this mount");
+	REJECT_CREATE(&f, "{\"properties\": {\"hs_note_body\": \"x\"}, \"associations\": "
+		      "{\"products\": [\"1\"]}}", "", "associations: notes cannot be associated with "
+		      "products");
+	REJECT_CREATE(&f, "{\"properties\": {\"hs_note_body\": \"x\"}, \"associations\": "
+		      "{\"contacts\": [\"01\"]}}", "", "associations: \"contacts\": \"01\" is not a "
+		      "record id (write a list of ids, like [\"101\"])");
+	REJECT_CREATE(&f, "{\"properties\": {\"hs_note_body\": \"x\"}, \"associations\": "
+		      "{\"contacts\": [{\"id\": 1}]}}", "", "associations: \"contacts\": an object is "
+		      "not a record id (write a list of ids, like [\"101\"])");
+	REJECT_CREATE(&f, "{\"properties\": {\"hs_note_body\": \"x\"}, \"associations\": \"101\"}",
+		      "", "associations: write {\"contacts\": [\"101\"], …} or HubSpot's array "
+		      "[{\"to\": {\"id\": \"101\"}, \"types\": […]}], not a string");
+	REJECT_CREATE(&f, "{\"properties\": {\"hs_note_body\": \"x\"}, \"associations\": "
+		      "[{\"to\": {\"id\": \"101\"}, \"types\": [{\"associationCategory\": "
+		      "\"HUBSPOT_DEFINED\", \"associationTypeId\": 999}]}]}", "",
+		      "associations: entry 1: association type 999 is not a default association type "
+		      "from notes that hubfs knows; write {\"<type>\": [\"<id>\"]} instead");
+	REJECT_CREATE(&f, "{\"properties\": {\"hs_note_body\": \"x\"}, \"associations\": "
+		      "[{\"to\": {\"id\": \"101\"}, \"types\": [{\"associationCategory\": "
+		      "\"HUBSPOT\", \"associationTypeId\": 202}]}]}", "",
+		      "associations: entry 1: associationCategory must be HUBSPOT_DEFINED, "
+		      "USER_DEFINED or INTEGRATOR_DEFINED");
+	REJECT_CREATE(&f, "{\"properties\": {\"hs_note_body\": \"x\"}, \"associations\": "
+		      "[{\"to\": {\"id\": \"101\"}, \"types\": [{\"associationCategory\": "
+		      "\"HUBSPOT_DEFINED\", \"associationTypeId\": 202}, {\"associationCategory\": "
+		      "\"HUBSPOT_DEFINED\", \"associationTypeId\": 214}]}]}", "",
+		      "associations: entry 1: its types lead to contacts and deals; one entry is one "
+		      "record");
+	REJECT_CREATE(&f, "{\"properties\": {\"hs_note_body\": \"x\"}, \"associations\": [{\"to\": "
+		      "\"101\"}]}", "", "associations: entry 1 must be {\"to\": {\"id\": \"…\"}, "
+		      "\"types\": [{\"associationCategory\": …, \"associationTypeId\": …}]}");
+	REJECT_CREATE(&f, "{\"properties\": {\"hs_note_body\": \"x\"}, \"associatons\": {}}", "",
+		      "unknown key \"associatons\"; a record file has only id, properties, createdAt, "
+		      "updatedAt and archived (and, to create, associations)");
+	/* Without a registry they cannot be checked: refused, not dropped. */
+	f.ctx.types = NULL;
+	REJECT_CREATE(&f, "{\"properties\": {\"hs_note_body\": \"x\"}, \"associations\": "
+		      "{\"contacts\": [\"101\"]}}", "", "associations: cannot be checked here");
+	nfx_destroy(&f);
+}
+
+static void test_new_lead(void)
+{
+	static const char *const lead_props[] = { "hs_lead_name:string", NULL };
+	struct nfx f;
+	json_object *props, *assocs;
+	struct edit_error err;
+
+	nfx_init(&f, "leads", lead_props);
+	/* The first contact becomes the lead's primary contact. */
+	ASSERT_EQ(create(&f, "{\"properties\": {\"hs_lead_name\": \"Acme\"}, \"associations\": "
+			 "{\"companies\": [\"201\"], \"contacts\": [\"101\", \"102\"]}}", &props,
+			 &assocs, &err), 0);
+	assert_json(assocs, "[{\"toObjectTypeId\":\"0-2\",\"to\":{\"id\":\"201\"},\"types\":"
+		    "[{\"associationCategory\":\"HUBSPOT_DEFINED\",\"associationTypeId\":610}]},"
+		    "{\"toObjectTypeId\":\"0-1\",\"to\":{\"id\":\"101\"},\"types\":"
+		    "[{\"associationCategory\":\"HUBSPOT_DEFINED\",\"associationTypeId\":578}]},"
+		    "{\"toObjectTypeId\":\"0-1\",\"to\":{\"id\":\"102\"},\"types\":"
+		    "[{\"associationCategory\":\"HUBSPOT_DEFINED\",\"associationTypeId\":608}]}]");
+	json_object_put(props);
+	json_object_put(assocs);
+	/* The array form names the primary type itself. */
+	ASSERT_EQ(create(&f, "{\"properties\": {\"hs_lead_name\": \"Acme\"}, \"associations\": "
+			 "[{\"to\": {\"id\": \"101\"}, \"types\": [{\"associationCategory\": "
+			 "\"HUBSPOT_DEFINED\", \"associationTypeId\": 578}]}]}", &props, &assocs,
+			 &err), 0);
+	json_object_put(props);
+	json_object_put(assocs);
+	REJECT_CREATE(&f, "{\"properties\": {\"hs_lead_name\": \"Acme\"}}", "",
+		      "a lead must be created with an existing contact: add \"associations\": "
+		      "{\"contacts\": [\"<contact id>\"]}");
+	REJECT_CREATE(&f, "{\"properties\": {\"hs_lead_name\": \"Acme\"}, \"associations\": "
+		      "{\"companies\": [\"201\"]}}", "", "a lead must be created with an existing "
+		      "contact: add \"associations\": {\"contacts\": [\"<contact id>\"]}");
+	REJECT_CREATE(&f, "{\"properties\": {\"hs_lead_name\": \"Acme\"}, \"associations\": "
+		      "[{\"to\": {\"id\": \"101\"}, \"types\": [{\"associationCategory\": "
+		      "\"HUBSPOT_DEFINED\", \"associationTypeId\": 608}]}]}", "",
+		      "associations: a lead is created with its primary contact (association type "
+		      "578), which none of its contacts is");
+	/* Required properties are checked first. */
+	REJECT_CREATE(&f, "{\"properties\": {\"hs_lead_name\": \"\"}, \"associations\": "
+		      "{\"contacts\": [\"101\"]}}", "", "no properties to create");
+	nfx_destroy(&f);
+}
+
 /* ---------------------------------------------------------------- edit_apply */
 
 /* record_render of the API object with props set (NULL value: unset). */
@@ -997,6 +1256,10 @@ int main(int argc, char **argv)
 	RUN(test_owners);
 	RUN(test_new_contact);
 	RUN(test_new_deal);
+	RUN(test_new_note_timestamp);
+	RUN(test_new_required);
+	RUN(test_new_associations);
+	RUN(test_new_lead);
 	RUN(test_apply);
 	return 0;
 }

@@ -579,10 +579,10 @@ static void test_creates(void)
 
 	seen_reset();
 	fx_open(&f, "creates", 100, 0);
-	ASSERT_EQ(writeback_create(f.wb, ty(TY_CONTACTS), "twice.json", p1), 0);
-	ASSERT_EQ(writeback_create(f.wb, ty(TY_COMPANIES), "fresh.json", p3), 0);
+	ASSERT_EQ(writeback_create(f.wb, ty(TY_CONTACTS), "twice.json", p1, NULL), 0);
+	ASSERT_EQ(writeback_create(f.wb, ty(TY_COMPANIES), "fresh.json", p3, NULL), 0);
 	sync_ok(&f);
-	ASSERT_EQ(writeback_create(f.wb, ty(TY_CONTACTS), "again.json", p2), 0);
+	ASSERT_EQ(writeback_create(f.wb, ty(TY_CONTACTS), "again.json", p2, NULL), 0);
 	sync_ok(&f);
 	a = created_id("contacts", "twice.json");
 	b = created_id("contacts", "again.json");
@@ -609,7 +609,7 @@ static void test_creates(void)
 		json_object *p4 = json_tokener_parse("{\"email\": \"exists@example.com\","
 						     " \"jobtitle\": \"Existing\"}");
 
-		ASSERT_EQ(writeback_create(f.wb, ty(TY_CONTACTS), "exists.json", p4), 0);
+		ASSERT_EQ(writeback_create(f.wb, ty(TY_CONTACTS), "exists.json", p4, NULL), 0);
 		json_object_put(p4);
 	}
 	sync_ok(&f);
@@ -707,7 +707,7 @@ static void test_in_doubt_live(void)
 	seen_reset();
 	fx_open(&f, "doubt-live", 100, 0);
 	fault("{\"kind\": \"drop_after\", \"count\": 1, \"path\": \"/tickets/batch/create$\"}");
-	ASSERT_EQ(writeback_create(f.wb, ty(TY_TICKETS), "lost.json", p), 0);
+	ASSERT_EQ(writeback_create(f.wb, ty(TY_TICKETS), "lost.json", p, NULL), 0);
 	sync_ok(&f);
 	a = created_id("tickets", "lost.json");
 	ASSERT(a != NULL);
@@ -715,7 +715,7 @@ static void test_in_doubt_live(void)
 	ASSERT_EQ(calls(f.hc, "POST /crm/v3/objects/tickets/batch/create"), 1);
 
 	fault("{\"kind\": \"503\", \"count\": 1, \"path\": \"/tickets/batch/create$\"}");
-	ASSERT_EQ(writeback_create(f.wb, ty(TY_TICKETS), "refused.json", q), 0);
+	ASSERT_EQ(writeback_create(f.wb, ty(TY_TICKETS), "refused.json", q, NULL), 0);
 	sync_ok(&f);
 	b = created_id("tickets", "refused.json");
 	ASSERT(b != NULL);
@@ -725,6 +725,89 @@ static void test_in_doubt_live(void)
 	g_free(b);
 	json_object_put(p);
 	json_object_put(q);
+	fx_close(&f, 1000);
+	fx_done(&f);
+}
+
+/* Does the sandbox hold the association type/id -> to/to_id? */
+static bool server_assoc(const char *type, const char *id, const char *to, const char *to_id)
+{
+	char path[128];
+	json_object *o, *a, *m;
+	bool yes;
+
+	snprintf(path, sizeof(path), "/__sandbox/objects/%s/%s", type, id);
+	o = req("GET", path, NULL);
+	yes = json_object_object_get_ex(o, "associations", &a) &&
+	      json_object_object_get_ex(a, to, &m) && json_object_object_get_ex(m, to_id, NULL);
+	json_object_put(o);
+	return yes;
+}
+
+/* Associations ride in the create call itself: a lost answer is looked up,
+ * never sent twice; an upsert (which cannot carry them) is followed by the
+ * association writes; a create HubSpot refuses keeps them in rejected/. */
+static void test_create_assocs(void)
+{
+	struct fx f = { 0 };
+	json_object *t = json_tokener_parse("{\"subject\": \"With its contact\", \"hs_pipeline\": "
+					    "\"0\", \"hs_pipeline_stage\": \"1\"}");
+	json_object *ta = json_tokener_parse("[{\"toObjectTypeId\": \"0-1\", \"to\": {\"id\": "
+					     "\"1000281\"}, \"types\": [{\"associationCategory\": "
+					     "\"HUBSPOT_DEFINED\", \"associationTypeId\": 16}]}, "
+					     "{\"toObjectTypeId\": \"0-3\", \"to\": {\"id\": "
+					     "\"3000002\"}, \"types\": [{\"associationCategory\": "
+					     "\"HUBSPOT_DEFINED\", \"associationTypeId\": 28}]}]");
+	json_object *c = json_tokener_parse("{\"email\": \"linked@example.com\"}");
+	json_object *ca = json_tokener_parse("[{\"toObjectTypeId\": \"0-2\", \"to\": {\"id\": "
+					     "\"2000016\"}, \"types\": [{\"associationCategory\": "
+					     "\"HUBSPOT_DEFINED\", \"associationTypeId\": 279}]}]");
+	json_object *bad = json_tokener_parse("[{\"toObjectTypeId\": \"0-1\", \"to\": {\"id\": "
+					      "\"999999999\"}, \"types\": [{\"associationCategory\": "
+					      "\"HUBSPOT_DEFINED\", \"associationTypeId\": 16}]}]");
+	json_object *unknown = json_tokener_parse("[{\"toObjectTypeId\": \"0-46\", \"to\": {\"id\": "
+						  "\"1\"}, \"types\": []}]");
+	char *id;
+
+	seen_reset();
+	fx_open(&f, "create-assocs", 100, 0);
+	/* Only types this mount shows. */
+	ASSERT_EQ(writeback_create(f.wb, ty(TY_TICKETS), "x.json", t, unknown), -EINVAL);
+	fault("{\"kind\": \"drop_after\", \"count\": 1, \"path\": \"/tickets/batch/create$\"}");
+	ASSERT_EQ(writeback_create(f.wb, ty(TY_TICKETS), "linked.json", t, ta), 0);
+	sync_ok(&f);
+	id = created_id("tickets", "linked.json");
+	ASSERT(id != NULL);
+	ASSERT_EQ(count_eq("tickets", "subject", "With its contact"), 1);
+	ASSERT_EQ(calls(f.hc, "POST /crm/v3/objects/tickets/batch/create"), 1);
+	ASSERT(server_assoc("tickets", id, "contacts", "1000281"));
+	ASSERT(server_assoc("tickets", id, "deals", "3000002"));
+	ASSERT(server_assoc("contacts", "1000281", "tickets", id));
+	/* No association call: they went with the create. */
+	ASSERT_EQ(calls(f.hc, "POST /crm/v4/associations/tickets/contacts/batch/associate/default"), 0);
+	g_free(id);
+
+	ASSERT_EQ(writeback_create(f.wb, ty(TY_CONTACTS), "linked.json", c, ca), 0);
+	sync_ok(&f);
+	id = created_id("contacts", "linked.json");
+	ASSERT(id != NULL);
+	ASSERT(server_assoc("contacts", id, "companies", "2000016"));
+	ASSERT_EQ(calls(f.hc, "POST /crm/v3/objects/contacts/batch/upsert"), 1);
+	ASSERT_EQ(calls(f.hc, "POST /crm/v4/associations/contacts/companies/batch/associate/default"), 1);
+	g_free(id);
+
+	ASSERT_EQ(writeback_create(f.wb, ty(TY_TICKETS), "orphan.json", t, bad), 0);
+	writeback_sync(f.wb, hs_now_ms() + 20000, NULL);
+	ASSERT(created_id("tickets", "orphan.json") == NULL);
+	ASSERT_EQ(seen_count(seen.errors, "orphan.json", "999999999"), 1);
+	ASSERT_EQ(seen_count(seen.rejected, "\"associations\"", "999999999"), 1);
+	ASSERT_EQ(count_eq("tickets", "subject", "With its contact"), 1);
+	json_object_put(t);
+	json_object_put(ta);
+	json_object_put(c);
+	json_object_put(ca);
+	json_object_put(bad);
+	json_object_put(unknown);
 	fx_close(&f, 1000);
 	fx_done(&f);
 }
@@ -779,14 +862,27 @@ static void test_archive_assoc_remount(void)
 	ASSERT_EQ(writeback_assoc(f.wb, true, ty(TY_DEALS), 3000001, ty(TY_CONTACTS), 1000272), 0);
 	ASSERT_EQ(writeback_assoc(f.wb, false, ty(TY_CONTACTS), 1000272, ty(TY_DEALS), 3000001), 0);
 	queue_update(&f, ty(TY_CONTACTS), 1000273, "{\"jobtitle\": \"Remounted\"}", NULL, 0);
+	{
+		json_object *p = json_tokener_parse("{\"subject\": \"Remounted with a link\", "
+						    "\"hs_pipeline\": \"0\", \"hs_pipeline_stage\": \"1\"}");
+		json_object *a = json_tokener_parse("[{\"toObjectTypeId\": \"0-1\", \"to\": {\"id\": "
+						    "\"1000275\"}, \"types\": [{\"associationCategory\":"
+						    " \"HUBSPOT_DEFINED\", \"associationTypeId\": 16}]}]");
+
+		ASSERT_EQ(writeback_create(f.wb, ty(TY_TICKETS), "remount.json", p, a), 0);
+		json_object_put(p);
+		json_object_put(a);
+	}
 	q = writeback_queue_text(f.wb, NULL);
+	ASSERT(strstr(q, "pending tickets/_new/remount.json subject=\"Remounted with a link\" "
+		      "hs_pipeline=\"0\" hs_pipeline_stage=\"1\" +contacts/1000275\n"));
 	ASSERT(strstr(q, "pending contacts/1000270 archive\n"));
 	ASSERT(strstr(q, "pending contacts/1000271 +companies/2000015\n"));
 	ASSERT(strstr(q, "pending contacts/1000272 -deals/3000001\n"));
 	ASSERT(!strstr(q, "+contacts/1000272"));
 	ASSERT(strstr(q, "pending contacts/1000273 jobtitle=\"Remounted\"\n"));
 	g_free(q);
-	ASSERT_EQ(queue_count(&f, "pending"), 4);
+	ASSERT_EQ(queue_count(&f, "pending"), 5);
 	fx_close(&f, 0); /* unmount: left in the journal */
 	v = server_prop("contacts", 1000273, "jobtitle");
 	ASSERT(!v || strcmp(v, "Remounted") != 0);
@@ -809,6 +905,10 @@ static void test_archive_assoc_remount(void)
 	json_object_put(o);
 	v = server_prop("contacts", 1000273, "jobtitle");
 	ASSERT_STR(v, "Remounted");
+	g_free(v);
+	/* The create's association came back from the journal with it. */
+	v = created_id("tickets", "remount.json");
+	ASSERT(v && server_assoc("tickets", v, "contacts", "1000275"));
 	g_free(v);
 	ASSERT_EQ(calls(f.hc, "POST /crm/v3/objects/contacts/batch/archive"), 1);
 	ASSERT_EQ(calls(f.hc, "POST /crm/v4/associations/contacts/companies/batch/associate/default"), 1);
@@ -846,6 +946,7 @@ int main(int argc, char **argv)
 	RUN(test_creates);
 	RUN(test_in_doubt_replay);
 	RUN(test_in_doubt_live);
+	RUN(test_create_assocs);
 	RUN(test_transient);
 	RUN(test_archive_assoc_remount);
 	fprintf(stderr, "  total %.1f s\n", (double)(hs_now_ms() - t0) / 1000);
