@@ -512,6 +512,17 @@ static void hubfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 		fuse_reply_err(req, -rc);
 		return;
 	}
+	/* A type directory: its schema first (every read of the type needs it),
+	 * so that a type HubSpot refuses the token fails here, with EACCES. */
+	if (is_typedir(ino)) {
+		const struct schema *s;
+
+		rc = cache_schema(h->cache, ino_type(h, ino), deadline_of(h), &s);
+		if (rc) {
+			fuse_reply_err(req, -rc);
+			return;
+		}
+	}
 	d = g_new0(struct dirh, 1);
 	d->nfixed = tree_count(h, ino);
 	if (has_dyn(ino))

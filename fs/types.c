@@ -222,6 +222,19 @@ void hubfs_types_report(struct hubfs *h)
 		hubfs_error_say(h, "mount", NULL, g_ptr_array_index(h->type_notes, i));
 }
 
+void hubfs_type_denied(void *ud, const struct objtype *type, const char *scopes,
+		       const char *line)
+{
+	struct hubfs *h = ud;
+	g_autofree char *reason = g_strdup_printf("HubSpot refuses this token the %s: it lacks %s %s; "
+						  "%s/ answers EACCES until a token with it is "
+						  "mounted (%s)", type->name, strchr(scopes, ' ') ?
+						  "one of the scopes" : "the scope", scopes,
+						  type->name, line);
+
+	hubfs_error_say(h, "read", type->name, reason);
+}
+
 void hubfs_types_free(struct hubfs *h)
 {
 	if (h->type_notes)
