@@ -116,10 +116,12 @@ static int discover(struct hubfs *h, const char *path, const char *what, json_ob
 	*out = NULL;
 	hs_error_line(line, sizeof(line), path, &call.err);
 	if (rc == -EACCES && call.err.http_status == 403) {
-		*why = g_strdup_printf("%s not shown: the token lacks the scope %s (%s)", what,
-				       call.err.scopes[0] ? call.err.scopes :
-				       strcmp(what, "custom objects") == 0 ?
-				       "crm.schemas.custom.read" : "to read it", line);
+		const char *sc = call.err.scopes[0] ? call.err.scopes :
+				 strcmp(what, "custom objects") == 0 ? "crm.schemas.custom.read" :
+				 "(HubSpot did not say which)";
+
+		*why = g_strdup_printf("%s not shown: the token lacks %s %s (%s)", what,
+				       strchr(sc, ' ') ? "one of the scopes" : "the scope", sc, line);
 		return 1;
 	}
 	if (rc == -ENOENT) {
