@@ -31,6 +31,7 @@ static const char *const names[CFG_NKEYS] = {
 	[CFG_RO] = "ro",
 	[CFG_UMASK] = "umask",
 	[CFG_PORTAL] = "portal",
+	[CFG_TYPES] = "types",
 };
 
 enum { CRED_ID, CRED_SECRET, CRED_REFRESH, NCREDS };
@@ -57,9 +58,10 @@ static int cred_of(const char *name)
 	return -1;
 }
 
+/* Keys whose value is a list that may hold ','. */
 static bool is_props(int k)
 {
-	return k >= CFG_PROPS_CONTACTS && k <= CFG_PROPS_TICKETS;
+	return (k >= CFG_PROPS_CONTACTS && k <= CFG_PROPS_TICKETS) || k == CFG_TYPES;
 }
 
 static void wipe_gfree(char *s)

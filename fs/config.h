@@ -8,7 +8,7 @@
  * key. Every section is checked, whichever one is mounted. Anything else is
  * refused: another group, an unknown key, a private-app token (it belongs in
  * token_file=), a value holding ',' or '\' (a mount option list could be
- * smuggled in that way; props_<type> lists are the one exception for ','), a
+ * smuggled in that way; props_<type> and types lists are the exceptions for ','), a
  * control character or a newline. Values are not interpreted here (opts.c
  * converts them); this module knows no FUSE, reads no file and touches no
  * global state, so a fuzzer can drive it.
@@ -24,7 +24,7 @@ enum config_key {
 	CFG_PROPS_CONTACTS, CFG_PROPS_COMPANIES, CFG_PROPS_DEALS, CFG_PROPS_TICKETS,
 	CFG_TTL, CFG_OP_TIMEOUT, CFG_INDEX_DELAY, CFG_RELIST_INTERVAL, CFG_SEARCH_PER_SEC,
 	CFG_CACHE_MB, CFG_WRITEBACK_DELAY_MS, CFG_DRAIN_TIMEOUT, CFG_ALLOW_DELETE, CFG_RO,
-	CFG_UMASK, CFG_PORTAL,
+	CFG_UMASK, CFG_PORTAL, CFG_TYPES,
 	CFG_NKEYS
 };
 

@@ -441,6 +441,23 @@ static void hubfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_err(req, ENOSYS);
 }
 
+/* The current snapshot of a .hubfs/ file, whatever its age; false if there is
+ * none yet. */
+static bool snapshot_continue(struct hubfs *h, fuse_ino_t ino, char **text, size_t *len)
+{
+	int i = (int)(ino - INO_STATUS);
+	bool have;
+
+	g_mutex_lock(&h->lock);
+	have = h->snap[i] != NULL;
+	if (have) {
+		*text = g_memdup2(h->snap[i], h->snap_len[i] + 1);
+		*len = h->snap_len[i];
+	}
+	g_mutex_unlock(&h->lock);
+	return have;
+}
+
 static void hubfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
@@ -472,7 +489,14 @@ static void hubfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		g_free(text);
 		return;
 	}
-	rc = file_text(h, ino, false, &text, &len);
+	/* A snapshot file (.hubfs/status.json …) read past its start goes on
+	 * with the snapshot its first read got, however old: a new one between
+	 * two reads of one reader would splice two texts (status.json is
+	 * several pages with dozens of types). */
+	if (off > 0 && ino_is_snapshot(ino) && snapshot_continue(h, ino, &text, &len))
+		rc = 0;
+	else
+		rc = file_text(h, ino, false, &text, &len);
 	if (rc) {
 		fuse_reply_err(req, rc == -ENOENT ? EISDIR : -rc);
 		return;

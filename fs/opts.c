@@ -291,6 +291,7 @@ static int apply_config(struct raw *r, const struct config *cfg, struct fuse_arg
 		[CFG_LOG_LEVEL] = &r->log_level, [CFG_UMASK] = &r->umask, [CFG_PORTAL] = &r->portal,
 		[CFG_PROPS_CONTACTS] = &r->props[0], [CFG_PROPS_COMPANIES] = &r->props[1],
 		[CFG_PROPS_DEALS] = &r->props[2], [CFG_PROPS_TICKETS] = &r->props[3],
+		[CFG_TYPES] = &r->types,
 	};
 	int *ints[CFG_NKEYS] = {
 		[CFG_TTL] = &r->ttl, [CFG_OP_TIMEOUT] = &r->op_timeout,

@@ -116,6 +116,9 @@ def test_grep_finds_the_notes_that_mention_a_competitor(sandbox, hubfs):
         if not after:
             break
     assert truth and found == sorted(truth)
+    # the same as a query directory: one search
+    q = os.listdir(m.p("search", "notes", "hs_note_body~competitor"))
+    assert sorted(n[:-5] for n in q) == sorted(truth)
 
 
 def test_custom_object_edit_round_trips(sandbox, hubfs):
@@ -154,6 +157,17 @@ def test_types_list_by_name_and_id(sandbox, hubfs):
     assert sorted(os.listdir(m.path)) == sorted(FIXED + CORE + ["notes", "services", "cars"])
     assert any("nosuchtype" in e["reason"] for e in errors(m))
     assert "nosuchtype" in m.stderr()
+
+
+def test_types_and_props_from_the_config_file(sandbox, hubfs, tmp_path):
+    d = tmp_path / "config" / "hubfs"
+    d.mkdir(parents=True)
+    (d / "config").write_text("[hubfs]\ntypes = core, calls\n")
+    os.chmod(d / "config", 0o600)
+    m = hubfs("props_calls=hs_call_title")
+    assert sorted(os.listdir(m.path)) == sorted(FIXED + CORE + ["calls"])
+    with open(m.p("calls", records(m, "calls")[0])) as f:
+        assert list(json.load(f)["properties"]) == ["hs_call_title"]
 
 
 def test_withheld_scope_answers_eacces_once(sandbox, hubfs):
@@ -211,3 +225,4 @@ def test_refresh_uses_each_types_last_modified(sandbox, hubfs):
     assert count(sandbox, "POST", r"^/crm/v3/objects/(notes|0-46)/search$") >= 1, api_calls(sandbox)
     assert count(sandbox, "POST", r"^/crm/v3/objects/[^/]+/search$", status=400) == 0
     assert count(sandbox, "GET", LIST_RE) == 0, api_calls(sandbox)
+    assert count(sandbox, "POST", r"/batch/read$") == 0, api_calls(sandbox)
