@@ -521,6 +521,15 @@ static void dirh_free(struct hubfs *h, struct dirh *d)
 	g_free(d);
 }
 
+/* Whether HubSpot refused the token type t (no call): its records' links are
+ * refused too, without asking again. */
+static bool type_refused(struct hubfs *h, const struct objtype *t)
+{
+	g_autofree char *scopes = t ? cache_type_denied(h->cache, t) : NULL;
+
+	return scopes != NULL;
+}
+
 static void hubfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct hubfs *h = H(req);
@@ -556,7 +565,8 @@ static void hubfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	else if (INO_KIND(ino) == K_ASSOC_ROOT)
 		d->nassoc = assoc_dirs(h, ino_type(h, ino), d->assoc);
 	else if (INO_KIND(ino) == K_ASSOC_DIR)
-		rc = cache_assoc_list(h->cache, ino_type(h, ino), INO_ID(ino), ino_type2(h, ino),
+		rc = type_refused(h, ino_type2(h, ino)) ? -EACCES :
+		     cache_assoc_list(h->cache, ino_type(h, ino), INO_ID(ino), ino_type2(h, ino),
 				      deadline_of(h), &d->ids, &d->n);
 	else if (ino == INO_OWNERS_DIR)
 		rc = cache_owner_ids(h->cache, deadline_of(h), &d->ids, &d->n);

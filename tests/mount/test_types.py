@@ -191,6 +191,12 @@ def test_withheld_scope_answers_eacces_once(sandbox, hubfs):
     assert st["types"]["emails"]["denied"] == "sales-email-read"
     # the other types are untouched
     assert len(records(m, "notes")) == sandbox.health()["all_records"]["notes"]
+    # and a record's links to the refused type are refused without a call
+    contact = records(m, "contacts")[0][:-5]
+    sandbox.clear_log()
+    with pytest.raises(PermissionError):
+        os.listdir(m.p("contacts", contact, "emails"))
+    assert sandbox.log() == [], api_calls(sandbox)
 
 
 def test_schemas_refused_shows_the_standard_types(sandbox, hubfs):
