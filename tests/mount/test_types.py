@@ -208,6 +208,26 @@ def test_schemas_refused_shows_the_standard_types(sandbox, hubfs):
     assert any("crm.schemas.custom.read" in e["reason"] for e in errors(m)), errors(m)
 
 
+def test_schemas_unreachable_refuses_the_mount(sandbox, hubfs):
+    # 503 on every try until op_timeout: not a refusal, so not "no custom objects"
+    sandbox.fault("503", seconds=30, path="/schemas$")
+    m = hubfs("op_timeout=2", wait=False)
+    assert m.proc.wait(timeout=30) != 0
+    m.unmounted = True
+    assert "cannot discover the account's object types (custom objects)" in m.stderr()
+    assert "refusing to mount" in m.stderr()
+    assert not os.path.ismount(m.path)
+
+
+def test_schemas_not_understood_leaves_custom_objects_out(sandbox, hubfs):
+    sandbox.fault("status", status=200, count=1, path="/schemas$",
+                  body='{"results": [{"name": "9lives", "id": "x"}]}',
+                  content_type="application/json")
+    m = hubfs(allow=("custom objects not shown",))
+    assert sorted(os.listdir(m.path)) == sorted(FIXED + STANDARD)
+    assert any("not understood" in e["reason"] for e in errors(m)), errors(m)
+
+
 def test_refresh_uses_each_types_last_modified(sandbox, hubfs):
     m = hubfs("ttl=2", "index_delay=1")
     note = records(m, "notes")[3][:-5]
