@@ -151,6 +151,17 @@ def test_types_core_shows_the_four_without_discovery(sandbox, hubfs):
     # nothing but account-info: naming standard types needs no discovery call
     assert [e["path"] for e in sandbox.log()] == ["/account-info/v3/details"], api_calls(sandbox)
     assert sorted(os.listdir(m.p("pipelines"))) == ["deals.json", "tickets.json"]
+    m.unmount()
+    # standard types by name: still no discovery call; an object-library type
+    # needs the enablement call only
+    for opt, calls, dirs in (("types=core+notes+line_item", [], CORE + ["line_items", "notes"]),
+                             ("types=notes+services", ["/crm/v3/object-library/enablement"],
+                              ["notes", "services"])):
+        sandbox.clear_log()
+        m = hubfs(opt)
+        assert [e["path"] for e in sandbox.log()] == ["/account-info/v3/details"] + calls, opt
+        assert sorted(os.listdir(m.path)) == sorted(FIXED + dirs)
+        m.unmount()
 
 
 def test_types_list_by_name_and_id(sandbox, hubfs):
