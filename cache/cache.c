@@ -406,7 +406,7 @@ int cache_deny(struct cache *c, const struct objtype *t, const struct hs_call *c
 	if (!first)
 		return rc;
 	hs_error_line(line, sizeof(line), NULL, &call->err);
-	log_err("%s: HubSpot refuses the token this type (it needs %s): %s", t->name, scopes, line);
+	log_warn("%s: HubSpot refuses this token the type (it needs %s): %s", t->name, scopes, line);
 	if (c->hooks.type_denied)
 		c->hooks.type_denied(c->hooks.ud, t, scopes, line);
 	return rc;
@@ -445,7 +445,7 @@ int cache_ensure_schema(struct cache *c, const struct objtype *type, int64_t dea
 		rc = cache_deny(c, type, &call, hs_properties(c->hc, &call, type->path, &resp));
 		if (rc == 0)
 			rc = schema_new(type, resp, c->opts.shown ? c->opts.shown[type->idx] : NULL, &s);
-		else if (rc != -EACCES)
+		else if (rc != -EACCES || call.err.http_status != 403) /* cache_deny said so */
 			log_warn("properties of %s: %s", type->name, call.err.message);
 		json_object_put(resp);
 		g_mutex_lock(&c->lock);

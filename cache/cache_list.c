@@ -181,7 +181,7 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 		got = cache_render_results(results, tc->schema);
 	else if (rc == -EAGAIN && prio == RL_PRIO_BACKGROUND) /* a relist's deadline */
 		log_info("listing %s: %s", l->type->name, call.err.message);
-	else if (rc && rc != -ECANCELED && rc != -EACCES) /* cache_deny logged a refusal */
+	else if (rc && rc != -ECANCELED && (rc != -EACCES || call.err.http_status != 403))
 		log_warn("listing %s: %s", l->type->name, call.err.message);
 
 	g_mutex_lock(&c->lock);

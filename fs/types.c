@@ -18,6 +18,7 @@
  * the account from mounting.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 

@@ -184,7 +184,7 @@ def test_types_and_props_from_the_config_file(sandbox, hubfs, tmp_path):
 
 def test_withheld_scope_answers_eacces_once(sandbox, hubfs):
     sandbox.configure(scopes="-sales-email-read")
-    m = hubfs(allow=("emails: HubSpot refuses the token",))
+    m = hubfs(allow=("emails: HubSpot refuses this token the type",))
     assert "emails" in os.listdir(m.path)
     sandbox.clear_log()
     for _ in range(3):
