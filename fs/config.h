@@ -36,6 +36,10 @@ struct config {
 	/* OAuth credentials, or NULL; the secrets are wiped by config_clear */
 	char *client_id, *client_secret, *refresh_token;
 	bool secrets;          /* a client_secret or refresh_token in any section */
+	/* props_<name> keys of the types beyond the four, as "name=LIST" (the
+	 * profile's, then [hubfs]'s for the names the profile leaves out);
+	 * NULL-terminated, or NULL when there are none */
+	char **props_more;
 };
 
 /* The key's name in the file and in -o ("api_url", …). */

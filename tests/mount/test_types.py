@@ -174,12 +174,16 @@ def test_types_list_by_name_and_id(sandbox, hubfs):
 def test_types_and_props_from_the_config_file(sandbox, hubfs, tmp_path):
     d = tmp_path / "config" / "hubfs"
     d.mkdir(parents=True)
-    (d / "config").write_text("[hubfs]\ntypes = core, calls\n")
+    (d / "config").write_text("[hubfs]\ntypes = core, calls, notes\n"
+                              "props_calls = hs_call_title, hs_call_direction\n"
+                              "props_notes = hs_timestamp\n")
     os.chmod(d / "config", 0o600)
-    m = hubfs("props_calls=hs_call_title")
-    assert sorted(os.listdir(m.path)) == sorted(FIXED + CORE + ["calls"])
+    m = hubfs("props_notes=hs_note_body")  # -o wins over the config
+    assert sorted(os.listdir(m.path)) == sorted(FIXED + CORE + ["calls", "notes"])
     with open(m.p("calls", records(m, "calls")[0])) as f:
-        assert list(json.load(f)["properties"]) == ["hs_call_title"]
+        assert list(json.load(f)["properties"]) == ["hs_call_direction", "hs_call_title"]
+    with open(m.p("notes", records(m, "notes")[0])) as f:
+        assert list(json.load(f)["properties"]) == ["hs_note_body"]
 
 
 def test_withheld_scope_answers_eacces_once(sandbox, hubfs):
