@@ -170,6 +170,7 @@ void cache_free(struct cache *c)
 		cache_listing_unref(tc->listing);
 		schema_free((struct schema *)tc->schema);
 		g_free(tc->pipelines);
+		g_free(tc->denied);
 	}
 	if (c->owners)
 		g_hash_table_destroy(c->owners);
@@ -392,6 +393,42 @@ void cache_call_init_bg(struct cache *c, struct hs_call *call, int64_t deadline)
 	call->cancel = &c->stopping;
 }
 
+int cache_deny(struct cache *c, const struct objtype *t, const struct hs_call *call, int rc)
+{
+	struct tcache *tc = &c->t[t->idx];
+	const char *scopes = call->err.scopes[0] ? call->err.scopes :
+			     t->read_scope ? t->read_scope : "(HubSpot did not say)";
+	bool first = false;
+	char line[768];
+
+	if (rc != -EACCES || call->err.http_status != 403)
+		return rc;
+	g_mutex_lock(&c->lock);
+	if (!tc->denied) {
+		tc->denied = g_strdup(scopes);
+		first = true;
+	}
+	g_cond_broadcast(&c->cond);
+	g_mutex_unlock(&c->lock);
+	if (!first)
+		return rc;
+	hs_error_line(line, sizeof(line), NULL, &call->err);
+	log_warn("%s: HubSpot refuses this token the type (it needs %s): %s", t->name, scopes, line);
+	if (c->hooks.type_denied)
+		c->hooks.type_denied(c->hooks.ud, t, scopes, line);
+	return rc;
+}
+
+char *cache_type_denied(struct cache *c, const struct objtype *type)
+{
+	char *s;
+
+	g_mutex_lock(&c->lock);
+	s = g_strdup(c->t[type->idx].denied);
+	g_mutex_unlock(&c->lock);
+	return s;
+}
+
 /* Fetch the schema of a type if needed. Lock held on entry and exit. */
 int cache_ensure_schema(struct cache *c, const struct objtype *type, int64_t deadline)
 {
@@ -402,6 +439,8 @@ int cache_ensure_schema(struct cache *c, const struct objtype *type, int64_t dea
 	int rc;
 
 	while (!tc->schema) {
+		if (tc->denied)
+			return -EACCES;
 		if (tc->schema_fetching) {
 			if (!cache_wait_until(c, deadline))
 				return -EAGAIN;
@@ -410,10 +449,10 @@ int cache_ensure_schema(struct cache *c, const struct objtype *type, int64_t dea
 		tc->schema_fetching = true;
 		g_mutex_unlock(&c->lock);
 		cache_call_init(&call, RL_PRIO_USER, deadline);
-		rc = hs_properties(c->hc, &call, type->path, &resp);
+		rc = cache_deny(c, type, &call, hs_properties(c->hc, &call, type->path, &resp));
 		if (rc == 0)
 			rc = schema_new(type, resp, c->opts.shown ? c->opts.shown[type->idx] : NULL, &s);
-		else
+		else if (rc != -EACCES || call.err.http_status != 403) /* cache_deny said so */
 			log_warn("properties of %s: %s", type->name, call.err.message);
 		json_object_put(resp);
 		g_mutex_lock(&c->lock);
@@ -469,6 +508,7 @@ void cache_expire(struct cache *c)
 void cache_stats(struct cache *c, json_object *obj)
 {
 	json_object *jc = json_object_new_object(), *types = json_object_new_object();
+	json_object *denied = json_object_new_object();
 	size_t records = 0;
 	int64_t now;
 
@@ -496,6 +536,12 @@ void cache_stats(struct cache *c, json_object *obj)
 		json_object_object_add(jt, "tracked_recent", json_object_new_int64(g_hash_table_size(tc->recent)));
 		json_object_object_add(jt, "tracked_missing", json_object_new_int64(g_hash_table_size(tc->missing)));
 		json_object_object_add(jt, "tracked_gone", json_object_new_int64(g_hash_table_size(tc->gone)));
+		/* the scopes HubSpot said the token lacks for the type, or null */
+		json_object_object_add(jt, "denied", tc->denied ? json_object_new_string(tc->denied)
+							       : NULL);
+		if (tc->denied)
+			json_object_object_add(denied, tc->type->name,
+					       json_object_new_string(tc->denied));
 		json_object_object_add(types, tc->type->name, jt);
 	}
 	json_object_object_add(jc, "records", json_object_new_int64((int64_t)records));
@@ -508,4 +554,6 @@ void cache_stats(struct cache *c, json_object *obj)
 	g_mutex_unlock(&c->lock);
 	json_object_object_add(obj, "cache", jc);
 	json_object_object_add(obj, "types", types);
+	/* {"emails": "sales-email-read"}: the types HubSpot refused the token */
+	json_object_object_add(obj, "types_denied", denied);
 }

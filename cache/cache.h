@@ -48,6 +48,11 @@ struct cache_opts {
  * already had change, or a record disappears. Used to invalidate kernel caches. */
 struct cache_hooks {
 	void (*record_changed)(void *ud, const struct objtype *type, uint64_t id);
+	/* HubSpot refused the token a type (403, e.g. MISSING_SCOPES): called
+	 * once per type, without the cache lock, with the scopes it needs
+	 * (space-separated) and the error line. May be NULL. */
+	void (*type_denied)(void *ud, const struct objtype *type, const char *scopes,
+			    const char *line);
 	void *ud;
 };
 
@@ -71,6 +76,11 @@ void cache_free(struct cache *c); /* accepts NULL */
  * relist cut short installs nothing. Foreground calls keep working. Does not
  * wait for the worker (cache_free does). Accepts NULL; idempotent. */
 void cache_stop(struct cache *c);
+
+/* The scopes a type needs that the token lacks (g_free), or NULL when HubSpot
+ * has not refused the type. Once refused, every fetch of the type fails with
+ * -EACCES at once: a type costs one refused call, once. Never calls. */
+char *cache_type_denied(struct cache *c, const struct objtype *type);
 
 /* Schema of a type, fetched on first use and kept. *out is borrowed for the
  * life of the cache. */

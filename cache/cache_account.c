@@ -27,10 +27,14 @@ int cache_pipelines_text(struct cache *c, const struct objtype *type, int64_t de
 	int rc = 0;
 
 	g_mutex_lock(&c->lock);
+	if (!tc->pipelines && tc->denied) {
+		g_mutex_unlock(&c->lock);
+		return -EACCES;
+	}
 	if (!tc->pipelines) {
 		g_mutex_unlock(&c->lock);
 		cache_call_init(&call, RL_PRIO_USER, deadline);
-		rc = hs_pipelines(c->hc, &call, type->path, &resp);
+		rc = cache_deny(c, type, &call, hs_pipelines(c->hc, &call, type->path, &resp));
 		if (rc == 0) {
 			if (!json_object_object_get_ex(resp, "results", &results))
 				results = resp;

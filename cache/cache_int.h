@@ -90,6 +90,11 @@ struct tcache {
 	GHashTable **assoc_inflight; /* [to idx]: from id -> 1, or NULL */
 	char *pipelines;
 	size_t pipelines_len;
+	/* HubSpot refused the token this type (403): the scopes it named (or
+	 * the type's read_scope), g_strdup; NULL while it did not. Set once,
+	 * never cleared: every later fetch of the type fails with -EACCES
+	 * without a call (cache_deny). */
+	char *denied;
 };
 
 struct cache {
@@ -182,7 +187,12 @@ void cache_call_init(struct hs_call *call, enum rl_prio prio, int64_t deadline);
 void cache_call_init_bg(struct cache *c, struct hs_call *call, int64_t deadline);
 /* Whether cache_stop was called (background work ends). */
 bool cache_stopping(struct cache *c);
-/* Fetch the schema of a type if needed. Lock held on entry and exit. 0 or -errno. */
+/* A call for type t failed: if HubSpot refused the token (403), note the
+ * type as denied (once: the hook fires for the first refusal only). Lock not
+ * held. Returns rc. */
+int cache_deny(struct cache *c, const struct objtype *t, const struct hs_call *call, int rc);
+/* Fetch the schema of a type if needed. Lock held on entry and exit. 0 or -errno
+ * (-EACCES at once, without a call, for a denied type). */
 int cache_ensure_schema(struct cache *c, const struct objtype *type, int64_t deadline);
 
 /* cache_rec.c: look up a record, fetching it when missing or stale. Lock held

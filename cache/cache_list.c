@@ -156,6 +156,8 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 	rc = cache_ensure_schema(c, l->type, deadline);
 	if (rc)
 		return rc;
+	if (tc->denied) /* the schema came, the records were refused */
+		return -EACCES;
 	l->fetching = true;
 	cursor = g_strdup(l->after);
 	epoch = c->epoch;
@@ -169,8 +171,9 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 		cache_call_init_bg(c, &call, deadline);
 	else
 		cache_call_init(&call, prio, deadline);
-	rc = hs_list_page(c->hc, &call, l->type->path, schema_props_csv(tc->schema),
-			  cursor, false, &resp);
+	rc = cache_deny(c, l->type, &call,
+			hs_list_page(c->hc, &call, l->type->path, schema_props_csv(tc->schema),
+				     cursor, false, &resp));
 	g_free(cursor);
 	if (rc == 0 && probe && !counted && count_records(c, l->type, prio, deadline, &total) != 0)
 		probe = false; /* asked again LIST_PROBE_PAGES pages later */
@@ -178,7 +181,7 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 		got = cache_render_results(results, tc->schema);
 	else if (rc == -EAGAIN && prio == RL_PRIO_BACKGROUND) /* a relist's deadline */
 		log_info("listing %s: %s", l->type->name, call.err.message);
-	else if (rc && rc != -ECANCELED)
+	else if (rc && rc != -ECANCELED && (rc != -EACCES || call.err.http_status != 403))
 		log_warn("listing %s: %s", l->type->name, call.err.message);
 
 	g_mutex_lock(&c->lock);

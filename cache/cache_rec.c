@@ -62,7 +62,8 @@ static int batch_read(struct cache *c, const struct objtype *type, const struct 
 	for (size_t i = 0; i < np; i++)
 		props[i] = schema_shown(s, i);
 	cache_call_init(&call, RL_PRIO_USER, deadline);
-	rc = hs_batch_read(c->hc, &call, type->path, idp, n, props, np, &resp);
+	rc = cache_deny(c, type, &call, hs_batch_read(c->hc, &call, type->path, idp, n, props, np,
+						       &resp));
 	g_free(props);
 	if (rc == 0 && json_object_object_get_ex(resp, "results", &results))
 		*got = cache_render_results(results, s);
@@ -126,6 +127,8 @@ static int fetch_records(struct cache *c, const struct objtype *type, uint64_t w
 	rc = cache_ensure_schema(c, type, deadline);
 	if (rc)
 		return rc;
+	if (tc->denied)
+		return -EACCES;
 	if (g_hash_table_contains(tc->inflight, KEY(want)))
 		return 1;
 	n = batch_pick(c, tc, want, cache_now_ms(c), ids);

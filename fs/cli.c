@@ -196,10 +196,28 @@ static void print_summary(json_object *o, const char *mnt)
 		printf("cache: %s records, %s bytes, hit rate %.1f%%\n", jstr(o, "cache", "records"),
 		       jstr(o, "cache", "bytes"), 100 * json_object_get_double(jget(o, "cache", "hit_rate")));
 	if (json_object_object_get_ex(o, "types", &types)) {
+		int shown = 0, idle = 0;
+
+		/* the types read so far, and those HubSpot refuses the token; the
+		 * others (an account shows dozens) only counted */
+		json_object_object_foreach(types, k0, t0) {
+			(void)k0;
+			shown++;
+			idle += jint(t0, "listed", NULL) == 0 && !jget(t0, "denied", NULL) &&
+				!json_object_get_boolean(jget(t0, "listing_complete", NULL)) &&
+				!json_object_get_boolean(jget(t0, "listing_in_progress", NULL));
+		}
+		printf("types: %d shown, %d not listed yet\n", shown, idle);
 		json_object_object_foreach(types, k, t) {
 			int64_t listed = jint(t, "listed", NULL), total = jint(t, "listing_total", NULL);
 			bool busy = json_object_get_boolean(jget(t, "listing_in_progress", NULL));
 
+			if (jget(t, "denied", NULL)) {
+				printf("  %-10s EACCES: the token lacks %s\n", k, jstr(t, "denied", NULL));
+				continue;
+			}
+			if (listed == 0 && !busy && !json_object_get_boolean(jget(t, "listing_complete", NULL)))
+				continue;
 			printf("  %-10s listed %" PRId64, k, listed);
 			if (json_object_get_boolean(jget(t, "listing_complete", NULL)))
 				printf(" (complete)");

@@ -37,6 +37,7 @@ static const char *const names[CFG_NKEYS] = {
 	[CFG_WEBHOOK_PUBLIC_URL] = "webhook_public_url",
 	[CFG_WEBHOOK_V1] = "webhook_v1",
 	[CFG_AUDIT_VIEW] = "audit_view",
+	[CFG_TYPES] = "types",
 };
 
 enum { CRED_ID, CRED_SECRET, CRED_REFRESH, NCREDS };
@@ -63,9 +64,10 @@ static int cred_of(const char *name)
 	return -1;
 }
 
+/* Keys whose value is a list that may hold ','. */
 static bool is_props(int k)
 {
-	return k >= CFG_PROPS_CONTACTS && k <= CFG_PROPS_TICKETS;
+	return (k >= CFG_PROPS_CONTACTS && k <= CFG_PROPS_TICKETS) || k == CFG_TYPES;
 }
 
 static void wipe_gfree(char *s)
@@ -96,7 +98,36 @@ static const char *value_problem(const char *v, bool commas_ok)
 struct section {
 	char *val[CFG_NKEYS];
 	char *cred[NCREDS];
+	GPtrArray *props_more; /* "name=LIST" of props_<name> for other types, or NULL */
 };
+
+/* A props_<name> key of a type beyond the four: the name is a directory name
+ * or an objectTypeId (letters, digits, '_', '-'); resolved at mount. */
+static bool props_more_key(const char *k)
+{
+	const char *n = k + strlen("props_");
+
+	if (!g_str_has_prefix(k, "props_") || !*n || strlen(n) > 200)
+		return false;
+	for (; *n; n++)
+		if (!g_ascii_isalnum(*n) && *n != '_' && *n != '-')
+			return false;
+	return true;
+}
+
+/* The value of props_<name> in a, or NULL. */
+static const char *props_find(GPtrArray *a, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (guint i = 0; a && i < a->len; i++) {
+		const char *e = g_ptr_array_index(a, i);
+
+		if (!strncmp(e, name, n) && e[n] == '=')
+			return e + n + 1;
+	}
+	return NULL;
+}
 
 static void section_clear(struct section *sec)
 {
@@ -104,6 +135,8 @@ static void section_clear(struct section *sec)
 		g_free(sec->val[k]);
 	for (int k = 0; k < NCREDS; k++)
 		wipe_gfree(sec->cred[k]);
+	if (sec->props_more)
+		g_ptr_array_free(sec->props_more, true);
 	memset(sec, 0, sizeof(*sec));
 }
 
@@ -122,6 +155,7 @@ static int take_group(GKeyFile *kf, const char *group, bool options, struct sect
 
 	for (char **k = keys; k && *k; k++) {
 		int key = options ? key_of(*k) : -1, cred = cred_of(*k);
+		bool more = options && key < 0 && props_more_key(*k);
 		const char *problem;
 		char *v;
 
@@ -130,14 +164,15 @@ static int take_group(GKeyFile *kf, const char *group, bool options, struct sect
 					       "by token_file= (mode 0600), not in the config", group);
 			return -EINVAL;
 		}
-		if (key < 0 && cred < 0) {
+		if (key < 0 && cred < 0 && !more) {
 			*why = g_strdup_printf("[%s] %s: unknown key (known: %s)", group, *k,
 					       options ? "the -o options of hubfs --help, and "
 					       "client_id, client_secret, refresh_token" :
 					       "client_id, client_secret, refresh_token");
 			return -EINVAL;
 		}
-		if ((key >= 0 && seen[key]) || (cred >= 0 && cseen[cred])) {
+		if ((key >= 0 && seen[key]) || (cred >= 0 && cseen[cred]) ||
+		    (more && props_find(sec->props_more, *k + strlen("props_")))) {
 			*why = g_strdup_printf("[%s] %s: given twice", group, *k);
 			return -EINVAL;
 		}
@@ -146,7 +181,7 @@ static int take_group(GKeyFile *kf, const char *group, bool options, struct sect
 		if (!v)
 			continue;
 		g_strstrip(v);
-		problem = value_problem(v, key >= 0 && is_props(key));
+		problem = value_problem(v, more || (key >= 0 && is_props(key)));
 		if (problem) {
 			*why = g_strdup_printf("[%s] %s: the value %s", group, *k, problem);
 			wipe_gfree(v);
@@ -156,7 +191,15 @@ static int take_group(GKeyFile *kf, const char *group, bool options, struct sect
 			g_free(v);
 			v = NULL;
 		}
-		if (key >= 0) {
+		if (more) {
+			if (!sec->props_more)
+				sec->props_more = g_ptr_array_new_with_free_func(g_free);
+			/* an empty value counts as absent, as for every key */
+			if (v)
+				g_ptr_array_add(sec->props_more,
+						g_strdup_printf("%s=%s", *k + strlen("props_"), v));
+			g_free(v);
+		} else if (key >= 0) {
 			seen[key] = true;
 			sec->val[key] = v;
 		} else {
@@ -271,6 +314,21 @@ int config_parse(const char *text, size_t len, const char *profile, struct confi
 	}
 	for (int k = 0; k < NCREDS; k++)
 		*slot[k] = first_of(&prof.cred[k], &oa.cred[k], &hub.cred[k]);
+	if (prof.props_more || hub.props_more) {
+		GPtrArray *all = g_ptr_array_new();
+
+		for (guint i = 0; prof.props_more && i < prof.props_more->len; i++)
+			g_ptr_array_add(all, g_strdup(g_ptr_array_index(prof.props_more, i)));
+		for (guint i = 0; hub.props_more && i < hub.props_more->len; i++) {
+			const char *e = g_ptr_array_index(hub.props_more, i);
+			g_autofree char *name = g_strndup(e, (size_t)(strchr(e, '=') - e));
+
+			if (!props_find(prof.props_more, name))
+				g_ptr_array_add(all, g_strdup(e));
+		}
+		g_ptr_array_add(all, NULL);
+		cfg->props_more = (char **)g_ptr_array_free(all, false);
+	}
 	cfg->secrets = secrets;
 	rc = 0;
 out:
@@ -286,6 +344,7 @@ void config_clear(struct config *cfg)
 {
 	for (int k = 0; k < CFG_NKEYS; k++)
 		g_free(cfg->val[k]);
+	g_strfreev(cfg->props_more);
 	g_free(cfg->client_id);
 	wipe_gfree(cfg->client_secret);
 	wipe_gfree(cfg->refresh_token);

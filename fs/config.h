@@ -8,7 +8,7 @@
  * key. Every section is checked, whichever one is mounted. Anything else is
  * refused: another group, an unknown key, a private-app token (it belongs in
  * token_file=), a value holding ',' or '\' (a mount option list could be
- * smuggled in that way; props_<type> lists are the one exception for ','), a
+ * smuggled in that way; props_<type> and types lists are the exceptions for ','), a
  * control character or a newline. Values are not interpreted here (opts.c
  * converts them); this module knows no FUSE, reads no file and touches no
  * global state, so a fuzzer can drive it.
@@ -28,6 +28,7 @@ enum config_key {
 	CFG_WEBHOOK_LISTEN, CFG_WEBHOOK_PATH, CFG_WEBHOOK_SECRET_FILE, CFG_WEBHOOK_PUBLIC_URL,
 	CFG_WEBHOOK_V1,
 	CFG_AUDIT_VIEW,
+	CFG_TYPES,
 	CFG_NKEYS
 };
 
@@ -39,6 +40,10 @@ struct config {
 	/* OAuth credentials, or NULL; the secrets are wiped by config_clear */
 	char *client_id, *client_secret, *refresh_token;
 	bool secrets;          /* a client_secret or refresh_token in any section */
+	/* props_<name> keys of the types beyond the four, as "name=LIST" (the
+	 * profile's, then [hubfs]'s for the names the profile leaves out);
+	 * NULL-terminated, or NULL when there are none */
+	char **props_more;
 };
 
 /* The key's name in the file and in -o ("api_url", …). */

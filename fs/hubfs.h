@@ -136,6 +136,10 @@ int hubfs_types_setup(struct hubfs *h);
  * names in -o types= or props_<type>=) to errors.log, once it is open. */
 void hubfs_types_report(struct hubfs *h);
 void hubfs_types_free(struct hubfs *h);
+/* Cache hook: HubSpot refused the token a type (403); errors.log says so,
+ * with the scopes it needs, once. */
+void hubfs_type_denied(void *ud, const struct objtype *type, const char *scopes,
+		       const char *line);
 
 /* fs/ops.c */
 extern const struct fuse_lowlevel_ops hubfs_ops;

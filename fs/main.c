@@ -171,6 +171,7 @@ static int mount_setup(struct hubfs *h, struct fuse_args *args, const char *moun
 		return 1;
 	cao.shown = h->shown;
 	hooks.record_changed = hubfs_record_changed;
+	hooks.type_denied = hubfs_type_denied;
 	hooks.ud = h;
 	h->cache = cache_new(h->hc, h->types, &cao, &hooks);
 	h->inval = g_async_queue_new_full(g_free);

@@ -478,6 +478,23 @@ static void hubfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_err(req, ENOSYS);
 }
 
+/* The current snapshot of a .hubfs/ file, whatever its age; false if there is
+ * none yet. */
+static bool snapshot_continue(struct hubfs *h, fuse_ino_t ino, char **text, size_t *len)
+{
+	int i = (int)(ino - INO_STATUS);
+	bool have;
+
+	g_mutex_lock(&h->lock);
+	have = h->snap[i] != NULL;
+	if (have) {
+		*text = g_memdup2(h->snap[i], h->snap_len[i] + 1);
+		*len = h->snap_len[i];
+	}
+	g_mutex_unlock(&h->lock);
+	return have;
+}
+
 static void hubfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
@@ -524,7 +541,14 @@ static void hubfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		g_free(text);
 		return;
 	}
-	rc = file_text(h, ino, false, &text, &len);
+	/* A snapshot file (.hubfs/status.json …) read past its start goes on
+	 * with the snapshot its first read got, however old: a new one between
+	 * two reads of one reader would splice two texts (status.json is
+	 * several pages with dozens of types). */
+	if (off > 0 && ino_is_snapshot(ino) && snapshot_continue(h, ino, &text, &len))
+		rc = 0;
+	else
+		rc = file_text(h, ino, false, &text, &len);
 	if (rc) {
 		fuse_reply_err(req, rc == -ENOENT ? EISDIR : -rc);
 		return;
@@ -553,6 +577,15 @@ static void dirh_free(struct hubfs *h, struct dirh *d)
 	g_free(d);
 }
 
+/* Whether HubSpot refused the token type t (no call): its records' links are
+ * refused too, without asking again. */
+static bool type_refused(struct hubfs *h, const struct objtype *t)
+{
+	g_autofree char *scopes = t ? cache_type_denied(h->cache, t) : NULL;
+
+	return scopes != NULL;
+}
+
 static void hubfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct hubfs *h = H(req);
@@ -568,6 +601,17 @@ static void hubfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 		fuse_reply_err(req, -rc);
 		return;
 	}
+	/* A type directory: its schema first (every read of the type needs it),
+	 * so that a type HubSpot refuses the token fails here, with EACCES. */
+	if (is_typedir(ino)) {
+		const struct schema *s;
+
+		rc = cache_schema(h->cache, ino_type(h, ino), deadline_of(h), &s);
+		if (rc) {
+			fuse_reply_err(req, -rc);
+			return;
+		}
+	}
 	d = g_new0(struct dirh, 1);
 	d->nfixed = tree_count(h, ino);
 	if (has_dyn(ino))
@@ -577,7 +621,8 @@ static void hubfs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	else if (INO_KIND(ino) == K_ASSOC_ROOT)
 		d->nassoc = assoc_dirs(h, ino_type(h, ino), d->assoc);
 	else if (INO_KIND(ino) == K_ASSOC_DIR)
-		rc = cache_assoc_list(h->cache, ino_type(h, ino), INO_ID(ino), ino_type2(h, ino),
+		rc = type_refused(h, ino_type2(h, ino)) ? -EACCES :
+		     cache_assoc_list(h->cache, ino_type(h, ino), INO_ID(ino), ino_type2(h, ino),
 				      deadline_of(h), &d->ids, &d->n);
 	else if (ino == INO_OWNERS_DIR)
 		rc = cache_owner_ids(h->cache, deadline_of(h), &d->ids, &d->n);

@@ -315,6 +315,7 @@ static int apply_config(struct raw *r, const struct config *cfg, struct fuse_arg
 		[CFG_WEBHOOK_LISTEN] = &r->wh_listen, [CFG_WEBHOOK_PATH] = &r->wh_path,
 		[CFG_WEBHOOK_SECRET_FILE] = &r->wh_secret_file,
 		[CFG_WEBHOOK_PUBLIC_URL] = &r->wh_public_url,
+		[CFG_TYPES] = &r->types,
 	};
 	int *ints[CFG_NKEYS] = {
 		[CFG_TTL] = &r->ttl, [CFG_OP_TIMEOUT] = &r->op_timeout,
@@ -324,6 +325,22 @@ static int apply_config(struct raw *r, const struct config *cfg, struct fuse_arg
 		[CFG_DRAIN_TIMEOUT] = &r->drain_timeout,
 	};
 
+	/* props_<name> of the other types: the config's, for the names -o left out */
+	for (char **e = cfg->props_more; e && *e; e++) {
+		size_t n = (size_t)(strchr(*e, '=') - *e);
+		bool given = false;
+
+		for (guint i = 0; r->props_more && i < r->props_more->len && !given; i++) {
+			const char *o = g_ptr_array_index(r->props_more, i);
+
+			given = !strncmp(o, *e, n) && o[n] == '=';
+		}
+		if (given)
+			continue;
+		if (!r->props_more)
+			r->props_more = g_ptr_array_new_with_free_func(g_free);
+		g_ptr_array_add(r->props_more, g_strdup(*e));
+	}
 	for (int k = 0; k < CFG_NKEYS; k++) {
 		const char *v = cfg->val[k];
 		int b;

@@ -18,6 +18,7 @@
  * the account from mounting.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -116,10 +117,12 @@ static int discover(struct hubfs *h, const char *path, const char *what, json_ob
 	*out = NULL;
 	hs_error_line(line, sizeof(line), path, &call.err);
 	if (rc == -EACCES && call.err.http_status == 403) {
-		*why = g_strdup_printf("%s not shown: the token lacks the scope %s (%s)", what,
-				       call.err.scopes[0] ? call.err.scopes :
-				       strcmp(what, "custom objects") == 0 ?
-				       "crm.schemas.custom.read" : "to read it", line);
+		const char *sc = call.err.scopes[0] ? call.err.scopes :
+				 strcmp(what, "custom objects") == 0 ? "crm.schemas.custom.read" :
+				 "(HubSpot did not say which)";
+
+		*why = g_strdup_printf("%s not shown: the token lacks %s %s (%s)", what,
+				       strchr(sc, ' ') ? "one of the scopes" : "the scope", sc, line);
 		return 1;
 	}
 	if (rc == -ENOENT) {
@@ -220,6 +223,19 @@ void hubfs_types_report(struct hubfs *h)
 {
 	for (guint i = 0; h->type_notes && i < h->type_notes->len; i++)
 		hubfs_error_say(h, "mount", NULL, g_ptr_array_index(h->type_notes, i));
+}
+
+void hubfs_type_denied(void *ud, const struct objtype *type, const char *scopes,
+		       const char *line)
+{
+	struct hubfs *h = ud;
+	g_autofree char *reason = g_strdup_printf("HubSpot refuses this token the %s: it lacks %s %s; "
+						  "%s/ answers EACCES until a token with it is "
+						  "mounted (%s)", type->name, strchr(scopes, ' ') ?
+						  "one of the scopes" : "the scope", scopes,
+						  type->name, line);
+
+	hubfs_error_say(h, "read", type->name, reason);
 }
 
 void hubfs_types_free(struct hubfs *h)

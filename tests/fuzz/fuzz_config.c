@@ -5,7 +5,7 @@
  *
  * Invariants:
  *  - accepted: every value is non-empty, trimmed, and holds no backslash,
- *    no control character and no comma (but in a props_<type> list), so it
+ *    no control character and no comma (but in a props_<type> or types list), so it
  *    cannot carry a second mount option; reading the same text again gives
  *    the same values; config_clear leaves nothing;
  *  - refused: -EINVAL, a one-line reason, nothing kept;
@@ -60,7 +60,16 @@ static void check_config(const struct config *cfg)
 {
 	for (int k = 0; k < CFG_NKEYS; k++)
 		check_value(config_key_name(k), cfg->val[k],
-			    k >= CFG_PROPS_CONTACTS && k <= CFG_PROPS_TICKETS);
+			    (k >= CFG_PROPS_CONTACTS && k <= CFG_PROPS_TICKETS) || k == CFG_TYPES);
+	for (char **e = cfg->props_more; e && *e; e++) {
+		const char *eq = strchr(*e, '=');
+
+		FUZZ_CHECK(eq && eq > *e, "props_more entry \"%s\" is not name=LIST", *e);
+		for (const char *c = *e; c < eq; c++)
+			FUZZ_CHECK(g_ascii_isalnum(*c) || *c == '_' || *c == '-',
+				   "props_more name in \"%s\"", *e);
+		check_value("props_<type>", eq + 1, true);
+	}
 	check_value("client_id", cfg->client_id, false);
 	check_value("client_secret", cfg->client_secret, false);
 	check_value("refresh_token", cfg->refresh_token, false);
@@ -112,6 +121,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (int k = 0; k < CFG_NKEYS; k++)
 			FUZZ_CHECK(same(cfg.val[k], again.val[k]), "%s differs between parses",
 				   config_key_name(k));
+		for (size_t i = 0; cfg.props_more && cfg.props_more[i]; i++)
+			FUZZ_CHECK(again.props_more && same(cfg.props_more[i], again.props_more[i]),
+				   "props_<type> differs between parses");
 		FUZZ_CHECK(same(cfg.client_secret, again.client_secret), "client_secret differs");
 		secrets = config_has_secrets(&cfg);
 	} else {
@@ -127,6 +139,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int k = 0; k < CFG_NKEYS; k++)
 		FUZZ_CHECK(!cfg.val[k], "config_clear left %s", config_key_name(k));
 	FUZZ_CHECK(!cfg.client_secret && !cfg.refresh_token, "config_clear left a secret");
+	FUZZ_CHECK(!cfg.props_more, "config_clear left props_<type>");
 	g_free(why);
 	g_free(why2);
 	return 0;

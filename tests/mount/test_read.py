@@ -19,7 +19,7 @@ LIST = r"^/crm/v3/objects/contacts$"
 
 
 def test_root_layout(sandbox, hubfs):
-    m = hubfs()
+    m = hubfs("types=core")  # every type: tests/mount/test_types.py
     names = sorted(os.listdir(m.path))
     assert names == [".hubfs", "companies", "contacts", "deals", "owners", "pipelines",
                      "schema", "search", "tickets"]
@@ -115,7 +115,7 @@ def test_uncached_record_fetches_neighbours(sandbox, hubfs):
 
 def test_associations(sandbox, hubfs):
     sandbox.reset(contacts=300, companies=60, deals=200, tickets=20)
-    m = hubfs()
+    m = hubfs("types=core")  # the four's pairs; every type: test_types.py
     deals = sorted(f[:-5] for f in os.listdir(m.p("deals")) if f.endswith(".json"))
     assert len(deals) == 200
 

@@ -65,6 +65,40 @@ static void test_known_keys(void)
 	config_clear(&cfg);
 }
 
+/* types and props_<type> of any type: lists that keep their commas; a
+ * profile's props_<type> wins over [hubfs]'s, name by name. */
+static void test_types_and_props_more(void)
+{
+	struct config cfg;
+
+	ok("[hubfs]\ntypes = core, notes\nprops_notes = hs_note_body, hs_timestamp\n"
+	   "props_0-162 = all\nprops_cars =\n", &cfg);
+	ASSERT_STR(cfg.val[CFG_TYPES], "core, notes");
+	ASSERT(cfg.props_more && g_strv_length(cfg.props_more) == 2);
+	ASSERT_STR(cfg.props_more[0], "notes=hs_note_body, hs_timestamp");
+	ASSERT_STR(cfg.props_more[1], "0-162=all");
+	config_clear(&cfg);
+	ASSERT(cfg.props_more == NULL);
+
+	ok_profile("[hubfs]\nprops_notes = a\nprops_calls = b\n[profile crm]\nprops_notes = c\n"
+		   "props_cars = make\n[profile other]\nprops_tasks = x\n", "crm", &cfg);
+	ASSERT(g_strv_length(cfg.props_more) == 3);
+	ASSERT_STR(cfg.props_more[0], "notes=c");
+	ASSERT_STR(cfg.props_more[1], "cars=make");
+	ASSERT_STR(cfg.props_more[2], "calls=b");
+	config_clear(&cfg);
+
+	ok("[hubfs]\nttl = 5\n", &cfg);
+	ASSERT(cfg.props_more == NULL);
+	config_clear(&cfg);
+
+	bad("[hubfs]\nprops_notes = a\\,b\n", "props_notes: the value holds a backslash");
+	bad("[hubfs]\nprops_ = a\n", "props_: unknown key");
+	bad("[hubfs]\nprops_no.tes = a\n", "props_no.tes: unknown key");
+	bad("[oauth]\nprops_notes = a\n", "[oauth] props_notes: unknown key");
+	bad("[hubfs]\ntypes = core\\,notes\n", "types: the value holds a backslash");
+}
+
 static void test_oauth(void)
 {
 	struct config cfg;
@@ -168,6 +202,7 @@ static void test_profiles(void)
 int main(void)
 {
 	RUN(test_known_keys);
+	RUN(test_types_and_props_more);
 	RUN(test_oauth);
 	RUN(test_refused);
 	RUN(test_profiles);

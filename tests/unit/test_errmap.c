@@ -210,6 +210,32 @@ static void test_odd_bodies(void)
 	ASSERT_STR(e.message, "a\xe2\x82\xac");
 }
 
+/* 403 MISSING_SCOPES: the scopes the call needs, from errors[].context. */
+static void test_missing_scopes(void)
+{
+	struct hs_error e;
+
+	parse(&e, 403, "{\"status\":\"error\",\"message\":\"This app hasn't been granted all "
+		  "required scopes to make this call.\",\"category\":\"MISSING_SCOPES\","
+		  "\"errors\":[{\"message\":\"One or more of the following scopes are required.\","
+		  "\"context\":{\"requiredGranularScopes\":[\"crm.objects.quotes.read\","
+		  "\"e-commerce\"]}}]}", NULL, NULL);
+	ASSERT_STR(e.category, "MISSING_SCOPES");
+	ASSERT_STR(e.scopes, "crm.objects.quotes.read e-commerce");
+	/* the older form, and shapes that hold none */
+	parse(&e, 403, "{\"category\":\"MISSING_SCOPES\",\"errors\":[{\"context\":"
+		  "{\"requiredScopes\":[\"tickets\"]}}]}", NULL, NULL);
+	ASSERT_STR(e.scopes, "tickets");
+	parse(&e, 403, "{\"errors\":[{\"context\":{\"requiredScopes\":\"tickets\"}}, 7, "
+		  "{\"context\":[1]}, {\"context\":{\"requiredGranularScopes\":[1,null]}}]}",
+		  NULL, NULL);
+	ASSERT_STR(e.scopes, "");
+	parse(&e, 403, "{\"errors\":{}}", NULL, NULL);
+	ASSERT_STR(e.scopes, "");
+	parse(&e, 400, "{\"message\":\"x\"}", NULL, NULL);
+	ASSERT_STR(e.scopes, "");
+}
+
 static void test_json_parse(void)
 {
 	json_object *o = (json_object *)1;
@@ -281,6 +307,7 @@ int main(void)
 	RUN(test_bodies_1_4);
 	RUN(test_bodies_7_3);
 	RUN(test_odd_bodies);
+	RUN(test_missing_scopes);
 	RUN(test_json_parse);
 	RUN(test_retry_after);
 	return 0;
