@@ -24,7 +24,7 @@ def test_root_layout(sandbox, hubfs):
     assert names == [".hubfs", "companies", "contacts", "deals", "owners", "pipelines",
                      "schema", "search", "tickets"]
     assert sorted(os.listdir(m.p("schema"))) == ["companies.json", "contacts.json", "deals.json",
-                                                 "tickets.json"]
+                                                 "labels", "tickets.json"]
     assert sorted(os.listdir(m.p("pipelines"))) == ["deals.json", "tickets.json"]
     st = os.stat(m.p("contacts"))
     assert stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid()

@@ -77,7 +77,8 @@ def test_ls_root_lists_every_type_at_three_calls(sandbox, hubfs):
     assert "cars" in os.listdir(m.p("search")) and "feedback_submissions" in os.listdir(m.p("search"))
     assert len(sandbox.log()) == 3, api_calls(sandbox)
     # schema/<type>.json for every type (their sizes cost each type's schema call)
-    assert sorted(os.listdir(m.p("schema"))) == sorted(f"{t}.json" for t in STANDARD + list(CUSTOM))
+    assert sorted(os.listdir(m.p("schema"))) == sorted([f"{t}.json" for t in STANDARD + list(CUSTOM)]
+                                                       + ["labels"])
 
 
 def test_every_type_lists_at_one_call_per_100(sandbox, hubfs):
