@@ -31,6 +31,8 @@ static const char *const names[CFG_NKEYS] = {
 	[CFG_RO] = "ro",
 	[CFG_UMASK] = "umask",
 	[CFG_PORTAL] = "portal",
+	[CFG_REDIS] = "redis",
+	[CFG_REDIS_PASSWORD_FILE] = "redis_password_file",
 };
 
 enum { CRED_ID, CRED_SECRET, CRED_REFRESH, NCREDS };

@@ -15,12 +15,14 @@
 #include "cache/model/objtypes.h"
 #include "cache/writeback/writeback.h"
 #include "client/hubspot.h"
+#include "client/team.h"
 #include "fs/inode.h"
 
 struct hubfs_opts {
 	char *api_url;
 	char *token_file;
 	char *ca_file;
+	char *redis_url;       /* redis=: the team's Redis (fs/team.c), or NULL: no team */
 	char *shown[4];        /* per type: default / all / csv */
 	char *profile;         /* SOURCE profile:<name>, or NULL */
 	uint64_t portal;       /* the portal the mount must be (SOURCE hubspot:<id>, portal=), or 0 */
@@ -53,6 +55,12 @@ struct hubfs {
 	struct fuse_session *se;
 	uint64_t portal_id;
 	char *token;           /* never logged */
+	char *redis_password;  /* of redis_password_file=, or NULL; never logged; wiped once
+				* the team has its copy */
+	char team_cred[TEAM_CRED_HASH_LEN + 1]; /* hash of the app credential (team keys) */
+	struct team *team;     /* the mount's team (redis=), or NULL */
+	GRWLock team_rw;       /* readers: team callbacks using team_cache; writer: detach */
+	struct cache *team_cache; /* the cache team changes go to, or NULL */
 	struct oauth *oauth;   /* OAuth token source (client/oauth.h), or NULL: private-app token */
 	int64_t mounted_ms;    /* hs_now_ms() at mount */
 	struct timespec mount_time; /* wall clock, for directory times */
@@ -170,5 +178,13 @@ int hubfs_opts_bind_portal(struct hubfs *h);
 /* First thing in main: no core dumps, no ptrace or /proc/PID/mem, environ
  * for the user's other processes (PR_SET_DUMPABLE 0). */
 void hubfs_harden_process(void);
+
+/* fs/team.c: the team of redis= (client/team.h). Setup after the cache
+ * (the portal id keys the team): 0, or -1 after printing why; without
+ * redis= nothing. Teardown before cache_free (the cache stops hearing the
+ * team) and then team_free after it. */
+int hubfs_team_setup(struct hubfs *h);
+void hubfs_team_detach(struct hubfs *h);
+void hubfs_team_free(struct hubfs *h);
 
 #endif

@@ -42,6 +42,7 @@
 /* fuse_opt writes ints; these mirror struct hubfs_opts for parsing. */
 struct raw {
 	char *api_url, *token_file, *ca_file, *rate_limit, *log_level, *umask, *portal;
+	char *redis, *redis_password_file;
 	char *props[4];
 	int ttl, op_timeout, index_delay, relist_interval, search_per_sec, cache_mb;
 	int writeback_delay_ms, drain_timeout, ro, allow_delete, allow_other;
@@ -59,6 +60,8 @@ static const struct fuse_opt spec[] = {
 	O("log_level=%s", log_level),
 	O("umask=%s", umask),
 	O("portal=%s", portal),
+	O("redis=%s", redis),
+	O("redis_password_file=%s", redis_password_file),
 	O("props_contacts=%s", props[0]),
 	O("props_companies=%s", props[1]),
 	O("props_deals=%s", props[2]),
@@ -119,6 +122,11 @@ void hubfs_opts_usage(void)
 	       "                              if umask allows write, the CRM with your token\n"
 	       "    -o log_level=LEVEL        error|warning|notice|info|debug (default notice)\n"
 	       "    -o portal=ID              refuse to mount unless the token is for portal ID\n"
+	       "    -o redis=URL              join the team of mounts of this portal through Redis\n"
+	       "                              (redis://host[:port][/db] or unix:/path[?db=N]): one\n"
+	       "                              shared rate budget, one refresh per type, writes seen\n"
+	       "                              by every mount at once\n"
+	       "    -o redis_password_file=PATH  file holding the Redis password (mode 0600)\n"
 	       "\n");
 }
 
@@ -274,6 +282,7 @@ static int apply_config(struct raw *r, const struct config *cfg, struct fuse_arg
 		[CFG_API_URL] = &r->api_url, [CFG_TOKEN_FILE] = &r->token_file,
 		[CFG_CA_FILE] = &r->ca_file, [CFG_RATE_LIMIT] = &r->rate_limit,
 		[CFG_LOG_LEVEL] = &r->log_level, [CFG_UMASK] = &r->umask, [CFG_PORTAL] = &r->portal,
+		[CFG_REDIS] = &r->redis, [CFG_REDIS_PASSWORD_FILE] = &r->redis_password_file,
 		[CFG_PROPS_CONTACTS] = &r->props[0], [CFG_PROPS_COMPANIES] = &r->props[1],
 		[CFG_PROPS_DEALS] = &r->props[2], [CFG_PROPS_TICKETS] = &r->props[3],
 	};
@@ -386,10 +395,11 @@ int hubfs_opts_bind_portal(struct hubfs *h)
 	return 0;
 }
 
-/* The token of token_file=, read from the descriptor that was checked: a
- * regular file of ours that no one else can read (a FIFO or a device could
- * feed anything, or block the mount). malloc'd, or NULL after printing why. */
-static char *read_token_file(const char *path)
+/* The secret of option opt (token_file, redis_password_file), read from the
+ * descriptor that was checked: a regular file of ours that no one else can
+ * read (a FIFO or a device could feed anything, or block the mount).
+ * malloc'd, or NULL after printing why. */
+static char *read_secret_file(const char *opt, const char *path)
 {
 	struct stat st;
 	char *buf = NULL, *tok = NULL;
@@ -397,25 +407,25 @@ static char *read_token_file(const char *path)
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 
 	if (fd < 0) {
-		fprintf(stderr, "hubfs: token_file %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "hubfs: %s %s: %s\n", opt, path, strerror(errno));
 		return NULL;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		fprintf(stderr, "hubfs: token_file %s: not a regular file (FIFOs, devices and "
-			"directories are refused)\n", path);
+		fprintf(stderr, "hubfs: %s %s: not a regular file (FIFOs, devices and "
+			"directories are refused)\n", opt, path);
 		goto out;
 	}
 	if (st.st_uid != getuid()) {
-		fprintf(stderr, "hubfs: token_file %s is owned by uid %u, not by you (uid %u)\n", path,
+		fprintf(stderr, "hubfs: %s %s is owned by uid %u, not by you (uid %u)\n", opt, path,
 			(unsigned)st.st_uid, (unsigned)getuid());
 		goto out;
 	}
 	if ((st.st_mode & 077) != 0) {
-		fprintf(stderr, "hubfs: token_file %s must be mode 0600 (not readable by others)\n", path);
+		fprintf(stderr, "hubfs: %s %s must be mode 0600 (not readable by others)\n", opt, path);
 		goto out;
 	}
 	if (st.st_size > TOKEN_FILE_MAX) {
-		fprintf(stderr, "hubfs: token_file %s: larger than 64 KiB\n", path);
+		fprintf(stderr, "hubfs: %s %s: larger than 64 KiB\n", opt, path);
 		goto out;
 	}
 	buf = malloc((size_t)st.st_size + 1);
@@ -478,6 +488,55 @@ static int parse_umask(const char *s, mode_t *out)
 	if (v > 0777)
 		return -1;
 	*out = (mode_t)v;
+	return 0;
+}
+
+/* redis= and redis_password_file=: the URL checked as the team will read it
+ * (rediss:// refused: Debian's hiredis has no TLS), the password read from
+ * its file, and the hash of the credential the team's keys are named by
+ * (the token, or the OAuth app's client id), taken before the token leaves
+ * for the client. 0, or -1 after printing why. */
+static int redis_setup(struct hubfs *h, struct raw *r, const struct config *cfg)
+{
+	const char *why = NULL;
+	int rc;
+
+	if (!r->redis) {
+		if (!r->redis_password_file)
+			return 0;
+		fprintf(stderr, "hubfs: redis_password_file= is set but redis= is not: the password "
+			"is for the team's Redis\n");
+		return -1;
+	}
+	rc = team_url_check(r->redis, &why);
+	if (rc == -EPROTONOSUPPORT) {
+		fprintf(stderr, "hubfs: redis=%s: %s; use redis:// over a trusted network, or "
+			"unix:/path with a tunnel (stunnel, ssh -L) to reach Redis over TLS; refusing "
+			"to mount\n", r->redis, why ? why : "TLS is not supported");
+		return -1;
+	}
+	if (rc) {
+		fprintf(stderr, "hubfs: redis=%s: %s (expected redis://host[:port][/db] or "
+			"unix:/path[?db=N]; a password goes in redis_password_file=)\n", r->redis,
+			why ? why : "not a Redis URL");
+		return -1;
+	}
+	if (r->redis_password_file) {
+		h->redis_password = read_secret_file("redis_password_file", r->redis_password_file);
+		if (!h->redis_password)
+			return -1;
+		if (!*h->redis_password) {
+			fprintf(stderr, "hubfs: redis_password_file %s is empty\n",
+				r->redis_password_file);
+			return -1;
+		}
+	}
+	if (h->token)
+		team_cred_hash(h->token, h->team_cred);
+	else if (cfg->client_id)
+		team_cred_hash(cfg->client_id, h->team_cred);
+	h->o.redis_url = r->redis;
+	r->redis = NULL;
 	return 0;
 }
 
@@ -584,7 +643,7 @@ int hubfs_opts_parse(struct fuse_args *args, struct hubfs *h)
 		warn_allow_other(o);
 
 	if (o->token_file)
-		h->token = read_token_file(o->token_file);
+		h->token = read_secret_file("token_file", o->token_file);
 	else
 		h->token = env_token;
 	if (h->token != env_token)
@@ -604,13 +663,18 @@ int hubfs_opts_parse(struct fuse_args *args, struct hubfs *h)
 				"OAuth credentials under [oauth] in the config (mode 0600)\n");
 		goto fail_raw;
 	}
+	if (redis_setup(h, &r, &cfg) != 0)
+		goto fail_raw;
 	free(r.rate_limit);
 	free(r.log_level);
 	free(r.umask);
 	free(r.portal);
+	free(r.redis_password_file);
 	config_clear(&cfg);
 	return 0;
 fail_raw:
+	free(r.redis);
+	free(r.redis_password_file);
 	free(r.api_url);
 	free(r.token_file);
 	free(r.ca_file);
@@ -632,6 +696,7 @@ void hubfs_opts_free(struct hubfs_opts *o)
 	free(o->api_url);
 	free(o->token_file);
 	free(o->ca_file);
+	free(o->redis_url);
 	for (int t = 0; t < 4; t++)
 		free(o->shown[t]);
 }

@@ -14,6 +14,7 @@
 
 #include <glib.h>
 
+#include "cache/cache_team.h"
 #include "cache/model/json_util.h"
 #include "cache/model/record.h"
 #include "cache/model/schema.h"
@@ -194,10 +195,11 @@ void wb_reject(struct writeback *wb, const struct objtype *type, uint64_t id, co
 void wb_land(struct writeback *wb, const struct objtype *type, uint64_t id, json_object *obj,
 	     uint64_t epoch)
 {
-	if (obj && cache_land(wb->c, type, obj, epoch) >= 0)
-		return;
-	if (cache_record_local_epoch(wb->c, type, id) <= epoch)
-		cache_record_forget(wb->c, type, id);
+	if (!obj || cache_land(wb->c, type, obj, epoch) < 0) {
+		if (cache_record_local_epoch(wb->c, type, id) <= epoch)
+			cache_record_forget(wb->c, type, id);
+	}
+	cache_team_landed(wb->c, type, id); /* the other mounts of a team drop their copies */
 }
 
 /* --- batch calls -------------------------------------------------------------- */
@@ -602,6 +604,10 @@ static void simple_after(struct writeback *wb, enum jop_kind kind, const struct 
 		if (its[i].outcome == OUT_OK && kind == JOP_ARCHIVE) {
 			cache_record_forget(wb->c, type, op->id);
 			cache_archive_landed(wb->c, type, op->id);
+			cache_team_archived(wb->c, type, op->id);
+		} else if (its[i].outcome == OUT_OK) {
+			cache_team_assoc_landed(wb->c, type, op->id, to_type, op->to_id,
+						kind == JOP_ASSOC_ADD);
 		} else if (its[i].outcome == OUT_FAILED) {
 			wb_report(wb, jop_kind_name(kind), type, op->id, NULL, &its[i].err, NULL);
 			if (kind == JOP_ARCHIVE)

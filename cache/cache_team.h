@@ -1,0 +1,78 @@
+/* cache_team.h - the store's part in a team of mounts (client/team.h): one
+ * refresh and one relist per type for the whole team, and what one mount
+ * learns or lands the others hear at once.
+ *
+ * Refresh: a background refresh of a type first takes the lease
+ * "refresh/<type>" for ttl (SET NX PX in Redis). The holder searches as
+ * without a team and publishes every record the search returned (type, id,
+ * updatedAt) and then a REFRESH marker carrying its sync point. A mount that
+ * does not get the lease does not search: the holder's marker makes its type
+ * fresh (and moves its sync point), and it asks for the lease again 2 s
+ * later if the type is still stale (the holder died: its lease runs out
+ * within a ttl). Relists take "relist/<type>" for relist_interval the same
+ * way; the holder publishes an ARCHIVE for each record the relist no longer
+ * found, then a RELIST marker that makes the others' listings current.
+ *
+ * Writes: a write this mount lands (edit, create, archive, association) is
+ * published; another mount drops its copy of the record, notes it among the
+ * recent changes that its query directories overlay for the indexing delay
+ * (as it does with its own writes), fixes its listing and association lists,
+ * and reads the records it held again, in batch reads, in the background.
+ *
+ * Faults: when Redis does not answer (team_lease() -EAGAIN) the mount
+ * refreshes and relists on its own, as without a team. After the change feed
+ * was cut (RESYNC) each type's next refresh runs on this mount whoever holds
+ * the lease, from its own sync point, so nothing published during the cut
+ * is missed. Publishing never blocks a caller: changes queue and a thread
+ * sends them (a change that cannot be sent is counted as dropped; the other
+ * mounts then see it at their next refresh, within a ttl).
+ *
+ * Thread safety: every function may be called from any thread.
+ */
+#ifndef HUBFS_CACHE_TEAM_H
+#define HUBFS_CACHE_TEAM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "cache/cache.h"
+#include "client/team.h"
+
+/* Attach team t to the cache (borrowed: it must outlive the attachment) and
+ * start the publishing and fetching threads. Call once, before writes can
+ * land. Returns 0 or -EBUSY (already attached). */
+int cache_team_attach(struct cache *c, struct team *t);
+
+/* Detach: send what is queued (one round trip, or nothing if Redis is down),
+ * stop both threads, release the leases this mount holds, and wait for any refresh still asking Redis. After
+ * it returns the cache makes no call into the team. Call before team_free()
+ * and cache_free(). Accepts a cache without a team. */
+void cache_team_detach(struct cache *c);
+
+/* Apply a change another mount published (team_opts.on_change). Quick: takes
+ * the cache lock for table updates and leaves fetches to the fetching thread.
+ * Ignored when no team is attached. */
+void cache_team_apply(struct cache *c, const struct team_change *ch);
+
+/* An association this mount wrote landed: publish it. */
+void cache_team_assoc_landed(struct cache *c, const struct objtype *from, uint64_t id,
+			     const struct objtype *to, uint64_t to_id, bool add);
+
+/* An edit or create of type/id landed (after cache_land() or, without a
+ * record in the answer, cache_record_forget()): publish it, with the
+ * updatedAt the cache now holds (unknown if none). */
+void cache_team_landed(struct cache *c, const struct objtype *type, uint64_t id);
+
+/* An archive this mount sent landed: publish it. */
+void cache_team_archived(struct cache *c, const struct objtype *type, uint64_t id);
+
+/* Add the store's side of the team view to obj: "refresh_leases_taken"
+ * [type names whose refresh lease this mount took], "applied" {update,
+ * archive, assoc, refresh, relist, resync: changes applied from the others},
+ * "fetch_queue" (records waiting to be read again), "publish_dropped",
+ * "refreshes_skipped" and "relists_skipped" (another mount held the lease). */
+void cache_team_stats(struct cache *c, json_object *obj);
+
+#endif
