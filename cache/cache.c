@@ -7,6 +7,8 @@
  */
 #include "cache/cache_int.h"
 
+#include "cache/cache_events.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -122,6 +124,7 @@ void cache_stop(struct cache *c)
 {
 	if (!c || !g_atomic_int_compare_and_exchange(&c->stopping, 0, 1))
 		return;
+	cache_events_stop(c);
 	if (c->work)
 		cache_work_push(c, WORK_STOP, NULL);
 }
@@ -137,6 +140,7 @@ void cache_free(struct cache *c)
 		return;
 	cache_stop(c);
 	cache_team_free_state(c);
+	cache_events_free(c);
 	if (c->worker) {
 		g_thread_join(c->worker);
 		g_async_queue_unref(c->work);

@@ -113,6 +113,9 @@ struct cache {
 	int stopping;           /* atomic: cache_stop was called; background page loops end,
 				 * their calls give up waiting (hs_call.cancel) */
 	struct cache_team *tm;  /* atomic pointer: the team's state (cache_team.c), or NULL */
+	/* Pushed changes (cache_events.c), made on first use; set under lock,
+	 * read atomically, freed by cache_free. */
+	struct cache_events *events;
 };
 
 /* An item of c->work: what the background worker does next. */

@@ -5,6 +5,8 @@
  */
 #include "cache/cache_int.h"
 
+#include "cache/cache_events.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,9 +37,11 @@ void cache_kick_relist(struct cache *c, const struct objtype *type)
 	cache_work_push(c, WORK_RELIST, type);
 }
 
+/* While pushed changes arrive (cache_events.h) the periodic refresh is only
+ * the safety net: due every ttl * backoff, and back to ttl once they stop. */
 bool cache_type_stale(struct cache *c, struct tcache *tc, int64_t now)
 {
-	return tc->sync_wall_ms && now >= tc->synced_ms + c->opts.ttl_ms;
+	return tc->sync_wall_ms && now >= tc->synced_ms + cache_events_refresh_every(c);
 }
 
 /* Queue a background refresh of a type unless one is pending. Lock held. */
@@ -46,6 +50,10 @@ void cache_kick_refresh(struct cache *c, const struct objtype *type)
 	struct tcache *tc = &c->t[type->idx];
 
 	if (!c->work || tc->refreshing || cache_stopping(c))
+		return;
+	/* A stale record asks too, but while pushed changes keep the type
+	 * current the refresh waits for its backed-off turn. */
+	if (tc->sync_wall_ms && !cache_type_stale(c, tc, cache_now_ms(c)))
 		return;
 	/* After a failure, wait a little before asking again (offline). */
 	if (tc->refresh_fail_ms && cache_now_ms(c) < tc->refresh_fail_ms + 2000)

@@ -3,13 +3,16 @@
  * landed, and applying what the others published.
  *
  * Threads: the publisher drains c->tm->out into team_publish() (in order, so
- * a refresh's records go out before its marker); the fetcher reads again, in
- * batch reads, the records whose copies a change dropped. The team's own
- * thread calls cache_team_apply(). Whoever uses tm->t holds tm->rw as a
- * reader; detaching takes it as the writer, so team_free() can follow.
+ * a refresh's records go out before its marker). The team's own thread calls
+ * cache_team_apply(), which hands record changes to cache_events_add() (the
+ * store's worker batch-reads them where they are held or listed). Whoever
+ * uses tm->t holds tm->rw as a reader; detaching takes it as the writer, so
+ * team_free() can follow.
  */
 #include "cache/cache_int.h"
 #include "cache/cache_team.h"
+
+#include "cache/cache_events.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -17,7 +20,6 @@
 
 #include "client/log.h"
 
-#define FETCH_TIMEOUT_MS 30000 /* one background batch read of dropped records */
 #define OUT_MAX 100000         /* changes queued to publish; past that they are dropped */
 
 enum { A_UPDATE, A_ARCHIVE, A_ASSOC, A_REFRESH, A_RELIST, A_RESYNC, A_COUNT };
@@ -33,14 +35,13 @@ struct cache_team {
 	GCond cond;
 	bool stop;
 	GArray *out;           /* struct team_change, to publish */
-	GHashTable **fetch;    /* [type idx]: ids to read again */
-	size_t nfetch;
+	uint64_t portal_id;
 	bool *own_refresh;     /* [type idx]: the next refresh runs here (after RESYNC) */
 	bool *held_refresh;    /* [type idx]: this mount took the lease (released at detach) */
 	bool *held_relist;
 	uint64_t applied[A_COUNT];
 	uint64_t dropped, refresh_skipped, relist_skipped;
-	GThread *publisher, *fetcher;
+	GThread *publisher;
 };
 
 static struct cache_team *tm_of(struct cache *c)
@@ -272,83 +273,48 @@ bool cache_team_gate(struct cache *c, const struct objtype *type, bool relist)
 
 /* --- applying ---------------------------------------------------------- */
 
-static bool listing_find(struct listing *l, uint64_t id, guint *at)
+/* Whether anything of a type was fetched or shown here (else a change has
+ * nothing to update: the first access fetches it fresh). Lock held. */
+static bool type_in_use(struct tcache *tc)
 {
-	for (guint i = 0; i < l->ids->len; i++)
-		if (g_array_index(l->ids, struct lent, i).id == id) {
-			*at = i;
-			return true;
-		}
-	return false;
+	return tc->sync_wall_ms || tc->listing || g_hash_table_size(tc->recs);
 }
 
-/* Queue id for the fetcher. Lock c->lock held (tm->lock is taken inside). */
-static void want_fetch(struct cache *c, struct cache_team *tm, const struct objtype *type,
-		       uint64_t id)
-{
-	g_hash_table_add(c->t[type->idx].wanted, KEY(id));
-	g_mutex_lock(&tm->lock);
-	if (!g_hash_table_contains(tm->fetch[type->idx], KEY(id))) {
-		g_hash_table_add(tm->fetch[type->idx], KEY(id));
-		tm->nfetch++;
-		g_cond_broadcast(&tm->cond);
-	}
-	g_mutex_unlock(&tm->lock);
-}
-
-/* A record changed elsewhere (updatedAt updated_ms, 0 if unknown). Our copy,
- * unless as new or newer, or edited here and not yet landed (the writeback
- * decides that one), is dropped and read again; a record new to a complete
- * listing joins it. Lock held. */
-static void apply_update(struct cache *c, struct cache_team *tm, const struct objtype *type,
-			 uint64_t id, int64_t updated_ms)
+/* A record changed (or was archived) elsewhere: the query directories
+ * overlay it for the indexing delay, as they do this mount's own writes
+ * (cache_search.c), and an archived one is hidden from search results as
+ * long as the index may still return it. The record itself is left to
+ * cache_events_add(). Lock held. */
+static void note_change(struct cache *c, const struct objtype *type, uint64_t id, bool archived)
 {
 	struct tcache *tc = &c->t[type->idx];
-	struct rec *r = g_hash_table_lookup(tc->recs, KEY(id));
-	struct listing *l = tc->listing;
-	bool in_listing = false;
-	guint at = 0;
+	gpointer g = g_hash_table_lookup(tc->gone, KEY(id));
 
-	if (g_hash_table_contains(tc->gone, KEY(id)))
-		return; /* archived here; the archive decides */
-	if (r && (r->local_epoch || (updated_ms > 0 && r->mtime_ms >= updated_ms)))
-		return;
-	g_hash_table_remove(tc->missing, KEY(id));
-	cache_note_recent(c, tc, id); /* query directories overlay it */
-	if (l)
-		in_listing = listing_find(l, id, &at);
-	if (l && l->complete && !in_listing) {
-		struct lent e = { id, r ? r->len : 0, updated_ms };
-
-		g_array_append_val(l->ids, e);
-		in_listing = true;
-	}
-	if (r) {
-		cache_rec_remove(c, r);
-		cache_note_changed(c, type, id);
-	}
-	if (r || in_listing)
-		want_fetch(c, tm, type, id);
-}
-
-/* Archived elsewhere: gone from the listing and the cache, hidden from
- * search results while HubSpot's index may still return it. Lock held. */
-static void apply_archive(struct cache *c, const struct objtype *type, uint64_t id)
-{
-	struct tcache *tc = &c->t[type->idx];
-	struct rec *r = g_hash_table_lookup(tc->recs, KEY(id));
-	guint at;
-
-	if (tc->listing && listing_find(tc->listing, id, &at))
-		g_array_remove_index(tc->listing->ids, at);
-	if (r) {
-		cache_rec_remove(c, r);
-		cache_note_changed(c, type, id);
-	}
-	g_hash_table_remove(tc->wanted, KEY(id));
-	cache_note_missing(c, tc, id, cache_now_ms(c) + c->opts.ttl_ms);
-	cache_note_gone(c, tc, id, c->opts.wall() + c->opts.index_delay_ms + CACHE_GONE_KEEP_MS);
+	if (!type_in_use(tc) || (g && (int64_t)GPOINTER_TO_SIZE(g) == GONE_PENDING))
+		return; /* archived here and not yet landed: that archive decides */
 	cache_note_recent(c, tc, id);
+	if (archived)
+		cache_note_gone(c, tc, id, c->opts.wall() + c->opts.index_delay_ms + CACHE_GONE_KEEP_MS);
+}
+
+/* The change as the webhook event that means the same (cache/model/changes.h):
+ * a record that exists (read again where it is held or listed) or is gone.
+ * Without an updatedAt it is news as of now. */
+static void as_event(struct cache_team *tm, const struct team_change *ch, struct wh_event *e,
+		     int64_t now)
+{
+	memset(e, 0, sizeof(*e));
+	e->kind = ch->kind == TEAM_CHANGE_ARCHIVE ? WH_DELETION :
+		  ch->kind == TEAM_CHANGE_CREATE ? WH_CREATION : WH_PROPERTY_CHANGE;
+	g_strlcpy(e->type, e->kind == WH_DELETION ? "object.deletion" :
+		  e->kind == WH_CREATION ? "object.creation" : "object.propertyChange",
+		  sizeof(e->type));
+	g_strlcpy(e->object, "object", sizeof(e->object));
+	g_strlcpy(e->object_type_id, ch->type, sizeof(e->object_type_id));
+	e->object_id = ch->id;
+	e->occurred_at = ch->updated_ms > 0 && ch->updated_ms <= now ? ch->updated_ms : now;
+	e->portal_id = tm->portal_id;
+	g_strlcpy(e->change_source, "TEAM", sizeof(e->change_source));
 }
 
 /* The holder's marker: every change up to its sync point was published before
@@ -383,140 +349,99 @@ static void apply_resync(struct cache *c, struct cache_team *tm)
 	g_mutex_unlock(&c->lock);
 }
 
+/* What the change kind counts as in "applied". */
+static int applied_kind(enum team_change_kind k)
+{
+	switch (k) {
+	case TEAM_CHANGE_ARCHIVE: return A_ARCHIVE;
+	case TEAM_CHANGE_ASSOC: return A_ASSOC;
+	case TEAM_CHANGE_REFRESH: return A_REFRESH;
+	case TEAM_CHANGE_RELIST: return A_RELIST;
+	case TEAM_CHANGE_RESYNC: return A_RESYNC;
+	default: return A_UPDATE;
+	}
+}
+
 void cache_team_apply(struct cache *c, const struct team_change *ch)
 {
 	struct cache_team *tm = tm_of(c);
-	const struct objtype *type, *to = NULL;
-	int a;
+	const struct objtype *type = NULL, *to = NULL;
+	struct wh_event e;
 
 	if (!tm)
 		return;
 	g_rw_lock_reader_lock(&tm->rw);
-	if (!tm->t) {
-		g_rw_lock_reader_unlock(&tm->rw);
-		return;
-	}
-	if (ch->kind == TEAM_CHANGE_RESYNC) {
-		apply_resync(c, tm);
-		a = A_RESYNC;
-		goto count;
-	}
-	type = objtypes_by_id(c->types, ch->type);
-	if (ch->kind == TEAM_CHANGE_ASSOC)
-		to = objtypes_by_id(c->types, ch->to_type);
-	if (!type || (ch->kind == TEAM_CHANGE_ASSOC && !to)) {
-		g_rw_lock_reader_unlock(&tm->rw);
-		return; /* a type this mount does not show */
-	}
-	if (ch->kind == TEAM_CHANGE_ASSOC) {
-		cache_assoc_note(c, type, ch->id, to, ch->to_id, !ch->removed);
-		a = A_ASSOC;
-		goto count;
-	}
-	g_mutex_lock(&c->lock);
+	if (!tm->t)
+		goto out;
+	if (ch->kind != TEAM_CHANGE_RESYNC && !(type = objtypes_by_id(c->types, ch->type)))
+		goto out; /* a type this mount does not show */
 	switch (ch->kind) {
-	case TEAM_CHANGE_UPDATE:
-	case TEAM_CHANGE_CREATE:
-		apply_update(c, tm, type, ch->id, ch->updated_ms);
-		a = A_UPDATE;
+	case TEAM_CHANGE_RESYNC:
+		apply_resync(c, tm);
 		break;
-	case TEAM_CHANGE_ARCHIVE:
-		apply_archive(c, type, ch->id);
-		a = A_ARCHIVE;
+	case TEAM_CHANGE_ASSOC:
+		/* The change is known exactly: the held lists are edited, no call. */
+		if (!(to = objtypes_by_id(c->types, ch->to_type)))
+			goto out;
+		cache_assoc_note(c, type, ch->id, to, ch->to_id, !ch->removed);
 		break;
 	case TEAM_CHANGE_REFRESH:
 	case TEAM_CHANGE_RELIST:
+		g_mutex_lock(&c->lock);
 		apply_marker(c, type, ch->updated_ms, ch->kind == TEAM_CHANGE_RELIST);
-		a = ch->kind == TEAM_CHANGE_RELIST ? A_RELIST : A_REFRESH;
+		g_mutex_unlock(&c->lock);
+		break;
+	case TEAM_CHANGE_UPDATE:
+	case TEAM_CHANGE_CREATE:
+	case TEAM_CHANGE_ARCHIVE:
+		g_mutex_lock(&c->lock);
+		note_change(c, type, ch->id, ch->kind == TEAM_CHANGE_ARCHIVE);
+		g_mutex_unlock(&c->lock);
+		as_event(tm, ch, &e, c->opts.wall());
+		cache_events_add(c, &e, 1);
 		break;
 	default:
-		g_mutex_unlock(&c->lock);
-		g_rw_lock_reader_unlock(&tm->rw);
-		return;
+		goto out;
 	}
-	cache_unlock_and_notify(c);
-count:
 	g_mutex_lock(&tm->lock);
-	tm->applied[a]++;
+	tm->applied[applied_kind(ch->kind)]++;
 	g_mutex_unlock(&tm->lock);
+out:
 	g_rw_lock_reader_unlock(&tm->rw);
-}
-
-/* --- fetching ---------------------------------------------------------- */
-
-/* Take one queued id (and its type) off tm->fetch; false if none. tm->lock held. */
-static bool fetch_take(struct cache *c, struct cache_team *tm, const struct objtype **type,
-		       uint64_t *id)
-{
-	for (size_t i = 0; i < c->ntypes; i++) {
-		GHashTableIter it;
-		gpointer k;
-
-		g_hash_table_iter_init(&it, tm->fetch[i]);
-		if (g_hash_table_iter_next(&it, &k, NULL)) {
-			*type = c->t[i].type;
-			*id = UNKEY(k);
-			g_hash_table_iter_remove(&it);
-			tm->nfetch--;
-			return true;
-		}
-	}
-	return false;
-}
-
-/* Read the dropped records again: each lookup batch-reads its record with up
- * to 99 other wanted ones of its type, so the next ids are mostly hits. */
-static gpointer fetcher_main(gpointer p)
-{
-	struct cache *c = p;
-	struct cache_team *tm = c->tm;
-
-	g_mutex_lock(&tm->lock);
-	for (;;) {
-		const struct objtype *type;
-		struct rec_attr a;
-		uint64_t id;
-		int rc;
-
-		while (!tm->stop && !fetch_take(c, tm, &type, &id))
-			g_cond_wait(&tm->cond, &tm->lock);
-		if (tm->stop)
-			break;
-		g_mutex_unlock(&tm->lock);
-		rc = cache_stopping(c) ? 0 :
-		     cache_record_stat(c, type, id, hs_now_ms() + FETCH_TIMEOUT_MS, &a);
-		if (rc && rc != -ENOENT)
-			log_info("team: reading %s/%" G_GUINT64_FORMAT " again: %s (read on next use)",
-				 type->name, id, strerror(-rc));
-		g_mutex_lock(&tm->lock);
-	}
-	g_mutex_unlock(&tm->lock);
-	return NULL;
 }
 
 /* --- lifecycle and status --------------------------------------------- */
 
-int cache_team_attach(struct cache *c, struct team *t)
+int cache_team_attach(struct cache *c, struct team *t, uint64_t portal_id)
 {
+	struct cache_events_stats st;
 	struct cache_team *tm;
 
 	if (tm_of(c))
 		return -EBUSY;
+	/* The others' changes are applied as pushed events; they do not make
+	 * polling back off here (the team's refresh is the poll), unless
+	 * whoever started the events (webhooks) said otherwise. */
+	cache_events_stats(c, &st);
+	if (!st.started) {
+		struct cache_events_opts eo = { .portal_id = portal_id, .backoff = 1 };
+		int rc = cache_events_start(c, &eo);
+
+		if (rc)
+			return rc;
+	}
 	tm = g_new0(struct cache_team, 1);
 	g_rw_lock_init(&tm->rw);
 	g_mutex_init(&tm->lock);
 	g_cond_init(&tm->cond);
 	tm->t = t;
 	tm->out = g_array_new(FALSE, FALSE, sizeof(struct team_change));
-	tm->fetch = g_new0(GHashTable *, c->ntypes);
-	for (size_t i = 0; i < c->ntypes; i++)
-		tm->fetch[i] = g_hash_table_new(g_direct_hash, g_direct_equal);
+	tm->portal_id = portal_id;
 	tm->own_refresh = g_new0(bool, c->ntypes);
 	tm->held_refresh = g_new0(bool, c->ntypes);
 	tm->held_relist = g_new0(bool, c->ntypes);
 	g_atomic_pointer_set(&c->tm, tm);
 	tm->publisher = g_thread_new("hubfs-team-pub", publisher_main, c);
-	tm->fetcher = g_thread_new("hubfs-team-fetch", fetcher_main, c);
 	return 0;
 }
 
@@ -532,8 +457,7 @@ void cache_team_detach(struct cache *c)
 	g_cond_broadcast(&tm->cond);
 	g_mutex_unlock(&tm->lock);
 	g_thread_join(tm->publisher);
-	g_thread_join(tm->fetcher);
-	tm->publisher = tm->fetcher = NULL;
+	tm->publisher = NULL;
 	g_rw_lock_writer_lock(&tm->rw);
 	for (size_t i = 0; tm->t && i < c->ntypes; i++) {
 		/* The next mount takes over at once instead of after a ttl. */
@@ -557,9 +481,6 @@ void cache_team_free_state(struct cache *c)
 	if (!tm)
 		return;
 	cache_team_detach(c);
-	for (size_t i = 0; i < c->ntypes; i++)
-		g_hash_table_destroy(tm->fetch[i]);
-	g_free(tm->fetch);
 	g_free(tm->own_refresh);
 	g_free(tm->held_refresh);
 	g_free(tm->held_relist);
@@ -590,7 +511,6 @@ void cache_team_stats(struct cache *c, json_object *obj)
 		json_object_object_add(applied, applied_names[a], json_object_new_uint64(tm->applied[a]));
 	json_object_object_add(obj, "refresh_leases_taken", held);
 	json_object_object_add(obj, "applied", applied);
-	json_object_object_add(obj, "fetch_queue", json_object_new_uint64(tm->nfetch));
 	json_object_object_add(obj, "publish_dropped", json_object_new_uint64(tm->dropped));
 	json_object_object_add(obj, "refreshes_skipped", json_object_new_uint64(tm->refresh_skipped));
 	json_object_object_add(obj, "relists_skipped", json_object_new_uint64(tm->relist_skipped));

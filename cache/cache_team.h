@@ -14,10 +14,14 @@
  * found, then a RELIST marker that makes the others' listings current.
  *
  * Writes: a write this mount lands (edit, create, archive, association) is
- * published; another mount drops its copy of the record, notes it among the
- * recent changes that its query directories overlay for the indexing delay
- * (as it does with its own writes), fixes its listing and association lists,
- * and reads the records it held again, in batch reads, in the background.
+ * published. Another mount notes the record among the recent changes its
+ * query directories overlay for the indexing delay (as it does its own
+ * writes; an archived one is hidden from their results meanwhile), and hands
+ * the change to cache_events_add() as the webhook event that means the same
+ * (cache/cache_events.h): records it holds or lists are read again in batch
+ * reads, never going back to an older updatedAt or over a local edit; an
+ * archived one leaves the cache and the listing. An association change edits
+ * the lists held of both sides, without a call.
  *
  * Faults: when Redis does not answer (team_lease() -EAGAIN) the mount
  * refreshes and relists on its own, as without a team. After the change feed
@@ -40,19 +44,21 @@
 #include "cache/cache.h"
 #include "client/team.h"
 
-/* Attach team t to the cache (borrowed: it must outlive the attachment) and
- * start the publishing and fetching threads. Call once, before writes can
- * land. Returns 0 or -EBUSY (already attached). */
-int cache_team_attach(struct cache *c, struct team *t);
+/* Attach team t of portal portal_id to the cache (borrowed: it must outlive
+ * the attachment), start the publishing thread, and start the cache's pushed
+ * changes (cache_events_start) if nothing did, with polling not backed off.
+ * Call once, before writes can land. Returns 0, -EBUSY (already attached),
+ * or cache_events_start()'s -errno. */
+int cache_team_attach(struct cache *c, struct team *t, uint64_t portal_id);
 
 /* Detach: send what is queued (one round trip, or nothing if Redis is down),
- * stop both threads, release the leases this mount holds, and wait for any refresh still asking Redis. After
+ * stop the publishing thread, release the leases this mount holds, and wait for any refresh still asking Redis. After
  * it returns the cache makes no call into the team. Call before team_free()
  * and cache_free(). Accepts a cache without a team. */
 void cache_team_detach(struct cache *c);
 
 /* Apply a change another mount published (team_opts.on_change). Quick: takes
- * the cache lock for table updates and leaves fetches to the fetching thread.
+ * the cache lock for table updates and leaves reads to the events worker.
  * Ignored when no team is attached. */
 void cache_team_apply(struct cache *c, const struct team_change *ch);
 
@@ -71,7 +77,7 @@ void cache_team_archived(struct cache *c, const struct objtype *type, uint64_t i
 /* Add the store's side of the team view to obj: "refresh_leases_taken"
  * [type names whose refresh lease this mount took], "applied" {update,
  * archive, assoc, refresh, relist, resync: changes applied from the others},
- * "fetch_queue" (records waiting to be read again), "publish_dropped",
+ * "publish_dropped",
  * "refreshes_skipped" and "relists_skipped" (another mount held the lease). */
 void cache_team_stats(struct cache *c, json_object *obj);
 

@@ -76,7 +76,7 @@ int hubfs_team_setup(struct hubfs *h)
 			h->o.redis_url);
 	rc = hs_client_set_team(h->hc, h->team);
 	if (rc == 0)
-		rc = cache_team_attach(h->cache, h->team);
+		rc = cache_team_attach(h->cache, h->team, h->portal_id);
 	if (rc) {
 		fprintf(stderr, "hubfs: redis=%s: cannot attach the team: %s\n", h->o.redis_url,
 			strerror(-rc));

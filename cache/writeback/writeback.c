@@ -745,10 +745,10 @@ void writeback_stats(struct writeback *wb, json_object *obj)
 	not_landed = wb->doubt_not_landed;
 	landed = journal_landed(wb->j);
 	if (counts[JS_IN_FLIGHT] > 0) {
-		const struct objtype *bt = objtypes_by_id(wb->types, wb->batch_type);
-
 		batch = json_object_new_object();
 		json_object_object_add(batch, "kind", json_object_new_string(jop_kind_name(wb->batch_kind)));
+		const struct objtype *bt = objtypes_by_id(wb->types, wb->batch_type);
+
 		json_object_object_add(batch, "type", json_object_new_string(bt ? bt->name : wb->batch_type));
 		json_object_object_add(batch, "records", json_object_new_int64(counts[JS_IN_FLIGHT]));
 	}
