@@ -8,6 +8,7 @@
  * callback a no-op and team_free() may come after cache_free().
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -50,6 +51,9 @@ int hubfs_team_setup(struct hubfs *h)
 	g_rw_lock_init(&h->team_rw);
 	if (!h->o.redis_url)
 		return 0;
+	/* hiredis writes to sockets Redis may have closed: EPIPE, not death.
+	 * libfuse ignores SIGPIPE while it serves, but not before or after. */
+	signal(SIGPIPE, SIG_IGN);
 	mount_id(id, sizeof(id));
 	to.url = h->o.redis_url;
 	to.password = h->redis_password;
@@ -94,6 +98,7 @@ void hubfs_team_detach(struct hubfs *h)
 {
 	if (!h->team)
 		return;
+	signal(SIGPIPE, SIG_IGN); /* fuse_remove_signal_handlers() put it back */
 	g_rw_lock_writer_lock(&h->team_rw);
 	h->team_cache = NULL;
 	g_rw_lock_writer_unlock(&h->team_rw);
