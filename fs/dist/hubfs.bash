@@ -26,8 +26,8 @@ _hubfs()
 	local opts='api_url= token_file= ca_file= portal= ttl= op_timeout= index_delay=
 		relist_interval= rate_limit= search_per_sec= cache_mb= props_contacts=
 		props_companies= props_deals= props_tickets= writeback_delay_ms= drain_timeout=
-		allow_delete ro umask= allow_other log_level= debug clone_fd max_idle_threads=
-		max_threads='
+		allow_delete ro umask= allow_other log_level= redis= redis_password_file= debug
+		clone_fd max_idle_threads= max_threads='
 
 	if [[ ${words[1]-} == status ]]; then
 		case $prev in
@@ -50,7 +50,7 @@ _hubfs()
 		local head=${cur%,*} last=${cur##*,}
 		[[ $head == "$cur" ]] && head= || head+=,
 		case $last in
-		token_file=* | ca_file=*)
+		token_file=* | ca_file=* | redis_password_file=*)
 			local f
 			COMPREPLY=($(compgen -f -- "${last#*=}"))
 			for f in "${!COMPREPLY[@]}"; do COMPREPLY[f]=$head${last%%=*}=${COMPREPLY[f]}; done
