@@ -283,18 +283,22 @@ static bool type_in_use(struct tcache *tc)
 /* A record changed (or was archived) elsewhere: the query directories
  * overlay it for the indexing delay, as they do this mount's own writes
  * (cache_search.c), and an archived one is hidden from search results as
- * long as the index may still return it. The record itself is left to
- * cache_events_add(). Lock held. */
-static void note_change(struct cache *c, const struct objtype *type, uint64_t id, bool archived)
+ * long as the index may still return it. Whether the record itself concerns
+ * this mount (cache_events_add() then reads it again, or forgets it): an
+ * archive always does; a change only if the record is cached here or the
+ * type has a listing here (which the record is in, or joins), so a mount
+ * reads again what it holds and nothing else. Lock held. */
+static bool note_change(struct cache *c, const struct objtype *type, uint64_t id, bool archived)
 {
 	struct tcache *tc = &c->t[type->idx];
 	gpointer g = g_hash_table_lookup(tc->gone, KEY(id));
 
 	if (!type_in_use(tc) || (g && (int64_t)GPOINTER_TO_SIZE(g) == GONE_PENDING))
-		return; /* archived here and not yet landed: that archive decides */
+		return false; /* nothing shown; or archived here and not yet landed: that decides */
 	cache_note_recent(c, tc, id);
 	if (archived)
 		cache_note_gone(c, tc, id, c->opts.wall() + c->opts.index_delay_ms + CACHE_GONE_KEEP_MS);
+	return archived || tc->listing || g_hash_table_contains(tc->recs, KEY(id));
 }
 
 /* The change as the webhook event that means the same (cache/model/changes.h):
@@ -367,6 +371,7 @@ void cache_team_apply(struct cache *c, const struct team_change *ch)
 	struct cache_team *tm = tm_of(c);
 	const struct objtype *type = NULL, *to = NULL;
 	struct wh_event e;
+	bool held;
 
 	if (!tm)
 		return;
@@ -395,10 +400,12 @@ void cache_team_apply(struct cache *c, const struct team_change *ch)
 	case TEAM_CHANGE_CREATE:
 	case TEAM_CHANGE_ARCHIVE:
 		g_mutex_lock(&c->lock);
-		note_change(c, type, ch->id, ch->kind == TEAM_CHANGE_ARCHIVE);
+		held = note_change(c, type, ch->id, ch->kind == TEAM_CHANGE_ARCHIVE);
 		g_mutex_unlock(&c->lock);
-		as_event(tm, ch, &e, c->opts.wall());
-		cache_events_add(c, &e, 1);
+		if (held) {
+			as_event(tm, ch, &e, c->opts.wall());
+			cache_events_add(c, &e, 1);
+		}
 		break;
 	default:
 		goto out;
