@@ -204,6 +204,38 @@ def test_archive_through_one_mount_leaves_the_others(sandbox, redis, hubfs, tmp_
     assert team_status(b)["applied"]["archive"] == 1
 
 
+def test_one_relist_for_the_team_finds_what_was_archived_elsewhere(sandbox, redis, hubfs,
+                                                                     tmp_path):
+    sandbox.reset(contacts=150, companies=5, deals=5, tickets=5)
+    relist = 3
+    ms = [team_mount(hubfs, tmp_path, redis.url, i, "ttl=60", f"relist_interval={relist}")
+          for i in range(3)]
+    ids = sorted(f[:-5] for f in os.listdir(ms[0].p("contacts")) if f.endswith(".json"))
+    for m in ms[1:]:
+        os.listdir(m.p("contacts"))
+    gone = ids[9]
+    sandbox.archive("contacts", gone)
+    sandbox.clear_log()
+    start = time.time()
+    while time.time() - start < 3 * relist:
+        for m in ms:
+            os.listdir(m.p("contacts"))
+        time.sleep(0.25)
+    elapsed = time.time() - start
+    time.sleep(0.5)
+    for m in ms:
+        assert f"{gone}.json" not in os.listdir(m.p("contacts")), team_status(m)
+        assert f"{ids[10]}.json" in os.listdir(m.p("contacts"))
+    pages = 2  # 150 contacts: two list pages a relist
+    lists = count(sandbox, "GET", r"^/crm/v3/objects/contacts$")
+    # Alone, each of the 3 mounts relists every relist_interval.
+    assert lists <= pages * (int(elapsed / relist) + 2), (lists, api_calls(sandbox))
+    st = [team_status(m) for m in ms]
+    assert sum(s["applied"]["relist"] for s in st) >= 2, st
+    assert sum(s["applied"]["archive"] for s in st) >= 1, st
+    print(f"3 mounts, {elapsed:.1f} s at relist_interval {relist} s: {lists} list calls")
+
+
 @pytest.mark.faults
 def test_redis_killed_and_restarted(sandbox, redis, hubfs, tmp_path):
     sandbox.reset(contacts=80, companies=5, deals=5, tickets=5)
