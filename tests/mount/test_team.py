@@ -275,6 +275,49 @@ def test_redis_killed_and_restarted(sandbox, redis, hubfs, tmp_path):
     assert "team: connected" in r.stdout and "mounts seen: 2" in r.stdout, r.stdout
 
 
+@pytest.mark.faults
+def test_dead_lease_holder_is_replaced_within_a_ttl(sandbox, redis, hubfs, tmp_path):
+    sandbox.reset(contacts=60, companies=5, deals=5, tickets=5)
+    sandbox.configure(index_delay=1)
+    ttl = 2
+    ms = [team_mount(hubfs, tmp_path, redis.url, i, f"ttl={ttl}", "index_delay=1")
+          for i in range(2)]
+    rid = sorted(f[:-5] for f in os.listdir(ms[0].p("contacts")) if f.endswith(".json"))[4]
+    for m in ms:
+        jobtitle(m, rid)
+
+    def holder():
+        for le in team_status(ms[0]).get("leases", []):
+            if le["name"] == "refresh/0-1":
+                return le["holder"]
+        return None
+
+    end = time.time() + 4 * ttl
+    held = None
+    while time.time() < end and not held:
+        for m in ms:
+            jobtitle(m, rid)
+        held = holder()
+        time.sleep(0.2)
+    assert held, team_status(ms[0])
+    dead = next(m for m in ms if team_status(m)["mount_id"] == held)
+    alive = next(m for m in ms if m is not dead)
+    dead.signal(signal.SIGKILL)  # no lease released, no goodbye
+    dead.wait_exit(10)
+    subprocess.run(["fusermount3", "-uz", dead.path], capture_output=True)
+    dead.unmounted = True
+
+    seq = sandbox.last_seq()
+    sandbox.update("contacts", rid, {"jobtitle": "After The Holder Died"})
+    killed = time.time()
+    # the survivor takes the lease once it runs out (a ttl after the last
+    # renewal) and refreshes for itself
+    assert wait_for(lambda: jobtitle(alive, rid) == "After The Holder Died", timeout=6 * ttl), \
+        team_status(alive)
+    print(f"the survivor refreshed {time.time() - killed:.1f} s after the holder died")
+    assert any(e["path"].endswith("/contacts/search") for e in calls(sandbox, since=seq))
+
+
 def test_password_never_in_argv_logs_or_status(sandbox, hubfs, tmp_path):
     sandbox.reset(contacts=20, companies=5, deals=5, tickets=5)
     r = Redis(tmp_path, password=PASSWORD)
