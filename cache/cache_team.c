@@ -211,6 +211,106 @@ void cache_team_relisted(struct cache *c, const struct objtype *type, const stru
 	queue_out(c, &ch);
 }
 
+/* The type of an event's record: objectTypeId if sent, else its object name. */
+static const struct objtype *event_type(struct cache *c, const char *type_id, const char *object)
+{
+	const struct objtype *t = NULL;
+
+	if (type_id && type_id[0])
+		t = objtypes_by_id(c->types, type_id);
+	if (!t && object && object[0] && strcmp(object, "object") != 0)
+		t = objtypes_lookup(c->types, object);
+	return t;
+}
+
+/* The two types of an associationChange: from/toObjectTypeId, else the two
+ * halves of associationType ("CONTACT_TO_COMPANY"), lowercased. */
+static bool assoc_types(struct cache *c, const struct wh_event *e, const struct objtype **from,
+			const struct objtype **to)
+{
+	const char *sep = strstr(e->association_type, "_TO_");
+
+	*from = e->from_type_id[0] ? objtypes_by_id(c->types, e->from_type_id) : NULL;
+	*to = e->to_type_id[0] ? objtypes_by_id(c->types, e->to_type_id) : NULL;
+	if ((!*from || !*to) && sep) {
+		g_autofree char *a = g_ascii_strdown(e->association_type,
+						     (gssize)(sep - e->association_type));
+		g_autofree char *b = g_ascii_strdown(sep + 4, -1);
+
+		if (!*from)
+			*from = objtypes_lookup(c->types, a);
+		if (!*to)
+			*to = objtypes_lookup(c->types, b);
+	}
+	return *from && *to;
+}
+
+size_t cache_team_relay(struct cache *c, const struct wh_event *ev, size_t n)
+{
+	struct team_change ch;
+	size_t queued = 0;
+
+	if (!tm_of(c))
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct wh_event *e = &ev[i];
+		const struct objtype *t = event_type(c, e->object_type_id, e->object), *to;
+		uint64_t survivor;
+
+		switch (e->kind) {
+		case WH_CREATION:
+		case WH_PROPERTY_CHANGE:
+		case WH_RESTORE:
+			if (!t || !e->object_id)
+				continue;
+			change_init(&ch, e->kind == WH_CREATION ? TEAM_CHANGE_CREATE : TEAM_CHANGE_UPDATE,
+				    t, e->object_id, e->occurred_at);
+			queue_out(c, &ch);
+			queued++;
+			break;
+		case WH_DELETION:
+		case WH_PRIVACY_DELETION:
+			if (!t || !e->object_id)
+				continue;
+			change_init(&ch, TEAM_CHANGE_ARCHIVE, t, e->object_id, 0);
+			queue_out(c, &ch);
+			queued++;
+			break;
+		case WH_MERGE:
+			survivor = e->new_id ? e->new_id : e->primary_id ? e->primary_id : e->object_id;
+			if (!t || !survivor)
+				continue;
+			change_init(&ch, TEAM_CHANGE_UPDATE, t, survivor, e->occurred_at);
+			queue_out(c, &ch);
+			queued++;
+			for (size_t k = 0; k < e->n_merged + 2; k++) {
+				uint64_t id = k < e->n_merged ? e->merged_ids[k] :
+					      k == e->n_merged ? e->primary_id : e->object_id;
+
+				if (!id || id == survivor)
+					continue;
+				change_init(&ch, TEAM_CHANGE_ARCHIVE, t, id, 0);
+				queue_out(c, &ch);
+				queued++;
+			}
+			break;
+		case WH_ASSOCIATION_CHANGE:
+			if (!e->from_id || !e->to_id || !assoc_types(c, e, &t, &to))
+				continue;
+			change_init(&ch, TEAM_CHANGE_ASSOC, t, e->from_id, 0);
+			g_strlcpy(ch.to_type, to->id, sizeof(ch.to_type));
+			ch.to_id = e->to_id;
+			ch.removed = e->removed;
+			queue_out(c, &ch);
+			queued++;
+			break;
+		default:
+			break;
+		}
+	}
+	return queued;
+}
+
 /* --- leases ------------------------------------------------------------ */
 
 bool cache_team_gate(struct cache *c, const struct objtype *type, bool relist)

@@ -43,6 +43,7 @@
 
 #include "cache/cache.h"
 #include "client/team.h"
+#include "client/webhook.h"
 
 /* Attach team t of portal portal_id to the cache (borrowed: it must outlive
  * the attachment), start the publishing thread, and start the cache's pushed
@@ -73,6 +74,17 @@ void cache_team_landed(struct cache *c, const struct objtype *type, uint64_t id)
 
 /* An archive this mount sent landed: publish it. */
 void cache_team_archived(struct cache *c, const struct objtype *type, uint64_t id);
+
+/* This mount's webhook receiver took events ev[0..n) (after
+ * cache_events_add()): publish them, so every mount of the team sees a change
+ * HubSpot pushed as soon as this one does. Creations, property changes and
+ * restores become changes of their record (updatedAt: occurredAt),
+ * deletions archives, a merge a change of the survivor and archives of the
+ * others, an association change one of the pair (when both types are known:
+ * from/toObjectTypeId, else the names in associationType). Events of types
+ * this mount does not show are skipped. Returns how many changes were
+ * queued; 0 without a team. */
+size_t cache_team_relay(struct cache *c, const struct wh_event *ev, size_t n);
 
 /* Add the store's side of the team view to obj: "refresh_leases_taken"
  * [type names whose refresh lease this mount took], "applied" {update,
