@@ -207,7 +207,7 @@ def test_archive_through_one_mount_leaves_the_others(sandbox, redis, hubfs, tmp_
 def test_one_relist_for_the_team_finds_what_was_archived_elsewhere(sandbox, redis, hubfs,
                                                                      tmp_path):
     sandbox.reset(contacts=150, companies=5, deals=5, tickets=5)
-    relist = 3
+    relist = 2
     ms = [team_mount(hubfs, tmp_path, redis.url, i, "ttl=60", f"relist_interval={relist}")
           for i in range(3)]
     ids = sorted(f[:-5] for f in os.listdir(ms[0].p("contacts")) if f.endswith(".json"))
