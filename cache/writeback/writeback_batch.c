@@ -195,11 +195,10 @@ void wb_reject(struct writeback *wb, const struct objtype *type, uint64_t id, co
 void wb_land(struct writeback *wb, const struct objtype *type, uint64_t id, json_object *obj,
 	     uint64_t epoch)
 {
-	if (!obj || cache_land(wb->c, type, obj, epoch) < 0) {
-		if (cache_record_local_epoch(wb->c, type, id) <= epoch)
-			cache_record_forget(wb->c, type, id);
-	}
-	cache_team_landed(wb->c, type, id); /* the other mounts of a team drop their copies */
+	if (obj && cache_land(wb->c, type, obj, epoch) >= 0)
+		return;
+	if (cache_record_local_epoch(wb->c, type, id) <= epoch)
+		cache_record_forget(wb->c, type, id);
 }
 
 /* --- batch calls -------------------------------------------------------------- */

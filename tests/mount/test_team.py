@@ -186,16 +186,43 @@ def test_write_through_one_mount_is_seen_through_another(sandbox, redis, hubfs, 
     print(f"B saw A's landed edit after {seen:.2f} s")
 
 
-def test_archive_through_one_mount_leaves_the_others(sandbox, redis, hubfs, tmp_path):
+def test_create_link_and_archive_through_one_mount_reach_the_others(sandbox, redis, hubfs,
+                                                                     tmp_path):
     sandbox.reset(contacts=60, companies=5, deals=5, tickets=5)
     sandbox.configure(index_delay=30)
     a = team_mount(hubfs, tmp_path, redis.url, 0, "ttl=120", "writeback_delay_ms=100",
                    "allow_delete")
     b = team_mount(hubfs, tmp_path, redis.url, 1, "ttl=120")
     ids = sorted(f[:-5] for f in os.listdir(b.p("contacts")) if f.endswith(".json"))
-    rid = ids[2]
-    jobtitle(b, rid)
     os.listdir(a.p("contacts"))
+
+    # a create through A joins B's listing
+    p = a.p("contacts", "_new", "teammate.json")
+    with open(p, "w") as f:
+        json.dump({"properties": {"email": "teammate@team.test", "firstname": "Team"}}, f)
+    sync(a)
+    new = os.readlink(p)[3:-5]
+    assert wait_for(lambda: f"{new}.json" in os.listdir(b.p("contacts")), timeout=10), \
+        team_status(b)
+    with open(b.p("contacts", f"{new}.json")) as f:
+        assert json.load(f)["properties"]["email"] == "teammate@team.test"
+
+    # a link made through A shows in B's association directory (held there)
+    c = ids[1]
+    have = set(os.listdir(b.p("contacts", c, "companies")))
+    comp = next(f for f in sorted(os.listdir(b.p("companies")))
+                if f.endswith(".json") and f not in have)
+    os.listdir(a.p("contacts", c, "companies"))
+    os.symlink(f"../../../companies/{comp}", a.p("contacts", c, "companies", comp))
+    sync(a)
+    assert wait_for(lambda: comp in os.listdir(b.p("contacts", c, "companies")), timeout=10), \
+        team_status(b)
+    assert team_status(b)["applied"]["assoc"] >= 1
+
+    # an archive through A leaves B's listing
+    rid = ids[2]
+    with open(b.p("contacts", f"{rid}.json")) as f:
+        f.read()
     os.unlink(a.p("contacts", f"{rid}.json"))
     sync(a)
     assert wait_for(lambda: f"{rid}.json" not in os.listdir(b.p("contacts")), timeout=10), \
