@@ -18,6 +18,8 @@
 #include "client/secret.h"
 #include "fs/hubfs.h"
 
+#define TEAM_CMD_TIMEOUT_MS 500
+
 static void on_change(void *ud, const struct team_change *ch)
 {
 	struct hubfs *h = ud;
@@ -64,6 +66,12 @@ int hubfs_team_setup(struct hubfs *h)
 	to.window_ms = h->o.rate_interval_ms;
 	to.search_per_sec = h->o.search_per_sec;
 	to.search_interval_ms = 1000;
+	/* Each round trip to Redis gives up after this (then the mount goes on
+	 * alone until Redis answers). Above the library's 200 ms: a busy
+	 * machine (a 2-core box running a build) answers a local Redis slower
+	 * than that now and then, and a mount should not leave its team for it;
+	 * far below op_timeout, which a syscall waits at most. */
+	to.cmd_timeout_ms = TEAM_CMD_TIMEOUT_MS;
 	to.on_change = on_change;
 	to.ud = h;
 	rc = team_new(&to, &h->team, &why);
