@@ -60,6 +60,7 @@ struct hubfs {
 	char team_cred[TEAM_CRED_HASH_LEN + 1]; /* hash of the app credential (team keys) */
 	struct team *team;     /* the mount's team (redis=), or NULL */
 	GRWLock team_rw;       /* readers: team callbacks using team_cache; writer: detach */
+	bool team_rw_init;     /* team_rw was initialized (hubfs_team_setup ran) */
 	struct cache *team_cache; /* the cache team changes go to, or NULL */
 	struct oauth *oauth;   /* OAuth token source (client/oauth.h), or NULL: private-app token */
 	int64_t mounted_ms;    /* hs_now_ms() at mount */

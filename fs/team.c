@@ -51,6 +51,7 @@ int hubfs_team_setup(struct hubfs *h)
 	int rc;
 
 	g_rw_lock_init(&h->team_rw);
+	h->team_rw_init = true;
 	if (!h->o.redis_url)
 		return 0;
 	/* hiredis writes to sockets Redis may have closed: EPIPE, not death.
@@ -120,5 +121,7 @@ void hubfs_team_free(struct hubfs *h)
 		team_free(h->team);
 		h->team = NULL;
 	}
-	g_rw_lock_clear(&h->team_rw);
+	if (h->team_rw_init) /* a mount that failed before the team has none */
+		g_rw_lock_clear(&h->team_rw);
+	h->team_rw_init = false;
 }
