@@ -291,15 +291,21 @@ def test_redis_killed_and_restarted(sandbox, redis, hubfs, tmp_path):
     assert st and st["degraded"] is True, team_status(a)
     r = subprocess.run([HUBFS, "status", a.path], capture_output=True, text=True, timeout=30)
     assert "DEGRADED" in r.stdout, r.stdout
+    # a mount made while Redis is down mounts (on its share) and says so
+    c = team_mount(hubfs, tmp_path, redis.url, 2, "ttl=2", "op_timeout=5",
+                   allow=("team", "redis", "Redis"))
+    assert "does not answer yet" in c.stderr()
+    assert len(os.listdir(c.p("contacts"))) >= 80
+    assert team_status(c)["degraded"] is True
 
     redis.start()  # empty, on the same socket: the team rejoins
-    assert wait_for(lambda: team_status(a).get("connected") and team_status(b).get("connected"),
-                    timeout=20), (team_status(a), team_status(b))
+    assert wait_for(lambda: all(team_status(m).get("connected") for m in (a, b, c)),
+                    timeout=20), (team_status(a), team_status(b), team_status(c))
     edit(a, ids[4], "Back Up")
     sync(a)
     assert wait_for(lambda: jobtitle(b, ids[4]) == "Back Up", timeout=10), team_status(b)
     r = subprocess.run([HUBFS, "status", a.path], capture_output=True, text=True, timeout=30)
-    assert "team: connected" in r.stdout and "mounts seen: 2" in r.stdout, r.stdout
+    assert "team: connected" in r.stdout and "mounts seen: 3" in r.stdout, r.stdout
 
 
 @pytest.mark.faults
