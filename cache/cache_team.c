@@ -177,6 +177,7 @@ void cache_team_refreshed(struct cache *c, const struct objtype *type, const GAr
 		const struct lent *e = &g_array_index(seen, struct lent, i);
 
 		change_init(&ch, TEAM_CHANGE_UPDATE, type, e->id, e->mtime_ms);
+		ch.refreshed = true;
 		queue_out(c, &ch);
 	}
 	change_init(&ch, TEAM_CHANGE_REFRESH, type, 0, sync_wall);
@@ -203,6 +204,7 @@ void cache_team_relisted(struct cache *c, const struct objtype *type, const stru
 			if (g_hash_table_contains(in, KEY(e->id)) || e->mtime_ms >= now->started_wall)
 				continue;
 			change_init(&ch, TEAM_CHANGE_ARCHIVE, type, e->id, 0);
+			ch.refreshed = true;
 			queue_out(c, &ch);
 		}
 		g_hash_table_destroy(in);
@@ -380,25 +382,32 @@ static bool type_in_use(struct tcache *tc)
 	return tc->sync_wall_ms || tc->listing || g_hash_table_size(tc->recs);
 }
 
-/* A record changed (or was archived) elsewhere: the query directories
- * overlay it for the indexing delay, as they do this mount's own writes
- * (cache_search.c), and an archived one is hidden from search results as
- * long as the index may still return it. Whether the record itself concerns
- * this mount (cache_events_add() then reads it again, or forgets it): an
- * archive always does; a change only if the record is cached here or the
- * type has a listing here (which the record is in, or joins), so a mount
- * reads again what it holds and nothing else. Lock held. */
-static bool note_change(struct cache *c, const struct objtype *type, uint64_t id, bool archived)
+/* A record changed (or was archived) elsewhere. Whether it concerns this
+ * mount (cache_events_add() then reads it again, or forgets it): an archive
+ * always does; a change only if the record is cached here or the type has a
+ * listing here (which the record is in, or joins), so a mount reads again
+ * what it holds and nothing else. A landed write (or a pushed change) is
+ * overlaid on the query directories for the indexing delay, as this mount's
+ * own writes are (cache_search.c), and an archived record is hidden from
+ * search results as long as the index may still return it; what a refresh
+ * found is overlaid only where it is read again anyway (the overlay reads
+ * every record it considers: a refresh of thousands would cost as many
+ * reads at the next `ls` of a query directory). Lock held. */
+static bool note_change(struct cache *c, const struct objtype *type, const struct team_change *ch)
 {
 	struct tcache *tc = &c->t[type->idx];
-	gpointer g = g_hash_table_lookup(tc->gone, KEY(id));
+	gpointer g = g_hash_table_lookup(tc->gone, KEY(ch->id));
+	bool archived = ch->kind == TEAM_CHANGE_ARCHIVE, held;
 
 	if (!type_in_use(tc) || (g && (int64_t)GPOINTER_TO_SIZE(g) == GONE_PENDING))
 		return false; /* nothing shown; or archived here and not yet landed: that decides */
-	cache_note_recent(c, tc, id);
+	held = archived || tc->listing || g_hash_table_contains(tc->recs, KEY(ch->id));
+	if (held || !ch->refreshed)
+		cache_note_recent(c, tc, ch->id);
 	if (archived)
-		cache_note_gone(c, tc, id, c->opts.wall() + c->opts.index_delay_ms + CACHE_GONE_KEEP_MS);
-	return archived || tc->listing || g_hash_table_contains(tc->recs, KEY(id));
+		cache_note_gone(c, tc, ch->id,
+				c->opts.wall() + c->opts.index_delay_ms + CACHE_GONE_KEEP_MS);
+	return held;
 }
 
 /* The change as the webhook event that means the same (cache/model/changes.h):
@@ -500,7 +509,7 @@ void cache_team_apply(struct cache *c, const struct team_change *ch)
 	case TEAM_CHANGE_CREATE:
 	case TEAM_CHANGE_ARCHIVE:
 		g_mutex_lock(&c->lock);
-		held = note_change(c, type, ch->id, ch->kind == TEAM_CHANGE_ARCHIVE);
+		held = note_change(c, type, ch);
 		g_mutex_unlock(&c->lock);
 		if (held) {
 			as_event(tm, ch, &e, c->opts.wall());

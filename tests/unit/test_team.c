@@ -1109,6 +1109,11 @@ static void count_change(void *ud, const struct team_change *ch)
 	(void)ch;
 }
 
+static void copy_change(void *ud, const struct team_change *ch)
+{
+	*(struct team_change *)ud = *ch;
+}
+
 static int decode(const char *text, size_t *skipped)
 {
 	int n = 0, rc;
@@ -1130,8 +1135,23 @@ static void test_msg(void)
 
 	ASSERT_EQ(team_msg_encode("A", &ch, 1, &text), 0);
 	ASSERT(strstr(text, "\"id\":\"18446744073709551615\"") != NULL);
+	ASSERT(strstr(text, "refreshed") == NULL); /* only when true */
 	ASSERT_EQ(decode(text, &skipped), 1);
 	free(text);
+	ch.refreshed = true; /* what a refresh found travels as such */
+	ASSERT_EQ(team_msg_encode("A", &ch, 1, &text), 0);
+	{
+		struct team_change got = { 0 };
+
+		ASSERT_EQ(team_msg_decode(text, strlen(text), copy_change, &got, NULL), 1);
+		ASSERT(got.refreshed);
+		ASSERT_EQ(got.id, ch.id);
+	}
+	free(text);
+	ch.refreshed = false;
+	ASSERT_EQ(decode("{\"v\":1,\"origin\":\"A\",\"changes\":[{\"kind\":\"update\","
+			 "\"type\":\"contacts\",\"id\":\"1\",\"refreshed\":1}]}", &skipped), 0);
+	ASSERT_EQ(skipped, 1);
 	ASSERT_EQ(team_msg_encode("has space", &ch, 1, &text), -EINVAL);
 	ASSERT(text == NULL);
 	ASSERT_EQ(team_msg_encode("A", &ch, 0, &text), -EINVAL);
