@@ -23,6 +23,10 @@
  * archived one leaves the cache and the listing. An association change edits
  * the lists held of both sides, without a call.
  *
+ * Asked for (SIGHUP, which expires the cache; `refresh` in .hubfs/ctl, which
+ * calls cache_refresh() itself): the refresh runs on this mount whoever holds
+ * the lease, and is published for the others.
+ *
  * Faults: when Redis does not answer (team_lease() -EAGAIN) the mount
  * refreshes and relists on its own, as without a team. After the change feed
  * was cut (RESYNC) each type's next refresh runs on this mount whoever holds

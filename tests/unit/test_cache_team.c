@@ -8,7 +8,8 @@
  *   a webhook event relayed by A reaches B the same way
  *   one refresh for both: A takes the lease and searches, its marker makes
  *     B fresh without a search; B asking while A holds the lease is refused
- *     and searches nothing; after RESYNC B refreshes for itself
+ *     and searches nothing; after RESYNC, and when asked (SIGHUP), B
+ *     refreshes for itself
  *
  * The caches run on a fake clock (their ttl); Redis, leases and the events
  * worker on the real one. No case asserts how long something took.
@@ -261,6 +262,12 @@ static void test_one_refresh(void)
 	WAIT_FOR(calls(b.hc, SEARCH) == 1);
 	WAIT_FOR(applied(a.c, "refresh") == 1); /* and A heard B's */
 	ASSERT_EQ(calls(a.hc, SEARCH), 2);
+
+	/* SIGHUP (cache_expire): asked for, so B refreshes itself, lease or not */
+	cache_expire(b.c);
+	cache_refresh_async(b.c, ty(TY_CONTACTS));
+	WAIT_FOR(calls(b.hc, SEARCH) == 2);
+	ASSERT_EQ(applied(b.c, "refreshes_skipped"), 1);
 	mnt_close(&a);
 	mnt_close(&b);
 }
