@@ -333,8 +333,12 @@ bool cache_team_gate(struct cache *c, const struct objtype *type, bool relist)
 	g_mutex_unlock(&tm->lock);
 	g_mutex_lock(&c->lock);
 	/* cache_expire() (SIGHUP: the user asks for everything now) zeroes
-	 * synced_ms: that refresh runs here, whoever holds the lease. */
+	 * synced_ms and puts the listing's completion at INT64_MIN / 2 (so
+	 * do a refresh that found it must relist, and a webhook flag): those run
+	 * here, whoever holds the lease. */
 	if (!relist && tc->sync_wall_ms && tc->synced_ms == 0)
+		own = true;
+	if (relist && tc->listing && tc->listing->completed_ms == INT64_MIN / 2)
 		own = true;
 	/* A marker from the holder may have come while this waited in the queue. */
 	if (!relist && !own && tc->sync_wall_ms && !cache_type_stale(c, tc, cache_now_ms(c))) {

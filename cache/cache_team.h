@@ -25,7 +25,8 @@
  *
  * Asked for (SIGHUP, which expires the cache; `refresh` in .hubfs/ctl, which
  * calls cache_refresh() itself): the refresh runs on this mount whoever holds
- * the lease, and is published for the others.
+ * the lease, and is published for the others; so does a relist that SIGHUP,
+ * a refresh past its limits or a webhook flag made due at once.
  *
  * Faults: when Redis does not answer (team_lease() -EAGAIN) the mount
  * refreshes and relists on its own, as without a team. After the change feed
