@@ -140,6 +140,7 @@ void cache_free(struct cache *c)
 	if (!c)
 		return;
 	cache_stop(c);
+	cache_team_free_state(c);
 	cache_events_free(c);
 	if (c->worker) {
 		g_thread_join(c->worker);
@@ -216,7 +217,7 @@ void cache_note_changed(struct cache *c, const struct objtype *type, uint64_t id
 
 #define SIDE_SWEEP_MIN 1024     /* no sweep below this many entries */
 #define RECENT_KEEP_MS 60000    /* beyond index_delay: the overlay looks back 2 s */
-#define GONE_KEEP_MS 60000      /* after landing, beyond index_delay (search lag) */
+#define GONE_KEEP_MS CACHE_GONE_KEEP_MS
 
 /* Sweep table t (id -> time) of entries before `before` once it has doubled
  * since the last sweep. */

@@ -122,6 +122,7 @@ struct cache {
 	GAsyncQueue *work;      /* struct work (g_free) */
 	int stopping;           /* atomic: cache_stop was called; background page loops end,
 				 * their calls give up waiting (hs_call.cancel) */
+	struct cache_team *tm;  /* atomic pointer: the team's state (cache_team.c), or NULL */
 	/* Pushed changes (cache_events.c), made on first use; set under lock,
 	 * read atomically, freed by cache_free. */
 	struct cache_events *events;
@@ -227,4 +228,22 @@ void cache_kick_refresh(struct cache *c, const struct objtype *type);
 bool cache_type_stale(struct cache *c, struct tcache *tc, int64_t now);
 /* The background worker (opts.background): runs what c->work holds until WORK_STOP. */
 gpointer cache_worker_main(gpointer p);
+/* cache_team.c (cache/cache_team.h): NULL-safe without a team. */
+#define CACHE_GONE_KEEP_MS 60000 /* a landed archive stays hidden this long past index_delay */
+/* Whether the worker runs a background refresh (relist) of type now: true
+ * without a team, when this mount holds or took the lease, or when Redis did
+ * not answer; false (and the type's refreshing/relisting flag cleared) when
+ * another mount holds it or a marker made the type fresh meanwhile. */
+bool cache_team_gate(struct cache *c, const struct objtype *type, bool relist);
+/* A refresh this mount ran succeeded: publish every record its search
+ * returned (struct lent: id, mtime) and a REFRESH marker at sync_wall. */
+void cache_team_refreshed(struct cache *c, const struct objtype *type, const GArray *seen,
+			  int64_t sync_wall);
+/* A relist (now) replaces listing old (may be NULL): publish an ARCHIVE for
+ * each record of a complete old that now lacks (and that did not change
+ * after now started), and a RELIST marker at now's start. Lock held. */
+void cache_team_relisted(struct cache *c, const struct objtype *type, const struct listing *old,
+			 const struct listing *now);
+/* Detach and free the team state (cache_free). */
+void cache_team_free_state(struct cache *c);
 #endif

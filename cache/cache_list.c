@@ -353,6 +353,7 @@ void cache_relist(struct cache *c, const struct objtype *type)
 		rc = cache_stopping(c) ? -ECANCELED : fetch_page(c, l, RL_PRIO_BACKGROUND, deadline);
 	tc->relisting = false;
 	if (rc == 0) {
+		cache_team_relisted(c, type, tc->listing, l); /* a team hears what went */
 		listing_install(c, l);
 	} else {
 		tc->relist_fail_ms = cache_now_ms(c);

@@ -85,6 +85,7 @@ struct refresh {
 	char *after;         /* the next page's cursor, or NULL */
 	struct pager pg;     /* of the current 10,000-result window */
 	int pages;
+	GArray *seen;        /* struct lent: every record returned, for the team */
 };
 
 /* The search for the window's next page: lastmod >= lower, ascending, every
@@ -121,6 +122,7 @@ static void refresh_store(struct cache *c, struct refresh *r, GArray *got)
 		bool listed = tc->listing && tc->listing->complete;
 		struct rec *rec;
 
+		g_array_append_val(r->seen, e);
 		if (x->mtime_ms > r->last_ts)
 			r->last_ts = x->mtime_ms;
 		if (g_hash_table_contains(tc->gone, KEY(e.id))) {
@@ -227,10 +229,14 @@ int cache_refresh(struct cache *c, const struct objtype *type, enum rl_prio prio
 	r.epoch = c->epoch;
 	g_mutex_unlock(&c->lock);
 	pager_init(&r.pg, REFRESH_MAX_PAGES);
+	r.seen = g_array_new(FALSE, FALSE, sizeof(struct lent));
 	while ((rc = refresh_page(c, &r)) > 0)
 		;
 	g_free(r.after);
 	pager_destroy(&r.pg);
+	if (rc == 0) /* the other mounts of a team apply it instead of searching */
+		cache_team_refreshed(c, type, r.seen, start_wall);
+	g_array_free(r.seen, TRUE);
 
 	g_mutex_lock(&c->lock);
 	tc->refreshing = false;
@@ -261,11 +267,12 @@ gpointer cache_worker_main(gpointer p)
 		g_free(w);
 		if (kind == WORK_STOP || cache_stopping(c))
 			break;
-		if (kind == WORK_RELIST)
+		/* In a team, one mount refreshes (relists) a type for all. */
+		if (kind == WORK_RELIST && cache_team_gate(c, t, true))
 			cache_relist(c, t);
 		else if (kind == WORK_TOTAL)
 			cache_listing_total(c, t);
-		else
+		else if (kind == WORK_REFRESH && cache_team_gate(c, t, false))
 			cache_refresh(c, t, RL_PRIO_BACKGROUND, hs_now_ms() + 120000);
 	}
 	return NULL;

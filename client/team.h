@@ -85,6 +85,9 @@ struct team_change {
 	char to_type[TEAM_TYPE_MAX]; /* ASSOC: the other end's type; "" otherwise */
 	uint64_t to_id;              /* ASSOC: the other end's id */
 	bool removed;                /* ASSOC: true if the association was removed */
+	bool refreshed;              /* UPDATE, ARCHIVE: a refresh or relist found it (already
+				      * searchable, or soon), rather than a write landing or
+				      * HubSpot pushing it */
 	char origin[TEAM_MOUNT_ID_MAX]; /* mount id of the publisher (set by team_publish) */
 };
 

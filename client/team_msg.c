@@ -110,6 +110,8 @@ static json_object *change_to_json(const struct team_change *ch)
 		add_id(o, "to_id", ch->to_id);
 		json_object_object_add(o, "removed", json_object_new_boolean(ch->removed));
 	}
+	if (ch->refreshed)
+		json_object_object_add(o, "refreshed", json_object_new_boolean(true));
 	return o;
 }
 
@@ -244,6 +246,11 @@ static bool change_from_json(json_object *o, struct team_change *ch)
 				return false;
 			ch->removed = json_object_get_boolean(v);
 		}
+	}
+	if (json_object_object_get_ex(o, "refreshed", &v)) {
+		if (!json_object_is_type(v, json_type_boolean))
+			return false;
+		ch->refreshed = json_object_get_boolean(v);
 	}
 	return true;
 }

@@ -4,7 +4,10 @@
  *   {"v": 1, "origin": "<mount id>", "changes": [
  *     {"kind": "update", "type": "contacts", "id": "123", "updated": 1700000000000},
  *     {"kind": "assoc", "type": "contacts", "id": "1", "to_type": "companies",
- *      "to_id": "2", "removed": false}, …]}
+ *      "to_id": "2", "removed": false},
+ *     {"kind": "update", "type": "0-1", "id": "7", "updated": 1700000000000,
+ *      "refreshed": true}, …]}
+ * ("refreshed" only when true.)
  * Ids are decimal strings, as HubSpot writes them. Readers ignore members
  * they do not know (so a later version may add some), skip a change they
  * cannot use (unknown kind, bad id, a string too long for struct

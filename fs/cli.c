@@ -176,6 +176,48 @@ static void print_webhooks(json_object *o)
 	}
 }
 
+/* The team of redis=: connected or degraded, the mounts seen, the shared
+ * window's use, who holds which lease, the changes exchanged. */
+static void print_team(json_object *t)
+{
+	json_object *v, *l;
+	size_t n;
+
+	if (json_object_get_boolean(jget(t, "degraded", NULL)))
+		printf("team: DEGRADED: Redis at %s does not answer; this mount sends at most 1/%s "
+		       "of the budget and refreshes on its own until it does\n", jstr(t, "url", NULL),
+		       jstr(t, "local_share_mounts", NULL));
+	else
+		printf("team: connected to %s as %s, budget %s\n", jstr(t, "url", NULL),
+		       jstr(t, "mount_id", NULL), jstr(t, "budget", NULL));
+	if (json_object_object_get_ex(t, "mounts_seen", &v) && json_object_is_type(v, json_type_array)) {
+		n = json_object_array_length(v);
+		printf("  mounts seen: %zu", n);
+		for (size_t i = 0; i < n; i++)
+			printf("%s%s", i ? ", " : " (", jstr(json_object_array_get_idx(v, i), "id", NULL));
+		printf("%s\n", n ? ")" : "");
+	}
+	if (jget(t, "window", NULL))
+		printf("  shared window: %s of %s used in %s ms (%s in flight), searches %s of %s, "
+		       "daily remaining %s\n", jstr(t, "window", "used"), jstr(t, "window", "max"),
+		       jstr(t, "window", "interval_ms"), jstr(t, "window", "inflight"),
+		       jstr(t, "window", "search_used"), jstr(t, "window", "search_max"),
+		       jstr(t, "window", "daily_remaining"));
+	if (json_object_object_get_ex(t, "leases", &v) && json_object_is_type(v, json_type_array)) {
+		n = json_object_array_length(v);
+		for (size_t i = 0; i < n; i++) {
+			l = json_object_array_get_idx(v, i);
+			printf("  lease %s: %s%s, %s ms left\n", jstr(l, "name", NULL), jstr(l, "holder", NULL),
+			       json_object_get_boolean(jget(l, "ours", NULL)) ? " (this mount)" : "",
+			       jstr(l, "ttl_ms", NULL));
+		}
+	}
+	printf("  changes: %s published, %s received, %s applied from others' refreshes; "
+	       "%s refreshes left to another mount\n", jstr(t, "published", NULL),
+	       jstr(t, "received", NULL), jstr(t, "applied", "refresh"),
+	       jstr(t, "refreshes_skipped", NULL));
+}
+
 static void print_summary(json_object *o, const char *mnt)
 {
 	json_object *v, *calls, *types, *q;
@@ -186,6 +228,8 @@ static void print_summary(json_object *o, const char *mnt)
 		printf("rate budget: %s of %s used in the %s ms window, daily remaining %s\n",
 		       jstr(o, "rate", "used_in_window"), jstr(o, "rate", "window_max"),
 		       jstr(o, "rate", "window_ms"), jstr(o, "rate", "daily_remaining"));
+	if (json_object_object_get_ex(o, "team", &v))
+		print_team(v);
 	printf("429 responses: %s\n", jstr(o, "http_429", NULL));
 	if (json_object_object_get_ex(o, "api_calls", &calls)) {
 		printf("API calls:\n");

@@ -38,6 +38,8 @@ static const char *const names[CFG_NKEYS] = {
 	[CFG_WEBHOOK_V1] = "webhook_v1",
 	[CFG_AUDIT_VIEW] = "audit_view",
 	[CFG_TYPES] = "types",
+	[CFG_REDIS] = "redis",
+	[CFG_REDIS_PASSWORD_FILE] = "redis_password_file",
 };
 
 enum { CRED_ID, CRED_SECRET, CRED_REFRESH, NCREDS };

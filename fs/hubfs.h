@@ -15,6 +15,7 @@
 #include "cache/model/objtypes.h"
 #include "cache/writeback/writeback.h"
 #include "client/hubspot.h"
+#include "client/team.h"
 #include "fs/inode.h"
 
 struct hubfs_opts {
@@ -22,6 +23,7 @@ struct hubfs_opts {
 	char *token_file;
 	char *ca_file;
 	char *audit_view;      /* -o audit_view=PATH: the read-only twin's mountpoint, or NULL */
+	char *redis_url;       /* redis=: the team's Redis (fs/team.c), or NULL: no team */
 	char *shown[4];        /* per type: default / all / csv */
 	char *types;           /* -o types=: NULL (all), "core", or names/objectTypeIds */
 	GPtrArray *props_more; /* "name=LIST" of props_<name> for other types, or NULL */
@@ -62,6 +64,13 @@ struct hubfs {
 	struct fuse_session *se;
 	uint64_t portal_id;
 	char *token;           /* never logged */
+	char *redis_password;  /* of redis_password_file=, or NULL; never logged; wiped once
+				* the team has its copy */
+	char team_cred[TEAM_CRED_HASH_LEN + 1]; /* hash of the app credential (team keys) */
+	struct team *team;     /* the mount's team (redis=), or NULL */
+	GRWLock team_rw;       /* readers: team callbacks using team_cache; writer: detach */
+	bool team_rw_init;     /* team_rw was initialized (hubfs_team_setup ran) */
+	struct cache *team_cache; /* the cache team changes go to, or NULL */
 	struct oauth *oauth;   /* OAuth token source (client/oauth.h), or NULL: private-app token */
 	char *webhook_secret;  /* until the receiver starts (it keeps a copy); never logged */
 	struct wh_server *wh;  /* the webhook receiver (fs/webhooks.c), or NULL */
@@ -216,5 +225,13 @@ int hubfs_opts_bind_portal(struct hubfs *h);
 /* First thing in main: no core dumps, no ptrace or /proc/PID/mem, environ
  * for the user's other processes (PR_SET_DUMPABLE 0). */
 void hubfs_harden_process(void);
+
+/* fs/team.c: the team of redis= (client/team.h). Setup after the cache
+ * (the portal id keys the team): 0, or -1 after printing why; without
+ * redis= nothing. Teardown before cache_free (the cache stops hearing the
+ * team) and then team_free after it. */
+int hubfs_team_setup(struct hubfs *h);
+void hubfs_team_detach(struct hubfs *h);
+void hubfs_team_free(struct hubfs *h);
 
 #endif

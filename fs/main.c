@@ -174,6 +174,8 @@ static int mount_setup(struct hubfs *h, struct fuse_args *args, const char *moun
 	hooks.type_denied = hubfs_type_denied;
 	hooks.ud = h;
 	h->cache = cache_new(h->hc, h->types, &cao, &hooks);
+	if (hubfs_team_setup(h) != 0) /* redis=: before any write can land */
+		return 1;
 	h->inval = g_async_queue_new_full(g_free);
 	hubfs_write_init(h);
 	hubfs_types_report(h);
@@ -245,7 +247,9 @@ static void mount_teardown(struct hubfs *h)
 	hubfs_write_destroy(h);
 	g_queue_clear_full(&h->landed, g_free);
 	hubfs_search_destroy(h);
+	hubfs_team_detach(h);
 	cache_free(h->cache);
+	hubfs_team_free(h);
 	hubfs_types_free(h);
 	if (h->inval)
 		g_async_queue_unref(h->inval);
@@ -331,6 +335,7 @@ out_mount:
 out_args:
 	oauth_free(h.oauth);
 	secret_free(h.webhook_secret);
+	secret_free(h.redis_password);
 	if (h.token) {
 		memset(h.token, 0, strlen(h.token));
 		g_free(h.token);

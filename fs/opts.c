@@ -43,6 +43,7 @@
 struct raw {
 	char *api_url, *token_file, *ca_file, *rate_limit, *log_level, *umask, *portal;
 	char *audit_view;
+	char *redis, *redis_password_file;
 	char *props[4];
 	char *wh_listen, *wh_path, *wh_secret_file, *wh_public_url;
 	char *types;         /* -o types= */
@@ -64,6 +65,8 @@ static const struct fuse_opt spec[] = {
 	O("umask=%s", umask),
 	O("portal=%s", portal),
 	O("audit_view=%s", audit_view),
+	O("redis=%s", redis),
+	O("redis_password_file=%s", redis_password_file),
 	O("props_contacts=%s", props[0]),
 	O("props_companies=%s", props[1]),
 	O("props_deals=%s", props[2]),
@@ -146,6 +149,11 @@ void hubfs_opts_usage(void)
 	       "    -o audit_view=PATH        also serve the mount read-only on PATH (an existing\n"
 	       "                              directory): same cache and API budget, no round trip\n"
 	       "                              at close(), unmounted with the main mount\n"
+	       "    -o redis=URL              join the team of mounts of this portal through Redis\n"
+	       "                              (redis://host[:port][/db] or unix:/path[?db=N]): one\n"
+	       "                              shared rate budget, one refresh per type, writes seen\n"
+	       "                              by every mount at once\n"
+	       "    -o redis_password_file=PATH  file holding the Redis password (mode 0600)\n"
 	       "\n");
 }
 
@@ -310,6 +318,7 @@ static int apply_config(struct raw *r, const struct config *cfg, struct fuse_arg
 		[CFG_CA_FILE] = &r->ca_file, [CFG_RATE_LIMIT] = &r->rate_limit,
 		[CFG_LOG_LEVEL] = &r->log_level, [CFG_UMASK] = &r->umask, [CFG_PORTAL] = &r->portal,
 		[CFG_AUDIT_VIEW] = &r->audit_view,
+		[CFG_REDIS] = &r->redis, [CFG_REDIS_PASSWORD_FILE] = &r->redis_password_file,
 		[CFG_PROPS_CONTACTS] = &r->props[0], [CFG_PROPS_COMPANIES] = &r->props[1],
 		[CFG_PROPS_DEALS] = &r->props[2], [CFG_PROPS_TICKETS] = &r->props[3],
 		[CFG_WEBHOOK_LISTEN] = &r->wh_listen, [CFG_WEBHOOK_PATH] = &r->wh_path,
@@ -444,10 +453,10 @@ int hubfs_opts_bind_portal(struct hubfs *h)
 	return 0;
 }
 
-/* The secret in the file of option `opt` (token_file, webhook_secret_file),
- * read from the descriptor that was checked: a regular file of ours that no
- * one else can read (a FIFO or a device could feed anything, or block the
- * mount). malloc'd, or NULL after printing why. */
+/* The secret in the file of option `opt` (token_file, webhook_secret_file,
+ * redis_password_file), read from the descriptor that was checked: a regular
+ * file of ours that no one else can read (a FIFO or a device could feed
+ * anything, or block the mount). malloc'd, or NULL after printing why. */
 static char *read_secret_file(const char *opt, const char *path)
 {
 	struct stat st;
@@ -572,6 +581,55 @@ static int parse_umask(const char *s, mode_t *out)
 	if (v > 0777)
 		return -1;
 	*out = (mode_t)v;
+	return 0;
+}
+
+/* redis= and redis_password_file=: the URL checked as the team will read it
+ * (rediss:// refused: Debian's hiredis has no TLS), the password read from
+ * its file, and the hash of the credential the team's keys are named by
+ * (the token, or the OAuth app's client id), taken before the token leaves
+ * for the client. 0, or -1 after printing why. */
+static int redis_setup(struct hubfs *h, struct raw *r, const struct config *cfg)
+{
+	const char *why = NULL;
+	int rc;
+
+	if (!r->redis) {
+		if (!r->redis_password_file)
+			return 0;
+		fprintf(stderr, "hubfs: redis_password_file= is set but redis= is not: the password "
+			"is for the team's Redis\n");
+		return -1;
+	}
+	rc = team_url_check(r->redis, &why);
+	if (rc == -EPROTONOSUPPORT) {
+		fprintf(stderr, "hubfs: redis=%s: %s; use redis:// over a trusted network, or "
+			"unix:/path with a tunnel (stunnel, ssh -L) to reach Redis over TLS; refusing "
+			"to mount\n", r->redis, why ? why : "TLS is not supported");
+		return -1;
+	}
+	if (rc) {
+		fprintf(stderr, "hubfs: redis=%s: %s (expected redis://host[:port][/db] or "
+			"unix:/path[?db=N]; a password goes in redis_password_file=)\n", r->redis,
+			why ? why : "not a Redis URL");
+		return -1;
+	}
+	if (r->redis_password_file) {
+		h->redis_password = read_secret_file("redis_password_file", r->redis_password_file);
+		if (!h->redis_password)
+			return -1;
+		if (!*h->redis_password) {
+			fprintf(stderr, "hubfs: redis_password_file %s is empty\n",
+				r->redis_password_file);
+			return -1;
+		}
+	}
+	if (h->token)
+		team_cred_hash(h->token, h->team_cred);
+	else if (cfg->client_id)
+		team_cred_hash(cfg->client_id, h->team_cred);
+	h->o.redis_url = r->redis;
+	r->redis = NULL;
 	return 0;
 }
 
@@ -711,13 +769,18 @@ int hubfs_opts_parse(struct fuse_args *args, struct hubfs *h)
 				"OAuth credentials under [oauth] in the config (mode 0600)\n");
 		goto fail_raw;
 	}
+	if (redis_setup(h, &r, &cfg) != 0)
+		goto fail_raw;
 	free(r.rate_limit);
 	free(r.log_level);
 	free(r.umask);
 	free(r.portal);
+	free(r.redis_password_file);
 	config_clear(&cfg);
 	return 0;
 fail_raw:
+	free(r.redis);
+	free(r.redis_password_file);
 	free(r.api_url);
 	free(r.audit_view);
 	free(r.token_file);
@@ -748,6 +811,7 @@ void hubfs_opts_free(struct hubfs_opts *o)
 	free(o->token_file);
 	free(o->ca_file);
 	free(o->audit_view);
+	free(o->redis_url);
 	for (int t = 0; t < 4; t++)
 		free(o->shown[t]);
 	free(o->webhook_listen);

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "cache/cache_events.h"
+#include "cache/cache_team.h"
 #include "cache/model/json_util.h"
 #include "cache/model/record.h"
 #include "fs/hubfs.h"
@@ -45,7 +46,7 @@ static void round_doubles(json_object *o)
 
 char *hubfs_status_json(struct hubfs *h, size_t *len)
 {
-	json_object *o = json_object_new_object(), *q = json_object_new_object();
+	json_object *o = json_object_new_object(), *q = json_object_new_object(), *q2;
 	char *s;
 
 	json_object_object_add(o, "version", json_object_new_string(HUBFS_VERSION));
@@ -65,6 +66,8 @@ char *hubfs_status_json(struct hubfs *h, size_t *len)
 	}
 	json_object_object_add(o, "query_dirs", json_object_new_int64((int64_t)search_count(h)));
 	hs_client_stats(h->hc, o);
+	if (json_object_object_get_ex(o, "team", &q2)) /* redis=: the store's side too */
+		cache_team_stats(h->cache, q2);
 	cache_stats(h->cache, o);
 	hubfs_webhooks_status(h, o);   /* "webhooks": the receiver, when there is one */
 	cache_events_status(h->cache, o); /* "events": what they changed, and the polling */

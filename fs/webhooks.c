@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cache/cache_events.h"
+#include "cache/cache_team.h"
 #include "cache/model/record.h"
 #include "client/log.h"
 #include "client/secret.h"
@@ -23,9 +24,12 @@ static void on_events(void *ud, GArray *events)
 {
 	struct hubfs *h = ud;
 
-	if (events->len)
-		cache_events_add(h->cache, (const struct wh_event *)(void *)events->data, events->len);
-	else
+	if (events->len) {
+		const struct wh_event *ev = (const struct wh_event *)(void *)events->data;
+
+		cache_events_add(h->cache, ev, events->len);
+		cache_team_relay(h->cache, ev, events->len); /* the team's other mounts */
+	} else
 		cache_events_alive(h->cache);
 	g_array_unref(events);
 }

@@ -14,6 +14,7 @@
 
 #include <glib.h>
 
+#include "cache/cache_team.h"
 #include "cache/model/json_util.h"
 #include "cache/model/record.h"
 #include "cache/model/schema.h"
@@ -657,6 +658,10 @@ static void simple_after(struct writeback *wb, enum jop_kind kind, const struct 
 			if (type->flags & OTF_HARD_DELETE)
 				log_info("writeback: %s/%" PRIu64 " deleted for good (HubSpot keeps "
 					 "no restorable copy of %s)", type->name, op->id, type->name);
+			cache_team_archived(wb->c, type, op->id);
+		} else if (its[i].outcome == OUT_OK) {
+			cache_team_assoc_landed(wb->c, type, op->id, to_type, op->to_id,
+						kind == JOP_ASSOC_ADD);
 		} else if (its[i].outcome == OUT_FAILED) {
 			wb_report(wb, jop_kind_name(kind), type, op->id, NULL, &its[i].err, NULL);
 			int tid;

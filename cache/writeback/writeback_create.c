@@ -13,6 +13,7 @@
 
 #include <glib.h>
 
+#include "cache/cache_team.h"
 #include "cache/model/json_util.h"
 #include "cache/model/record.h"
 #include "cache/model/search_req.h"
@@ -322,8 +323,10 @@ static int settle_creates(struct writeback *wb, const struct objtype *type, stru
 			uint64_t xid = 0;
 
 			record_parse_id(d[i].id, strlen(d[i].id), &xid);
-			if (it->outcome == OUT_OK && xid)
+			if (it->outcome == OUT_OK && xid) {
 				wb_land(wb, type, xid, d[i].land ? it->result : NULL, cache_epoch(wb->c));
+				cache_team_landed(wb->c, type, xid); /* the team's listings gain it */
+			}
 			if (xid)
 				wb_create_assocs_note(wb, type, op, xid);
 			if (wb->hooks.created)

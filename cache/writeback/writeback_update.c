@@ -14,6 +14,7 @@
 
 #include <glib.h>
 
+#include "cache/cache_team.h"
 #include "cache/model/json_util.h"
 #include "cache/model/schema.h"
 #include "cache/writeback/journal.h"
@@ -365,6 +366,7 @@ static void settle_record_after(struct writeback *wb, const struct objtype *type
 	/* Phase one of a lifecycle move keeps the local view until phase two. */
 	if (!u->remain)
 		wb_land(wb, type, u->id, s ? landed : NULL, u->epoch);
+	cache_team_landed(wb->c, type, u->id); /* the other mounts of a team read it again */
 }
 
 /* An update whose answer was lost is settled by the read before sending:

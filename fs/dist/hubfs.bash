@@ -28,7 +28,7 @@ _hubfs()
 		props_companies= props_deals= props_tickets= types= writeback_delay_ms= drain_timeout=
 		allow_delete ro umask= allow_other log_level= debug clone_fd max_idle_threads=
 		max_threads= webhook_listen= webhook_path= webhook_secret_file= webhook_public_url=
-		webhook_v1 audit_view='
+		webhook_v1 audit_view= redis= redis_password_file='
 
 	if [[ ${words[1]-} == status ]]; then
 		case $prev in
@@ -51,7 +51,7 @@ _hubfs()
 		local head=${cur%,*} last=${cur##*,}
 		[[ $head == "$cur" ]] && head= || head+=,
 		case $last in
-		token_file=* | ca_file=*)
+		token_file=* | ca_file=* | redis_password_file=*)
 			local f
 			COMPREPLY=($(compgen -f -- "${last#*=}"))
 			for f in "${!COMPREPLY[@]}"; do COMPREPLY[f]=$head${last%%=*}=${COMPREPLY[f]}; done
