@@ -400,3 +400,30 @@ def test_rediss_and_bad_urls_refused(sandbox, hubfs, tmp_path):
         m.unmounted = True
         assert says in m.stderr(), m.stderr()
     assert len(sandbox.log()) == 0  # refused before any call to HubSpot
+
+
+def test_webhooks_received_by_one_mount_reach_the_team(sandbox, redis, hubfs, tmp_path):
+    """One mount of the team has the webhook receiver (an app has one target
+    URL); a change made in HubSpot shows through every mount long before ttl,
+    the others reading it back only because they hold the record."""
+    from tests.mount.test_webhooks import SECRET, SUBS, secret_file
+    sandbox.reset(contacts=40, companies=5, deals=5, tickets=5)
+    sandbox.configure(index_delay=30)  # search lags far behind: no refresh can tell them
+    sf = secret_file(tmp_path)
+    a = team_mount(hubfs, tmp_path, redis.url, 0, "ttl=120", "webhook_listen=127.0.0.1:0",
+                   f"webhook_secret_file={sf}")
+    b = team_mount(hubfs, tmp_path, redis.url, 1, "ttl=120")
+    c = team_mount(hubfs, tmp_path, redis.url, 2, "ttl=120")
+    rid = sorted(f[:-5] for f in os.listdir(b.p("contacts")) if f.endswith(".json"))[5]
+    for m in (a, b, c):
+        assert jobtitle(m, rid) != "Pushed To The Team"
+    url = f"http://{a.status()['webhooks']['listen']}/hubspot"
+    sandbox.webhooks_subscribe(url, SECRET, SUBS, batch_window_ms=20)
+    sandbox.clear_log()
+    sandbox.update("contacts", rid, {"jobtitle": "Pushed To The Team"})
+    for m in (a, b, c):
+        assert wait_for(lambda: jobtitle(m, rid) == "Pushed To The Team", timeout=10), \
+            api_calls(sandbox)
+    # batch reads only (one per mount holding it, coalesced), never a search
+    assert count(sandbox, "POST", SEARCH) == 0, api_calls(sandbox)
+    assert 1 <= count(sandbox, "POST", READ) <= 3, api_calls(sandbox)
