@@ -42,26 +42,16 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """HUBFS_SHARD=k/n keeps shard k of n, whole files at a time, so meson can
-    run the mount suite as n tests side by side (they are mostly waiting on
-    the sandbox's latency, not the CPU). Files go to the shard with the fewest
-    tests so far, the biggest file first: stable for a given tree."""
+    """HUBFS_SHARD=k/n keeps every n-th test from the k-th, so meson can run
+    the mount suite as n tests side by side (they mostly wait on the
+    sandbox's latency, not the CPU). Test by test, not file by file: a few
+    files hold most of the wall time. Every test sets up its own mounts."""
     shard = os.environ.get("HUBFS_SHARD")
     if not shard:
         return
     k, n = (int(x) for x in shard.split("/"))
-    per_file = {}
-    for item in items:
-        per_file.setdefault(item.nodeid.split("::")[0], []).append(item)
-    load = [0] * n
-    mine = set()
-    for f in sorted(per_file, key=lambda f: (-len(per_file[f]), f)):
-        i = load.index(min(load))
-        load[i] += len(per_file[f])
-        if i == k:
-            mine.add(f)
-    keep = [it for it in items if it.nodeid.split("::")[0] in mine]
-    gone = [it for it in items if it.nodeid.split("::")[0] not in mine]
+    keep = [it for i, it in enumerate(items) if i % n == k]
+    gone = [it for i, it in enumerate(items) if i % n != k]
     if gone:
         config.hook.pytest_deselected(items=gone)
     items[:] = keep
