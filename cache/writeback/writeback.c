@@ -177,7 +177,7 @@ int wb_mark_in_flight(struct writeback *wb, GPtrArray *rows)
 
 	if (rows->len) { /* for status.json: what is in flight */
 		wb->batch_kind = ((struct jop *)rows->pdata[0])->kind;
-		wb->batch_type = ((struct jop *)rows->pdata[0])->type;
+		g_strlcpy(wb->batch_type, ((struct jop *)rows->pdata[0])->type, sizeof(wb->batch_type));
 	}
 	for (guint i = 0; rc == 0 && i < rows->len; i++) {
 		struct jop *op = rows->pdata[i];
@@ -745,9 +745,11 @@ void writeback_stats(struct writeback *wb, json_object *obj)
 	not_landed = wb->doubt_not_landed;
 	landed = journal_landed(wb->j);
 	if (counts[JS_IN_FLIGHT] > 0) {
+		const struct objtype *bt = objtypes_by_id(wb->types, wb->batch_type);
+
 		batch = json_object_new_object();
 		json_object_object_add(batch, "kind", json_object_new_string(jop_kind_name(wb->batch_kind)));
-		json_object_object_add(batch, "type", json_object_new_string(objtype_name(wb->batch_type)));
+		json_object_object_add(batch, "type", json_object_new_string(bt ? bt->name : wb->batch_type));
 		json_object_object_add(batch, "records", json_object_new_int64(counts[JS_IN_FLIGHT]));
 	}
 	pthread_mutex_unlock(&wb->lock);

@@ -63,7 +63,8 @@ struct writeback {
 	uint64_t doubt_calls;       /* write calls whose answer was lost */
 	uint64_t doubt_landed;      /* operations looked up and found landed */
 	uint64_t doubt_not_landed;  /* looked up and not landed (sent again, or a conflict) */
-	int batch_kind, batch_type; /* protected by lock; the last chunk put in flight */
+	int batch_kind;             /* protected by lock; the last chunk put in flight: */
+	char batch_type[JOP_TYPE_MAX]; /* its kind and objectTypeId */
 };
 
 struct wb_err {
