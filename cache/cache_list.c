@@ -35,6 +35,60 @@ void cache_listing_unref(struct listing *l)
 	g_free(l);
 }
 
+void cache_listing_append(struct listing *l, const struct lent *e)
+{
+	if (l->ids->len && g_array_index(l->ids, struct lent, l->ids->len - 1).id >= e->id)
+		l->unsorted = true;
+	g_array_append_vals(l->ids, e, 1);
+}
+
+bool cache_listing_contains(struct listing *l, uint64_t id)
+{
+	guint lo = 0, hi = l->ids->len;
+
+	if (l->unsorted) {
+		for (guint i = 0; i < l->ids->len; i++)
+			if (g_array_index(l->ids, struct lent, i).id == id)
+				return true;
+		return false;
+	}
+	while (lo < hi) {
+		guint mid = lo + (hi - lo) / 2;
+		uint64_t m = g_array_index(l->ids, struct lent, mid).id;
+
+		if (m == id)
+			return true;
+		if (m < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+bool cache_listing_adopt_disk(struct cache *c, struct listing *l)
+{
+	struct tcache *tc = &c->t[l->type->idx];
+	int64_t age;
+
+	if (!tc->disk_listing || l->ids->len || l->pager.pages || l->complete || l->fetching ||
+	    l->err)
+		return false;
+	g_array_free(l->ids, TRUE);
+	l->ids = tc->disk_listing; /* ascending by id */
+	tc->disk_listing = NULL;
+	l->complete = true;
+	/* The relist schedule goes on from the disk's mark: the listing counts
+	 * as fetched when that relist started. */
+	age = MAX(c->opts.wall() - tc->disk_relist_wall, 0);
+	l->started_wall = tc->disk_relist_wall;
+	l->started_ms = l->completed_ms = cache_now_ms(c) - age;
+	log_info("listing %s: %u records from disk", l->type->name, l->ids->len);
+	if (!cache_listing_fresh(c, l, cache_now_ms(c)))
+		cache_kick_relist(c, l->type);
+	return true;
+}
+
 bool cache_listing_fresh(struct cache *c, struct listing *l, int64_t now)
 {
 	/* With background refreshes, a listing is kept current incrementally and
@@ -199,7 +253,8 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 			g_free(x->text); /* archived here, not yet there */
 			continue;
 		}
-		g_array_append_val(l->ids, e);
+		cache_listing_append(l, &e);
+		x->listed = true;
 		cache_store_locked(c, l->type, x, epoch, cache_now_ms(c));
 		if ((r = g_hash_table_lookup(c->t[l->type->idx].recs, KEY(e.id))))
 			r->listed = true;
@@ -250,6 +305,14 @@ static void listing_install(struct cache *c, struct listing *l)
 		tc->sync_wall_ms = l->started_wall;
 	}
 	listing_prune(c, l);
+	/* On disk: rows the listing did not see go, and its marks are set, after
+	 * every record it stored. */
+	if (cache_disk_on(c, tc))
+		disk_listing_complete(c->disk, l->type->id, l->started_wall);
+	if (tc->disk_listing)
+		g_array_free(tc->disk_listing, TRUE);
+	tc->disk_listing = NULL;
+	tc->unconfirmed = false;
 }
 
 int cache_listing_entry(struct cache *c, struct listing *l, size_t i, int64_t deadline,
@@ -300,6 +363,15 @@ int cache_listing_entry(struct cache *c, struct listing *l, size_t i, int64_t de
 			}
 			continue;
 		}
+		if (c->disk && tc->disk == 0) {
+			/* A listing kept on disk is known once the schema is. */
+			rc = cache_ensure_schema(c, l->type, deadline);
+			if (rc)
+				break;
+			continue;
+		}
+		if (tc->listing == l && cache_listing_adopt_disk(c, l))
+			continue;
 		rc = fetch_page(c, l, RL_PRIO_USER, deadline);
 		if (rc)
 			break;
@@ -340,6 +412,9 @@ void cache_relist(struct cache *c, const struct objtype *type)
 	pager_init(&l->pager, LIST_MAX_PAGES);
 	l->total = -1;
 	g_mutex_lock(&c->lock);
+	if (tc->relist_hint > 0) /* the catch-up's bound: no count needed */
+		l->total = tc->relist_hint;
+	tc->relist_hint = 0;
 	l->started_ms = cache_now_ms(c);
 	l->started_wall = c->opts.wall();
 	budget = relist_budget_ms(c, tc);
@@ -350,6 +425,8 @@ void cache_relist(struct cache *c, const struct objtype *type)
 		rc = cache_stopping(c) ? -ECANCELED : fetch_page(c, l, RL_PRIO_BACKGROUND, deadline);
 	tc->relisting = false;
 	if (rc == 0) {
+		if (tc->unconfirmed && tc->catchup && !strcmp(tc->catchup, "relist"))
+			tc->catchup_calls += l->pager.pages;
 		listing_install(c, l);
 	} else {
 		tc->relist_fail_ms = cache_now_ms(c);
@@ -403,7 +480,7 @@ void cache_listing_note(struct cache *c, const struct objtype *type, uint64_t id
 			struct rec *r = g_hash_table_lookup(c->t[type->idx].recs, KEY(id));
 			struct lent e = { id, r ? r->len : 0, r ? r->mtime_ms : 0 };
 
-			g_array_append_val(l->ids, e);
+			cache_listing_append(l, &e);
 		}
 		if (add && !g_hash_table_contains(c->t[type->idx].recs, KEY(id)))
 			g_hash_table_add(c->t[type->idx].wanted, KEY(id));
@@ -425,6 +502,7 @@ void cache_listing_note(struct cache *c, const struct objtype *type, uint64_t id
 		if (r)
 			cache_rec_remove(c, r);
 		g_hash_table_remove(c->t[type->idx].wanted, KEY(id));
+		cache_disk_forget(c, type, id);
 		cache_note_missing(c, &c->t[type->idx], id, cache_now_ms(c) + c->opts.ttl_ms);
 		cache_note_changed(c, type, id);
 	}

@@ -31,6 +31,8 @@ static const char *const names[CFG_NKEYS] = {
 	[CFG_RO] = "ro",
 	[CFG_UMASK] = "umask",
 	[CFG_PORTAL] = "portal",
+	[CFG_CACHE] = "cache",
+	[CFG_CACHE_DISK_MB] = "cache_disk_mb",
 };
 
 enum { CRED_ID, CRED_SECRET, CRED_REFRESH, NCREDS };

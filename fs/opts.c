@@ -41,9 +41,9 @@
 
 /* fuse_opt writes ints; these mirror struct hubfs_opts for parsing. */
 struct raw {
-	char *api_url, *token_file, *ca_file, *rate_limit, *log_level, *umask, *portal;
+	char *api_url, *token_file, *ca_file, *rate_limit, *log_level, *umask, *portal, *cache;
 	char *props[4];
-	int ttl, op_timeout, index_delay, relist_interval, search_per_sec, cache_mb;
+	int ttl, op_timeout, index_delay, relist_interval, search_per_sec, cache_mb, cache_disk_mb;
 	int writeback_delay_ms, drain_timeout, ro, allow_delete, allow_other;
 };
 
@@ -69,6 +69,8 @@ static const struct fuse_opt spec[] = {
 	O("relist_interval=%d", relist_interval),
 	O("search_per_sec=%d", search_per_sec),
 	O("cache_mb=%d", cache_mb),
+	O("cache_disk_mb=%d", cache_disk_mb),
+	O("cache=%s", cache),
 	O("writeback_delay_ms=%d", writeback_delay_ms),
 	O("drain_timeout=%d", drain_timeout),
 	O("allow_delete", allow_delete),
@@ -105,7 +107,10 @@ void hubfs_opts_usage(void)
 	       "    -o relist_interval=SEC    full relist to find archived records (default 900)\n"
 	       "    -o rate_limit=N/Ss        request budget, e.g. 100/10s (default 100/10s)\n"
 	       "    -o search_per_sec=N       search request budget per second (default 5)\n"
-	       "    -o cache_mb=MB            byte budget of cached records (default 512)\n"
+	       "    -o cache_mb=MB            byte budget of cached records in memory (default 512)\n"
+	       "    -o cache=disk|memory      keep the cache on disk for the next mount, under\n"
+	       "                              $XDG_CACHE_HOME/hubfs/PORTAL-ID (default disk)\n"
+	       "    -o cache_disk_mb=MB       byte budget of records kept on disk (default 1024)\n"
 	       "    -o props_<type>=LIST      properties shown for contacts|companies|deals|tickets:\n"
 	       "                              default, all, or a comma-separated list (default: default)\n"
 	       "    -o writeback_delay_ms=MS  quiet time before edits are sent (default 2000)\n"
@@ -274,6 +279,7 @@ static int apply_config(struct raw *r, const struct config *cfg, struct fuse_arg
 		[CFG_API_URL] = &r->api_url, [CFG_TOKEN_FILE] = &r->token_file,
 		[CFG_CA_FILE] = &r->ca_file, [CFG_RATE_LIMIT] = &r->rate_limit,
 		[CFG_LOG_LEVEL] = &r->log_level, [CFG_UMASK] = &r->umask, [CFG_PORTAL] = &r->portal,
+		[CFG_CACHE] = &r->cache,
 		[CFG_PROPS_CONTACTS] = &r->props[0], [CFG_PROPS_COMPANIES] = &r->props[1],
 		[CFG_PROPS_DEALS] = &r->props[2], [CFG_PROPS_TICKETS] = &r->props[3],
 	};
@@ -281,6 +287,7 @@ static int apply_config(struct raw *r, const struct config *cfg, struct fuse_arg
 		[CFG_TTL] = &r->ttl, [CFG_OP_TIMEOUT] = &r->op_timeout,
 		[CFG_INDEX_DELAY] = &r->index_delay, [CFG_RELIST_INTERVAL] = &r->relist_interval,
 		[CFG_SEARCH_PER_SEC] = &r->search_per_sec, [CFG_CACHE_MB] = &r->cache_mb,
+		[CFG_CACHE_DISK_MB] = &r->cache_disk_mb,
 		[CFG_WRITEBACK_DELAY_MS] = &r->writeback_delay_ms,
 		[CFG_DRAIN_TIMEOUT] = &r->drain_timeout,
 	};
@@ -550,6 +557,7 @@ int hubfs_opts_parse(struct fuse_args *args, struct hubfs *h)
 	o->relist_interval_s = r.relist_interval > 0 ? r.relist_interval : 900;
 	o->search_per_sec = r.search_per_sec > 0 ? r.search_per_sec : 5;
 	o->cache_mb = r.cache_mb > 0 ? r.cache_mb : 512;
+	o->cache_disk_mb = r.cache_disk_mb > 0 ? r.cache_disk_mb : 1024;
 	o->writeback_delay_ms = r.writeback_delay_ms > 0 ? r.writeback_delay_ms : 2000;
 	o->drain_timeout_s = r.drain_timeout > 0 ? r.drain_timeout : 30;
 	o->ro = r.ro;
@@ -576,6 +584,11 @@ int hubfs_opts_parse(struct fuse_args *args, struct hubfs *h)
 			goto fail_raw;
 		}
 	}
+	if (r.cache && strcmp(r.cache, "disk") && strcmp(r.cache, "memory")) {
+		fprintf(stderr, "hubfs: cache=%s: expected disk or memory\n", r.cache);
+		goto fail_raw;
+	}
+	o->cache_memory = r.cache && !strcmp(r.cache, "memory");
 	if (r.umask && parse_umask(r.umask, &o->umask) != 0) {
 		fprintf(stderr, "hubfs: umask=%s: expected an octal mode such as 077 or 022\n", r.umask);
 		goto fail_raw;
@@ -608,6 +621,7 @@ int hubfs_opts_parse(struct fuse_args *args, struct hubfs *h)
 	free(r.log_level);
 	free(r.umask);
 	free(r.portal);
+	free(r.cache);
 	config_clear(&cfg);
 	return 0;
 fail_raw:
@@ -620,6 +634,7 @@ fail_raw:
 	free(r.log_level);
 	free(r.umask);
 	free(r.portal);
+	free(r.cache);
 fail:
 	secret_free(env_token);
 	config_clear(&cfg);
