@@ -210,6 +210,42 @@ static int refresh_page(struct cache *c, struct refresh *r)
 	return rc;
 }
 
+/* The records a type served from disk lists (what a relist reads again). */
+static uint64_t catchup_listed(struct tcache *tc)
+{
+	return tc->listing && tc->listing->complete ? tc->listing->ids->len :
+	       tc->disk_listing ? tc->disk_listing->len : 0;
+}
+
+/* A type served from disk catches up by a relist without a search when a
+ * relist runs anyway: one is under way, or one is due (the relist schedule
+ * survives the mount: a downtime longer than relist_interval). A refresh
+ * would only add its search pages to the relist's list pages. Lock held.
+ * True if the relist was chosen (and queued). */
+static bool catchup_by_relist(struct cache *c, struct tcache *tc)
+{
+	struct listing *l = tc->listing;
+	bool due;
+
+	if (!c->work || !catchup_listed(tc))
+		return false;
+	if (l && l->complete)
+		due = !cache_listing_fresh(c, l, cache_now_ms(c));
+	else
+		due = tc->disk_listing && c->opts.wall() >= tc->disk_relist_wall + c->opts.relist_ms;
+	if (!due && !tc->relisting)
+		return false;
+	if (!tc->catchup) {
+		tc->catchup = "relist";
+		tc->catchup_calls = 0;
+		tc->catchup_changes = -1;
+		log_notice("%s: the relist that is due catches it up after the remount",
+			   tc->type->name);
+	}
+	cache_kick_relist(c, tc->type);
+	return true;
+}
+
 int cache_refresh(struct cache *c, const struct objtype *type, enum rl_prio prio, int64_t deadline)
 {
 	struct refresh r = { .type = type, .tc = &c->t[type->idx], .prio = prio,
@@ -220,17 +256,22 @@ int cache_refresh(struct cache *c, const struct objtype *type, enum rl_prio prio
 
 	g_mutex_lock(&c->lock);
 	rc = tc->sync_wall_ms ? cache_ensure_schema(c, type, deadline) : 0;
-	if (rc || !tc->sync_wall_ms || (tc->unconfirmed && tc->relisting)) {
+	if (rc == 0 && tc->sync_wall_ms && tc->unconfirmed && catchup_by_relist(c, tc))
+		rc = 1;
+	/* Queued while stale, but a relist synced the type meanwhile. */
+	if (rc == 0 && prio == RL_PRIO_BACKGROUND && tc->sync_wall_ms && !tc->unconfirmed &&
+	    !cache_type_stale(c, tc, cache_now_ms(c)))
+		rc = 1;
+	if (rc || !tc->sync_wall_ms) {
 		/* failed, nothing of this type was ever fetched, or a relist
 		 * catches the type up */
 		tc->refreshing = false;
 		g_mutex_unlock(&c->lock);
-		return rc;
+		return rc < 0 ? rc : 0;
 	}
 	if (tc->unconfirmed) {
 		r.catchup = true;
-		r.listed = tc->listing && tc->listing->complete ? tc->listing->ids->len :
-			   tc->disk_listing ? tc->disk_listing->len : 0;
+		r.listed = catchup_listed(tc);
 	}
 	/* Everything changed since the last sync, less the indexing delay (a change
 	 * made just before it may not have been searchable yet), less a second. */

@@ -95,3 +95,225 @@ def test_remount_lists_from_disk_without_a_list_call(sandbox, hubfs, mode):
                      os.path.abspath(__file__)))), "build", "hubfs"), "status", m.path]).stdout
     assert "caught up after remount by refresh" in out, out
     assert "disk cache:" in out, out
+
+
+def hubfs_status_text(m):
+    from tests.mount.conftest import HUBFS
+    return m.run([HUBFS, "status", m.path]).stdout
+
+
+def test_remote_changes_while_unmounted_are_stale_then_current(sandbox, hubfs):
+    sandbox.reset(contacts=300, companies=5, deals=5, tickets=5)
+    sandbox.configure(index_delay=1)
+    first_mount(sandbox, hubfs, "daemon", "index_delay=1")
+    upd = sandbox.bulk("contacts", update={"count": 30, "pick": "spread",
+                                           "properties": {"jobtitle": "Changed {id}"}})["updated"]
+    gone = sandbox.bulk("contacts", archive={"count": 2, "pick": "last"})["archived"]
+    new = sandbox.create("contacts", {"email": "new.while.down@example.com",
+                                      "firstname": "New"})["id"]
+    time.sleep(1.5)  # searchable
+    # the catch-up search is slow: what is served until it lands is stale
+    sandbox.fault("latency", path="/contacts/search$", latency_ms=2500, count=1)
+    sandbox.clear_log()
+    m = start_mount(hubfs, "daemon", "index_delay=1")
+    rid = str(upd[0])
+    os.listdir(m.p("contacts"))
+    assert os.getxattr(m.p("contacts", f"{rid}.json"), "user.hubfs.state") == b"stale"
+    assert m.status()["types"]["contacts"]["unconfirmed"] is True
+    assert "from disk, stale until refreshed" in hubfs_status_text(m)
+    # after the refresh: every change shows, and nothing is stale
+    assert wait_for(lambda: m.status()["types"]["contacts"].get("catch_up", {}).get("done"))
+    cu = m.status()["types"]["contacts"]["catch_up"]
+    assert cu["way"] == "refresh" and cu["calls"] == 1 and cu["changes"] >= 31, cu
+    for u in upd:
+        with open(m.p("contacts", f"{u}.json")) as f:
+            assert json.load(f)["properties"]["jobtitle"] == f"Changed {u}"
+        assert os.getxattr(m.p("contacts", f"{u}.json"), "user.hubfs.state") == b"clean"
+    names = set(os.listdir(m.p("contacts")))
+    assert f"{new}.json" in names
+    assert count(sandbox, "GET", LIST) == 0, api_calls(sandbox)
+    # archived ones go with the next relist (not due yet)
+    assert {f"{g}.json" for g in gone} <= names
+
+
+def test_downtime_past_the_relist_interval_catches_up_by_relist(sandbox, hubfs):
+    sandbox.reset(contacts=500, companies=5, deals=5, tickets=5)
+    sandbox.configure(index_delay=1)
+    cold = sandbox.last_seq()
+    first_mount(sandbox, hubfs, "daemon", "index_delay=1", "relist_interval=2")
+    cold_calls = count(sandbox, path_re=r"^/crm/v3/objects/contacts(/search)?$")
+    upd = sandbox.bulk("contacts", update={"count": 300, "pick": "spread",
+                                           "properties": {"jobtitle": "Sixty {id}"}})["updated"]
+    gone = sandbox.bulk("contacts", archive={"count": 5, "pick": "first"})["archived"]
+    time.sleep(2.5)   # down longer than relist_interval: the relist is due
+    sandbox.clear_log()
+    m = start_mount(hubfs, "daemon", "index_delay=1", "relist_interval=2")
+    assert len(ls_l(m)) >= 500        # served from disk at once
+    assert wait_for(lambda: m.status()["types"]["contacts"].get("catch_up", {}).get("done"))
+    cu = m.status()["types"]["contacts"]["catch_up"]
+    assert cu["way"] == "relist", cu
+    assert count(sandbox, "POST", SEARCH) == 0, "\n".join(str(e) for e in sandbox.log())
+    calls = count(sandbox, path_re=r"^/crm/v3/objects/contacts(/search)?$")
+    assert calls <= cold_calls and cu["calls"] == count(sandbox, "GET", LIST), api_calls(sandbox)
+    names = set(os.listdir(m.p("contacts")))
+    assert not {f"{g}.json" for g in gone} & names
+    for u in [u for u in upd if u not in gone][:20]:
+        with open(m.p("contacts", f"{u}.json")) as f:
+            assert json.load(f)["properties"]["jobtitle"] == f"Sixty {u}"
+    assert "caught up after remount by relist" in hubfs_status_text(m)
+    assert cold is not None
+
+
+@pytest.mark.parametrize("damage", ["truncated", "random", "other_portal", "older_format"])
+def test_damaged_cache_is_discarded_with_one_line(sandbox, hubfs, damage):
+    sandbox.reset(contacts=200, companies=5, deals=5, tickets=5)
+    m = start_mount(hubfs, "daemon")
+    ls_l(m)
+    d = cache_dir(m)
+    m.unmount()
+    db = os.path.join(d, "cache.db")
+    for sfx in ("-wal", "-shm"):
+        if os.path.exists(db + sfx):
+            os.unlink(db + sfx)
+    size = os.path.getsize(db)
+    if damage == "truncated":
+        os.truncate(db, size // 3)
+    elif damage == "random":
+        with open(db, "r+b") as f:
+            f.write(os.urandom(size))
+    else:
+        con = sqlite3.connect(db)
+        key, val = ("portal", 424242) if damage == "other_portal" else ("format", 0)
+        con.execute("UPDATE meta SET value = ? WHERE key = ?", (val, key))
+        con.commit()
+        con.close()
+    sandbox.clear_log()
+    m = start_mount(hubfs, "daemon", allow=[r"disk cache"])
+    assert len(ls_l(m)) == 200
+    assert count(sandbox, "GET", LIST) == 2, api_calls(sandbox)   # listed anew
+    lines = [e for e in errors_log(m) if e.get("op") == "cache"]
+    assert len(lines) == 1, errors_log(m)
+    reason = lines[0]["reason"]
+    want = {"truncated": "damaged", "random": "not an SQLite database",
+            "other_portal": "another HubSpot account", "older_format": "another version"}[damage]
+    if damage == "truncated":   # SQLite may see a short file as damaged or as not a database
+        assert "damaged" in reason or "not an SQLite" in reason, reason
+    else:
+        assert want in reason, reason
+    assert "deleted" in reason
+    assert len(read_all(m)) == 200
+    m.unmount()
+    # and the new cache serves the next mount
+    sandbox.clear_log()
+    m = start_mount(hubfs, "daemon")
+    assert len(ls_l(m)) == 200
+    assert count(sandbox, "GET", LIST) == 0, api_calls(sandbox)
+    assert not [e for e in errors_log(m) if e.get("op") == "cache"]
+
+
+def test_kill_9_during_a_refresh_never_serves_wrong_bytes(sandbox, hubfs):
+    sandbox.reset(contacts=600, companies=5, deals=5, tickets=5)
+    sandbox.configure(index_delay=1)
+    first_mount(sandbox, hubfs, "daemon", "index_delay=1")
+    sandbox.bulk("contacts", update={"count": 500, "pick": "spread",
+                                     "properties": {"jobtitle": "Round one {id}"}})
+    time.sleep(1.5)
+    # the catch-up takes three search pages; the daemon dies after the first
+    sandbox.fault("latency", path="/contacts/search$", latency_ms=1500, count=3)
+    sandbox.clear_log()
+    m = start_mount(hubfs, "daemon", "index_delay=1")
+    os.listdir(m.p("contacts"))
+    assert wait_for(lambda: count(sandbox, "POST", SEARCH) >= 2, timeout=20), api_calls(sandbox)
+    m.signal(signal.SIGKILL)
+    m.kill()
+    m.unmounted = True
+    sandbox.clear_faults()
+    sandbox.bulk("contacts", update={"count": 50, "pick": "first",
+                                     "properties": {"jobtitle": "Round two {id}"}})
+    time.sleep(1.5)
+    m = start_mount(hubfs, "daemon", "index_delay=1", allow=[r"disk cache"])
+    os.listdir(m.p("contacts"))
+    assert wait_for(lambda: not m.status()["types"]["contacts"]["unconfirmed"], timeout=30)
+    got = read_all(m)
+    want = {str(r["id"]): r for r in sandbox_all(sandbox)}
+    assert set(got) == set(want)
+    for rid, rec in got.items():
+        assert rec["properties"].get("jobtitle") == want[rid]["properties"].get("jobtitle"), rid
+
+
+def sandbox_all(sandbox):
+    out, after = [], None
+    while True:
+        q = {"limit": 100, "properties": "jobtitle"}
+        if after:
+            q["after"] = after
+        r = sandbox.api("GET", "/crm/v3/objects/contacts", query=q).json()
+        out += r["results"]
+        after = r.get("paging", {}).get("next", {}).get("after")
+        if not after:
+            return out
+
+
+def test_drop_cache_and_cache_memory(sandbox, hubfs):
+    sandbox.reset(contacts=200, companies=5, deals=5, tickets=5)
+    first_mount(sandbox, hubfs)
+    m = start_mount(hubfs, "daemon")
+    with pytest.raises(OSError):
+        with open(m.p(".hubfs", "ctl"), "w") as f:
+            f.write("drop-cache nosuchtype\n")
+    with open(m.p(".hubfs", "ctl"), "w") as f:
+        f.write("drop-cache contacts\n")
+    sandbox.clear_log()
+    assert len(ls_l(m)) == 200
+    assert count(sandbox, "GET", LIST) == 2, api_calls(sandbox)   # listed anew, now
+    with open(m.p(".hubfs", "ctl"), "w") as f:
+        f.write("drop-cache\n")
+    m.unmount()
+    sandbox.clear_log()
+    m = start_mount(hubfs, "daemon")
+    assert len(ls_l(m)) == 200
+    assert count(sandbox, "GET", LIST) == 2, api_calls(sandbox)   # nothing kept
+    m.unmount()
+    # cache=memory: nothing written, nothing read
+    d = os.path.join(os.path.dirname(m.state), "cache")
+    for f in glob.glob(os.path.join(d, "hubfs", "*", "*")):
+        os.unlink(f)
+    sandbox.clear_log()
+    m = start_mount(hubfs, "daemon", "cache=memory")
+    assert len(ls_l(m)) == 200
+    assert count(sandbox, "GET", LIST) == 2, api_calls(sandbox)
+    assert m.status()["cache"]["persistent"] is False
+    m.unmount()
+    assert glob.glob(os.path.join(d, "hubfs", "*", "*")) == []
+
+
+def test_modes_and_no_token_on_disk(sandbox, hubfs):
+    sandbox.reset(contacts=100, companies=5, deals=5, tickets=5)
+    m = start_mount(hubfs, "daemon")
+    ls_l(m)
+    read_all(m)
+    d = cache_dir(m)
+    files = sorted(os.listdir(d))
+    assert "cache.db" in files
+    assert stat.S_IMODE(os.stat(d).st_mode) == 0o700
+    for f in files:
+        assert stat.S_IMODE(os.stat(os.path.join(d, f)).st_mode) == 0o600, f
+    m.unmount()
+    assert stat.S_IMODE(os.stat(os.path.dirname(d)).st_mode) == 0o700
+    tok = sandbox.token.encode()
+    for f in os.listdir(d):
+        with open(os.path.join(d, f), "rb") as fh:
+            assert tok not in fh.read(), f
+
+
+def test_records_evicted_from_memory_come_back_from_disk(sandbox, hubfs):
+    sandbox.reset(contacts=3000, companies=5, deals=5, tickets=5)
+    m = start_mount(hubfs, "daemon", "cache_mb=1")
+    assert len(ls_l(m)) == 3000
+    sandbox.clear_log()
+    got = read_all(m)
+    assert len(got) == 3000
+    assert count(sandbox, "POST", BATCH) == 0, api_calls(sandbox)
+    st = m.status()
+    assert st["cache"]["bytes"] <= 1 << 20
+    assert st["cache"]["disk_reads"] > 1000, st["cache"]
