@@ -151,6 +151,10 @@ void cache_free(struct cache *c)
 	if (!c)
 		return;
 	cache_stop(c);
+	g_mutex_lock(&c->lock);
+	while (c->tails) /* the search sides of listings end after their call */
+		g_cond_wait(&c->cond, &c->lock);
+	g_mutex_unlock(&c->lock);
 	if (c->worker) {
 		g_thread_join(c->worker);
 		g_async_queue_unref(c->work);

@@ -58,6 +58,20 @@ struct listing {
 	struct pager pager;   /* cursors seen, page bound (cache/pager.h) */
 	int64_t total;        /* the type's search total, for progress; -1 unknown */
 	bool total_asked;     /* a search for total is queued (cold listings of > 1 page) */
+	/* The search side of a listing of more than a page (cache_list.c):
+	 * search pages of 200 on hs_object_id, descending from the top, while
+	 * the list pages (100, ascending) come up from the bottom; they meet in
+	 * the middle. */
+	GArray *tail;         /* struct lent found by search, descending ids, or NULL */
+	uint64_t tail_low;    /* the lowest id the search side has (0: none yet) */
+	bool tail_running;    /* its thread is at work (holds a reference) */
+	bool tail_stop;       /* met, failed or abandoned: the thread ends, and a failed
+			       * or abandoned tail is not used */
+	bool tail_dry;        /* the search side has everything down to tail_low */
+	bool installed;       /* listing_install ran */
+	enum rl_prio tail_prio;
+	struct cache *tail_cache;
+	unsigned tail_calls, list_calls;
 };
 
 struct tcache {
@@ -129,6 +143,7 @@ struct cache {
 	const char *disk_notice;/* why a disk cache was discarded or not used, or NULL */
 	uint64_t disk_gen;      /* bumped by each disk write of a record; protected by lock */
 	uint64_t disk_reads;    /* records read back from disk; protected by lock */
+	unsigned tails;         /* search sides of listings running; protected by lock */
 
 	GThread *worker;        /* background refreshes (opts.background) */
 	GAsyncQueue *work;      /* struct work (g_free) */

@@ -6,6 +6,7 @@
 #include "cache/cache_int.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cache/model/json_util.h"
@@ -31,6 +32,8 @@ void cache_listing_unref(struct listing *l)
 		return;
 	pager_destroy(&l->pager);
 	g_array_free(l->ids, TRUE);
+	if (l->tail)
+		g_array_free(l->tail, TRUE);
 	g_free(l->after);
 	g_free(l);
 }
@@ -190,6 +193,210 @@ static int count_records(struct cache *c, const struct objtype *type, enum rl_pr
 	return rc;
 }
 
+static void listing_install(struct cache *c, struct listing *l);
+
+/* --- the search side of a listing --------------------------------------- */
+
+#define TAIL_PAGE 200
+#define TAIL_BUDGET_MS 600000
+
+/* Whether the two sides met: the list side (ascending) reached the lowest id
+ * the search side (descending) has. Then the search side's records above the
+ * list side's last id complete the listing, in order; a record both saw is
+ * listed once, and one only the list side saw (search lags writes) stays.
+ * Records written within index_delay that search did not show yet are found
+ * by the refresh that follows (it searches from the listing's start less
+ * index_delay). Lock held. */
+static void listing_meet(struct cache *c, struct listing *l)
+{
+	uint64_t high;
+
+	if (!l->tail || l->tail_stop || l->complete || !l->ids->len || !l->tail_low)
+		return;
+	if (l->unsorted) { /* not in id order: the list side goes on alone */
+		l->tail_stop = true;
+		return;
+	}
+	high = g_array_index(l->ids, struct lent, l->ids->len - 1).id;
+	if (high < l->tail_low)
+		return;
+	for (guint i = l->tail->len; i-- > 0;) {
+		struct lent *e = &g_array_index(l->tail, struct lent, i);
+
+		if (e->id > high)
+			cache_listing_append(l, e);
+	}
+	log_info("listing %s: list and search met at id %" G_GUINT64_FORMAT " (%u list, %u search "
+		 "calls)", l->type->name, high, l->list_calls, l->tail_calls);
+	l->tail_stop = true;
+	l->complete = true;
+	l->completed_ms = cache_now_ms(c);
+	g_clear_pointer(&l->after, g_free);
+	g_cond_broadcast(&c->cond);
+}
+
+/* One search page of the tail: the TAIL_PAGE highest ids below tail_low
+ * (each page its own query, so the 10,000-result limit never applies). No
+ * lock held. 0 and *got (struct rendered), or -errno. */
+static int tail_page(struct cache *c, struct listing *l, const struct schema *sc, uint64_t below,
+		     GArray **got, int64_t *total)
+{
+	json_object *req = search_req_new(), *resp = NULL, *results, *t;
+	struct hs_call call;
+	char lim[24];
+	int rc;
+
+	if (below) {
+		snprintf(lim, sizeof(lim), "%" G_GUINT64_FORMAT, below);
+		search_req_filter(search_req_group(req), "hs_object_id", "LT", lim);
+	}
+	search_req_sort(req, "hs_object_id", false);
+	search_req_props(req, NULL, 0);
+	for (size_t i = 0; i < schema_shown_count(sc); i++) {
+		const char *name = schema_shown(sc, i);
+
+		search_req_props(req, &name, 1);
+	}
+	search_req_page(req, TAIL_PAGE, NULL);
+	cache_call_init_bg(c, &call, hs_now_ms() + TAIL_BUDGET_MS);
+	call.prio = l->tail_prio;
+	rc = hs_search(c->hc, &call, l->type->path, req, &resp);
+	json_object_put(req);
+	*got = NULL;
+	if (rc == 0 && json_object_object_get_ex(resp, "results", &results)) {
+		*got = cache_render_results(results, sc);
+		if (json_object_object_get_ex(resp, "total", &t) && json_object_is_type(t, json_type_int))
+			*total = json_object_get_int64(t);
+	} else if (rc == 0) {
+		rc = -EPROTO;
+	} else if (rc != -ECANCELED) {
+		log_info("listing %s, search side: %s; the list side goes on alone", l->type->name,
+			 call.err.message);
+	}
+	json_object_put(resp);
+	return rc;
+}
+
+/* The search side's thread: pages down from the top until the sides meet,
+ * the search runs dry or fails (the list side then goes on alone). */
+static gpointer tail_main(gpointer p)
+{
+	struct listing *l = p;
+	struct cache *c = l->tail_cache;
+	struct tcache *tc = &c->t[l->type->idx];
+	const struct schema *sc;
+	uint64_t below = 0;
+
+	g_mutex_lock(&c->lock);
+	sc = tc->schema;
+	while (!l->tail_stop && !l->tail_dry && !l->complete && !l->err && !cache_stopping(c)) {
+		GArray *got = NULL;
+		uint64_t epoch = c->epoch, low = 0;
+		int64_t total = -1;
+		int rc;
+
+		g_mutex_unlock(&c->lock);
+		rc = tail_page(c, l, sc, below, &got, &total);
+		g_mutex_lock(&c->lock);
+		l->tail_calls++;
+		if (rc || !got) {
+			l->tail_stop = true; /* failed: the list side goes on alone */
+			break;
+		}
+		if (!got->len) {
+			l->tail_dry = true; /* nothing lower: the list side comes up to it */
+			g_array_free(got, TRUE);
+			break;
+		}
+		if (total >= 0 && l->total < 0) {
+			l->total = total;
+			l->total_asked = true; /* no count needed */
+		}
+		for (guint j = 0; j < got->len; j++) {
+			struct rendered *x = &g_array_index(got, struct rendered, j);
+			struct lent e = { x->id, x->len, x->mtime_ms };
+
+			if (!low || x->id < low)
+				low = x->id;
+			if (g_hash_table_contains(tc->gone, KEY(e.id)) || l->complete) {
+				g_free(x->text);
+				continue;
+			}
+			g_array_append_val(l->tail, e);
+			x->listed = true;
+			cache_store_locked(c, l->type, x, epoch, cache_now_ms(c));
+		}
+		g_array_free(got, TRUE);
+		if (below && low >= below) { /* not descending: a broken server */
+			l->tail_stop = true;
+			break;
+		}
+		below = low;
+		l->tail_low = low;
+		listing_meet(c, l);
+		if (l->complete && tc->listing == l)
+			listing_install(c, l);
+	}
+	l->tail_running = false;
+	c->tails--;
+	g_cond_broadcast(&c->cond);
+	cache_listing_unref(l);
+	cache_unlock_and_notify(c);
+	return NULL;
+}
+
+/* The list side is a page ahead of the search side (in records): calls are
+ * fewest when both bring as many records (75 calls for 10,000, against 100
+ * for the list alone), so it waits for the search side, while that one
+ * makes progress. Lock held. */
+static bool tail_pacing(struct listing *l)
+{
+	return l->tail && l->tail_running && !l->tail_stop && !l->tail_dry && !l->complete &&
+	       l->ids->len >= l->tail->len + LIST_PER_PAGE;
+}
+
+#define TAIL_PACE_MS 1000 /* the list side waits at most this for one search page */
+
+/* Wait while the list side is ahead and the search side moves; true if the
+ * caller should look again (it moved, or the listing completed). Lock held. */
+static bool tail_ahead_wait(struct cache *c, struct listing *l, int64_t deadline)
+{
+	unsigned seen = l->tail_calls;
+	int64_t until = hs_now_ms() + TAIL_PACE_MS;
+
+	if (!tail_pacing(l))
+		return false;
+	if (deadline && deadline < until)
+		until = deadline;
+	while (tail_pacing(l) && l->tail_calls == seen && cache_wait_until(c, until))
+		;
+	return l->complete || l->tail_calls != seen;
+}
+
+/* Start the search side of l (more than a page to list). Lock held. */
+static void tail_start(struct cache *c, struct listing *l, enum rl_prio prio)
+{
+	GThread *th;
+
+	if (l->tail || !c->work || cache_stopping(c))
+		return;
+	l->tail = g_array_new(FALSE, FALSE, sizeof(struct lent));
+	l->tail_prio = prio;
+	l->tail_cache = c;
+	l->tail_running = true;
+	l->refs++;
+	c->tails++;
+	th = g_thread_try_new("hubfs-listsearch", tail_main, l, NULL);
+	if (th) {
+		g_thread_unref(th);
+		return;
+	}
+	l->tail_running = false;
+	l->tail_stop = true;
+	l->refs--;
+	c->tails--;
+}
+
 /* Fetch the next page of listing l. Lock held on entry and exit (dropped for
  * the HTTP call); l->fetching guards against two fetchers, and only the
  * fetcher touches l->pager. */
@@ -237,6 +444,7 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 
 	g_mutex_lock(&c->lock);
 	l->fetching = false;
+	l->list_calls++;
 	g_cond_broadcast(&c->cond);
 	if (rc) {
 		/* A timeout of this reader is not a failure of the listing. */
@@ -253,7 +461,8 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 			g_free(x->text); /* archived here, not yet there */
 			continue;
 		}
-		cache_listing_append(l, &e);
+		if (!l->complete) /* else the search side completed it meanwhile */
+			cache_listing_append(l, &e);
 		x->listed = true;
 		cache_store_locked(c, l->type, x, epoch, cache_now_ms(c));
 		if ((r = g_hash_table_lookup(c->t[l->type->idx].recs, KEY(e.id))))
@@ -261,6 +470,10 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 	}
 	if (got)
 		g_array_free(got, TRUE);
+	if (l->complete) {
+		json_object_put(resp);
+		return 0;
+	}
 	g_free(l->after);
 	l->after = NULL;
 	if ((next = json_util_paging_after(resp)))
@@ -277,7 +490,15 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 	if (!l->after || !*l->after) { /* no (usable) cursor: the last page */
 		l->complete = true;
 		l->completed_ms = cache_now_ms(c);
-	} else if (!l->total_asked && tc->listing == l && c->work) {
+		l->tail_stop = true;
+	} else if (!l->tail) {
+		/* More than a page: search pages down from the top meanwhile. */
+		tail_start(c, l, prio);
+	}
+	listing_meet(c, l);
+	if (l->complete) {
+		/* done */
+	} else if (!l->total_asked && !l->tail_running && tc->listing == l && c->work) {
 		/* More than a page: a progress display wants "n of total". */
 		l->total_asked = true;
 		cache_work_push(c, WORK_TOTAL, l->type);
@@ -295,6 +516,9 @@ static void listing_install(struct cache *c, struct listing *l)
 {
 	struct tcache *tc = &c->t[l->type->idx];
 
+	if (l->installed)
+		return;
+	l->installed = true;
 	if (tc->listing != l) {
 		l->refs++;
 		cache_listing_unref(tc->listing);
@@ -371,6 +595,8 @@ int cache_listing_entry(struct cache *c, struct listing *l, size_t i, int64_t de
 			continue;
 		}
 		if (tc->listing == l && cache_listing_adopt_disk(c, l))
+			continue;
+		if (tail_ahead_wait(c, l, deadline))
 			continue;
 		rc = fetch_page(c, l, RL_PRIO_USER, deadline);
 		if (rc)
