@@ -69,6 +69,8 @@ struct listing {
 			       * or abandoned tail is not used */
 	bool tail_dry;        /* the search side has everything down to tail_low */
 	bool installed;       /* listing_install ran */
+	uint64_t met_at;      /* the sides met at this id (0: listed by the list side
+			       * alone): above it, search (which lags) listed */
 	enum rl_prio tail_prio;
 	struct cache *tail_cache;
 	unsigned tail_calls, list_calls;

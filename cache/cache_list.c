@@ -228,6 +228,7 @@ static void listing_meet(struct cache *c, struct listing *l)
 	}
 	log_info("listing %s: list and search met at id %" G_GUINT64_FORMAT " (%u list, %u search "
 		 "calls)", l->type->name, high, l->list_calls, l->tail_calls);
+	l->met_at = high;
 	l->tail_stop = true;
 	l->complete = true;
 	l->completed_ms = cache_now_ms(c);
@@ -527,6 +528,12 @@ static void listing_install(struct cache *c, struct listing *l)
 	if (l->started_wall >= tc->sync_wall_ms) {
 		tc->synced_ms = cache_now_ms(c);
 		tc->sync_wall_ms = l->started_wall;
+		/* Search listed the top: what was written within index_delay before
+		 * it may be missing. The type is stale index_delay (and a second)
+		 * after the listing started, so the next access refreshes it. */
+		if (l->met_at)
+			tc->synced_ms = MIN(tc->synced_ms, l->started_ms + c->opts.index_delay_ms + 1000 -
+					    c->opts.ttl_ms);
 	}
 	listing_prune(c, l);
 	/* On disk: rows the listing did not see go, and its marks are set, after
@@ -647,12 +654,15 @@ void cache_relist(struct cache *c, const struct objtype *type)
 	deadline = hs_now_ms() + budget;
 	/* Each page may wait its turn at the rate limiter (background class);
 	 * unmounting ends the relist between pages, installing nothing. */
-	while (rc == 0 && !l->complete)
+	while (rc == 0 && !l->complete) {
+		if (tail_ahead_wait(c, l, deadline))
+			continue;
 		rc = cache_stopping(c) ? -ECANCELED : fetch_page(c, l, RL_PRIO_BACKGROUND, deadline);
+	}
 	tc->relisting = false;
 	if (rc == 0) {
 		if (tc->unconfirmed && tc->catchup && !strcmp(tc->catchup, "relist"))
-			tc->catchup_calls += l->pager.pages;
+			tc->catchup_calls += l->list_calls + l->tail_calls;
 		listing_install(c, l);
 	} else {
 		tc->relist_fail_ms = cache_now_ms(c);

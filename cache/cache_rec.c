@@ -214,7 +214,8 @@ int cache_lookup_locked(struct cache *c, const struct objtype *type, uint64_t id
 			 * holds whose text the disk evicted is fetched). */
 			if (tc->listing && tc->listing->complete && cache_listing_fresh(c, tc->listing, now) &&
 			    !g_hash_table_contains(tc->wanted, KEY(id)) &&
-			    !(cache_disk_on(c, tc) && cache_listing_contains(tc->listing, id)))
+			    !(cache_disk_on(c, tc) && cache_listing_contains(tc->listing, id)) &&
+			    !(tc->listing->met_at && id > tc->listing->met_at)) /* search lags */
 				return -ENOENT;
 		}
 		c->misses++;

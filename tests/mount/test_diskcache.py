@@ -152,9 +152,11 @@ def test_downtime_past_the_relist_interval_catches_up_by_relist(sandbox, hubfs):
     assert wait_for(lambda: m.status()["types"]["contacts"].get("catch_up", {}).get("done"))
     cu = m.status()["types"]["contacts"]["catch_up"]
     assert cu["way"] == "relist", cu
-    assert count(sandbox, "POST", SEARCH) == 0, "\n".join(str(e) for e in sandbox.log())
+    # no refresh beside the relist: every call is the relist's (list pages up,
+    # search pages down), no more than a cold listing by the list alone
     calls = count(sandbox, path_re=r"^/crm/v3/objects/contacts(/search)?$")
-    assert calls <= cold_calls and cu["calls"] == count(sandbox, "GET", LIST), api_calls(sandbox)
+    assert calls <= 5 and cu["calls"] == calls, (cu, api_calls(sandbox))
+    assert cold_calls <= 5
     names = set(os.listdir(m.p("contacts")))
     assert not {f"{g}.json" for g in gone} & names
     for u in [u for u in upd if u not in gone][:20]:
@@ -190,7 +192,7 @@ def test_damaged_cache_is_discarded_with_one_line(sandbox, hubfs, damage):
     sandbox.clear_log()
     m = start_mount(hubfs, "daemon", allow=[r"disk cache"])
     assert len(ls_l(m)) == 200
-    assert count(sandbox, "GET", LIST) == 2, api_calls(sandbox)   # listed anew
+    assert count(sandbox, "GET", LIST) >= 1, api_calls(sandbox)   # listed anew
     lines = [e for e in errors_log(m) if e.get("op") == "cache"]
     assert len(lines) == 1, errors_log(m)
     reason = lines[0]["reason"]
@@ -265,14 +267,14 @@ def test_drop_cache_and_cache_memory(sandbox, hubfs):
         f.write("drop-cache contacts\n")
     sandbox.clear_log()
     assert len(ls_l(m)) == 200
-    assert count(sandbox, "GET", LIST) == 2, api_calls(sandbox)   # listed anew, now
+    assert count(sandbox, "GET", LIST) >= 1, api_calls(sandbox)   # listed anew, now
     with open(m.p(".hubfs", "ctl"), "w") as f:
         f.write("drop-cache\n")
     m.unmount()
     sandbox.clear_log()
     m = start_mount(hubfs, "daemon")
     assert len(ls_l(m)) == 200
-    assert count(sandbox, "GET", LIST) == 2, api_calls(sandbox)   # nothing kept
+    assert count(sandbox, "GET", LIST) >= 1, api_calls(sandbox)   # nothing kept
     m.unmount()
     # cache=memory: nothing written, nothing read
     d = os.path.join(os.path.dirname(m.state), "cache")
@@ -281,7 +283,7 @@ def test_drop_cache_and_cache_memory(sandbox, hubfs):
     sandbox.clear_log()
     m = start_mount(hubfs, "daemon", "cache=memory")
     assert len(ls_l(m)) == 200
-    assert count(sandbox, "GET", LIST) == 2, api_calls(sandbox)
+    assert count(sandbox, "GET", LIST) >= 1, api_calls(sandbox)
     assert m.status()["cache"]["persistent"] is False
     m.unmount()
     assert glob.glob(os.path.join(d, "hubfs", "*", "*")) == []
@@ -317,3 +319,40 @@ def test_records_evicted_from_memory_come_back_from_disk(sandbox, hubfs):
     st = m.status()
     assert st["cache"]["bytes"] <= 1 << 20
     assert st["cache"]["disk_reads"] > 1000, st["cache"]
+
+
+@pytest.mark.parametrize("search_in_window", [False, True])
+def test_cold_listing_meets_search_in_the_middle(sandbox, hubfs, search_in_window):
+    """A cold listing of more than a page lists up from the bottom and
+    searches down from the top (200 a page): fewer calls than ⌈N/100⌉,
+    whether the sandbox counts search in the 10-s window or not."""
+    sandbox.reset(contacts=3000, companies=5, deals=5, tickets=5)
+    sandbox.configure(rate_limit="100/10s", search_in_window=search_in_window)
+    ids = sorted(r["id"] for r in sandbox_all(sandbox))
+    m = start_mount(hubfs, "daemon", "cache=memory")
+    sandbox.clear_log()
+    lines = ls_l(m)
+    names = [ln.split()[-1] for ln in lines]
+    assert sorted(int(n[:-5]) for n in names) == [int(i) for i in ids]
+    assert len(set(names)) == len(names) == 3000
+    lists, searches = count(sandbox, "GET", LIST), count(sandbox, "POST", SEARCH)
+    assert searches >= 3 and lists + searches <= 25, api_calls(sandbox)
+    assert count(sandbox, status=429) == 0, api_calls(sandbox)
+    # every size is exact: the records came with the pages
+    sandbox.clear_log()
+    assert len(read_all(m)) == 3000
+    assert count(sandbox, "POST", BATCH) == 0, api_calls(sandbox)
+
+
+def test_record_created_just_before_a_cold_listing_is_not_lost(sandbox, hubfs):
+    """Search lags writes by index_delay: a record created just before a
+    cold listing may be missing from its search side; it reads all the same,
+    and the refresh that follows index_delay later lists it."""
+    sandbox.reset(contacts=1000, companies=5, deals=5, tickets=5)
+    sandbox.configure(index_delay=3)
+    m = start_mount(hubfs, "daemon", "cache=memory", "index_delay=3")
+    new = sandbox.create("contacts", {"email": "just.now@example.com", "firstname": "Just"})["id"]
+    os.listdir(m.p("contacts"))
+    with open(m.p("contacts", f"{new}.json")) as f:
+        assert json.load(f)["properties"]["firstname"] == "Just"
+    assert wait_for(lambda: f"{new}.json" in os.listdir(m.p("contacts")), timeout=15)
