@@ -80,6 +80,31 @@ bool cache_listing_adopt_disk(struct cache *c, struct listing *l)
 	g_array_free(l->ids, TRUE);
 	l->ids = tc->disk_listing; /* ascending by id */
 	tc->disk_listing = NULL;
+	if (g_hash_table_size(tc->gone)) { /* archived by this mount meanwhile */
+		guint k = 0;
+
+		for (guint i = 0; i < l->ids->len; i++) {
+			struct lent e = g_array_index(l->ids, struct lent, i);
+
+			if (!g_hash_table_contains(tc->gone, KEY(e.id)))
+				g_array_index(l->ids, struct lent, k++) = e;
+		}
+		g_array_set_size(l->ids, k);
+	}
+	if (g_hash_table_size(tc->recent)) { /* created by this mount meanwhile */
+		GHashTableIter it;
+		gpointer key;
+
+		g_hash_table_iter_init(&it, tc->recent);
+		while (g_hash_table_iter_next(&it, &key, NULL)) {
+			struct rec *r = g_hash_table_lookup(tc->recs, key);
+			struct lent e = { UNKEY(key), r ? r->len : 0, r ? r->mtime_ms : 0 };
+
+			if (r && !g_hash_table_contains(tc->gone, key) &&
+			    !cache_listing_contains(l, e.id))
+				cache_listing_append(l, &e);
+		}
+	}
 	l->complete = true;
 	/* The relist schedule goes on from the disk's mark: the listing counts
 	 * as fetched when that relist started. */
