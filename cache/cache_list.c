@@ -640,14 +640,20 @@ int cache_listing_entry(struct cache *c, struct listing *l, size_t i, int64_t de
 	return rc;
 }
 
+#define RELIST_MIN_BUDGET_MS 120000
+
 /* The time a whole relist may take: relist_interval (by then the next one is
  * due), or three times what the last complete listing took if that is
- * longer (a big account on a slow budget). Lock held. */
+ * longer (a big account on a slow budget). A listing kept on disk says
+ * nothing of how long it took: then at least RELIST_MIN_BUDGET_MS. Lock
+ * held. */
 static int64_t relist_budget_ms(struct cache *c, struct tcache *tc)
 {
-	int64_t budget = c->opts.relist_ms > 0 ? c->opts.relist_ms : 120000;
+	int64_t budget = c->opts.relist_ms > 0 ? c->opts.relist_ms : RELIST_MIN_BUDGET_MS;
 	struct listing *prev = tc->listing;
 
+	if (prev && prev->complete && prev->completed_ms == prev->started_ms && tc->from_disk)
+		budget = MAX(budget, RELIST_MIN_BUDGET_MS);
 	if (prev && prev->complete && 3 * (prev->completed_ms - prev->started_ms) > budget)
 		budget = 3 * (prev->completed_ms - prev->started_ms);
 	return budget;
