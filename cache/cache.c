@@ -713,7 +713,9 @@ void cache_stats(struct cache *c, json_object *obj)
 
 		records += g_hash_table_size(tc->recs);
 		json_object_object_add(jt, "cached", json_object_new_int64(g_hash_table_size(tc->recs)));
-		json_object_object_add(jt, "listed", json_object_new_int64(l ? l->ids->len : 0));
+		/* while a listing is in progress, what its search side has counts too */
+		json_object_object_add(jt, "listed", json_object_new_int64(
+			!l ? 0 : l->ids->len + (!l->complete && l->tail && !l->tail_stop ? l->tail->len : 0)));
 		json_object_object_add(jt, "listing_complete", json_object_new_boolean(l && l->complete));
 		json_object_object_add(jt, "listing_in_progress",
 				       json_object_new_boolean(l && !l->complete && !l->err && l->ids->len));

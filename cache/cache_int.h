@@ -64,6 +64,7 @@ struct listing {
 	 * the middle. */
 	GArray *tail;         /* struct lent found by search, descending ids, or NULL */
 	uint64_t tail_low;    /* the lowest id the search side has (0: none yet) */
+	uint64_t tail_top;    /* the highest (its first page's first id) */
 	bool tail_running;    /* its thread is at work (holds a reference) */
 	bool tail_stop;       /* met, failed or abandoned: the thread ends, and a failed
 			       * or abandoned tail is not used */

@@ -69,6 +69,25 @@ bool cache_listing_contains(struct listing *l, uint64_t id)
 	return false;
 }
 
+/* Records this mount created (or changed) that l does not hold, when l did
+ * not come from the list endpoint alone (a listing from disk, or one whose
+ * top came from search, which lags writes). Lock held. */
+static void listing_add_recent(struct cache *c, struct listing *l)
+{
+	struct tcache *tc = &c->t[l->type->idx];
+	GHashTableIter it;
+	gpointer key;
+
+	g_hash_table_iter_init(&it, tc->recent);
+	while (g_hash_table_iter_next(&it, &key, NULL)) {
+		struct rec *r = g_hash_table_lookup(tc->recs, key);
+		struct lent e = { UNKEY(key), r ? r->len : 0, r ? r->mtime_ms : 0 };
+
+		if (r && !g_hash_table_contains(tc->gone, key) && !cache_listing_contains(l, e.id))
+			cache_listing_append(l, &e);
+	}
+}
+
 bool cache_listing_adopt_disk(struct cache *c, struct listing *l)
 {
 	struct tcache *tc = &c->t[l->type->idx];
@@ -91,20 +110,7 @@ bool cache_listing_adopt_disk(struct cache *c, struct listing *l)
 		}
 		g_array_set_size(l->ids, k);
 	}
-	if (g_hash_table_size(tc->recent)) { /* created by this mount meanwhile */
-		GHashTableIter it;
-		gpointer key;
-
-		g_hash_table_iter_init(&it, tc->recent);
-		while (g_hash_table_iter_next(&it, &key, NULL)) {
-			struct rec *r = g_hash_table_lookup(tc->recs, key);
-			struct lent e = { UNKEY(key), r ? r->len : 0, r ? r->mtime_ms : 0 };
-
-			if (r && !g_hash_table_contains(tc->gone, key) &&
-			    !cache_listing_contains(l, e.id))
-				cache_listing_append(l, &e);
-		}
-	}
+	listing_add_recent(c, l); /* created by this mount meanwhile */
 	l->complete = true;
 	/* The relist schedule goes on from the disk's mark: the listing counts
 	 * as fetched when that relist started. */
@@ -243,6 +249,15 @@ static void listing_meet(struct cache *c, struct listing *l)
 		return;
 	}
 	high = g_array_index(l->ids, struct lent, l->ids->len - 1).id;
+	if (high > l->tail_top) {
+		/* The list side has ids above the highest search knows: the two
+		 * disagree (a broken server), so the list side goes on alone, under
+		 * its page bound. */
+		log_warn("listing %s: list and search disagree (id %" G_GUINT64_FORMAT " above %"
+			 G_GUINT64_FORMAT "); listing without search", l->type->name, high, l->tail_top);
+		l->tail_stop = true;
+		return;
+	}
 	if (high < l->tail_low)
 		return;
 	for (guint i = l->tail->len; i-- > 0;) {
@@ -251,6 +266,7 @@ static void listing_meet(struct cache *c, struct listing *l)
 		if (e->id > high)
 			cache_listing_append(l, e);
 	}
+	listing_add_recent(c, l); /* this mount's creates search does not show yet */
 	log_info("listing %s: list and search met at id %" G_GUINT64_FORMAT " (%u list, %u search "
 		 "calls)", l->type->name, high, l->list_calls, l->tail_calls);
 	l->met_at = high;
@@ -352,6 +368,8 @@ static gpointer tail_main(gpointer p)
 			x->listed = true;
 			cache_store_locked(c, l->type, x, epoch, cache_now_ms(c));
 		}
+		if (!below)
+			l->tail_top = g_array_index(got, struct rendered, 0).id;
 		g_array_free(got, TRUE);
 		if (below && low >= below) { /* not descending: a broken server */
 			l->tail_stop = true;
@@ -517,8 +535,10 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 		l->complete = true;
 		l->completed_ms = cache_now_ms(c);
 		l->tail_stop = true;
-	} else if (!l->tail) {
-		/* More than a page: search pages down from the top meanwhile. */
+	} else if (!l->tail && (tc->listing == l || tc->unconfirmed)) {
+		/* More than a page: search pages down from the top meanwhile (a
+		 * listing someone waits for, or the relist that catches up a type
+		 * served from disk; a periodic relist lists alone). */
 		tail_start(c, l, prio);
 	}
 	listing_meet(c, l);
@@ -553,12 +573,6 @@ static void listing_install(struct cache *c, struct listing *l)
 	if (l->started_wall >= tc->sync_wall_ms) {
 		tc->synced_ms = cache_now_ms(c);
 		tc->sync_wall_ms = l->started_wall;
-		/* Search listed the top: what was written within index_delay before
-		 * it may be missing. The type is stale index_delay (and a second)
-		 * after the listing started, so the next access refreshes it. */
-		if (l->met_at)
-			tc->synced_ms = MIN(tc->synced_ms, l->started_ms + c->opts.index_delay_ms + 1000 -
-					    c->opts.ttl_ms);
 	}
 	listing_prune(c, l);
 	/* On disk: rows the listing did not see go, and its marks are set, after
@@ -603,6 +617,15 @@ int cache_listing_entry(struct cache *c, struct listing *l, size_t i, int64_t de
 				a->mtime_ms = r->mtime_ms;
 			}
 			break;
+		}
+		if (l->complete && l->tail_running) {
+			/* The sides met while a search page was on its way: its
+			 * answer is not needed, but the listing's calls end with it. */
+			if (!cache_wait_until(c, deadline)) {
+				rc = -EAGAIN;
+				break;
+			}
+			continue;
 		}
 		if (l->complete) {
 			rc = 1;

@@ -304,6 +304,7 @@ static int render_obj(struct cache *c, const struct objtype *type, json_object *
 	g_mutex_unlock(&c->lock);
 	if (!s)
 		return -EINVAL;
+	x->listed = false;
 	return record_render(obj, s, &x->text, &x->len, &x->id, &x->mtime_ms);
 }
 

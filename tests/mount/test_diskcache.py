@@ -347,10 +347,11 @@ def test_cold_listing_meets_search_in_the_middle(sandbox, hubfs, search_in_windo
 def test_record_created_just_before_a_cold_listing_is_not_lost(sandbox, hubfs):
     """Search lags writes by index_delay: a record created just before a
     cold listing may be missing from its search side; it reads all the same,
-    and the refresh that follows index_delay later lists it."""
+    and the refresh that follows (from the listing's start less index_delay)
+    lists it."""
     sandbox.reset(contacts=1000, companies=5, deals=5, tickets=5)
     sandbox.configure(index_delay=3)
-    m = start_mount(hubfs, "daemon", "cache=memory", "index_delay=3")
+    m = start_mount(hubfs, "daemon", "cache=memory", "index_delay=3", "ttl=4")
     new = sandbox.create("contacts", {"email": "just.now@example.com", "firstname": "Just"})["id"]
     os.listdir(m.p("contacts"))
     with open(m.p("contacts", f"{new}.json")) as f:
