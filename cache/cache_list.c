@@ -441,6 +441,31 @@ static void tail_start(struct cache *c, struct listing *l, enum rl_prio prio)
 	c->tails--;
 }
 
+/* A list page's records join l (unless the search side completed it
+ * meanwhile) and the cache; frees got. Lock held. */
+static void page_store(struct cache *c, struct listing *l, GArray *got, uint64_t epoch)
+{
+	struct tcache *tc = &c->t[l->type->idx];
+	struct rec *r;
+
+	for (guint j = 0; j < got->len; j++) {
+		struct rendered *x = &g_array_index(got, struct rendered, j);
+		struct lent e = { x->id, x->len, x->mtime_ms };
+
+		if (g_hash_table_contains(tc->gone, KEY(e.id))) {
+			g_free(x->text); /* archived here, not yet there */
+			continue;
+		}
+		if (!l->complete)
+			cache_listing_append(l, &e);
+		x->listed = true;
+		cache_store_locked(c, l->type, x, epoch, cache_now_ms(c));
+		if ((r = g_hash_table_lookup(tc->recs, KEY(e.id))))
+			r->listed = true;
+	}
+	g_array_free(got, TRUE);
+}
+
 /* Fetch the next page of listing l. Lock held on entry and exit (dropped for
  * the HTTP call); l->fetching guards against two fetchers, and only the
  * fetcher touches l->pager. */
@@ -449,7 +474,6 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 	struct tcache *tc = &c->t[l->type->idx];
 	json_object *resp = NULL, *results = NULL;
 	const char *next;
-	struct rec *r;
 	struct hs_call call;
 	GArray *got = NULL;
 	uint64_t epoch, total = 0;
@@ -497,23 +521,8 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 		json_object_put(resp);
 		return rc;
 	}
-	for (guint j = 0; got && j < got->len; j++) {
-		struct rendered *x = &g_array_index(got, struct rendered, j);
-		struct lent e = { x->id, x->len, x->mtime_ms };
-
-		if (g_hash_table_contains(tc->gone, KEY(e.id))) {
-			g_free(x->text); /* archived here, not yet there */
-			continue;
-		}
-		if (!l->complete) /* else the search side completed it meanwhile */
-			cache_listing_append(l, &e);
-		x->listed = true;
-		cache_store_locked(c, l->type, x, epoch, cache_now_ms(c));
-		if ((r = g_hash_table_lookup(c->t[l->type->idx].recs, KEY(e.id))))
-			r->listed = true;
-	}
 	if (got)
-		g_array_free(got, TRUE);
+		page_store(c, l, got, epoch);
 	if (l->complete) {
 		json_object_put(resp);
 		return 0;
