@@ -673,19 +673,22 @@ int cache_listing_entry(struct cache *c, struct listing *l, size_t i, int64_t de
 }
 
 #define RELIST_MIN_BUDGET_MS 120000
+#define RELIST_MS_PER_RECORD 10 /* a second a page (1,000 s for 100,000 records: a
+				 * background relist of them took ~130 s at 100/10 s) */
 
 /* The time a whole relist may take: relist_interval (by then the next one is
  * due), or three times what the last complete listing took if that is
  * longer (a big account on a slow budget). A listing kept on disk says
- * nothing of how long it took: then at least RELIST_MIN_BUDGET_MS. Lock
- * held. */
+ * nothing of how long it took: then at least RELIST_MIN_BUDGET_MS, and a
+ * second per page it holds. Lock held. */
 static int64_t relist_budget_ms(struct cache *c, struct tcache *tc)
 {
 	int64_t budget = c->opts.relist_ms > 0 ? c->opts.relist_ms : RELIST_MIN_BUDGET_MS;
 	struct listing *prev = tc->listing;
 
 	if (prev && prev->complete && prev->completed_ms == prev->started_ms && tc->from_disk)
-		budget = MAX(budget, RELIST_MIN_BUDGET_MS);
+		budget = MAX(budget, MAX(RELIST_MIN_BUDGET_MS,
+					 (int64_t)prev->ids->len * RELIST_MS_PER_RECORD));
 	if (prev && prev->complete && 3 * (prev->completed_ms - prev->started_ms) > budget)
 		budget = 3 * (prev->completed_ms - prev->started_ms);
 	return budget;
