@@ -79,6 +79,21 @@ struct cache *cache_new(struct hs_client *hc, const struct objtypes *types,
 		tc->assoc = g_new0(GHashTable *, c->ntypes);
 		tc->assoc_inflight = g_new0(GHashTable *, c->ntypes);
 	}
+	if (c->opts.background && c->opts.disk_dir) {
+		struct disk_opts dopt = { .dir = c->opts.disk_dir, .portal_id = c->opts.portal_id,
+					  .max_bytes = c->opts.disk_max_bytes };
+		int rc = disk_open(&dopt, &c->disk, &c->disk_notice);
+
+		if (rc == -EBUSY)
+			c->disk_notice = "the disk cache is in use by another hubfs process; this mount "
+					 "keeps its cache in memory only";
+		else if (rc)
+			c->disk_notice = "the disk cache cannot be opened; this mount keeps its cache in "
+					 "memory only";
+		if (rc)
+			log_notice("disk cache in %s: %s", c->opts.disk_dir, g_strerror(-rc));
+	}
+	c->opts.disk_dir = NULL; /* borrowed: not kept */
 	if (c->opts.background) {
 		c->work = g_async_queue_new_full(g_free);
 		c->worker = g_thread_new("hubfs-refresh", cache_worker_main, c);
@@ -142,6 +157,10 @@ void cache_free(struct cache *c)
 	cache_stop(c);
 	cache_team_free_state(c);
 	cache_events_free(c);
+	g_mutex_lock(&c->lock);
+	while (c->tails) /* the search sides of listings end after their call */
+		g_cond_wait(&c->cond, &c->lock);
+	g_mutex_unlock(&c->lock);
 	if (c->worker) {
 		g_thread_join(c->worker);
 		g_async_queue_unref(c->work);
@@ -177,6 +196,10 @@ void cache_free(struct cache *c)
 		g_hash_table_destroy(c->owners);
 	if (c->assoc_labels)
 		g_hash_table_destroy(c->assoc_labels);
+	for (size_t t = 0; t < c->ntypes; t++)
+		if (c->t[t].disk_listing)
+			g_array_free(c->t[t].disk_listing, TRUE);
+	disk_close(c->disk); /* applies what is queued */
 	g_free(c->t);
 	g_array_free(c->notify, TRUE);
 	/* The LRU links live inside the records freed above: nothing to free here. */
@@ -314,7 +337,10 @@ void cache_evict(struct cache *c, struct rec *keep)
 		l = l->prev;
 		if (r == keep || r->local_epoch)
 			continue;
-		g_hash_table_add(c->t[r->type].wanted, KEY(r->id));
+		/* Evicted: read back from disk when the disk has it, else fetched
+		 * with its neighbours. */
+		if (!cache_disk_on(c, &c->t[r->type]))
+			g_hash_table_add(c->t[r->type].wanted, KEY(r->id));
 		cache_rec_remove(c, r);
 	}
 }
@@ -328,6 +354,9 @@ int cache_store_locked(struct cache *c, const struct objtype *type, struct rende
 
 	g_hash_table_remove(tc->wanted, KEY(x->id));
 	g_hash_table_remove(tc->missing, KEY(x->id));
+	/* The disk keeps the server's version whatever memory keeps (it keeps
+	 * the newer of two). */
+	cache_disk_put(c, type, x);
 	if (r) {
 		/* Generation guard: a fetch that started before a local write, or
 		 * that carries an older version than we hold, never overwrites. */
@@ -374,6 +403,7 @@ GArray *cache_render_results(json_object *results, const struct schema *s)
 	for (size_t i = 0; i < n; i++) {
 		struct rendered x;
 
+		x.listed = false;
 		if (record_render(json_object_array_get_idx(results, i), s, &x.text, &x.len, &x.id,
 				  &x.mtime_ms) == 0)
 			g_array_append_val(out, x);
@@ -430,12 +460,217 @@ char *cache_type_denied(struct cache *c, const struct objtype *type)
 	return s;
 }
 
+/* --- the disk copy ---------------------------------------------------- */
+
+G_STATIC_ASSERT(sizeof(struct lent) == sizeof(struct disk_lent));
+G_STATIC_ASSERT(G_STRUCT_OFFSET(struct lent, size) == G_STRUCT_OFFSET(struct disk_lent, size));
+G_STATIC_ASSERT(G_STRUCT_OFFSET(struct lent, mtime_ms) ==
+		G_STRUCT_OFFSET(struct disk_lent, mtime_ms));
+
+/* What the disk holds of a type, read once its schema (and so its shown
+ * properties) is known. */
+struct disk_prep {
+	int state;              /* tcache.disk */
+	struct disk_type st;
+	GArray *listing;        /* struct lent, or NULL */
+};
+
+bool cache_disk_on(struct cache *c, struct tcache *tc)
+{
+	return c->disk && tc->disk == 1;
+}
+
+/* Open the type on disk (no lock held): records rendered with other shown
+ * properties are dropped there (and the user told once); a type never synced
+ * has nothing to trust; a complete listing is loaded. */
+static void disk_type_prepare(struct cache *c, const struct objtype *type, const struct schema *s,
+			      struct disk_prep *p)
+{
+	bool dropped = false;
+
+	p->state = -1;
+	if (!c->disk)
+		return;
+	if (disk_type_open(c->disk, type->id, schema_props_csv(s), &p->st, &dropped) != 0)
+		return;
+	p->state = 1;
+	if (dropped && c->hooks.notice) {
+		char *msg = g_strdup_printf("the disk cache of %s was rendered with other properties "
+					    "(props_%s changed); it was discarded and %s is listed "
+					    "anew", type->name, type->name, type->name);
+
+		c->hooks.notice(c->hooks.ud, msg);
+		g_free(msg);
+	}
+	if (!p->st.sync_wall_ms) {
+		/* Records without a sync mark cannot be brought up to date. */
+		disk_drop(c->disk, type->id);
+		memset(&p->st, 0, sizeof(p->st));
+		return;
+	}
+	if (p->st.complete && disk_listing_load(c->disk, type->id, &p->listing) != 0)
+		p->listing = NULL;
+}
+
+/* Lock held: the type starts from what the disk had, stale until a refresh
+ * from its sync mark (queued now) confirms it. */
+static void disk_type_apply(struct cache *c, struct tcache *tc, struct disk_prep *p)
+{
+	tc->disk = p->state;
+	if (p->state != 1 || !p->st.sync_wall_ms || tc->sync_wall_ms) {
+		if (p->listing)
+			g_array_free(p->listing, TRUE);
+		return;
+	}
+	tc->sync_wall_ms = p->st.sync_wall_ms;
+	tc->synced_ms = cache_now_ms(c) - c->opts.ttl_ms - 1; /* stale */
+	tc->from_disk = tc->unconfirmed = true;
+	tc->catchup_changes = -1;
+	if (p->listing) {
+		tc->disk_listing = p->listing;
+		tc->disk_relist_wall = p->st.relist_wall_ms;
+	}
+	log_info("%s: %u records listed from disk, synced as of %" G_GINT64_FORMAT " s ago",
+		 tc->type->name, p->listing ? p->listing->len : 0,
+		 (c->opts.wall() - p->st.sync_wall_ms) / 1000);
+	cache_kick_refresh(c, tc->type);
+}
+
+void cache_disk_put(struct cache *c, const struct objtype *type, const struct rendered *x)
+{
+	struct tcache *tc = &c->t[type->idx];
+	struct rec *r;
+
+	if (!cache_disk_on(c, tc))
+		return;
+	r = g_hash_table_lookup(tc->recs, KEY(x->id));
+	disk_put_record(c->disk, type->id, x->id, x->text, x->len, x->mtime_ms,
+			x->listed || (r && r->listed) ||
+			(tc->listing && tc->listing->complete && cache_listing_contains(tc->listing, x->id)),
+			c->opts.wall());
+	c->disk_gen++;
+}
+
+void cache_disk_forget(struct cache *c, const struct objtype *type, uint64_t id)
+{
+	if (!cache_disk_on(c, &c->t[type->idx]))
+		return;
+	disk_forget_record(c->disk, type->id, id);
+	c->disk_gen++;
+}
+
+int cache_disk_load(struct cache *c, const struct objtype *type, uint64_t id, struct rec **out)
+{
+	struct tcache *tc = &c->t[type->idx];
+	char *text = NULL;
+	size_t len = 0;
+	int64_t mtime = 0;
+	struct rec *r;
+	int rc;
+
+	/* A disk write of a record while the lock was dropped may have made what
+	 * was read older than what is stored: read again. */
+	for (int tries = 0;; tries++) {
+		uint64_t gen = c->disk_gen;
+
+		if (!cache_disk_on(c, tc))
+			return -ENOENT;
+		g_mutex_unlock(&c->lock);
+		rc = disk_get_record(c->disk, type->id, id, &text, &len, &mtime);
+		g_mutex_lock(&c->lock);
+		if (rc)
+			return -ENOENT;
+		if (gen == c->disk_gen || tries >= 8)
+			break;
+		g_free(text);
+		text = NULL;
+	}
+	r = g_hash_table_lookup(tc->recs, KEY(id));
+	if (r || g_hash_table_contains(tc->gone, KEY(id))) {
+		g_free(text); /* fetched or archived meanwhile */
+		if (!r)
+			return -ENOENT;
+		*out = r;
+		return 0;
+	}
+	r = g_new0(struct rec, 1);
+	r->id = id;
+	r->type = (uint8_t)type->idx;
+	r->text = text;
+	r->len = (uint32_t)len;
+	r->mtime_ms = mtime;
+	r->fetched_ms = INT64_MIN / 2; /* as fresh as its type's last sync */
+	r->lru.data = r;
+	g_hash_table_insert(tc->recs, KEY(id), r);
+	g_queue_push_head_link(&c->lru, &r->lru);
+	c->bytes += r->len;
+	c->disk_reads++;
+	disk_touch_record(c->disk, type->id, id, c->opts.wall());
+	cache_evict(c, r);
+	*out = r;
+	return 0;
+}
+
+const char *cache_disk_notice(struct cache *c)
+{
+	return c->disk_notice;
+}
+
+bool cache_type_unconfirmed(struct cache *c, const struct objtype *type)
+{
+	bool u;
+
+	g_mutex_lock(&c->lock);
+	u = c->t[type->idx].unconfirmed;
+	g_mutex_unlock(&c->lock);
+	return u;
+}
+
+void cache_drop(struct cache *c, const struct objtype *type)
+{
+	g_mutex_lock(&c->lock);
+	for (size_t t = 0; t < c->ntypes; t++) {
+		struct tcache *tc = &c->t[t];
+		GHashTableIter it;
+		gpointer v;
+
+		if (type && t != type->idx)
+			continue;
+		g_hash_table_iter_init(&it, tc->recs);
+		while (g_hash_table_iter_next(&it, NULL, &v)) {
+			struct rec *r = v;
+
+			if (r->local_epoch)
+				continue;
+			g_hash_table_iter_steal(&it);
+			g_queue_unlink(&c->lru, &r->lru);
+			c->bytes -= r->len;
+			cache_note_changed(c, tc->type, r->id);
+			cache_rec_free(r);
+		}
+		g_hash_table_remove_all(tc->wanted);
+		cache_listing_unref(tc->listing);
+		tc->listing = NULL;
+		if (tc->disk_listing)
+			g_array_free(tc->disk_listing, TRUE);
+		tc->disk_listing = NULL;
+		tc->unconfirmed = false;
+		if (type && c->disk)
+			disk_drop(c->disk, type->id);
+	}
+	if (!type && c->disk)
+		disk_drop(c->disk, NULL);
+	c->disk_gen++;
+	cache_unlock_and_notify(c);
+}
+
 /* Fetch the schema of a type if needed. Lock held on entry and exit. */
 int cache_ensure_schema(struct cache *c, const struct objtype *type, int64_t deadline)
 {
 	struct tcache *tc = &c->t[type->idx];
 	json_object *resp = NULL;
 	struct schema *s = NULL;
+	struct disk_prep prep = { 0 };
 	struct hs_call call;
 	int rc;
 
@@ -456,9 +691,13 @@ int cache_ensure_schema(struct cache *c, const struct objtype *type, int64_t dea
 		else if (rc != -EACCES || call.err.http_status != 403) /* cache_deny said so */
 			log_warn("properties of %s: %s", type->name, call.err.message);
 		json_object_put(resp);
+		if (rc == 0)
+			disk_type_prepare(c, type, s, &prep);
 		g_mutex_lock(&c->lock);
 		tc->schema_fetching = false;
 		tc->schema = s;
+		if (rc == 0)
+			disk_type_apply(c, tc, &prep);
 		g_cond_broadcast(&c->cond);
 		if (rc)
 			return rc;
@@ -522,7 +761,9 @@ void cache_stats(struct cache *c, json_object *obj)
 
 		records += g_hash_table_size(tc->recs);
 		json_object_object_add(jt, "cached", json_object_new_int64(g_hash_table_size(tc->recs)));
-		json_object_object_add(jt, "listed", json_object_new_int64(l ? l->ids->len : 0));
+		/* while a listing is in progress, what its search side has counts too */
+		json_object_object_add(jt, "listed", json_object_new_int64(
+			!l ? 0 : l->ids->len + (!l->complete && l->tail && !l->tail_stop ? l->tail->len : 0)));
 		json_object_object_add(jt, "listing_complete", json_object_new_boolean(l && l->complete));
 		json_object_object_add(jt, "listing_in_progress",
 				       json_object_new_boolean(l && !l->complete && !l->err && l->ids->len));
@@ -543,6 +784,18 @@ void cache_stats(struct cache *c, json_object *obj)
 		if (tc->denied)
 			json_object_object_add(denied, tc->type->name,
 					       json_object_new_string(tc->denied));
+		json_object_object_add(jt, "from_disk", json_object_new_boolean(tc->from_disk));
+		json_object_object_add(jt, "unconfirmed", json_object_new_boolean(tc->unconfirmed));
+		if (tc->catchup) {
+			json_object *cu = json_object_new_object();
+
+			json_object_object_add(cu, "way", json_object_new_string(tc->catchup));
+			json_object_object_add(cu, "calls", json_object_new_int64(tc->catchup_calls));
+			json_object_object_add(cu, "changes", tc->catchup_changes >= 0 ?
+					       json_object_new_int64(tc->catchup_changes) : NULL);
+			json_object_object_add(cu, "done", json_object_new_boolean(!tc->unconfirmed));
+			json_object_object_add(jt, "catch_up", cu);
+		}
 		json_object_object_add(types, tc->type->name, jt);
 	}
 	json_object_object_add(jc, "records", json_object_new_int64((int64_t)records));
@@ -552,7 +805,10 @@ void cache_stats(struct cache *c, json_object *obj)
 	json_object_object_add(jc, "misses", json_object_new_int64((int64_t)c->misses));
 	json_object_object_add(jc, "hit_rate", json_object_new_double(
 		c->hits + c->misses ? (double)c->hits / (double)(c->hits + c->misses) : 0.0));
+	json_object_object_add(jc, "persistent", json_object_new_boolean(c->disk != NULL));
+	json_object_object_add(jc, "disk_reads", json_object_new_int64((int64_t)c->disk_reads));
 	g_mutex_unlock(&c->lock);
+	disk_stats(c->disk, obj);
 	json_object_object_add(obj, "cache", jc);
 	json_object_object_add(obj, "types", types);
 	/* {"emails": "sales-email-read"}: the types HubSpot refused the token */

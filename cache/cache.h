@@ -42,6 +42,15 @@ struct cache_opts {
 	 * type (stale-while-revalidate). Off: stale records are re-read with
 	 * batch/read before they are served. */
 	bool background;
+	/* The copy on disk (cache/disk.h), so a remount starts warm: its directory
+	 * ($XDG_CACHE_HOME/hubfs/<portal-id>), or NULL for a cache in memory only
+	 * (cache=memory). Used only with background. A type found there is listed
+	 * from disk at once and served stale until a refresh from its saved sync
+	 * mark (less index_delay) has run; a record evicted from memory is read
+	 * back from disk, never from HubSpot. */
+	const char *disk_dir;
+	uint64_t portal_id;        /* a disk cache of another portal is discarded */
+	size_t disk_max_bytes;     /* record texts kept on disk (cache_disk_mb); 0: 1 GiB */
 };
 
 /* Called (without the cache lock held) when the bytes of a record the cache
@@ -53,6 +62,9 @@ struct cache_hooks {
 	 * (space-separated) and the error line. May be NULL. */
 	void (*type_denied)(void *ud, const struct objtype *type, const char *scopes,
 			    const char *line);
+	/* One sentence for the user, said once (errors.log): part of the disk
+	 * cache was discarded and why. May be NULL. */
+	void (*notice)(void *ud, const char *msg);
 	void *ud;
 };
 
@@ -241,10 +253,24 @@ int cache_search_results(struct cache *c, struct cache_search *s, int64_t deadli
  * again), unless a search is under way. */
 void cache_search_forget(struct cache *c, struct cache_search *s);
 
+/* --- the disk copy ------------------------------------------------------- */
+
+/* Why the disk cache was discarded or not used at cache_new (one sentence,
+ * static), or NULL: the mount says it once. */
+const char *cache_disk_notice(struct cache *c);
+/* `echo drop-cache [type] > .hubfs/ctl`: forget what is kept of a type (NULL:
+ * of every type) on disk and in memory, but for records with local edits;
+ * the next listing lists anew. */
+void cache_drop(struct cache *c, const struct objtype *type);
+/* Whether a type is served from a previous mount's disk copy that no refresh
+ * or relist has confirmed yet (its records show as stale). */
+bool cache_type_unconfirmed(struct cache *c, const struct objtype *type);
+
 /* --- status ---------------------------------------------------------- */
 
-/* Add "cache" {records, bytes, max_bytes, hits, misses, hit_rate} and
- * "types" {<type>: {listed, complete, last_refresh}} to obj. */
+/* Add "cache" {records, bytes, max_bytes, hits, misses, hit_rate, disk_reads,
+ * persistent}, "disk" (disk_stats, when persistent) and "types" {<type>:
+ * {listed, complete, last_refresh, from_disk, unconfirmed, catch_up}} to obj. */
 void cache_stats(struct cache *c, json_object *obj);
 
 #endif

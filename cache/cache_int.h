@@ -8,6 +8,7 @@
 #include <glib.h>
 
 #include "cache/cache.h"
+#include "cache/disk.h"
 #include "cache/model/objtypes.h"
 #include "cache/pager.h"
 
@@ -47,6 +48,7 @@ struct lent {
 
 struct listing {
 	const struct objtype *type;
+	bool unsorted;        /* ids are not ascending (cache_listing_append) */
 	unsigned refs;        /* protected by c->lock, like every field here */
 	GArray *ids;          /* struct lent, in HubSpot's list order */
 	bool complete;
@@ -59,6 +61,23 @@ struct listing {
 	struct pager pager;   /* cursors seen, page bound (cache/pager.h) */
 	int64_t total;        /* the type's search total, for progress; -1 unknown */
 	bool total_asked;     /* a search for total is queued (cold listings of > 1 page) */
+	/* The search side of a listing of more than a page (cache_list.c):
+	 * search pages of 200 on hs_object_id, descending from the top, while
+	 * the list pages (100, ascending) come up from the bottom; they meet in
+	 * the middle. */
+	GArray *tail;         /* struct lent found by search, descending ids, or NULL */
+	uint64_t tail_low;    /* the lowest id the search side has (0: none yet) */
+	uint64_t tail_top;    /* the highest (its first page's first id) */
+	bool tail_running;    /* its thread is at work (holds a reference) */
+	bool tail_stop;       /* met, failed or abandoned: the thread ends, and a failed
+			       * or abandoned tail is not used */
+	bool tail_dry;        /* the search side has everything down to tail_low */
+	bool installed;       /* listing_install ran */
+	uint64_t met_at;      /* the sides met at this id (0: listed by the list side
+			       * alone): above it, search (which lags) listed */
+	enum rl_prio tail_prio;
+	struct cache *tail_cache;
+	unsigned tail_calls, list_calls;
 };
 
 struct tcache {
@@ -95,6 +114,21 @@ struct tcache {
 	 * never cleared: every later fetch of the type fails with -EACCES
 	 * without a call (cache_deny). */
 	char *denied;
+	/* The disk copy (c->disk): */
+	int disk;               /* 0: not opened yet (the schema comes first), 1: in use,
+				 * -1: not used for this type */
+	GArray *disk_listing;   /* struct lent: a complete listing found on disk, until
+				 * the type's first listing adopts it */
+	int64_t disk_relist_wall; /* its relist mark (wall ms) */
+	bool from_disk;         /* the type started from disk this mount */
+	bool unconfirmed;       /* served from disk; no refresh or relist has run since */
+	/* How the type caught up after a remount: "refresh" or "relist", its
+	 * calls, and the changes the first search counted (-1: unknown). */
+	const char *catchup;
+	unsigned catchup_calls;
+	int64_t catchup_changes;
+	int64_t relist_hint;    /* records the next relist may find at most (its page
+				 * bound without a count), or 0 */
 };
 
 struct cache {
@@ -117,6 +151,12 @@ struct cache {
 				   * first use; protected by lock */
 	GHashTable *owners;     /* id -> text (g_strdup); NULL until loaded */
 	bool owners_fetching;
+
+	struct disk *disk;      /* the disk copy, or NULL (cache=memory, or it failed) */
+	const char *disk_notice;/* why a disk cache was discarded or not used, or NULL */
+	uint64_t disk_gen;      /* bumped by each disk write of a record; protected by lock */
+	uint64_t disk_reads;    /* records read back from disk; protected by lock */
+	unsigned tails;         /* search sides of listings running; protected by lock */
 
 	GThread *worker;        /* background refreshes (opts.background) */
 	GAsyncQueue *work;      /* struct work (g_free) */
@@ -148,6 +188,7 @@ struct rendered {
 	char *text;
 	size_t len;
 	int64_t mtime_ms;
+	bool listed;          /* the disk copy: the record is in its type's listing */
 };
 
 /* cache.c: the core. "Lock held" means c->lock. */
@@ -196,6 +237,18 @@ int cache_deny(struct cache *c, const struct objtype *t, const struct hs_call *c
  * (-EACCES at once, without a call, for a denied type). */
 int cache_ensure_schema(struct cache *c, const struct objtype *type, int64_t deadline);
 
+/* The disk copy of a type is in use (opened, not failed). Lock held. */
+bool cache_disk_on(struct cache *c, struct tcache *tc);
+/* Queue the server's version x of a record for the disk (x->listed says
+ * whether it is in the listing). Lock held. */
+void cache_disk_put(struct cache *c, const struct objtype *type, const struct rendered *x);
+/* The record is gone from HubSpot: off the disk too. Lock held. */
+void cache_disk_forget(struct cache *c, const struct objtype *type, uint64_t id);
+/* Read a record back from disk into memory (fetched_ms old: fresh by the
+ * type's sync only). Lock held on entry and exit (dropped for the read).
+ * 0 and *out, -ENOENT if the disk does not have it. */
+int cache_disk_load(struct cache *c, const struct objtype *type, uint64_t id, struct rec **out);
+
 /* cache_rec.c: look up a record, fetching it when missing or stale. Lock held
  * on entry and exit; on success *out points at the record (valid while the
  * lock is held). */
@@ -203,6 +256,13 @@ int cache_lookup_locked(struct cache *c, const struct objtype *type, uint64_t id
 			struct rec **out);
 
 /* cache_list.c */
+/* Append e to l, keeping track of whether l stays ascending. Lock held. */
+void cache_listing_append(struct listing *l, const struct lent *e);
+/* Whether id is in l (binary search while l is ascending). Lock held. */
+bool cache_listing_contains(struct listing *l, uint64_t id);
+/* Adopt the listing found on disk into l, a listing not fetched yet: it is
+ * complete as of the disk's relist mark. Returns true if it did. Lock held. */
+bool cache_listing_adopt_disk(struct cache *c, struct listing *l);
 /* Drop a reference; the last frees l. Accepts NULL. Lock held (or the cache unshared). */
 void cache_listing_unref(struct listing *l);
 /* Whether l may be served as it is: not failed, and complete within its life. */

@@ -6,6 +6,7 @@
 #include "cache/cache_int.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cache/model/json_util.h"
@@ -31,8 +32,95 @@ void cache_listing_unref(struct listing *l)
 		return;
 	pager_destroy(&l->pager);
 	g_array_free(l->ids, TRUE);
+	if (l->tail)
+		g_array_free(l->tail, TRUE);
 	g_free(l->after);
 	g_free(l);
+}
+
+void cache_listing_append(struct listing *l, const struct lent *e)
+{
+	if (l->ids->len && g_array_index(l->ids, struct lent, l->ids->len - 1).id >= e->id)
+		l->unsorted = true;
+	g_array_append_vals(l->ids, e, 1);
+}
+
+bool cache_listing_contains(struct listing *l, uint64_t id)
+{
+	guint lo = 0, hi = l->ids->len;
+
+	if (l->unsorted) {
+		for (guint i = 0; i < l->ids->len; i++)
+			if (g_array_index(l->ids, struct lent, i).id == id)
+				return true;
+		return false;
+	}
+	while (lo < hi) {
+		guint mid = lo + (hi - lo) / 2;
+		uint64_t m = g_array_index(l->ids, struct lent, mid).id;
+
+		if (m == id)
+			return true;
+		if (m < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* Records this mount created (or changed) that l does not hold, when l did
+ * not come from the list endpoint alone (a listing from disk, or one whose
+ * top came from search, which lags writes). Lock held. */
+static void listing_add_recent(struct cache *c, struct listing *l)
+{
+	struct tcache *tc = &c->t[l->type->idx];
+	GHashTableIter it;
+	gpointer key;
+
+	g_hash_table_iter_init(&it, tc->recent);
+	while (g_hash_table_iter_next(&it, &key, NULL)) {
+		struct rec *r = g_hash_table_lookup(tc->recs, key);
+		struct lent e = { UNKEY(key), r ? r->len : 0, r ? r->mtime_ms : 0 };
+
+		if (r && !g_hash_table_contains(tc->gone, key) && !cache_listing_contains(l, e.id))
+			cache_listing_append(l, &e);
+	}
+}
+
+bool cache_listing_adopt_disk(struct cache *c, struct listing *l)
+{
+	struct tcache *tc = &c->t[l->type->idx];
+	int64_t age;
+
+	if (!tc->disk_listing || l->ids->len || l->pager.pages || l->complete || l->fetching ||
+	    l->err)
+		return false;
+	g_array_free(l->ids, TRUE);
+	l->ids = tc->disk_listing; /* ascending by id */
+	tc->disk_listing = NULL;
+	if (g_hash_table_size(tc->gone)) { /* archived by this mount meanwhile */
+		guint k = 0;
+
+		for (guint i = 0; i < l->ids->len; i++) {
+			struct lent e = g_array_index(l->ids, struct lent, i);
+
+			if (!g_hash_table_contains(tc->gone, KEY(e.id)))
+				g_array_index(l->ids, struct lent, k++) = e;
+		}
+		g_array_set_size(l->ids, k);
+	}
+	listing_add_recent(c, l); /* created by this mount meanwhile */
+	l->complete = true;
+	/* The relist schedule goes on from the disk's mark: the listing counts
+	 * as fetched when that relist started. */
+	age = MAX(c->opts.wall() - tc->disk_relist_wall, 0);
+	l->started_wall = tc->disk_relist_wall;
+	l->started_ms = l->completed_ms = cache_now_ms(c) - age;
+	log_info("listing %s: %u records from disk", l->type->name, l->ids->len);
+	if (!cache_listing_fresh(c, l, cache_now_ms(c)))
+		cache_kick_relist(c, l->type);
+	return true;
 }
 
 bool cache_listing_fresh(struct cache *c, struct listing *l, int64_t now)
@@ -136,6 +224,248 @@ static int count_records(struct cache *c, const struct objtype *type, enum rl_pr
 	return rc;
 }
 
+static void listing_install(struct cache *c, struct listing *l);
+
+/* --- the search side of a listing --------------------------------------- */
+
+#define TAIL_PAGE 200
+#define TAIL_BUDGET_MS 600000
+
+/* Whether the two sides met: the list side (ascending) reached the lowest id
+ * the search side (descending) has. Then the search side's records above the
+ * list side's last id complete the listing, in order; a record both saw is
+ * listed once, and one only the list side saw (search lags writes) stays.
+ * Records written within index_delay that search did not show yet are found
+ * by the refresh that follows (it searches from the listing's start less
+ * index_delay). Lock held. */
+static void listing_meet(struct cache *c, struct listing *l)
+{
+	uint64_t high;
+
+	if (!l->tail || l->tail_stop || l->complete || !l->ids->len || !l->tail_low)
+		return;
+	if (l->unsorted) { /* not in id order: the list side goes on alone */
+		l->tail_stop = true;
+		return;
+	}
+	high = g_array_index(l->ids, struct lent, l->ids->len - 1).id;
+	if (high > l->tail_top) {
+		/* The list side has ids above the highest search knows: the two
+		 * disagree (a broken server), so the list side goes on alone, under
+		 * its page bound. */
+		log_warn("listing %s: list and search disagree (id %" G_GUINT64_FORMAT " above %"
+			 G_GUINT64_FORMAT "); listing without search", l->type->name, high, l->tail_top);
+		l->tail_stop = true;
+		return;
+	}
+	if (high < l->tail_low)
+		return;
+	for (guint i = l->tail->len; i-- > 0;) {
+		struct lent *e = &g_array_index(l->tail, struct lent, i);
+
+		if (e->id > high)
+			cache_listing_append(l, e);
+	}
+	listing_add_recent(c, l); /* this mount's creates search does not show yet */
+	log_info("listing %s: list and search met at id %" G_GUINT64_FORMAT " (%u list, %u search "
+		 "calls)", l->type->name, high, l->list_calls, l->tail_calls);
+	l->met_at = high;
+	l->tail_stop = true;
+	l->complete = true;
+	l->completed_ms = cache_now_ms(c);
+	g_clear_pointer(&l->after, g_free);
+	g_cond_broadcast(&c->cond);
+}
+
+/* One search page of the tail: the TAIL_PAGE highest ids below tail_low
+ * (each page its own query, so the 10,000-result limit never applies). No
+ * lock held. 0 and *got (struct rendered), or -errno. */
+static int tail_page(struct cache *c, struct listing *l, const struct schema *sc, uint64_t below,
+		     GArray **got, int64_t *total)
+{
+	json_object *req = search_req_new(), *resp = NULL, *results, *t;
+	struct hs_call call;
+	char lim[24];
+	int rc;
+
+	if (below) {
+		snprintf(lim, sizeof(lim), "%" G_GUINT64_FORMAT, below);
+		search_req_filter(search_req_group(req), "hs_object_id", "LT", lim);
+	}
+	search_req_sort(req, "hs_object_id", false);
+	search_req_props(req, NULL, 0);
+	for (size_t i = 0; i < schema_shown_count(sc); i++) {
+		const char *name = schema_shown(sc, i);
+
+		search_req_props(req, &name, 1);
+	}
+	search_req_page(req, TAIL_PAGE, NULL);
+	cache_call_init_bg(c, &call, hs_now_ms() + TAIL_BUDGET_MS);
+	call.prio = l->tail_prio;
+	rc = hs_search(c->hc, &call, l->type->path, req, &resp);
+	json_object_put(req);
+	*got = NULL;
+	if (rc == 0 && json_object_object_get_ex(resp, "results", &results)) {
+		*got = cache_render_results(results, sc);
+		if (json_object_object_get_ex(resp, "total", &t) && json_object_is_type(t, json_type_int))
+			*total = json_object_get_int64(t);
+	} else if (rc == 0) {
+		rc = -EPROTO;
+	} else if (rc != -ECANCELED) {
+		log_info("listing %s, search side: %s; the list side goes on alone", l->type->name,
+			 call.err.message);
+	}
+	json_object_put(resp);
+	return rc;
+}
+
+/* The search side's thread: pages down from the top until the sides meet,
+ * the search runs dry or fails (the list side then goes on alone). */
+static gpointer tail_main(gpointer p)
+{
+	struct listing *l = p;
+	struct cache *c = l->tail_cache;
+	struct tcache *tc = &c->t[l->type->idx];
+	const struct schema *sc;
+	uint64_t below = 0;
+
+	g_mutex_lock(&c->lock);
+	sc = tc->schema;
+	while (!l->tail_stop && !l->tail_dry && !l->complete && !l->err && !cache_stopping(c)) {
+		GArray *got = NULL;
+		uint64_t epoch = c->epoch, low = 0;
+		int64_t total = -1;
+		int rc;
+
+		g_mutex_unlock(&c->lock);
+		rc = tail_page(c, l, sc, below, &got, &total);
+		g_mutex_lock(&c->lock);
+		l->tail_calls++;
+		if (rc || !got) {
+			l->tail_stop = true; /* failed: the list side goes on alone */
+			break;
+		}
+		if (!got->len) {
+			l->tail_dry = true; /* nothing lower: the list side comes up to it */
+			g_array_free(got, TRUE);
+			break;
+		}
+		if (total >= 0 && l->total < 0) {
+			l->total = total;
+			l->total_asked = true; /* no count needed */
+		}
+		for (guint j = 0; j < got->len; j++) {
+			struct rendered *x = &g_array_index(got, struct rendered, j);
+			struct lent e = { x->id, x->len, x->mtime_ms };
+
+			if (!low || x->id < low)
+				low = x->id;
+			if (g_hash_table_contains(tc->gone, KEY(e.id)) || l->complete) {
+				g_free(x->text);
+				continue;
+			}
+			g_array_append_val(l->tail, e);
+			x->listed = true;
+			cache_store_locked(c, l->type, x, epoch, cache_now_ms(c));
+		}
+		if (!below)
+			l->tail_top = g_array_index(got, struct rendered, 0).id;
+		g_array_free(got, TRUE);
+		if (below && low >= below) { /* not descending: a broken server */
+			l->tail_stop = true;
+			break;
+		}
+		below = low;
+		l->tail_low = low;
+		listing_meet(c, l);
+		if (l->complete && tc->listing == l)
+			listing_install(c, l);
+	}
+	l->tail_running = false;
+	c->tails--;
+	g_cond_broadcast(&c->cond);
+	cache_listing_unref(l);
+	cache_unlock_and_notify(c);
+	return NULL;
+}
+
+/* The list side is a page ahead of the search side (in records): calls are
+ * fewest when both bring as many records (75 calls for 10,000, against 100
+ * for the list alone), so it waits for the search side, while that one
+ * makes progress. Lock held. */
+static bool tail_pacing(struct listing *l)
+{
+	return l->tail && l->tail_running && !l->tail_stop && !l->tail_dry && !l->complete &&
+	       l->ids->len >= l->tail->len + LIST_PER_PAGE;
+}
+
+#define TAIL_PACE_MS 1000 /* the list side waits at most this for one search page */
+
+/* Wait while the list side is ahead and the search side moves; true if the
+ * caller should look again (it moved, or the listing completed). Lock held. */
+static bool tail_ahead_wait(struct cache *c, struct listing *l, int64_t deadline)
+{
+	unsigned seen = l->tail_calls;
+	int64_t until = hs_now_ms() + TAIL_PACE_MS;
+
+	if (!tail_pacing(l))
+		return false;
+	if (deadline && deadline < until)
+		until = deadline;
+	while (tail_pacing(l) && l->tail_calls == seen && cache_wait_until(c, until))
+		;
+	return l->complete || l->tail_calls != seen;
+}
+
+/* Start the search side of l (more than a page to list). Lock held. */
+static void tail_start(struct cache *c, struct listing *l, enum rl_prio prio)
+{
+	GThread *th;
+
+	if (l->tail || !c->work || cache_stopping(c))
+		return;
+	l->tail = g_array_new(FALSE, FALSE, sizeof(struct lent));
+	l->tail_prio = prio;
+	l->tail_cache = c;
+	l->tail_running = true;
+	l->refs++;
+	c->tails++;
+	th = g_thread_try_new("hubfs-listsearch", tail_main, l, NULL);
+	if (th) {
+		g_thread_unref(th);
+		return;
+	}
+	l->tail_running = false;
+	l->tail_stop = true;
+	l->refs--;
+	c->tails--;
+}
+
+/* A list page's records join l (unless the search side completed it
+ * meanwhile) and the cache; frees got. Lock held. */
+static void page_store(struct cache *c, struct listing *l, GArray *got, uint64_t epoch)
+{
+	struct tcache *tc = &c->t[l->type->idx];
+	struct rec *r;
+
+	for (guint j = 0; j < got->len; j++) {
+		struct rendered *x = &g_array_index(got, struct rendered, j);
+		struct lent e = { x->id, x->len, x->mtime_ms };
+
+		if (g_hash_table_contains(tc->gone, KEY(e.id))) {
+			g_free(x->text); /* archived here, not yet there */
+			continue;
+		}
+		if (!l->complete)
+			cache_listing_append(l, &e);
+		x->listed = true;
+		cache_store_locked(c, l->type, x, epoch, cache_now_ms(c));
+		if ((r = g_hash_table_lookup(tc->recs, KEY(e.id))))
+			r->listed = true;
+	}
+	g_array_free(got, TRUE);
+}
+
 /* Fetch the next page of listing l. Lock held on entry and exit (dropped for
  * the HTTP call); l->fetching guards against two fetchers, and only the
  * fetcher touches l->pager. */
@@ -144,7 +474,6 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 	struct tcache *tc = &c->t[l->type->idx];
 	json_object *resp = NULL, *results = NULL;
 	const char *next;
-	struct rec *r;
 	struct hs_call call;
 	GArray *got = NULL;
 	uint64_t epoch, total = 0;
@@ -186,6 +515,7 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 
 	g_mutex_lock(&c->lock);
 	l->fetching = false;
+	l->list_calls++;
 	g_cond_broadcast(&c->cond);
 	if (rc) {
 		/* A timeout of this reader is not a failure of the listing. */
@@ -194,21 +524,12 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 		json_object_put(resp);
 		return rc;
 	}
-	for (guint j = 0; got && j < got->len; j++) {
-		struct rendered *x = &g_array_index(got, struct rendered, j);
-		struct lent e = { x->id, x->len, x->mtime_ms };
-
-		if (g_hash_table_contains(tc->gone, KEY(e.id))) {
-			g_free(x->text); /* archived here, not yet there */
-			continue;
-		}
-		g_array_append_val(l->ids, e);
-		cache_store_locked(c, l->type, x, epoch, cache_now_ms(c));
-		if ((r = g_hash_table_lookup(c->t[l->type->idx].recs, KEY(e.id))))
-			r->listed = true;
-	}
 	if (got)
-		g_array_free(got, TRUE);
+		page_store(c, l, got, epoch);
+	if (l->complete) {
+		json_object_put(resp);
+		return 0;
+	}
 	g_free(l->after);
 	l->after = NULL;
 	if ((next = json_util_paging_after(resp)))
@@ -225,7 +546,17 @@ static int fetch_page(struct cache *c, struct listing *l, enum rl_prio prio, int
 	if (!l->after || !*l->after) { /* no (usable) cursor: the last page */
 		l->complete = true;
 		l->completed_ms = cache_now_ms(c);
-	} else if (!l->total_asked && tc->listing == l && c->work) {
+		l->tail_stop = true;
+	} else if (!l->tail && (tc->listing == l || tc->unconfirmed)) {
+		/* More than a page: search pages down from the top meanwhile (a
+		 * listing someone waits for, or the relist that catches up a type
+		 * served from disk; a periodic relist lists alone). */
+		tail_start(c, l, prio);
+	}
+	listing_meet(c, l);
+	if (l->complete) {
+		/* done */
+	} else if (!l->total_asked && !l->tail_running && tc->listing == l && c->work) {
 		/* More than a page: a progress display wants "n of total". */
 		l->total_asked = true;
 		cache_work_push(c, WORK_TOTAL, l->type);
@@ -243,6 +574,9 @@ static void listing_install(struct cache *c, struct listing *l)
 {
 	struct tcache *tc = &c->t[l->type->idx];
 
+	if (l->installed)
+		return;
+	l->installed = true;
 	if (tc->listing != l) {
 		l->refs++;
 		cache_listing_unref(tc->listing);
@@ -253,6 +587,14 @@ static void listing_install(struct cache *c, struct listing *l)
 		tc->sync_wall_ms = l->started_wall;
 	}
 	listing_prune(c, l);
+	/* On disk: rows the listing did not see go, and its marks are set, after
+	 * every record it stored. */
+	if (cache_disk_on(c, tc))
+		disk_listing_complete(c->disk, l->type->id, l->started_wall);
+	if (tc->disk_listing)
+		g_array_free(tc->disk_listing, TRUE);
+	tc->disk_listing = NULL;
+	tc->unconfirmed = false;
 }
 
 int cache_listing_entry(struct cache *c, struct listing *l, size_t i, int64_t deadline,
@@ -288,6 +630,15 @@ int cache_listing_entry(struct cache *c, struct listing *l, size_t i, int64_t de
 			}
 			break;
 		}
+		if (l->complete && l->tail_running) {
+			/* The sides met while a search page was on its way: its
+			 * answer is not needed, but the listing's calls end with it. */
+			if (!cache_wait_until(c, deadline)) {
+				rc = -EAGAIN;
+				break;
+			}
+			continue;
+		}
 		if (l->complete) {
 			rc = 1;
 			break;
@@ -303,6 +654,17 @@ int cache_listing_entry(struct cache *c, struct listing *l, size_t i, int64_t de
 			}
 			continue;
 		}
+		if (c->disk && tc->disk == 0) {
+			/* A listing kept on disk is known once the schema is. */
+			rc = cache_ensure_schema(c, l->type, deadline);
+			if (rc)
+				break;
+			continue;
+		}
+		if (tc->listing == l && cache_listing_adopt_disk(c, l))
+			continue;
+		if (tail_ahead_wait(c, l, deadline))
+			continue;
 		rc = fetch_page(c, l, RL_PRIO_USER, deadline);
 		if (rc)
 			break;
@@ -313,14 +675,23 @@ int cache_listing_entry(struct cache *c, struct listing *l, size_t i, int64_t de
 	return rc;
 }
 
+#define RELIST_MIN_BUDGET_MS 120000
+#define RELIST_MS_PER_RECORD 10 /* a second a page (1,000 s for 100,000 records: a
+				 * background relist of them took ~130 s at 100/10 s) */
+
 /* The time a whole relist may take: relist_interval (by then the next one is
  * due), or three times what the last complete listing took if that is
- * longer (a big account on a slow budget). Lock held. */
+ * longer (a big account on a slow budget). A listing kept on disk says
+ * nothing of how long it took: then at least RELIST_MIN_BUDGET_MS, and a
+ * second per page it holds. Lock held. */
 static int64_t relist_budget_ms(struct cache *c, struct tcache *tc)
 {
-	int64_t budget = c->opts.relist_ms > 0 ? c->opts.relist_ms : 120000;
+	int64_t budget = c->opts.relist_ms > 0 ? c->opts.relist_ms : RELIST_MIN_BUDGET_MS;
 	struct listing *prev = tc->listing;
 
+	if (prev && prev->complete && prev->completed_ms == prev->started_ms && tc->from_disk)
+		budget = MAX(budget, MAX(RELIST_MIN_BUDGET_MS,
+					 (int64_t)prev->ids->len * RELIST_MS_PER_RECORD));
 	if (prev && prev->complete && 3 * (prev->completed_ms - prev->started_ms) > budget)
 		budget = 3 * (prev->completed_ms - prev->started_ms);
 	return budget;
@@ -343,17 +714,25 @@ void cache_relist(struct cache *c, const struct objtype *type)
 	pager_init(&l->pager, LIST_MAX_PAGES);
 	l->total = -1;
 	g_mutex_lock(&c->lock);
+	if (tc->relist_hint > 0) /* the catch-up's bound: no count needed */
+		l->total = tc->relist_hint;
+	tc->relist_hint = 0;
 	l->started_ms = cache_now_ms(c);
 	l->started_wall = c->opts.wall();
 	budget = relist_budget_ms(c, tc);
 	deadline = hs_now_ms() + budget;
 	/* Each page may wait its turn at the rate limiter (background class);
 	 * unmounting ends the relist between pages, installing nothing. */
-	while (rc == 0 && !l->complete)
+	while (rc == 0 && !l->complete) {
+		if (tail_ahead_wait(c, l, deadline))
+			continue;
 		rc = cache_stopping(c) ? -ECANCELED : fetch_page(c, l, RL_PRIO_BACKGROUND, deadline);
+	}
 	tc->relisting = false;
 	if (rc == 0) {
 		cache_team_relisted(c, type, tc->listing, l); /* a team hears what went */
+		if (tc->unconfirmed && tc->catchup && !strcmp(tc->catchup, "relist"))
+			tc->catchup_calls += l->list_calls + l->tail_calls;
 		listing_install(c, l);
 	} else {
 		tc->relist_fail_ms = cache_now_ms(c);
@@ -407,7 +786,7 @@ void cache_listing_note(struct cache *c, const struct objtype *type, uint64_t id
 			struct rec *r = g_hash_table_lookup(c->t[type->idx].recs, KEY(id));
 			struct lent e = { id, r ? r->len : 0, r ? r->mtime_ms : 0 };
 
-			g_array_append_val(l->ids, e);
+			cache_listing_append(l, &e);
 		}
 		if (add && !g_hash_table_contains(c->t[type->idx].recs, KEY(id)))
 			g_hash_table_add(c->t[type->idx].wanted, KEY(id));
@@ -429,6 +808,7 @@ void cache_listing_note(struct cache *c, const struct objtype *type, uint64_t id
 		if (r)
 			cache_rec_remove(c, r);
 		g_hash_table_remove(c->t[type->idx].wanted, KEY(id));
+		cache_disk_forget(c, type, id);
 		cache_note_missing(c, &c->t[type->idx], id, cache_now_ms(c) + c->opts.ttl_ms);
 		cache_note_changed(c, type, id);
 	}

@@ -101,6 +101,7 @@ static void batch_store(struct cache *c, const struct objtype *type, uint64_t wa
 		cache_kick_relist(c, type);
 		g_hash_table_remove(tc->wanted, KEY(ids[i]));
 		cache_note_missing(c, tc, ids[i], now + c->opts.ttl_ms);
+		cache_disk_forget(c, type, ids[i]);
 		r = g_hash_table_lookup(tc->recs, KEY(ids[i]));
 		if (r && !r->local_epoch) {
 			cache_rec_remove(c, r);
@@ -136,6 +137,9 @@ static int fetch_records(struct cache *c, const struct objtype *type, uint64_t w
 		/* The type's first fetch: incremental refreshes start from here. */
 		tc->sync_wall_ms = c->opts.wall();
 		tc->synced_ms = cache_now_ms(c);
+		/* What the disk gets from now on is as current as memory. */
+		if (cache_disk_on(c, tc))
+			disk_type_synced(c->disk, type->id, tc->sync_wall_ms);
 	}
 	epoch = c->epoch;
 	g_mutex_unlock(&c->lock);
@@ -151,6 +155,14 @@ static int fetch_records(struct cache *c, const struct objtype *type, uint64_t w
 		g_hash_table_remove(tc->inflight, KEY(ids[i]));
 	g_cond_broadcast(&c->cond);
 	return rc;
+}
+
+/* A record served: most recently used, in memory and on disk. Lock held. */
+static void rec_used(struct cache *c, struct tcache *tc, struct rec *r)
+{
+	cache_rec_touch(c, r);
+	if (cache_disk_on(c, tc))
+		disk_touch_record(c->disk, tc->type->id, r->id, c->opts.wall());
 }
 
 /* Look up a record, fetching it when missing or stale. Lock held on entry and
@@ -170,7 +182,7 @@ int cache_lookup_locked(struct cache *c, const struct objtype *type, uint64_t id
 		if (r && (fetched || cache_rec_fresh(c, tc, r, now) || r->local_epoch)) {
 			if (!fetched)
 				c->hits++;
-			cache_rec_touch(c, r);
+			rec_used(c, tc, r);
 			*out = r;
 			return 0;
 		}
@@ -179,7 +191,7 @@ int cache_lookup_locked(struct cache *c, const struct objtype *type, uint64_t id
 			 * (one search); changed records are invalidated when it lands. */
 			cache_kick_refresh(c, type);
 			c->hits++;
-			cache_rec_touch(c, r);
+			rec_used(c, tc, r);
 			*out = r;
 			return 0;
 		}
@@ -191,9 +203,22 @@ int cache_lookup_locked(struct cache *c, const struct objtype *type, uint64_t id
 			exp = g_hash_table_lookup(tc->missing, KEY(id));
 			if (exp && (int64_t)GPOINTER_TO_SIZE(exp) > now)
 				return -ENOENT;
-			/* A complete, fresh listing knows every record. */
+			if (c->disk && tc->disk == 0) {
+				/* The disk is read once the shown properties are known. */
+				rc = cache_ensure_schema(c, type, deadline);
+				if (rc)
+					return rc;
+				continue;
+			}
+			/* Evicted from memory (or kept from an earlier mount): from disk. */
+			if (cache_disk_load(c, type, id, &r) == 0)
+				continue;
+			/* A complete, fresh listing knows every record (a record it
+			 * holds whose text the disk evicted is fetched). */
 			if (tc->listing && tc->listing->complete && cache_listing_fresh(c, tc->listing, now) &&
-			    !g_hash_table_contains(tc->wanted, KEY(id)))
+			    !g_hash_table_contains(tc->wanted, KEY(id)) &&
+			    !(cache_disk_on(c, tc) && cache_listing_contains(tc->listing, id)) &&
+			    !(tc->listing->met_at && id > tc->listing->met_at)) /* search lags */
 				return -ENOENT;
 		}
 		c->misses++;
@@ -282,6 +307,7 @@ static int render_obj(struct cache *c, const struct objtype *type, json_object *
 	g_mutex_unlock(&c->lock);
 	if (!s)
 		return -EINVAL;
+	x->listed = false;
 	return record_render(obj, s, &x->text, &x->len, &x->id, &x->mtime_ms);
 }
 
@@ -388,5 +414,6 @@ void cache_record_forget(struct cache *c, const struct objtype *type, uint64_t i
 		cache_note_changed(c, type, id);
 	}
 	g_hash_table_remove(c->t[type->idx].wanted, KEY(id));
+	cache_disk_forget(c, type, id);
 	cache_unlock_and_notify(c);
 }

@@ -64,15 +64,6 @@ void cache_kick_refresh(struct cache *c, const struct objtype *type)
 
 /* --- incremental refresh ------------------------------------------------ */
 
-/* Whether id is in listing l (linear: only for records new to the listing). */
-static bool listing_has(struct listing *l, uint64_t id)
-{
-	for (guint i = 0; i < l->ids->len; i++)
-		if (g_array_index(l->ids, struct lent, i).id == id)
-			return true;
-	return false;
-}
-
 /* One incremental refresh under way. */
 struct refresh {
 	const struct objtype *type;
@@ -86,7 +77,16 @@ struct refresh {
 	struct pager pg;     /* of the current 10,000-result window */
 	int pages;
 	GArray *seen;        /* struct lent: every record returned, for the team */
+	/* The first refresh of a type served from disk: after its first page, a
+	 * relist is chosen instead if it costs fewer calls. */
+	bool catchup;
+	uint64_t listed;     /* records the listing holds (what a relist reads) */
+	int64_t total;       /* the first page's total (changes), -1 unknown */
 };
+
+/* The catch-up after a remount is cheaper as a relist: more search pages of
+ * changes (200 a page) than list pages of the whole type (100 a page). */
+#define CATCHUP_RELIST (-ERANGE)
 
 /* The search for the window's next page: lastmod >= lower, ascending, every
  * shown property, 200 a page. */
@@ -130,9 +130,12 @@ static void refresh_store(struct cache *c, struct refresh *r, GArray *got)
 			continue;
 		}
 		rec = g_hash_table_lookup(tc->recs, KEY(e.id));
-		if (listed && !(rec && rec->listed) && !listing_has(tc->listing, e.id))
-			g_array_append_val(tc->listing->ids, e);
+		if (listed && !(rec && rec->listed) && !cache_listing_contains(tc->listing, e.id))
+			cache_listing_append(tc->listing, &e);
 		g_hash_table_remove(tc->missing, KEY(e.id));
+		x->listed = listed;
+		if (!rec) /* maybe a stale copy on disk, or in the kernel's cache */
+			cache_note_changed(c, r->type, e.id);
 		cache_store_locked(c, r->type, x, r->epoch, cache_now_ms(c));
 		if (listed && (rec = g_hash_table_lookup(tc->recs, KEY(e.id))))
 			rec->listed = true;
@@ -197,8 +200,19 @@ static int refresh_page(struct cache *c, struct refresh *r)
 		g_array_free(got, TRUE);
 	}
 	if (!r->pg.max_pages && json_object_object_get_ex(resp, "total", &jtotal) &&
-	    json_object_is_type(jtotal, json_type_int) && json_object_get_int64(jtotal) >= 0)
-		pager_set_total(&r->pg, (uint64_t)json_object_get_int64(jtotal), REFRESH_PAGE);
+	    json_object_is_type(jtotal, json_type_int) && json_object_get_int64(jtotal) >= 0) {
+		uint64_t total = (uint64_t)json_object_get_int64(jtotal);
+
+		pager_set_total(&r->pg, total, REFRESH_PAGE);
+		if (r->pages == 1) {
+			r->total = (int64_t)total;
+			if (r->catchup && r->listed &&
+			    (total + REFRESH_PAGE - 1) / REFRESH_PAGE > (r->listed + 99) / 100) {
+				json_object_put(resp);
+				return CATCHUP_RELIST;
+			}
+		}
+	}
 	rc = refresh_next(c, r, resp);
 	json_object_put(resp);
 	if (rc > 0 && r->prio == RL_PRIO_BACKGROUND && cache_stopping(c))
@@ -206,20 +220,68 @@ static int refresh_page(struct cache *c, struct refresh *r)
 	return rc;
 }
 
+/* The records a type served from disk lists (what a relist reads again). */
+static uint64_t catchup_listed(struct tcache *tc)
+{
+	return tc->listing && tc->listing->complete ? tc->listing->ids->len :
+	       tc->disk_listing ? tc->disk_listing->len : 0;
+}
+
+/* A type served from disk catches up by a relist without a search when a
+ * relist runs anyway: one is under way, or one is due (the relist schedule
+ * survives the mount: a downtime longer than relist_interval). A refresh
+ * would only add its search pages to the relist's list pages. Lock held.
+ * True if the relist was chosen (and queued). */
+static bool catchup_by_relist(struct cache *c, struct tcache *tc)
+{
+	struct listing *l = tc->listing;
+	bool due;
+
+	if (!c->work || !catchup_listed(tc))
+		return false;
+	if (l && l->complete)
+		due = !cache_listing_fresh(c, l, cache_now_ms(c));
+	else
+		due = tc->disk_listing && c->opts.wall() >= tc->disk_relist_wall + c->opts.relist_ms;
+	if (!due && !tc->relisting)
+		return false;
+	if (!tc->catchup) {
+		tc->catchup = "relist";
+		tc->catchup_calls = 0;
+		tc->catchup_changes = -1;
+		log_notice("%s: the relist that is due catches it up after the remount",
+			   tc->type->name);
+	}
+	cache_kick_relist(c, tc->type);
+	return true;
+}
+
 int cache_refresh(struct cache *c, const struct objtype *type, enum rl_prio prio, int64_t deadline)
 {
 	struct refresh r = { .type = type, .tc = &c->t[type->idx], .prio = prio,
-			     .deadline = deadline };
+			     .deadline = deadline, .total = -1 };
 	struct tcache *tc = r.tc;
 	int64_t start_wall, start_mono;
 	int rc;
 
 	g_mutex_lock(&c->lock);
 	rc = tc->sync_wall_ms ? cache_ensure_schema(c, type, deadline) : 0;
-	if (rc || !tc->sync_wall_ms) { /* failed, or nothing of this type was ever fetched */
+	if (rc == 0 && tc->sync_wall_ms && tc->unconfirmed && catchup_by_relist(c, tc))
+		rc = 1;
+	/* Queued while stale, but a relist synced the type meanwhile. */
+	if (rc == 0 && prio == RL_PRIO_BACKGROUND && tc->sync_wall_ms && !tc->unconfirmed &&
+	    !cache_type_stale(c, tc, cache_now_ms(c)))
+		rc = 1;
+	if (rc || !tc->sync_wall_ms) {
+		/* failed, nothing of this type was ever fetched, or a relist
+		 * catches the type up */
 		tc->refreshing = false;
 		g_mutex_unlock(&c->lock);
-		return rc;
+		return rc < 0 ? rc : 0;
+	}
+	if (tc->unconfirmed) {
+		r.catchup = true;
+		r.listed = catchup_listed(tc);
 	}
 	/* Everything changed since the last sync, less the indexing delay (a change
 	 * made just before it may not have been searchable yet), less a second. */
@@ -240,10 +302,26 @@ int cache_refresh(struct cache *c, const struct objtype *type, enum rl_prio prio
 
 	g_mutex_lock(&c->lock);
 	tc->refreshing = false;
-	if (rc == 0) {
+	if (r.catchup && (rc == 0 || rc == CATCHUP_RELIST)) {
+		tc->catchup = rc == 0 ? "refresh" : "relist";
+		tc->catchup_calls = (unsigned)r.pages;
+		tc->catchup_changes = r.total;
+		log_notice("%s: caught up after the remount by %s (%" G_GINT64_FORMAT " changes, "
+			   "%u records listed)", type->name, rc == 0 ? "an incremental refresh" :
+			   "a relist, which costs fewer calls", r.total, (unsigned)r.listed);
+	}
+	if (rc == CATCHUP_RELIST) {
+		/* Served as it is until the relist is installed. */
+		tc->relist_hint = (int64_t)r.listed + r.total;
+		cache_kick_relist(c, type);
+		rc = 0;
+	} else if (rc == 0) {
 		tc->synced_ms = start_mono;
 		tc->sync_wall_ms = start_wall;
 		tc->refresh_fail_ms = 0;
+		tc->unconfirmed = false;
+		if (cache_disk_on(c, tc))
+			disk_type_synced(c->disk, type->id, start_wall);
 	} else {
 		tc->refresh_fail_ms = cache_now_ms(c);
 		if (rc == -EIO && tc->listing && tc->listing->complete)

@@ -239,6 +239,13 @@ static void print_summary(json_object *o, const char *mnt)
 	if (jget(o, "cache", NULL))
 		printf("cache: %s records, %s bytes, hit rate %.1f%%\n", jstr(o, "cache", "records"),
 		       jstr(o, "cache", "bytes"), 100 * json_object_get_double(jget(o, "cache", "hit_rate")));
+	if (jget(o, "disk", NULL))
+		printf("disk cache: %s (%s records, %s of %s bytes of record text%s)\n",
+		       jstr(o, "disk", "path"), jstr(o, "disk", "records"), jstr(o, "disk", "bytes"),
+		       jstr(o, "disk", "max_bytes"),
+		       json_object_get_boolean(jget(o, "disk", "failed")) ? ", FAILED: not used" : "");
+	else if (jget(o, "cache", "persistent"))
+		printf("disk cache: none (cache=memory, or it could not be opened)\n");
 	if (json_object_object_get_ex(o, "types", &types)) {
 		int shown = 0, idle = 0;
 
@@ -270,6 +277,13 @@ static void print_summary(json_object *o, const char *mnt)
 				       (int)(listed >= total ? 100 : listed * 100 / total));
 			else if (busy)
 				printf(" (listing…)");
+			if (json_object_get_boolean(jget(t, "unconfirmed", NULL)))
+				printf(" from disk, stale until refreshed");
+			if (jget(t, "catch_up", "way"))
+				printf(" (caught up after remount by %s%s: %s calls, %s changes)",
+				       jstr(t, "catch_up", "way"),
+				       json_object_get_boolean(jget(t, "catch_up", "done")) ? "" : ", running",
+				       jstr(t, "catch_up", "calls"), jstr(t, "catch_up", "changes"));
 			putchar('\n');
 		}
 	}

@@ -42,7 +42,10 @@ const char *record_state(struct hubfs *h, fuse_ino_t ino)
 	const struct objtype *t = ino_type(h, ino);
 	const char *s = h->wb && t ? writeback_record_state(h->wb, t, INO_ID(ino)) : "clean";
 
-	if (!strcmp(s, "clean") && hs_client_offline(h->hc))
+	/* stale: HubSpot is unreachable, or the record comes from a previous
+	 * mount's disk cache that no refresh has confirmed yet. */
+	if (!strcmp(s, "clean") && (hs_client_offline(h->hc) ||
+				    (t && cache_type_unconfirmed(h->cache, t))))
 		return "stale";
 	return s;
 }

@@ -40,6 +40,8 @@ static const char *const names[CFG_NKEYS] = {
 	[CFG_TYPES] = "types",
 	[CFG_REDIS] = "redis",
 	[CFG_REDIS_PASSWORD_FILE] = "redis_password_file",
+	[CFG_CACHE] = "cache",
+	[CFG_CACHE_DISK_MB] = "cache_disk_mb",
 };
 
 enum { CRED_ID, CRED_SECRET, CRED_REFRESH, NCREDS };

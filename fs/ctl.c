@@ -1,7 +1,7 @@
 /* ctl.c - the .hubfs/ control files the write path feeds: errors.log (one
  * JSON line per failure), rejected/ (the bytes of a refused save), created
  * (the ids of _new/ files as their creates land), queue, status.json and the
- * ctl command file (sync, retry, forget, refresh); and the writeback hooks
+ * ctl command file (sync, retry, forget, refresh, drop-cache); and the writeback hooks
  * that report into them. errors.log is also kept on disk ($state_dir,
  * rotated at ERRORS_FILE_MAX), as is rejected/ (rejected.c); created keeps
  * the last CREATED_MAX lines.
@@ -233,7 +233,7 @@ int ctl_command(struct hubfs *h, const char *buf, size_t size)
 	}
 	g_strfreev(lines);
 	if (n == 0) {
-		hubfs_error_say(h, "ctl", NULL, "no command; use sync, retry, forget or refresh");
+		hubfs_error_say(h, "ctl", NULL, "no command; use sync, retry, forget, refresh or drop-cache");
 		rc = -EINVAL;
 	}
 	return rc;
@@ -275,8 +275,25 @@ static int ctl_one(struct hubfs *h, char *cmd)
 			if (!only || t == only->idx)
 				rc = cache_refresh(h->cache, objtypes_at(h->types, t), RL_PRIO_USER,
 						   deadline_of(h));
+	} else if (!strcmp(cmd, "drop-cache") || g_str_has_prefix(cmd, "drop-cache ")) {
+		/* drop-cache [type]: what is kept of the type (or of every type), on
+		 * disk and in memory, is forgotten; edits not yet sent are not. */
+		const char *name = cmd[10] ? g_strstrip(cmd + 11) : "";
+		const struct objtype *only = NULL;
+
+		if (*name) {
+			only = objtypes_by_name(h->types, name, strcspn(name, "/"));
+			if (!only) {
+				hubfs_error_say(h, "ctl", NULL, "drop-cache TYPE: TYPE must be the "
+						"directory of an object type of this mount");
+				return -EINVAL;
+			}
+		}
+		cache_drop(h->cache, only);
+		log_notice("drop-cache: the cache of %s was dropped", only ? only->name : "every type");
 	} else {
-		hubfs_error_say(h, "ctl", NULL, "unknown command; use sync, retry, forget or refresh");
+		hubfs_error_say(h, "ctl", NULL, "unknown command; use sync, retry, forget, refresh or "
+				"drop-cache");
 		rc = -EINVAL;
 	}
 	return rc;

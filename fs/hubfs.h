@@ -37,6 +37,8 @@ struct hubfs_opts {
 	int rate_interval_ms;  /* default 10000 */
 	int search_per_sec;    /* default 5 */
 	int cache_mb;          /* default 512 */
+	int cache_disk_mb;     /* record texts kept on disk; default 1024 */
+	bool cache_memory;     /* cache=memory: nothing kept on disk */
 	int writeback_delay_ms;/* default 2000 */
 	int drain_timeout_s;   /* default 30 */
 	int log_level;         /* syslog level; default LOG_NOTICE */
@@ -87,6 +89,7 @@ struct hubfs {
 	pthread_t hup_thread;  /* takes SIGHUP (sigwait) and refreshes */
 	bool hup_running;
 	char *state_dir;       /* $XDG_STATE_HOME/hubfs/<portal-id> */
+	char *cache_dir;       /* $XDG_CACHE_HOME/hubfs/<portal-id>, or NULL (cache=memory) */
 	char *mountpoint;      /* absolute */
 	int lock_fd;           /* state_dir/mount.lock, held while mounted (fs/daemon.h) */
 	int ready_fd;          /* to the waiting parent until the mount serves, else -1 */

@@ -31,6 +31,33 @@ static char *state_dir_for(uint64_t portal)
 	return dir;
 }
 
+/* $XDG_CACHE_HOME/hubfs/<portal-id> (else ~/.cache/hubfs/<portal-id>), or
+ * NULL when neither is set (the cache then stays in memory). disk_open
+ * makes it 0700. */
+static char *cache_dir_for(uint64_t portal)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	char id[24];
+
+	snprintf(id, sizeof(id), "%" G_GUINT64_FORMAT, portal);
+	if (xdg && *xdg == '/')
+		return g_build_filename(xdg, "hubfs", id, NULL);
+	if (home && *home == '/')
+		return g_build_filename(home, ".cache", "hubfs", id, NULL);
+	return NULL;
+}
+
+/* The cache's word to the user (a disk cache discarded, and why): once, in
+ * the log and errors.log. */
+static void cache_notice(void *ud, const char *msg)
+{
+	struct hubfs *h = ud;
+
+	log_notice("%s", msg);
+	if (h->errors)
+		hubfs_error_say(h, "cache", NULL, msg);
+}
+
 /* SIGHUP refreshes every type (as `refresh` in .hubfs/ctl does). The signal is
  * blocked in every thread and taken here with sigwait, so the handler may call
  * anything. Workers are started later and inherit the mask. */
@@ -167,17 +194,29 @@ static int mount_setup(struct hubfs *h, struct fuse_args *args, const char *moun
 	cao.relist_ms = (int64_t)h->o.relist_interval_s * 1000;
 	cao.background = true;
 	cao.max_bytes = (size_t)h->o.cache_mb << 20;
+	if (!h->o.cache_memory) {
+		h->cache_dir = cache_dir_for(h->portal_id);
+		cao.disk_dir = h->cache_dir;
+		cao.portal_id = h->portal_id;
+		cao.disk_max_bytes = (size_t)h->o.cache_disk_mb << 20;
+	}
 	if (hubfs_types_setup(h) != 0)
 		return 1;
 	cao.shown = h->shown;
 	hooks.record_changed = hubfs_record_changed;
 	hooks.type_denied = hubfs_type_denied;
+	hooks.notice = cache_notice;
 	hooks.ud = h;
+	h->inval = g_async_queue_new_full(g_free);
+	hubfs_write_init(h); /* errors.log, for the cache's notices */
 	h->cache = cache_new(h->hc, h->types, &cao, &hooks);
+	if (cache_disk_notice(h->cache))
+		cache_notice(h, cache_disk_notice(h->cache));
+	else if (!h->o.cache_memory && !h->cache_dir)
+		cache_notice(h, "neither XDG_CACHE_HOME nor HOME is set: the cache is kept in memory "
+			     "only");
 	if (hubfs_team_setup(h) != 0) /* redis=: before any write can land */
 		return 1;
-	h->inval = g_async_queue_new_full(g_free);
-	hubfs_write_init(h);
 	hubfs_types_report(h);
 	hubfs_search_init(h);
 	if (!h->o.ro) {
@@ -257,6 +296,7 @@ static void mount_teardown(struct hubfs *h)
 	if (h->lock_fd >= 0)
 		close(h->lock_fd);
 	g_free(h->state_dir);
+	g_free(h->cache_dir);
 	free(h->mountpoint);
 	free(h->audit_path);
 }

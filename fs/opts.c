@@ -41,14 +41,14 @@
 
 /* fuse_opt writes ints; these mirror struct hubfs_opts for parsing. */
 struct raw {
-	char *api_url, *token_file, *ca_file, *rate_limit, *log_level, *umask, *portal;
+	char *api_url, *token_file, *ca_file, *rate_limit, *log_level, *umask, *portal, *cache;
 	char *audit_view;
 	char *redis, *redis_password_file;
 	char *props[4];
 	char *wh_listen, *wh_path, *wh_secret_file, *wh_public_url;
 	char *types;         /* -o types= */
 	GPtrArray *props_more; /* "name=LIST" of props_<name> for the other types */
-	int ttl, op_timeout, index_delay, relist_interval, search_per_sec, cache_mb;
+	int ttl, op_timeout, index_delay, relist_interval, search_per_sec, cache_mb, cache_disk_mb;
 	int writeback_delay_ms, drain_timeout, ro, allow_delete, allow_other, wh_v1;
 };
 
@@ -78,6 +78,8 @@ static const struct fuse_opt spec[] = {
 	O("relist_interval=%d", relist_interval),
 	O("search_per_sec=%d", search_per_sec),
 	O("cache_mb=%d", cache_mb),
+	O("cache_disk_mb=%d", cache_disk_mb),
+	O("cache=%s", cache),
 	O("writeback_delay_ms=%d", writeback_delay_ms),
 	O("drain_timeout=%d", drain_timeout),
 	O("allow_delete", allow_delete),
@@ -119,7 +121,11 @@ void hubfs_opts_usage(void)
 	       "    -o relist_interval=SEC    full relist to find archived records (default 900)\n"
 	       "    -o rate_limit=N/Ss        request budget, e.g. 100/10s (default 100/10s)\n"
 	       "    -o search_per_sec=N       search request budget per second (default 5)\n"
-	       "    -o cache_mb=MB            byte budget of cached records (default 512)\n"
+	       "    -o cache_mb=MB            byte budget of cached records in memory (default 512)\n"
+	       "    -o cache=WHERE            disk: keep the cache for the next mount, under\n"
+	       "                              $XDG_CACHE_HOME/hubfs/PORTAL-ID (the default);\n"
+	       "                              memory: keep nothing on disk\n"
+	       "    -o cache_disk_mb=MB       byte budget of records kept on disk (default 1024)\n"
 	       "    -o types=LIST             object types shown: all (default), core (contacts,\n"
 	       "                              companies, deals, tickets), or directory names and\n"
 	       "                              objectTypeIds joined by '+' (core among them)\n"
@@ -319,6 +325,7 @@ static int apply_config(struct raw *r, const struct config *cfg, struct fuse_arg
 		[CFG_LOG_LEVEL] = &r->log_level, [CFG_UMASK] = &r->umask, [CFG_PORTAL] = &r->portal,
 		[CFG_AUDIT_VIEW] = &r->audit_view,
 		[CFG_REDIS] = &r->redis, [CFG_REDIS_PASSWORD_FILE] = &r->redis_password_file,
+		[CFG_CACHE] = &r->cache,
 		[CFG_PROPS_CONTACTS] = &r->props[0], [CFG_PROPS_COMPANIES] = &r->props[1],
 		[CFG_PROPS_DEALS] = &r->props[2], [CFG_PROPS_TICKETS] = &r->props[3],
 		[CFG_WEBHOOK_LISTEN] = &r->wh_listen, [CFG_WEBHOOK_PATH] = &r->wh_path,
@@ -330,6 +337,7 @@ static int apply_config(struct raw *r, const struct config *cfg, struct fuse_arg
 		[CFG_TTL] = &r->ttl, [CFG_OP_TIMEOUT] = &r->op_timeout,
 		[CFG_INDEX_DELAY] = &r->index_delay, [CFG_RELIST_INTERVAL] = &r->relist_interval,
 		[CFG_SEARCH_PER_SEC] = &r->search_per_sec, [CFG_CACHE_MB] = &r->cache_mb,
+		[CFG_CACHE_DISK_MB] = &r->cache_disk_mb,
 		[CFG_WRITEBACK_DELAY_MS] = &r->writeback_delay_ms,
 		[CFG_DRAIN_TIMEOUT] = &r->drain_timeout,
 	};
@@ -713,6 +721,7 @@ int hubfs_opts_parse(struct fuse_args *args, struct hubfs *h)
 	o->relist_interval_s = r.relist_interval > 0 ? r.relist_interval : 900;
 	o->search_per_sec = r.search_per_sec > 0 ? r.search_per_sec : 5;
 	o->cache_mb = r.cache_mb > 0 ? r.cache_mb : 512;
+	o->cache_disk_mb = r.cache_disk_mb > 0 ? r.cache_disk_mb : 1024;
 	o->writeback_delay_ms = r.writeback_delay_ms > 0 ? r.writeback_delay_ms : 2000;
 	o->drain_timeout_s = r.drain_timeout > 0 ? r.drain_timeout : 30;
 	o->ro = r.ro;
@@ -739,6 +748,11 @@ int hubfs_opts_parse(struct fuse_args *args, struct hubfs *h)
 			goto fail_raw;
 		}
 	}
+	if (r.cache && strcmp(r.cache, "disk") && strcmp(r.cache, "memory")) {
+		fprintf(stderr, "hubfs: cache=%s: expected disk or memory\n", r.cache);
+		goto fail_raw;
+	}
+	o->cache_memory = r.cache && !strcmp(r.cache, "memory");
 	if (r.umask && parse_umask(r.umask, &o->umask) != 0) {
 		fprintf(stderr, "hubfs: umask=%s: expected an octal mode such as 077 or 022\n", r.umask);
 		goto fail_raw;
@@ -776,6 +790,7 @@ int hubfs_opts_parse(struct fuse_args *args, struct hubfs *h)
 	free(r.umask);
 	free(r.portal);
 	free(r.redis_password_file);
+	free(r.cache);
 	config_clear(&cfg);
 	return 0;
 fail_raw:
@@ -798,6 +813,7 @@ fail_raw:
 	free(r.log_level);
 	free(r.umask);
 	free(r.portal);
+	free(r.cache);
 fail:
 	secret_free(env_token);
 	config_clear(&cfg);

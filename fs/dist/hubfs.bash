@@ -24,7 +24,7 @@ _hubfs()
 	_init_completion -n =: || return
 
 	local opts='api_url= token_file= ca_file= portal= ttl= op_timeout= index_delay=
-		relist_interval= rate_limit= search_per_sec= cache_mb= props_contacts=
+		relist_interval= rate_limit= search_per_sec= cache_mb= cache= cache_disk_mb= props_contacts=
 		props_companies= props_deals= props_tickets= types= writeback_delay_ms= drain_timeout=
 		allow_delete ro umask= allow_other log_level= debug clone_fd max_idle_threads=
 		max_threads= webhook_listen= webhook_path= webhook_secret_file= webhook_public_url=

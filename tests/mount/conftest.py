@@ -198,6 +198,7 @@ def hubfs(sandbox, tmp_path):
         e["HUBSPOT_TOKEN"] = token if token is not None else sandbox.token
         e["XDG_CONFIG_HOME"] = str(tmp_path / "config")
         e["XDG_STATE_HOME"] = str(tmp_path / "state")
+        e["XDG_CACHE_HOME"] = str(tmp_path / "cache")   # the disk cache: per test
         if env:
             e.update(env)
         for k in unset:

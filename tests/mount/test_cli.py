@@ -195,6 +195,8 @@ def test_status_watch_shows_a_cold_listing_s_progress(sandbox, hubfs):
     assert summaries >= 2, "--watch printed the summary once"
     assert progress, "no 'listed N of 3000 (listing… P%)' line"
     assert all(total == 3000 and 0 < n < 3000 and pct == n * 100 // 3000 for n, total, pct in progress)
-    # the total costs one search, at background priority, for the whole listing
-    assert count(sandbox, "POST", r"^/crm/v3/objects/contacts/search$") == 1, api_calls(sandbox)
-    assert count(sandbox, "GET", r"^/crm/v3/objects/contacts$") == 30, api_calls(sandbox)
+    # the total comes with the first page of the listing's search side (no
+    # count of its own): list pages up, search pages down, fewer calls in all
+    searches = count(sandbox, "POST", r"^/crm/v3/objects/contacts/search$")
+    lists = count(sandbox, "GET", r"^/crm/v3/objects/contacts$")
+    assert searches >= 1 and lists + searches < 30, api_calls(sandbox)

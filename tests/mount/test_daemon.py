@@ -120,7 +120,8 @@ def test_daemon_messages_go_to_state_log_when_stderr_is_a_pipe(sandbox, hubfs, t
     mnt = tmp_path / "piped"
     mnt.mkdir()
     env = dict(os.environ, HUBSPOT_TOKEN=sandbox.token,
-               XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_STATE_HOME=str(tmp_path / "state"))
+               XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_STATE_HOME=str(tmp_path / "state"),
+               XDG_CACHE_HOME=str(tmp_path / "cache"))
     r = subprocess.run([HUBFS, "-o", f"api_url={sandbox.url}", str(mnt)], env=env,
                        capture_output=True, text=True, timeout=30)
     try:

@@ -65,7 +65,7 @@ def test_listing_longer_than_ttl_is_fresh_when_complete(sandbox, hubfs):
     after `ls` makes no call (DESIGN §9, cold grep after ls)."""
     sandbox.reset(contacts=2000, companies=10, deals=10, tickets=5)
     m = hubfs("ttl=3")
-    sandbox.configure(latency_ms=250)  # 20 pages: the listing outlasts ttl
+    sandbox.configure(latency_ms=600)  # ~7 list and ~7 search pages: the listing outlasts ttl
     t0 = time.time()
     names = [n for n in os.listdir(m.p("contacts")) if n.endswith(".json")]
     assert len(names) == 2000 and time.time() - t0 > 3.5

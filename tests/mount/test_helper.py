@@ -31,6 +31,7 @@ def env_for(tmp_path, token=None):
         e["HUBSPOT_TOKEN"] = token
     e["XDG_CONFIG_HOME"] = str(tmp_path / "config")
     e["XDG_STATE_HOME"] = str(tmp_path / "state")
+    e["XDG_CACHE_HOME"] = str(tmp_path / "cache")
     return e
 
 

@@ -85,6 +85,7 @@ def account(deb, sandbox, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "HUBSPOT_TOKEN"}
     env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
     env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
     return tok, env
 
 
@@ -224,7 +225,8 @@ def test_unit_mounts_and_stops(account, sandbox, tmp_path):
     with open(os.path.join(dropdir, "test.conf"), "w") as f:
         f.write(f"[Service]\nEnvironment=HUBFS_MOUNTPOINT={mnt}\n"
                 f"Environment=XDG_CONFIG_HOME={tmp_path / 'config'}\n"
-                f"Environment=XDG_STATE_HOME={tmp_path / 'state'}\n")
+                f"Environment=XDG_STATE_HOME={tmp_path / 'state'}\n"
+                f"Environment=XDG_CACHE_HOME={tmp_path / 'cache'}\n")
     unit = f"hubfs@{name}.service"
     try:
         sh("systemctl", "--user", "daemon-reload")

@@ -3,6 +3,7 @@
  * port 0), with a fake clock for freshness. API calls are counted from the
  * client's own per-endpoint statistics. */
 #include <errno.h>
+#include <string.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -272,6 +273,101 @@ static void test_side_tables_bounded(void)
 	hs_client_free(hc);
 }
 
+/* The disk copy: a second cache on the same directory lists and reads with
+ * no list or batch/read call, also with a memory budget that keeps almost
+ * nothing; another shown-property set discards the type (said once). */
+static unsigned notices;
+static void on_notice(void *ud, const char *msg)
+{
+	(void)ud;
+	ASSERT(strstr(msg, "other properties") != NULL);
+	notices++;
+}
+
+static void test_disk_copy(void)
+{
+	char *dir = g_dir_make_tmp("hubfs-cache-XXXXXX", NULL);
+	const char *const other[] = { "email,firstname", NULL, NULL, NULL };
+	static const char *const files[] = { "cache.db", "cache.db-wal", "cache.db-shm", "cache.lock" };
+	struct cache_hooks hooks = { .notice = on_notice };
+	struct cache_opts o = { .ttl_ms = 60000, .background = true, .disk_dir = dir,
+				.portal_id = 42 };
+	struct hs_client *hc = client();
+	struct cache *c = cache_new(hc, test_types(), &o, &hooks);
+	json_object *st, *jc, *jt;
+	uint64_t first = 0;
+	struct rec_attr a;
+	char *text = NULL;
+	size_t len = 0;
+
+	ASSERT(cache_disk_notice(c) == NULL);
+	ASSERT_EQ(list_all(c, ty(TY_CONTACTS), &first), 250);
+	ASSERT_GT(calls(hc, LIST), 0);
+	cache_free(c);
+	hs_client_free(hc);
+
+	/* Remount, with a budget of 4 KiB: listed and read from disk. */
+	hc = client();
+	o.max_bytes = 4096;
+	c = cache_new(hc, test_types(), &o, &hooks);
+	ASSERT_EQ(list_all(c, ty(TY_CONTACTS), NULL), 250);
+	ASSERT_EQ(calls(hc, LIST), 0);
+	ASSERT(cache_type_unconfirmed(c, ty(TY_CONTACTS)) ||
+	       calls(hc, "POST /crm/v3/objects/contacts/search") > 0);
+	ASSERT_EQ(cache_record_text(c, ty(TY_CONTACTS), first, dl(), &text, &len), 0);
+	ASSERT(len > 0 && text[0] == '{');
+	g_free(text);
+	ASSERT_EQ(cache_record_stat(c, ty(TY_CONTACTS), first + 1, dl(), &a), 0);
+	ASSERT_EQ(calls(hc, BREAD), 0);
+	st = json_object_new_object();
+	cache_stats(c, st);
+	ASSERT(json_object_object_get_ex(st, "cache", &jc));
+	ASSERT_GT(json_object_get_int64(json_object_object_get(jc, "disk_reads")), 0);
+	ASSERT(json_object_get_boolean(json_object_object_get(jc, "persistent")));
+	ASSERT(json_object_object_get_ex(st, "types", &jt));
+	ASSERT(json_object_get_boolean(json_object_object_get(
+		json_object_object_get(jt, "contacts"), "from_disk")));
+	json_object_put(st);
+	cache_free(c);
+	hs_client_free(hc);
+
+	/* Other shown properties: the type is discarded (one notice) and listed anew. */
+	hc = client();
+	o.shown = other;
+	o.max_bytes = 0;
+	c = cache_new(hc, test_types(), &o, &hooks);
+	ASSERT_EQ(list_all(c, ty(TY_CONTACTS), NULL), 250);
+	ASSERT_GT(calls(hc, LIST), 0);
+	ASSERT_EQ(notices, 1);
+	cache_free(c);
+	hs_client_free(hc);
+	o.shown = NULL;
+
+	/* drop-cache: nothing of the type is kept for the next cache. */
+	hc = client();
+	o.shown = other;
+	c = cache_new(hc, test_types(), &o, &hooks);
+	cache_drop(c, NULL);
+	cache_free(c);
+	hs_client_free(hc);
+	hc = client();
+	c = cache_new(hc, test_types(), &o, &hooks);
+	ASSERT_EQ(list_all(c, ty(TY_CONTACTS), NULL), 250);
+	ASSERT_GT(calls(hc, LIST), 0);
+	ASSERT_EQ(notices, 1);
+	cache_free(c);
+	hs_client_free(hc);
+
+	for (size_t i = 0; i < G_N_ELEMENTS(files); i++) {
+		char *p = g_build_filename(dir, files[i], NULL);
+
+		unlink(p);
+		g_free(p);
+	}
+	rmdir(dir);
+	g_free(dir);
+}
+
 int main(int argc, char **argv)
 {
 	sandbox_start(argc > 1 ? argv[1] : ".", "--contacts", "250", "--companies", "10", "--deals", "120", "--tickets", "5", (char *)NULL);
@@ -280,6 +376,7 @@ int main(int argc, char **argv)
 	RUN(test_epoch_guard);
 	RUN(test_assoc_batching);
 	RUN(test_side_tables_bounded);
+	RUN(test_disk_copy);
 	sandbox_stop();
 	return 0;
 }
