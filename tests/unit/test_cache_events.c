@@ -126,9 +126,11 @@ static void test_apply(void)
 	char *text = NULL;
 	size_t n, len;
 	uint64_t *ids, d, reads;
+	int64_t lists;
 
 	ASSERT_EQ(cache_events_start(c, &eo), 0);
 	ids = list_ids(c, &n);
+	lists = calls(hc, LIST); /* the cold listing (list pages, and search from the top) */
 	ASSERT_EQ(n, 250);
 	reads = calls(hc, BREAD);
 
@@ -178,7 +180,7 @@ static void test_apply(void)
 	ASSERT(!listed(c, ids[9]));
 	ASSERT(listed(c, ids[8]));
 	ASSERT_EQ(calls(hc, BREAD), reads + 2);
-	ASSERT_EQ(calls(hc, LIST), 3); /* never relisted */
+	ASSERT_EQ(calls(hc, LIST), lists); /* never relisted */
 
 	/* work queued at the stop is dropped, not waited for */
 	e[0] = ev("contact", WH_PROPERTY_CHANGE, "propertyChange", ids[20]);
@@ -224,11 +226,12 @@ static void test_overflow_falls_back(void)
 	struct wh_event e[6];
 	size_t n;
 	uint64_t *ids, d;
+	int64_t lists;
 	int64_t end;
 
 	ASSERT_EQ(cache_events_start(c, &eo), 0);
 	ids = list_ids(c, &n);
-	ASSERT_EQ(calls(hc, LIST), 3);
+	lists = calls(hc, LIST);   /* the cold listing's, and its search side's */
 	d = drains(c);
 	for (int i = 0; i < 4; i++)
 		e[i] = ev("contact", WH_PROPERTY_CHANGE, "propertyChange", ids[30 + i]);
@@ -237,15 +240,15 @@ static void test_overflow_falls_back(void)
 	cache_events_add(c, e, 6);
 	settle(c, d);
 	end = hs_now_ms() + 10000;
-	while ((calls(hc, "POST /crm/v3/objects/contacts/search") < 1 || calls(hc, LIST) < 6) &&
+	while (calls(hc, LIST) <= lists &&
 	       hs_now_ms() < end)
 		g_usleep(20000);
 	cache_events_stats(c, &st);
 	ASSERT(st.changes.overflow >= 1);
 	ASSERT(st.refreshes >= 1);
 	ASSERT(st.relists >= 1);
-	ASSERT(calls(hc, "POST /crm/v3/objects/contacts/search") >= 1); /* the refresh */
-	ASSERT(calls(hc, LIST) >= 6);                                    /* the relist */
+	/* the relist ran (the refresh it makes needless may be skipped) */
+	ASSERT(calls(hc, LIST) > lists);
 	g_free(ids);
 	cache_free(c);
 	hs_client_free(hc);
