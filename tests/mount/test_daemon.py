@@ -5,6 +5,7 @@ mount needs (refresh worker, batcher, SIGHUP thread, journal lock) lives in the
 daemon. A second mount of the same portal is refused; startup errors reach the
 caller's stderr with a non-zero exit. API calls counted from the sandbox log.
 """
+import functools
 import glob
 import json
 import os
@@ -14,18 +15,12 @@ import time
 
 from tests.mount.conftest import HUBFS
 from tests.mount.util import api_calls, count
+from tests.mount import util
 
 SEARCH = r"^/crm/v3/objects/(contacts|companies|deals|tickets)/search$"
 
 
-def wait_for(fn, timeout=20, step=0.2):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(step)
-    return fn()
+wait_for = functools.partial(util.wait_for, timeout=20, step=0.2)
 
 
 def prop(m, rid, name):

@@ -4,6 +4,7 @@ the saved sync mark; damaged or foreign files are discarded with one line;
 kill -9 never leaves wrong bytes; drop-cache and cache=memory; modes 0700/0600;
 records evicted from memory come back from disk. API calls counted from the
 sandbox's request log."""
+import functools
 import glob
 import json
 import os
@@ -15,6 +16,7 @@ import time
 import pytest
 
 from tests.mount.util import api_calls, count, start_mount
+from tests.mount import util
 
 LIST = r"^/crm/v3/objects/contacts$"
 SEARCH = r"^/crm/v3/objects/contacts/search$"
@@ -22,14 +24,7 @@ BATCH = r"^/crm/v3/objects/contacts/batch/read$"
 MODES = ["daemon", "foreground"]
 
 
-def wait_for(fn, timeout=20, step=0.1):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(step)
-    return fn()
+wait_for = functools.partial(util.wait_for, timeout=20, step=0.1)
 
 
 def cache_dir(m):

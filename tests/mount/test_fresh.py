@@ -2,6 +2,7 @@
 that find archived records, query directories with this mount's own writes
 overlaid. API calls counted from the sandbox's request log."""
 import errno
+import functools
 import os
 import subprocess
 import time
@@ -10,18 +11,12 @@ import pytest
 
 from tests.mount.conftest import HUBFS
 from tests.mount.util import api_calls, count
+from tests.mount import util
 
 SEARCH = r"^/crm/v3/objects/contacts/search$"
 
 
-def wait_for(fn, timeout=15, step=0.2):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(step)
-    return fn()
+wait_for = functools.partial(util.wait_for, timeout=15, step=0.2)
 
 
 def prop(m, t, rid, name):

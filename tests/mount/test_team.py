@@ -7,6 +7,7 @@ socket, started and stopped by pid; API calls counted from the sandbox log.
 Every mount of a test has its own state directory (one mount per portal and
 state directory), so they run in the foreground (-f) where the fixture knows
 the pid without the state directory's mount lock."""
+import functools
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ import pytest
 
 from tests.mount.conftest import HUBFS
 from tests.mount.util import api_calls, calls, count
+from tests.mount import util
 
 SEARCH = r"^/crm/v3/objects/contacts/search$"
 READ = r"^/crm/v3/objects/contacts/batch/read$"
@@ -81,14 +83,7 @@ def team_mount(hubfs, tmp_path, redis_url, i, *opts, **kw):
     return hubfs(f"redis={redis_url}", *opts, foreground=True, env=env, **kw)
 
 
-def wait_for(fn, timeout=15, step=0.1):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(step)
-    return fn()
+wait_for = functools.partial(util.wait_for, timeout=15, step=0.1)
 
 
 def jobtitle(m, rid):

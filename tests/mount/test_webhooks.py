@@ -3,6 +3,7 @@ batches for every change made as another client, and the mount shows the
 change long before its ttl; every request that fails a check is counted and
 changes nothing. API calls counted from the sandbox's request log."""
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -16,6 +17,7 @@ import pytest
 
 from tests.mount.conftest import HUBFS
 from tests.mount.util import api_calls, count
+from tests.mount import util
 
 SECRET = "wh-secret-7c1e0d5a-91f3-4b7e-bb2a-0f6d5e3c2a19"
 TTL = 60  # far longer than any wait here: what shows up early came by webhook
@@ -25,14 +27,7 @@ SUBS = ["contact.creation", "contact.deletion", "contact.propertyChange", "conta
         "contact.restore", "contact.associationChange", "company.associationChange"]
 
 
-def wait_for(fn, timeout=10, step=0.05):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(step)
-    return fn()
+wait_for = functools.partial(util.wait_for, timeout=10, step=0.05)
 
 
 def secret_file(tmp_path, text=SECRET, mode=0o600):

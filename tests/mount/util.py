@@ -2,6 +2,7 @@
 and starting a mount in a given mode."""
 import json
 import re
+import time
 import urllib.request
 
 import pytest
@@ -68,3 +69,15 @@ def start_mount(hubfs, mode, *opts, **kw):
     """Start a mount through the hubfs fixture factory in mode "foreground"
     (-f) or "daemon" (the default `hubfs MNT`, which forks)."""
     return hubfs(*opts, foreground=(mode == "foreground"), **kw)
+
+
+def wait_for(fn, timeout=10, step=0.1):
+    """fn()'s first true value within timeout seconds (polled every step),
+    else its value at the end."""
+    end = time.time() + timeout
+    while time.time() < end:
+        v = fn()
+        if v:
+            return v
+        time.sleep(step)
+    return fn()
