@@ -5,7 +5,6 @@ mount needs (refresh worker, batcher, SIGHUP thread, journal lock) lives in the
 daemon. A second mount of the same portal is refused; startup errors reach the
 caller's stderr with a non-zero exit. API calls counted from the sandbox log.
 """
-import functools
 import glob
 import json
 import os
@@ -20,7 +19,8 @@ from tests.mount import util
 SEARCH = r"^/crm/v3/objects/(contacts|companies|deals|tickets)/search$"
 
 
-wait_for = functools.partial(util.wait_for, timeout=20, step=0.2)
+def wait_for(fn, timeout=20, step=0.2):
+    return util.wait_for(fn, timeout, step)
 
 
 def prop(m, rid, name):

@@ -4,7 +4,6 @@ the saved sync mark; damaged or foreign files are discarded with one line;
 kill -9 never leaves wrong bytes; drop-cache and cache=memory; modes 0700/0600;
 records evicted from memory come back from disk. API calls counted from the
 sandbox's request log."""
-import functools
 import glob
 import json
 import os
@@ -24,7 +23,8 @@ BATCH = r"^/crm/v3/objects/contacts/batch/read$"
 MODES = ["daemon", "foreground"]
 
 
-wait_for = functools.partial(util.wait_for, timeout=20, step=0.1)
+def wait_for(fn, timeout=20, step=0.1):
+    return util.wait_for(fn, timeout, step)
 
 
 def cache_dir(m):

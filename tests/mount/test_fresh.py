@@ -2,7 +2,6 @@
 that find archived records, query directories with this mount's own writes
 overlaid. API calls counted from the sandbox's request log."""
 import errno
-import functools
 import os
 import subprocess
 import time
@@ -16,7 +15,8 @@ from tests.mount import util
 SEARCH = r"^/crm/v3/objects/contacts/search$"
 
 
-wait_for = functools.partial(util.wait_for, timeout=15, step=0.2)
+def wait_for(fn, timeout=15, step=0.2):
+    return util.wait_for(fn, timeout, step)
 
 
 def prop(m, t, rid, name):

@@ -7,7 +7,6 @@ socket, started and stopped by pid; API calls counted from the sandbox log.
 Every mount of a test has its own state directory (one mount per portal and
 state directory), so they run in the foreground (-f) where the fixture knows
 the pid without the state directory's mount lock."""
-import functools
 import json
 import os
 import signal
@@ -83,7 +82,8 @@ def team_mount(hubfs, tmp_path, redis_url, i, *opts, **kw):
     return hubfs(f"redis={redis_url}", *opts, foreground=True, env=env, **kw)
 
 
-wait_for = functools.partial(util.wait_for, timeout=15, step=0.1)
+def wait_for(fn, timeout=15, step=0.1):
+    return util.wait_for(fn, timeout, step)
 
 
 def jobtitle(m, rid):

@@ -3,7 +3,6 @@ batches for every change made as another client, and the mount shows the
 change long before its ttl; every request that fails a check is counted and
 changes nothing. API calls counted from the sandbox's request log."""
 import base64
-import functools
 import hashlib
 import hmac
 import json
@@ -27,7 +26,8 @@ SUBS = ["contact.creation", "contact.deletion", "contact.propertyChange", "conta
         "contact.restore", "contact.associationChange", "company.associationChange"]
 
 
-wait_for = functools.partial(util.wait_for, timeout=10, step=0.05)
+def wait_for(fn, timeout=10, step=0.05):
+    return util.wait_for(fn, timeout, step)
 
 
 def secret_file(tmp_path, text=SECRET, mode=0o600):
