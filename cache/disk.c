@@ -155,7 +155,8 @@ static int open_files(struct disk *d)
 	if (rc == 0 && flock(d->lock_fd, LOCK_EX | LOCK_NB) != 0)
 		rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
 	if (rc == -EBUSY)
-		log_err("disk cache %s is in use by another process", d->dir);
+		log_warn("disk cache %s is in use by another mount of this portal; this one keeps "
+			 "its cache in memory", d->dir);
 	else if (rc)
 		log_err("disk cache: cannot open %s: %s", lock, g_strerror(-rc));
 	g_free(lock);

@@ -77,7 +77,8 @@ def redis(tmp_path):
 
 
 def team_mount(hubfs, tmp_path, redis_url, i, *opts, **kw):
-    env = {"XDG_STATE_HOME": str(tmp_path / f"state{i}")}
+    # as on machines of their own: a state directory and a disk cache each
+    env = {"XDG_STATE_HOME": str(tmp_path / f"state{i}"), "XDG_CACHE_HOME": str(tmp_path / f"cache{i}")}
     env.update(kw.pop("env", {}))
     return hubfs(f"redis={redis_url}", *opts, foreground=True, env=env, **kw)
 
