@@ -331,7 +331,7 @@ void cache_evict(struct cache *c, struct rec *keep)
 {
 	GList *l = c->lru.tail;
 
-	while (c->bytes > c->opts.max_bytes && l) {
+	while (CACHE_CHARGE(c->bytes, c->lru.length) > c->opts.max_bytes && l) {
 		struct rec *r = l->data;
 
 		l = l->prev;
@@ -462,10 +462,9 @@ char *cache_type_denied(struct cache *c, const struct objtype *type)
 
 /* --- the disk copy ---------------------------------------------------- */
 
+/* The same fields (DISK_LENT_FIELDS), so the same layout. */
 G_STATIC_ASSERT(sizeof(struct lent) == sizeof(struct disk_lent));
-G_STATIC_ASSERT(G_STRUCT_OFFSET(struct lent, size) == G_STRUCT_OFFSET(struct disk_lent, size));
-G_STATIC_ASSERT(G_STRUCT_OFFSET(struct lent, mtime_ms) ==
-		G_STRUCT_OFFSET(struct disk_lent, mtime_ms));
+G_STATIC_ASSERT(sizeof(struct lent) == 16);
 
 /* What the disk holds of a type, read once its schema (and so its shown
  * properties) is known. */
@@ -799,7 +798,8 @@ void cache_stats(struct cache *c, json_object *obj)
 		json_object_object_add(types, tc->type->name, jt);
 	}
 	json_object_object_add(jc, "records", json_object_new_int64((int64_t)records));
-	json_object_object_add(jc, "bytes", json_object_new_int64((int64_t)c->bytes));
+	json_object_object_add(jc, "bytes", json_object_new_int64(
+				       (int64_t)CACHE_CHARGE(c->bytes, c->lru.length)));
 	json_object_object_add(jc, "max_bytes", json_object_new_int64((int64_t)c->opts.max_bytes));
 	json_object_object_add(jc, "hits", json_object_new_int64((int64_t)c->hits));
 	json_object_object_add(jc, "misses", json_object_new_int64((int64_t)c->misses));

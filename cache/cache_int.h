@@ -41,10 +41,8 @@ struct assoc {
 /* A listed record: its attributes as of the page it came in, so readdirplus
  * needs no fetch even when the record itself was evicted. */
 struct lent {
-	uint64_t id;
-	uint64_t size;
-	int64_t mtime_ms;
-};
+	DISK_LENT_FIELDS;     /* id, size, mtime_ms (packed: see cache/disk.h) */
+} __attribute__((packed));
 
 struct listing {
 	const struct objtype *type;
@@ -216,7 +214,17 @@ bool cache_wait_until(struct cache *c, int64_t deadline);
 bool cache_rec_fresh(struct cache *c, struct tcache *tc, struct rec *r, int64_t now);
 void cache_rec_touch(struct cache *c, struct rec *r);  /* to the LRU head; lock held */
 void cache_rec_remove(struct cache *c, struct rec *r); /* unlink and free; lock held */
-/* Evict least-recently-used clean records until under budget; keep `keep`. Lock held. */
+/* What a cached record costs in memory besides its text, charged against
+ * cache_mb with it: the struct rec and its allocation header, the text's
+ * header and rounding (malloc: 8 bytes of header, 16-byte granules), and its
+ * slot in the type's id hash table (key, value and hash at the table's
+ * average load). At ~600 bytes a contact this is a fifth of the budget;
+ * leaving it out let a full cache hold about a quarter more than cache_mb. */
+#define REC_OVERHEAD (sizeof(struct rec) + 16 + 16 + 32)
+/* The bytes a cache of n records of `text` bytes is charged. */
+#define CACHE_CHARGE(text, n) ((text) + (n) * REC_OVERHEAD)
+/* Evict least-recently-used clean records until under budget (their texts
+ * plus REC_OVERHEAD each); keep `keep`. Lock held. */
 void cache_evict(struct cache *c, struct rec *keep);
 /* Insert rendered data; takes ownership of x->text. Lock held. Returns 1 if dropped. */
 int cache_store_locked(struct cache *c, const struct objtype *type, struct rendered *x,

@@ -281,10 +281,11 @@ static int db_connect(struct disk *d, const char **why, bool *unclean)
 		 * journal_mode: a drop can then give its pages back (see vacuum()).
 		 * A cache: a commit need not reach the platter before it returns
 		 * (WAL + NORMAL loses at most the last batches on power loss, and
-		 * never leaves a torn one). */
+		 * never leaves a torn one). Its page cache is 8 MiB: writes
+		 * append by key, and the memory is outside cache_mb. */
 		rc = sqlite3_exec(d->w.db, "PRAGMA auto_vacuum = INCREMENTAL;"
 				  " PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-				  " PRAGMA cache_size = -16384; PRAGMA journal_size_limit = 67108864",
+				  " PRAGMA cache_size = -8192; PRAGMA journal_size_limit = 67108864",
 				  NULL, NULL, NULL);
 	}
 	if (rc == SQLITE_OK)

@@ -95,12 +95,20 @@ struct disk_type {
 int disk_type_open(struct disk *d, const char *type_id, const char *shown_csv,
 		   struct disk_type *st, bool *dropped);
 
-/* A listing entry: enough for readdirplus without the record. */
+/* A listing entry: enough for readdirplus without the record. A listing
+ * holds one per record (a million of them at 1,000,000 contacts), so the
+ * fields are packed into 16 bytes, not 24: ids are below 2^48
+ * (record_parse_id), a record's text below 2^32 bytes (struct rec's len),
+ * and 48 signed bits of milliseconds reach past the year 10,000. The cache's
+ * struct lent is the same fields (cache_int.h), so a listing loaded from
+ * disk is adopted as it is. */
+#define DISK_LENT_FIELDS \
+	uint64_t id : 48;      \
+	uint64_t size : 32;    \
+	int64_t mtime_ms : 48
 struct disk_lent {
-	uint64_t id;
-	uint64_t size;
-	int64_t mtime_ms;
-};
+	DISK_LENT_FIELDS;
+} __attribute__((packed));
 
 /* The listed records of a type, ascending by id: a GArray of struct disk_lent
  * (g_array_unref). 0 or -EIO. */

@@ -26,9 +26,11 @@
 #define DISK_KEY_ID(k) ((k) & ((UINT64_C(1) << DISK_ID_BITS) - 1))
 
 /* Queue bounds. A producer waits while the queue is full (back-pressure); the
- * writer applies at most one batch per transaction. */
+ * writer applies at most one batch per transaction. The queued texts are
+ * copies of what memory holds, outside cache_mb: two batches of headroom are
+ * enough to keep the writer busy. */
 #define DISK_QUEUE_OPS 16384
-#define DISK_QUEUE_BYTES (16u << 20)
+#define DISK_QUEUE_BYTES (8u << 20)
 #define DISK_BATCH_OPS 4096
 #define DISK_BATCH_BYTES (4u << 20)
 #define DISK_TOUCH_MAX 65536 /* touches held between batches; more are dropped */

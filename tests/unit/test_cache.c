@@ -12,6 +12,7 @@
 #include <glib.h>
 
 #include "cache/cache.h"
+#include "cache/cache_int.h" /* REC_OVERHEAD */
 #include "client/hubspot.h"
 #include "tests/unit/sandbox.h"
 #include "tests/unit/test.h"
@@ -61,6 +62,19 @@ static size_t list_all(struct cache *c, const struct objtype *t, uint64_t *first
 	ASSERT_EQ(rc, 1);
 	cache_listing_close(c, l);
 	return i;
+}
+
+/* The smallest record of a listing (its listing entries' sizes). */
+static uint64_t smallest_text(struct cache *c, const struct objtype *t)
+{
+	struct listing *l = cache_listing_open(c, t);
+	struct rec_attr a;
+	uint64_t id, min = UINT64_MAX;
+
+	for (size_t i = 0; cache_listing_entry(c, l, i, dl(), &id, &a) == 0; i++)
+		min = MIN(min, a.size);
+	cache_listing_close(c, l);
+	return min;
 }
 
 static void test_listing_and_ttl(void)
@@ -113,6 +127,11 @@ static void test_budget_and_eviction(void)
 	ASSERT(json_object_object_get_ex(st, "cache", &jc));
 	ASSERT_LE(json_object_get_int64(json_object_object_get(jc, "bytes")), 30000);
 	ASSERT_LT(json_object_get_int64(json_object_object_get(jc, "records")), 250);
+	/* The budget holds the records' bookkeeping too, not only their text: as
+	 * many records as are kept, each at least the smallest text plus
+	 * REC_OVERHEAD, fit in it. */
+	ASSERT_LE((uint64_t)json_object_get_int64(json_object_object_get(jc, "records")) *
+		  (smallest_text(c, ty(TY_CONTACTS)) + REC_OVERHEAD), 30000);
 	json_object_put(st);
 	/* The first record was evicted; reading it costs one batch read that takes
 	 * evicted neighbours along. */

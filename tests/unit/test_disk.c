@@ -105,7 +105,7 @@ static GArray *assert_listing(struct disk *d, const char *type, const uint64_t *
 	ASSERT(a != NULL);
 	if (a->len != n) {
 		for (guint i = 0; i < a->len; i++)
-			fprintf(stderr, " %" PRIu64, g_array_index(a, struct disk_lent, i).id);
+			fprintf(stderr, " %" PRIu64, (uint64_t)g_array_index(a, struct disk_lent, i).id);
 		fputc('\n', stderr);
 	}
 	ASSERT_EQ(a->len, n);
