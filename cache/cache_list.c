@@ -346,9 +346,13 @@ static gpointer tail_main(gpointer p)
 		int64_t total = -1;
 		int rc;
 
-		if (gap_left(l, l->fetching ? LIST_PER_PAGE : 0) <= LIST_PER_PAGE) {
-			/* What is left between the sides fits one list page: the
-			 * list side brings it (a search page too would overlap). */
+		if (gap_left(l, l->fetching ? LIST_PER_PAGE : 0) < LIST_PER_PAGE) {
+			/* What is left between the sides fits one list page with
+			 * room to spare: the list side brings it (a search page
+			 * too would overlap). The sides meet only when one passes
+			 * the other's last id, so a page that would exactly fill
+			 * the gap is the search side's, whose next id is then
+			 * the list side's. */
 			l->tail_dry = true;
 			break;
 		}
@@ -417,9 +421,9 @@ static bool tail_pacing(struct listing *l)
 {
 	if (!l->tail || !l->tail_running || l->tail_stop || l->tail_dry || l->complete)
 		return false;
-	/* The search page on its way covers what is left: a list page would
-	 * only overlap it. */
-	if (l->tail_asking && gap_left(l, TAIL_PAGE) <= 0)
+	/* The search page on its way covers what is left and reaches the list
+	 * side's ids: a list page would only overlap it. */
+	if (l->tail_asking && gap_left(l, TAIL_PAGE) < 0)
 		return true;
 	/* A background listing (the relist that catches up a type served from
 	 * disk) has no reader waiting: the list side keeps to half the search
