@@ -425,13 +425,6 @@ static bool tail_pacing(struct listing *l)
 	 * side's ids: a list page would only overlap it. */
 	if (l->tail_asking && gap_left(l, TAIL_PAGE) < 0)
 		return true;
-	/* A background listing (the relist that catches up a type served from
-	 * disk) has no reader waiting: the list side keeps to half the search
-	 * side's records, so the relist costs about two thirds of ⌈N/100⌉
-	 * calls (10,000 records: ~67, against ~75 for a cold listing, so
-	 * choosing it never costs more than listing cold), taking longer. */
-	if (l->tail_prio == RL_PRIO_BACKGROUND)
-		return l->ids->len >= l->tail->len / 2 + LIST_PER_PAGE;
 	return l->ids->len >= l->tail->len + LIST_PER_PAGE;
 }
 
