@@ -67,6 +67,7 @@ struct listing {
 	uint64_t tail_low;    /* the lowest id the search side has (0: none yet) */
 	uint64_t tail_top;    /* the highest (its first page's first id) */
 	bool tail_running;    /* its thread is at work (holds a reference) */
+	bool tail_asking;     /* a search page is on its way */
 	bool tail_stop;       /* met, failed or abandoned: the thread ends, and a failed
 			       * or abandoned tail is not used */
 	bool tail_dry;        /* the search side has everything down to tail_low */

@@ -319,6 +319,15 @@ static int tail_page(struct cache *c, struct listing *l, const struct schema *sc
 	return rc;
 }
 
+/* Records left between the two sides once `coming` more arrive, by the
+ * search total (G_MAXINT64 while no search page told it). Lock held. */
+static int64_t gap_left(struct listing *l, int64_t coming)
+{
+	if (!l->tail || l->tail_calls == 0 || l->total < 0)
+		return G_MAXINT64;
+	return l->total - (int64_t)l->ids->len - (int64_t)l->tail->len - coming;
+}
+
 /* The search side's thread: pages down from the top until the sides meet,
  * the search runs dry or fails (the list side then goes on alone). */
 static gpointer tail_main(gpointer p)
@@ -337,9 +346,21 @@ static gpointer tail_main(gpointer p)
 		int64_t total = -1;
 		int rc;
 
+		if (gap_left(l, l->fetching ? LIST_PER_PAGE : 0) < LIST_PER_PAGE) {
+			/* What is left between the sides fits one list page with
+			 * room to spare: the list side brings it (a search page
+			 * too would overlap). The sides meet only when one passes
+			 * the other's last id, so a page that would exactly fill
+			 * the gap is the search side's, whose next id is then
+			 * the list side's. */
+			l->tail_dry = true;
+			break;
+		}
+		l->tail_asking = true;
 		g_mutex_unlock(&c->lock);
 		rc = tail_page(c, l, sc, below, &got, &total);
 		g_mutex_lock(&c->lock);
+		l->tail_asking = false;
 		l->tail_calls++;
 		if (rc || !got) {
 			l->tail_stop = true; /* failed: the list side goes on alone */
@@ -377,6 +398,9 @@ static gpointer tail_main(gpointer p)
 		}
 		below = low;
 		l->tail_low = low;
+		/* The list side may be waiting for this page (tail_ahead_wait):
+		 * wake it now, not when its TAIL_PACE_MS wait runs out. */
+		g_cond_broadcast(&c->cond);
 		listing_meet(c, l);
 		if (l->complete && tc->listing == l)
 			listing_install(c, l);
@@ -395,8 +419,13 @@ static gpointer tail_main(gpointer p)
  * makes progress. Lock held. */
 static bool tail_pacing(struct listing *l)
 {
-	return l->tail && l->tail_running && !l->tail_stop && !l->tail_dry && !l->complete &&
-	       l->ids->len >= l->tail->len + LIST_PER_PAGE;
+	if (!l->tail || !l->tail_running || l->tail_stop || l->tail_dry || l->complete)
+		return false;
+	/* The search page on its way covers what is left and reaches the list
+	 * side's ids: a list page would only overlap it. */
+	if (l->tail_asking && gap_left(l, TAIL_PAGE) < 0)
+		return true;
+	return l->ids->len >= l->tail->len + LIST_PER_PAGE;
 }
 
 #define TAIL_PACE_MS 1000 /* the list side waits at most this for one search page */

@@ -22,6 +22,9 @@
  * in the window is below its share of the window's maximum: background 60 %,
  * user 90 %, write 100 % (each at least 1). So a grep over 100,000 records
  * leaves 40 % of every window to saves and 10 % of it to nobody but saves.
+ * The search budget has no user reserve (user 100 %, background 60 %): 10 %
+ * of 5 a second is no whole slot, and rounding it up to one would keep a
+ * fifth of the budget from a cold listing's search side.
  *
  * Share: a limiter that spends a budget together with others it cannot ask
  * (mounts of a team while Redis is unreachable) can be capped at 1/parts of

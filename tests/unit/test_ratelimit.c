@@ -415,6 +415,18 @@ static void test_search_budget(void)
 	ASSERT_EQ(n, 3);
 	ratelimit_free(rl);
 
+	/* no user reserve on search: a cold listing's search side (user
+	 * class) gets all 5 of a second, not 4 (90 % rounded down), while the
+	 * 10 s window keeps its user reserve (90 of 100) */
+	rl = mk(100, 10000, 5);
+	for (n = 0; ratelimit_acquire(rl, RL_PRIO_USER, true, 0) == 0; n++)
+		ratelimit_done(rl, true, 200, 0);
+	ASSERT_EQ(n, 5);
+	for (n = 0; ratelimit_acquire(rl, RL_PRIO_USER, false, 0) == 0; n++)
+		ratelimit_done(rl, false, 200, 0);
+	ASSERT_EQ(n, 90);
+	ratelimit_free(rl);
+
 	/* shorter search interval for tests */
 	rl = mk(100, 10000, 2);
 	ratelimit_set_search_interval(rl, 200);
