@@ -721,7 +721,11 @@ static int64_t relist_budget_ms(struct cache *c, struct tcache *tc)
 	if (prev && prev->complete && prev->completed_ms == prev->started_ms && tc->from_disk)
 		budget = MAX(budget, MAX(RELIST_MIN_BUDGET_MS,
 					 (int64_t)prev->ids->len * RELIST_MS_PER_RECORD));
-	if (prev && prev->complete && 3 * (prev->completed_ms - prev->started_ms) > budget)
+	/* (a listing marked due for a relist has completed_ms far in the past:
+	 * no duration to go by) */
+	if (prev && prev->complete && prev->completed_ms > prev->started_ms &&
+	    prev->completed_ms - prev->started_ms < INT64_MAX / 3 &&
+	    3 * (prev->completed_ms - prev->started_ms) > budget)
 		budget = 3 * (prev->completed_ms - prev->started_ms);
 	return budget;
 }
