@@ -128,6 +128,23 @@ static json_object *string_array(const char *const *v, size_t n)
 	return a;
 }
 
+/* A batch's "inputs": [{"id": ids[i]}, …], with "after": afters[i] where
+ * afters is given and afters[i] is not empty. */
+static json_object *id_inputs(const char *const *ids, const char *const *afters, size_t n)
+{
+	json_object *inputs = json_object_new_array_ext((int)n);
+
+	for (size_t i = 0; i < n; i++) {
+		json_object *in = json_object_new_object();
+
+		json_object_object_add(in, "id", json_object_new_string(ids[i] ? ids[i] : ""));
+		if (afters && afters[i] && *afters[i])
+			json_object_object_add(in, "after", json_object_new_string(afters[i]));
+		json_object_array_add(inputs, in);
+	}
+	return inputs;
+}
+
 /* {"status":"COMPLETE","results":[]}: the answer to an empty batch, given
  * without asking. */
 static int empty_batch(struct hs_call *call, json_object **out)
@@ -146,7 +163,7 @@ int hs_batch_read(struct hs_client *c, struct hs_call *call, const char *type,
 		  const char *const *ids, size_t n, const char *const *props, size_t nprops,
 		  json_object **out)
 {
-	json_object *body, *inputs;
+	json_object *body;
 	int rc;
 
 	if (!name_ok(type) || n > MAX_BATCH || (n && !ids) || (nprops && !props))
@@ -154,14 +171,7 @@ int hs_batch_read(struct hs_client *c, struct hs_call *call, const char *type,
 	if (n == 0)
 		return empty_batch(call, out);
 	body = json_object_new_object();
-	inputs = json_object_new_array_ext((int)n);
-	for (size_t i = 0; i < n; i++) {
-		json_object *in = json_object_new_object();
-
-		json_object_object_add(in, "id", json_object_new_string(ids[i] ? ids[i] : ""));
-		json_object_array_add(inputs, in);
-	}
-	json_object_object_add(body, "inputs", inputs);
+	json_object_object_add(body, "inputs", id_inputs(ids, NULL, n));
 	json_object_object_add(body, "properties", string_array(props, nprops));
 	rc = request_path(c, call, "POST", objects_path(type, "/batch/read"), body, out);
 	json_object_put(body);
@@ -230,7 +240,7 @@ int hs_assoc_batch_read(struct hs_client *c, struct hs_call *call, const char *f
 			const char *to, const char *const *ids, const char *const *afters,
 			size_t n, json_object **out)
 {
-	json_object *body, *inputs;
+	json_object *body;
 	int rc;
 
 	if (!name_ok(from) || !name_ok(to) || n > MAX_ASSOC_BATCH_READ || (n && !ids))
@@ -238,16 +248,7 @@ int hs_assoc_batch_read(struct hs_client *c, struct hs_call *call, const char *f
 	if (n == 0)
 		return empty_batch(call, out);
 	body = json_object_new_object();
-	inputs = json_object_new_array_ext((int)n);
-	for (size_t i = 0; i < n; i++) {
-		json_object *in = json_object_new_object();
-
-		json_object_object_add(in, "id", json_object_new_string(ids[i] ? ids[i] : ""));
-		if (afters && afters[i] && *afters[i])
-			json_object_object_add(in, "after", json_object_new_string(afters[i]));
-		json_object_array_add(inputs, in);
-	}
-	json_object_object_add(body, "inputs", inputs);
+	json_object_object_add(body, "inputs", id_inputs(ids, afters, n));
 	rc = request_path(c, call, "POST", assoc_path(from, to, "read"), body, out);
 	json_object_put(body);
 	return rc;

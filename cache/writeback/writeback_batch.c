@@ -58,6 +58,21 @@ int wb_set_failed(struct writeback *wb, int64_t seq, const struct wb_err *w, int
 	return rc;
 }
 
+int wb_settle_row(struct writeback *wb, int64_t seq, const struct item *it, int64_t now)
+{
+	switch (it->outcome) {
+	case OUT_OK:
+		return journal_delete(wb->j, seq);
+	case OUT_FAILED:
+		return wb_set_failed(wb, seq, &it->err, now);
+	case OUT_IN_DOUBT:
+		/* updated_ms: the latest the server can have applied it. */
+		return journal_set_state(wb->j, seq, JS_IN_DOUBT, NULL, now);
+	default:
+		return journal_set_state(wb->j, seq, JS_PENDING, NULL, now);
+	}
+}
+
 /* The journal's last_error text. g_free. */
 char *wb_err_json(const struct wb_err *w)
 {
@@ -584,24 +599,8 @@ static void simple_settle_journal(struct writeback *wb, GPtrArray *ops, struct i
 
 	pthread_mutex_lock(&wb->lock);
 	rc = journal_begin(wb->j);
-	for (guint i = 0; rc == 0 && i < ops->len; i++) {
-		struct jop *op = ops->pdata[i];
-
-		switch (its[i].outcome) {
-		case OUT_OK:
-			rc = journal_delete(wb->j, op->seq);
-			break;
-		case OUT_FAILED:
-			rc = wb_set_failed(wb, op->seq, &its[i].err, now);
-			break;
-		case OUT_IN_DOUBT:
-			rc = journal_set_state(wb->j, op->seq, JS_IN_DOUBT, NULL, now);
-			break;
-		default:
-			rc = journal_set_state(wb->j, op->seq, JS_PENDING, NULL, now);
-			break;
-		}
-	}
+	for (guint i = 0; rc == 0 && i < ops->len; i++)
+		rc = wb_settle_row(wb, ((struct jop *)ops->pdata[i])->seq, &its[i], now);
 	wb_journal_done(wb, rc);
 	pthread_cond_broadcast(&wb->done);
 	pthread_mutex_unlock(&wb->lock);

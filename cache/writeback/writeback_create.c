@@ -248,6 +248,51 @@ int wb_creates_to_update(struct writeback *wb, const struct objtype *type, const
 	return rc;
 }
 
+/* Lock held, in a transaction. A create HubSpot answered with its record:
+ * the row goes, creates of the same key become its updates. */
+static int settle_created(struct writeback *wb, const struct objtype *type, struct cdone *d,
+			  int64_t now)
+{
+	const char *id = json_util_field(d->it->result, "id");
+	json_object *nv;
+	uint64_t xid;
+	int rc;
+
+	if (!id) /* 2xx without the record: we cannot say which it is */
+		return journal_set_state(wb->j, d->op->seq, JS_IN_DOUBT, NULL, now);
+	snprintf(d->id, sizeof(d->id), "%s", id);
+	d->land = !(json_object_object_get_ex(d->it->result, "new", &nv) &&
+		    !json_object_get_boolean(nv));
+	rc = journal_delete(wb->j, d->op->seq);
+	if (rc == 0 && record_parse_id(id, strlen(id), &xid) == 0) {
+		rc = wb_creates_to_update(wb, type, d->op->key, xid, now);
+		/* An upsert carried no associations: they follow it. */
+		if (rc == 0 && create_by_upsert(type, d->op->props))
+			rc = wb_create_assocs_queue(wb, type, d->op, xid, now);
+	}
+	return rc;
+}
+
+/* Lock held, in a transaction. 409: the record (a contact, by its email)
+ * exists already; the create becomes its update. */
+static int settle_existing(struct writeback *wb, const struct objtype *type, struct cdone *d,
+			   uint64_t xid, int64_t now)
+{
+	json_object *nob = json_object_new_object();
+	int rc;
+
+	snprintf(d->id, sizeof(d->id), "%" PRIu64, xid);
+	log_info("writeback: %s/_new/%s: %s; updating it instead", type->name, d->op->key,
+		 d->it->err.e.message);
+	rc = journal_add_update(wb->j, type->id, xid, d->op->props, nob, 0, now, NULL);
+	json_object_put(nob);
+	if (rc == 0)
+		rc = wb_create_assocs_queue(wb, type, d->op, xid, now);
+	if (rc == 0)
+		rc = journal_delete(wb->j, d->op->seq);
+	return rc;
+}
+
 static int settle_creates(struct writeback *wb, const struct objtype *type, struct cdone *d,
 			  size_t n)
 {
@@ -257,59 +302,17 @@ static int settle_creates(struct writeback *wb, const struct objtype *type, stru
 	pthread_mutex_lock(&wb->lock);
 	rc = journal_begin(wb->j);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
-		struct jop *op = d[i].op;
-		struct item *it = d[i].it;
-		uint64_t xid;
+		const struct item *it = d[i].it;
+		uint64_t xid = 0;
 
-		switch (it->outcome) {
-		case OUT_OK: {
-			const char *id = json_util_field(it->result, "id");
-			json_object *nv;
-
-			if (!id) { /* 2xx without the record: we cannot say which it is */
-				rc = journal_set_state(wb->j, op->seq, JS_IN_DOUBT, NULL, now);
-				break;
-			}
-			snprintf(d[i].id, sizeof(d[i].id), "%s", id);
-			d[i].land = !(json_object_object_get_ex(it->result, "new", &nv) &&
-				      !json_object_get_boolean(nv));
-			rc = journal_delete(wb->j, op->seq);
-			if (rc == 0 && record_parse_id(id, strlen(id), &xid) == 0) {
-				rc = wb_creates_to_update(wb, type, op->key, xid, now);
-				/* An upsert carried no associations: they follow it. */
-				if (rc == 0 && create_by_upsert(type, op->props))
-					rc = wb_create_assocs_queue(wb, type, op, xid, now);
-			}
-			break;
-		}
-		case OUT_FAILED:
-			xid = (type->flags & OTF_UPSERT_EMAIL) ? existing_id(it) : 0;
-			if (xid) {
-				/* 409: the record (a contact, by its email) exists; the
-				 * create becomes its update. */
-				json_object *nob = json_object_new_object();
-
-				snprintf(d[i].id, sizeof(d[i].id), "%" PRIu64, xid);
-				log_info("writeback: %s/_new/%s: %s; updating it instead",
-					 type->name, op->key, it->err.e.message);
-				rc = journal_add_update(wb->j, type->id, xid, op->props, nob, 0, now, NULL);
-				json_object_put(nob);
-				if (rc == 0)
-					rc = wb_create_assocs_queue(wb, type, op, xid, now);
-				if (rc == 0)
-					rc = journal_delete(wb->j, op->seq);
-			} else {
-				rc = wb_set_failed(wb, op->seq, &it->err, now);
-			}
-			break;
-		case OUT_IN_DOUBT:
-			/* updated_ms: the latest the server can have applied it. */
-			rc = journal_set_state(wb->j, op->seq, JS_IN_DOUBT, NULL, now);
-			break;
-		default:
-			rc = journal_set_state(wb->j, op->seq, JS_PENDING, NULL, now);
-			break;
-		}
+		if (it->outcome == OUT_FAILED && (type->flags & OTF_UPSERT_EMAIL))
+			xid = existing_id(it);
+		if (it->outcome == OUT_OK)
+			rc = settle_created(wb, type, &d[i], now);
+		else if (xid)
+			rc = settle_existing(wb, type, &d[i], xid, now);
+		else
+			rc = wb_settle_row(wb, d[i].op->seq, it, now);
 	}
 	wb_journal_done(wb, rc);
 	pthread_cond_broadcast(&wb->done);

@@ -120,6 +120,10 @@ void wb_err_set(struct wb_err *w, const char *reason, const struct hs_error *e);
 char *wb_err_json(const struct wb_err *w);
 /* Mark journal row seq failed with w as its last error. Returns journal_set_state's rc. */
 int wb_set_failed(struct writeback *wb, int64_t seq, const struct wb_err *w, int64_t now);
+/* Lock held, inside journal_begin: write the plain outcome of journal row
+ * seq: sent (the row goes), failed (kept with its error), in doubt, or still
+ * to send. 0 or the journal's error. */
+int wb_settle_row(struct writeback *wb, int64_t seq, const struct item *it, int64_t now);
 /* One .hubfs/errors.log line through hooks->error. key is the create key or
  * NULL (then id names the record). extra (consumed) adds fields. */
 void wb_report(struct writeback *wb, const char *op, const struct objtype *type, uint64_t id,

@@ -169,6 +169,56 @@ class Mount:
             self.wait_exit(30)
 
 
+VALGRIND = ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
+            "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite"]
+
+
+def launch(argv, mnt, errfile, env, state, allow=(), foreground=False, wait=True):
+    """Run hubfs ARGV (under valgrind when HUBFS_VALGRIND is set) and wait until
+    MNT is mounted: without -f the command must return 0 with the mount there
+    and its daemon's pid in the state directory, as mount(8) sees it. Returns
+    (Mount, None), or (None, (exit status, stderr)) when hubfs exited instead
+    of mounting; a hang or a half-made mount fails the test. wait=False: the
+    Mount at once, without waiting."""
+    if os.environ.get("HUBFS_VALGRIND"):
+        argv = VALGRIND + argv
+    with open(errfile, "w") as ef:
+        proc = subprocess.Popen(argv, stdout=ef, stderr=ef, env=env, stdin=subprocess.DEVNULL)
+    m = Mount(mnt, proc, errfile, allow, not foreground, state)
+    if not wait:
+        return m, None
+    limit = 60 if os.environ.get("HUBFS_VALGRIND") else 15
+
+    def give_up(why):
+        m.kill()
+        m.unmounted = True
+        pytest.fail(f"{why}:\n{m.stderr()}")
+
+    if not foreground:
+        try:
+            rc = proc.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            give_up(f"hubfs did not return within {limit} s")
+        if rc != 0:
+            m.unmounted = True
+            assert not os.path.ismount(mnt), "hubfs failed but left a mount"
+            return None, (rc, m.stderr())
+        if not os.path.ismount(mnt):
+            give_up("hubfs returned 0 before its mount was there")
+        if m.pid is None:
+            give_up("no daemon pid in the state directory's mount.lock")
+        return m, None
+    deadline = time.time() + limit
+    while not os.path.ismount(mnt):
+        if proc.poll() is not None:
+            m.unmounted = True
+            return None, (proc.returncode, m.stderr())
+        if time.time() > deadline:
+            give_up("hubfs did not mount within the deadline")
+        time.sleep(0.05)
+    return m, None
+
+
 @pytest.fixture
 def hubfs(sandbox, tmp_path):
     """Factory: hubfs(*opts, allow=(), env=None, token=None, wait=True,
@@ -191,9 +241,6 @@ def hubfs(sandbox, tmp_path):
         for o in opts:
             args += ["-o", o]
         args.append(str(mnt))
-        if os.environ.get("HUBFS_VALGRIND"):
-            args = ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
-                    "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite"] + args
         e = dict(os.environ)
         e["HUBSPOT_TOKEN"] = token if token is not None else sandbox.token
         e["XDG_CONFIG_HOME"] = str(tmp_path / "config")
@@ -203,44 +250,10 @@ def hubfs(sandbox, tmp_path):
             e.update(env)
         for k in unset:
             e.pop(k, None)
-        with open(errfile, "w") as ef:
-            proc = subprocess.Popen(args, stdout=ef, stderr=ef, env=e, stdin=subprocess.DEVNULL)
-        m = Mount(mnt, proc, errfile, allow, not foreground, tmp_path / "state")
+        m, failed = launch(args, mnt, errfile, e, tmp_path / "state", allow, foreground, wait)
+        if failed:
+            pytest.fail(f"hubfs exited {failed[0]} instead of mounting:\n{failed[1]}")
         mounts.append(m)
-        if not wait:
-            return m
-        limit = 60 if os.environ.get("HUBFS_VALGRIND") else 15
-        if not foreground:
-            # The command returns once the daemon serves, or fails with the reason.
-            try:
-                rc = proc.wait(timeout=limit)
-            except subprocess.TimeoutExpired:
-                m.kill()
-                m.unmounted = True
-                pytest.fail(f"hubfs did not return within {limit} s:\n{m.stderr()}")
-            if rc != 0:
-                m.unmounted = True
-                m.kill()
-                pytest.fail(f"hubfs exited {rc} instead of mounting:\n{m.stderr()}")
-            if not os.path.ismount(mnt):
-                m.kill()
-                m.unmounted = True
-                pytest.fail(f"hubfs returned 0 before its mount was there:\n{m.stderr()}")
-            if m.pid is None:
-                m.kill()
-                m.unmounted = True
-                pytest.fail("no daemon pid in the state directory's mount.lock")
-            return m
-        deadline = time.time() + limit
-        while not os.path.ismount(mnt):
-            if proc.poll() is not None:
-                m.unmounted = True
-                pytest.fail(f"hubfs exited {proc.returncode} before mounting:\n{m.stderr()}")
-            if time.time() > deadline:
-                m.kill()
-                m.unmounted = True
-                pytest.fail(f"hubfs did not mount within the deadline:\n{m.stderr()}")
-            time.sleep(0.05)
         return m
 
     yield start

@@ -13,7 +13,7 @@ import subprocess
 import time
 
 from tests.mount.conftest import HUBFS
-from tests.mount.util import api_calls, count
+from tests.mount.util import api_calls, count, first_contact
 from tests.mount import util
 
 SEARCH = r"^/crm/v3/objects/(contacts|companies|deals|tickets)/search$"
@@ -26,10 +26,6 @@ def wait_for(fn, timeout=20, step=0.2):
 def prop(m, rid, name):
     with open(m.p("contacts", f"{rid}.json")) as f:
         return json.load(f)["properties"].get(name)
-
-
-def first_contact(m):
-    return sorted(n for n in os.listdir(m.p("contacts")) if n.endswith(".json"))[0][:-5]
 
 
 def test_readme_sequence_on_background_mount(sandbox, hubfs):

@@ -5,25 +5,14 @@ client, it goes in doubt, is looked up, and is found landed: zero duplicates,
 every edit once, and status.json says so. Suite `faults`."""
 import json
 import os
-import subprocess
 
 import pytest
 
-from tests.mount.conftest import HUBFS
-from tests.mount.util import api_calls, count, start_mount
+from tests.mount.util import api_calls, count, ids, start_mount, sync
 
 pytestmark = pytest.mark.faults
 
 ALLOW = ("warning", "answer lost", "in doubt", "in-doubt")
-
-
-def sync(m):
-    r = subprocess.run([HUBFS, "sync", m.path], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr + m.stderr()[-3000:]
-
-
-def ids_of(m, *parts):
-    return sorted(f[:-5] for f in os.listdir(m.p(*parts)) if f.endswith(".json"))
 
 
 def search_eq(sandbox, t, prop, value):
@@ -64,7 +53,7 @@ def do_upsert(sandbox, m):
 
 
 def do_update(sandbox, m):
-    cid = ids_of(m, "contacts")[0]
+    cid = ids(m, "contacts")[0]
     m.run(["sed", "-i", 's/"jobtitle": [^,]*/"jobtitle": "Once Only"/', f"contacts/{cid}.json"])
 
     def check():
@@ -73,7 +62,7 @@ def do_update(sandbox, m):
 
 
 def do_archive(sandbox, m):
-    cid = ids_of(m, "contacts")[0]
+    cid = ids(m, "contacts")[0]
     os.unlink(m.p("contacts", f"{cid}.json"))
 
     def check():
@@ -83,9 +72,9 @@ def do_archive(sandbox, m):
 
 
 def do_assoc_add(sandbox, m):
-    cid = ids_of(m, "contacts")[0]
+    cid = ids(m, "contacts")[0]
     have = set(os.listdir(m.p("contacts", cid, "companies")))
-    comp = next(f for f in ids_of(m, "companies") if f + ".json" not in have)
+    comp = next(f for f in ids(m, "companies") if f + ".json" not in have)
     os.symlink(f"../../../companies/{comp}.json", m.p("contacts", cid, "companies", f"{comp}.json"))
 
     def check():
@@ -94,7 +83,7 @@ def do_assoc_add(sandbox, m):
 
 
 def do_assoc_del(sandbox, m):
-    cid = next(c for c in ids_of(m, "contacts") if assoc_ids(sandbox, c))
+    cid = next(c for c in ids(m, "contacts") if assoc_ids(sandbox, c))
     comp = sorted(assoc_ids(sandbox, cid))[0]
     os.unlink(m.p("contacts", cid, "companies", f"{comp}.json"))
 
@@ -121,7 +110,7 @@ def edit_labels(m, cid, comp, change):
 
 def do_label_add(sandbox, m):
     """A label added by editing associations.json (batch/create)."""
-    cid = next(c for c in ids_of(m, "contacts") if assoc_ids(sandbox, c))
+    cid = next(c for c in ids(m, "contacts") if assoc_ids(sandbox, c))
     comp = sorted(assoc_ids(sandbox, cid))[0]
     edit_labels(m, cid, comp, lambda ls: ls.append("Billing contact"))
 
@@ -132,7 +121,7 @@ def do_label_add(sandbox, m):
 
 def do_label_del(sandbox, m):
     """A label removed by editing associations.json (batch/labels/archive)."""
-    cid = next(c for c in ids_of(m, "contacts") if assoc_ids(sandbox, c))
+    cid = next(c for c in ids(m, "contacts") if assoc_ids(sandbox, c))
     comp = sorted(assoc_ids(sandbox, cid))[0]
     assert 1 in v4_types(sandbox, cid, comp)  # the seed's primary company
     edit_labels(m, cid, comp, lambda ls: ls.remove("Primary"))
@@ -145,7 +134,7 @@ def do_label_del(sandbox, m):
 def do_create_note(sandbox, m):
     """A note created with its contact (the association in the create call):
     looked up by the hs_timestamp hubfs gave it, never sent twice."""
-    cid = ids_of(m, "contacts")[0]
+    cid = ids(m, "contacts")[0]
     with open(m.p("notes", "_new", "doubt.json"), "w") as f:
         json.dump({"properties": {"hs_note_body": "Doubtful note"},
                    "associations": {"contacts": [cid]}}, f)

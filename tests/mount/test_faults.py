@@ -11,7 +11,7 @@ import time
 import pytest
 
 from tests.mount.conftest import HUBFS
-from tests.mount.util import api_calls, count
+from tests.mount.util import api_calls, count, sync
 
 pytestmark = pytest.mark.faults
 
@@ -124,7 +124,7 @@ def test_edits_and_creates_land_exactly_once_under_faults(sandbox, hubfs):
         storm.stop.set()
         storm.join()
     sandbox.clear_faults()
-    sync(m)
+    sync(m, timeout=600)
     ids = [f[:-5] for f in os.listdir(m.p("contacts")) if f.endswith(".json")]
     bad = [i for i in ids if sandbox.record("contacts", i)["properties"].get("jobtitle") != "Storm Proof"]
     assert not bad, bad[:10]
@@ -133,11 +133,6 @@ def test_edits_and_creates_land_exactly_once_under_faults(sandbox, hubfs):
     natural = sum(1 for e in sandbox.log() if e["status"] == 429 and not e.get("injected"))
     assert natural == 0, api_calls(sandbox)
     print(f"\nunder faults: {injected} 429s injected, {len(sandbox.log())} requests in all")
-
-
-def sync(m):
-    r = subprocess.run([HUBFS, "sync", m.path], capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr
 
 
 def assert_companies_once(sandbox, n, prefix="Storm Co "):
@@ -180,7 +175,7 @@ def test_kill9_with_queued_edits_and_inflight_creates(sandbox, hubfs):
     sandbox.clear_faults()
 
     m2 = hubfs("writeback_delay_ms=300", "index_delay=1", allow=("warning", "error", "in doubt"))
-    sync(m2)
+    sync(m2, timeout=600)
     ids = [f[:-5] for f in os.listdir(m2.p("contacts")) if f.endswith(".json")]
     assert len(ids) == 1000
     bad = [i for i in ids if sandbox.record("contacts", i)["properties"].get("jobtitle") != "Survivor"]

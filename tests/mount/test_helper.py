@@ -12,11 +12,10 @@ import os
 import signal
 import socket
 import subprocess
-import time
 
 import pytest
 
-from tests.mount.conftest import HUBFS, Mount, become_subreaper
+from tests.mount.conftest import HUBFS, become_subreaper, launch
 
 # What mount(8), fstab and mount.fuse3 put in -o besides hubfs's own options.
 MOUNT_OPTS = ("noauto,auto,user,users,nouser,owner,group,_netdev,nofail,defaults,rw,dev,suid,"
@@ -44,41 +43,7 @@ def run_helper(tmp_path, args, env, name="mnt", allow=(), foreground=False):
     errfile = str(tmp_path / f"{name}.stderr")
     argv = [HUBFS] + (["-f"] if foreground else []) + \
         [str(mnt) if a == "MNT" else a for a in args]
-    if os.environ.get("HUBFS_VALGRIND"):  # as the hubfs fixture does
-        argv = ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
-                "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite"] + argv
-    with open(errfile, "w") as ef:
-        proc = subprocess.Popen(argv, stdout=ef, stderr=ef, env=env, stdin=subprocess.DEVNULL)
-    m = Mount(mnt, proc, errfile, allow, not foreground, env["XDG_STATE_HOME"])
-    limit = 60 if os.environ.get("HUBFS_VALGRIND") else 15
-    if not foreground:
-        # As mount(8) sees it: the command's status, and the mount there at once.
-        try:
-            rc = proc.wait(timeout=limit)
-        except subprocess.TimeoutExpired:
-            m.kill()
-            m.unmounted = True
-            pytest.fail(f"hubfs did not return within {limit} s:\n{m.stderr()}")
-        if rc != 0:
-            m.unmounted = True
-            assert not os.path.ismount(mnt), "hubfs failed but left a mount"
-            return None, (rc, m.stderr())
-        if not os.path.ismount(mnt) or m.pid is None:
-            m.kill()
-            m.unmounted = True
-            pytest.fail(f"hubfs returned 0 without a mount and its daemon:\n{m.stderr()}")
-        return m, None
-    deadline = time.time() + limit
-    while not os.path.ismount(mnt):
-        if proc.poll() is not None:
-            m.unmounted = True
-            return None, (proc.returncode, m.stderr())
-        if time.time() > deadline:
-            m.kill()
-            m.unmounted = True
-            pytest.fail(f"hubfs did not mount within the deadline:\n{m.stderr()}")
-        time.sleep(0.05)
-    return m, None
+    return launch(argv, mnt, errfile, env, env["XDG_STATE_HOME"], allow, foreground)
 
 
 @pytest.fixture
@@ -244,7 +209,7 @@ def test_profile_sections_obey_the_config_rules(sandbox, helper, tmp_path):
     assert m is None and "refusing to mount" in failed[1], failed
     m, failed = helper("profile:crm", "MNT", env=env)
     assert m is None and "refusing to mount" in failed[1], failed
-    write_config(tmp_path, f"[hubfs]\nportal = x12\n" + good, mode=0o644)
+    write_config(tmp_path, "[hubfs]\nportal = x12\n" + good, mode=0o644)
     m, failed = helper("profile:crm", "MNT", env=env)
     assert m is None and "portal=x12: a portal id is a number" in failed[1], failed
 

@@ -13,21 +13,10 @@ import time
 import pytest
 
 from tests.mount.conftest import HUBFS
-from tests.mount.util import api_calls, start_mount
+from tests.mount.util import api_calls, first_contact, start_mount, sync
 
 WRITES = r"/batch/(update|create|upsert|archive)$"
 MODES = ["foreground", "daemon"]
-
-
-def sync(m, ok=True):
-    r = subprocess.run([HUBFS, "sync", m.path], capture_output=True, text=True, timeout=300)
-    if ok:
-        assert r.returncode == 0, r.stderr
-    return r
-
-
-def first_contact(m):
-    return sorted(f for f in os.listdir(m.p("contacts")) if f.endswith(".json"))[0][:-5]
 
 
 def errors(m):

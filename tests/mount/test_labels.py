@@ -9,16 +9,9 @@ import subprocess
 
 import pytest
 
-from tests.mount.conftest import HUBFS
+from tests.mount.util import sync
 
 LABEL_WRITE = r"^/crm/v4/associations/contacts/companies/batch/(create|labels/archive)$"
-
-
-def sync(m, ok=True):
-    r = subprocess.run([HUBFS, "sync", m.path], capture_output=True, text=True, timeout=120)
-    if ok:
-        assert r.returncode == 0, r.stderr
-    return r
 
 
 def server_types(sandbox, ft, fid, tt, tid):

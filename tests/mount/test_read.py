@@ -2,7 +2,6 @@
 status — all through real syscalls on a real mount, API calls counted from the
 sandbox's request log."""
 import errno
-import glob
 import json
 import os
 import stat

@@ -21,7 +21,7 @@ import urllib.parse
 import pytest
 
 from tests.mount.hostile import Hostile, Listener
-from tests.mount.util import api_calls, count
+from tests.mount.util import api_calls, count, first_contact
 
 NOBODY = 65534
 CONTACTS_LIST = "/crm/v3/objects/contacts"
@@ -63,10 +63,6 @@ def poke(m):
             f.write("refresh contacts\n")
     except OSError:
         pass
-
-
-def first_contact(m):
-    return sorted(f for f in os.listdir(m.p("contacts")) if f.endswith(".json"))[0][:-5]
 
 
 def state_dir(tmp_path, sandbox):

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from tests.mount.conftest import HUBFS
-from tests.mount.util import api_calls, calls, count
+from tests.mount.util import api_calls, calls, count, sync
 from tests.mount import util
 
 SEARCH = r"^/crm/v3/objects/contacts/search$"
@@ -99,11 +99,6 @@ def edit(m, rid, value):
     d["properties"]["jobtitle"] = value
     with open(p, "w") as f:
         f.write(json.dumps(d, indent=2))
-
-
-def sync(m):
-    r = subprocess.run([HUBFS, "sync", m.path], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stdout + r.stderr
 
 
 def team_status(m):

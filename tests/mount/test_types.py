@@ -4,17 +4,14 @@ read path of the types beyond the four (listing cost, grep, a custom object's
 edit round trip, incremental refresh on each type's own last-modified
 property) — on a real mount against a sandbox seeded with --demo, API calls
 counted from its request log."""
-import errno
 import json
 import math
 import os
-import subprocess
 import time
 
 import pytest
 
-from tests.mount.conftest import HUBFS
-from tests.mount.util import api_calls, count
+from tests.mount.util import api_calls, count, sync
 from tests.sandbox.client import start_sandbox
 
 # What `ls MNT` shows on the demo account: every standard type the objects
@@ -48,11 +45,6 @@ def sandbox(demo_server):
     hubfs fixture mounts whatever `sandbox` is)."""
     demo_server.reset()
     yield demo_server
-
-
-def sync(m):
-    r = subprocess.run([HUBFS, "sync", m.path], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
 
 
 def errors(m):

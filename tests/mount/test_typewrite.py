@@ -7,13 +7,11 @@ import errno
 import json
 import os
 import stat
-import subprocess
 import time
 
 import pytest
 
-from tests.mount.conftest import HUBFS
-from tests.mount.util import api_calls, count
+from tests.mount.util import api_calls, close_errno, count, ids, sync
 
 # A small account with a few records of the types these tests write.
 OBJECTS = {"notes": 2, "feedback_submissions": 2, "quotes": 1, "line_items": 3, "emails": 2,
@@ -24,29 +22,6 @@ OBJECTS = {"notes": 2, "feedback_submissions": 2, "quotes": 1, "line_items": 3, 
 def account(sandbox):
     sandbox.reset(contacts=5, companies=2, deals=2, tickets=2, objects=OBJECTS)
     return sandbox
-
-
-def sync(m):
-    r = subprocess.run([HUBFS, "sync", m.path], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr + m.stderr()[-3000:]
-
-
-def ids(m, *parts):
-    return sorted(n[:-5] for n in os.listdir(m.p(*parts)) if n.endswith(".json"))
-
-
-def close_errno(path, data):
-    f = open(path, "w")
-    try:
-        f.write(data)
-    except OSError as e:
-        f.close()
-        return e.errno
-    try:
-        f.close()
-    except OSError as e:
-        return e.errno
-    return 0
 
 
 def errors(m, n=1):

@@ -4,7 +4,6 @@ import ctypes
 import errno
 import json
 import os
-import shutil
 import stat
 import subprocess
 import time
@@ -12,21 +11,10 @@ import time
 import pytest
 
 from tests.mount.conftest import HUBFS
-from tests.mount.util import api_calls, count
+from tests.mount.util import api_calls, close_errno, count, first_contact, sync
 
 UPDATE = r"^/crm/v3/objects/contacts/batch/update$"
 WRITES = r"/batch/(update|create|upsert|archive)$|^/crm/v3/objects/\w+$"
-
-
-def sync(m, ok=True):
-    r = subprocess.run([HUBFS, "sync", m.path], capture_output=True, text=True, timeout=300)
-    if ok:
-        assert r.returncode == 0, r.stderr
-    return r
-
-
-def first_contact(m):
-    return sorted(f for f in os.listdir(m.p("contacts")) if f.endswith(".json"))[0][:-5]
 
 
 def server_props(sandbox, t, rid):
@@ -169,20 +157,6 @@ def test_unchanged_save_makes_no_call(sandbox, hubfs):
     time.sleep(0.6)
     sync(m)
     assert post_writes(sandbox) == [], api_calls(sandbox)
-
-
-def close_errno(path, data, mode="w"):
-    f = open(path, mode)
-    try:
-        f.write(data)
-    except OSError as e:
-        f.close()
-        return e.errno
-    try:
-        f.close()
-    except OSError as e:
-        return e.errno
-    return 0
 
 
 BAD = {

@@ -1,11 +1,14 @@
 """Helpers for mount tests: API call counts from the sandbox's request log,
 and starting a mount in a given mode."""
 import json
+import os
 import re
+import subprocess
 import time
 import urllib.request
 
-import pytest
+
+from tests.mount.conftest import HUBFS
 
 DEFAULTS = {
     "contacts": ["email", "firstname", "lastname", "phone", "company", "jobtitle", "lifecyclestage",
@@ -81,3 +84,37 @@ def wait_for(fn, timeout=10, step=0.1):
             return v
         time.sleep(step)
     return fn()
+
+
+def sync(m, ok=True, timeout=300):
+    """`hubfs sync` on mount m (every queued write settled); asserts it exits 0
+    unless ok=False. Returns the CompletedProcess."""
+    r = subprocess.run([HUBFS, "sync", m.path], capture_output=True, text=True, timeout=timeout)
+    if ok:
+        assert r.returncode == 0, r.stdout + r.stderr + m.stderr()[-3000:]
+    return r
+
+
+def ids(m, *parts):
+    """The record ids in a directory of mount m, sorted as strings."""
+    return sorted(n[:-5] for n in os.listdir(m.p(*parts)) if n.endswith(".json"))
+
+
+def first_contact(m):
+    return ids(m, "contacts")[0]
+
+
+def close_errno(path, data, mode="w"):
+    """Write data to path and close it: 0, or the errno write() or close()
+    failed with (a save is validated at close)."""
+    f = open(path, mode)
+    try:
+        f.write(data)
+    except OSError as e:
+        f.close()
+        return e.errno
+    try:
+        f.close()
+    except OSError as e:
+        return e.errno
+    return 0

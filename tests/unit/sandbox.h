@@ -6,7 +6,8 @@
  * why): python3 is a dependency of the test suite, so a missing sandbox is a
  * broken setup, not a reason to skip (exit 77 would hide it).
  * The sandbox dies with the test (PR_SET_PDEATHSIG), even if the test aborts.
- * calls() counts the API calls a client made to one endpoint. */
+ * sandbox_client() makes a client of it; calls() counts the API calls a client
+ * made to one endpoint. */
 #ifndef HUBFS_TEST_SANDBOX_H
 #define HUBFS_TEST_SANDBOX_H
 
@@ -91,6 +92,23 @@ static void sandbox_stop(void)
 {
 	kill(sandbox_pid, SIGTERM);
 	waitpid(sandbox_pid, NULL, 0);
+}
+
+/* A client of the running sandbox (token "unit-token"); rate_max 0 keeps the
+ * client's default 10-s budget. A client that cannot be made fails the test. */
+static inline struct hs_client *sandbox_client(int rate_max)
+{
+	struct hs_client_opts o = { .api_url = sandbox_url, .token = "unit-token",
+				    .rate_max = rate_max };
+	struct hs_client *hc = NULL;
+	const char *why = NULL;
+
+	if (hs_client_new(&o, &hc, &why) != 0) {
+		fprintf(stderr, "FAIL: no client for the sandbox at %s: %s\n", sandbox_url,
+			why ? why : "(no reason)");
+		exit(1);
+	}
+	return hc;
 }
 
 /* API calls the client made to one endpoint ("POST /crm/v3/objects/contacts/batch/read"),

@@ -26,16 +26,6 @@ static int64_t clock_now(void)
 
 #define url sandbox_url
 
-static struct hs_client *client(void)
-{
-	struct hs_client_opts o = { .api_url = url, .token = "unit-token" };
-	struct hs_client *hc = NULL;
-	const char *why = NULL;
-
-	ASSERT_EQ(hs_client_new(&o, &hc, &why), 0);
-	return hc;
-}
-
 static int64_t dl(void)
 {
 	return hs_now_ms() + 20000;
@@ -79,7 +69,7 @@ static uint64_t smallest_text(struct cache *c, const struct objtype *t)
 
 static void test_listing_and_ttl(void)
 {
-	struct hs_client *hc = client();
+	struct hs_client *hc = sandbox_client(0);
 	struct cache_opts o = { .ttl_ms = 60000, .now = clock_now };
 	struct cache *c = cache_new(hc, test_types(), &o, NULL);
 	struct rec_attr a;
@@ -115,7 +105,7 @@ static void test_listing_and_ttl(void)
 
 static void test_budget_and_eviction(void)
 {
-	struct hs_client *hc = client();
+	struct hs_client *hc = sandbox_client(0);
 	struct cache_opts o = { .ttl_ms = 60000, .max_bytes = 30000, .now = clock_now };
 	struct cache *c = cache_new(hc, test_types(), &o, NULL);
 	json_object *st = json_object_new_object(), *jc;
@@ -143,7 +133,7 @@ static void test_budget_and_eviction(void)
 
 static void test_epoch_guard(void)
 {
-	struct hs_client *hc = client();
+	struct hs_client *hc = sandbox_client(0);
 	struct cache_opts o = { .ttl_ms = 60000, .now = clock_now };
 	struct cache *c = cache_new(hc, test_types(), &o, NULL);
 	uint64_t first = 0, epoch;
@@ -184,7 +174,7 @@ static void test_epoch_guard(void)
 
 static void test_assoc_batching(void)
 {
-	struct hs_client *hc = client();
+	struct hs_client *hc = sandbox_client(0);
 	struct cache_opts o = { .ttl_ms = 60000, .now = clock_now };
 	struct cache *c = cache_new(hc, test_types(), &o, NULL);
 	struct listing *l;
@@ -254,7 +244,7 @@ static int64_t tracked(struct cache *c, const char *what)
  * longer matter: the tables stay bounded however many records go through. */
 static void test_side_tables_bounded(void)
 {
-	struct hs_client *hc = client();
+	struct hs_client *hc = sandbox_client(0);
 	struct cache_opts o = { .ttl_ms = 60000, .now = clock_now, .wall = wall_now,
 				.index_delay_ms = 10000 };
 	struct cache *c = cache_new(hc, test_types(), &o, NULL);
@@ -311,7 +301,7 @@ static void test_disk_copy(void)
 	struct cache_hooks hooks = { .notice = on_notice };
 	struct cache_opts o = { .ttl_ms = 60000, .background = true, .disk_dir = dir,
 				.portal_id = 42 };
-	struct hs_client *hc = client();
+	struct hs_client *hc = sandbox_client(0);
 	struct cache *c = cache_new(hc, test_types(), &o, &hooks);
 	json_object *st, *jc, *jt;
 	uint64_t first = 0;
@@ -326,7 +316,7 @@ static void test_disk_copy(void)
 	hs_client_free(hc);
 
 	/* Remount, with a budget of 4 KiB: listed and read from disk. */
-	hc = client();
+	hc = sandbox_client(0);
 	o.max_bytes = 4096;
 	c = cache_new(hc, test_types(), &o, &hooks);
 	ASSERT_EQ(list_all(c, ty(TY_CONTACTS), NULL), 250);
@@ -351,7 +341,7 @@ static void test_disk_copy(void)
 	hs_client_free(hc);
 
 	/* Other shown properties: the type is discarded (one notice) and listed anew. */
-	hc = client();
+	hc = sandbox_client(0);
 	o.shown = other;
 	o.max_bytes = 0;
 	c = cache_new(hc, test_types(), &o, &hooks);
@@ -363,13 +353,13 @@ static void test_disk_copy(void)
 	o.shown = NULL;
 
 	/* drop-cache: nothing of the type is kept for the next cache. */
-	hc = client();
+	hc = sandbox_client(0);
 	o.shown = other;
 	c = cache_new(hc, test_types(), &o, &hooks);
 	cache_drop(c, NULL);
 	cache_free(c);
 	hs_client_free(hc);
-	hc = client();
+	hc = sandbox_client(0);
 	c = cache_new(hc, test_types(), &o, &hooks);
 	ASSERT_EQ(list_all(c, ty(TY_CONTACTS), NULL), 250);
 	ASSERT_GT(calls(hc, LIST), 0);

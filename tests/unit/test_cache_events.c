@@ -32,16 +32,6 @@ static void on_changed(void *ud, const struct objtype *t, uint64_t id)
 	changed_last = id;
 }
 
-static struct hs_client *client(void)
-{
-	struct hs_client_opts o = { .api_url = url, .token = "unit-token" };
-	struct hs_client *hc = NULL;
-	const char *why = NULL;
-
-	ASSERT_EQ(hs_client_new(&o, &hc, &why), 0);
-	return hc;
-}
-
 static int64_t dl(void)
 {
 	return hs_now_ms() + 20000;
@@ -115,7 +105,7 @@ static uint64_t drains(struct cache *c)
 
 static void test_apply(void)
 {
-	struct hs_client *hc = client();
+	struct hs_client *hc = sandbox_client(0);
 	struct cache_opts o = { .ttl_ms = 60000, .background = true };
 	struct cache_hooks hooks = { .record_changed = on_changed };
 	struct cache *c = cache_new(hc, test_types(), &o, &hooks);
@@ -192,7 +182,7 @@ static void test_apply(void)
 
 static void test_polling_backoff(void)
 {
-	struct hs_client *hc = client();
+	struct hs_client *hc = sandbox_client(0);
 	struct cache_opts o = { .ttl_ms = 1000 };
 	struct cache *c = cache_new(hc, test_types(), &o, NULL);
 	struct cache_events_opts eo = { .quiet_ms = 300, .backoff = 4 };
@@ -218,7 +208,7 @@ static void test_polling_backoff(void)
  * refresh (one search), deletions dropped its relist. */
 static void test_overflow_falls_back(void)
 {
-	struct hs_client *hc = client();
+	struct hs_client *hc = sandbox_client(0);
 	struct cache_opts o = { .ttl_ms = 60000, .background = true };
 	struct cache *c = cache_new(hc, test_types(), &o, NULL);
 	struct cache_events_opts eo = { .linger_ms = 10, .max_pending = 2 };
@@ -258,7 +248,7 @@ static void test_overflow_falls_back(void)
  * reads what gathered meanwhile in one call. */
 static void test_call_budget(void)
 {
-	struct hs_client *hc = client();
+	struct hs_client *hc = sandbox_client(0);
 	struct cache_opts o = { .ttl_ms = 60000, .background = true };
 	struct cache *c = cache_new(hc, test_types(), &o, NULL);
 	struct cache_events_opts eo = { .linger_ms = -1, .burst_calls = 2,

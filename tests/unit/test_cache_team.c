@@ -63,16 +63,6 @@ static void on_change(void *ud, const struct team_change *ch)
 		cache_team_apply(c, ch);
 }
 
-static struct hs_client *client(void)
-{
-	struct hs_client_opts o = { .api_url = sandbox_url, .token = "unit-token" };
-	struct hs_client *hc = NULL;
-	const char *why = NULL;
-
-	ASSERT_EQ(hs_client_new(&o, &hc, &why), 0);
-	return hc;
-}
-
 static void mnt_open(struct mnt *m, const char *id)
 {
 	char url[160], cred[TEAM_CRED_HASH_LEN + 1];
@@ -93,7 +83,7 @@ static void mnt_open(struct mnt *m, const char *id)
 	to.on_change = on_change;
 	to.ud = m;
 	memset(m, 0, sizeof(*m));
-	m->hc = client();
+	m->hc = sandbox_client(0);
 	ASSERT_EQ(team_new(&to, &m->t, &why), 0);
 	ASSERT(team_connected(m->t));
 	ASSERT_EQ(hs_client_set_team(m->hc, m->t), 0);
@@ -277,7 +267,7 @@ int main(int argc, char **argv)
 	sandbox_start(argc > 1 ? argv[1] : ".", "--contacts", "40", "--companies", "5", "--deals",
 		      "5", "--tickets", "5", (char *)NULL);
 	redis_start(&rs, NULL);
-	ctl_hc = client();
+	ctl_hc = sandbox_client(0);
 	RUN(test_landed_and_relayed);
 	RUN(test_one_refresh);
 	hs_client_free(ctl_hc);

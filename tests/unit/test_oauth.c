@@ -18,6 +18,7 @@
 #include "client/hubspot.h"
 #include "client/log.h"
 #include "client/oauth.h"
+#include "tests/unit/capture.h"
 #include "tests/unit/responder.h"
 #include "tests/unit/test.h"
 
@@ -123,9 +124,6 @@ static void hub_stop(struct server *s)
 }
 
 /* ---- helpers ----------------------------------------------------------------- */
-
-static char stderr_path[] = "/tmp/test_oauth_stderr_XXXXXX";
-static int saved_stderr = -1;
 
 /* Every token handed out in this run, to look for in logs and errors. */
 static char seen_tokens[64][64];
@@ -557,21 +555,16 @@ static void test_new_refuses(void)
 
 static void check_stderr(void)
 {
-	FILE *f;
-	char line[4096];
+	g_autofree char *text = capture_end(NULL);
+	g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
 	int n = 0;
 
-	fflush(stderr);
-	dup2(saved_stderr, 2);
-	close(saved_stderr);
-	f = fopen(stderr_path, "r");
-	ASSERT(f != NULL);
-	while (fgets(line, sizeof(line), f)) {
-		assert_no_secret(line, "a log line");
+	for (char **l = lines; *l; l++) {
+		if (!**l)
+			continue;
+		assert_no_secret(*l, "a log line");
 		n++;
 	}
-	fclose(f);
-	unlink(stderr_path);
 	ASSERT_GT(n, 3); /* the logs did run (debug level) */
 	ASSERT_GT(nseen, 3);
 	fprintf(stderr, "  %d log lines, %d access tokens: no secret in any\n", n, nseen);
@@ -663,32 +656,9 @@ static void test_portal_check_at_bind(void)
 	hub_stop(s);
 }
 
-/* A failed assertion aborts: show what went to the captured stderr. */
-static void on_abort(int sig)
-{
-	char buf[4096];
-	ssize_t n;
-	int fd = open(stderr_path, O_RDONLY);
-
-	while (fd >= 0 && (n = read(fd, buf, sizeof(buf))) > 0)
-		if (write(saved_stderr, buf, (size_t)n) < 0)
-			break;
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
 int main(void)
 {
-	int fd = mkstemp(stderr_path);
-
-	ASSERT(fd >= 0);
-	fprintf(stderr, "test_oauth (stderr of the run goes to %s)\n", stderr_path);
-	saved_stderr = dup(2);
-	ASSERT(saved_stderr >= 0);
-	dup2(fd, 2);
-	close(fd);
-	setvbuf(stderr, NULL, _IONBF, 0);
-	signal(SIGABRT, on_abort);
+	capture_start("test_oauth");
 	log_set_level(LOG_DEBUG);
 
 	RUN(test_new_refuses);

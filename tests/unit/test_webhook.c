@@ -30,6 +30,7 @@
 
 #include "client/log.h"
 #include "client/webhook.h"
+#include "tests/unit/capture.h"
 #include "tests/unit/test.h"
 
 #define SECRET "whsec+7d9a/2c1e=test-secret"
@@ -966,19 +967,10 @@ static void test_server_replay_bound(void)
 
 /* No secret anywhere in the captured stderr (the logs at debug level, and
  * libmicrohttpd's). */
-static char stderr_path[] = "/tmp/test_webhook_stderr_XXXXXX";
-static int saved_stderr = -1;
-
 static void check_stderr(void)
 {
-	g_autofree char *text = NULL;
 	gsize len = 0;
-
-	fflush(stderr);
-	dup2(saved_stderr, 2);
-	close(saved_stderr);
-	ASSERT(g_file_get_contents(stderr_path, &text, &len, NULL));
-	unlink(stderr_path);
+	g_autofree char *text = capture_end(&len);
 	ASSERT(strstr(text, "webhook: listening on 127.0.0.1:")); /* the logs did run */
 	ASSERT(strstr(text, "request rejected (signature)"));
 	ASSERT(strstr(text, "whsec") == NULL);
@@ -987,31 +979,9 @@ static void check_stderr(void)
 	fprintf(stderr, "  %zu bytes of logs: no secret in them\n", (size_t)len);
 }
 
-static void on_abort(int sig)
-{
-	char buf[4096];
-	ssize_t n;
-	int fd = open(stderr_path, O_RDONLY);
-
-	while (fd >= 0 && (n = read(fd, buf, sizeof(buf))) > 0)
-		if (write(saved_stderr, buf, (size_t)n) < 0)
-			break;
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
 int main(void)
 {
-	int fd = mkstemp(stderr_path);
-
-	ASSERT(fd >= 0);
-	fprintf(stderr, "test_webhook (stderr of the run goes to %s)\n", stderr_path);
-	saved_stderr = dup(2);
-	ASSERT(saved_stderr >= 0);
-	dup2(fd, 2);
-	close(fd);
-	setvbuf(stderr, NULL, _IONBF, 0);
-	signal(SIGABRT, on_abort);
+	capture_start("test_webhook");
 	log_set_level(LOG_DEBUG);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	got = g_ptr_array_new_with_free_func((GDestroyNotify)g_array_unref);

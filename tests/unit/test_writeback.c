@@ -27,16 +27,6 @@ static char *tmp;
 static struct hs_client *ctl_hc; /* control API and checks: "another client" */
 
 
-static struct hs_client *client(int rate_max)
-{
-	struct hs_client_opts o = { .api_url = url, .token = "unit-token", .rate_max = rate_max };
-	struct hs_client *hc = NULL;
-	const char *why = NULL;
-
-	ASSERT_EQ(hs_client_new(&o, &hc, &why), 0);
-	return hc;
-}
-
 static int64_t dl(void)
 {
 	return hs_now_ms() + 30000;
@@ -206,7 +196,7 @@ static void fx_open(struct fx *f, const char *name, int64_t delay_ms, int64_t ca
 	if (!f->dir)
 		f->dir = g_build_filename(tmp, name, NULL);
 	o.state_dir = f->dir;
-	f->hc = client(0);
+	f->hc = sandbox_client(0);
 	f->c = cache_new(f->hc, test_types(), &co, NULL);
 	ASSERT(f->c != NULL);
 	ASSERT_EQ(writeback_new(f->hc, f->c, &o, &h, &f->wb), 0);
@@ -935,7 +925,7 @@ int main(int argc, char **argv)
 	tmp = g_dir_make_tmp("hubfs-writeback-XXXXXX", NULL);
 	sandbox_start(argv[1], "--index-delay", "1", "--contacts", "300", "--companies", "20",
 		      "--deals", "10", "--tickets", "5", (char *)NULL);
-	ctl_hc = client(100000);
+	ctl_hc = sandbox_client(100000);
 	seen_reset();
 	t0 = hs_now_ms();
 	RUN(test_many_updates);
