@@ -232,12 +232,22 @@ class Store(object):
         ev.update(kw)
         sink(ev)
 
-    def tick_ms(self):
-        """Wall-clock ms, strictly increasing across writes."""
-        ms = int(time.time() * 1000)
-        if ms <= self._last_ms:
-            ms = self._last_ms + 1
-        self._last_ms = ms
+    MAX_LEAD_MS = 1000
+
+    def tick_ms(self, after=None):
+        """Wall-clock ms of a write: strictly increasing across writes as long
+        as that keeps it within MAX_LEAD_MS of the clock (past that, a burst
+        of writes, such as a bulk load of a million records, shares
+        milliseconds as HubSpot's imports do, instead of running minutes into
+        the future); always later than `after`, the record's last write."""
+        now = int(time.time() * 1000)
+        ms = max(now, self._last_ms + 1)
+        if ms > now + self.MAX_LEAD_MS:
+            ms = self._last_ms
+        if after is not None and ms <= after:
+            ms = after + 1
+        if ms > self._last_ms:
+            self._last_ms = ms
         return ms
 
     def types_tuple(self, types):
@@ -941,7 +951,7 @@ class Store(object):
             self._pre_write(t, rec)
             changed = self._apply(t, rec, changes)
             if changed:
-                ms = self.tick_ms()
+                ms = self.tick_ms(rec.u_ms)
                 rec.u_ms = ms
                 rec.props[S.MODIFIED_PROP[t]] = iso_ms(ms)
                 self._logged(t, rec)
@@ -1013,7 +1023,7 @@ class Store(object):
                 return
             self._email_conflict(t, {'email': rec.props.get('email')}, rec)
             self._pre_write(t, rec)
-            ms = self.tick_ms()
+            ms = self.tick_ms(rec.u_ms)
             rec.archived = False
             rec.archived_ms = None
             rec.u_ms = ms
@@ -1243,7 +1253,7 @@ class Store(object):
                 self.sink = sink
             self._pre_write(t, primary)
             changed = self._apply(t, primary, moved)
-            ms = self.tick_ms()
+            ms = self.tick_ms(primary.u_ms)
             primary.u_ms = ms
             primary.props[S.MODIFIED_PROP[t]] = iso_ms(ms)
             self._logged(t, primary)
