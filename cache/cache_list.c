@@ -171,22 +171,34 @@ void cache_listing_close(struct cache *c, struct listing *l)
 	g_mutex_unlock(&c->lock);
 }
 
+/* Whether id is in l: a binary search of its ids, or a lookup in `in` (an
+ * unsorted listing's ids). */
+static bool listing_prune_has(struct listing *l, GHashTable *in, gpointer k)
+{
+	return in ? g_hash_table_contains(in, k) : cache_listing_contains(l, GPOINTER_TO_SIZE(k));
+}
+
 /* A complete, error-free listing is the only thing allowed to remove records:
- * drop clean records it did not contain that were fetched before it started. */
+ * drop clean records it did not contain that were fetched before it started.
+ * A listing in id order is searched as it is (a set of a million ids would
+ * take 16 MB at the moment memory peaks); only an unsorted one gets a set. */
 static void listing_prune(struct cache *c, struct listing *l)
 {
 	struct tcache *tc = &c->t[l->type->idx];
-	GHashTable *in = g_hash_table_new(g_direct_hash, g_direct_equal);
+	GHashTable *in = NULL;
 	GHashTableIter it;
 	gpointer k, v;
 
-	for (guint i = 0; i < l->ids->len; i++)
-		g_hash_table_add(in, KEY(g_array_index(l->ids, struct lent, i).id));
+	if (l->unsorted) {
+		in = g_hash_table_new(g_direct_hash, g_direct_equal);
+		for (guint i = 0; i < l->ids->len; i++)
+			g_hash_table_add(in, KEY(g_array_index(l->ids, struct lent, i).id));
+	}
 	g_hash_table_iter_init(&it, tc->recs);
 	while (g_hash_table_iter_next(&it, &k, &v)) {
 		struct rec *r = v;
 
-		if (g_hash_table_contains(in, k) || r->local_epoch || r->fetched_ms >= l->started_ms)
+		if (listing_prune_has(l, in, k) || r->local_epoch || r->fetched_ms >= l->started_ms)
 			continue;
 		g_hash_table_iter_steal(&it);
 		g_queue_unlink(&c->lru, &r->lru);
@@ -196,9 +208,10 @@ static void listing_prune(struct cache *c, struct listing *l)
 	}
 	g_hash_table_iter_init(&it, tc->wanted);
 	while (g_hash_table_iter_next(&it, &k, NULL))
-		if (!g_hash_table_contains(in, k))
+		if (!listing_prune_has(l, in, k))
 			g_hash_table_iter_remove(&it);
-	g_hash_table_destroy(in);
+	if (in)
+		g_hash_table_destroy(in);
 }
 
 /* How many records of a type HubSpot counts (a search of limit 1). No lock
@@ -266,6 +279,10 @@ static void listing_meet(struct cache *c, struct listing *l)
 		if (e->id > high)
 			cache_listing_append(l, e);
 	}
+	/* Its entries are in ids now: free them before the listing is installed
+	 * (and pruned), where memory peaks (10 MB at a million records). */
+	g_array_free(l->tail, TRUE);
+	l->tail = g_array_new(FALSE, FALSE, sizeof(struct lent));
 	listing_add_recent(c, l); /* this mount's creates search does not show yet */
 	log_info("listing %s: list and search met at id %" G_GUINT64_FORMAT " (%u list, %u search "
 		 "calls)", l->type->name, high, l->list_calls, l->tail_calls);

@@ -3,8 +3,10 @@
 The caller holds the store lock while running `execute`.
 """
 
+import bisect
 import fnmatch
 import functools
+import math
 import re
 import time
 
@@ -163,6 +165,8 @@ def compile_filter(t, f):
                 if s is None:
                     return neg
                 return (key(s) == target) != neg
+            if not neg:
+                _bounds(pred, t, name, ptype, 'EQ', target, target)
         elif enum:
             def pred(get):
                 s = get(name)
@@ -199,6 +203,7 @@ def compile_filter(t, f):
                 return cmpf(a)
             except TypeError:
                 return False
+        _bounds(pred, t, name, ptype, op, lo, hi)
         return pred
 
     if op in ('IN', 'NOT_IN'):
@@ -241,6 +246,19 @@ def compile_filter(t, f):
             return neg
         return _contains_token(s, needle) != neg
     return pred
+
+
+def _bounds(pred, t, name, ptype, op, lo, hi):
+    """Mark a range filter that execute() can answer without a scan:
+    pred.id_bound = (op, lo, hi) on hs_object_id (a number: float keys),
+    pred.mod_lower = the least modification time (ms) it lets through."""
+    if name == 'hs_object_id' and ptype == 'number':
+        if not any(isinstance(v, float) and math.isnan(v) for v in (lo, hi)):
+            pred.id_bound = (op, lo, hi)
+    elif name == S.MODIFIED_PROP[t] and ptype == 'datetime' and \
+            op in ('EQ', 'GT', 'GTE', 'BETWEEN') and isinstance(lo, (int, float)) and \
+            math.isfinite(lo):
+        pred.mod_lower = math.floor(lo)
 
 
 def parse_request(t, body, caps):
@@ -345,15 +363,23 @@ def parse_request(t, body, caps):
             'sort': sort, 'properties': props, 'cap': caps.results}
 
 
-def execute(store, t, req):
-    """Run a parsed search under the store lock -> response dict."""
-    now = time.monotonic()
+def execute(store, t, req, now=None, fast=True):
+    """Run a parsed search under the store lock -> response dict.  now: the
+    monotonic time whose index it sees (default: now); fast=False scans every
+    record even where an index answers the same (the reference the tests
+    hold the fast paths to)."""
+    if now is None:
+        now = time.monotonic()
+    if fast:
+        out = _id_window(store, t, req, now)
+        if out is not None:
+            return out
     tab = store.tables[t]
     groups = req['groups']
     qterms = [q for q in (req['query'] or '').lower().split() if q]
     qprops = S.QUERY_PROPS[t]
     matches = []
-    for rid in store.active[t]:
+    for rid in _candidates(store, t, groups) if fast else store.active[t]:
         rec = tab[rid]
         view = store.search_view(rec, now)
         if view is None or view.archived:
@@ -405,6 +431,10 @@ def execute(store, t, req):
     limit = req['limit']
     end = min(after + limit, total, req['cap'])
     page = matches[after:end] if after < end else []
+    return _respond(store, t, req, page, total, end)
+
+
+def _respond(store, t, req, page, total, end):
     names = req['properties']
     if names is None:
         names = S.DEFAULT_GET[t]
@@ -413,6 +443,85 @@ def execute(store, t, req):
         snap = None if view is rec else view
         results.append(store.render(t, rec, names, search=True, snap=snap))
     out = {'total': total, 'results': results}
-    if end < total and limit > 0:
+    if end < total and req['limit'] > 0:
         out['paging'] = {'next': {'after': str(end)}}
     return out
+
+
+def _candidates(store, t, groups):
+    """The active ids to test, ascending: all of them, or when every filter
+    group bounds the modification time from below (a refresh: what changed
+    since), the few the store's modification log names."""
+    if groups:
+        lows = []
+        for g in groups:
+            lo = [p.mod_lower for p in g if hasattr(p, 'mod_lower')]
+            if not lo:
+                break
+            lows.append(max(lo))
+        else:
+            ids = store.modified_since(t, min(lows))
+            if ids is not None:
+                return ids
+    return store.active[t]
+
+
+def _id_window(store, t, req, now):
+    """A search on nothing but an hs_object_id range (one filter group of
+    EQ/LT/LTE/GT/GTE/BETWEEN filters on it, or none), no query, sorted on
+    hs_object_id or not at all (the scan's order is then the id order too):
+    answered from the sorted id list in O(log N + after + limit + the
+    records written within index_delay), the same page, total and paging as
+    the scan.  None for any other search."""
+    groups = req['groups']
+    if len(groups) > 1 or (req['query'] or '').split():
+        return None
+    if req['sort'] is not None and req['sort'][0] != 'hs_object_id':
+        return None
+    bounds = []
+    for pred in groups[0] if groups else ():
+        b = getattr(pred, 'id_bound', None)
+        if b is None:
+            return None
+        bounds.append(b)
+    ids = store.active[t]
+    lo, hi = 0, len(ids)
+    for op, v, v2 in bounds:
+        if op in ('GT',):
+            lo = max(lo, bisect.bisect_right(ids, v, key=float))
+        if op in ('GTE', 'EQ', 'BETWEEN'):
+            lo = max(lo, bisect.bisect_left(ids, v, key=float))
+        if op in ('LT',):
+            hi = min(hi, bisect.bisect_left(ids, v, key=float))
+        if op in ('LTE', 'EQ'):
+            hi = min(hi, bisect.bisect_right(ids, v, key=float))
+        if op == 'BETWEEN':
+            hi = min(hi, bisect.bisect_right(ids, v2, key=float))
+    views = store.search_pending(t, now)
+    hidden = set()
+    for rid, view in views.items():
+        if view is None or view.archived:
+            i = bisect.bisect_left(ids, rid)
+            if lo <= i < hi:
+                hidden.add(rid)
+    total = max(hi - lo, 0) - len(hidden)
+    after = req['after']
+    end = min(after + req['limit'], total, req['cap'])
+    page = []
+    if after < end:
+        desc = req['sort'] is not None and req['sort'][1]
+        step = -1 if desc else 1
+        i = hi - 1 if desc else lo
+        skip = after
+        tab = store.tables[t]
+        while len(page) < end - after:
+            rid = ids[i]
+            i += step
+            if rid in hidden:
+                continue
+            if skip:
+                skip -= 1
+                continue
+            rec = tab[rid]
+            page.append((rec, views.get(rid, rec)))
+    return _respond(store, t, req, page, total, end)

@@ -3,6 +3,7 @@ search-visibility history.  Thread safe: every public method takes
 ``self.lock``.  Nothing here knows about HTTP except the ApiError it raises.
 """
 
+import array
 import bisect
 import functools
 import html.parser
@@ -165,6 +166,7 @@ class Store(object):
         self.index_delay = 10.0
         self.empty_null = True      # activity types: empty requested props as null
         self.line_item_dedup = True
+        self.log_floor = 4096       # modification log: least length it is compacted at
         self._last_ms = 0
         # change events (webhooks): sink(event dict) or None; the thread's
         # change source ('API' for API calls, 'CRM' for the control API)
@@ -180,6 +182,16 @@ class Store(object):
             self.active = {}                            # sorted int ids
             self.archived_ids = {}
             self.next_id = {}
+            # what search needs without a scan (search.execute's fast paths):
+            # ids whose rec.hist may be set (a superset: pruned as the history
+            # expires), and the modification log, (u_ms, id) appended in write
+            # order (tick_ms: ascending) for every u_ms a write sets, with the
+            # newest u_ms of a record that is not in it (seeded records)
+            self.pending = {}
+            self.mod_ms = {}
+            self.mod_id = {}
+            self.mod_cap = {}                           # compacted at this length
+            self.unlogged_ms = {}
             for t in S.ALL:
                 self.ensure_type(t)
             self.emails = {}                            # lower email -> id
@@ -193,10 +205,16 @@ class Store(object):
             self.active[t] = []
             self.archived_ids[t] = []
             self.next_id[t] = S.ID_BASE[t] + 1
+            self.pending[t] = set()
+            self.mod_ms[t] = array.array('q')
+            self.mod_id[t] = array.array('q')
+            self.mod_cap[t] = self.log_floor
+            self.unlogged_ms[t] = -(1 << 62)
 
     def drop_type(self, t):
         """Forget a deleted custom type and every association to it."""
-        for d in (self.tables, self.active, self.archived_ids, self.next_id):
+        for d in (self.tables, self.active, self.archived_ids, self.next_id, self.pending,
+                  self.mod_ms, self.mod_id, self.mod_cap, self.unlogged_ms):
             d.pop(t, None)
         for k in [k for k in self.assoc if t in k]:
             del self.assoc[k]
@@ -214,12 +232,22 @@ class Store(object):
         ev.update(kw)
         sink(ev)
 
-    def tick_ms(self):
-        """Wall-clock ms, strictly increasing across writes."""
-        ms = int(time.time() * 1000)
-        if ms <= self._last_ms:
-            ms = self._last_ms + 1
-        self._last_ms = ms
+    MAX_LEAD_MS = 1000
+
+    def tick_ms(self, after=None):
+        """Wall-clock ms of a write: strictly increasing across writes as long
+        as that keeps it within MAX_LEAD_MS of the clock (past that, a burst
+        of writes, such as a bulk load of a million records, shares
+        milliseconds as HubSpot's imports do, instead of running minutes into
+        the future); always later than `after`, the record's last write."""
+        now = int(time.time() * 1000)
+        ms = max(now, self._last_ms + 1)
+        if ms > now + self.MAX_LEAD_MS:
+            ms = self._last_ms
+        if after is not None and ms <= after:
+            ms = after + 1
+        if ms > self._last_ms:
+            self._last_ms = ms
         return ms
 
     def types_tuple(self, types):
@@ -239,6 +267,8 @@ class Store(object):
         rec = Rec(rid, props, c_ms, u_ms)
         self.tables[t][rid] = rec
         self.active[t].append(rid)
+        if u_ms > self.unlogged_ms[t]:
+            self.unlogged_ms[t] = u_ms
         if t == 'contacts':
             email = props.get('email')
             if email:
@@ -320,6 +350,8 @@ class Store(object):
             props = rec.props
         v = props.get(name)
         if v is not None:
+            if name == 'hs_object_id':      # the id, whatever an unvalidated write stored
+                return str(rec.id)
             return v
         if name in S.CALCULATED_ALL[t] or name == 'associatedcompanyid':
             if t in S.CORE:
@@ -703,12 +735,13 @@ class Store(object):
 
     # ------------------------------------------------------------ search history
 
-    def _pre_write(self, rec, is_new=False):
+    def _pre_write(self, t, rec, is_new=False):
         if self.index_delay <= 0:
             rec.hist = None
             return
         if rec.hist is None:
             rec.hist = [(-1.0, None if is_new else Snap(rec))]
+        self.pending[t].add(rec.id)
 
     def _post_write(self, rec):
         if self.index_delay <= 0:
@@ -745,6 +778,62 @@ class Store(object):
             for t in list(self.tables):
                 for rec in self.tables[t].values():
                     rec.hist = None
+                self.pending[t].clear()
+
+    def search_pending(self, t, now):
+        """{id: view} of the active records of t that search sees in another
+        version than the current one at monotonic time now (a Snap, or None:
+        not visible yet); every other active record is seen as it is.  Costs
+        the records written within index_delay, not the type's size."""
+        pend = self.pending[t]
+        tab = self.tables[t]
+        out = {}
+        for rid in list(pend):
+            rec = tab.get(rid)
+            if rec is None or rec.archived:
+                pend.discard(rid)      # a restore writes, and adds it back
+                continue
+            view = self.search_view(rec, now)
+            if rec.hist is None:
+                pend.discard(rid)
+                continue
+            out[rid] = view
+        return out
+
+    def _logged(self, t, rec):
+        """Note a write that set rec.u_ms (from tick_ms) in the modification log."""
+        ms, ids = self.mod_ms[t], self.mod_id[t]
+        if len(ms) >= self.mod_cap[t]:
+            # compact: keep the entries that are still some record's u_ms;
+            # at twice what is kept next time (amortised O(1) a write)
+            tab = self.tables[t]
+            keep = [(m, i) for m, i in zip(ms, ids)
+                    if tab.get(i) is not None and tab[i].u_ms == m]
+            ms = self.mod_ms[t] = array.array('q', (m for m, _ in keep))
+            ids = self.mod_id[t] = array.array('q', (i for _, i in keep))
+            self.mod_cap[t] = max(self.log_floor, 2 * len(keep))
+        ms.append(rec.u_ms)
+        ids.append(rec.id)
+
+    def modified_since(self, t, lo_ms):
+        """Ascending ids of the active records of t that search may see
+        modified at lo_ms or later, or None when a seeded record may be that
+        recent (then only a scan knows).  A superset: the log's entries from
+        lo_ms on.  A version search sees in place of the current one (index
+        delay) is never newer than it, and the current u_ms is in the log
+        unless it is a seeded one."""
+        if lo_ms <= self.unlogged_ms[t]:
+            return None
+        i = bisect.bisect_left(self.mod_ms[t], lo_ms)
+        cand = set(self.mod_id[t][i:])
+        tab = self.tables[t]
+        out = []
+        for rid in cand:
+            rec = tab.get(rid)
+            if rec is not None and not rec.archived:
+                out.append(rid)
+        out.sort()
+        return out
 
     # ------------------------------------------------------------ writes
 
@@ -820,8 +909,9 @@ class Store(object):
             props[cp] = iso_ms(c_ms)
             props[S.MODIFIED_PROP[t]] = iso_ms(ms)
             rec = Rec(rid, props, c_ms, ms)
-            self._pre_write(rec, is_new=True)
+            self._pre_write(t, rec, is_new=True)
             self.tables[t][rid] = rec
+            self._logged(t, rec)
             ids = self.active[t]
             if not ids or ids[-1] < rid:
                 ids.append(rid)
@@ -858,12 +948,13 @@ class Store(object):
             self._email_conflict(t, changes, rec)
             self.unique_conflict(t, changes, rec)
             old_email = rec.props.get('email')
-            self._pre_write(rec)
+            self._pre_write(t, rec)
             changed = self._apply(t, rec, changes)
             if changed:
-                ms = self.tick_ms()
+                ms = self.tick_ms(rec.u_ms)
                 rec.u_ms = ms
                 rec.props[S.MODIFIED_PROP[t]] = iso_ms(ms)
+                self._logged(t, rec)
                 self._reindex_email(t, rec, old_email)
                 self._post_write(rec)
                 if self.sink is not None:
@@ -883,7 +974,7 @@ class Store(object):
             if S.INFO[t].delete == 'hard':
                 self.delete(t, rec)
                 return
-            self._pre_write(rec)
+            self._pre_write(t, rec)
             ms = self.tick_ms()
             rec.archived = True
             rec.archived_ms = ms
@@ -931,12 +1022,13 @@ class Store(object):
             if not rec.archived:
                 return
             self._email_conflict(t, {'email': rec.props.get('email')}, rec)
-            self._pre_write(rec)
-            ms = self.tick_ms()
+            self._pre_write(t, rec)
+            ms = self.tick_ms(rec.u_ms)
             rec.archived = False
             rec.archived_ms = None
             rec.u_ms = ms
             rec.props[S.MODIFIED_PROP[t]] = iso_ms(ms)
+            self._logged(t, rec)
             self._move(t, rec.id, self.archived_ids[t], self.active[t])
             self._reindex_email(t, rec, None)
             self._post_write(rec)
@@ -1159,11 +1251,12 @@ class Store(object):
                 self.delete(t, merged)
             finally:
                 self.sink = sink
-            self._pre_write(primary)
+            self._pre_write(t, primary)
             changed = self._apply(t, primary, moved)
-            ms = self.tick_ms()
+            ms = self.tick_ms(primary.u_ms)
             primary.u_ms = ms
             primary.props[S.MODIFIED_PROP[t]] = iso_ms(ms)
+            self._logged(t, primary)
             self._reindex_email(t, primary, primary.props.get('email'))
             self._post_write(primary)
             self._emit('merge', t, primary.id, ms, merged=[merged_id],

@@ -1,11 +1,15 @@
 """CRM search (§3, §12): operators, groups, query, sorts, paging, caps,
 the indexing delay and archived records."""
 
+import random
 import time
 
 import pytest
 
+from tests.sandbox import search as searchmod
 from tests.sandbox.client import SandboxError
+from tests.sandbox.store import Store
+from tests.sandbox.util import ApiError
 
 PATH = '/crm/v3/objects/%s/search'
 
@@ -341,3 +345,153 @@ def test_index_delay_with_two_quick_writes(sandbox):
     assert seen() == 'First'
     time.sleep(max(0.0, t0 + 2.1 - time.monotonic()))
     assert seen() == 'Second'
+
+
+# --------------------------------------------------------- the fast paths
+
+
+def _busy_store(rng, delay, log_floor):
+    """An in-process store: seeded records (indexed long ago), then four
+    phases of creates, updates, archives, restores and hard deletes, each
+    phase's writes a few ms after the last.  -> (store, the monotonic time
+    at the end of each phase)."""
+    st = Store()
+    st.index_delay = delay
+    st.log_floor = log_floor          # small: the modification log is compacted often
+    st.mod_cap['contacts'] = log_floor
+    for i in range(150):
+        c = 1600000000000 + i * 1000
+        st.seed_record('contacts', {'email': 'seed%d@example.com' % i, 'firstname': 'Seed',
+                                    'jobtitle': 'Title %d' % (i % 5)},
+                       c, c + rng.randrange(100000))
+    ends = []
+    for phase in range(4):
+        for k in range(40):
+            act, arch = st.active['contacts'], st.archived_ids['contacts']
+            x = rng.random()
+            if x < 0.3 or not act:
+                st.create('contacts', {'email': 'p%d-%d@example.com' % (phase, k),
+                                       'jobtitle': 'Title %d' % rng.randrange(5)})
+            elif x < 0.65:
+                rec = st.get('contacts', rng.choice(act))
+                st.update('contacts', rec, {'jobtitle': 'Title %d' % rng.randrange(5)})
+            elif x < 0.8:
+                st.archive('contacts', st.get('contacts', rng.choice(act)))
+            elif x < 0.93 and arch:
+                st.restore('contacts', st.get('contacts', rng.choice(arch), archived=True))
+            else:
+                st.delete('contacts', st.get('contacts', rng.choice(act)))
+        ends.append(time.monotonic())
+        time.sleep(0.002)
+    return st, ends
+
+
+def _id_body(rng, st):
+    ids = st.active['contacts'] + st.archived_ids['contacts']
+    lo, hi = min(ids) - 3, max(ids) + 3
+
+    def val():
+        v = rng.randrange(lo, hi + 1)
+        return rng.choice([str(v), v, '%d.5' % v, '%de0' % v])
+
+    body = {}
+    shape = rng.randrange(4)
+    if shape == 1:
+        body['filterGroups'] = [{'filters': []}]
+    elif shape >= 2:
+        flt = []
+        for _ in range(rng.randrange(1, 4)):
+            op = rng.choice(('EQ', 'GT', 'GTE', 'LT', 'LTE', 'BETWEEN'))
+            d = {'propertyName': 'hs_object_id', 'operator': op, 'value': val()}
+            if op == 'BETWEEN':
+                d['highValue'] = val()
+            flt.append(d)
+        body['filterGroups'] = [{'filters': flt}]
+    body['sorts'] = rng.choice([[], [{'propertyName': 'hs_object_id'}],
+                                [{'propertyName': 'hs_object_id', 'direction': 'ASCENDING'}],
+                                [{'propertyName': 'hs_object_id', 'direction': 'DESCENDING'}],
+                                ['-hs_object_id'], ['hs_object_id']])
+    return body
+
+
+def _mod_body(rng, st, times):
+    """A refresh-like search: lastmodifieddate from about one write's time
+    on (a seeded record's, at times)."""
+    ms = rng.choice(times[rng.random() < 0.8]) + rng.randrange(-3, 4)
+    op = rng.choice(('GTE', 'GT', 'EQ', 'BETWEEN'))
+    d = {'propertyName': 'lastmodifieddate', 'operator': op, 'value': str(ms)}
+    if op == 'BETWEEN':
+        d['highValue'] = str(ms + rng.randrange(0, 200))
+    groups = [{'filters': [d]}]
+    if rng.random() < 0.3:
+        groups[0]['filters'].append(f('jobtitle', 'EQ', 'Title %d' % rng.randrange(5)))
+    if rng.random() < 0.3:
+        groups.append({'filters': [dict(d, value=str(ms - 50))]})
+    return {'filterGroups': groups, 'sorts': rng.choice([
+        [], ['lastmodifieddate'], ['-lastmodifieddate'], ['-hs_object_id'], ['jobtitle']])}
+
+
+@pytest.mark.parametrize('seed,delay,log_floor', [(1, 100.0, 4096), (2, 100.0, 8),
+                                                 (3, 0.0, 4096)])
+def test_fast_paths_answer_as_the_scan(seed, delay, log_floor):
+    """A search on an hs_object_id window (the cold listing's search side)
+    is answered from the sorted id list, and one on the modification date
+    from the modification log: the same results, total and paging as a scan
+    of every record, under the index delay (creates not seen yet, updates
+    seen in their old version, archives and restores) and archived records."""
+    rng = random.Random(seed)
+    st, ends = _busy_store(rng, delay, log_floor)
+    caps = searchmod.Caps(results=60)
+    times = ([], [])                 # u_ms of seeded records, of written ones
+    for rec in st.tables['contacts'].values():
+        times[rec.u_ms > 1700000000000].append(rec.u_ms)
+    # the index seen before any phase, then after each one, then all of it
+    nows = [ends[-1]] + [e + delay + 0.001 for e in ends] + [ends[-1] + delay + 50]
+    fast_ids = fast_mod = hidden_seen = 0
+    for now in nows:
+        with st.lock:
+            hidden_seen += sum(1 for v in st.search_pending('contacts', now).values()
+                               if v is None or v.archived)
+        for i in range(150):
+            mod = i % 3 == 2
+            body = _mod_body(rng, st, times) if mod else _id_body(rng, st)
+            body['limit'] = rng.choice((0, 1, 7, 50, 200))
+            body['after'] = rng.choice((0, 0, 1, 5, 40, 59, 150))
+            if rng.random() < 0.5:
+                body['properties'] = ['jobtitle', 'email']
+            try:
+                req = searchmod.parse_request('contacts', body, caps)
+            except ApiError:
+                continue
+            with st.lock:
+                if mod:
+                    lo = [p.mod_lower for p in req['groups'][0] if hasattr(p, 'mod_lower')]
+                    fast_mod += st.modified_since('contacts', lo[0]) is not None
+                else:
+                    fast_ids += searchmod._id_window(st, 'contacts', req, now) is not None
+                got = searchmod.execute(st, 'contacts', req, now)
+                want = searchmod.execute(st, 'contacts', req, now, fast=False)
+            assert got == want, body
+    assert fast_ids >= 400 and fast_mod >= 150
+    if delay:
+        assert hidden_seen > 0
+
+
+def test_bulk_load_stays_near_the_clock():
+    """Writes get strictly increasing times only while that stays within a
+    second of the clock: a bulk load shares milliseconds (as HubSpot's
+    imports do) instead of dating its last records minutes ahead, where a
+    refresh's "modified since the listing began" would find them all.  A
+    record's own writes still strictly increase."""
+    st = Store()
+    st.index_delay = 0
+    recs = [st.create('contacts', {'email': 'load%d@example.com' % i}) for i in range(5000)]
+    ahead = max(r.u_ms for r in recs) - time.time() * 1000
+    assert ahead <= Store.MAX_LEAD_MS
+    assert all(a.u_ms <= b.u_ms for a, b in zip(recs, recs[1:]))
+    rec = recs[-1]
+    seen = [rec.u_ms]
+    for i in range(3):
+        st.update('contacts', rec, {'jobtitle': 'Again %d' % i})
+        seen.append(rec.u_ms)
+    assert seen == sorted(set(seen))
