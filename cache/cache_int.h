@@ -62,15 +62,25 @@ struct listing {
 	/* The search side of a listing of more than a page (cache_list.c):
 	 * search pages of 200 on hs_object_id, descending from the top, while
 	 * the list pages (100, ascending) come up from the bottom; they meet in
-	 * the middle. */
+	 * the middle. Up to 5 pages are on their way at once: page g asks for
+	 * the offset 200 * (g % 50) of a window of ids below tail_bound. */
 	GArray *tail;         /* struct lent found by search, descending ids, or NULL */
 	uint64_t tail_low;    /* the lowest id the search side has (0: none yet) */
 	uint64_t tail_top;    /* the highest (its first page's first id) */
-	bool tail_running;    /* its thread is at work (holds a reference) */
-	bool tail_asking;     /* a search page is on its way */
-	bool tail_stop;       /* met, failed or abandoned: the thread ends, and a failed
+	bool tail_running;    /* its threads are at work (tail_workers > 0) */
+	bool tail_stop;       /* met, failed or abandoned: the threads end, and a failed
 			       * or abandoned tail is not used */
 	bool tail_dry;        /* the search side has everything down to tail_low */
+	bool tail_nomore;     /* no page is asked for any more (dry once all answered) */
+	unsigned tail_workers;   /* threads at work, each holding a reference */
+	unsigned tail_inflight;  /* pages asked for, not yet answered */
+	unsigned tail_next;      /* the next page to ask for (0: the top) */
+	unsigned tail_merged;    /* pages merged into tail, in page order */
+	int64_t tail_recs;       /* records the search side has or asked for */
+	uint64_t tail_bound;     /* the current window: ids below this (0: all) */
+	int64_t tail_win_total;  /* the total its pages report (-1: none yet) */
+	GPtrArray *tail_pend;    /* answered pages not yet merged: [g - tail_merged] is
+				  * page g's GArray of struct lent, or NULL */
 	bool installed;       /* listing_install ran */
 	uint64_t met_at;      /* the sides met at this id (0: listed by the list side
 			       * alone): above it, search (which lags) listed */

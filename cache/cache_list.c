@@ -26,12 +26,18 @@
 
 /* --- listings --------------------------------------------------------- */
 
+static void tail_drop_pending(struct listing *l);
+
 void cache_listing_unref(struct listing *l)
 {
 	if (!l || --l->refs)
 		return;
 	pager_destroy(&l->pager);
 	g_array_free(l->ids, TRUE);
+	if (l->tail_pend) {
+		tail_drop_pending(l);
+		g_ptr_array_free(l->tail_pend, TRUE);
+	}
 	if (l->tail)
 		g_array_free(l->tail, TRUE);
 	g_free(l->after);
@@ -242,15 +248,28 @@ static void listing_install(struct cache *c, struct listing *l);
 /* --- the search side of a listing --------------------------------------- */
 
 #define TAIL_PAGE 200
+#define TAIL_WINDOW_PAGES 50 /* HubSpot's search stops at 10,000 results a query */
+#define TAIL_INFLIGHT 5      /* pages on their way at once: the search budget's 5 a second */
 #define TAIL_BUDGET_MS 600000
 
-/* Whether the two sides met: the list side (ascending) reached the lowest id
- * the search side (descending) has. Then the search side's records above the
- * list side's last id complete the listing, in order; a record both saw is
- * listed once, and one only the list side saw (search lags writes) stays.
- * Records written within index_delay that search did not show yet are found
- * by the refresh that follows (it searches from the listing's start less
- * index_delay). Lock held. */
+/* Search pages the split leaves to the search side: a quarter of the list
+ * pages the type would take alone, so that its share (200 a page) and the
+ * list side's (100) cost 0.75 x ceil(total / 100) calls, the fewest searches
+ * (the slower budget: 5 a second) that reach that bound. */
+static int64_t tail_cap(int64_t total)
+{
+	return ((total + LIST_PER_PAGE - 1) / LIST_PER_PAGE + 3) / 4;
+}
+
+/* Whether the two sides met. Either the list side (ascending) reached the
+ * lowest id the search side (descending) has, or the two hold, without
+ * overlapping, as many records as the search total counted: then the search
+ * side's records above the list side's last id complete the listing, in
+ * order; a record both saw is listed once, and one only the list side saw
+ * (search lags writes) stays. Records written since, or within index_delay
+ * before, that search did not show yet are found by the refresh that
+ * follows (it searches from the listing's start less index_delay); a record
+ * archived meanwhile goes at the next relist. Lock held. */
 static void listing_meet(struct cache *c, struct listing *l)
 {
 	uint64_t high;
@@ -271,7 +290,8 @@ static void listing_meet(struct cache *c, struct listing *l)
 		l->tail_stop = true;
 		return;
 	}
-	if (high < l->tail_low)
+	if (high < l->tail_low &&
+	    (l->total < 0 || (int64_t)l->ids->len + (int64_t)l->tail->len != l->total))
 		return;
 	for (guint i = l->tail->len; i-- > 0;) {
 		struct lent *e = &g_array_index(l->tail, struct lent, i);
@@ -294,15 +314,16 @@ static void listing_meet(struct cache *c, struct listing *l)
 	g_cond_broadcast(&c->cond);
 }
 
-/* One search page of the tail: the TAIL_PAGE highest ids below tail_low
- * (each page its own query, so the 10,000-result limit never applies). No
- * lock held. 0 and *got (struct rendered), or -errno. */
+/* One search page: the records below `below` (0: all), highest ids first,
+ * from offset `offset` (each window its own query, so the 10,000-result
+ * limit never applies). No lock held. 0 and *got (struct rendered), or
+ * -errno. */
 static int tail_page(struct cache *c, struct listing *l, const struct schema *sc, uint64_t below,
-		     GArray **got, int64_t *total)
+		     unsigned offset, GArray **got, int64_t *total)
 {
 	json_object *req = search_req_new(), *resp = NULL, *results, *t;
 	struct hs_call call;
-	char lim[24];
+	char lim[24], off[16];
 	int rc;
 
 	if (below) {
@@ -316,7 +337,8 @@ static int tail_page(struct cache *c, struct listing *l, const struct schema *sc
 
 		search_req_props(req, &name, 1);
 	}
-	search_req_page(req, TAIL_PAGE, NULL);
+	snprintf(off, sizeof(off), "%u", offset);
+	search_req_page(req, TAIL_PAGE, offset ? off : NULL);
 	cache_call_init_bg(c, &call, hs_now_ms() + TAIL_BUDGET_MS);
 	call.prio = l->tail_prio;
 	rc = hs_search(c->hc, &call, l->type->path, req, &resp);
@@ -336,93 +358,211 @@ static int tail_page(struct cache *c, struct listing *l, const struct schema *sc
 	return rc;
 }
 
-/* Records left between the two sides once `coming` more arrive, by the
- * search total (G_MAXINT64 while no search page told it). Lock held. */
-static int64_t gap_left(struct listing *l, int64_t coming)
+/* Drop the answered pages not merged yet (their offsets may have moved). Lock
+ * held. */
+static void tail_drop_pending(struct listing *l)
 {
-	if (!l->tail || l->tail_calls == 0 || l->total < 0)
-		return G_MAXINT64;
-	return l->total - (int64_t)l->ids->len - (int64_t)l->tail->len - coming;
+	for (guint i = 0; i < l->tail_pend->len; i++) {
+		GArray *pg = g_ptr_array_index(l->tail_pend, i);
+
+		if (pg)
+			g_array_free(pg, TRUE);
+	}
+	g_ptr_array_set_size(l->tail_pend, 0);
+	l->tail_recs = l->tail->len;
 }
 
-/* The search side's thread: pages down from the top until the sides meet,
- * the search runs dry or fails (the list side then goes on alone). */
+/* What the search side does next: 1 ask for page tail_next, 0 wait (for the
+ * first page's total, or for the window above to be merged: the next window
+ * is the ids below its lowest), -1 nothing more (the thread ends). Pages are
+ * asked for while the split leaves the search side more (tail_cap) and a
+ * whole page is left between the sides; what is left then is the list
+ * side's. Lock held. */
+static int tail_claim(struct cache *c, struct listing *l)
+{
+	unsigned g = l->tail_next;
+	int64_t left;
+
+	if (l->tail_stop || l->tail_dry || l->tail_nomore || l->complete || l->err ||
+	    cache_stopping(c))
+		return -1;
+	if (g > 0 && l->total < 0)
+		return l->tail_merged ? -1 : 0; /* the top page told no total: one at a time */
+	if (g > 0 && l->tail_recs >= TAIL_PAGE * tail_cap(l->total)) {
+		l->tail_nomore = true;
+		return -1;
+	}
+	if (g > 0) {
+		left = l->total - (int64_t)l->ids->len - (l->fetching ? LIST_PER_PAGE : 0) -
+		       l->tail_recs;
+		if (left < TAIL_PAGE) {
+			l->tail_nomore = true;
+			return -1;
+		}
+	}
+	if (g > 0 && g % TAIL_WINDOW_PAGES == 0 && l->tail_merged < g)
+		return 0;
+	return 1;
+}
+
+static gpointer tail_main(gpointer p);
+
+/* Start a thread of the search side of l; false if none could be. Lock
+ * held. */
+static bool tail_spawn(struct cache *c, struct listing *l)
+{
+	GThread *th;
+
+	l->refs++;
+	c->tails++;
+	l->tail_workers++;
+	l->tail_running = true;
+	th = g_thread_try_new("hubfs-listsearch", tail_main, l, NULL);
+	if (th) {
+		g_thread_unref(th);
+		return true;
+	}
+	l->refs--;
+	c->tails--;
+	l->tail_running = --l->tail_workers > 0;
+	return false;
+}
+
+/* The answer to page g: its records go into the cache, and the pages
+ * answered in order join tail; the first one tells the total, and the
+ * other threads start. got is freed. Lock held. */
+static void tail_answer(struct cache *c, struct listing *l, unsigned g, int rc, GArray *got,
+			int64_t total, uint64_t epoch)
+{
+	struct tcache *tc = &c->t[l->type->idx];
+	GArray *pg;
+
+	l->tail_inflight--;
+	l->tail_calls++;
+	if (rc || !got || l->tail_stop || l->complete) {
+		if (got) {
+			for (guint j = 0; j < got->len; j++)
+				g_free(g_array_index(got, struct rendered, j).text);
+			g_array_free(got, TRUE);
+		}
+		if ((rc || !got) && !l->complete)
+			l->tail_stop = true; /* failed: the list side goes on alone */
+		return;
+	}
+	if (total >= 0 && g == 0 && l->total < 0) {
+		l->total = total;
+		l->total_asked = true; /* no count needed */
+	}
+	if (total >= 0 && l->tail_win_total < 0) {
+		l->tail_win_total = total;
+	} else if (total >= 0 && total != l->tail_win_total) {
+		/* Records came or went in the window between two of its pages, so
+		 * the offsets moved: what is merged stays, the list side brings
+		 * the rest. */
+		log_info("listing %s: the search total moved (%" G_GINT64_FORMAT " to %"
+			 G_GINT64_FORMAT "); the list side brings the rest", l->type->name,
+			 l->tail_win_total, total);
+		l->tail_nomore = true;
+		tail_drop_pending(l);
+		for (guint j = 0; j < got->len; j++)
+			g_free(g_array_index(got, struct rendered, j).text);
+		g_array_free(got, TRUE);
+		return;
+	}
+	pg = g_array_sized_new(FALSE, FALSE, sizeof(struct lent), got->len);
+	for (guint j = 0; j < got->len; j++) {
+		struct rendered *x = &g_array_index(got, struct rendered, j);
+		struct lent e = { x->id, x->len, x->mtime_ms };
+
+		if (j && x->id >= g_array_index(got, struct rendered, j - 1).id)
+			l->tail_stop = true; /* not descending: a broken server */
+		if (g_hash_table_contains(tc->gone, KEY(e.id))) {
+			g_free(x->text);
+			continue;
+		}
+		g_array_append_val(pg, e);
+		x->listed = true;
+		cache_store_locked(c, l->type, x, epoch, cache_now_ms(c));
+	}
+	l->tail_recs += (int64_t)got->len - TAIL_PAGE;
+	if (got->len < TAIL_PAGE)
+		l->tail_nomore = true; /* nothing below this page */
+	g_array_free(got, TRUE);
+	if (g - l->tail_merged >= l->tail_pend->len)
+		g_ptr_array_set_size(l->tail_pend, g - l->tail_merged + 1);
+	g_ptr_array_index(l->tail_pend, g - l->tail_merged) = pg;
+	/* merge the pages answered in order */
+	while (!l->tail_stop && l->tail_pend->len && g_ptr_array_index(l->tail_pend, 0)) {
+		pg = g_ptr_array_steal_index(l->tail_pend, 0);
+		if (pg->len && l->tail_low && g_array_index(pg, struct lent, 0).id >= l->tail_low)
+			l->tail_stop = true; /* not below the page above: a broken server */
+		if (!l->tail_stop && pg->len) {
+			if (!l->tail_merged)
+				l->tail_top = g_array_index(pg, struct lent, 0).id;
+			g_array_append_vals(l->tail, pg->data, pg->len);
+			l->tail_low = g_array_index(pg, struct lent, pg->len - 1).id;
+		}
+		g_array_free(pg, TRUE);
+		l->tail_merged++;
+	}
+	if (g == 0 && l->total >= 0 && !l->tail_stop && !l->tail_nomore) {
+		int64_t more = MIN((int64_t)TAIL_INFLIGHT, tail_cap(l->total)) - l->tail_workers;
+
+		while (more-- > 0 && tail_spawn(c, l))
+			;
+	}
+	/* The list side may be waiting for this page (tail_ahead_wait): wake
+	 * it now, not when its TAIL_PACE_MS wait runs out. */
+	g_cond_broadcast(&c->cond);
+	listing_meet(c, l);
+}
+
+/* A thread of the search side: asks for the next page while there is one to
+ * ask for, until the sides meet or the search fails (the list side then
+ * goes on alone). */
 static gpointer tail_main(gpointer p)
 {
 	struct listing *l = p;
 	struct cache *c = l->tail_cache;
 	struct tcache *tc = &c->t[l->type->idx];
 	const struct schema *sc;
-	uint64_t below = 0;
+	int claim;
 
 	g_mutex_lock(&c->lock);
 	sc = tc->schema;
-	while (!l->tail_stop && !l->tail_dry && !l->complete && !l->err && !cache_stopping(c)) {
+	while ((claim = tail_claim(c, l)) >= 0) {
 		GArray *got = NULL;
-		uint64_t epoch = c->epoch, low = 0;
+		uint64_t epoch = c->epoch, below;
 		int64_t total = -1;
+		unsigned g;
 		int rc;
 
-		if (gap_left(l, l->fetching ? LIST_PER_PAGE : 0) < LIST_PER_PAGE) {
-			/* What is left between the sides fits one list page with
-			 * room to spare: the list side brings it (a search page
-			 * too would overlap). The sides meet only when one passes
-			 * the other's last id, so a page that would exactly fill
-			 * the gap is the search side's, whose next id is then
-			 * the list side's. */
-			l->tail_dry = true;
-			break;
+		if (claim == 0) {
+			cache_wait_until(c, hs_now_ms() + 100);
+			continue;
 		}
-		l->tail_asking = true;
+		g = l->tail_next++;
+		if (g == 1)
+			l->tail_bound = l->tail_top + 1; /* not what was made since the first page */
+		else if (g % TAIL_WINDOW_PAGES == 0 && g) {
+			l->tail_bound = l->tail_low;
+			l->tail_win_total = -1;
+		}
+		below = g ? l->tail_bound : 0;
+		l->tail_inflight++;
+		l->tail_recs += TAIL_PAGE;
 		g_mutex_unlock(&c->lock);
-		rc = tail_page(c, l, sc, below, &got, &total);
+		rc = tail_page(c, l, sc, below, (g % TAIL_WINDOW_PAGES) * TAIL_PAGE, &got, &total);
 		g_mutex_lock(&c->lock);
-		l->tail_asking = false;
-		l->tail_calls++;
-		if (rc || !got) {
-			l->tail_stop = true; /* failed: the list side goes on alone */
-			break;
-		}
-		if (!got->len) {
+		tail_answer(c, l, g, rc, got, total, epoch);
+		if (l->tail_nomore && !l->tail_inflight && !l->tail_stop)
 			l->tail_dry = true; /* nothing lower: the list side comes up to it */
-			g_array_free(got, TRUE);
-			break;
-		}
-		if (total >= 0 && l->total < 0) {
-			l->total = total;
-			l->total_asked = true; /* no count needed */
-		}
-		for (guint j = 0; j < got->len; j++) {
-			struct rendered *x = &g_array_index(got, struct rendered, j);
-			struct lent e = { x->id, x->len, x->mtime_ms };
-
-			if (!low || x->id < low)
-				low = x->id;
-			if (g_hash_table_contains(tc->gone, KEY(e.id)) || l->complete) {
-				g_free(x->text);
-				continue;
-			}
-			g_array_append_val(l->tail, e);
-			x->listed = true;
-			cache_store_locked(c, l->type, x, epoch, cache_now_ms(c));
-		}
-		if (!below)
-			l->tail_top = g_array_index(got, struct rendered, 0).id;
-		g_array_free(got, TRUE);
-		if (below && low >= below) { /* not descending: a broken server */
-			l->tail_stop = true;
-			break;
-		}
-		below = low;
-		l->tail_low = low;
-		/* The list side may be waiting for this page (tail_ahead_wait):
-		 * wake it now, not when its TAIL_PACE_MS wait runs out. */
-		g_cond_broadcast(&c->cond);
-		listing_meet(c, l);
 		if (l->complete && tc->listing == l)
 			listing_install(c, l);
 	}
-	l->tail_running = false;
+	if (l->tail_nomore && !l->tail_inflight && !l->tail_stop)
+		l->tail_dry = true;
+	l->tail_running = --l->tail_workers > 0;
 	c->tails--;
 	g_cond_broadcast(&c->cond);
 	cache_listing_unref(l);
@@ -430,22 +570,25 @@ static gpointer tail_main(gpointer p)
 	return NULL;
 }
 
-/* The list side is a page ahead of the search side (in records): calls are
- * fewest when both bring as many records (75 calls for 10,000, against 100
- * for the list alone), so it waits for the search side, while that one
- * makes progress. Lock held. */
+/* Whether the list side should wait for the search side. Until the search
+ * side's first page tells the total, the list side stays within a page of
+ * it (in records); then it brings what the split leaves it (tail_cap): the
+ * fewest calls for the fewest searches. Lock held. */
 static bool tail_pacing(struct listing *l)
 {
+	int64_t share;
+
 	if (!l->tail || !l->tail_running || l->tail_stop || l->tail_dry || l->complete)
 		return false;
-	/* The search page on its way covers what is left and reaches the list
-	 * side's ids: a list page would only overlap it. */
-	if (l->tail_asking && gap_left(l, TAIL_PAGE) < 0)
-		return true;
-	return l->ids->len >= l->tail->len + LIST_PER_PAGE;
+	if (l->total < 0)
+		return (int64_t)l->ids->len >= l->tail_recs + LIST_PER_PAGE;
+	share = l->total - MAX(TAIL_PAGE * tail_cap(l->total), l->tail_recs);
+	return (int64_t)l->ids->len + LIST_PER_PAGE > share;
 }
 
-#define TAIL_PACE_MS 1000 /* the list side waits at most this for one search page */
+/* The list side waits at most this for one search page: a search slot
+ * frees a second (and a margin) after its last answer. */
+#define TAIL_PACE_MS 3000
 
 /* Wait while the list side is ahead and the search side moves; true if the
  * caller should look again (it moved, or the listing completed). Lock held. */
@@ -460,31 +603,22 @@ static bool tail_ahead_wait(struct cache *c, struct listing *l, int64_t deadline
 		until = deadline;
 	while (tail_pacing(l) && l->tail_calls == seen && cache_wait_until(c, until))
 		;
-	return l->complete || l->tail_calls != seen;
+	return l->complete || l->tail_calls != seen || !tail_pacing(l);
 }
 
-/* Start the search side of l (more than a page to list). Lock held. */
+/* Start the search side of l (more than a page to list): one thread for the
+ * top page, which tells the total; the others start then. Lock held. */
 static void tail_start(struct cache *c, struct listing *l, enum rl_prio prio)
 {
-	GThread *th;
-
 	if (l->tail || !c->work || cache_stopping(c))
 		return;
 	l->tail = g_array_new(FALSE, FALSE, sizeof(struct lent));
+	l->tail_pend = g_ptr_array_new();
+	l->tail_win_total = -1;
 	l->tail_prio = prio;
 	l->tail_cache = c;
-	l->tail_running = true;
-	l->refs++;
-	c->tails++;
-	th = g_thread_try_new("hubfs-listsearch", tail_main, l, NULL);
-	if (th) {
-		g_thread_unref(th);
-		return;
-	}
-	l->tail_running = false;
-	l->tail_stop = true;
-	l->refs--;
-	c->tails--;
+	if (!tail_spawn(c, l))
+		l->tail_stop = true;
 }
 
 /* A list page's records join l (unless the search side completed it

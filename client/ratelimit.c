@@ -10,6 +10,14 @@
 #define DEFAULT_SEARCH_PER_SEC 5
 #define DEFAULT_SEARCH_INTERVAL_MS 1000
 #define MARGIN_CAP_MS 250
+/* The search budget's margin: a fiftieth of its interval (20 ms of the
+ * second). A request's stamp is its completion, already later than the
+ * server's count of it by the answer's way back (and the server's work);
+ * the margin only covers clock granularity. A tenth, as the 10-s window has,
+ * made each of a cold listing's five search slots turn every 1.1 s + a
+ * round trip instead of 1.0 s + a round trip. */
+#define MARGIN_DIV 10
+#define SEARCH_MARGIN_DIV 50
 #define SECONDLY_PAUSE_MS 1000
 #define MIN_429_PAUSE_MS 100 /* even "Retry-After: 0" must not make a 429 loop spin */
 #define DEFAULT_DAILY_PROBE_MS (5 * 60 * 1000)
@@ -41,6 +49,7 @@ struct rl_window {
 	int64_t interval_ms;
 	int64_t margin_ms;
 	bool margin_auto;     /* margin follows interval changes */
+	int margin_div;       /* the automatic margin: interval / margin_div, capped */
 	int inflight;         /* granted, not yet done: no expiry */
 	int64_t *done;        /* completion times still in the window, ascending */
 	int ndone;
@@ -70,9 +79,9 @@ static int64_t max64(int64_t a, int64_t b)
 	return a > b ? a : b;
 }
 
-static int64_t auto_margin(int64_t interval_ms)
+static int64_t auto_margin(int64_t interval_ms, int div)
 {
-	int64_t m = interval_ms / 10;
+	int64_t m = interval_ms / div;
 
 	return m < MARGIN_CAP_MS ? m : MARGIN_CAP_MS;
 }
@@ -92,12 +101,13 @@ static int window_reserve(struct rl_window *w, int n)
 	return 0;
 }
 
-static int window_init(struct rl_window *w, int max, int64_t interval_ms)
+static int window_init(struct rl_window *w, int max, int64_t interval_ms, int margin_div)
 {
 	memset(w, 0, sizeof(*w));
 	w->max = max;
 	w->interval_ms = interval_ms;
-	w->margin_ms = auto_margin(interval_ms);
+	w->margin_div = margin_div;
+	w->margin_ms = auto_margin(interval_ms, margin_div);
 	w->margin_auto = true;
 	return window_reserve(w, max);
 }
@@ -220,8 +230,9 @@ struct ratelimit *ratelimit_new(int max, int64_t interval_ms, int search_per_sec
 		interval_ms = DEFAULT_INTERVAL_MS;
 	if (search_per_sec <= 0 || search_per_sec > SANE_MAX_LIMIT)
 		search_per_sec = DEFAULT_SEARCH_PER_SEC;
-	if (window_init(&rl->win, max, interval_ms) < 0 ||
-	    window_init(&rl->search, search_per_sec, DEFAULT_SEARCH_INTERVAL_MS) < 0) {
+	if (window_init(&rl->win, max, interval_ms, MARGIN_DIV) < 0 ||
+	    window_init(&rl->search, search_per_sec, DEFAULT_SEARCH_INTERVAL_MS,
+			SEARCH_MARGIN_DIV) < 0) {
 		ratelimit_free(rl);
 		return NULL;
 	}
@@ -247,7 +258,7 @@ void ratelimit_set_search_interval(struct ratelimit *rl, int64_t interval_ms)
 		return;
 	rl->search.interval_ms = interval_ms;
 	if (rl->search.margin_auto)
-		rl->search.margin_ms = auto_margin(interval_ms);
+		rl->search.margin_ms = auto_margin(interval_ms, rl->search.margin_div);
 }
 
 void ratelimit_set_margins(struct ratelimit *rl, int64_t window_margin_ms, int64_t search_margin_ms)
@@ -380,7 +391,7 @@ void ratelimit_note_headers(struct ratelimit *rl, const struct rl_headers *h,
 	    h->interval_ms != w->interval_ms) {
 		w->interval_ms = h->interval_ms;
 		if (w->margin_auto)
-			w->margin_ms = auto_margin(h->interval_ms);
+			w->margin_ms = auto_margin(h->interval_ms, w->margin_div);
 	}
 	if (h->daily > 0)
 		rl->daily_limit = h->daily;

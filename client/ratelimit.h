@@ -87,7 +87,9 @@ struct ratelimit;
 /* Create a limiter: max requests per interval_ms (<= 0: 100 / 10000) and
  * search_per_sec search calls per second (<= 0: 5). The safety margins
  * default to min(250, interval/10) ms for the window and min(250,
- * search interval/10) ms for search. Returns NULL on allocation failure. */
+ * search interval/50) ms for search (20 ms: a stamp at completion already
+ * trails the server's count by the answer's way back). Returns NULL on
+ * allocation failure. */
 struct ratelimit *ratelimit_new(int max, int64_t interval_ms, int search_per_sec);
 void ratelimit_free(struct ratelimit *rl); /* accepts NULL */
 

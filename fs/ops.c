@@ -869,6 +869,14 @@ static void hubfs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 
 static int xattr_value(struct hubfs *h, fuse_ino_t ino, const char *name, char **val, size_t *len)
 {
+	/* Every attribute here is in the user namespace; for the others
+	 * (security.selinux, system.posix_acl_access) the answer is the one
+	 * a filesystem without that namespace gives, EOPNOTSUPP. ls -l then
+	 * stops asking after the first file of the mount (it remembers a
+	 * device without SELinux labels or ACLs), instead of two round trips
+	 * per file; vim and sed -i treat it as "no context, no ACL" too. */
+	if (strncmp(name, "user.", 5))
+		return -EOPNOTSUPP;
 	if (INO_KIND(ino) == K_DYN)
 		return dyn_getxattr(h, ino, name, val, len);
 	if (INO_KIND(ino) == K_ASSOC_DIR)

@@ -4,6 +4,7 @@ sandbox's request log."""
 import errno
 import json
 import os
+import shutil
 import stat
 import subprocess
 import time
@@ -222,9 +223,27 @@ def test_xattrs(sandbox, hubfs):
     with pytest.raises(OSError) as e:
         os.getxattr(path, "user.nosuch")
     assert e.value.errno == errno.ENODATA
-    with pytest.raises(OSError) as e:
-        os.getxattr(path, "security.selinux")
-    assert e.value.errno == errno.ENODATA
+    # other namespaces are not supported: ls -l stops asking for SELinux
+    # labels and ACLs after the first file (two round trips a file before)
+    for other in ("security.selinux", "system.posix_acl_access"):
+        with pytest.raises(OSError) as e:
+            os.getxattr(path, other)
+        assert e.value.errno == errno.EOPNOTSUPP, other
+
+
+@pytest.mark.skipif(not shutil.which("strace"), reason="needs strace")
+def test_ls_l_asks_no_xattr_per_file(sandbox, hubfs):
+    """ls -l looks for an SELinux label and an ACL on every file; hubfs says
+    once that it has neither (EOPNOTSUPP), and ls stops asking."""
+    m = hubfs()
+    n = len(os.listdir(m.p("contacts")))
+    assert n >= 20
+    r = subprocess.run(["strace", "-f", "-e", "trace=getxattr,lgetxattr", "-o", "/dev/stdout",
+                        "-qq", "ls", "-l", m.p("contacts")], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    calls = [ln for ln in r.stdout.splitlines() if "getxattr(" in ln]
+    assert len(calls) <= 4, calls[:8]
 
 
 def test_chmod_utime_are_noops(sandbox, hubfs):

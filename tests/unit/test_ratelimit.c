@@ -387,7 +387,7 @@ static void test_daily_reserve(void)
 	ratelimit_free(rl);
 }
 
-/* Search: 5 per second + margin, independent of the 10 s window. */
+/* Search: 5 per second + margin (20 ms), independent of the 10 s window. */
 static void test_search_budget(void)
 {
 	struct ratelimit *rl = mk(100, 10000, 5);
@@ -397,14 +397,14 @@ static void test_search_budget(void)
 	for (n = 0; ratelimit_acquire(rl, RL_PRIO_WRITE, true, 0) == 0; n++)
 		ratelimit_done(rl, true, 200, 0);
 	ASSERT_EQ(n, 5);
-	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, true, 0), 1100);
+	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, true, 0), 1020);
 	/* the window is untouched */
 	ratelimit_stats(rl, 0, &st);
 	ASSERT_EQ(st.used_in_window, 0);
 	ASSERT_EQ(st.search_used, 5);
 	burst(rl, RL_PRIO_WRITE, false, 100, 0);
 	ASSERT_GT(ratelimit_acquire(rl, RL_PRIO_WRITE, false, 0), 0);
-	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, true, 1100), 0);
+	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, true, 1020), 0);
 	ratelimit_free(rl);
 
 	/* the window being full does not hold search back, and priorities
@@ -431,7 +431,7 @@ static void test_search_budget(void)
 	rl = mk(100, 10000, 2);
 	ratelimit_set_search_interval(rl, 200);
 	burst(rl, RL_PRIO_WRITE, true, 2, 0);
-	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, true, 0), 220);
+	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, true, 0), 204);
 	ratelimit_free(rl);
 }
 
@@ -450,7 +450,7 @@ static int fill(struct ratelimit *rl, enum rl_prio p, bool search, int64_t t)
 /* A share: 1/parts of each budget, classes within it, maxima kept. */
 static void test_share_cap(void)
 {
-	struct ratelimit *rl = mk(20, 2000, 5); /* margins 200 and 100 ms */
+	struct ratelimit *rl = mk(20, 2000, 5); /* margins 200 and 20 ms */
 	struct rl_headers h = { .max = 30, .interval_ms = 2000, .remaining = -1,
 				.daily = -1, .daily_remaining = -1, .retry_after_ms = -1 };
 	struct rl_ticket t;
@@ -470,7 +470,7 @@ static void test_share_cap(void)
 	ASSERT_EQ(fill(rl, RL_PRIO_WRITE, false, 0), 1);
 	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, false, 0), 2200);
 	ASSERT_EQ(fill(rl, RL_PRIO_WRITE, true, 0), 1);
-	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, true, 0), 1100);
+	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, true, 0), 1020);
 	/* the cap is a divisor: it follows the server's maximum */
 	ratelimit_note_headers(rl, &h, NULL, 0);
 	ratelimit_stats(rl, 0, &st);
@@ -568,7 +568,7 @@ static void test_share_lift(void)
 	ratelimit_set_share(rl, 2, 0);
 	ratelimit_set_share(rl, 1, 0);
 	ratelimit_stats(rl, 0, &st);
-	ASSERT_EQ(st.share_lift_ms, 1100);
+	ASSERT_EQ(st.share_lift_ms, 1020);
 	ratelimit_free(rl);
 }
 
