@@ -711,16 +711,26 @@ int cache_listing_entry(struct cache *c, struct listing *l, size_t i, int64_t de
 /* The time a whole relist may take: relist_interval (by then the next one is
  * due), or three times what the last complete listing took if that is
  * longer (a big account on a slow budget). A listing kept on disk says
- * nothing of how long it took: then at least RELIST_MIN_BUDGET_MS, and a
- * second per page it holds. Lock held. */
-static int64_t relist_budget_ms(struct cache *c, struct tcache *tc)
+ * nothing of how long it took: the relist that catches up a type served
+ * from disk (whether or not its listing was opened yet: one due at mount
+ * starts before any `ls`) gets at least RELIST_MIN_BUDGET_MS, and a second
+ * per page of what the disk holds or the catch-up expects (hint). Lock
+ * held. */
+static int64_t relist_budget_ms(struct cache *c, struct tcache *tc, int64_t hint)
 {
 	int64_t budget = c->opts.relist_ms > 0 ? c->opts.relist_ms : RELIST_MIN_BUDGET_MS;
 	struct listing *prev = tc->listing;
 
-	if (prev && prev->complete && prev->completed_ms == prev->started_ms && tc->from_disk)
-		budget = MAX(budget, MAX(RELIST_MIN_BUDGET_MS,
-					 (int64_t)prev->ids->len * RELIST_MS_PER_RECORD));
+	if (tc->unconfirmed || (prev && prev->complete && prev->completed_ms == prev->started_ms &&
+				tc->from_disk)) {
+		int64_t n = MAX(hint, 0);
+
+		if (prev && prev->complete)
+			n = MAX(n, (int64_t)prev->ids->len);
+		if (tc->disk_listing)
+			n = MAX(n, (int64_t)tc->disk_listing->len);
+		budget = MAX(budget, MAX(RELIST_MIN_BUDGET_MS, n * RELIST_MS_PER_RECORD));
+	}
 	/* (a listing marked due for a relist has completed_ms far in the past:
 	 * no duration to go by) */
 	if (prev && prev->complete && prev->completed_ms > prev->started_ms &&
@@ -752,7 +762,7 @@ void cache_relist(struct cache *c, const struct objtype *type)
 	tc->relist_hint = 0;
 	l->started_ms = cache_now_ms(c);
 	l->started_wall = c->opts.wall();
-	budget = relist_budget_ms(c, tc);
+	budget = relist_budget_ms(c, tc, l->total);
 	deadline = hs_now_ms() + budget;
 	/* Each page may wait its turn at the rate limiter (background class);
 	 * unmounting ends the relist between pages, installing nothing. */
