@@ -211,41 +211,6 @@ def test_remount_after_sixty_percent_changed_relists_for_no_more_than_cold(sandb
     assert not wrong, wrong[:5]
 
 
-def test_catch_up_relists_when_the_changes_outnumber_the_listing(sandbox, hubfs):
-    """300 contacts on disk; while unmounted (shorter than relist_interval)
-    every one changes and 1,500 are created: the catch-up's first search page
-    counts 1,800 changes (9 search pages against 3 list pages of the
-    listing), so a relist catches up instead. It lists from both ends; with
-    that first page it costs no more list + search calls than a cold listing
-    of the 1,800 records, measured after it on a mount without the cache."""
-    sandbox.reset(contacts=300, companies=5, deals=5, tickets=5)
-    sandbox.configure(index_delay=1)
-    first_mount(sandbox, hubfs, "daemon", "index_delay=1")
-    sandbox.bulk("contacts", update={"count": 300, "pick": "first",
-                                     "properties": {"jobtitle": "Again {id}"}})
-    new = sandbox.bulk("contacts", create={"count": 1500,
-                                           "properties": {"firstname": "Many {i}"}})["created"]
-    time.sleep(1.5)   # searchable
-    sandbox.clear_log()
-    m = start_mount(hubfs, "daemon", "index_delay=1")
-    os.stat(m.p("contacts", f"{new[-1]}.json"))
-    assert wait_for(lambda: m.status()["types"]["contacts"].get("catch_up", {}).get("done"),
-                    timeout=60), (m.status()["types"]["contacts"], m.stderr())
-    time.sleep(0.5)
-    cu = m.status()["types"]["contacts"]["catch_up"]
-    assert cu["way"] == "relist" and cu["changes"] == 1800, cu
-    calls = count(sandbox, path_re=LIST_OR_SEARCH)
-    names = {f for f in os.listdir(m.p("contacts")) if f.endswith(".json")}
-    assert len(names) == 1800
-    m.unmount()
-    time.sleep(1.1)   # the sandbox's search second of the catch-up passes (5/s)
-    m = start_mount(hubfs, "daemon", "cache=memory")
-    sandbox.clear_log()
-    assert len(ls_l(m)) == 1800
-    cold = count(sandbox, path_re=LIST_OR_SEARCH)
-    assert calls <= cold, (calls, cold)
-
-
 @pytest.mark.parametrize("damage", ["truncated", "random", "other_portal", "older_format"])
 def test_damaged_cache_is_discarded_with_one_line(sandbox, hubfs, damage):
     sandbox.reset(contacts=200, companies=5, deals=5, tickets=5)
