@@ -371,10 +371,7 @@ static gpointer tail_main(gpointer p)
 			g_array_free(got, TRUE);
 			break;
 		}
-		/* The first page's total (no filter) counts the type exactly: it
-		 * replaces a catch-up relist's bound (listed + changes), which
-		 * would keep the sides from seeing that the gap is closing. */
-		if (total >= 0 && (l->total < 0 || !below)) {
+		if (total >= 0 && l->total < 0) {
 			l->total = total;
 			l->total_asked = true; /* no count needed */
 		}
