@@ -255,10 +255,16 @@ static void listing_install(struct cache *c, struct listing *l);
 /* Search pages the split leaves to the search side: a quarter of the list
  * pages the type would take alone, so that its share (200 a page) and the
  * list side's (100) cost 0.75 x ceil(total / 100) calls, the fewest searches
- * (the slower budget: 5 a second) that reach that bound. */
-static int64_t tail_cap(int64_t total)
+ * (the slower budget: 5 a second) that reach that bound. The relist that
+ * catches up a type served from disk (the only listing with a background
+ * search side) has no reader waiting: its search side takes two thirds of
+ * the records, so it costs about N/150 calls (10,000 records: ~67), taking
+ * a little longer. */
+static int64_t tail_cap(const struct listing *l)
 {
-	return ((total + LIST_PER_PAGE - 1) / LIST_PER_PAGE + 3) / 4;
+	if (l->tail_prio == RL_PRIO_BACKGROUND)
+		return (l->total * 2 / 3 + TAIL_PAGE - 1) / TAIL_PAGE;
+	return ((l->total + LIST_PER_PAGE - 1) / LIST_PER_PAGE + 3) / 4;
 }
 
 /* Whether the two sides met. Either the list side (ascending) reached the
@@ -388,7 +394,7 @@ static int tail_claim(struct cache *c, struct listing *l)
 		return -1;
 	if (g > 0 && l->total < 0)
 		return l->tail_merged ? -1 : 0; /* the top page told no total: one at a time */
-	if (g > 0 && l->tail_recs >= TAIL_PAGE * tail_cap(l->total)) {
+	if (g > 0 && l->tail_recs >= TAIL_PAGE * tail_cap(l)) {
 		l->tail_nomore = true;
 		return -1;
 	}
@@ -506,7 +512,7 @@ static void tail_answer(struct cache *c, struct listing *l, unsigned g, int rc, 
 		l->tail_merged++;
 	}
 	if (g == 0 && l->total >= 0 && !l->tail_stop && !l->tail_nomore) {
-		int64_t more = MIN((int64_t)TAIL_INFLIGHT, tail_cap(l->total)) - l->tail_workers;
+		int64_t more = MIN((int64_t)TAIL_INFLIGHT, tail_cap(l)) - l->tail_workers;
 
 		while (more-- > 0 && tail_spawn(c, l))
 			;
@@ -582,7 +588,7 @@ static bool tail_pacing(struct listing *l)
 		return false;
 	if (l->total < 0)
 		return (int64_t)l->ids->len >= l->tail_recs + LIST_PER_PAGE;
-	share = l->total - MAX(TAIL_PAGE * tail_cap(l->total), l->tail_recs);
+	share = l->total - MAX(TAIL_PAGE * tail_cap(l), l->tail_recs);
 	return (int64_t)l->ids->len + LIST_PER_PAGE > share;
 }
 
@@ -862,16 +868,26 @@ int cache_listing_entry(struct cache *c, struct listing *l, size_t i, int64_t de
 /* The time a whole relist may take: relist_interval (by then the next one is
  * due), or three times what the last complete listing took if that is
  * longer (a big account on a slow budget). A listing kept on disk says
- * nothing of how long it took: then at least RELIST_MIN_BUDGET_MS, and a
- * second per page it holds. Lock held. */
-static int64_t relist_budget_ms(struct cache *c, struct tcache *tc)
+ * nothing of how long it took: the relist that catches up a type served
+ * from disk (whether or not its listing was opened yet: one due at mount
+ * starts before any `ls`) gets at least RELIST_MIN_BUDGET_MS, and a second
+ * per page of what the disk holds or the catch-up expects (hint). Lock
+ * held. */
+static int64_t relist_budget_ms(struct cache *c, struct tcache *tc, int64_t hint)
 {
 	int64_t budget = c->opts.relist_ms > 0 ? c->opts.relist_ms : RELIST_MIN_BUDGET_MS;
 	struct listing *prev = tc->listing;
 
-	if (prev && prev->complete && prev->completed_ms == prev->started_ms && tc->from_disk)
-		budget = MAX(budget, MAX(RELIST_MIN_BUDGET_MS,
-					 (int64_t)prev->ids->len * RELIST_MS_PER_RECORD));
+	if (tc->unconfirmed || (prev && prev->complete && prev->completed_ms == prev->started_ms &&
+				tc->from_disk)) {
+		int64_t n = MAX(hint, 0);
+
+		if (prev && prev->complete)
+			n = MAX(n, (int64_t)prev->ids->len);
+		if (tc->disk_listing)
+			n = MAX(n, (int64_t)tc->disk_listing->len);
+		budget = MAX(budget, MAX(RELIST_MIN_BUDGET_MS, n * RELIST_MS_PER_RECORD));
+	}
 	/* (a listing marked due for a relist has completed_ms far in the past:
 	 * no duration to go by) */
 	if (prev && prev->complete && prev->completed_ms > prev->started_ms &&
@@ -903,7 +919,7 @@ void cache_relist(struct cache *c, const struct objtype *type)
 	tc->relist_hint = 0;
 	l->started_ms = cache_now_ms(c);
 	l->started_wall = c->opts.wall();
-	budget = relist_budget_ms(c, tc);
+	budget = relist_budget_ms(c, tc, l->total);
 	deadline = hs_now_ms() + budget;
 	/* Each page may wait its turn at the rate limiter (background class);
 	 * unmounting ends the relist between pages, installing nothing. */

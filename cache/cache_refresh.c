@@ -239,6 +239,11 @@ static bool catchup_by_relist(struct cache *c, struct tcache *tc)
 
 	if (!c->work || !catchup_listed(tc))
 		return false;
+	/* The catch-up relist failed (or ran out of time): the incremental
+	 * refresh catches the type up instead, and the relist comes again on
+	 * its schedule. */
+	if (!tc->relisting && tc->relist_fail_ms)
+		return false;
 	if (l && l->complete)
 		due = !cache_listing_fresh(c, l, cache_now_ms(c));
 	else
@@ -280,7 +285,8 @@ int cache_refresh(struct cache *c, const struct objtype *type, enum rl_prio prio
 		return rc < 0 ? rc : 0;
 	}
 	if (tc->unconfirmed) {
-		r.catchup = true;
+		/* (not again to a relist once one failed) */
+		r.catchup = !tc->relist_fail_ms;
 		r.listed = catchup_listed(tc);
 	}
 	/* Everything changed since the last sync, less the indexing delay (a change
@@ -302,7 +308,7 @@ int cache_refresh(struct cache *c, const struct objtype *type, enum rl_prio prio
 
 	g_mutex_lock(&c->lock);
 	tc->refreshing = false;
-	if (r.catchup && (rc == 0 || rc == CATCHUP_RELIST)) {
+	if ((r.catchup || tc->unconfirmed) && (rc == 0 || rc == CATCHUP_RELIST)) {
 		tc->catchup = rc == 0 ? "refresh" : "relist";
 		tc->catchup_calls = (unsigned)r.pages;
 		tc->catchup_changes = r.total;

@@ -161,6 +161,56 @@ def test_downtime_past_the_relist_interval_catches_up_by_relist(sandbox, hubfs):
     assert cold is not None
 
 
+LIST_OR_SEARCH = r"^/crm/v3/objects/contacts(/search)?$"
+
+
+def test_remount_after_sixty_percent_changed_relists_for_no_more_than_cold(sandbox, hubfs):
+    """60% of 2,000 contacts change (a few archived, one created) while the
+    mount is down for longer than relist_interval. The relist that is due at
+    mount runs before anyone lists, under a time budget for the records the
+    disk holds (not relist_interval, which it outlasts at this latency); the
+    status says the relist caught the type up, it cost no more list + search
+    calls than the first mount's cold listing, and every change shows."""
+    sandbox.reset(contacts=2000, companies=5, deals=5, tickets=5)
+    sandbox.configure(index_delay=1, latency_ms=250)
+    opts = ("index_delay=1", "relist_interval=1")
+    m = start_mount(hubfs, "daemon", *opts)
+    sandbox.clear_log()
+    assert len(ls_l(m)) == 2000
+    cold = count(sandbox, path_re=LIST_OR_SEARCH)
+    m.unmount()
+    upd = sandbox.bulk("contacts", update={"count": 1200, "pick": "spread",
+                                           "properties": {"jobtitle": "Sixty {id}"}})["updated"]
+    gone = sandbox.bulk("contacts", archive={"count": 4, "pick": "first"})["archived"]
+    new = sandbox.create("contacts", {"email": "sixty.new@example.com", "firstname": "Sixty"})["id"]
+    time.sleep(1.5)   # searchable, and down longer than relist_interval
+    sandbox.clear_log()
+    m = start_mount(hubfs, "daemon", *opts)
+    # one record looked up (the type comes from disk), nobody lists: the
+    # relist that is due starts on its own, before the listing is opened
+    os.stat(m.p("contacts", f"{upd[-1]}.json"))
+    assert wait_for(lambda: m.status()["types"]["contacts"].get("catch_up", {}).get("done"),
+                    timeout=60), (m.status()["types"]["contacts"], m.stderr())
+    time.sleep(0.5)   # a search page on its way when the sides met lands
+    cu = m.status()["types"]["contacts"]["catch_up"]
+    assert cu["way"] == "relist", cu
+    assert "caught up after remount by relist" in hubfs_status_text(m)
+    calls = count(sandbox, path_re=LIST_OR_SEARCH)
+    assert 0 < calls <= cold, (calls, cold, api_calls(sandbox))
+    assert cu["calls"] == calls, (cu, api_calls(sandbox))
+    assert count(sandbox, "GET", LIST) > 0 and count(sandbox, "POST", SEARCH) > 0, \
+        api_calls(sandbox)  # both ends, as a cold listing
+    assert "not done within" not in m.stderr(), m.stderr()
+    names = {f for f in os.listdir(m.p("contacts")) if f.endswith(".json")}
+    assert len(names) == 2000 - len(gone) + 1
+    assert f"{new}.json" in names
+    assert not {f"{g}.json" for g in gone} & names
+    got = read_all(m)
+    wrong = [u for u in upd if u not in gone and
+             got[str(u)]["properties"].get("jobtitle") != f"Sixty {u}"]
+    assert not wrong, wrong[:5]
+
+
 @pytest.mark.parametrize("damage", ["truncated", "random", "other_portal", "older_format"])
 def test_damaged_cache_is_discarded_with_one_line(sandbox, hubfs, damage):
     sandbox.reset(contacts=200, companies=5, deals=5, tickets=5)
