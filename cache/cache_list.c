@@ -586,6 +586,10 @@ static bool tail_pacing(struct listing *l)
 
 	if (!l->tail || !l->tail_running || l->tail_stop || l->tail_dry || l->complete)
 		return false;
+	/* The first search page tells the total and may hold all that is left
+	 * (a type of 101-300 records): one list page until it answers. */
+	if (l->total < 0 && !l->tail_merged)
+		return l->ids->len >= LIST_PER_PAGE;
 	if (l->total < 0)
 		return (int64_t)l->ids->len >= l->tail_recs + LIST_PER_PAGE;
 	share = l->total - MAX(TAIL_PAGE * tail_cap(l), l->tail_recs);
