@@ -366,6 +366,9 @@ uint64_t cache_record_put_local(struct cache *c, const struct objtype *type, uin
 	cache_note_recent(c, tc, id);
 	g_hash_table_remove(tc->wanted, KEY(id));
 	g_hash_table_remove(tc->missing, KEY(id));
+	/* the user's own save is what reads show from now on (the kernel's copy
+	 * is invalidated by whoever saved) */
+	g_hash_table_remove(tc->shown, KEY(id));
 	cache_note_changed(c, type, id);
 	cache_evict(c, r);
 	cache_unlock_and_notify(c);
