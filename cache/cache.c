@@ -36,6 +36,14 @@ static void assoc_free(gpointer p)
 	g_free(a);
 }
 
+static void shown_free(gpointer p)
+{
+	struct shown *s = p;
+
+	g_free(s->text);
+	g_free(s);
+}
+
 struct cache *cache_new(struct hs_client *hc, const struct objtypes *types,
 			const struct cache_opts *opts, const struct cache_hooks *hooks)
 {
@@ -76,6 +84,7 @@ struct cache *cache_new(struct hs_client *hc, const struct objtypes *types,
 		tc->missing = g_hash_table_new(g_direct_hash, g_direct_equal);
 		tc->gone = g_hash_table_new(g_direct_hash, g_direct_equal);
 		tc->recent = g_hash_table_new(g_direct_hash, g_direct_equal);
+		tc->shown = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, shown_free);
 		tc->assoc = g_new0(GHashTable *, c->ntypes);
 		tc->assoc_inflight = g_new0(GHashTable *, c->ntypes);
 	}
@@ -179,6 +188,7 @@ void cache_free(struct cache *c)
 		g_hash_table_destroy(tc->missing);
 		g_hash_table_destroy(tc->gone);
 		g_hash_table_destroy(tc->recent);
+		g_hash_table_destroy(tc->shown);
 		for (size_t u = 0; u < c->ntypes; u++) {
 			if (tc->assoc[u])
 				g_hash_table_destroy(tc->assoc[u]);
@@ -237,6 +247,30 @@ void cache_note_changed(struct cache *c, const struct objtype *type, uint64_t id
 }
 
 /* --- bounded side tables ------------------------------------------------ */
+
+/* r's text is being replaced: keep it (or free it) while the kernel may hold
+ * its size. Only where someone invalidates the kernel's copy (the hook), and
+ * only the oldest such text: the one the kernel can have. Lock held. */
+static void keep_shown(struct cache *c, struct tcache *tc, struct rec *r)
+{
+	struct shown *s;
+
+	if (!c->hooks.record_changed || g_hash_table_contains(tc->shown, KEY(r->id))) {
+		g_free(r->text);
+		return;
+	}
+	s = g_new(struct shown, 1);
+	s->text = r->text;
+	s->len = r->len;
+	g_hash_table_insert(tc->shown, KEY(r->id), s);
+}
+
+void cache_record_shown_done(struct cache *c, const struct objtype *type, uint64_t id)
+{
+	g_mutex_lock(&c->lock);
+	g_hash_table_remove(c->t[type->idx].shown, KEY(id));
+	g_mutex_unlock(&c->lock);
+}
 
 #define SIDE_SWEEP_MIN 1024     /* no sweep below this many entries */
 #define RECENT_KEEP_MS 60000    /* beyond index_delay: the overlay looks back 2 s */
@@ -371,7 +405,7 @@ int cache_store_locked(struct cache *c, const struct objtype *type, struct rende
 			return 0;
 		}
 		c->bytes = c->bytes - r->len + x->len;
-		g_free(r->text);
+		keep_shown(c, tc, r);
 		r->text = x->text;
 		r->len = (uint32_t)x->len;
 		r->mtime_ms = x->mtime_ms;

@@ -108,6 +108,13 @@ int cache_record_stat(struct cache *c, const struct objtype *type, uint64_t id, 
 int cache_record_read(struct cache *c, const struct objtype *type, uint64_t id, uint64_t off,
 		      size_t size, char *buf, size_t *n, int64_t deadline);
 
+/* The kernel was told to forget what it knew of the record (its size and
+ * pages): from now on its reads and attributes are of the current text. Until
+ * then a record whose text changed is served as it was (size and bytes), so
+ * that a read the kernel sized by the old length never gets a longer or
+ * shorter text (truncated, or padded with NULs). */
+void cache_record_shown_done(struct cache *c, const struct objtype *type, uint64_t id);
+
 /* A g_malloc'd copy of the whole record file. */
 int cache_record_text(struct cache *c, const struct objtype *type, uint64_t id, int64_t deadline,
 		      char **text, size_t *len);

@@ -89,6 +89,12 @@ struct listing {
 	unsigned tail_calls, list_calls;
 };
 
+/* A record's text as the kernel last saw it (see tcache.shown). */
+struct shown {
+	char *text;
+	uint32_t len;
+};
+
 struct tcache {
 	const struct objtype *type;
 	GHashTable *recs;       /* id -> struct rec */
@@ -109,6 +115,9 @@ struct tcache {
 	int64_t refresh_fail_ms;/* when the last refresh failed (0: it did not) */
 	GHashTable *recent;     /* id -> wall ms of this mount's last change; pruned
 				 * (cache_note_recent) */
+	GHashTable *shown;      /* id -> struct shown: the text the kernel may still
+				 * hold the size of (its record changed since), until
+				 * its invalidation landed (cache_record_shown_done) */
 	guint recent_mark, missing_mark, gone_mark; /* sizes after the last sweep */
 	const struct schema *schema;
 	bool schema_fetching;

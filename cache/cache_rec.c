@@ -246,7 +246,9 @@ int cache_record_stat(struct cache *c, const struct objtype *type, uint64_t id, 
 	g_mutex_lock(&c->lock);
 	rc = cache_lookup_locked(c, type, id, deadline, &r);
 	if (rc == 0) {
-		a->size = r->len;
+		struct shown *s = g_hash_table_lookup(c->t[type->idx].shown, KEY(id));
+
+		a->size = s ? s->len : r->len; /* as the kernel has it, until it forgot */
 		a->mtime_ms = r->mtime_ms;
 	}
 	cache_unlock_and_notify(c);
@@ -262,9 +264,16 @@ int cache_record_read(struct cache *c, const struct objtype *type, uint64_t id, 
 	*n = 0;
 	g_mutex_lock(&c->lock);
 	rc = cache_lookup_locked(c, type, id, deadline, &r);
-	if (rc == 0 && off < r->len) {
-		*n = MIN(size, r->len - off);
-		memcpy(buf, r->text + off, *n);
+	if (rc == 0) {
+		/* the text the kernel sized its read by, until it forgot it */
+		struct shown *s = g_hash_table_lookup(c->t[type->idx].shown, KEY(id));
+		const char *text = s ? s->text : r->text;
+		size_t len = s ? s->len : r->len;
+
+		if (off < len) {
+			*n = MIN(size, len - off);
+			memcpy(buf, text + off, *n);
+		}
 	}
 	cache_unlock_and_notify(c);
 	return rc;
@@ -357,6 +366,9 @@ uint64_t cache_record_put_local(struct cache *c, const struct objtype *type, uin
 	cache_note_recent(c, tc, id);
 	g_hash_table_remove(tc->wanted, KEY(id));
 	g_hash_table_remove(tc->missing, KEY(id));
+	/* the user's own save is what reads show from now on (the kernel's copy
+	 * is invalidated by whoever saved) */
+	g_hash_table_remove(tc->shown, KEY(id));
 	cache_note_changed(c, type, id);
 	cache_evict(c, r);
 	cache_unlock_and_notify(c);

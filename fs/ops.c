@@ -1039,6 +1039,11 @@ static gpointer inval_main(gpointer p)
 			else if (name && *name == ' ')
 				fuse_lowlevel_notify_inval_entry(se, ino, name + 1, strlen(name + 1));
 		}
+		/* The kernels forgot the record's old size and pages (a read
+		 * sized by them was answered before the call returned): its new
+		 * text may be served now. */
+		if (v[0] == 'i' && INO_KIND(ino) == K_RECORD && ino_type(h, ino))
+			cache_record_shown_done(h->cache, ino_type(h, ino), INO_ID(ino));
 		g_free(v);
 	}
 	return NULL;

@@ -180,6 +180,71 @@ static void test_apply(void)
 	hs_client_free(hc);
 }
 
+/* A record whose text changed is served as the kernel last saw it (size and
+ * bytes) until the kernel was told to forget it: a read it sized by the old
+ * length must not get the new text (cut, or padded with NULs). */
+static void test_changed_text_waits_for_the_kernel(void)
+{
+	struct hs_client *hc = sandbox_client(0);
+	struct cache_opts o = { .ttl_ms = 60000, .background = true };
+	struct cache_hooks hooks = { .record_changed = on_changed };
+	struct cache *c = cache_new(hc, test_types(), &o, &hooks);
+	struct cache_events_opts eo = { .linger_ms = 10 };
+	const struct objtype *t = ty(TY_CONTACTS);
+	json_object *body = json_object_new_object(), *props = json_object_new_object(), *out = NULL;
+	struct wh_event e;
+	struct hs_call call;
+	struct rec_attr a;
+	char path[96], buf[8192];
+	char *old = NULL, *now = NULL;
+	size_t n, len_old, len_now, got;
+	uint64_t *ids, d;
+
+	ASSERT_EQ(cache_events_start(c, &eo), 0);
+	ids = list_ids(c, &n);
+	ASSERT_EQ(cache_record_text(c, t, ids[30], dl(), &old, &len_old), 0);
+
+	/* changed elsewhere: a longer job title */
+	json_object_object_add(props, "jobtitle",
+			       json_object_new_string("Head of Everything Changed Elsewhere, Again"));
+	json_object_object_add(body, "properties", props);
+	snprintf(path, sizeof(path), "/crm/v3/objects/contacts/%" PRIu64, ids[30]);
+	memset(&call, 0, sizeof(call));
+	call.deadline_ms = dl();
+	ASSERT_EQ(hs_request(hc, &call, "PATCH", path, body, &out), 0);
+	json_object_put(body);
+	json_object_put(out);
+
+	d = drains(c);
+	e = ev("contact", WH_PROPERTY_CHANGE, "propertyChange", ids[30]);
+	ASSERT_EQ(cache_events_add(c, &e, 1), 1);
+	settle(c, d);
+	ASSERT(changed_last == ids[30]); /* the kernel is told */
+	ASSERT_EQ(cache_record_text(c, t, ids[30], dl(), &now, &len_now), 0);
+	ASSERT(len_now > len_old && strstr(now, "Changed Elsewhere, Again"));
+
+	/* until the kernel forgot the old size: the old text, whole */
+	ASSERT_EQ(cache_record_stat(c, t, ids[30], dl(), &a), 0);
+	ASSERT_EQ(a.size, len_old);
+	ASSERT_EQ(cache_record_read(c, t, ids[30], 0, sizeof(buf), buf, &got, dl()), 0);
+	ASSERT_EQ(got, len_old);
+	ASSERT(memcmp(buf, old, len_old) == 0);
+
+	/* then the new one */
+	cache_record_shown_done(c, t, ids[30]);
+	ASSERT_EQ(cache_record_stat(c, t, ids[30], dl(), &a), 0);
+	ASSERT_EQ(a.size, len_now);
+	ASSERT_EQ(cache_record_read(c, t, ids[30], 0, sizeof(buf), buf, &got, dl()), 0);
+	ASSERT_EQ(got, len_now);
+	ASSERT(memcmp(buf, now, len_now) == 0);
+
+	g_free(old);
+	g_free(now);
+	g_free(ids);
+	cache_free(c);
+	hs_client_free(hc);
+}
+
 static void test_polling_backoff(void)
 {
 	struct hs_client *hc = sandbox_client(0);
@@ -282,6 +347,7 @@ int main(int argc, char **argv)
 	sandbox_start(argc > 1 ? argv[1] : ".", "--contacts", "250", "--companies", "10", "--deals",
 		      "10", "--tickets", "5", (char *)NULL);
 	RUN(test_apply);
+	RUN(test_changed_text_waits_for_the_kernel);
 	RUN(test_polling_backoff);
 	RUN(test_overflow_falls_back);
 	RUN(test_call_budget);
