@@ -1,5 +1,6 @@
 // scripts/bench-getall.js — row 34 of scripts/bench: HubSpot's official Node
 // client exports every contact with its defaults (no limiter configured,
+// retries as HUBFS_BENCH_RETRIES says,
 // `getAll` walking the list endpoint one page of 100 after another), against
 // the bench's sandbox. Prints one JSON line: {"count": N, "seconds": S}.
 //
@@ -15,6 +16,8 @@ async function main() {
 	const client = new hubspot.Client({
 		accessToken: process.env.HUBSPOT_TOKEN,
 		basePath: process.env.HUBFS_BENCH_URL,
+		// 0 unless set: a getAll past 100 pages meets a 429 and would stop there
+		numberOfApiCallRetries: Number(process.env.HUBFS_BENCH_RETRIES || 0),
 	});
 	const props = (process.env.HUBFS_BENCH_PROPS || '').split(',').filter((p) => p);
 	const t0 = process.hrtime.bigint();
