@@ -70,6 +70,8 @@ struct ratelimit {
 	uint64_t denied;
 	uint64_t n429[RL_POLICY_COUNT];
 	uint64_t external;
+	bool external_seen;
+	int64_t external_at;     /* when the last one was found */
 	int share_parts;         /* > 1: capped at 1/share_parts of each budget */
 	int64_t share_lift_at;   /* the cap goes at this time; 0: no lift pending */
 };
@@ -407,12 +409,21 @@ void ratelimit_note_headers(struct ratelimit *rl, const struct rl_headers *h,
 			       (int64_t)(rl->external - t->external);
 		int64_t extra = server_used - ours;
 
+		if (extra > 0) {
+			rl->external_seen = true;
+			rl->external_at = now_ms;
+		}
 		window_expire(w, now_ms);
 		while (extra-- > 0 && window_used(w) < w->max) {
 			window_insert(w, now_ms);
 			rl->external++;
 		}
 	}
+}
+
+bool ratelimit_others_recent(struct ratelimit *rl, int64_t now_ms)
+{
+	return rl->external_seen && now_ms - rl->external_at < window_span(&rl->win);
 }
 
 void ratelimit_note_429(struct ratelimit *rl, enum rl_policy policy, bool search,
