@@ -43,6 +43,8 @@ static const int daily_reserve_permille[] = {
 	[RL_PRIO_BACKGROUND] = 50,
 };
 
+#define SEARCH_RING 256
+
 /* One budget: the 10 s window or the search second. */
 struct rl_window {
 	int max;
@@ -72,6 +74,11 @@ struct ratelimit {
 	uint64_t external;
 	bool external_seen;
 	int64_t external_at;     /* when the last one was found */
+	/* When our last searches were granted (a ring): should the server
+	 * count searches in the window, extra requests up to their number may
+	 * be ours, not another client's. */
+	int64_t search_at[SEARCH_RING];
+	unsigned search_n;       /* searches granted so far */
 	int share_parts;         /* > 1: capped at 1/share_parts of each budget */
 	int64_t share_lift_at;   /* the cap goes at this time; 0: no lift pending */
 };
@@ -340,6 +347,8 @@ int64_t ratelimit_acquire(struct ratelimit *rl, enum rl_prio prio, bool search, 
 	rl->granted++;
 	if (!search)
 		rl->win_granted++;
+	else
+		rl->search_at[rl->search_n++ % SEARCH_RING] = now_ms;
 	if (rl->daily_remaining > 0)
 		rl->daily_remaining--;
 	return 0;
@@ -381,6 +390,17 @@ void ratelimit_ticket(struct ratelimit *rl, struct rl_ticket *t)
 	t->share_parts = rl->share_parts > 1 ? rl->share_parts : 1;
 }
 
+/* Our searches granted after `since` (SEARCH_RING at most). */
+static int64_t searches_since(const struct ratelimit *rl, int64_t since)
+{
+	unsigned n = rl->search_n < SEARCH_RING ? rl->search_n : SEARCH_RING;
+	int64_t k = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		k += rl->search_at[(rl->search_n - 1 - i) % SEARCH_RING] > since;
+	return k;
+}
+
 void ratelimit_note_headers(struct ratelimit *rl, const struct rl_headers *h,
 			    const struct rl_ticket *t, int64_t now_ms)
 {
@@ -409,7 +429,7 @@ void ratelimit_note_headers(struct ratelimit *rl, const struct rl_headers *h,
 			       (int64_t)(rl->external - t->external);
 		int64_t extra = server_used - ours;
 
-		if (extra > 0) {
+		if (extra > searches_since(rl, now_ms - window_span(w))) {
 			rl->external_seen = true;
 			rl->external_at = now_ms;
 		}
