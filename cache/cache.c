@@ -10,6 +10,7 @@
 #include "cache/cache_events.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -360,6 +361,8 @@ void cache_rec_remove(struct cache *c, struct rec *r)
 	cache_rec_free(r);
 }
 
+#define TRIM_EVERY (16u << 20)
+
 /* Evict least-recently-used clean records until under budget; keep `keep`. */
 void cache_evict(struct cache *c, struct rec *keep)
 {
@@ -375,8 +378,18 @@ void cache_evict(struct cache *c, struct rec *keep)
 		 * with its neighbours. */
 		if (!cache_disk_on(c, &c->t[r->type]))
 			g_hash_table_add(c->t[r->type].wanted, KEY(r->id));
+		c->evicted += r->len;
 		cache_rec_remove(c, r);
 	}
+#ifdef __GLIBC__
+	/* A big listing allocates record texts on its threads and evicts them
+	 * on others; the space they leave in an arena that no longer
+	 * allocates stays resident. Give whole free pages back now and then. */
+	if (c->evicted >= TRIM_EVERY) {
+		c->evicted = 0;
+		malloc_trim(0);
+	}
+#endif
 }
 
 /* Insert rendered data; takes ownership of x->text. Lock held. Returns 1 if dropped. */

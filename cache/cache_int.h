@@ -162,6 +162,7 @@ struct cache {
 	struct tcache *t;       /* [type idx], ntypes of them; protected by lock */
 	GQueue lru;             /* head = most recently used; protected by lock */
 	size_t bytes;           /* rendered bytes held; protected by lock */
+	size_t evicted;         /* text bytes evicted since the last malloc_trim */
 	uint64_t epoch;         /* write epoch; protected by lock */
 	uint64_t hits, misses;  /* protected by lock */
 	GArray *notify;         /* pending hook calls {type, id}; protected by lock */
