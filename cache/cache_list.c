@@ -394,6 +394,14 @@ static int tail_claim(struct cache *c, struct listing *l)
 		return -1;
 	if (g > 0 && l->total < 0)
 		return l->tail_merged ? -1 : 0; /* the top page told no total: one at a time */
+	if (g > 0 && hs_client_shared(c->hc)) {
+		/* Another client of the app showed up: the search budget is
+		 * the whole account's, so the list side brings the rest. */
+		log_info("listing %s: another client spends this app's budget; the list side "
+			 "brings the rest", l->type->name);
+		l->tail_nomore = true;
+		return -1;
+	}
 	if (g > 0 && l->tail_recs >= TAIL_PAGE * tail_cap(l)) {
 		l->tail_nomore = true;
 		return -1;
@@ -627,8 +635,15 @@ static void tail_start(struct cache *c, struct listing *l, enum rl_prio prio)
 	l->tail_win_total = -1;
 	l->tail_prio = prio;
 	l->tail_cache = c;
-	if (!tail_spawn(c, l))
+	if (hs_client_shared(c->hc)) {
+		/* Searches are the whole account's 5 a second, and their
+		 * answers do not say what the others take of them. */
+		log_info("listing %s: another client spends this app's budget; listing without "
+			 "search", l->type->name);
 		l->tail_stop = true;
+	} else if (!tail_spawn(c, l)) {
+		l->tail_stop = true;
+	}
 }
 
 /* A list page's records join l (unless the search side completed it

@@ -893,10 +893,11 @@ void hs_client_stats(struct hs_client *c, json_object *obj)
 	gpointer k, v;
 	uint64_t n429, retries;
 	char last_error[sizeof(c->last_error)];
-	bool online;
+	bool online, others;
 
 	pthread_mutex_lock(&c->lock);
 	ratelimit_stats(c->rl, hs_now_ms(), &st);
+	others = ratelimit_others_recent(c->rl, hs_now_ms());
 	g_hash_table_iter_init(&it, c->calls);
 	while (g_hash_table_iter_next(&it, &k, &v))
 		json_object_object_add(calls, k, json_object_new_uint64(*(uint64_t *)v));
@@ -921,6 +922,7 @@ void hs_client_stats(struct hs_client *c, json_object *obj)
 	json_object_object_add(rate, "waits", json_object_new_uint64(st.denied));
 	json_object_object_add(rate, "external_requests", json_object_new_uint64(st.external));
 	json_object_object_add(rate, "search_in_window", json_object_new_boolean(st.search_in_window));
+	json_object_object_add(rate, "others_lately", json_object_new_boolean(others));
 
 	json_object_object_add(obj, "online", json_object_new_boolean(online));
 	json_object_object_add(obj, "api_calls", calls);
@@ -939,6 +941,16 @@ void hs_client_stats(struct hs_client *c, json_object *obj)
 		json_object_object_add(obj, "auth", auth);
 	}
 	hs_slot_stats(c, obj);
+}
+
+bool hs_client_shared(struct hs_client *c)
+{
+	bool shared;
+
+	pthread_mutex_lock(&c->lock);
+	shared = ratelimit_others_recent(c->rl, hs_now_ms());
+	pthread_mutex_unlock(&c->lock);
+	return shared;
 }
 
 bool hs_client_offline(struct hs_client *c)

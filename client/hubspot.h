@@ -270,5 +270,10 @@ void hs_client_stats(struct hs_client *c, json_object *obj);
 
 /* True if the last transfer attempt failed at the network level (no answer). */
 bool hs_client_offline(struct hs_client *c);
+/* Whether another client of the app spent the same 10-s budget lately
+ * (ratelimit_others_recent): then searches, whose 5 a second are shared by
+ * every client of the account and whose answers say nothing of it, are kept
+ * to what is needed. */
+bool hs_client_shared(struct hs_client *c);
 
 #endif

@@ -43,6 +43,8 @@ static const int daily_reserve_permille[] = {
 	[RL_PRIO_BACKGROUND] = 50,
 };
 
+#define SEARCH_RING 256
+
 /* One budget: the 10 s window or the search second. */
 struct rl_window {
 	int max;
@@ -70,6 +72,13 @@ struct ratelimit {
 	uint64_t denied;
 	uint64_t n429[RL_POLICY_COUNT];
 	uint64_t external;
+	bool external_seen;
+	int64_t external_at;     /* when the last one was found */
+	/* When our last searches were granted (a ring): should the server
+	 * count searches in the window, extra requests up to their number may
+	 * be ours, not another client's. */
+	int64_t search_at[SEARCH_RING];
+	unsigned search_n;       /* searches granted so far */
 	int share_parts;         /* > 1: capped at 1/share_parts of each budget */
 	int64_t share_lift_at;   /* the cap goes at this time; 0: no lift pending */
 	/* The server counts searches in the 10 s window too (learned from a
@@ -364,6 +373,8 @@ int64_t ratelimit_acquire(struct ratelimit *rl, enum rl_prio prio, bool search, 
 		rl->win.inflight++;
 	if (w == &rl->win || holds_win(rl, search))
 		rl->win_granted++;
+	else
+		rl->search_at[rl->search_n++ % SEARCH_RING] = now_ms;
 	if (rl->daily_remaining > 0)
 		rl->daily_remaining--;
 	return 0;
@@ -411,6 +422,17 @@ void ratelimit_ticket(struct ratelimit *rl, struct rl_ticket *t)
 	t->share_parts = rl->share_parts > 1 ? rl->share_parts : 1;
 }
 
+/* Our searches granted after `since` (SEARCH_RING at most). */
+static int64_t searches_since(const struct ratelimit *rl, int64_t since)
+{
+	unsigned n = rl->search_n < SEARCH_RING ? rl->search_n : SEARCH_RING;
+	int64_t k = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		k += rl->search_at[(rl->search_n - 1 - i) % SEARCH_RING] > since;
+	return k;
+}
+
 void ratelimit_note_headers(struct ratelimit *rl, const struct rl_headers *h,
 			    const struct rl_ticket *t, int64_t now_ms)
 {
@@ -439,12 +461,21 @@ void ratelimit_note_headers(struct ratelimit *rl, const struct rl_headers *h,
 			       (int64_t)(rl->external - t->external);
 		int64_t extra = server_used - ours;
 
+		if (extra > searches_since(rl, now_ms - window_span(w))) {
+			rl->external_seen = true;
+			rl->external_at = now_ms;
+		}
 		window_expire(w, now_ms);
 		while (extra-- > 0 && window_used(w) < w->max) {
 			window_insert(w, now_ms);
 			rl->external++;
 		}
 	}
+}
+
+bool ratelimit_others_recent(struct ratelimit *rl, int64_t now_ms)
+{
+	return rl->external_seen && now_ms - rl->external_at < window_span(&rl->win);
 }
 
 /* A search was refused for the 10 s window: the server counts searches in

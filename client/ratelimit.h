@@ -172,6 +172,14 @@ void ratelimit_ticket(struct ratelimit *rl, struct rl_ticket *t);
 void ratelimit_note_headers(struct ratelimit *rl, const struct rl_headers *h,
 			    const struct rl_ticket *t, int64_t now_ms);
 
+/* Whether ratelimit_note_headers() found someone else spending the window's
+ * budget (another client of the app) within the window's span before now_ms:
+ * more extra requests than our searches of the last window (which a server
+ * counting searches in the window would count).
+ * Search answers carry no such headers: a process that sees others on the
+ * window keeps its searches few, since the 5 a second are per account. */
+bool ratelimit_others_recent(struct ratelimit *rl, int64_t now_ms);
+
 /* A 429 arrived for a request of the given class. TEN_SECONDLY pauses the
  * window class for interval + margin; SECONDLY pauses the call's class for
  * 1000 ms; DAILY holds all but writes (see ratelimit_set_daily_probe);

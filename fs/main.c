@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -310,6 +311,13 @@ int main(int argc, char *argv[])
 	int ret = 1;
 
 	hubfs_harden_process();
+	/* Two malloc arenas, not eight per core: the record texts of a big
+	 * listing are allocated by the listing threads and freed (evicted) by
+	 * others, and each arena keeps free space of its own (7 of 81 MiB at
+	 * 300,000 contacts with cache_mb=32). MALLOC_ARENA_MAX in the
+	 * environment still decides. */
+	if (!getenv("MALLOC_ARENA_MAX"))
+		mallopt(M_ARENA_MAX, 2);
 	if ((ret = cli_main(argc, argv)) >= 0) /* status, sync, --help, --version */
 		return ret;
 	ret = 1;

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import pytest
 
 from tests.mount.conftest import HUBFS
-from tests.mount.util import api_calls, api_get, count, shown_props
+from tests.mount.util import api_calls, api_get, count, shown_props, wait_for
 
 LIST = r"^/crm/v3/objects/contacts$"
 
@@ -71,6 +71,31 @@ def test_cold_ls_then_cat_and_grep_cost(sandbox, hubfs):
         assert rec["createdAt"] == truth["createdAt"]
         assert rec["updatedAt"] == truth["updatedAt"]
         assert rec["archived"] is False
+
+
+def test_another_client_on_the_budget_keeps_listings_off_search(sandbox, hubfs):
+    """Search's 5 a second belong to the whole account and its answers carry
+    no rate headers, so a mount that sees another client of the app spending
+    the same 10-s budget (X-HubSpot-RateLimit-Remaining lower than its own
+    calls explain) lists without the search side: four mounts listing at once
+    would otherwise send 20 searches a second."""
+    sandbox.reset(contacts=1000, companies=1000, deals=5, tickets=5)
+    sandbox.configure(rate_limit="100/10s")
+    m = hubfs()
+    sandbox.clear_log()
+    assert len([f for f in os.listdir(m.p("contacts")) if f.endswith(".json")]) == 1000
+    assert count(sandbox, "POST", r"^/crm/v3/objects/contacts/search$") > 0, api_calls(sandbox)
+    assert m.status()["rate"]["others_lately"] is False
+
+    for _ in range(8):  # another client of the app, as hubfs's calls go out
+        assert sandbox.api("GET", "/crm/v3/objects/deals", query={"limit": 1}).status == 200
+    sandbox.clear_log()
+    assert len([f for f in os.listdir(m.p("companies")) if f.endswith(".json")]) == 1000
+    assert count(sandbox, "POST", r"^/crm/v3/objects/companies/search$") == 0, api_calls(sandbox)
+    assert count(sandbox, "GET", r"^/crm/v3/objects/companies$") == 10, api_calls(sandbox)
+    assert count(sandbox, status=429) == 0, api_calls(sandbox)
+    # (status.json is a snapshot a second old at most)
+    assert wait_for(lambda: m.status()["rate"]["others_lately"] is True, timeout=5)
 
 
 def test_record_stat_matches_content(sandbox, hubfs):

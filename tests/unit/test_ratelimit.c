@@ -204,6 +204,7 @@ static void test_header_adaptation(void)
 
 		rl = mk(10, 1000, 5);
 		ratelimit_set_margins(rl, 0, -1);
+		ASSERT(!ratelimit_others_recent(rl, 100));
 		ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, false, 100), 0);
 		ratelimit_ticket(rl, &t1);
 		ASSERT_EQ(t1.used, 1);
@@ -220,6 +221,10 @@ static void test_header_adaptation(void)
 		ratelimit_stats(rl, 110, &st);
 		ASSERT_EQ(st.external, 5);
 		ASSERT_EQ(st.left_in_window, 2);
+		/* someone else spends the budget: for a window's span */
+		ASSERT(ratelimit_others_recent(rl, 110));
+		ASSERT(ratelimit_others_recent(rl, 1109));
+		ASSERT(!ratelimit_others_recent(rl, 1110));
 		/* the first request's answer, seen later, says the same: the
 		 * server counted our 2 later grants and the 5 already known */
 		h.remaining = 2;
@@ -255,6 +260,29 @@ static void test_header_adaptation(void)
 		ratelimit_stats(rl, 1050, &st);
 		ASSERT_EQ(st.external, 0);
 		ASSERT_EQ(st.left_in_window, 9);
+		ASSERT(!ratelimit_others_recent(rl, 1050));
+		ratelimit_free(rl);
+
+		/* a server that counts searches in the window: extra requests
+		 * up to our searches of the last window are not someone else */
+		rl = mk(10, 1000, 5);
+		ratelimit_set_margins(rl, 0, -1);
+		ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_USER, true, 100), 0);
+		ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_USER, true, 100), 0);
+		ratelimit_done(rl, true, 200, 150);
+		ratelimit_done(rl, true, 200, 150);
+		ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_USER, false, 200), 0);
+		ratelimit_ticket(rl, &t4);
+		ratelimit_done(rl, false, 200, 250);
+		h.remaining = 7; /* 3 counted: this one and the 2 searches */
+		ratelimit_note_headers(rl, &h, &t4, 250);
+		ASSERT(!ratelimit_others_recent(rl, 250));
+		ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_USER, false, 300), 0);
+		ratelimit_ticket(rl, &t4);
+		ratelimit_done(rl, false, 200, 350);
+		h.remaining = 3; /* 3 more than ours and our 2 searches */
+		ratelimit_note_headers(rl, &h, &t4, 350);
+		ASSERT(ratelimit_others_recent(rl, 350));
 		ratelimit_free(rl);
 	}
 }
