@@ -921,6 +921,7 @@ void hs_client_stats(struct hs_client *c, json_object *obj)
 	json_object_object_add(rate, "search_paused_ms", json_object_new_int64(st.search_paused_ms));
 	json_object_object_add(rate, "waits", json_object_new_uint64(st.denied));
 	json_object_object_add(rate, "external_requests", json_object_new_uint64(st.external));
+	json_object_object_add(rate, "search_in_window", json_object_new_boolean(st.search_in_window));
 	json_object_object_add(rate, "others_lately", json_object_new_boolean(others));
 
 	json_object_object_add(obj, "online", json_object_new_boolean(online));

@@ -253,7 +253,8 @@ int hs_assoc_batch_write(struct hs_client *c, struct hs_call *call, const char *
 
 /* Add client statistics to obj: "online" (bool), "api_calls" {endpoint: n},
  * "http_429" (n), "rate" {window_max, window_ms, used_in_window, left_in_window,
- * daily_remaining (or null)}, "last_error" (string or null), and "auth":
+ * daily_remaining (or null), search_in_window (bool: searches learned to count
+ * in the window), ...}, "last_error" (string or null), and "auth":
  * {"mode": "private_app", "state": "ok"} or, with OAuth, oauth_stats()'s
  * object (state, last refresh error, token calls). With a team (opts.team),
  * "team": team_stats()'s object (connected, degraded, mounts, the shared

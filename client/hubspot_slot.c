@@ -245,7 +245,7 @@ void hs_slot_done(struct hs_client *c, const struct hs_call *call, const struct 
 		  const char *endpoint, const struct http_resp *resp, bool answered,
 		  enum rl_policy policy)
 {
-	bool unreported = false;
+	bool unreported = false, learned = false;
 	int64_t now;
 
 	/* The team first, without the lock, so that a waiter woken below
@@ -272,7 +272,8 @@ void hs_slot_done(struct hs_client *c, const struct hs_call *call, const struct 
 				       s->search || s->grant.seq ? NULL : &s->ticket, now);
 		if (resp->status == 429) {
 			c->http_429++;
-			ratelimit_note_429(c->rl, policy, s->search, resp->rl.retry_after_ms, now);
+			learned = ratelimit_note_429(c->rl, policy, s->search,
+						     resp->rl.retry_after_ms, now);
 		}
 	}
 	if (unreported)
@@ -281,6 +282,11 @@ void hs_slot_done(struct hs_client *c, const struct hs_call *call, const struct 
 	c->net_state = resp->status > 0 ? 1 : -1;
 	pthread_cond_broadcast(&c->cond);
 	pthread_mutex_unlock(&c->lock);
+	/* once a mount: the limiter learns it only once */
+	if (learned)
+		log_notice("HubSpot counts searches in the 10-second window: from now on a search "
+			   "also takes a slot of it (%s answered 429 %s)", endpoint,
+			   ratelimit_policy_name(policy));
 }
 
 void hs_slot_stats(struct hs_client *c, json_object *obj)

@@ -81,6 +81,10 @@ struct ratelimit {
 	unsigned search_n;       /* searches granted so far */
 	int share_parts;         /* > 1: capped at 1/share_parts of each budget */
 	int64_t share_lift_at;   /* the cap goes at this time; 0: no lift pending */
+	/* The server counts searches in the 10 s window too (learned from a
+	 * search's TEN_SECONDLY 429): every search in flight, and every one
+	 * granted from then on, holds a slot of win as well as of search. */
+	bool search_in_window;
 };
 
 static int64_t max64(int64_t a, int64_t b)
@@ -317,6 +321,25 @@ static bool daily_held(const struct ratelimit *rl, enum rl_prio prio)
 	return rl->daily_remaining <= reserve;
 }
 
+/* ms until w has room for one request of class prio under the share in
+ * force (parts); 0 now. */
+static int64_t budget_wait(struct ratelimit *rl, struct rl_window *w, int parts, enum rl_prio prio,
+			   int64_t now_ms)
+{
+	int64_t wait = window_wait(rl, w, share_max(w, parts), prio, now_ms);
+
+	/* a cap being lifted: room may come with the lift */
+	if (parts > 1 && rl->share_lift_at && wait > rl->share_lift_at - now_ms)
+		wait = max64(rl->share_lift_at - now_ms, window_wait(rl, w, w->max, prio, now_ms));
+	return wait;
+}
+
+/* Does a search (search true) hold a slot of the 10 s window too? */
+static bool holds_win(const struct ratelimit *rl, bool search)
+{
+	return search && rl->search_in_window;
+}
+
 int64_t ratelimit_acquire(struct ratelimit *rl, enum rl_prio prio, bool search, int64_t now_ms)
 {
 	struct rl_window *w = search ? &rl->search : &rl->win;
@@ -327,10 +350,11 @@ int64_t ratelimit_acquire(struct ratelimit *rl, enum rl_prio prio, bool search, 
 	if (!prio_valid(prio))
 		prio = RL_PRIO_BACKGROUND;
 	parts = share_parts(rl, now_ms);
-	wait = window_wait(rl, w, share_max(w, parts), prio, now_ms);
-	/* a cap being lifted: room may come with the lift */
-	if (parts > 1 && rl->share_lift_at && wait > rl->share_lift_at - now_ms)
-		wait = max64(rl->share_lift_at - now_ms, window_wait(rl, w, w->max, prio, now_ms));
+	wait = budget_wait(rl, w, parts, prio, now_ms);
+	/* counted in the 10 s window too: room in both, with the window's
+	 * class shares, as a window request */
+	if (holds_win(rl, search))
+		wait = max64(wait, budget_wait(rl, &rl->win, parts, prio, now_ms));
 	if (daily_held(rl, prio)) {
 		if (rl->daily_probe_at > now_ms)
 			wait = max64(wait, rl->daily_probe_at - now_ms);
@@ -345,7 +369,9 @@ int64_t ratelimit_acquire(struct ratelimit *rl, enum rl_prio prio, bool search, 
 		rl->daily_probe_at = now_ms + rl->daily_probe_ms;
 	w->inflight++;
 	rl->granted++;
-	if (!search)
+	if (holds_win(rl, search))
+		rl->win.inflight++;
+	if (w == &rl->win || holds_win(rl, search))
 		rl->win_granted++;
 	else
 		rl->search_at[rl->search_n++ % SEARCH_RING] = now_ms;
@@ -362,6 +388,10 @@ void ratelimit_done(struct ratelimit *rl, bool search, long http_status, int64_t
 		return;
 	w->inflight--;
 	window_insert(w, now_ms);
+	if (holds_win(rl, search) && rl->win.inflight > 0) {
+		rl->win.inflight--;
+		window_insert(&rl->win, now_ms);
+	}
 	/* Any answer but a 429 means the server is taking calls again. An
 	 * answer to a request sent before the DAILY 429 can end the pause
 	 * early; the next call then meets the 429 again and re-pauses. */
@@ -376,6 +406,8 @@ void ratelimit_cancel(struct ratelimit *rl, bool search)
 	if (w->inflight <= 0)
 		return;
 	w->inflight--;
+	if (holds_win(rl, search) && rl->win.inflight > 0)
+		rl->win.inflight--;
 	if (rl->granted > 0)
 		rl->granted--;
 	/* win_granted stays: tickets count grants since theirs by it, and a
@@ -446,13 +478,32 @@ bool ratelimit_others_recent(struct ratelimit *rl, int64_t now_ms)
 	return rl->external_seen && now_ms - rl->external_at < window_span(&rl->win);
 }
 
-void ratelimit_note_429(struct ratelimit *rl, enum rl_policy policy, bool search,
+/* A search was refused for the 10 s window: the server counts searches in
+ * it. The searches still in flight may be counted there already, so they
+ * take a window slot now (room for their stamps is made beyond max: they
+ * were granted without one); every later search takes one when granted. */
+static void learn_search_in_window(struct ratelimit *rl)
+{
+	int n = rl->search.inflight;
+
+	rl->search_in_window = true;
+	(void)window_reserve(&rl->win, rl->win.cap + n); /* if it fails, a stamp is lost, no more */
+	rl->win.inflight += n;
+}
+
+bool ratelimit_note_429(struct ratelimit *rl, enum rl_policy policy, bool search,
 			int64_t retry_after_ms, int64_t now_ms)
 {
 	struct rl_window *own = search ? &rl->search : &rl->win;
 	bool have_ra = retry_after_ms >= 0 && retry_after_ms <= SANE_MAX_RETRY_AFTER_MS;
+	bool learned = false;
 	int64_t pause;
 
+	/* only a policy the server named: a search's UNKNOWN is SECONDLY */
+	if (search && policy == RL_POLICY_TEN_SECONDLY && !rl->search_in_window) {
+		learn_search_in_window(rl);
+		learned = true;
+	}
 	if (have_ra && retry_after_ms < MIN_429_PAUSE_MS)
 		retry_after_ms = MIN_429_PAUSE_MS;
 	if (policy == RL_POLICY_UNKNOWN)
@@ -464,17 +515,17 @@ void ratelimit_note_429(struct ratelimit *rl, enum rl_policy policy, bool search
 	case RL_POLICY_DAILY:
 		rl->daily_paused = true;
 		rl->daily_probe_at = now_ms + (have_ra ? retry_after_ms : rl->daily_probe_ms);
-		return;
+		return learned;
 	case RL_POLICY_SECONDLY:
 		pause = have_ra ? retry_after_ms : SECONDLY_PAUSE_MS;
 		own->paused_until = max64(own->paused_until, now_ms + pause);
-		return;
+		return learned;
 	case RL_POLICY_TEN_SECONDLY:
 	default:
 		pause = have_ra ? retry_after_ms : window_span(&rl->win);
 		rl->win.paused_until = max64(rl->win.paused_until, now_ms + pause);
 		own->paused_until = max64(own->paused_until, now_ms + pause);
-		return;
+		return learned;
 	}
 }
 
@@ -507,6 +558,7 @@ void ratelimit_stats(struct ratelimit *rl, int64_t now_ms, struct rl_stats *st)
 	st->denied = rl->denied;
 	memcpy(st->n429, rl->n429, sizeof(st->n429));
 	st->external = rl->external;
+	st->search_in_window = rl->search_in_window;
 }
 
 enum rl_policy ratelimit_policy_from_name(const char *name)

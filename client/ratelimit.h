@@ -16,7 +16,17 @@
  *   times differ by at least the interval whenever we let them share no
  *   window, whatever the network latency or the skew between the two clocks'
  *   offsets. The same holds for the search budget (search_per_sec per
- *   1000 ms + margin). Search calls do not use the 10 s window.
+ *   1000 ms + margin).
+ *
+ * Search and the 10 s window: HubSpot documents the search endpoints as a
+ * budget of their own, so at first a search takes a slot of the search
+ * budget only. If a search is refused with a 429 that names the
+ * TEN_SECONDLY_ROLLING policy, the server evidently counts searches in the
+ * 10 s window as well; from then on (for the limiter's life) a search takes
+ * a slot of both budgets: it waits until both have room (in the window with
+ * the window's class shares and cap, as any window request), is in flight
+ * in both, and is stamped in, or released from, both. The searches in
+ * flight when it is learned take their window slot at once.
  *
  * Priorities: a class may only start a request while the number of requests
  * in the window is below its share of the window's maximum: background 60 %,
@@ -80,6 +90,7 @@ struct rl_stats {
 	uint64_t denied;         /* acquire calls answered with a wait */
 	uint64_t n429[RL_POLICY_COUNT];
 	uint64_t external;       /* requests seen in -Remaining that were not ours */
+	bool search_in_window;   /* searches take a slot of the 10 s window too (learned) */
 };
 
 struct ratelimit;
@@ -174,8 +185,11 @@ bool ratelimit_others_recent(struct ratelimit *rl, int64_t now_ms);
  * 1000 ms; DAILY holds all but writes (see ratelimit_set_daily_probe);
  * UNKNOWN is taken as SECONDLY for search calls and TEN_SECONDLY otherwise.
  * retry_after_ms >= 0 (a Retry-After header) replaces the policy's pause,
- * but no pause is shorter than 100 ms, so a 429 storm cannot make us spin. */
-void ratelimit_note_429(struct ratelimit *rl, enum rl_policy policy, bool search,
+ * but no pause is shorter than 100 ms, so a 429 storm cannot make us spin.
+ * A search refused with TEN_SECONDLY as named by the server (not UNKNOWN)
+ * makes searches count in the 10 s window from then on (see the top of
+ * this file); returns true for the 429 that taught it, false otherwise. */
+bool ratelimit_note_429(struct ratelimit *rl, enum rl_policy policy, bool search,
 			int64_t retry_after_ms, int64_t now_ms);
 
 /* Fill *st as of now_ms. */

@@ -228,6 +228,9 @@ static void print_summary(json_object *o, const char *mnt)
 		printf("rate budget: %s of %s used in the %s ms window, daily remaining %s\n",
 		       jstr(o, "rate", "used_in_window"), jstr(o, "rate", "window_max"),
 		       jstr(o, "rate", "window_ms"), jstr(o, "rate", "daily_remaining"));
+	if (json_object_get_boolean(jget(o, "rate", "search_in_window")))
+		printf("  searches count in the 10-second window too (HubSpot refused a search "
+		       "for it once)\n");
 	if (json_object_object_get_ex(o, "team", &v))
 		print_team(v);
 	printf("429 responses: %s\n", jstr(o, "http_429", NULL));

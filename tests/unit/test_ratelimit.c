@@ -632,6 +632,154 @@ static void test_cancel(void)
 	ratelimit_free(rl);
 }
 
+/* A 429 that does not say "search counts in the 10 s window" leaves search
+ * out of it: after each, with the pauses over and the window full, a search
+ * is still granted at once and takes no window slot. */
+static void test_search_not_in_window(void)
+{
+	static const struct {
+		enum rl_policy policy;
+		bool search;
+	} cases[] = {
+		{ RL_POLICY_SECONDLY, true },      /* the search budget's own 429 */
+		{ RL_POLICY_UNKNOWN, true },       /* no policy named: taken as SECONDLY */
+		{ RL_POLICY_TEN_SECONDLY, false }, /* the window's 429 on a window call */
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ratelimit *rl = mk(10, 1000, 5);
+		struct rl_stats st;
+
+		/* before any 429: a full window does not hold a search */
+		burst(rl, RL_PRIO_WRITE, false, 10, 0);
+		ASSERT_GT(ratelimit_acquire(rl, RL_PRIO_WRITE, false, 0), 0);
+		ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_USER, true, 0), 0);
+		ratelimit_done(rl, true, 429, 5);
+		ASSERT(!ratelimit_note_429(rl, cases[i].policy, cases[i].search, -1, 5));
+		ratelimit_stats(rl, 5, &st);
+		ASSERT(!st.search_in_window);
+		/* pauses over (1100 ms at most), the window full again */
+		burst(rl, RL_PRIO_WRITE, false, 10, 5000);
+		ASSERT_GT(ratelimit_acquire(rl, RL_PRIO_WRITE, false, 5000), 0);
+		ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_USER, true, 5000), 0);
+		ratelimit_stats(rl, 5000, &st);
+		ASSERT_EQ(st.used_in_window, 10);
+		ASSERT_EQ(st.inflight, 0);
+		ratelimit_done(rl, true, 200, 5010);
+		ratelimit_stats(rl, 5010, &st);
+		ASSERT_EQ(st.used_in_window, 10);
+		ASSERT(!st.search_in_window);
+		ratelimit_free(rl);
+	}
+}
+
+/* A search refused for the 10 s window (TEN_SECONDLY named by the server)
+ * teaches the limiter that the server counts searches there: from then on a
+ * search waits for room in both budgets, holds a slot of both, and done or
+ * cancel give back both. Window 10/1 s (margin 100 ms), search 5/s (20 ms). */
+static void test_search_in_window_learned(void)
+{
+	struct ratelimit *rl = mk(10, 1000, 5);
+	struct rl_headers h = { .max = 10, .interval_ms = 1000, .remaining = -1, .daily = -1,
+				.daily_remaining = -1, .retry_after_ms = -1 };
+	struct rl_ticket tk;
+	struct rl_stats st;
+
+	/* search A on its way when search B is refused */
+	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_USER, true, 0), 0);
+	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_USER, true, 0), 0);
+	ratelimit_stats(rl, 0, &st);
+	ASSERT(!st.search_in_window);
+	ASSERT_EQ(st.used_in_window, 0);
+	ratelimit_done(rl, true, 429, 5);
+	ASSERT(ratelimit_note_429(rl, RL_POLICY_TEN_SECONDLY, true, -1, 5));
+	ratelimit_stats(rl, 5, &st);
+	ASSERT(st.search_in_window);
+	ASSERT_EQ(st.n429[RL_POLICY_TEN_SECONDLY], 1);
+	/* A may be counted there already: it holds a window slot now; the
+	 * refused B does not (the server did not count it) */
+	ASSERT_EQ(st.used_in_window, 1);
+	ASSERT_EQ(st.inflight, 1);
+	/* learned once: a second such 429 teaches nothing new */
+	ASSERT(!ratelimit_note_429(rl, RL_POLICY_TEN_SECONDLY, true, -1, 6));
+	/* both budgets paused for the window's span (1100 ms) */
+	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, true, 6), 1100);
+	ratelimit_done(rl, true, 200, 10);
+	ratelimit_stats(rl, 10, &st);
+	ASSERT_EQ(st.inflight, 0);
+	ASSERT_EQ(st.used_in_window, 1); /* stamped in the window */
+	ASSERT_EQ(st.search_used, 2);
+	ratelimit_stats(rl, 1110, &st);
+	ASSERT_EQ(st.used_in_window, 0);
+
+	/* a granted search takes a window slot (user share: 9 of 10) */
+	burst(rl, RL_PRIO_USER, false, 8, 2000);
+	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_USER, true, 2000), 0);
+	ratelimit_stats(rl, 2000, &st);
+	ASSERT_EQ(st.used_in_window, 9);
+	ASSERT_EQ(st.inflight, 1);
+	ASSERT_EQ(st.search_used, 1);
+	ASSERT_EQ(st.left_in_window, 1);
+	/* so the user share is spent: a user window call waits, a write goes */
+	ASSERT_GT(ratelimit_acquire(rl, RL_PRIO_USER, false, 2000), 0);
+	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, false, 2000), 0);
+	ratelimit_done(rl, false, 200, 2000);
+	/* the window is full: a search waits for it although the search
+	 * budget has room (1 of 5), until the first stamp leaves (2000 + 1100) */
+	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_WRITE, true, 2000), 1100);
+	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_USER, true, 2000), 1100);
+	/* done: stamped in both */
+	ratelimit_done(rl, true, 200, 2050);
+	ratelimit_stats(rl, 2050, &st);
+	ASSERT_EQ(st.inflight, 0);
+	ASSERT_EQ(st.used_in_window, 10);
+	ASSERT_EQ(st.search_used, 1);
+	/* at 3100 the ten stamps of 2000 have left, the search's (2050) not */
+	ratelimit_stats(rl, 3100, &st);
+	ASSERT_EQ(st.used_in_window, 1);
+	ASSERT_EQ(st.search_used, 0);
+	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_USER, true, 3100), 0);
+	ratelimit_stats(rl, 3100, &st);
+	ASSERT_EQ(st.used_in_window, 2);
+	ASSERT_EQ(st.inflight, 1);
+	ASSERT_EQ(st.search_used, 1);
+	/* cancel: released from both */
+	ratelimit_cancel(rl, true);
+	ratelimit_stats(rl, 3100, &st);
+	ASSERT_EQ(st.used_in_window, 1);
+	ASSERT_EQ(st.inflight, 0);
+	ASSERT_EQ(st.search_used, 0);
+	ratelimit_stats(rl, 3150, &st);
+	ASSERT_EQ(st.used_in_window, 0);
+
+	/* a search counts as ours in the window: a Remaining that shows it
+	 * is no one else's request */
+	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_USER, true, 10000), 0);
+	ratelimit_ticket(rl, &tk);
+	ASSERT_EQ(tk.used, 1);
+	ratelimit_done(rl, true, 200, 10010);
+	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_USER, false, 10020), 0);
+	ratelimit_ticket(rl, &tk);
+	ASSERT_EQ(tk.used, 2);
+	ratelimit_done(rl, false, 200, 10030);
+	h.remaining = 8;
+	ratelimit_note_headers(rl, &h, &tk, 10030);
+	ratelimit_stats(rl, 10030, &st);
+	ASSERT_EQ(st.external, 0);
+	ASSERT_EQ(st.used_in_window, 2);
+
+	/* background searches keep to the window's background share (6 of
+	 * 10), and a share cap (1/2: 5, user 4) applies to searches as to
+	 * any window call */
+	burst(rl, RL_PRIO_WRITE, false, 4, 10030);
+	ASSERT_GT(ratelimit_acquire(rl, RL_PRIO_BACKGROUND, true, 10030), 0);
+	ASSERT_EQ(ratelimit_acquire(rl, RL_PRIO_USER, true, 10030), 0);
+	ratelimit_cancel(rl, true);
+	ratelimit_set_share(rl, 2, 10030);
+	ASSERT_GT(ratelimit_acquire(rl, RL_PRIO_USER, true, 10030), 0);
+	ratelimit_free(rl);
+}
+
 static void test_policy_names(void)
 {
 	ASSERT_EQ(ratelimit_policy_from_name("TEN_SECONDLY_ROLLING"), RL_POLICY_TEN_SECONDLY);
@@ -684,6 +832,8 @@ int main(void)
 	RUN(test_share_cap);
 	RUN(test_share_lift);
 	RUN(test_cancel);
+	RUN(test_search_not_in_window);
+	RUN(test_search_in_window_learned);
 	RUN(test_policy_names);
 	RUN(test_backoff);
 	return 0;
