@@ -282,6 +282,56 @@ def test_writes_whose_answer_was_lost_reach_the_others_once_found_landed(sandbox
     assert sum(1 for e in after if e["path"].endswith("/deals/search")) == 1, api_calls(sandbox)
 
 
+@pytest.mark.faults
+def test_archive_and_link_whose_answer_was_lost_reach_the_others(sandbox, redis, hubfs, tmp_path):
+    """An archive and a link made through A whose answers were lost (HubSpot
+    applied them, then the connection dropped): A's lookups find them landed
+    and A publishes them as if the answers had come, so B's listing loses the
+    record and B's association directory gains the company long before B's
+    relist or ttl."""
+    sandbox.reset(contacts=40, companies=5, deals=5, tickets=5)
+    a = team_mount(hubfs, tmp_path, redis.url, 0, "ttl=120", "writeback_delay_ms=100",
+                   "allow_delete", allow=("warning", "answer lost", "in doubt", "in-doubt"))
+    b = team_mount(hubfs, tmp_path, redis.url, 1, "ttl=120")
+    cs = ids(b, "contacts")
+    gone, c = cs[2], cs[1]
+    have = set(os.listdir(b.p("contacts", c, "companies")))
+    comp = next(f for f in sorted(os.listdir(b.p("companies")))
+                if f.endswith(".json") and f not in have)
+    with open(b.p("contacts", f"{gone}.json")) as f:
+        f.read()
+    os.listdir(a.p("contacts"))
+    os.listdir(a.p("contacts", c, "companies"))
+    writes = {"archive": r"^/crm/v3/objects/contacts/batch/archive$",
+              "link": r"^/crm/v4/associations/contacts/companies/batch/associate/default$"}
+    for path in writes.values():
+        sandbox.fault("drop_after", count=1, path=path)
+    published, received = team_status(a)["published"], team_status(b)["received"]
+    seq = sandbox.last_seq()
+
+    os.unlink(a.p("contacts", f"{gone}.json"))
+    os.symlink(f"../../../companies/{comp}", a.p("contacts", c, "companies", comp))
+    sync(a)
+    assert sandbox.faults() == [], "a write never reached the dropping server"
+    assert a.status()["in_doubt"] == {"answers_lost": 2, "found_landed": 2, "not_landed": 0}, \
+        a.status()["in_doubt"]
+    assert wait_for(lambda: f"{gone}.json" not in os.listdir(b.p("contacts")), timeout=10), \
+        (team_status(b), api_calls(sandbox))
+    assert wait_for(lambda: comp in os.listdir(b.p("contacts", c, "companies")), timeout=10), \
+        (team_status(b), api_calls(sandbox))
+    assert not os.path.exists(b.p("contacts", f"{gone}.json"))
+    after = calls(sandbox, since=seq)
+    for what, path in writes.items():
+        assert sum(1 for e in after if re.search(path, e["path"])) == 1, (what, api_calls(sandbox))
+    assert team_status(a)["published"] - published == 2, team_status(a)
+    assert team_status(b)["received"] - received == 2, team_status(b)
+    assert team_status(b)["applied"]["archive"] == 1 and team_status(b)["applied"]["assoc"] == 1, \
+        team_status(b)
+    # B neither searched nor relisted: the team told it.
+    assert not [e for e in after if re.search(r"^/crm/v3/objects/contacts(/search)?$", e["path"])], \
+        api_calls(sandbox)
+
+
 def test_one_relist_for_the_team_finds_what_was_archived_elsewhere(sandbox, redis, hubfs,
                                                                      tmp_path):
     sandbox.reset(contacts=150, companies=5, deals=5, tickets=5)
