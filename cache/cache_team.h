@@ -14,7 +14,8 @@
  * found, then a RELIST marker that makes the others' listings current.
  *
  * Writes: a write this mount lands (edit, create, archive, association) is
- * published. Another mount notes the record among the recent changes its
+ * published; so is one whose answer was lost, once the writeback's lookup
+ * finds it landed (once per record). Another mount notes the record among the recent changes its
  * query directories overlay for the indexing delay (as it does its own
  * writes; an archived one is hidden from their results meanwhile), and hands
  * the change to cache_events_add() as the webhook event that means the same

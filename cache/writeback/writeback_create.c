@@ -130,10 +130,16 @@ bool wb_create_by_upsert(struct writeback *wb, const struct jop *op)
 void wb_create_found(struct writeback *wb, const struct objtype *type, const char *key,
 		     const char *id)
 {
+	uint64_t xid;
+
 	log_notice("writeback: in-doubt create %s/_new/%s had landed as %s", type->name, key,
 		   id);
 	if (wb->hooks.created)
 		wb->hooks.created(wb->hooks.ud, type, key, id);
+	/* Published as a create whose answer came is: the team's listings gain
+	 * it now, not at their next refresh. */
+	if (record_parse_id(id, strlen(id), &xid) == 0)
+		cache_team_landed(wb->c, type, xid);
 }
 
 /* Lock held. Wall time an in-doubt operation may be looked up (0 = now). A

@@ -17,6 +17,7 @@
 
 #include <glib.h>
 
+#include "cache/cache_team.h"
 #include "cache/model/json_util.h"
 #include "cache/model/record.h"
 #include "cache/writeback/journal.h"
@@ -276,9 +277,19 @@ static void settle(struct writeback *wb, const struct objtype *type, GArray *v)
 			wb_create_found(wb, type, op->key, l->id);
 			continue;
 		}
+		/* Landed: told as if the answer had come (writeback_batch.c's
+		 * simple_after), the team included. */
 		if (op->kind == JOP_ARCHIVE && l->landed) {
 			cache_record_forget(wb->c, type, op->id);
+			cache_archive_landed(wb->c, type, op->id);
 			wb_cascade(wb, type, op->id, CASCADE_LANDED);
+			cache_team_archived(wb->c, type, op->id);
+		} else if ((op->kind == JOP_ASSOC_ADD || op->kind == JOP_ASSOC_DEL) && l->landed) {
+			const struct objtype *to_type = wb_to_type_of(wb, op);
+
+			if (to_type)
+				cache_team_assoc_landed(wb->c, type, op->id, to_type, op->to_id,
+							op->kind == JOP_ASSOC_ADD);
 		}
 		if (op->kind == JOP_CREATE)
 			log_notice("writeback: in-doubt upsert %s/_new/%s had not landed; sending it"

@@ -212,7 +212,9 @@ int wb_create_assocs_queue(struct writeback *wb, const struct objtype *type, con
  * the cached lists of both sides at once. */
 void wb_create_assocs_note(struct writeback *wb, const struct objtype *type, const struct jop *op,
 			   uint64_t xid);
-/* A create settled as record id (created hook, log). */
+/* An in-doubt create found landed as record id: the created hook, the log,
+ * and the team (cache_team_landed), once per record, as a create whose
+ * answer came. */
 void wb_create_found(struct writeback *wb, const struct objtype *type, const char *key,
 		     const char *id);
 

@@ -370,8 +370,10 @@ static void settle_record_after(struct writeback *wb, const struct objtype *type
 }
 
 /* An update whose answer was lost is settled by the read before sending:
- * a change the server already holds is not sent again (plan_record). Count
- * whether what the in-doubt rows changed had landed. */
+ * a change the server already holds is not sent again (plan_record), and the
+ * record then settles as any landed update (settle_record_after: cached, and
+ * published to the team once). Count whether what the in-doubt rows changed
+ * had landed. */
 static void doubt_looked_up(struct writeback *wb, const struct urec *u)
 {
 	bool landed = true;

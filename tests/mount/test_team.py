@@ -9,6 +9,7 @@ state directory), so they run in the foreground (-f) where the fixture knows
 the pid without the state directory's mount lock."""
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -17,7 +18,7 @@ import time
 import pytest
 
 from tests.mount.conftest import HUBFS
-from tests.mount.util import api_calls, calls, count, sync
+from tests.mount.util import api_calls, calls, count, ids, sync
 from tests.mount import util
 
 SEARCH = r"^/crm/v3/objects/contacts/search$"
@@ -220,6 +221,115 @@ def test_create_link_and_archive_through_one_mount_reach_the_others(sandbox, red
         team_status(b)
     assert not os.path.exists(b.p("contacts", f"{rid}.json"))
     assert team_status(b)["applied"]["archive"] == 1
+
+
+@pytest.mark.faults
+def test_writes_whose_answer_was_lost_reach_the_others_once_found_landed(sandbox, redis, hubfs,
+                                                                         tmp_path):
+    """HubSpot applies a create, an upsert and an edit made through A, then the
+    connection drops before each answer (drop_after): A's writes go in doubt,
+    its lookups find them landed, and A publishes each once, as it does a
+    write whose answer came. B (ttl 120 s: no refresh of its own) lists both
+    new records and shows the edit within seconds."""
+    sandbox.reset(contacts=40, companies=5, deals=5, tickets=5)
+    sandbox.configure(index_delay=1)  # A's search for its in-doubt deal finds it after 1 s
+    a = team_mount(hubfs, tmp_path, redis.url, 0, "ttl=120", "writeback_delay_ms=100",
+                   "index_delay=1", allow=("warning", "answer lost", "in doubt", "in-doubt"))
+    b = team_mount(hubfs, tmp_path, redis.url, 1, "ttl=120")
+    for m in (a, b):
+        os.listdir(m.p("contacts"))
+        os.listdir(m.p("deals"))
+    rid = ids(b, "contacts")[3]
+    assert jobtitle(b, rid) != "Answer Lost" and jobtitle(a, rid) != "Answer Lost"
+    writes = {"create": r"^/crm/v3/objects/deals/batch/create$",
+              "upsert": r"^/crm/v3/objects/contacts/batch/upsert$",
+              "update": r"^/crm/v3/objects/contacts/batch/update$"}
+    for path in writes.values():
+        sandbox.fault("drop_after", count=1, path=path)
+    published, received = team_status(a)["published"], team_status(b)["received"]
+    seq = sandbox.last_seq()
+
+    with open(a.p("deals", "_new", "lost.json"), "w") as f:
+        json.dump({"properties": {"dealname": "Answer Lost Deal", "pipeline": "default",
+                                  "dealstage": "appointmentscheduled"}}, f)
+    with open(a.p("contacts", "_new", "lost.json"), "w") as f:
+        json.dump({"properties": {"email": "answer.lost@team.test", "firstname": "Lost"}}, f)
+    edit(a, rid, "Answer Lost")
+    sync(a)
+    assert sandbox.faults() == [], "a write never reached the dropping server"
+    assert a.status()["in_doubt"] == {"answers_lost": 3, "found_landed": 3, "not_landed": 0}, \
+        a.status()["in_doubt"]
+    deal = os.readlink(a.p("deals", "_new", "lost.json"))[3:-5]
+    contact = os.readlink(a.p("contacts", "_new", "lost.json"))[3:-5]
+
+    assert wait_for(lambda: f"{deal}.json" in os.listdir(b.p("deals")), timeout=10), \
+        (team_status(b), api_calls(sandbox))
+    assert wait_for(lambda: f"{contact}.json" in os.listdir(b.p("contacts")), timeout=10), \
+        (team_status(b), api_calls(sandbox))
+    assert wait_for(lambda: jobtitle(b, rid) == "Answer Lost", timeout=10), team_status(b)
+    with open(b.p("deals", f"{deal}.json")) as f:
+        assert json.load(f)["properties"]["dealname"] == "Answer Lost Deal"
+    with open(b.p("contacts", f"{contact}.json")) as f:
+        assert json.load(f)["properties"]["email"] == "answer.lost@team.test"
+    # Each write sent once; published once each (a record, not once per lookup).
+    after = calls(sandbox, since=seq)
+    for what, path in writes.items():
+        assert sum(1 for e in after if re.search(path, e["path"])) == 1, (what, api_calls(sandbox))
+    assert team_status(a)["published"] - published == 3, team_status(a)
+    assert team_status(b)["received"] - received == 3, team_status(b)
+    # B searched nothing: the team told it. The one deal search is A's lookup.
+    assert sum(1 for e in after if e["path"].endswith("/contacts/search")) == 0, api_calls(sandbox)
+    assert sum(1 for e in after if e["path"].endswith("/deals/search")) == 1, api_calls(sandbox)
+
+
+@pytest.mark.faults
+def test_archive_and_link_whose_answer_was_lost_reach_the_others(sandbox, redis, hubfs, tmp_path):
+    """An archive and a link made through A whose answers were lost (HubSpot
+    applied them, then the connection dropped): A's lookups find them landed
+    and A publishes them as if the answers had come, so B's listing loses the
+    record and B's association directory gains the company long before B's
+    relist or ttl."""
+    sandbox.reset(contacts=40, companies=5, deals=5, tickets=5)
+    a = team_mount(hubfs, tmp_path, redis.url, 0, "ttl=120", "writeback_delay_ms=100",
+                   "allow_delete", allow=("warning", "answer lost", "in doubt", "in-doubt"))
+    b = team_mount(hubfs, tmp_path, redis.url, 1, "ttl=120")
+    cs = ids(b, "contacts")
+    gone, c = cs[2], cs[1]
+    have = set(os.listdir(b.p("contacts", c, "companies")))
+    comp = next(f for f in sorted(os.listdir(b.p("companies")))
+                if f.endswith(".json") and f not in have)
+    with open(b.p("contacts", f"{gone}.json")) as f:
+        f.read()
+    os.listdir(a.p("contacts"))
+    os.listdir(a.p("contacts", c, "companies"))
+    writes = {"archive": r"^/crm/v3/objects/contacts/batch/archive$",
+              "link": r"^/crm/v4/associations/contacts/companies/batch/associate/default$"}
+    for path in writes.values():
+        sandbox.fault("drop_after", count=1, path=path)
+    published, received = team_status(a)["published"], team_status(b)["received"]
+    seq = sandbox.last_seq()
+
+    os.unlink(a.p("contacts", f"{gone}.json"))
+    os.symlink(f"../../../companies/{comp}", a.p("contacts", c, "companies", comp))
+    sync(a)
+    assert sandbox.faults() == [], "a write never reached the dropping server"
+    assert a.status()["in_doubt"] == {"answers_lost": 2, "found_landed": 2, "not_landed": 0}, \
+        a.status()["in_doubt"]
+    assert wait_for(lambda: f"{gone}.json" not in os.listdir(b.p("contacts")), timeout=10), \
+        (team_status(b), api_calls(sandbox))
+    assert wait_for(lambda: comp in os.listdir(b.p("contacts", c, "companies")), timeout=10), \
+        (team_status(b), api_calls(sandbox))
+    assert not os.path.exists(b.p("contacts", f"{gone}.json"))
+    after = calls(sandbox, since=seq)
+    for what, path in writes.items():
+        assert sum(1 for e in after if re.search(path, e["path"])) == 1, (what, api_calls(sandbox))
+    assert team_status(a)["published"] - published == 2, team_status(a)
+    assert team_status(b)["received"] - received == 2, team_status(b)
+    assert team_status(b)["applied"]["archive"] == 1 and team_status(b)["applied"]["assoc"] == 1, \
+        team_status(b)
+    # B neither searched nor relisted: the team told it.
+    assert not [e for e in after if re.search(r"^/crm/v3/objects/contacts(/search)?$", e["path"])], \
+        api_calls(sandbox)
 
 
 def test_one_relist_for_the_team_finds_what_was_archived_elsewhere(sandbox, redis, hubfs,
