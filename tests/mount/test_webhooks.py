@@ -417,6 +417,11 @@ def test_association_link_goes_and_comes_at_once(sandbox, hubfs, tmp_path):
     assert f"{co}.json" in os.listdir(os.path.dirname(fwd))
     assert f"{cid}.json" in os.listdir(os.path.dirname(back))
     os.lstat(fwd), os.stat(back)
+    assoc_file = m.p("contacts", cid, "associations.json")
+    def in_assoc_file():
+        with open(assoc_file) as f:
+            return co in {x["id"] for x in json.load(f)["companies"]}
+    assert in_assoc_file()
     subscribe(sandbox, m)
     sandbox.clear_log()
 
@@ -430,6 +435,7 @@ def test_association_link_goes_and_comes_at_once(sandbox, hubfs, tmp_path):
             open(p).close()
     assert f"{co}.json" not in os.listdir(os.path.dirname(fwd))
     assert f"{cid}.json" not in os.listdir(os.path.dirname(back))
+    assert not in_assoc_file()  # its size and pages were forgotten too
     # each side's map read again once (twice if the change's two events came
     # in two deliveries); no record read, no search
     for r in ASSOC_READS:
