@@ -219,8 +219,9 @@ void cache_unlock_and_notify(struct cache *c);
 void cache_note_changed(struct cache *c, const struct objtype *type, uint64_t id);
 /* Note that the list of from/id toward `to` changed or was forgotten, with
  * the links that may have come or gone (ids copied), for the assoc_changed
- * hook run at unlock. Every change to a held list that the fs did not make
- * itself, and every list forgotten, is noted here. Lock held. */
+ * hook run at unlock. Every edit of a list (this mount's included), every
+ * read that finds a held list changed and every list forgotten is noted
+ * here. Lock held. */
 void cache_note_assoc(struct cache *c, const struct objtype *from, uint64_t id,
 		      const struct objtype *to, const uint64_t *ids, size_t n);
 /* The side tables of a type stay bounded: each is swept of entries that no
