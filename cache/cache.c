@@ -18,9 +18,14 @@
 #include "cache/model/record.h"
 #include "client/log.h"
 
+/* A pending hook call: record_changed (to NULL), or assoc_changed of the list
+ * of type/id toward `to`, with the links ids[0..n) (g_malloc'd). */
 struct note {
 	const struct objtype *type;
 	uint64_t id;
+	const struct objtype *to;
+	uint64_t *ids;
+	size_t n;
 };
 
 int64_t cache_now_ms(struct cache *c)
@@ -212,6 +217,8 @@ void cache_free(struct cache *c)
 			g_array_free(c->t[t].disk_listing, TRUE);
 	disk_close(c->disk); /* applies what is queued */
 	g_free(c->t);
+	for (guint i = 0; i < c->notify->len; i++)
+		g_free(g_array_index(c->notify, struct note, i).ids);
 	g_array_free(c->notify, TRUE);
 	/* The LRU links live inside the records freed above: nothing to free here. */
 	g_mutex_clear(&c->lock);
@@ -219,7 +226,8 @@ void cache_free(struct cache *c)
 	g_free(c);
 }
 
-/* Unlock, then run the hook for every record noted as changed. */
+/* Unlock, then run the hook for every record and association list noted as
+ * changed, in the order noted. */
 void cache_unlock_and_notify(struct cache *c)
 {
 	GArray *pending = NULL;
@@ -234,17 +242,31 @@ void cache_unlock_and_notify(struct cache *c)
 	for (guint i = 0; i < pending->len; i++) {
 		struct note *n = &g_array_index(pending, struct note, i);
 
-		if (c->hooks.record_changed)
+		if (!n->to && c->hooks.record_changed)
 			c->hooks.record_changed(c->hooks.ud, n->type, n->id);
+		else if (n->to && c->hooks.assoc_changed)
+			c->hooks.assoc_changed(c->hooks.ud, n->type, n->id, n->to, n->ids, n->n);
+		g_free(n->ids);
 	}
 	g_array_free(pending, TRUE);
 }
 
 void cache_note_changed(struct cache *c, const struct objtype *type, uint64_t id)
 {
-	struct note n = { type, id };
+	struct note n = { type, id, NULL, NULL, 0 };
 
 	g_array_append_val(c->notify, n);
+}
+
+void cache_note_assoc(struct cache *c, const struct objtype *from, uint64_t id,
+		      const struct objtype *to, const uint64_t *ids, size_t n)
+{
+	struct note x = { from, id, to, NULL, n };
+
+	if (!c->hooks.assoc_changed)
+		return;
+	x.ids = n ? g_memdup2(ids, n * sizeof(*ids)) : NULL;
+	g_array_append_val(c->notify, x);
 }
 
 /* --- bounded side tables ------------------------------------------------ */

@@ -57,6 +57,15 @@ struct cache_opts {
  * already had change, or a record disappears. Used to invalidate kernel caches. */
 struct cache_hooks {
 	void (*record_changed)(void *ud, const struct objtype *type, uint64_t id);
+	/* The list of from/id toward `to` changed, or was forgotten (a pushed
+	 * change, a team relay, this mount's own edit, or a read that found
+	 * links gone): ids[0..n) (borrowed for the call) are the links that may
+	 * have gone or come: every link of a forgotten list, the links a read
+	 * no longer found, the one link an edit changed. Called without the
+	 * cache lock, so that the kernel forgets the list's directory and those
+	 * links at once. May be NULL. */
+	void (*assoc_changed)(void *ud, const struct objtype *from, uint64_t id,
+			      const struct objtype *to, const uint64_t *ids, size_t n);
 	/* HubSpot refused the token a type (403, e.g. MISSING_SCOPES): called
 	 * once per type, without the cache lock, with the scopes it needs
 	 * (space-separated) and the error line. May be NULL. */

@@ -168,12 +168,36 @@ static GPtrArray *assoc_pick(struct cache *c, struct tcache *tc, GHashTable *tab
 	return want;
 }
 
+/* A read replaced the held list old of from/id by e: when they differ, the fs
+ * is told, with the links old had and e lacks (a link the kernel looked up
+ * would resolve for ttl more otherwise). Lock held. */
+static void note_replaced(struct cache *c, const struct objtype *from, uint64_t id,
+			  const struct objtype *to, const struct assoc *old, const struct assoc *e)
+{
+	GArray *gone;
+	size_t j = 0;
+
+	if (old->n == e->n && !memcmp(old->ids, e->ids, e->n * sizeof(uint64_t)) &&
+	    !memcmp(old->types, e->types, e->n * sizeof(char *)))
+		return; /* the same links and types (interned: equal texts are one pointer) */
+	gone = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+	for (size_t i = 0; i < old->n; i++) {
+		while (j < e->n && e->ids[j] < old->ids[i])
+			j++;
+		if (j == e->n || e->ids[j] != old->ids[i])
+			g_array_append_val(gone, old->ids[i]);
+	}
+	cache_note_assoc(c, from, id, to, (const uint64_t *)(void *)gone->data, gone->len);
+	g_array_free(gone, TRUE);
+}
+
 /* Keep what a read found (acc: from id -> GArray of struct alink; nothing if
  * rc failed) and take the records off inflight. Targets are known to exist:
  * a miss on one fetches its neighbours too. Lock held. */
-static void assoc_store(struct cache *c, GHashTable *table, GHashTable *inflight,
-			struct tcache *ttc, GHashTable *acc, int rc)
+static void assoc_store(struct cache *c, const struct objtype *from, const struct objtype *to,
+			GHashTable *table, GHashTable *inflight, GHashTable *acc, int rc)
 {
+	struct tcache *ttc = &c->t[to->idx];
 	int64_t now = cache_now_ms(c);
 	GHashTableIter it;
 	gpointer k, v;
@@ -181,7 +205,7 @@ static void assoc_store(struct cache *c, GHashTable *table, GHashTable *inflight
 	g_hash_table_iter_init(&it, acc);
 	while (g_hash_table_iter_next(&it, &k, &v)) {
 		GArray *arr = v;
-		struct assoc *e;
+		struct assoc *e, *old;
 
 		g_hash_table_remove(inflight, k);
 		if (rc)
@@ -200,6 +224,8 @@ static void assoc_store(struct cache *c, GHashTable *table, GHashTable *inflight
 			e->types[e->n++] = l->types;
 		}
 		e->fetched_ms = now;
+		if ((old = g_hash_table_lookup(table, k)))
+			note_replaced(c, from, UNKEY(k), to, old, e);
 		g_hash_table_replace(table, k, e);
 		for (guint j = 0; j < arr->len; j++) {
 			uint64_t x = g_array_index(arr, struct alink, j).id;
@@ -241,7 +267,7 @@ static void assoc_copy(const struct assoc *e, struct assoc_out *o)
 static int assoc_get(struct cache *c, const struct objtype *from, uint64_t id,
 		     const struct objtype *to, int64_t deadline, struct assoc_out *o)
 {
-	struct tcache *tc = &c->t[from->idx], *ttc = &c->t[to->idx];
+	struct tcache *tc = &c->t[from->idx];
 	GHashTable *table, *inflight;
 	int rc = 0;
 
@@ -277,7 +303,7 @@ static int assoc_get(struct cache *c, const struct objtype *from, uint64_t id,
 		rc = assoc_fetch(c, from, to, (char **)want->pdata, want->len, deadline, acc);
 
 		g_mutex_lock(&c->lock);
-		assoc_store(c, table, inflight, ttc, acc, rc);
+		assoc_store(c, from, to, table, inflight, acc, rc);
 		g_hash_table_destroy(acc);
 		g_ptr_array_free(want, TRUE);
 		g_cond_broadcast(&c->cond);
@@ -290,7 +316,7 @@ static int assoc_get(struct cache *c, const struct objtype *from, uint64_t id,
 			break;
 		}
 	}
-	g_mutex_unlock(&c->lock);
+	cache_unlock_and_notify(c);
 	return rc;
 }
 
@@ -367,7 +393,10 @@ void cache_assoc_note(struct cache *c, const struct objtype *from, uint64_t id,
 		assoc_edit(e, to_id, add, default_types(c, from, to));
 	if (back && (e = g_hash_table_lookup(back, KEY(to_id))))
 		assoc_edit(e, id, add, default_types(c, to, from));
-	g_mutex_unlock(&c->lock);
+	/* Held or not: the kernel may hold either link, or know it missing. */
+	cache_note_assoc(c, from, id, to, &to_id, 1);
+	cache_note_assoc(c, to, to_id, from, &id, 1);
+	cache_unlock_and_notify(c);
 }
 
 void cache_assoc_note_label(struct cache *c, const struct objtype *from, uint64_t id,
@@ -400,7 +429,10 @@ void cache_assoc_note_label(struct cache *c, const struct objtype *from, uint64_
 	 * id this side does not know) shows once read again. */
 	if (add && back && (e = g_hash_table_lookup(back, KEY(to_id))))
 		assoc_edit(e, id, true, default_types(c, to, from));
-	g_mutex_unlock(&c->lock);
+	cache_note_assoc(c, from, id, to, &to_id, 1);
+	if (add)
+		cache_note_assoc(c, to, to_id, from, &id, 1);
+	cache_unlock_and_notify(c);
 }
 
 /* --- label definitions --------------------------------------------------- */

@@ -240,6 +240,48 @@ static void call_init(struct cache *c, struct hs_call *call)
 	call->cancel = &c->stopping;
 }
 
+/* The map of from/id toward `to` is about to be forgotten: the kernel is told
+ * to forget its directory and every link it showed (a link looked up stays
+ * in the kernel's cache for ttl otherwise, after the listing lost it). Lock
+ * held. */
+static void note_dropped(struct cache *c, const struct objtype *from, uint64_t id,
+			 const struct objtype *to, const struct assoc *a)
+{
+	cache_note_assoc(c, from, id, to, a->ids, a->n);
+}
+
+/* Forget the map of from/id toward to, if held. Lock held. */
+static bool drop_map(struct cache *c, const struct objtype *from, uint64_t id,
+		     const struct objtype *to)
+{
+	GHashTable *table = c->t[from->idx].assoc[to->idx];
+	const struct assoc *a = table ? g_hash_table_lookup(table, KEY(id)) : NULL;
+
+	if (!a)
+		return false;
+	note_dropped(c, from, id, to, a);
+	g_hash_table_remove(table, KEY(id));
+	return true;
+}
+
+/* Forget every map of `from` toward `to`. Lock held. */
+static size_t drop_maps_all(struct cache *c, const struct objtype *from, const struct objtype *to)
+{
+	GHashTable *table = c->t[from->idx].assoc[to->idx];
+	GHashTableIter it;
+	gpointer k, v;
+	size_t n;
+
+	if (!table)
+		return 0;
+	n = g_hash_table_size(table);
+	g_hash_table_iter_init(&it, table);
+	while (g_hash_table_iter_next(&it, &k, &v))
+		note_dropped(c, from, UNKEY(k), to, v);
+	g_hash_table_remove_all(table);
+	return n;
+}
+
 /* Forget every association map of `from` that holds one of ids (maps toward
  * `to`). Lock held. */
 static size_t drop_maps_holding(struct cache *c, const struct objtype *from,
@@ -247,17 +289,18 @@ static size_t drop_maps_holding(struct cache *c, const struct objtype *from,
 {
 	GHashTable *table = c->t[from->idx].assoc[to->idx];
 	GHashTableIter it;
-	gpointer v;
+	gpointer k, v;
 	size_t n = 0;
 
 	if (!table)
 		return 0;
 	g_hash_table_iter_init(&it, table);
-	while (g_hash_table_iter_next(&it, NULL, &v)) {
+	while (g_hash_table_iter_next(&it, &k, &v)) {
 		const struct assoc *a = v;
 
 		for (size_t i = 0; i < a->n; i++)
 			if (g_hash_table_contains(ids, KEY(a->ids[i]))) {
+				note_dropped(c, from, UNKEY(k), to, a);
 				g_hash_table_iter_remove(&it);
 				n++;
 				break;
@@ -272,8 +315,7 @@ static size_t drop_maps_of(struct cache *c, struct tcache *tc, uint64_t id)
 	size_t n = 0;
 
 	for (size_t u = 0; u < c->ntypes; u++)
-		if (tc->assoc[u] && g_hash_table_remove(tc->assoc[u], KEY(id)))
-			n++;
+		n += drop_map(c, tc->type, id, objtypes_at(c->types, (unsigned)u));
 	return n;
 }
 
@@ -484,10 +526,10 @@ static void apply_maps(struct cache *c, struct cache_events *ev, const struct ch
 	for (size_t i = 0; i < j->n; i++) {
 		if (j->kind == CHANGES_ASSOC_ALL)
 			n += drop_maps_of(c, tc, j->ids[i]);
-		else if (tc->assoc[j->to->idx] && g_hash_table_remove(tc->assoc[j->to->idx], KEY(j->ids[i])))
-			n++;
+		else
+			n += drop_map(c, j->type, j->ids[i], j->to);
 	}
-	g_mutex_unlock(&c->lock);
+	cache_unlock_and_notify(c);
 	g_mutex_lock(&ev->lock);
 	ev->assoc_maps += n;
 	g_mutex_unlock(&ev->lock);
@@ -515,14 +557,11 @@ static void apply_flags(struct cache *c, struct cache_events *ev, const struct o
 	}
 	if (flags & CHANGES_ASSOC_STALE)
 		for (size_t u = 0; u < c->ntypes; u++) {
-			if (tc->assoc[u]) {
-				maps += g_hash_table_size(tc->assoc[u]);
-				g_hash_table_remove_all(tc->assoc[u]);
-			}
-			if (c->t[u].assoc[t->idx]) {
-				maps += g_hash_table_size(c->t[u].assoc[t->idx]);
-				g_hash_table_remove_all(c->t[u].assoc[t->idx]);
-			}
+			const struct objtype *o = objtypes_at(c->types, (unsigned)u);
+
+			maps += drop_maps_all(c, t, o);
+			if (o != t)
+				maps += drop_maps_all(c, o, t);
 		}
 	ev->assoc_maps += maps;
 }
@@ -541,7 +580,7 @@ static void events_apply(struct cache *c, struct cache_events *ev, int64_t now)
 		if (w->flags[t])
 			apply_flags(c, ev, objtypes_at(c->types, (unsigned)t), w->flags[t]);
 	g_mutex_unlock(&ev->lock);
-	g_mutex_unlock(&c->lock);
+	cache_unlock_and_notify(c);
 	for (size_t i = 0; i < w->n_jobs && !cache_stopping(c); i++) {
 		const struct changes_job *j = &w->jobs[i];
 

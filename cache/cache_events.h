@@ -26,7 +26,8 @@
  * worker keeps to a share of the rate budget (burst_calls, call_interval_ms):
  * past it, what arrives waits and is read in fewer, fuller batch reads.
  * Kernel caches are invalidated through the cache's record_changed hook, as
- * for any other change.
+ * for any other change, and through assoc_changed for every association
+ * list forgotten (with the links it held).
  *
  * Polling becomes the safety net: while events arrive (one within quiet_ms,
  * or a cache_events_alive), the type's periodic incremental refresh runs

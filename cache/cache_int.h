@@ -165,7 +165,7 @@ struct cache {
 	size_t evicted;         /* text bytes evicted since the last malloc_trim */
 	uint64_t epoch;         /* write epoch; protected by lock */
 	uint64_t hits, misses;  /* protected by lock */
-	GArray *notify;         /* pending hook calls {type, id}; protected by lock */
+	GArray *notify;         /* pending hook calls (struct note, cache.c); protected by lock */
 	GHashTable *assoc_labels; /* pair key -> struct assoc_labels (cache_assoc.c), made on
 				   * first use; protected by lock */
 	GHashTable *owners;     /* id -> text (g_strdup); NULL until loaded */
@@ -213,10 +213,18 @@ struct rendered {
 /* cache.c: the core. "Lock held" means c->lock. */
 int64_t cache_now_ms(struct cache *c); /* the injected clock, opts.now */
 void cache_rec_free(struct rec *r);
-/* Unlock, then run the hook for every record noted as changed. */
+/* Unlock, then run the hooks for every record and association list noted as
+ * changed. */
 void cache_unlock_and_notify(struct cache *c);
 /* Note that a record's bytes changed, for the hook run at unlock. Lock held. */
 void cache_note_changed(struct cache *c, const struct objtype *type, uint64_t id);
+/* Note that the list of from/id toward `to` changed or was forgotten, with
+ * the links that may have come or gone (ids copied), for the assoc_changed
+ * hook run at unlock. Every edit of a list (this mount's included), every
+ * read that finds a held list changed and every list forgotten is noted
+ * here. Lock held. */
+void cache_note_assoc(struct cache *c, const struct objtype *from, uint64_t id,
+		      const struct objtype *to, const uint64_t *ids, size_t n);
 /* The side tables of a type stay bounded: each is swept of entries that no
  * longer matter whenever it has doubled since its last sweep (amortized
  * O(1) per insert). Lock held for all three. */

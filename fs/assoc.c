@@ -204,15 +204,14 @@ static int plan_changes(struct hubfs *h, const struct objtype *from, json_object
 	return 0;
 }
 
-/* Queue the planned writes; the cache shows them at once. */
+/* Queue the planned writes; the cache shows them at once (and has the kernel
+ * forget both sides' directories and links: hubfs_assoc_changed). */
 static int queue_changes(struct hubfs *h, const struct objtype *from, uint64_t id, GArray *plan)
 {
 	for (guint i = 0; i < plan->len; i++) {
 		const struct planned *p = &g_array_index(plan, struct planned, i);
 		const struct assoc_change *c = p->c;
 		bool add = c->op == AC_LINK_ADD || c->op == AC_LABEL_ADD;
-		fuse_ino_t dir = INO_MAKE(K_ASSOC_DIR, from->idx, p->to->idx, id);
-		char name[32];
 		int rc;
 
 		if (c->op == AC_LINK_ADD || c->op == AC_LINK_DEL) {
@@ -228,9 +227,6 @@ static int queue_changes(struct hubfs *h, const struct objtype *from, uint64_t i
 		}
 		if (rc)
 			return rc;
-		snprintf(name, sizeof(name), "%" PRIu64 ".json", c->id);
-		hubfs_inval_entry(h, dir, name);
-		hubfs_inval_inode(h, dir);
 	}
 	return 0;
 }

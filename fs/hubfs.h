@@ -162,6 +162,11 @@ void hubfs_inval_start(struct hubfs *h);
 void hubfs_inval_stop(struct hubfs *h);
 /* Cache hook: a record's bytes changed; queue kernel invalidation. */
 void hubfs_record_changed(void *ud, const struct objtype *type, uint64_t id);
+/* Cache hook: the list of from/id toward `to` changed or was forgotten; queue
+ * kernel invalidation of its directory, associations.json and the entries of
+ * the links ids[0..n). */
+void hubfs_assoc_changed(void *ud, const struct objtype *from, uint64_t id,
+			 const struct objtype *to, const uint64_t *ids, size_t n);
 
 /* Queue invalidation of an inode's attributes and pages (background thread). */
 void hubfs_inval_inode(struct hubfs *h, fuse_ino_t ino);

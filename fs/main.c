@@ -205,6 +205,7 @@ static int mount_setup(struct hubfs *h, struct fuse_args *args, const char *moun
 		return 1;
 	cao.shown = h->shown;
 	hooks.record_changed = hubfs_record_changed;
+	hooks.assoc_changed = hubfs_assoc_changed;
 	hooks.type_denied = hubfs_type_denied;
 	hooks.notice = cache_notice;
 	hooks.ud = h;

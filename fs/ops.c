@@ -1066,6 +1066,24 @@ void hubfs_record_changed(void *ud, const struct objtype *type, uint64_t id)
 	hubfs_inval_inode(ud, INO_MAKE(K_RECORD, type->idx, 0, id));
 }
 
+void hubfs_assoc_changed(void *ud, const struct objtype *from, uint64_t id,
+			 const struct objtype *to, const uint64_t *ids, size_t n)
+{
+	struct hubfs *h = ud;
+	fuse_ino_t dir = INO_MAKE(K_ASSOC_DIR, from->idx, to->idx, id);
+	char name[32];
+
+	/* The directory's listing and associations.json, which shows the list. */
+	hubfs_inval_inode(h, dir);
+	hubfs_inval_inode(h, INO_MAKE(K_ASSOCFILE, from->idx, 0, id));
+	/* The entries of the links: all links to a record share one inode, so
+	 * only the entry says whether this directory still holds it. */
+	for (size_t i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "%" PRIu64 ".json", ids[i]);
+		hubfs_inval_entry(h, dir, name);
+	}
+}
+
 void hubfs_inval_start(struct hubfs *h)
 {
 	h->inval_thread = g_thread_new("hubfs-inval", inval_main, h);

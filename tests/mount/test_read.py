@@ -5,6 +5,7 @@ import errno
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import time
@@ -175,6 +176,29 @@ def test_associations(sandbox, hubfs):
     # the inverse side resolves too
     c = got[0][:-5]
     assert f"{d}.json" in os.listdir(m.p("contacts", c, "deals"))
+
+
+def test_link_a_read_finds_gone_stops_resolving(sandbox, hubfs):
+    """The kernel keeps a link it looked up for ttl (60 s here): when a read of
+    the list (here after SIGHUP made everything stale) no longer finds it, the
+    link stops resolving at once, as the listing shows."""
+    sandbox.reset(contacts=8, companies=4, deals=2, tickets=2)
+    m = hubfs("ttl=60")
+    cid = sorted(f[:-5] for f in os.listdir(m.p("contacts")) if f.endswith(".json"))[0]
+    co = sorted(f[:-5] for f in os.listdir(m.p("companies")) if f.endswith(".json"))[0]
+    sandbox.associate("contacts", cid, "companies", co)
+    link = m.p("contacts", cid, "companies", f"{co}.json")
+    assert os.readlink(link) == f"../../../companies/{co}.json"
+    sandbox.unassociate("contacts", cid, "companies", co)
+    sandbox.clear_log()
+    m.signal(signal.SIGHUP)
+    assert wait_for(lambda: f"{co}.json" not in os.listdir(os.path.dirname(link)), 5)
+    assert wait_for(lambda: not os.path.lexists(link), 3)
+    with pytest.raises(FileNotFoundError):
+        os.readlink(link)
+    # the list read again once; nothing else for it
+    assert count(sandbox, "POST", r"^/crm/v4/associations/contacts/companies/batch/read$") == 1, \
+        api_calls(sandbox)
 
 
 def test_find_L_does_not_loop(sandbox, hubfs):

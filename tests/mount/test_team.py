@@ -210,6 +210,14 @@ def test_create_link_and_archive_through_one_mount_reach_the_others(sandbox, red
     assert wait_for(lambda: comp in os.listdir(b.p("contacts", c, "companies")), timeout=10), \
         team_status(b)
     assert team_status(b)["applied"]["assoc"] >= 1
+    # and once A removes it, the link B looked up (kept for ttl, 120 s) stops
+    # resolving there at once
+    blink = b.p("contacts", c, "companies", comp)
+    assert os.readlink(blink) == f"../../../companies/{comp}"
+    os.unlink(a.p("contacts", c, "companies", comp))
+    sync(a)
+    assert wait_for(lambda: not os.path.lexists(blink), timeout=10), team_status(b)
+    assert comp not in os.listdir(b.p("contacts", c, "companies"))
 
     # an archive through A leaves B's listing
     rid = ids[2]

@@ -395,6 +395,66 @@ def test_association_change_shows_in_both_directories(sandbox, hubfs, tmp_path):
     assert count(sandbox, "POST", SEARCH) == 0, api_calls(sandbox)
 
 
+ASSOC_READS = (r"^/crm/v4/associations/contacts/companies/batch/read$",
+               r"^/crm/v4/associations/companies/contacts/batch/read$")
+
+
+def test_association_link_goes_and_comes_at_once(sandbox, hubfs, tmp_path):
+    """The kernel keeps a link it looked up for ttl (60 s here): once an
+    associationChange removes the association, the link stops resolving on
+    both sides at once, as the listing shows; once one adds it back, the link
+    that was missing resolves at once."""
+    sandbox.reset(contacts=8, companies=4, deals=2, tickets=2)
+    m = mount(hubfs, tmp_path)
+    cid = sorted(listed(m), key=int)[0]
+    co = sorted(listed(m, "companies"), key=int)[0]
+    sandbox.associate("contacts", cid, "companies", co)
+    fwd = m.p("contacts", cid, "companies", f"{co}.json")
+    back = m.p("companies", co, "contacts", f"{cid}.json")
+    # looked up (and listed): the kernel holds both entries for ttl
+    assert os.readlink(fwd) == f"../../../companies/{co}.json"
+    assert os.readlink(back) == f"../../../contacts/{cid}.json"
+    assert f"{co}.json" in os.listdir(os.path.dirname(fwd))
+    assert f"{cid}.json" in os.listdir(os.path.dirname(back))
+    os.lstat(fwd), os.stat(back)
+    assoc_file = m.p("contacts", cid, "associations.json")
+    def in_assoc_file():
+        with open(assoc_file) as f:
+            return co in {x["id"] for x in json.load(f)["companies"]}
+    assert in_assoc_file()
+    subscribe(sandbox, m)
+    sandbox.clear_log()
+
+    sandbox.unassociate("contacts", cid, "companies", co)
+    assert wait_for(lambda: not os.path.lexists(fwd) and not os.path.lexists(back),
+                    timeout=5), api_calls(sandbox)
+    for p in (fwd, back):
+        with pytest.raises(FileNotFoundError):
+            os.readlink(p)
+        with pytest.raises(FileNotFoundError):
+            open(p).close()
+    assert f"{co}.json" not in os.listdir(os.path.dirname(fwd))
+    assert f"{cid}.json" not in os.listdir(os.path.dirname(back))
+    assert not in_assoc_file()  # its size and pages were forgotten too
+    # each side's map read again once (twice if the change's two events came
+    # in two deliveries); no record read, no search
+    for r in ASSOC_READS:
+        assert 1 <= count(sandbox, "POST", r) <= 2, api_calls(sandbox)
+    assert count(sandbox, "POST", SEARCH) == 0, api_calls(sandbox)
+    assert count(sandbox, "POST", BATCH_READ) == 0, api_calls(sandbox)
+
+    sandbox.clear_log()
+    sandbox.associate("contacts", cid, "companies", co)
+    assert wait_for(lambda: os.path.lexists(fwd) and os.path.lexists(back),
+                    timeout=5), api_calls(sandbox)
+    assert os.readlink(fwd) == f"../../../companies/{co}.json"
+    with open(back) as f:
+        assert json.load(f)["id"] == cid
+    for r in ASSOC_READS:
+        assert 1 <= count(sandbox, "POST", r) <= 2, api_calls(sandbox)
+    assert count(sandbox, "POST", SEARCH) == 0, api_calls(sandbox)
+
+
 def test_own_write_echoed_costs_no_read(sandbox, hubfs, tmp_path):
     """HubSpot also delivers the changes this mount made: the copy the write
     landed with is as new as the event, so no read follows."""

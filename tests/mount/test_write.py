@@ -11,7 +11,7 @@ import time
 import pytest
 
 from tests.mount.conftest import HUBFS
-from tests.mount.util import api_calls, close_errno, count, first_contact, sync
+from tests.mount.util import api_calls, close_errno, count, first_contact, sync, wait_for
 
 UPDATE = r"^/crm/v3/objects/contacts/batch/update$"
 WRITES = r"/batch/(update|create|upsert|archive)$|^/crm/v3/objects/\w+$"
@@ -423,7 +423,12 @@ def test_association_links(sandbox, hubfs):
     assert comp in os.listdir(m.p("contacts", c, "companies"))
     sync(m)
     assert comp[:-5] in sandbox.record("contacts", c)["associations"].get("companies", {})
+    # the other side's link, looked up (the kernel keeps it for ttl), goes
+    # with the rm at once
+    back = m.p("companies", comp[:-5], "contacts", f"{c}.json")
+    assert os.readlink(back) == f"../../../contacts/{c}.json"
     os.unlink(m.p("contacts", c, "companies", comp))
+    assert wait_for(lambda: not os.path.lexists(back), 3)
     sync(m)
     assert comp[:-5] not in sandbox.record("contacts", c)["associations"].get("companies", {})
     with pytest.raises(OSError):

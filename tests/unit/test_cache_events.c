@@ -3,7 +3,8 @@
  * are read in one batch read, a local write pending is never overwritten, an
  * id HubSpot does not have is forgotten, a type never used costs nothing, a
  * merge removes the merged ids, polling backs off and comes back, and
- * unmounting with work queued does not wait for it. */
+ * unmounting with work queued does not wait for it; association lists
+ * forgotten or edited are told to the kernel's side (assoc_changed). */
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -309,6 +310,100 @@ static void test_overflow_falls_back(void)
 	hs_client_free(hc);
 }
 
+/* What assoc_changed was told: one entry per call. */
+struct told {
+	unsigned from, to;
+	uint64_t id;
+	size_t n;
+	uint64_t first;
+};
+static GMutex told_lock;
+static GArray *told;
+
+static void on_assoc(void *ud, const struct objtype *from, uint64_t id, const struct objtype *to,
+		     const uint64_t *ids, size_t n)
+{
+	struct told t = { from->idx, to->idx, id, n, n ? ids[0] : 0 };
+
+	(void)ud;
+	g_mutex_lock(&told_lock);
+	g_array_append_val(told, t);
+	g_mutex_unlock(&told_lock);
+}
+
+/* Whether the hook was told of from/id's list toward `to` with the link x
+ * among ids (x == 0: with no link). */
+static bool was_told(int from, uint64_t id, int to, uint64_t x, size_t n)
+{
+	bool found = false;
+
+	g_mutex_lock(&told_lock);
+	for (guint i = 0; i < told->len && !found; i++) {
+		struct told *t = &g_array_index(told, struct told, i);
+
+		found = t->from == (unsigned)from && t->to == (unsigned)to && t->id == id &&
+			t->n == n && (!n || t->first == x);
+	}
+	g_mutex_unlock(&told_lock);
+	return found;
+}
+
+/* An associationChange forgets the lists of both sides, and the hook hears of
+ * every link they held (the kernel forgets them: a link it looked up would
+ * resolve for ttl otherwise); an edit of this mount or a team relay tells
+ * of the one link, on both sides. */
+static void test_assoc_hook(void)
+{
+	struct hs_client *hc = sandbox_client(0);
+	struct cache_opts o = { .ttl_ms = 60000, .background = true };
+	struct cache_hooks hooks = { .assoc_changed = on_assoc };
+	struct cache *c = cache_new(hc, test_types(), &o, &hooks);
+	struct cache_events_opts eo = { .linger_ms = 10 };
+	struct wh_event e;
+	uint64_t *ids, *links = NULL, *back = NULL, cid = 0, co = 0, d;
+	size_t n, nl = 0, nb = 0;
+
+	told = g_array_new(FALSE, FALSE, sizeof(struct told));
+	ASSERT_EQ(cache_events_start(c, &eo), 0);
+	ids = list_ids(c, &n);
+	for (size_t i = 0; i < n && !cid; i++) {
+		g_free(links);
+		links = NULL;
+		ASSERT_EQ(cache_assoc_list(c, ty(TY_CONTACTS), ids[i], ty(TY_COMPANIES), dl(), &links,
+					   &nl), 0);
+		if (nl == 1)
+			cid = ids[i], co = links[0];
+	}
+	ASSERT(cid != 0);
+	ASSERT_EQ(cache_assoc_list(c, ty(TY_COMPANIES), co, ty(TY_CONTACTS), dl(), &back, &nb), 0);
+	ASSERT(nb >= 1);
+	ASSERT_EQ(told->len, 0); /* first reads: nothing held before */
+
+	d = drains(c);
+	e = ev("contact", WH_ASSOCIATION_CHANGE, "associationChange", cid);
+	g_strlcpy(e.association_type, "CONTACT_TO_COMPANY", sizeof(e.association_type));
+	e.from_id = cid;
+	e.to_id = co;
+	e.removed = true;
+	ASSERT_EQ(cache_events_add(c, &e, 1), 1);
+	settle(c, d);
+	ASSERT(was_told(TY_CONTACTS, cid, TY_COMPANIES, co, 1));
+	ASSERT(was_told(TY_COMPANIES, co, TY_CONTACTS, back[0], nb));
+
+	g_array_set_size(told, 0);
+	cache_assoc_note(c, ty(TY_CONTACTS), cid, ty(TY_COMPANIES), co, true);
+	ASSERT(was_told(TY_CONTACTS, cid, TY_COMPANIES, co, 1));
+	ASSERT(was_told(TY_COMPANIES, co, TY_CONTACTS, cid, 1));
+	ASSERT_EQ(told->len, 2);
+
+	g_free(links);
+	g_free(back);
+	g_free(ids);
+	cache_free(c);
+	hs_client_free(hc);
+	g_array_free(told, TRUE);
+}
+
 /* A steady stream of events: past its burst the worker waits for tokens and
  * reads what gathered meanwhile in one call. */
 static void test_call_budget(void)
@@ -351,6 +446,7 @@ int main(int argc, char **argv)
 	RUN(test_polling_backoff);
 	RUN(test_overflow_falls_back);
 	RUN(test_call_budget);
+	RUN(test_assoc_hook);
 	sandbox_stop();
 	return 0;
 }
